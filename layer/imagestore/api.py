@@ -1,0 +1,123 @@
+"""REST API plumbing shared by every service: the resolver, request parsing and the one place
+where domain errors become HTTP responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from pydantic import BaseModel, ValidationError
+
+from imagestore import errors
+from imagestore.auth import Principal
+from imagestore.observability import logger
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.Unprocessable: 422,
+    errors.PreconditionRequired: 428,
+    errors.Throttled: 429,
+}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    """The API's error shape: {"error": {"code", "message", "details"?}}."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"error": error}), headers=headers)
+
+
+def status_of(error: errors.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 400
+
+
+def create_app() -> APIGatewayRestResolver:
+    """A REST resolver whose errors all come out as JSON with the right status."""
+    app = APIGatewayRestResolver()
+
+    @app.exception_handler(errors.DomainError)
+    def _domain_error(exc: errors.DomainError) -> Response:
+        status = status_of(exc)
+        logger.info("request refused", status=status, code=exc.code, reason=exc.message)
+        return error_response(status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(ValidationError)
+    def _validation_error(exc: ValidationError) -> Response:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return error_response(400, "bad_request", "request body is invalid", {"problems": problems})
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        event = app.current_event
+        return error_response(404, "not_found", f"no route for {event.http_method} {event.path}")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; it has been logged")
+
+    return app
+
+
+def principal(app: APIGatewayRestResolver) -> Principal:
+    """The caller, as the authorizer described it."""
+    return Principal.from_context(app.current_event.raw_event.get("requestContext", {}).get("authorizer"))
+
+
+def parse_body(app: APIGatewayRestResolver, model: type[ModelT]) -> ModelT:
+    """The JSON body validated into `model`; malformed JSON or fields are a 400."""
+    body = app.current_event.decoded_body if app.current_event.body else None
+    if not body:
+        raise errors.BadRequest("a JSON request body is required")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise errors.BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise errors.BadRequest("request body must be a JSON object")
+    return model.model_validate(data)
+
+
+def int_query(app: APIGatewayRestResolver, name: str) -> int | None:
+    """An integer query parameter, or None; anything else is a 400."""
+    value = app.current_event.get_query_string_value(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise errors.BadRequest(f"query parameter {name} must be an integer") from exc
+
+
+class ApiModel(BaseModel):
+    """Base of request and response bodies: camelCase on the wire."""
+
+    model_config = {"alias_generator": lambda name: _camel(name), "populate_by_name": True,
+                    "extra": "forbid"}
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,160 @@
+"""Who is calling: JWT verification, the principal, and the REQUEST authorizer's policy.
+
+Imports no AWS SDK: the authorizer runs on every cold API call path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from imagestore.config import Settings
+from imagestore.errors import Forbidden, Unauthorized
+
+# Ids that end up inside table keys and S3 keys: no separators ('#', '/'), bounded length.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
+LEEWAY_SECONDS = 30
+
+# What each kind of scoped token may call: (method, resource path template) as API Gateway names them.
+MOBILE_UPLOAD_SCOPE = "mobile-upload"
+SCOPE_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    MOBILE_UPLOAD_SCOPE: (
+        ("POST", "/uploads"),
+        ("POST", "/uploads/{fileId}/complete"),
+        ("GET", "/mobile-uploads/{mobileUploadId}/session"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller: tenant, user, browser session and, for scoped tokens, scopes."""
+
+    tenant_id: str
+    user_id: str
+    session_id: str
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def is_full_user(self) -> bool:
+        return not self.scopes
+
+    def scope_value(self, kind: str) -> str | None:
+        """The argument of a scope `kind:value`, e.g. the mobile upload id of `mobile-upload:ID`."""
+        for scope in self.scopes:
+            name, _, value = scope.partition(":")
+            if name == kind and value:
+                return value
+        return None
+
+    def require_full_user(self) -> None:
+        """Refuse scoped tokens (e.g. a phone's mobile-upload token) on user-only operations."""
+        if not self.is_full_user:
+            raise Forbidden("this token is limited to " + " ".join(self.scopes))
+
+    def to_context(self) -> dict[str, str]:
+        """The authorizer context API Gateway passes to handlers (string values only)."""
+        return {
+            "tenantId": self.tenant_id,
+            "userId": self.user_id,
+            "sessionId": self.session_id,
+            "scope": " ".join(self.scopes),
+        }
+
+    @classmethod
+    def from_context(cls, context: dict[str, Any] | None) -> Principal:
+        """The principal from requestContext.authorizer; missing fields mean no authorizer ran."""
+        context = context or {}
+        try:
+            return _principal(
+                str(context["tenantId"]), str(context["userId"]), str(context["sessionId"]),
+                str(context.get("scope") or ""),
+            )
+        except KeyError as exc:
+            raise Unauthorized("request was not authorized") from exc
+
+
+def _principal(tenant_id: str, user_id: str, session_id: str, scope: str) -> Principal:
+    for name, value in (("tid", tenant_id), ("sub", user_id), ("sid", session_id)):
+        if not _SAFE_ID.match(value):
+            raise Unauthorized(f"token claim {name} is missing or malformed")
+    return Principal(tenant_id, user_id, session_id, tuple(scope.split()))
+
+
+def verify_token(token: str, settings: Settings) -> Principal:
+    """Verify a bearer JWT (HS256 secret or RS256 public keys, exp/iss/aud) and return its principal."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("token is malformed") from exc
+    algorithm = header.get("alg")
+    if algorithm == "HS256" and settings.jwt_secret:
+        candidates: list[Any] = [settings.jwt_secret]
+    elif algorithm == "RS256" and settings.jwt_public_keys:
+        candidates = list(settings.jwt_public_keys)
+    else:
+        raise Unauthorized(f"token algorithm {algorithm!r} is not accepted")
+    claims: dict[str, Any] | None = None
+    error: jwt.InvalidTokenError | None = None
+    for key in candidates:
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[algorithm], audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer, leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+            break
+        except jwt.InvalidSignatureError as exc:
+            error = exc
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token has expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"token is invalid: {exc}") from exc
+    if claims is None:
+        raise Unauthorized("token signature is invalid") from error
+    return _principal(
+        str(claims.get("tid", "")), str(claims.get("sub", "")),
+        str(claims.get("sid") or "default"), str(claims.get("scope") or ""),
+    )
+
+
+def bearer_token(headers: dict[str, str] | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header (header names are case-insensitive)."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "authorization" and value:
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    raise Unauthorized("missing bearer token")
+
+
+def api_arn_prefix(method_arn: str) -> str:
+    """`arn:aws:execute-api:region:account:apiId/stage` of a method ARN."""
+    arn, _, rest = method_arn.partition("/")
+    stage = rest.split("/", 1)[0]
+    return f"{arn}/{stage}"
+
+
+def authorizer_policy(principal: Principal, method_arn: str) -> dict[str, Any]:
+    """The IAM policy API Gateway caches for this token: every route for a full user token,
+    only the routes its scopes name for a scoped token (everything else: 403 at the gateway)."""
+    prefix = api_arn_prefix(method_arn)
+    if principal.is_full_user:
+        resources = [f"{prefix}/*/*"]
+    else:
+        resources = [
+            f"{prefix}/{method}/" + re.sub(r"\{[^}]+\}", "*", path).lstrip("/")
+            for scope in principal.scopes
+            for method, path in SCOPE_ROUTES.get(scope.partition(":")[0], ())
+        ]
+    statement: dict[str, Any] = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resources}
+    if not resources:
+        statement = {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [f"{prefix}/*/*"]}
+    return {
+        "principalId": f"{principal.tenant_id}|{principal.user_id}",
+        "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+        "context": principal.to_context(),
+    }

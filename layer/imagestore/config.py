@@ -1,0 +1,112 @@
+"""Settings parsed once from the environment; per-tenant settings with defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+DEFAULT_ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
+
+
+class TenantSettings(BaseModel):
+    """Limits and retention periods of one tenant (a white-label shop)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    allowed_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES
+    max_pixels: int = Field(default=100_000_000, gt=0)
+    session_retention_seconds: int = Field(default=6 * 3600, gt=0)
+    extended_retention_seconds: int = Field(default=30 * 86400, gt=0)
+    project_retention_seconds: int = Field(default=365 * 86400, gt=0)
+    cart_retention_seconds: int = Field(default=30 * 86400, gt=0)
+    order_retention_seconds: int = Field(default=180 * 86400, gt=0)
+    share_max_days: int = Field(default=90, gt=0)
+    mobile_upload_link_seconds: int = Field(default=3600, gt=0)
+    mobile_upload_max_files: int = Field(default=50, gt=0)
+    mobile_upload_max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    mobile_upload_url_template: str | None = None
+    share_url_template: str | None = None
+    upload_url_seconds: int = Field(default=900, gt=0)
+    download_url_seconds: int = Field(default=900, gt=0)
+
+
+class Settings(BaseModel):
+    """Process-wide settings, read from IMAGESTORE_* environment variables."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str = "local"
+    table_name: str = "imagestore-local"
+    bucket_name: str = "imagestore-local-images"
+    public_base_url: str = "http://127.0.0.1:3000"
+    jwt_secret: str | None = None
+    jwt_public_keys: tuple[str, ...] = ()
+    jwt_issuer: str = "imagestore-local"
+    jwt_audience: str = "imagestore"
+    expiry_shards: int = Field(default=32, gt=0, le=1000)
+    event_bus_name: str = "default"
+    tenant_overrides: dict[str, dict[str, object]] = Field(default_factory=dict)
+    _tenants: dict[str, TenantSettings] = PrivateAttr(default_factory=dict)
+
+    @field_validator("jwt_public_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            marker = "-----END PUBLIC KEY-----"
+            return tuple(part.strip() + "\n" + marker for part in value.split(marker) if part.strip())
+        return value
+
+    @field_validator("tenant_overrides", mode="before")
+    @classmethod
+    def _parse_overrides(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) and value else value or {}
+
+    def tenant(self, tenant_id: str) -> TenantSettings:
+        """The tenant's settings: defaults, overridden by IMAGESTORE_TENANT_SETTINGS[tenant_id]."""
+        cached = self._tenants.get(tenant_id)
+        if cached is None:
+            try:
+                cached = TenantSettings(**self.tenant_overrides.get(tenant_id, {}))  # type: ignore[arg-type]
+            except ValidationError as exc:
+                raise ConfigurationError(f"invalid settings for tenant {tenant_id}: {exc}") from exc
+            self._tenants[tenant_id] = cached
+        return cached
+
+
+_ENV = {
+    "stage": "IMAGESTORE_STAGE",
+    "table_name": "IMAGESTORE_TABLE_NAME",
+    "bucket_name": "IMAGESTORE_BUCKET_NAME",
+    "public_base_url": "IMAGESTORE_PUBLIC_BASE_URL",
+    "jwt_secret": "IMAGESTORE_JWT_SECRET",
+    "jwt_public_keys": "IMAGESTORE_JWT_PUBLIC_KEYS",
+    "jwt_issuer": "IMAGESTORE_JWT_ISSUER",
+    "jwt_audience": "IMAGESTORE_JWT_AUDIENCE",
+    "expiry_shards": "IMAGESTORE_EXPIRY_SHARDS",
+    "event_bus_name": "IMAGESTORE_EVENT_BUS_NAME",
+    "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",
+}
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a valid configuration."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, parsed once per process."""
+    raw = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
+    try:
+        return Settings(**raw)  # type: ignore[arg-type]
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"invalid imagestore configuration: {exc}") from exc
+
+
+def clock_offset_seconds() -> float:
+    """The local stack's clock offset (IMAGESTORE_CLOCK_OFFSET_SECONDS); zero in AWS."""
+    value = os.environ.get("IMAGESTORE_CLOCK_OFFSET_SECONDS")
+    return float(value) if value else 0.0

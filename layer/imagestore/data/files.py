@@ -1,0 +1,75 @@
+"""Access patterns of files: named after what they do, each a bounded number of requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagestore import keys
+from imagestore.data.pagination import Page, decode_cursor, encode_cursor
+from imagestore.data.table import Table
+from imagestore.errors import ConditionFailed, Conflict, NotFound
+from imagestore.models.files import FileRecord, FileStatus
+
+
+class FileStore:
+    """Files of the single table."""
+
+    def __init__(self, table: Table, expiry_shards: int) -> None:
+        self.table = table
+        self.expiry_shards = expiry_shards
+
+    def add_pending_file(self, record: FileRecord) -> None:
+        """Record a requested upload; the id is fresh, so an existing item is a bug, not a retry."""
+        self.table.put(record.to_item(self.expiry_shards), condition="attribute_not_exists(pk)")
+
+    def get_file(self, tenant_id: str, user_id: str, file_id: str) -> FileRecord | None:
+        item = self.table.get(keys.file_key(tenant_id, user_id, file_id))
+        return FileRecord.from_item(item) if item else None
+
+    def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
+                       completed_at: int) -> FileRecord:
+        """Pending -> available with its pixel size; a repeat of the same completion is harmless."""
+        expression = "SET #status = :available, completedAt = :at"
+        values: dict[str, Any] = {":available": FileStatus.AVAILABLE.value, ":at": completed_at,
+                                  ":pending": FileStatus.PENDING.value}
+        if width is not None and height is not None:
+            expression += ", width = :w, height = :h"
+            values.update({":w": width, ":h": height})
+        try:
+            item = self.table.update(
+                record.key, expression,
+                condition="attribute_exists(pk) AND #status = :pending",
+                names={"#status": "status"}, values=values,
+            )
+        except ConditionFailed:
+            current = self.get_file(record.tenant_id, record.user_id, record.file_id)
+            if current is None:
+                raise NotFound(f"file {record.file_id} not found") from None
+            return current
+        assert item is not None
+        return FileRecord.from_item(item)
+
+    def list_files(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
+        """The user's files, newest first, one Query per page."""
+        pk = keys.tenant_user_pk(tenant_id, user_id)
+        start = decode_cursor(cursor, exact={"pk": pk}, prefixes={"sk": keys.FILE_PREFIX})
+        items, last = self.table.query_page(
+            key_condition="pk = :pk AND begins_with(sk, :prefix)",
+            values={":pk": pk, ":prefix": keys.FILE_PREFIX},
+            limit=limit, forward=False, start_key=start,
+        )
+        return Page(items=[FileRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
+
+    def delete_unheld_file(self, record: FileRecord) -> None:
+        """Delete the file's item unless something holds it (409 then)."""
+        try:
+            self.table.delete(record.key, condition="attribute_exists(pk) AND holdCount = :zero",
+                              values={":zero": 0})
+        except ConditionFailed:
+            current = self.get_file(record.tenant_id, record.user_id, record.file_id)
+            if current is None:
+                raise NotFound(f"file {record.file_id} not found") from None
+            raise Conflict(
+                f"file {record.file_id} is held by {current.hold_count} project(s), cart item(s) or order(s)",
+                details={"holdCount": current.hold_count},
+            ) from None

@@ -1,0 +1,66 @@
+"""Opaque pagination cursors that cannot reach outside the caller's own partition."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagestore.errors import InvalidCursor
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 25
+
+
+class Page(BaseModel):
+    """One page of a list: its items and the cursor of the next page (None on the last)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    items: list[Any] = Field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
+    """The LastEvaluatedKey as an opaque URL-safe string."""
+    if not last_key:
+        return None
+    raw = json.dumps(dict(last_key), separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None, *, exact: Mapping[str, str],
+                  prefixes: Mapping[str, str]) -> dict[str, str] | None:
+    """The start key a cursor names, if it stays within `exact` (equal values) and `prefixes`.
+
+    A cursor is just the last key of the previous page; what makes it safe is that every
+    attribute in it must be one the caller's own query would produce. Anything else is a 400.
+    """
+    if cursor is None or cursor == "":
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursor("cursor is not one this API issued") from exc
+    allowed = set(exact) | set(prefixes)
+    if (
+        not isinstance(key, dict)
+        or set(key) != allowed
+        or not all(isinstance(v, str) for v in key.values())
+        or any(key[name] != value for name, value in exact.items())
+        or any(not key[name].startswith(prefix) for name, prefix in prefixes.items())
+    ):
+        raise InvalidCursor("cursor is not one this API issued for this list")
+    return key
+
+
+def clamp_limit(limit: int | None) -> int:
+    """The page size: the client's, within 1..MAX_LIMIT."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    return max(1, min(MAX_LIMIT, limit))

@@ -1,0 +1,115 @@
+"""The image bucket: presigned requests, head, ranged reads, batched deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from imagestore.errors import Throttled
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys a call
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size_bytes: int
+    content_type: str | None
+
+
+@dataclass
+class DeleteResult:
+    deleted: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class ImageBucket:
+    """The bucket that holds image bytes, reached through an injected client."""
+
+    def __init__(self, client: S3Client, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def presign_upload(self, key: str, *, content_type: str, max_bytes: int, min_bytes: int,
+                       expires_in: int) -> PresignedPost:
+        """A POST policy that accepts exactly this key, this content type and this size range."""
+        post = self.client.generate_presigned_post(
+            Bucket=self.name,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"bucket": self.name},
+                ["eq", "$key", key],
+                ["eq", "$Content-Type", content_type],
+                ["content-length-range", min_bytes, max_bytes],
+            ],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
+
+    def presign_download(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
+        params: dict[str, Any] = {"Bucket": self.name, "Key": key}
+        if filename:
+            safe = filename.replace('"', "").replace("\\", "")
+            params["ResponseContentDisposition"] = f'inline; filename="{safe}"'
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    def head(self, key: str) -> ObjectHead | None:
+        """Size and type of an object, or None when it does not exist."""
+        try:
+            response = self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            _raise_throttled(exc)
+            raise
+        return ObjectHead(size_bytes=int(response["ContentLength"]), content_type=response.get("ContentType"))
+
+    def read_prefix(self, key: str, length: int) -> bytes:
+        """The first `length` bytes of an object (one ranged GET)."""
+        try:
+            response = self.client.get_object(Bucket=self.name, Key=key, Range=f"bytes=0-{length - 1}")
+        except ClientError as exc:
+            _raise_throttled(exc)
+            raise
+        return response["Body"].read()
+
+    def delete_objects(self, keys: Iterable[str]) -> DeleteResult:
+        """Delete keys in batches of 1,000; keys S3 could not delete are returned, never dropped."""
+        result = DeleteResult()
+        pending = list(dict.fromkeys(keys))
+        for start in range(0, len(pending), DELETE_BATCH):
+            batch: Sequence[str] = pending[start:start + DELETE_BATCH]
+            try:
+                response = self.client.delete_objects(
+                    Bucket=self.name,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                )
+            except ClientError as exc:
+                for k in batch:
+                    result.failed[k] = _code(exc)
+                continue
+            errors = {e["Key"]: e.get("Code", "Error") for e in response.get("Errors", [])}
+            result.failed.update(errors)
+            result.deleted.extend(k for k in batch if k not in errors)
+        return result
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _raise_throttled(exc: ClientError) -> None:
+    if _code(exc) in ("SlowDown", "ThrottlingException", "RequestLimitExceeded", "503"):
+        raise Throttled("the bucket is busy; retry") from exc

@@ -1,0 +1,172 @@
+"""The single table: typed access over the low-level client, SDK errors mapped to domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from imagestore.errors import ConditionFailed, Throttled, TransactionConflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+}
+
+Item = dict[str, Any]
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> Item:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+@contextmanager
+def sdk_errors() -> Iterator[None]:
+    """Turn DynamoDB client errors into domain errors; let anything else propagate."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(str(exc)) from exc
+        if code == "TransactionCanceledException":
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if any(r in _THROTTLING for r in reasons):
+                raise Throttled("the table is busy; retry") from exc
+            raise TransactionConflict(reasons) from exc
+        if code in _THROTTLING:
+            raise Throttled("the table is busy; retry") from exc
+        raise
+
+
+class Table:
+    """One DynamoDB table, reached through an injected client."""
+
+    def __init__(self, client: DynamoDBClient, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def get(self, key: Mapping[str, str], *, consistent: bool = True) -> Item | None:
+        with sdk_errors():
+            response = self.client.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=consistent)
+        raw = response.get("Item")
+        return deserialize(raw) if raw else None
+
+    def put(self, item: Mapping[str, Any], *, condition: str | None = None,
+            names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        _add_expression_args(kwargs, condition, names, values)
+        with sdk_errors():
+            self.client.put_item(**kwargs)
+
+    def update(self, key: Mapping[str, str], expression: str, *, condition: str | None = None,
+               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
+               return_new: bool = True) -> Item | None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize(key),
+            "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW" if return_new else "NONE",
+        }
+        _add_expression_args(kwargs, condition, names, values)
+        with sdk_errors():
+            response = self.client.update_item(**kwargs)
+        raw = response.get("Attributes")
+        return deserialize(raw) if raw else None
+
+    def delete(self, key: Mapping[str, str], *, condition: str | None = None,
+               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
+               return_old: bool = False) -> Item | None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize(key)}
+        if return_old:
+            kwargs["ReturnValues"] = "ALL_OLD"
+        _add_expression_args(kwargs, condition, names, values)
+        with sdk_errors():
+            response = self.client.delete_item(**kwargs)
+        raw = response.get("Attributes")
+        return deserialize(raw) if raw else None
+
+    def query_page(self, *, key_condition: str, values: Mapping[str, Any],
+                   names: Mapping[str, str] | None = None, index: str | None = None,
+                   limit: int | None = None, forward: bool = True,
+                   start_key: Mapping[str, Any] | None = None, consistent: bool = False,
+                   filter_expression: str | None = None) -> tuple[list[Item], Item | None]:
+        """One Query request: its items and the LastEvaluatedKey (None on the last page)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeValues": serialize(values),
+            "ScanIndexForward": forward,
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = consistent
+        if limit:
+            kwargs["Limit"] = limit
+        if start_key:
+            kwargs["ExclusiveStartKey"] = serialize(start_key)
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        with sdk_errors():
+            response = self.client.query(**kwargs)
+        last = response.get("LastEvaluatedKey")
+        return [deserialize(i) for i in response.get("Items", [])], (deserialize(last) if last else None)
+
+    def query_all(self, **kwargs: Any) -> list[Item]:
+        """Every page of a Query (for partitions whose size is bounded by design)."""
+        items: list[Item] = []
+        start: Item | None = None
+        while True:
+            page, start = self.query_page(start_key=start, **kwargs)
+            items.extend(page)
+            if start is None:
+                return items
+
+    def transact_write(self, operations: Sequence[Mapping[str, Any]], *, token: str | None = None) -> None:
+        """TransactWriteItems; each operation is {"Put"|"Update"|"Delete"|"ConditionCheck": {...}} in
+        plain Python values (Key/Item/ExpressionAttributeValues are serialized here)."""
+        wire = [_serialize_operation(op, self.name) for op in operations]
+        kwargs: dict[str, Any] = {"TransactItems": wire}
+        if token:
+            kwargs["ClientRequestToken"] = token
+        with sdk_errors():
+            self.client.transact_write_items(**kwargs)
+
+
+def _add_expression_args(kwargs: dict[str, Any], condition: str | None,
+                         names: Mapping[str, str] | None, values: Mapping[str, Any] | None) -> None:
+    if condition:
+        kwargs["ConditionExpression"] = condition
+    if names:
+        kwargs["ExpressionAttributeNames"] = dict(names)
+    if values:
+        kwargs["ExpressionAttributeValues"] = serialize(values)
+
+
+def _serialize_operation(operation: Mapping[str, Any], table_name: str) -> dict[str, Any]:
+    ((kind, body),) = operation.items()
+    wire: dict[str, Any] = {"TableName": table_name}
+    for name, value in body.items():
+        if name in ("Key", "Item", "ExpressionAttributeValues"):
+            wire[name] = serialize(value)
+        else:
+            wire[name] = value
+    return {kind: wire}

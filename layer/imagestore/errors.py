@@ -1,0 +1,98 @@
+"""Domain errors. They say what went wrong in the domain; imagestore.api maps them to HTTP."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a client can be told about."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class BadRequest(DomainError):
+    """The request is malformed (bad JSON, bad field, bad cursor)."""
+
+    code = "bad_request"
+
+
+class InvalidCursor(BadRequest):
+    """A pagination cursor that this caller did not receive."""
+
+    code = "invalid_cursor"
+
+
+class Unauthorized(DomainError):
+    """No valid credentials."""
+
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    """Valid credentials that do not allow this operation."""
+
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    """No such resource for this caller (also what other tenants and users see)."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The resource's state does not allow the operation (e.g. a held file)."""
+
+    code = "conflict"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match named a version that is no longer current."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    """The operation needs If-Match."""
+
+    code = "precondition_required"
+
+
+class PayloadTooLarge(DomainError):
+    """Declared or actual size over the tenant's limit."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    """A content type the tenant does not accept."""
+
+    code = "unsupported_media_type"
+
+
+class Unprocessable(DomainError):
+    """Well-formed but semantically wrong (content is not the declared image type, unknown file ids)."""
+
+    code = "unprocessable"
+
+
+class Throttled(DomainError):
+    """The backend throttled us; the client may retry."""
+
+    code = "throttled"
+
+
+class ConditionFailed(Exception):
+    """A conditional write did not apply (data layer; logic turns it into a domain error)."""
+
+
+class TransactionConflict(Exception):
+    """A transaction was cancelled; reasons per item in order ('None' when that item was fine)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons

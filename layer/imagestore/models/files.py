@@ -1,0 +1,129 @@
+"""The file entity: one uploaded image and what keeps it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from imagestore import keys
+
+
+class FileStatus(StrEnum):
+    PENDING = "pending"
+    AVAILABLE = "available"
+
+
+class Retention(StrEnum):
+    SESSION = "session"
+    EXTENDED = "extended"
+
+
+class FileRecord(BaseModel):
+    """An image: its bytes live in S3 under object_key; this is its metadata.
+
+    The file's own retention (its browser session, or an extended mobile upload) ends at
+    expires_at. Other holders (projects, copies, cart items, orders) are counted in hold_count;
+    the file may be deleted only when hold_count is 0 and expires_at has passed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ENTITY: ClassVar[str] = "file"
+
+    tenant_id: str
+    user_id: str
+    file_id: str
+    session_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    status: FileStatus = FileStatus.PENDING
+    retention: Retention = Retention.SESSION
+    created_at: int
+    expires_at: int
+    completed_at: int | None = None
+    width: int | None = None
+    height: int | None = None
+    hold_count: int = 0
+    mobile_upload_id: str | None = None
+
+    @property
+    def object_key(self) -> str:
+        return keys.object_key(self.tenant_id, self.user_id, self.file_id)
+
+    @property
+    def key(self) -> dict[str, str]:
+        return keys.file_key(self.tenant_id, self.user_id, self.file_id)
+
+    def is_expired(self, now_epoch: float) -> bool:
+        """Gone for every reader: its own retention is over and nothing holds it."""
+        return self.hold_count == 0 and self.expires_at <= now_epoch
+
+    def to_item(self, expiry_shards: int) -> dict[str, Any]:
+        key = self.key
+        item: dict[str, Any] = {
+            **key,
+            "entity": self.ENTITY,
+            "tenantId": self.tenant_id,
+            "userId": self.user_id,
+            "fileId": self.file_id,
+            "sessionId": self.session_id,
+            "filename": self.filename,
+            "contentType": self.content_type,
+            "sizeBytes": self.size_bytes,
+            "status": self.status.value,
+            "retention": self.retention.value,
+            "createdAt": self.created_at,
+            "expiresAt": self.expires_at,
+            "holdCount": self.hold_count,
+        }
+        for name, value in (
+            ("completedAt", self.completed_at),
+            ("width", self.width),
+            ("height", self.height),
+            ("mobileUploadId", self.mobile_upload_id),
+        ):
+            if value is not None:
+                item[name] = value
+        if self.hold_count == 0:
+            item.update(expiry_attributes(key, self.expires_at, expiry_shards))
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> FileRecord:
+        return cls(
+            tenant_id=item["tenantId"],
+            user_id=item["userId"],
+            file_id=item["fileId"],
+            session_id=item["sessionId"],
+            filename=item["filename"],
+            content_type=item["contentType"],
+            size_bytes=int(item["sizeBytes"]),
+            status=FileStatus(item["status"]),
+            retention=Retention(item.get("retention", "session")),
+            created_at=int(item["createdAt"]),
+            expires_at=int(item["expiresAt"]),
+            completed_at=int(item["completedAt"]) if "completedAt" in item else None,
+            width=int(item["width"]) if "width" in item else None,
+            height=int(item["height"]) if "height" in item else None,
+            hold_count=int(item.get("holdCount", 0)),
+            mobile_upload_id=item.get("mobileUploadId"),
+        )
+
+
+TTL_GRACE_SECONDS = 7 * 86400
+
+
+def expiry_attributes(key: dict[str, str], expires_at: int, shards: int) -> dict[str, Any]:
+    """The expiry-index entry and TTL backstop of an item that expires at expires_at.
+
+    TTL is set a week after the sweep's due time: the sweep deletes first in normal operation,
+    TTL only catches what the sweep missed (its stream REMOVE records then clean S3).
+    """
+    return {
+        "xpk": keys.expiry_shard(key["pk"], key["sk"], shards),
+        "xsk": keys.expiry_sort(expires_at, key["pk"], key["sk"]),
+        "ttl": expires_at + TTL_GRACE_SECONDS,
+    }

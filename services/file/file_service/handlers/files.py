@@ -1,0 +1,56 @@
+"""GET /files, GET /files/{fileId}, DELETE /files/{fileId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import api, clock
+from imagestore.config import get_settings
+from imagestore.data import factory
+from imagestore.observability import logger, metrics, tracer
+
+from file_service.logic import files
+
+app = api.create_app()
+
+
+@app.get("/files")
+def list_files() -> dict[str, Any]:
+    principal = api.principal(app)
+    page = files.list_files(
+        principal, factory.file_store(), factory.image_bucket(), get_settings().tenant(principal.tenant_id),
+        limit=api.int_query(app, "limit"), cursor=app.current_event.get_query_string_value("cursor"),
+        now=clock.now_epoch(),
+    )
+    metrics.add_metric(name="FilesListed", unit=MetricUnit.Count, value=1)
+    return page.dump()
+
+
+@app.get("/files/<file_id>")
+def get_file(file_id: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    view = files.get_file(principal, file_id, factory.file_store(), factory.image_bucket(),
+                          get_settings().tenant(principal.tenant_id), clock.now_epoch())
+    metrics.add_metric(name="FilesRead", unit=MetricUnit.Count, value=1)
+    return view.dump()
+
+
+@app.delete("/files/<file_id>")
+def delete_file(file_id: str) -> Response:
+    principal = api.principal(app)
+    files.delete_file(principal, file_id, factory.file_store(), factory.image_bucket(), clock.now_epoch())
+    logger.info("file deleted", file_id=file_id)
+    metrics.add_metric(name="FilesDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,51 @@
+"""POST /uploads and POST /uploads/{fileId}/complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import api, clock
+from imagestore.config import get_settings
+from imagestore.data import factory
+from imagestore.observability import logger, metrics, tracer
+
+from file_service.logic import uploads
+from file_service.models import FileView, UploadRequest
+
+app = api.create_app()
+
+
+def _context(tenant_id: str) -> uploads.UploadContext:
+    return uploads.UploadContext(get_settings().tenant(tenant_id), factory.file_store(), factory.image_bucket())
+
+
+@app.post("/uploads")
+def request_upload() -> tuple[dict[str, Any], int]:
+    principal = api.principal(app)
+    request = api.parse_body(app, UploadRequest)
+    ticket = uploads.request_upload(principal, request, _context(principal.tenant_id), int(clock.now_epoch()))
+    logger.info("upload requested", file_id=ticket.file_id, bytes=request.size_bytes)
+    metrics.add_metric(name="UploadsRequested", unit=MetricUnit.Count, value=1)
+    return ticket.dump(), 201
+
+
+@app.post("/uploads/<file_id>/complete")
+def complete_upload(file_id: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    ctx = _context(principal.tenant_id)
+    now = int(clock.now_epoch())
+    record = uploads.find_own_file(principal, file_id, ctx.files, now)
+    completed = uploads.complete_upload(record, ctx, now)
+    metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
+    return FileView.of(completed).dump()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

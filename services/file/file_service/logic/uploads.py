@@ -1,0 +1,126 @@
+"""Upload rules: what may be uploaded, and what makes an uploaded object a usable image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imagestore import ids
+from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
+from imagestore.clock import from_epoch, iso
+from imagestore.config import TenantSettings
+from imagestore.data.files import FileStore
+from imagestore.data.storage import ImageBucket
+from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from imagestore.imaging import SNIFF_BYTES, inspect_image
+from imagestore.models.files import FileRecord, FileStatus, Retention
+from imagestore.observability import logger
+
+from file_service.models import UploadRequest, UploadTarget, UploadTicket
+
+
+@dataclass(frozen=True)
+class UploadContext:
+    """What the upload rules work with: the tenant's settings and the stores."""
+
+    tenant: TenantSettings
+    files: FileStore
+    bucket: ImageBucket
+
+
+def request_upload(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
+                   retention: Retention = Retention.SESSION) -> UploadTicket:
+    """Record a pending file and return a presigned POST that accepts exactly its declared bytes."""
+    if request.content_type not in ctx.tenant.allowed_types:
+        raise UnsupportedMediaType(
+            f"content type {request.content_type} is not accepted",
+            details={"allowedTypes": list(ctx.tenant.allowed_types)},
+        )
+    if request.size_bytes > ctx.tenant.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"{request.size_bytes} bytes is over the limit of {ctx.tenant.max_upload_bytes}",
+            details={"maxBytes": ctx.tenant.max_upload_bytes},
+        )
+    retention_seconds = (ctx.tenant.extended_retention_seconds if retention is Retention.EXTENDED
+                         else ctx.tenant.session_retention_seconds)
+    record = FileRecord(
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        file_id=ids.new_id(),
+        session_id=principal.session_id,
+        filename=request.filename,
+        content_type=request.content_type,
+        size_bytes=request.size_bytes,
+        retention=retention,
+        created_at=now,
+        expires_at=now + retention_seconds,
+        mobile_upload_id=principal.scope_value(MOBILE_UPLOAD_SCOPE),
+    )
+    ctx.files.add_pending_file(record)
+    expires_in = ctx.tenant.upload_url_seconds
+    post = ctx.bucket.presign_upload(
+        record.object_key, content_type=record.content_type,
+        min_bytes=record.size_bytes, max_bytes=record.size_bytes, expires_in=expires_in,
+    )
+    return UploadTicket(
+        file_id=record.file_id,
+        upload=UploadTarget(url=post.url, fields=post.fields, expires_at=iso(from_epoch(now + expires_in))),
+        max_bytes=ctx.tenant.max_upload_bytes,
+    )
+
+
+def find_own_file(principal: Principal, file_id: str, files: FileStore, now: float) -> FileRecord:
+    """The caller's file; anything else (another user's, a mobile upload's other files, expired) is 404."""
+    if not ids.is_id(file_id):
+        raise NotFound(f"file {file_id} not found")
+    record = files.get_file(principal.tenant_id, principal.user_id, file_id)
+    mobile_upload_id = principal.scope_value(MOBILE_UPLOAD_SCOPE)
+    if (
+        record is None
+        or record.is_expired(now)
+        or (not principal.is_full_user and (mobile_upload_id is None or record.mobile_upload_id != mobile_upload_id))
+    ):
+        raise NotFound(f"file {file_id} not found")
+    return record
+
+
+def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRecord:
+    """Verify the uploaded object (exists, declared size, real type, pixel limit) and make it available.
+
+    Idempotent: completing an available file returns it unchanged. A refused object is deleted
+    so that its bytes are not kept; the pending record stays until it expires, so the client may
+    upload again while its presigned POST is valid.
+    """
+    if record.status is FileStatus.AVAILABLE:
+        return record
+    head = ctx.bucket.head(record.object_key)
+    if head is None:
+        raise Conflict(f"no bytes have been uploaded for file {record.file_id} yet")
+    try:
+        if head.size_bytes != record.size_bytes:
+            raise Unprocessable(
+                f"uploaded {head.size_bytes} bytes but {record.size_bytes} were declared",
+                details={"declaredBytes": record.size_bytes, "uploadedBytes": head.size_bytes},
+            )
+        info = inspect_image(ctx.bucket.read_prefix(record.object_key, min(SNIFF_BYTES, head.size_bytes)))
+        if info is None:
+            raise Unprocessable(f"the uploaded bytes are not an image of an accepted type "
+                                f"({', '.join(ctx.tenant.allowed_types)})")
+        if info.content_type != record.content_type:
+            raise Unprocessable(
+                f"the uploaded bytes are {info.content_type}, not the declared {record.content_type}",
+                details={"declaredType": record.content_type, "actualType": info.content_type},
+            )
+        if info.content_type != "image/heic" and info.pixels is None:
+            raise Unprocessable("the image's dimensions cannot be read; the file is damaged")
+        if info.pixels is not None and info.pixels > ctx.tenant.max_pixels:
+            raise Unprocessable(
+                f"{info.width}x{info.height} pixels is over the limit of {ctx.tenant.max_pixels}",
+                details={"width": info.width, "height": info.height, "maxPixels": ctx.tenant.max_pixels},
+            )
+    except Unprocessable:
+        ctx.bucket.delete_objects([record.object_key])
+        raise
+    available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
+    logger.info("upload completed", file_id=record.file_id, bytes=record.size_bytes,
+                width=info.width, height=info.height)
+    return available

@@ -1,0 +1,82 @@
+"""Request and response bodies of the File API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from imagestore.api import ApiModel
+from imagestore.clock import from_epoch, iso
+from imagestore.models.files import FileRecord
+
+
+class UploadRequest(ApiModel):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=1, max_length=100)
+    size_bytes: int = Field(gt=0)
+
+    @field_validator("filename")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(ord(c) < 32 or c in "/\\" for c in value):
+            raise ValueError("filename must not contain control characters or path separators")
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class UploadTarget(ApiModel):
+    method: Literal["POST"] = "POST"
+    url: str
+    fields: dict[str, str]
+    headers: dict[str, str] = Field(default_factory=dict)
+    expires_at: str
+
+
+class UploadTicket(ApiModel):
+    file_id: str
+    upload: UploadTarget
+    max_bytes: int
+
+
+class FileView(ApiModel):
+    file_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    status: str
+    retention: str
+    width: int | None = None
+    height: int | None = None
+    created_at: str
+    expires_at: str
+    hold_count: int
+    mobile_upload_id: str | None = None
+    download_url: str | None = None
+
+    @classmethod
+    def of(cls, record: FileRecord, download_url: str | None = None) -> FileView:
+        return cls(
+            file_id=record.file_id,
+            filename=record.filename,
+            content_type=record.content_type,
+            size_bytes=record.size_bytes,
+            status=record.status.value,
+            retention=record.retention.value,
+            width=record.width,
+            height=record.height,
+            created_at=iso(from_epoch(record.created_at)),
+            expires_at=iso(from_epoch(record.expires_at)),
+            hold_count=record.hold_count,
+            mobile_upload_id=record.mobile_upload_id,
+            download_url=download_url,
+        )
+
+
+class FilePage(ApiModel):
+    items: list[FileView]
+    next_cursor: str | None

@@ -1,0 +1,331 @@
+"""File API handlers in-process against moto, with the table and bucket of serverless.yml."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from imagestore.auth import Principal
+from tests.conftest import BUCKET, Aws
+from tests.support.events import api_event, call
+from tests.support.images import jpeg, png
+
+ALICE = Principal("shop-a", "alice", "s1")
+BOB = Principal("shop-a", "bob", "s9")
+MALLORY = Principal("shop-b", "alice", "s1")  # same user id, other tenant
+
+
+@pytest.fixture
+def uploads_handler(aws: Aws) -> Any:
+    from file_service.handlers.uploads import handler
+
+    return handler
+
+
+@pytest.fixture
+def files_handler(aws: Aws) -> Any:
+    from file_service.handlers.files import handler
+
+    return handler
+
+
+def request_upload(handler: Any, principal: Principal = ALICE, *, filename: str = "photo.jpg",
+                   content_type: str = "image/jpeg", size: int = 100) -> tuple[int, Any]:
+    body = {"filename": filename, "contentType": content_type, "sizeBytes": size}
+    return call(handler, api_event("POST", "/uploads", principal=principal, body=body))
+
+
+def post_bytes(ticket: dict[str, Any], data: bytes) -> int:
+    upload = ticket["upload"]
+    response = requests.post(upload["url"], data=upload["fields"], files={"file": ("f", data)}, timeout=10)
+    return response.status_code
+
+
+def complete(handler: Any, file_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
+    event = api_event("POST", "/uploads/{fileId}/complete", principal=principal, path_params={"fileId": file_id})
+    return call(handler, event)
+
+
+def uploaded_file(handler: Any, data: bytes, principal: Principal = ALICE,
+                  content_type: str = "image/jpeg") -> dict[str, Any]:
+    status, ticket = request_upload(handler, principal, content_type=content_type, size=len(data))
+    assert status == 201, ticket
+    assert post_bytes(ticket, data) == 204
+    status, body = complete(handler, ticket["fileId"], principal)
+    assert status == 200, body
+    return body
+
+
+def get(handler: Any, file_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
+    return call(handler, api_event("GET", "/files/{fileId}", principal=principal, path_params={"fileId": file_id}))
+
+
+def test_request_upload_records_a_pending_file_and_a_presigned_post(aws: Aws, uploads_handler: Any) -> None:
+    status, ticket = request_upload(uploads_handler, size=1234)
+
+    assert status == 201
+    assert ticket["upload"]["method"] == "POST"
+    fields = ticket["upload"]["fields"]
+    assert fields["key"] == f"shop-a/alice/{ticket['fileId']}"
+    assert fields["Content-Type"] == "image/jpeg"
+    policy = json.loads(__import__("base64").b64decode(fields["policy"]))
+    assert ["content-length-range", 1234, 1234] in policy["conditions"]
+    assert ["eq", "$key", fields["key"]] in policy["conditions"]
+    item = aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")
+    assert item is not None
+    assert item["status"] == "pending" and item["entity"] == "file" and item["sizeBytes"] == 1234
+
+
+def test_upload_complete_get_returns_the_same_bytes(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+    data = jpeg((120, 80))
+    completed = uploaded_file(uploads_handler, data)
+
+    assert completed["status"] == "available"
+    assert (completed["width"], completed["height"]) == (120, 80)
+    status, body = get(files_handler, completed["fileId"])
+    assert status == 200
+    assert requests.get(body["downloadUrl"], timeout=10).content == data
+
+
+def test_complete_is_idempotent_and_the_s3_event_agrees(aws: Aws, uploads_handler: Any) -> None:
+    from file_service.handlers.object_created import handler as object_created
+
+    data = png((10, 10))
+    status, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
+    post_bytes(ticket, data)
+    key = ticket["upload"]["fields"]["key"]
+    event = {"Records": [_s3_record(key, len(data))]}
+
+    assert object_created(event, _context())["outcomes"] == {key: "available"}
+    assert complete(uploads_handler, ticket["fileId"])[0] == 200
+    assert object_created(event, _context())["outcomes"] == {key: "available"}
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["status"] == "available"
+
+
+def test_complete_before_the_bytes_arrive_is_409(uploads_handler: Any) -> None:
+    _, ticket = request_upload(uploads_handler)
+    status, body = complete(uploads_handler, ticket["fileId"])
+    assert status == 409
+    assert body["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    ("declared", "data", "reason"),
+    [
+        ("image/jpeg", b"just some text, not a photo" * 10, "not an image"),
+        ("image/jpeg", png((8, 8)), "image/png, not the declared image/jpeg"),
+        ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 60, "dimensions cannot be read"),
+    ],
+)
+def test_complete_refuses_content_that_is_not_the_declared_image(
+    aws: Aws, uploads_handler: Any, declared: str, data: bytes, reason: str
+) -> None:
+    _, ticket = request_upload(uploads_handler, content_type=declared, size=len(data))
+    post_bytes(ticket, data)
+
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 422
+    assert reason in body["error"]["message"]
+    assert not aws.object_exists(ticket["upload"]["fields"]["key"])
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["status"] == "pending"
+
+
+def test_complete_refuses_bytes_of_another_size_than_declared(aws: Aws, uploads_handler: Any) -> None:
+    data = jpeg()
+    _, ticket = request_upload(uploads_handler, size=len(data) + 5)
+    aws.s3.put_object(Bucket=BUCKET, Key=ticket["upload"]["fields"]["key"], Body=data)
+
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 422
+    assert body["error"]["details"] == {"declaredBytes": len(data) + 5, "uploadedBytes": len(data)}
+
+
+def test_complete_refuses_images_over_the_tenant_pixel_limit(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any
+) -> None:
+    from imagestore.config import get_settings
+
+    monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps({"shop-a": {"max_pixels": 1000}}))
+    get_settings.cache_clear()
+    data = png((100, 100))
+    _, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
+    post_bytes(ticket, data)
+
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 422
+    assert body["error"]["details"]["maxPixels"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 10**12}, 413, "payload_too_large"),
+        ({"filename": "a.gif", "contentType": "image/gif", "sizeBytes": 10}, 415, "unsupported_media_type"),
+        ({"filename": "a.jpg", "contentType": "image/jpeg"}, 400, "bad_request"),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 0}, 400, "bad_request"),
+        ({"filename": "../a.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 10, "x": 1}, 400, "bad_request"),
+    ],
+)
+def test_bad_upload_requests_get_a_4xx_with_an_error_body(
+    uploads_handler: Any, body: dict[str, Any], status: int, code: str
+) -> None:
+    got_status, got = call(uploads_handler, api_event("POST", "/uploads", principal=ALICE, body=body))
+    assert got_status == status
+    assert got["error"]["code"] == code
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[]", ""])
+def test_malformed_json_is_400(uploads_handler: Any, raw: str) -> None:
+    status, body = call(uploads_handler, api_event("POST", "/uploads", principal=ALICE, raw_body=raw))
+    assert status == 400
+    assert body["error"]["code"] == "bad_request"
+
+
+def test_list_is_paginated_newest_first(uploads_handler: Any, files_handler: Any) -> None:
+    ids = [request_upload(uploads_handler)[1]["fileId"] for _ in range(5)]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        status, body = call(files_handler, api_event("GET", "/files", principal=ALICE, query=query))
+        assert status == 200
+        seen += [f["fileId"] for f in body["items"]]
+        pages += 1
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    assert pages == 3
+
+
+def test_a_cursor_cannot_be_tampered_with_or_used_by_someone_else(uploads_handler: Any, files_handler: Any) -> None:
+    for _ in range(3):
+        request_upload(uploads_handler)
+    _, first = call(files_handler, api_event("GET", "/files", principal=ALICE, query={"limit": "1"}))
+    cursor = first["nextCursor"]
+    import base64
+
+    forged = base64.urlsafe_b64encode(json.dumps({"pk": "T#shop-a#U#bob", "sk": "FILE#z"}).encode()).decode()
+    for principal, bad in [(BOB, cursor), (MALLORY, cursor), (ALICE, forged), (ALICE, "%%%"), (ALICE, "e30")]:
+        status, body = call(files_handler, api_event("GET", "/files", principal=principal, query={"cursor": bad}))
+        assert status == 400, (principal, bad)
+        assert body["error"]["code"] == "invalid_cursor"
+
+
+def test_other_users_and_tenants_get_404(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+    file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
+    for intruder in (BOB, MALLORY):
+        assert get(files_handler, file_id, intruder)[0] == 404
+        assert complete(uploads_handler, file_id, intruder)[0] == 404
+        delete = api_event("DELETE", "/files/{fileId}", principal=intruder, path_params={"fileId": file_id})
+        status, body = call(files_handler, delete)
+        assert status == 404 and body["error"]["code"] == "not_found"
+        _, listing = call(files_handler, api_event("GET", "/files", principal=intruder))
+        assert listing["items"] == []
+    assert get(files_handler, file_id)[0] == 200
+
+
+def test_delete_removes_item_and_object_then_404(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+    file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
+    delete = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": file_id})
+
+    assert call(files_handler, delete)[0] == 204
+    assert aws.item("T#shop-a#U#alice", f"FILE#{file_id}") is None
+    assert not aws.object_exists(f"shop-a/alice/{file_id}")
+    assert get(files_handler, file_id)[0] == 404
+    assert call(files_handler, delete)[0] == 404
+
+
+def test_delete_of_a_held_file_is_409_and_keeps_it(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+    file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
+    aws.dynamodb.update_item(
+        TableName="imagestore-test", Key={"pk": {"S": "T#shop-a#U#alice"}, "sk": {"S": f"FILE#{file_id}"}},
+        UpdateExpression="SET holdCount = :one", ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    delete = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": file_id})
+
+    status, body = call(files_handler, delete)
+
+    assert status == 409
+    assert body["error"]["details"] == {"holdCount": 1}
+    assert aws.object_exists(f"shop-a/alice/{file_id}")
+
+
+def test_unknown_ids_are_404(files_handler: Any, uploads_handler: Any) -> None:
+    assert get(files_handler, "01h00000000000000000000000")[0] == 404
+    assert get(files_handler, "not-an-id")[0] == 404
+    assert complete(uploads_handler, "01h00000000000000000000000")[0] == 404
+
+
+def test_a_mobile_upload_token_cannot_list_or_read_files(uploads_handler: Any, files_handler: Any) -> None:
+    phone = Principal("shop-a", "alice", "s1", ("mobile-upload:m1",))
+    status, body = call(files_handler, api_event("GET", "/files", principal=phone))
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    status, ticket = request_upload(uploads_handler, phone)
+    assert status == 201
+    assert get(files_handler, ticket["fileId"], phone)[0] == 403
+
+
+def test_a_request_without_authorizer_context_is_401(files_handler: Any) -> None:
+    status, body = call(files_handler, api_event("GET", "/files", principal=None))
+    assert status == 401
+    assert body["error"]["code"] == "unauthorized"
+
+
+def test_each_operation_makes_a_bounded_number_of_aws_requests(
+    aws: Aws, uploads_handler: Any, files_handler: Any
+) -> None:
+    data = jpeg()
+    measured: dict[str, dict[str, int]] = {}
+
+    def measure(name: str, handler: Any, event: dict[str, Any]) -> Any:
+        aws.requests.reset()
+        status, body = call(handler, event)
+        assert status < 300, body
+        measured[name] = dict(aws.requests.calls)
+        return body
+
+    ticket = measure("request_upload", uploads_handler, api_event(
+        "POST", "/uploads", principal=ALICE,
+        body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}))
+    post_bytes(ticket, data)
+    path = {"fileId": ticket["fileId"]}
+    measure("complete", uploads_handler, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
+                                                    path_params=path))
+    measure("list", files_handler, api_event("GET", "/files", principal=ALICE))
+    measure("get", files_handler, api_event("GET", "/files/{fileId}", principal=ALICE, path_params=path))
+    measure("delete", files_handler, api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params=path))
+
+    assert measured == {
+        "request_upload": {"dynamodb.PutItem": 1},
+        "complete": {"dynamodb.GetItem": 1, "s3.HeadObject": 1, "s3.GetObject": 1, "dynamodb.UpdateItem": 1},
+        "list": {"dynamodb.Query": 1},
+        "get": {"dynamodb.GetItem": 1},
+        "delete": {"dynamodb.GetItem": 1, "dynamodb.DeleteItem": 1, "s3.DeleteObjects": 1},
+    }
+
+
+def _s3_record(key: str, size: int) -> dict[str, Any]:
+    return {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
+        "eventTime": "2026-11-22T10:00:00.000Z", "eventName": "ObjectCreated:Post",
+        "userIdentity": {"principalId": "AWS:x"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "o"}, "arn": f"arn:aws:s3:::{BUCKET}"},
+               "object": {"key": key, "size": size, "eTag": "e", "sequencer": "0"}},
+    }
+
+
+def _context() -> Any:
+    from tests.support.events import LambdaContext
+
+    return LambdaContext()

@@ -1,0 +1,68 @@
+"""The deployment's own resource definitions, used to build the moto table and bucket in tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags (!Ref, !GetAtt, ...) as plain dicts."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
+
+
+def service_definition(service: str) -> dict[str, Any]:
+    with (ROOT / "services" / service / "serverless.yml").open() as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 (safe loader subclass)
+
+
+def resources_of_type(service: str, resource_type: str) -> dict[str, dict[str, Any]]:
+    resources = service_definition(service).get("resources", {}).get("Resources", {})
+    return {name: r for name, r in resources.items() if r["Type"] == resource_type}
+
+
+def create_table(client: Any, name: str) -> None:
+    """Create the table as services/file/serverless.yml defines it, under `name`."""
+    ((_, table),) = resources_of_type("file", "AWS::DynamoDB::Table").items()
+    props = table["Properties"]
+    client.create_table(
+        TableName=name,
+        BillingMode=props["BillingMode"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": props["StreamSpecification"]["StreamViewType"]},
+    )
+    ttl = props["TimeToLiveSpecification"]
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]}
+    )
+
+
+def create_bucket(client: Any, name: str, region: str) -> None:
+    """Create the image bucket with the CORS and lifecycle rules the deployment gives it."""
+    ((_, bucket),) = resources_of_type("file", "AWS::S3::Bucket").items()
+    props = bucket["Properties"]
+    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}  # CloudFormation -> S3 API names
+    rules = [{renamed.get(k, k): v for k, v in rule.items()} for rule in props["CorsConfiguration"]["CorsRules"]]
+    client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
