@@ -5,14 +5,19 @@ Imports no AWS SDK: the authorizer runs on every cold API call path.
 
 from __future__ import annotations
 
+import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from imagestore import ids
 from imagestore.config import Settings
 from imagestore.errors import Forbidden, Unauthorized
+from imagestore.models.mobile_uploads import TOKEN_PREFIX as MOBILE_UPLOAD_TOKEN_PREFIX
+from imagestore.models.mobile_uploads import MobileUploadRecord
 
 # Ids that end up inside table keys and S3 keys: no separators ('#', '/'), bounded length.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
@@ -119,6 +124,41 @@ def verify_token(token: str, settings: Settings) -> Principal:
         str(claims.get("tid", "")), str(claims.get("sub", "")),
         str(claims.get("sid") or "default"), str(claims.get("scope") or ""),
     )
+
+
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+
+
+def is_mobile_upload_token(token: str) -> bool:
+    """Whether a bearer token is a mobile-upload capability (`mu1.`) rather than a JWT."""
+    return token.startswith(MOBILE_UPLOAD_TOKEN_PREFIX)
+
+
+def parse_mobile_upload_token(token: str) -> tuple[str, str, str]:
+    """(tenant, mobile upload id, secret) of `mu1.<tenant>.<mobileUploadId>.<secret>`."""
+    parts = token.removeprefix(MOBILE_UPLOAD_TOKEN_PREFIX).rsplit(".", 2)
+    if (len(parts) != 3 or not _SAFE_ID.match(parts[0]) or not ids.is_id(parts[1])
+            or not _SECRET.match(parts[2])):
+        raise Unauthorized("mobile upload token is malformed")
+    tenant_id, mobile_upload_id, secret = parts
+    return tenant_id, mobile_upload_id, secret
+
+
+def verify_mobile_upload_token(
+    token: str, lookup: Callable[[str, str], MobileUploadRecord | None], now: float
+) -> Principal:
+    """The principal of a mobile-upload capability: the desktop user and session, limited to the
+    scope `mobile-upload:<id>`. `lookup(tenant, id)` reads the mobile upload (one GetItem)."""
+    tenant_id, mobile_upload_id, secret = parse_mobile_upload_token(token)
+    record = lookup(tenant_id, mobile_upload_id)
+    if record is None or not hmac.compare_digest(record.token_hash, ids.hash_token(secret)):
+        raise Unauthorized("mobile upload token is not valid")
+    if record.revoked:
+        raise Unauthorized("mobile upload link has been revoked")
+    if now >= record.link_expires_at:
+        raise Unauthorized("mobile upload link has expired")
+    return Principal(tenant_id, record.user_id, record.session_id,
+                     (f"{MOBILE_UPLOAD_SCOPE}:{mobile_upload_id}",))
 
 
 def bearer_token(headers: dict[str, str] | None) -> str:

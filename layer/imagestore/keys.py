@@ -66,3 +66,94 @@ def parse_object_key(key: str) -> tuple[str, str, str] | None:
         return None
     tenant_id, user_id, file_id = parts
     return tenant_id, user_id, file_id
+
+
+# --- holders: every item that keeps files alive has its own partition -------------------------
+# holder partition   META             the holder (project, cart item, order)
+#                    FILE#{fileId}    a hold link: this holder keeps that file (denormalized file data)
+META = "META"
+LINK_PREFIX = "FILE#"
+
+
+def link_sk(file_id: str) -> str:
+    return f"{LINK_PREFIX}{file_id}"
+
+
+def project_pk(tenant_id: str, project_id: str) -> str:
+    return f"T#{tenant_id}#P#{project_id}"
+
+
+def projects_of_user(tenant_id: str, user_id: str) -> str:
+    """gsi1 partition listing a user's projects by last save."""
+    return f"T#{tenant_id}#U#{user_id}#PROJECTS"
+
+
+def by_time(epoch: int, entity_id: str) -> str:
+    """gsi1 sort key: time first (zero-padded), id as tie-break."""
+    return f"{epoch:012d}#{entity_id}"
+
+
+def project_share_sk(share_id: str) -> str:
+    """A share's record inside its project's partition (to revoke by id)."""
+    return f"SHARE#{share_id}"
+
+
+SHARE_PREFIX = "SHARE#"
+
+
+def share_token_pk(tenant_id: str, token_hash: str) -> str:
+    """A share looked up by the hash of its token, inside the caller's tenant only."""
+    return f"T#{tenant_id}#SHARE#{token_hash}"
+
+
+def cart_item_pk(tenant_id: str, cart_item_id: str) -> str:
+    return f"T#{tenant_id}#CART#{cart_item_id}"
+
+
+def cart_items_of_user(tenant_id: str, user_id: str) -> str:
+    return f"T#{tenant_id}#U#{user_id}#CART"
+
+
+def external_cart_pk(tenant_id: str, external_cart_id: str) -> str:
+    """Partition of an external (shop-side) cart: one small pointer item per cart item."""
+    return f"T#{tenant_id}#XCART#{external_cart_id}"
+
+
+def cart_pointer_sk(cart_item_id: str) -> str:
+    return f"CART#{cart_item_id}"
+
+
+def order_pk(tenant_id: str, order_id: str) -> str:
+    return f"T#{tenant_id}#ORDER#{order_id}"
+
+
+def order_ref_key(tenant_id: str, external_order_ref: str) -> dict[str, str]:
+    """Uniqueness item of a shop's order reference (makes POST /orders idempotent)."""
+    return {"pk": f"T#{tenant_id}#OREF#{external_order_ref}", "sk": META}
+
+
+def document_object_key(tenant_id: str, project_id: str, version: int) -> str:
+    """S3 key of a project document too large for its item."""
+    return f"{tenant_id}/documents/projects/{project_id}/v{version}.json"
+
+
+def order_document_key(tenant_id: str, order_id: str, project_id: str) -> str:
+    """S3 key of a project document frozen into an order."""
+    return f"{tenant_id}/documents/orders/{order_id}/{project_id}.json"
+
+
+# --- mobile uploads --------------------------------------------------------------------------
+# mobile upload partition  T#{tid}#MU#{id}  META   the mobile upload (token hash, limits, counters)
+# index gsi1               T#{tid}#MU#{id}  FILE#{fileId}   the files that arrived through it
+#                          (the files themselves stay in their user's partition)
+def mobile_upload_pk(tenant_id: str, mobile_upload_id: str) -> str:
+    return f"T#{tenant_id}#MU#{mobile_upload_id}"
+
+
+def mobile_upload_key(tenant_id: str, mobile_upload_id: str) -> dict[str, str]:
+    return {"pk": mobile_upload_pk(tenant_id, mobile_upload_id), "sk": META}
+
+
+def mobile_upload_files(tenant_id: str, mobile_upload_id: str) -> str:
+    """gsi1 partition listing the files of one mobile upload (gsi1sk: file_sk)."""
+    return mobile_upload_pk(tenant_id, mobile_upload_id)

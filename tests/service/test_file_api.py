@@ -266,7 +266,10 @@ def test_unknown_ids_are_404(files_handler: Any, uploads_handler: Any) -> None:
 
 
 def test_a_mobile_upload_token_cannot_list_or_read_files(uploads_handler: Any, files_handler: Any) -> None:
-    phone = Principal("shop-a", "alice", "s1", ("mobile-upload:m1",))
+    from tests.service.test_mobile_uploads import open_mobile_upload
+
+    upload = open_mobile_upload(ALICE)
+    phone = Principal("shop-a", "alice", "s1", (f"mobile-upload:{upload.mobile_upload_id}",))
     status, body = call(files_handler, api_event("GET", "/files", principal=phone))
     assert status == 403 and body["error"]["code"] == "forbidden"
     status, ticket = request_upload(uploads_handler, phone)

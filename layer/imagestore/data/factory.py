@@ -7,6 +7,9 @@ from functools import lru_cache
 from imagestore.config import get_settings
 from imagestore.data.clients import dynamodb_client, s3_client
 from imagestore.data.files import FileStore
+from imagestore.data.holds import HoldStore
+from imagestore.data.mobile_uploads import MobileUploadStore
+from imagestore.data.projects import ProjectStore
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
 
@@ -31,6 +34,21 @@ def reset() -> None:
     from imagestore.config import get_settings as settings
     from imagestore.data.clients import reset_clients
 
-    for cached in (table, image_bucket, file_store, settings):
+    for cached in (table, image_bucket, file_store, hold_store, project_store, mobile_upload_store, settings):
         cached.cache_clear()
     reset_clients()
+
+
+@lru_cache(maxsize=1)
+def hold_store() -> HoldStore:
+    return HoldStore(table(), get_settings().expiry_shards)
+
+
+@lru_cache(maxsize=1)
+def project_store() -> ProjectStore:
+    return ProjectStore(table(), get_settings().expiry_shards)
+
+
+@lru_cache(maxsize=1)
+def mobile_upload_store() -> MobileUploadStore:
+    return MobileUploadStore(table(), get_settings().expiry_shards)

@@ -26,6 +26,11 @@ class FileStore:
         item = self.table.get(keys.file_key(tenant_id, user_id, file_id))
         return FileRecord.from_item(item) if item else None
 
+    def get_files(self, tenant_id: str, user_id: str, file_ids: list[str]) -> dict[str, FileRecord]:
+        """The user's files among file_ids (BatchGetItem, 100 a call); missing ids are absent."""
+        items = self.table.batch_get([keys.file_key(tenant_id, user_id, f) for f in file_ids])
+        return {i["fileId"]: FileRecord.from_item(i) for i in items}
+
     def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
                        completed_at: int) -> FileRecord:
         """Pending -> available with its pixel size; a repeat of the same completion is harmless."""

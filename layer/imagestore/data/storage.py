@@ -85,6 +85,36 @@ class ImageBucket:
             raise
         return response["Body"].read()
 
+    def put_document(self, key: str, body: bytes) -> None:
+        """Store a JSON document (a project too large for its item, or one frozen into an order)."""
+        try:
+            self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType="application/json")
+        except ClientError as exc:
+            _raise_throttled(exc)
+            raise
+
+    def read(self, key: str) -> bytes | None:
+        """A whole (small) object, or None when it does not exist."""
+        try:
+            return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            _raise_throttled(exc)
+            raise
+
+    def copy(self, source_key: str, target_key: str) -> bool:
+        """Server-side copy (the bytes never leave S3); False when the source is gone."""
+        try:
+            self.client.copy_object(Bucket=self.name, Key=target_key,
+                                    CopySource={"Bucket": self.name, "Key": source_key})
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            _raise_throttled(exc)
+            raise
+        return True
+
     def delete_objects(self, keys: Iterable[str]) -> DeleteResult:
         """Delete keys in batches of 1,000; keys S3 could not delete are returned, never dropped."""
         result = DeleteResult()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,41 @@ class Table:
             items.extend(page)
             if start is None:
                 return items
+
+    def batch_get(self, keys: Sequence[Mapping[str, str]], *, consistent: bool = True) -> list[Item]:
+        """BatchGetItem in calls of 100 keys; unprocessed keys are asked again until none remain."""
+        found: list[Item] = []
+        unique = list({(k["pk"], k["sk"]): k for k in keys}.values())
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {self.name: {"Keys": [serialize(k) for k in unique[start:start + 100]],
+                                                   "ConsistentRead": consistent}}
+            for attempt in range(8):
+                with sdk_errors():
+                    response = self.client.batch_get_item(RequestItems=request)
+                found.extend(deserialize(i) for i in response.get("Responses", {}).get(self.name, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise Throttled("the table is busy; retry")
+        return found
+
+    def batch_write(self, puts: Sequence[Mapping[str, Any]] = (), deletes: Sequence[Mapping[str, str]] = ()) -> None:
+        """BatchWriteItem in calls of 25; unprocessed items are retried with backoff, never dropped."""
+        requests = [{"PutRequest": {"Item": serialize(i)}} for i in puts]
+        requests += [{"DeleteRequest": {"Key": serialize(k)}} for k in deletes]
+        for start in range(0, len(requests), 25):
+            pending: list[dict[str, Any]] = requests[start:start + 25]
+            for attempt in range(10):
+                with sdk_errors():
+                    response = self.client.batch_write_item(RequestItems={self.name: pending})
+                pending = response.get("UnprocessedItems", {}).get(self.name, [])
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            else:
+                raise Throttled("the table is busy; retry")
 
     def transact_write(self, operations: Sequence[Mapping[str, Any]], *, token: str | None = None) -> None:
         """TransactWriteItems; each operation is {"Put"|"Update"|"Delete"|"ConditionCheck": {...}} in

@@ -87,6 +87,10 @@ class FileRecord(BaseModel):
         ):
             if value is not None:
                 item[name] = value
+        if self.mobile_upload_id is not None:
+            # Listed under its mobile upload in gsi1 (GET /mobile-uploads/{id}: one Query).
+            item["gsi1pk"] = keys.mobile_upload_files(self.tenant_id, self.mobile_upload_id)
+            item["gsi1sk"] = keys.file_sk(self.file_id)
         if self.hold_count == 0:
             item.update(expiry_attributes(key, self.expires_at, expiry_shards))
         return item

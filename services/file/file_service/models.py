@@ -80,3 +80,48 @@ class FileView(ApiModel):
 class FilePage(ApiModel):
     items: list[FileView]
     next_cursor: str | None
+
+
+class MobileUploadRequest(ApiModel):
+    retention: Literal["session", "extended"] = "session"
+
+
+class QrCode(ApiModel):
+    svg: str
+    png_url: str
+
+
+class MobileUploadCreated(ApiModel):
+    mobile_upload_id: str
+    token: str
+    url: str
+    qr: QrCode
+    expires_at: str
+    retention: str
+
+
+class MobileUploadView(ApiModel):
+    """A mobile upload as the desktop sees it, with the files that arrived."""
+
+    mobile_upload_id: str
+    retention: str
+    expires_at: str
+    revoked: bool
+    file_count: int
+    max_files: int
+    files: list[FileView]
+
+
+class MobileUploadSession(ApiModel):
+    """What the phone's page needs: the limits, the link's expiry and what it has uploaded."""
+
+    mobile_upload_id: str
+    retention: str
+    expires_at: str
+    max_files: int
+    max_bytes: int
+    file_count: int
+    uploaded_bytes: int
+    max_file_bytes: int
+    allowed_types: list[str]
+    files: list[FileView]

@@ -1,4 +1,5 @@
-"""REQUEST authorizer of every imagestore REST API: verifies the bearer JWT, returns the policy."""
+"""REQUEST authorizer of every imagestore REST API: verifies the bearer JWT, or a phone's
+mobile-upload capability token, and returns the policy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore.auth import authorizer_policy, bearer_token, verify_token
+from imagestore import clock
+from imagestore.auth import (
+    Principal,
+    authorizer_policy,
+    bearer_token,
+    is_mobile_upload_token,
+    verify_mobile_upload_token,
+    verify_token,
+)
 from imagestore.config import get_settings
 from imagestore.errors import Unauthorized
 from imagestore.observability import logger
@@ -27,9 +36,20 @@ class GatewayUnauthorized(Exception):
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
     try:
-        principal = verify_token(bearer_token(dict(event.headers)), get_settings())
+        principal = _verify(bearer_token(dict(event.headers)))
     except Unauthorized as exc:
         logger.info("token refused", reason=exc.message, path=event.path)
         raise GatewayUnauthorized() from exc
     logger.append_keys(tenant_id=principal.tenant_id)
     return authorizer_policy(principal, event.method_arn)
+
+
+def _verify(token: str) -> Principal:
+    """A JWT is checked without any AWS call; a mobile-upload token costs one GetItem."""
+    if is_mobile_upload_token(token):
+        # Imported here: only the phone's tokens need the table (and boto3) on this cold path.
+        from imagestore.data import factory
+
+        return verify_mobile_upload_token(token, factory.mobile_upload_store().get_mobile_upload,
+                                          clock.now_epoch())
+    return verify_token(token, get_settings())

@@ -20,7 +20,8 @@ app = api.create_app()
 
 
 def _context(tenant_id: str) -> uploads.UploadContext:
-    return uploads.UploadContext(get_settings().tenant(tenant_id), factory.file_store(), factory.image_bucket())
+    return uploads.UploadContext(get_settings().tenant(tenant_id), factory.file_store(),
+                                 factory.image_bucket(), factory.mobile_upload_store())
 
 
 @app.post("/uploads")
@@ -38,7 +39,7 @@ def complete_upload(file_id: str) -> dict[str, Any]:
     principal = api.principal(app)
     ctx = _context(principal.tenant_id)
     now = int(clock.now_epoch())
-    record = uploads.find_own_file(principal, file_id, ctx.files, now)
+    record = uploads.find_file_to_complete(principal, file_id, ctx, now)
     completed = uploads.complete_upload(record, ctx, now)
     metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
     return FileView.of(completed).dump()

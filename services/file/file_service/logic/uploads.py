@@ -9,12 +9,14 @@ from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
+from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from imagestore.imaging import SNIFF_BYTES, inspect_image
 from imagestore.models.files import FileRecord, FileStatus, Retention
 from imagestore.observability import logger
 
+from file_service.logic.mobile_uploads import open_mobile_upload, reserve_upload
 from file_service.models import UploadRequest, UploadTarget, UploadTicket
 
 
@@ -25,6 +27,7 @@ class UploadContext:
     tenant: TenantSettings
     files: FileStore
     bucket: ImageBucket
+    mobile_uploads: MobileUploadStore | None = None
 
 
 def request_upload(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
@@ -40,6 +43,9 @@ def request_upload(principal: Principal, request: UploadRequest, ctx: UploadCont
             f"{request.size_bytes} bytes is over the limit of {ctx.tenant.max_upload_bytes}",
             details={"maxBytes": ctx.tenant.max_upload_bytes},
         )
+    mobile_upload = reserve_upload(principal, request.size_bytes, ctx.mobile_uploads, now)
+    if mobile_upload is not None:
+        retention = mobile_upload.retention
     retention_seconds = (ctx.tenant.extended_retention_seconds if retention is Retention.EXTENDED
                          else ctx.tenant.session_retention_seconds)
     record = FileRecord(
@@ -81,6 +87,13 @@ def find_own_file(principal: Principal, file_id: str, files: FileStore, now: flo
     ):
         raise NotFound(f"file {file_id} not found")
     return record
+
+
+def find_file_to_complete(principal: Principal, file_id: str, ctx: UploadContext, now: int) -> FileRecord:
+    """The caller's file to complete; a phone's token only while its mobile upload is open."""
+    if not principal.is_full_user:
+        open_mobile_upload(principal, ctx.mobile_uploads, now)
+    return find_own_file(principal, file_id, ctx.files, now)
 
 
 def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRecord:

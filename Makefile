@@ -1,0 +1,87 @@
+# imagestore — the two commands a newcomer needs:
+#   make run    install everything (virtualenv, npm packages) and start the local stack on :3000
+#   make test   lint, type-check and run every test layer
+# Everything else is below; `make help` lists it.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 3000
+# Parallel pytest workers (pytest-xdist); CI machines have two cores.
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help setup run reset token test test-fast lint typecheck loadtest capacity bench clean
+
+help:
+	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
+	@echo "make test       ruff + mypy + pytest (unit, service, local, deploy, e2e)"
+	@echo "make test-fast  unit and service tests only"
+	@echo "make reset      delete the local stack's data (.local-data)"
+	@echo "make token      print a JWT for tenant t1 / user u1 that the local stack accepts"
+	@echo "make package    build the arm64 layer, package the three services offline, cfn-lint"
+	@echo "make loadtest   Locust suite headless against the local stack (bounded, reports in reports/)"
+	@echo "make capacity   per-operation request counts and the capacity model"
+	@echo "make bench      cold-start and local-stack benchmarks"
+
+# --- installation ---------------------------------------------------------------------------------
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# --- the local stack ------------------------------------------------------------------------------
+
+run: setup
+	PORT=$(PORT) $(VENV)/bin/imagestore-local run --port $(PORT)
+
+reset: $(VENV)/.installed
+	$(VENV)/bin/imagestore-local reset
+
+token: $(VENV)/.installed
+	@$(VENV)/bin/imagestore-local token --tenant t1 --user u1
+
+# --- tests ----------------------------------------------------------------------------------------
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy layer/imagestore services/file/file_service services/project/project_service \
+		services/scheduler/scheduler_service
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory typecheck
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/service $(PYTEST_ARGS)
+
+# --- performance ----------------------------------------------------------------------------------
+
+loadtest: setup
+	$(PY) -m loadtest.run_local
+
+capacity: $(VENV)/.installed
+	$(PY) -m benchmarks.capacity
+
+bench: setup
+	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.local_stack
+
+clean:
+	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache services/*/.serverless
+
+include deploy/package.mk

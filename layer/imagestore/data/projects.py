@@ -1,0 +1,113 @@
+"""Access patterns of projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagestore import keys
+from imagestore.data.pagination import Page, decode_cursor, encode_cursor
+from imagestore.data.table import Table
+from imagestore.errors import ConditionFailed, PreconditionFailed
+from imagestore.models.holds import FileRef
+from imagestore.models.projects import ProjectRecord, ProjectStatus
+
+
+@dataclass
+class ProjectPartition:
+    """Everything in a project's partition, read with one Query."""
+
+    project: ProjectRecord | None
+    links: list[FileRef] = field(default_factory=list)
+    share_items: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ProjectStore:
+    """Projects of the single table."""
+
+    def __init__(self, table: Table, expiry_shards: int) -> None:
+        self.table = table
+        self.expiry_shards = expiry_shards
+
+    def load_project(self, tenant_id: str, project_id: str) -> ProjectPartition:
+        """META, hold links and shares of a project: one Query (a page per MB), however many files."""
+        items = self.table.query_all(
+            key_condition="pk = :pk", values={":pk": keys.project_pk(tenant_id, project_id)}, consistent=True,
+        )
+        partition = ProjectPartition(project=None)
+        for item in items:
+            if item["sk"] == keys.META:
+                partition.project = ProjectRecord.from_item(item)
+            elif item["sk"].startswith(keys.LINK_PREFIX):
+                partition.links.append(FileRef.from_link_item(item))
+            elif item["sk"].startswith(keys.SHARE_PREFIX):
+                partition.share_items.append(item)
+        return partition
+
+    def add_project(self, record: ProjectRecord) -> None:
+        self.table.put(record.to_item(self.expiry_shards), condition="attribute_not_exists(pk)")
+
+    def replace_project(self, record: ProjectRecord, expected_version: int) -> None:
+        """Write the next version, if the stored one is still expected_version (else 412)."""
+        try:
+            self.table.put(
+                record.to_item(self.expiry_shards),
+                condition="version = :expected AND #status = :active",
+                names={"#status": "status"},
+                values={":expected": expected_version, ":active": ProjectStatus.ACTIVE.value},
+            )
+        except ConditionFailed:
+            raise PreconditionFailed(
+                f"project {record.project_id} is no longer at version {expected_version}"
+            ) from None
+
+    def extend_project(self, record: ProjectRecord, expires_at: int) -> None:
+        """Push the project's expiry forward (a load counts as use); lost races are harmless."""
+        entry = record.model_copy(update={"expires_at": expires_at}).to_item(self.expiry_shards)
+        try:
+            self.table.update(
+                record.key, "SET expiresAt = :e, xpk = :xpk, xsk = :xsk, #ttl = :ttl",
+                condition="version = :v AND #status = :active",
+                names={"#ttl": "ttl", "#status": "status"},
+                values={":e": expires_at, ":xpk": entry["xpk"], ":xsk": entry["xsk"], ":ttl": entry["ttl"],
+                        ":v": record.version, ":active": ProjectStatus.ACTIVE.value},
+                return_new=False,
+            )
+        except ConditionFailed:
+            return
+
+    def mark_deleting(self, record: ProjectRecord, now: int) -> None:
+        """Hide the project from every reader before its holds are released (and let the sweep
+        finish the job if this request dies half-way)."""
+        try:
+            self.table.update(
+                record.key, "SET #status = :deleting, xsk = :xsk REMOVE gsi1pk, gsi1sk",
+                condition="#status = :active",
+                names={"#status": "status"},
+                values={":deleting": ProjectStatus.DELETING.value, ":active": ProjectStatus.ACTIVE.value,
+                        ":xsk": keys.expiry_sort(now, record.pk, keys.META)},
+                return_new=False,
+            )
+        except ConditionFailed:
+            raise PreconditionFailed(f"project {record.project_id} is already being deleted") from None
+
+    def remove_project(self, record: ProjectRecord, share_items: list[dict[str, Any]]) -> None:
+        """Delete META and the project's shares (token items and their pointers)."""
+        deletes = [record.key]
+        for share in share_items:
+            deletes.append({"pk": share["pk"], "sk": share["sk"]})
+            deletes.append({"pk": keys.share_token_pk(record.tenant_id, share["tokenHash"]), "sk": keys.META})
+        self.table.batch_write(deletes=deletes)
+
+    def list_projects(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
+        """The user's projects, most recently saved first (index gsi1)."""
+        gsi1pk = keys.projects_of_user(tenant_id, user_id)
+        start = decode_cursor(
+            cursor, exact={"gsi1pk": gsi1pk, "sk": keys.META},
+            prefixes={"pk": keys.project_pk(tenant_id, ""), "gsi1sk": ""},
+        )
+        items, last = self.table.query_page(
+            index="gsi1", key_condition="gsi1pk = :pk", values={":pk": gsi1pk},
+            limit=limit, forward=False, start_key=start,
+        )
+        return Page(items=[ProjectRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))

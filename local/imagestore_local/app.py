@@ -1,0 +1,315 @@
+"""Starts and stops the whole local stack: backends, resources, environment, gateway, schedules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from imagestore_local.backends import Backends, DynamoDBSnapshot, S3Snapshot, Snapshotter, free_port
+from imagestore_local.clock import LocalClock
+from imagestore_local.cloudformation import Intrinsics, create_resources, environment_of
+from imagestore_local.config_loader import DEFAULT_REGION, FunctionDef, Project, find_root
+from imagestore_local.gateway import Gateway, StackInfo
+from imagestore_local.lambda_runtime import LambdaRuntime
+from imagestore_local.routing import build_routes
+from imagestore_local.scheduler import EventBus, ScheduleRunner, rules_of, schedules_of
+
+log = logging.getLogger("imagestore_local")
+
+DEFAULT_PORT = 3000
+DEFAULT_JWT_SECRET = "local-dev-secret-change-me"
+JWT_DEFAULTS = {"IMAGESTORE_JWT_ISSUER": "imagestore-local", "IMAGESTORE_JWT_AUDIENCE": "imagestore"}
+# Set by the local stack (or the shell), never by a service's environment: local JWT settings, the
+# Parameters and Secrets extension (served by the gateway), and the emulator endpoints.
+LOCAL_OWNED = frozenset(
+    {
+        "IMAGESTORE_JWT_SECRET",
+        "IMAGESTORE_JWT_ISSUER",
+        "IMAGESTORE_JWT_AUDIENCE",
+        "IMAGESTORE_PUBLIC_BASE_URL",
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_EVENTS",
+    }
+)
+
+
+def data_dir(root: Path) -> Path:
+    """IMAGESTORE_LOCAL_DATA, or <root>/.local-data."""
+    return Path(os.environ.get("IMAGESTORE_LOCAL_DATA") or root / ".local-data").resolve()
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data folder, git-ignored by its own .gitignore."""
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(
+            "# imagestore local stack data (imagestore-local reset deletes it)\n*\n", encoding="utf-8"
+        )
+
+
+def apply_jwt_defaults() -> None:
+    """Set the local JWT settings when the shell did not."""
+    if not os.environ.get("IMAGESTORE_JWT_SECRET"):
+        os.environ["IMAGESTORE_JWT_SECRET"] = DEFAULT_JWT_SECRET
+        log.info("IMAGESTORE_JWT_SECRET not set; using the local default %r", DEFAULT_JWT_SECRET)
+    for name, value in JWT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+@dataclass
+class Stack:
+    """The running local stack."""
+
+    root: Path
+    stage: str = "local"
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+    project: Project = field(init=False)
+    backends: Backends = field(init=False)
+    server: BaseWSGIServer | None = None
+    _stoppers: list[Any] = field(default_factory=list)
+    _stopped: bool = False
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Start everything except serving (call serve_forever after)."""
+        data = data_dir(self.root)
+        prepare_data_dir(data)
+        shell_env = set(os.environ)
+        os.environ.setdefault("IMAGESTORE_PUBLIC_BASE_URL", self.base_url)
+        apply_jwt_defaults()
+        clock = LocalClock(data)
+        clock.load()
+
+        self.project = Project(self.root, stage=self.stage, region=os.environ.get("AWS_DEFAULT_REGION"))
+        services = self.project.services()
+        if not services:
+            raise RuntimeError(f"no services/*/serverless.yml under {self.root}")
+        region = services[0].region or DEFAULT_REGION
+
+        self.backends = Backends(
+            root=self.root,
+            data_dir=data,
+            region=region,
+            s3_port=_int_env("IMAGESTORE_LOCAL_S3_PORT") or self.port + 1,
+            dynamodb_port=_int_env("IMAGESTORE_LOCAL_DYNAMODB_PORT") or self.port + 2,
+        )
+        self._stoppers.append(self.backends.stop)
+        self.backends.start()
+
+        dynamodb, s3 = self.backends.client("dynamodb"), self.backends.client("s3")
+        buckets: list[str] = []
+        tables: list[str] = []
+        for service in services:
+            created = create_resources(service, dynamodb, s3, None)
+            intrinsics = Intrinsics(service)
+            for logical_id, resource in service.resources.items():
+                if resource.get("Type") == "AWS::S3::Bucket":
+                    buckets.append(intrinsics.physical_name(logical_id))
+                elif resource.get("Type") == "AWS::DynamoDB::Table":
+                    tables.append(intrinsics.physical_name(logical_id))
+                elif resource.get("Type") == "AWS::Events::EventBus":
+                    log.info(
+                        "event bus %s: delivered by the local EventBridge",
+                        intrinsics.physical_name(logical_id),
+                    )
+            if any(created.values()):
+                log.info("service %s: created %s", service.key, {k: v for k, v in created.items() if v})
+
+        s3_snapshot = None
+        if self.backends.owns_s3:
+            s3_snapshot = S3Snapshot(s3, data / "s3", buckets)
+            restored = s3_snapshot.restore()
+            if restored:
+                log.info("restored %d S3 objects from %s", restored, data / "s3")
+        ddb_snapshot = None
+        if self.backends.dynamodb_kind == "moto":
+            ddb_snapshot = DynamoDBSnapshot(dynamodb, data / "moto-dynamodb", tables)
+            restored = ddb_snapshot.restore()
+            if restored:
+                log.info("restored %d DynamoDB items into moto", restored)
+        snapshotter = Snapshotter(
+            s3_snapshot, ddb_snapshot, period=float(os.environ.get("IMAGESTORE_LOCAL_SNAPSHOT_SECONDS", "10"))
+        )
+        snapshotter.start()
+        self._stoppers.append(snapshotter.stop)
+
+        self._apply_environment(services, shell_env)
+
+        runtime = LambdaRuntime()
+        functions = [fn for service in services for fn in service.functions.values()]
+        event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime.invoke, region)
+        self._stoppers.append(event_bus.stop)
+        routes = build_routes(self.project)
+        info = StackInfo(
+            stage=self.stage,
+            region=region,
+            dynamodb=self.backends.dynamodb_kind,
+            s3=self.backends.s3_kind,
+            data_dir=str(data),
+            extra={
+                "endpoints": {"dynamodb": self.backends.dynamodb_endpoint, "s3": self.backends.s3_endpoint},
+                "tables": tables,
+                "buckets": buckets,
+            },
+        )
+        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info)
+        self.server = make_server(self.host, self.port, gateway, threaded=True)
+        self.server.daemon_threads = True  # type: ignore[attr-defined]
+        self._stoppers.append(self._shutdown_server)
+        schedules = ScheduleRunner([s for fn in functions for s in schedules_of(fn)], runtime.invoke)
+        schedules.start()
+        self._stoppers.append(schedules.stop)
+        marker = data / "stack.json"
+        marker.write_text(json.dumps({"pid": os.getpid(), "url": self.base_url}), encoding="utf-8")
+        self._stoppers.append(lambda: marker.unlink(missing_ok=True))
+        self._banner(routes_count=len(routes), data=data)
+
+    def _apply_environment(self, services: list[Any], shell_env: set[str]) -> None:
+        """os.environ from every service's provider and function environment (shell values win)."""
+        origin: dict[str, str] = {}
+        for service in services:
+            values = environment_of(service)
+            for fn in service.functions.values():
+                values.update(environment_of(service, fn.environment) if fn.environment else {})
+            for name, value in values.items():
+                if name in LOCAL_OWNED:
+                    if os.environ.get(name) != value:
+                        log.info(
+                            "env %s=%r of %s not applied: the local stack sets it", name, value, service.key
+                        )
+                    continue
+                if name in shell_env and not name.startswith("AWS_ENDPOINT_URL"):
+                    if os.environ[name] != value:
+                        log.info("env %s kept from the shell (%s would set %r)", name, service.key, value)
+                    continue
+                if name in origin and os.environ.get(name) != value:
+                    log.info(
+                        "env %s=%r of %s overrides %r of %s (one process serves every service)",
+                        name,
+                        value,
+                        service.key,
+                        os.environ.get(name),
+                        origin[name],
+                    )
+                os.environ[name] = value
+                origin[name] = service.key
+        defaults = {
+            "IMAGESTORE_STAGE": self.stage,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "imagestore",
+            "AWS_XRAY_SDK_ENABLED": "false",
+            "AWS_ENDPOINT_URL_EVENTS": f"{self.base_url}/_local/events",
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(self.port),
+        }
+        for name, value in defaults.items():
+            os.environ.setdefault(name, value)
+        for name in ("IMAGESTORE_TABLE_NAME", "IMAGESTORE_BUCKET_NAME"):
+            if not os.environ.get(name):
+                log.warning("%s is not set by any service's provider.environment", name)
+
+    def _banner(self, routes_count: int, data: Path) -> None:
+        """Tell the user where things are."""
+        lines = [
+            "",
+            f"imagestore local stack ({self.stage}) at {self.base_url}"
+            f"  ({routes_count} routes: GET /_local/routes)",
+            f"  DynamoDB: {self.backends.dynamodb_kind} {self.backends.dynamodb_endpoint}"
+            f"   table {os.environ.get('IMAGESTORE_TABLE_NAME')}",
+            f"  S3:       {self.backends.s3_kind} {self.backends.s3_endpoint}"
+            f"   bucket {os.environ.get('IMAGESTORE_BUCKET_NAME')}",
+            f"  data:     {data}  (imagestore-local reset deletes it)",
+            "  token:    TOKEN=$(imagestore-local token --tenant t1 --user u1)",
+            f'            curl -H "Authorization: Bearer $TOKEN" {self.base_url}/files',
+            f"  admin:    {self.base_url}/_local/health, /_local/clock, /_local/events, "
+            "/_local/functions/<service>/<function>/invoke",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+    def _shutdown_server(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def serve_forever(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop everything."""
+        assert self.server is not None
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("%s received; stopping", signal.Signals(signum).name)
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        thread.start()
+        try:
+            while not stop.wait(0.5):
+                if not thread.is_alive():
+                    log.error("HTTP server stopped unexpectedly")
+                    break
+                for child in self.backends.children:
+                    if not child.alive():
+                        log.error("%s exited unexpectedly; see %s", child.name, child.log_path)
+                        stop.set()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop(self) -> None:
+        """Stop in reverse start order; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for stopper in reversed(self._stoppers):
+            try:
+                stopper()
+            except Exception:
+                log.exception("error while stopping (%s)", getattr(stopper, "__qualname__", stopper))
+        log.info("stopped")
+
+
+def _int_env(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+def run(port: int | None = None, stage: str = "local", root: Path | None = None) -> int:
+    """`imagestore-local run`."""
+    chosen = port or _int_env("PORT") or DEFAULT_PORT
+    if free_port(chosen) != chosen:
+        log.error("port %d is in use (set --port or PORT)", chosen)
+        return 1
+    stack = Stack(root=root or find_root(), stage=stage, port=chosen)
+    try:
+        stack.start()
+    except BaseException:
+        log.exception("the local stack could not start")
+        stack.stop()
+        return 1
+    stack.serve_forever()
+    return 0
+
+
+def functions_of(project: Project) -> list[FunctionDef]:
+    """Every function of every service."""
+    return [fn for service in project.services() for fn in service.functions.values()]

@@ -1,0 +1,209 @@
+"""imagestore-local: run the local stack, reset its data, mint tokens, put events."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+from imagestore_local.config_loader import find_root
+
+
+def mint_token(
+    tenant: str,
+    user: str,
+    session: str | None = None,
+    scope: str | None = None,
+    ttl: int = 3600,
+    secret: str | None = None,
+) -> str:
+    """An HS256 JWT as the local authorizer expects it."""
+    import jwt
+
+    from imagestore_local.app import DEFAULT_JWT_SECRET, JWT_DEFAULTS
+
+    now = int(time.time())  # real time: PyJWT checks exp/iat against the wall clock, not the local offset
+    claims: dict[str, object] = {
+        "sub": user,
+        "tid": tenant,
+        "sid": session or f"s-{uuid.uuid4().hex[:16]}",
+        "iat": now,
+        "exp": now + ttl,
+        "iss": os.environ.get("IMAGESTORE_JWT_ISSUER") or JWT_DEFAULTS["IMAGESTORE_JWT_ISSUER"],
+        "aud": os.environ.get("IMAGESTORE_JWT_AUDIENCE") or JWT_DEFAULTS["IMAGESTORE_JWT_AUDIENCE"],
+    }
+    if scope:
+        claims["scope"] = scope
+    key = secret or os.environ.get("IMAGESTORE_JWT_SECRET") or DEFAULT_JWT_SECRET
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the local default secret is shorter than 32 bytes
+        return jwt.encode(claims, key, algorithm="HS256")
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = (
+        logging.DEBUG
+        if verbose
+        else getattr(logging, os.environ.get("IMAGESTORE_LOCAL_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    )
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+    if os.environ.get("IMAGESTORE_LOCAL_ACCESS_LOG", "1") != "0":
+        logging.getLogger("werkzeug").setLevel(logging.INFO)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from imagestore_local.app import run
+
+    return run(port=args.port, stage=args.stage)
+
+
+def _cmd_reset(args: argparse.Namespace) -> int:
+    from imagestore_local.app import data_dir
+
+    folder = data_dir(find_root())
+    if not folder.exists():
+        print(f"{folder} does not exist; nothing to reset")
+        return 0
+    running = _running_pid(folder)
+    if running and not args.force:
+        print(f"a stack (pid {running}) is using {folder}; stop it first (or --force)", file=sys.stderr)
+        return 1
+    shutil.rmtree(folder)
+    print(f"deleted {folder}")
+    return 0
+
+
+def _running_pid(folder: Path) -> int | None:
+    """The pid in <data>/stack.json when that process is alive."""
+    try:
+        pid = int(json.loads((folder / "stack.json").read_text(encoding="utf-8"))["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    print(mint_token(args.tenant, args.user, args.session, args.scope, args.ttl))
+    return 0
+
+
+def _base_url(url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    if os.environ.get("IMAGESTORE_LOCAL_URL"):
+        return os.environ["IMAGESTORE_LOCAL_URL"].rstrip("/")
+    return f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
+
+
+def _cmd_events_put(args: argparse.Namespace) -> int:
+    import requests
+
+    try:
+        json.loads(args.detail)
+    except json.JSONDecodeError as exc:
+        print(f"--detail is not JSON: {exc}", file=sys.stderr)
+        return 2
+    entry: dict[str, object] = {"Source": args.source, "DetailType": args.detail_type, "Detail": args.detail}
+    if args.event_bus:
+        entry["EventBusName"] = args.event_bus
+    url = f"{_base_url(args.url)}/_local/events"
+    response = requests.post(
+        url, json={"Entries": [entry]}, params={"wait": "1"} if args.wait else None, timeout=300
+    )
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.ok and not response.json().get("FailedEntryCount") else 1
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    import requests
+
+    url = f"{_base_url(args.url)}/_local/functions/{args.service}/{args.function}/invoke"
+    response = requests.post(url, data=args.event, headers={"Content-Type": "application/json"}, timeout=900)
+    print(response.text)
+    return 0 if response.ok else 1
+
+
+def _cmd_clock(args: argparse.Namespace) -> int:
+    import requests
+
+    url = f"{_base_url(args.url)}/_local/clock"
+    if args.advance is not None:
+        response = requests.post(url, json={"advanceSeconds": args.advance}, timeout=10)
+    elif args.set is not None:
+        response = requests.post(url, json={"offsetSeconds": args.set}, timeout=10)
+    else:
+        response = requests.get(url, timeout=10)
+    print(response.text)
+    return 0 if response.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    parser = argparse.ArgumentParser(prog="imagestore-local", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start the whole stack in the foreground (Ctrl-C stops it)")
+    run.add_argument("--port", type=int, default=None, help="API port (default $PORT or 3000)")
+    run.add_argument("--stage", default="local", help="stage for ${sls:stage} (default local)")
+    run.set_defaults(func=_cmd_run)
+
+    reset = commands.add_parser("reset", help="delete the local data folder")
+    reset.add_argument("--force", action="store_true", help="even when a stack seems to be using it")
+    reset.set_defaults(func=_cmd_reset)
+
+    token = commands.add_parser("token", help="print an HS256 JWT for the local stack")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--user", required=True)
+    token.add_argument("--session", default=None, help="sid claim (default: random)")
+    token.add_argument("--scope", default=None, help="scope claim (space separated scopes)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until exp (default 3600)")
+    token.set_defaults(func=_cmd_token)
+
+    events = commands.add_parser("events", help="EventBridge of the running stack")
+    events_commands = events.add_subparsers(dest="events_command", required=True)
+    put = events_commands.add_parser("put", help="put one event (PutEvents)")
+    put.add_argument("--source", required=True)
+    put.add_argument("--detail-type", required=True)
+    put.add_argument("--detail", default="{}", help="JSON detail")
+    put.add_argument("--event-bus", default=None)
+    put.add_argument("--wait", action="store_true", help="wait for the targets and print their results")
+    put.add_argument("--url", default=None, help="stack URL (default $IMAGESTORE_LOCAL_URL or :$PORT/3000)")
+    put.set_defaults(func=_cmd_events_put)
+
+    invoke = commands.add_parser("invoke", help="invoke a function of the running stack with a JSON event")
+    invoke.add_argument("service")
+    invoke.add_argument("function")
+    invoke.add_argument("--event", default="{}")
+    invoke.add_argument("--url", default=None)
+    invoke.set_defaults(func=_cmd_invoke)
+
+    clock = commands.add_parser("clock", help="show or move the running stack's clock")
+    clock.add_argument("--advance", type=float, default=None, help="seconds to move forward")
+    clock.add_argument("--set", type=float, default=None, help="absolute offset in seconds")
+    clock.add_argument("--url", default=None)
+    clock.set_defaults(func=_cmd_clock)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the imagestore-local console script."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

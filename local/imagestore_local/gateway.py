@@ -1,0 +1,528 @@
+"""The API Gateway emulator: REST proxy events, authorizers, gateway responses, CORS, admin endpoints."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.datastructures import Headers
+from werkzeug.security import safe_join
+from werkzeug.utils import redirect, send_file
+from werkzeug.wrappers import Request, Response
+
+from imagestore_local.authorizer import AuthorizerRunner
+from imagestore_local.clock import LocalClock
+from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, Project, ServiceConfig
+from imagestore_local.lambda_runtime import HandlerImportError, LambdaRuntime
+from imagestore_local.policy import method_arn
+from imagestore_local.routing import Route, Router, api_id
+from imagestore_local.scheduler import EventBus
+
+log = logging.getLogger("imagestore_local.gateway")
+
+MOBILE_PAGE_PATH = "/mobile/"
+MOBILE_PAGE_DIR = "services/file/web/mobile"
+
+CORS_ALLOW_HEADERS = (
+    "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,If-Match"
+)
+_TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))")
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "too_many_requests",
+    500: "internal_error",
+    502: "bad_gateway",
+    504: "gateway_timeout",
+}
+_DEFAULT_STATUS = {
+    "UNAUTHORIZED": 401,
+    "ACCESS_DENIED": 403,
+    "AUTHORIZER_CONFIGURATION_ERROR": 500,
+    "AUTHORIZER_FAILURE": 500,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "RESOURCE_NOT_FOUND": 404,
+    "BAD_REQUEST_BODY": 400,
+    "INTEGRATION_FAILURE": 504,
+    "API_CONFIGURATION_ERROR": 500,
+    "INVALID_API_KEY": 403,
+    "THROTTLED": 429,
+}
+
+
+@dataclass
+class GatewayResponse:
+    """An AWS::ApiGateway::GatewayResponse of a service."""
+
+    status: int | None
+    templates: dict[str, str]
+    headers: dict[str, str]
+
+
+def gateway_responses(service: ServiceConfig) -> dict[str, GatewayResponse]:
+    """ResponseType -> GatewayResponse from the service's resources."""
+    out: dict[str, GatewayResponse] = {}
+    for resource in service.resources.values():
+        if resource.get("Type") != "AWS::ApiGateway::GatewayResponse":
+            continue
+        props = resource.get("Properties") or {}
+        headers = {}
+        for name, value in (props.get("ResponseParameters") or {}).items():
+            if str(name).startswith("gatewayresponse.header.") and isinstance(value, str):
+                headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
+        status = props.get("StatusCode")
+        out[str(props.get("ResponseType"))] = GatewayResponse(
+            status=int(status) if status else None,
+            templates={str(k): str(v) for k, v in (props.get("ResponseTemplates") or {}).items()},
+            headers=headers,
+        )
+    return out
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """The small part of VTL gateway responses use: $context.x.y and ${context.x.y}."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return values.get(name, "")
+
+    return re.sub(r"\$\{(context(?:\.[\w-]+)+)\}|\$(context(?:\.[\w-]+)+)", replace, template)
+
+
+def _error_json(status: int, message: str, code: str | None = None) -> str:
+    return json.dumps({"error": {"code": code or _CODES.get(status, "error"), "message": message}})
+
+
+@dataclass
+class StackInfo:
+    """What /_local/health reports."""
+
+    stage: str
+    region: str
+    dynamodb: str
+    s3: str
+    data_dir: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway:
+    """A WSGI application serving every service's REST routes plus /_local admin endpoints."""
+
+    def __init__(
+        self,
+        project: Project,
+        routes: list[Route],
+        runtime: LambdaRuntime,
+        event_bus: EventBus,
+        clock: LocalClock,
+        info: StackInfo,
+    ) -> None:
+        self.project = project
+        self.router = Router(routes)
+        self.runtime = runtime
+        self.authorizers = AuthorizerRunner(runtime)
+        self.event_bus = event_bus
+        self.clock = clock
+        self.info = info
+        self.stage = project.stage
+        self._responses = {service.key: gateway_responses(service) for service in project.services()}
+        self._started = time.time()
+
+    # ---- WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except Exception:
+            log.exception("unhandled gateway error for %s %s", request.method, request.path)
+            response = self._json(500, _error_json(500, "Internal server error"))
+        if "Access-Control-Allow-Origin" not in response.headers:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        """Route one request."""
+        if request.path.startswith("/_local/"):
+            return self._admin(request)
+        if request.path == "/systemsmanager/parameters/get":
+            return self._parameter(request)
+        if request.path == MOBILE_PAGE_PATH.rstrip("/") or request.path.startswith(MOBILE_PAGE_PATH):
+            return self._mobile_page(request)
+        match = self.router.match(request.method, request.path)
+        if match.route is None:
+            if request.method == "OPTIONS" and match.allowed_methods:
+                return self._preflight(match.allowed_methods)
+            if match.allowed_methods:
+                return self._json(
+                    405,
+                    _error_json(405, f"{request.method} is not allowed on {request.path}"),
+                    {"Allow": ", ".join(match.allowed_methods)},
+                )
+            # API Gateway answers 403 {"message": "Missing Authentication Token"} for an unknown path;
+            # locally a JSON 404 in the API's error shape is clearer.
+            return self._json(404, _error_json(404, f"No route for {request.method} {request.path}"))
+        return self._invoke_route(request, match.route, match.path_parameters)
+
+    def _mobile_page(self, request: Request) -> Response:
+        """The phone's mobile upload page (services/file/web/mobile/): static files, as a shop's web
+        server would serve them; the QR code's URL of the local stack points here."""
+        if request.path == MOBILE_PAGE_PATH.rstrip("/"):
+            return redirect(MOBILE_PAGE_PATH)
+        folder = self.project.root / MOBILE_PAGE_DIR
+        path = safe_join(str(folder), request.path.removeprefix(MOBILE_PAGE_PATH) or "index.html")
+        if request.method not in ("GET", "HEAD") or path is None or not os.path.isfile(path):
+            return self._json(404, _error_json(404, f"No page at {request.path}"))
+        return send_file(path, request.environ, max_age=0)
+
+    # ---- REST proxy
+
+    def _invoke_route(self, request: Request, route: Route, path_parameters: dict[str, str]) -> Response:
+        request_id = str(uuid.uuid4())
+        event = self.proxy_event(request, route, path_parameters, request_id)
+        if route.authorizer is not None:
+            arn = method_arn(
+                route.service.region,
+                ACCOUNT_ID,
+                api_id(route.service),
+                self.stage,
+                request.method,
+                request.path,
+            )
+            outcome = self.authorizers.authorize(route.authorizer, event, arn, api=route.service.key)
+            if not outcome.allowed:
+                return self._gateway_error(
+                    route.service, outcome.status, outcome.response_type, outcome.message, request_id
+                )
+            event["requestContext"]["authorizer"] = outcome.authorizer_context
+        try:
+            result = self.runtime.invoke(route.function, event, request_id)
+        except HandlerImportError as exc:
+            log.error("%s %s: %s", request.method, request.path, exc)
+            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
+        except Exception:
+            log.exception("%s/%s raised (API Gateway answers 502)", route.service.key, route.function.key)
+            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
+        return self._lambda_response(route, result, request_id)
+
+    def proxy_event(
+        self, request: Request, route: Route, path_parameters: dict[str, str], request_id: str
+    ) -> dict[str, Any]:
+        """The API Gateway REST (v1) proxy event for a request."""
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        query: dict[str, str] = {}
+        multi_query: dict[str, list[str]] = {}
+        for name, values in request.args.lists():
+            query[name] = values[-1]
+            multi_query[name] = list(values)
+        raw = request.get_data(cache=True)
+        body: str | None = None
+        is_base64 = False
+        if raw:
+            content_type = request.headers.get("Content-Type", "")
+            try:
+                if content_type and not _TEXT_TYPES.match(content_type.lower()):
+                    raise UnicodeDecodeError("utf-8", b"", 0, 1, "binary content type")
+                body = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                body, is_base64 = base64.b64encode(raw).decode("ascii"), True
+        now = datetime.now(UTC)
+        source_ip = (
+            request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+            or request.remote_addr
+            or "127.0.0.1"
+        )
+        return {
+            "resource": route.resource,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": route.function.key,
+                "resourcePath": route.resource,
+                "httpMethod": request.method,
+                "extendedRequestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{self.stage}{request.path}",
+                "accountId": ACCOUNT_ID,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "stage": self.stage,
+                "domainPrefix": request.host.split(":")[0].split(".")[0],
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestId": request_id,
+                "identity": {
+                    "cognitoIdentityPoolId": None,
+                    "accountId": None,
+                    "cognitoIdentityId": None,
+                    "caller": None,
+                    "sourceIp": source_ip,
+                    "principalOrgId": None,
+                    "accessKey": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None,
+                    "userArn": None,
+                    "userAgent": request.headers.get("User-Agent"),
+                    "user": None,
+                },
+                "domainName": request.host,
+                "apiId": api_id(route.service),
+            },
+            "body": body,
+            "isBase64Encoded": is_base64,
+        }
+
+    def _lambda_response(self, route: Route, result: Any, request_id: str) -> Response:
+        """A Lambda proxy result as the HTTP response (malformed results are a 502, as in API Gateway)."""
+        if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int | str):
+            log.error(
+                "%s/%s returned a malformed proxy response: %r", route.service.key, route.function.key, result
+            )
+            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
+        headers = Headers()
+        for name, value in (result.get("headers") or {}).items():
+            headers[name] = str(value)
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            if name in (result.get("headers") or {}):
+                headers.pop(name)
+            for value in values or []:
+                headers.add(name, str(value))
+        body = result.get("body")
+        payload: bytes
+        if body is None:
+            payload = b""
+        elif result.get("isBase64Encoded"):
+            payload = base64.b64decode(body)
+        else:
+            payload = str(body).encode("utf-8")
+        headers["X-Amzn-RequestId"] = request_id
+        response = Response(payload, status=int(result["statusCode"]), headers=headers)
+        if "Content-Type" not in headers:
+            response.headers["Content-Type"] = "application/json"
+        return response
+
+    def _gateway_error(
+        self, service: ServiceConfig, status: int, response_type: str, message: str, request_id: str
+    ) -> Response:
+        """A gateway-generated error, rendered with the service's GatewayResponse when it has one."""
+        responses = self._responses.get(service.key, {})
+        family = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        configured = responses.get(response_type) or responses.get(family)
+        headers = {"x-amzn-ErrorType": _error_type(response_type), "X-Amzn-RequestId": request_id}
+        if configured is None:
+            return self._json(status, _error_json(status, message), headers)
+        template = configured.templates.get("application/json")
+        values = {
+            "context.error.message": message,
+            "context.error.messageString": json.dumps(message),
+            "context.error.responseType": response_type or family,
+            "context.error.validationErrorString": "",
+            "context.requestId": request_id,
+            "context.extendedRequestId": request_id,
+            "context.stage": self.stage,
+            "context.resourcePath": "",
+        }
+        body = render_template(template, values) if template is not None else json.dumps({"message": message})
+        final_status = configured.status or _DEFAULT_STATUS.get(response_type, status)
+        return self._json(final_status, body, {**headers, **configured.headers})
+
+    @staticmethod
+    def _json(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
+        return Response(body, status=status, headers=headers or {}, content_type="application/json")
+
+    @staticmethod
+    def _preflight(methods: list[str]) -> Response:
+        """What serverless `cors: true` answers to OPTIONS."""
+        allowed = sorted(
+            {"OPTIONS", *(m for m in methods if m != "ANY")}
+            | ({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"} if "ANY" in methods else set())
+        )
+        return Response(
+            b"",
+            status=200,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Allow-Methods": ",".join(allowed),
+                "Access-Control-Allow-Credentials": "false",
+            },
+        )
+
+    # ---- admin
+
+    def _admin(self, request: Request) -> Response:
+        """/_local/* endpoints."""
+        path = request.path.rstrip("/")
+        if path == "/_local/health" and request.method == "GET":
+            return self._json(
+                200,
+                json.dumps(
+                    {
+                        "status": "ok",
+                        "stage": self.info.stage,
+                        "region": self.info.region,
+                        "dynamodb": self.info.dynamodb,
+                        "s3": self.info.s3,
+                        "dataDir": self.info.data_dir,
+                        "uptimeSeconds": round(time.time() - self._started, 1),
+                        "clockOffsetSeconds": self.clock.offset,
+                        "services": [service.key for service in self.project.services()],
+                        **self.info.extra,
+                    }
+                ),
+            )
+        if path == "/_local/clock":
+            if request.method == "GET":
+                return self._json(200, json.dumps(self.clock.describe()))
+            if request.method == "POST":
+                body = self._json_body(request)
+                if not isinstance(body, dict):
+                    return self._json(400, _error_json(400, "body must be a JSON object"))
+                if "offsetSeconds" in body:
+                    self.clock.set(float(body["offsetSeconds"]))
+                elif "advanceSeconds" in body:
+                    self.clock.advance(float(body["advanceSeconds"]))
+                else:
+                    return self._json(400, _error_json(400, "give advanceSeconds or offsetSeconds"))
+                return self._json(200, json.dumps(self.clock.describe()))
+        if path == "/_local/routes" and request.method == "GET":
+            return self._json(
+                200,
+                json.dumps(
+                    [
+                        {
+                            "method": r.method,
+                            "path": r.resource,
+                            "service": r.service.key,
+                            "function": r.function.key,
+                            "authorizer": r.authorizer.function.key if r.authorizer else None,
+                        }
+                        for r in self.router.routes
+                    ]
+                ),
+            )
+        if path == "/_local/events" and request.method == "POST":
+            return self._put_events(request)
+        invoke = re.fullmatch(r"/_local/functions/([^/]+)/([^/]+)/invoke", path)
+        if invoke and request.method == "POST":
+            return self._invoke_function(request, invoke.group(1), invoke.group(2))
+        if path == "/_local/authorizer-cache" and request.method == "DELETE":
+            self.authorizers.clear()
+            return Response(status=204)
+        return self._json(404, _error_json(404, f"No route for {request.method} {request.path}"))
+
+    @staticmethod
+    def _json_body(request: Request) -> Any:
+        raw = request.get_data(cache=True)
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+
+    def _put_events(self, request: Request) -> Response:
+        """PutEvents (also reached by boto3's events client via AWS_ENDPOINT_URL_EVENTS)."""
+        target = request.headers.get("X-Amz-Target", "AWSEvents.PutEvents")
+        body = self._json_body(request)
+        content_type = (
+            "application/x-amz-json-1.1" if "X-Amz-Target" in request.headers else "application/json"
+        )
+        if not target.endswith(".PutEvents"):
+            return Response(
+                json.dumps({"__type": "UnknownOperationException", "message": target}),
+                status=400,
+                content_type=content_type,
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("Entries"), list):
+            return Response(
+                json.dumps({"__type": "ValidationException", "message": "Entries is required"}),
+                status=400,
+                content_type=content_type,
+            )
+        wait = request.args.get("wait", "").lower() in ("1", "true", "yes")
+        result = self.event_bus.put_events(body["Entries"], wait=wait)
+        return Response(json.dumps(result, default=str), status=200, content_type=content_type)
+
+    def _parameter(self, request: Request) -> Response:
+        """The AWS Parameters and Secrets Lambda Extension's GET, serving the local JWT secret."""
+        name = request.args.get("name", "")
+        secret_parameter = os.environ.get("IMAGESTORE_JWT_SECRET_PARAMETER")
+        if name and (name == secret_parameter or name.endswith("jwt-secret")):
+            value = os.environ.get("IMAGESTORE_JWT_SECRET", "")
+            return self._json(
+                200,
+                json.dumps(
+                    {
+                        "Parameter": {
+                            "Name": name,
+                            "Type": "SecureString",
+                            "Value": value,
+                            "Version": 1,
+                            "ARN": f"arn:aws:ssm:{self.info.region}:{ACCOUNT_ID}:parameter/{name.strip('/')}",
+                        }
+                    }
+                ),
+            )
+        return self._json(
+            400, json.dumps({"__type": "ParameterNotFound", "message": f"parameter {name} not found"})
+        )
+
+    def _invoke_function(self, request: Request, service_key: str, function_key: str) -> Response:
+        """Invoke any function with a JSON event; answers its JSON result."""
+        fn = self._function(service_key, function_key)
+        if fn is None:
+            return self._json(404, _error_json(404, f"no function {service_key}/{function_key}"))
+        event = self._json_body(request)
+        if event is None:
+            return self._json(400, _error_json(400, "the event must be JSON"))
+        try:
+            result = self.runtime.invoke(fn, event)
+        except Exception as exc:
+            log.exception("%s/%s failed when invoked by hand", service_key, function_key)
+            return self._json(
+                500,
+                json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}),
+                {"X-Amz-Function-Error": "Unhandled"},
+            )
+        return self._json(200, json.dumps(result, default=str))
+
+    def _function(self, service_key: str, function_key: str) -> FunctionDef | None:
+        """A function by service key (or service name) and function key (or deployed name)."""
+        for service in self.project.services():
+            if service_key in (service.key, service.service_name):
+                for fn in service.functions.values():
+                    if function_key in (fn.key, fn.name):
+                        return fn
+        return None
+
+
+def _error_type(response_type: str) -> str:
+    """The x-amzn-ErrorType API Gateway sends with a gateway response."""
+    return {
+        "UNAUTHORIZED": "UnauthorizedException",
+        "ACCESS_DENIED": "AccessDeniedException",
+        "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
+        "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    }.get(response_type, "InternalServerErrorException")

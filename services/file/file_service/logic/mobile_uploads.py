@@ -1,0 +1,218 @@
+"""Mobile upload rules: the desktop opens a link for the phone, the phone uploads within its limits."""
+
+from __future__ import annotations
+
+import hmac
+import io
+from dataclasses import dataclass
+
+import segno
+
+from imagestore import ids
+from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
+from imagestore.clock import from_epoch, iso
+from imagestore.config import TenantSettings
+from imagestore.data.mobile_uploads import MobileUploadStore
+from imagestore.data.storage import ImageBucket
+from imagestore.errors import (
+    BadRequest,
+    ConditionFailed,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from imagestore.models.files import FileRecord, FileStatus, Retention
+from imagestore.models.mobile_uploads import MobileUploadRecord, mobile_upload_token
+
+from file_service.models import (
+    FileView,
+    MobileUploadCreated,
+    MobileUploadSession,
+    MobileUploadView,
+    QrCode,
+)
+
+LOCAL_PAGE = "{public_base_url}/mobile/#token={token}"
+
+
+class MobileUploadFull(Conflict):
+    """The mobile upload has taken its maximum number of files."""
+
+    code = "mobile_upload_full"
+
+
+@dataclass(frozen=True)
+class MobileUploadContext:
+    """What the mobile upload rules work with."""
+
+    tenant: TenantSettings
+    store: MobileUploadStore
+    bucket: ImageBucket
+    public_base_url: str
+
+
+def page_url(tenant: TenantSettings, public_base_url: str, token: str) -> str:
+    """The page the QR code opens: the tenant's template, else the local stack's page.
+    The token travels in the fragment, which browsers never send to a server."""
+    template = tenant.mobile_upload_url_template or LOCAL_PAGE
+    return template.replace("{public_base_url}", public_base_url.rstrip("/")).replace("{token}", token)
+
+
+def qr_svg(url: str) -> str:
+    """The QR code of url as an inline <svg> element."""
+    return segno.make(url, error="m").svg_inline(scale=4, omitsize=True)
+
+
+def qr_png(url: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
+
+
+def create_mobile_upload(principal: Principal, retention: Retention, ctx: MobileUploadContext,
+                         now: int) -> MobileUploadCreated:
+    """Open a mobile upload into the caller's session; the token is returned once, stored hashed."""
+    principal.require_full_user()
+    secret = ids.new_capability_token()
+    link_expires_at = now + ctx.tenant.mobile_upload_link_seconds
+    kept_for = (ctx.tenant.extended_retention_seconds if retention is Retention.EXTENDED
+                else ctx.tenant.session_retention_seconds)
+    record = MobileUploadRecord(
+        tenant_id=principal.tenant_id, user_id=principal.user_id, session_id=principal.session_id,
+        mobile_upload_id=ids.new_id(), token_hash=ids.hash_token(secret), retention=retention,
+        created_at=now, link_expires_at=link_expires_at, expires_at=link_expires_at + kept_for,
+        max_files=ctx.tenant.mobile_upload_max_files, max_bytes=ctx.tenant.mobile_upload_max_bytes,
+    )
+    ctx.store.add_mobile_upload(record)
+    token = mobile_upload_token(record.tenant_id, record.mobile_upload_id, secret)
+    url = page_url(ctx.tenant, ctx.public_base_url, token)
+    png_url = f"{ctx.public_base_url.rstrip('/')}/mobile-uploads/{record.mobile_upload_id}/qr.png"
+    return MobileUploadCreated(
+        mobile_upload_id=record.mobile_upload_id, token=token, url=url,
+        qr=QrCode(svg=qr_svg(url), png_url=png_url),
+        expires_at=iso(from_epoch(link_expires_at)), retention=retention.value,
+    )
+
+
+def own_mobile_upload(principal: Principal, mobile_upload_id: str,
+                      store: MobileUploadStore) -> MobileUploadRecord:
+    """The caller's mobile upload; another user's or tenant's is 404."""
+    principal.require_full_user()
+    record = (store.get_mobile_upload(principal.tenant_id, mobile_upload_id)
+              if ids.is_id(mobile_upload_id) else None)
+    if record is None or record.user_id != principal.user_id:
+        raise NotFound(f"mobile upload {mobile_upload_id} not found")
+    return record
+
+
+def show_mobile_upload(principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext,
+                       now: float) -> MobileUploadView:
+    """The mobile upload and the files that arrived, with download URLs (one GetItem, one Query)."""
+    record = own_mobile_upload(principal, mobile_upload_id, ctx.store)
+    files = _arrived(record, ctx.store, now)
+    return MobileUploadView(
+        mobile_upload_id=record.mobile_upload_id, retention=record.retention.value,
+        expires_at=iso(from_epoch(record.link_expires_at)), revoked=record.revoked,
+        file_count=record.file_count, max_files=record.max_files,
+        files=[_view(f, ctx) for f in files],
+    )
+
+
+def mobile_upload_qr_png(principal: Principal, mobile_upload_id: str, token: str | None,
+                         ctx: MobileUploadContext) -> bytes:
+    """The QR code as PNG. Only the token's hash is stored, so the caller presents the token it
+    was given (X-Mobile-Upload-Token); it must be this mobile upload's."""
+    record = own_mobile_upload(principal, mobile_upload_id, ctx.store)
+    if not token:
+        raise BadRequest("send the mobile upload's token in the X-Mobile-Upload-Token header")
+    prefix = mobile_upload_token(record.tenant_id, record.mobile_upload_id, "")
+    secret = token.removeprefix(prefix) if token.startswith(prefix) else ""
+    if not secret or not hmac.compare_digest(ids.hash_token(secret), record.token_hash):
+        raise Forbidden("the token is not this mobile upload's")
+    return qr_png(page_url(ctx.tenant, ctx.public_base_url, token))
+
+
+def revoke_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore) -> None:
+    """The phone's token stops working (at the latest when the gateway's cached authorization ends,
+    at once for uploads: they re-check the mobile upload)."""
+    store.revoke(own_mobile_upload(principal, mobile_upload_id, store))
+
+
+def phone_session(principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext,
+                  now: float) -> MobileUploadSession:
+    """What the phone's page shows: limits, expiry and the files uploaded so far (no download URLs)."""
+    if principal.is_full_user:
+        raise Forbidden("this route is for the phone's mobile upload token")
+    if principal.scope_value(MOBILE_UPLOAD_SCOPE) != mobile_upload_id:
+        raise NotFound(f"mobile upload {mobile_upload_id} not found")
+    record = open_mobile_upload(principal, ctx.store, now)
+    files = _arrived(record, ctx.store, now)
+    return MobileUploadSession(
+        mobile_upload_id=record.mobile_upload_id, retention=record.retention.value,
+        expires_at=iso(from_epoch(record.link_expires_at)), max_files=record.max_files,
+        max_bytes=record.max_bytes, file_count=record.file_count, uploaded_bytes=record.uploaded_bytes,
+        max_file_bytes=ctx.tenant.max_upload_bytes, allowed_types=list(ctx.tenant.allowed_types),
+        files=[FileView.of(f) for f in files],
+    )
+
+
+def open_mobile_upload(principal: Principal, store: MobileUploadStore | None,
+                       now: float) -> MobileUploadRecord:
+    """The scoped caller's mobile upload, refused (401) once revoked or past its link window.
+    API Gateway caches the authorizer's answer, so handlers check again here."""
+    mobile_upload_id = principal.scope_value(MOBILE_UPLOAD_SCOPE)
+    if mobile_upload_id is None or store is None:
+        raise Forbidden("this token may not upload")
+    record = store.get_mobile_upload(principal.tenant_id, mobile_upload_id)
+    if record is None or record.user_id != principal.user_id:
+        raise Unauthorized("mobile upload token is not valid")
+    _require_open(record, now)
+    return record
+
+
+def reserve_upload(principal: Principal, size_bytes: int, store: MobileUploadStore | None,
+                   now: int) -> MobileUploadRecord | None:
+    """For a phone's token: take one file slot of size_bytes on its mobile upload, atomically
+    (409 mobile_upload_full, 413 over its bytes). A full user token reserves nothing (None)."""
+    if principal.is_full_user:
+        return None
+    record = open_mobile_upload(principal, store, now)
+    assert store is not None
+    try:
+        return store.reserve_slot(record, size_bytes, now)
+    except ConditionFailed:
+        current = store.get_mobile_upload(record.tenant_id, record.mobile_upload_id)
+        if current is None:
+            raise Unauthorized("mobile upload token is not valid") from None
+        _require_open(current, now)
+        if current.file_count >= current.max_files:
+            raise MobileUploadFull(
+                f"this mobile upload has taken its {current.max_files} files",
+                details={"maxFiles": current.max_files},
+            ) from None
+        raise PayloadTooLarge(
+            f"{size_bytes} more bytes would exceed this mobile upload's {current.max_bytes} bytes "
+            f"({current.uploaded_bytes} used)",
+            details={"maxBytes": current.max_bytes, "uploadedBytes": current.uploaded_bytes},
+        ) from None
+
+
+def _require_open(record: MobileUploadRecord, now: float) -> None:
+    if record.revoked:
+        raise Unauthorized("mobile upload link has been revoked")
+    if now >= record.link_expires_at:
+        raise Unauthorized("mobile upload link has expired")
+
+
+def _arrived(record: MobileUploadRecord, store: MobileUploadStore, now: float) -> list[FileRecord]:
+    return [f for f in store.list_files(record.tenant_id, record.mobile_upload_id) if not f.is_expired(now)]
+
+
+def _view(record: FileRecord, ctx: MobileUploadContext) -> FileView:
+    url = None
+    if record.status is FileStatus.AVAILABLE:
+        url = ctx.bucket.presign_download(record.object_key, expires_in=ctx.tenant.download_url_seconds,
+                                          filename=record.filename)
+    return FileView.of(record, url)

@@ -1,0 +1,79 @@
+"""POST/GET /projects, GET/PUT/DELETE /projects/{projectId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import api, clock
+from imagestore.data import factory
+from imagestore.data.pagination import clamp_limit
+from imagestore.observability import logger, metrics, tracer
+
+from project_service.logic import projects
+from project_service.logic.context import project_context
+from project_service.models import ProjectInput, ProjectPage, ProjectSummary
+
+app = api.create_app()
+
+
+@app.post("/projects")
+def create_project() -> tuple[dict[str, Any], int]:
+    principal = api.principal(app)
+    request = api.parse_body(app, ProjectInput)
+    view = projects.create_project(principal, request, project_context(principal.tenant_id),
+                                   int(clock.now_epoch()))
+    metrics.add_metric(name="ProjectsCreated", unit=MetricUnit.Count, value=1)
+    return view.dump(), 201
+
+
+@app.get("/projects")
+def list_projects() -> dict[str, Any]:
+    principal = api.principal(app)
+    principal.require_full_user()
+    page = factory.project_store().list_projects(
+        principal.tenant_id, principal.user_id, limit=clamp_limit(api.int_query(app, "limit")),
+        cursor=app.current_event.get_query_string_value("cursor"),
+    )
+    metrics.add_metric(name="ProjectsListed", unit=MetricUnit.Count, value=1)
+    return ProjectPage(items=[ProjectSummary.of(p) for p in page.items], next_cursor=page.next_cursor).dump()
+
+
+@app.get("/projects/<project_id>")
+def get_project(project_id: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    view = projects.get_project(principal, project_id, project_context(principal.tenant_id),
+                                int(clock.now_epoch()))
+    metrics.add_metric(name="ProjectsLoaded", unit=MetricUnit.Count, value=1)
+    return view.dump()
+
+
+@app.put("/projects/<project_id>")
+def update_project(project_id: str) -> Response:
+    principal = api.principal(app)
+    request = api.parse_body(app, ProjectInput)
+    view = projects.update_project(principal, project_id, request, app.current_event.headers.get("if-match"),
+                                   project_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="ProjectsSaved", unit=MetricUnit.Count, value=1)
+    return Response(status_code=200, content_type="application/json", body=view.model_dump_json(by_alias=True),
+                    headers={"ETag": f'"{view.version}"'})
+
+
+@app.delete("/projects/<project_id>")
+def delete_project(project_id: str) -> Response:
+    principal = api.principal(app)
+    projects.delete_project(principal, project_id, project_context(principal.tenant_id), int(clock.now_epoch()))
+    logger.info("project deleted", project_id=project_id)
+    metrics.add_metric(name="ProjectsDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,18 @@
+"""The project service's dependencies, built from the layer's factories."""
+
+from __future__ import annotations
+
+from imagestore.config import get_settings
+from imagestore.data import factory
+
+from project_service.logic.projects import ProjectContext
+
+
+def project_context(tenant_id: str) -> ProjectContext:
+    return ProjectContext(
+        tenant=get_settings().tenant(tenant_id),
+        files=factory.file_store(),
+        holds=factory.hold_store(),
+        projects=factory.project_store(),
+        bucket=factory.image_bucket(),
+    )

@@ -1,0 +1,48 @@
+"""Every route of every REST API goes through the imagestore authorizer; no route is public."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.templates import REGION, SERVICES, STAGE, Template
+
+SEEDED_AUTHORIZER = f"arn:aws:lambda:{REGION}:123456789012:function:imagestore-file-{STAGE}-authorizer:1"
+
+
+@pytest.mark.parametrize("service", ["file", "project"])
+def test_every_method_but_options_uses_the_request_authorizer(
+    templates: dict[str, Template], service: str
+) -> None:
+    template = templates[service]
+    methods = template.of_type("AWS::ApiGateway::Method")
+    assert methods, f"{service} has no route"
+    unprotected = []
+    for name, method in methods.items():
+        props = method["Properties"]
+        if props["HttpMethod"] == "OPTIONS":
+            continue
+        authorizer = props.get("AuthorizerId", {}).get("Ref")
+        if props.get("AuthorizationType") != "CUSTOM" or authorizer not in template.resources:
+            unprotected.append(name)
+            continue
+        assert template.resources[authorizer]["Properties"]["Type"] == "REQUEST"
+    assert not unprotected, f"routes without the authorizer: {unprotected}"
+
+
+@pytest.mark.parametrize("service", ["file", "project"])
+def test_the_authorizer_is_the_file_services_function(templates: dict[str, Template], service: str) -> None:
+    template = templates[service]
+    (authorizer,) = template.of_type("AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    uri = props["AuthorizerUri"]["Fn::Join"][1]
+    own = {"Fn::GetAtt": ["AuthorizerLambdaFunction", "Arn"]}
+    target = own if service == "file" else SEEDED_AUTHORIZER
+    assert target in uri
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_function_has_a_public_url(templates: dict[str, Template], service: str) -> None:
+    assert not templates[service].of_type("AWS::Lambda::Url")
+    for permission in templates[service].of_type("AWS::Lambda::Permission").values():
+        assert permission["Properties"]["Principal"] != "*"

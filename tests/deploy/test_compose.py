@@ -1,0 +1,46 @@
+"""serverless-compose.yml passes exactly the file service's outputs the other services need."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from deploy.compose_state import file_service_outputs
+from tests.deploy.templates import REGION, ROOT, STAGE, Template
+
+PARAMS = {
+    "tableName": "TableName",
+    "tableArn": "TableArn",
+    "tableStreamArn": "TableStreamArn",
+    "bucketName": "BucketName",
+    "bucketArn": "BucketArn",
+    "layerArn": "ImagestoreLambdaLayerQualifiedArn",
+    "authorizerArn": "AuthorizerLambdaFunctionQualifiedArn",
+}
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "serverless-compose.yml").read_text())
+
+
+@pytest.mark.parametrize("consumer", ["project", "scheduler"])
+def test_consumers_receive_the_file_services_outputs(templates: dict[str, Template], consumer: str) -> None:
+    params = compose()["services"][consumer]["params"]
+    assert params == {name: f"${{file.{output}}}" for name, output in PARAMS.items()}
+    assert set(PARAMS.values()) <= set(templates["file"].body["Outputs"])
+
+
+def test_the_file_service_takes_no_params_from_others() -> None:
+    assert "params" not in compose()["services"]["file"]
+
+
+def test_the_seeded_state_has_every_output_the_consumers_read() -> None:
+    assert set(file_service_outputs(STAGE, REGION)) == set(PARAMS.values())
+
+
+def test_compose_names_no_account_and_no_region() -> None:
+    text = yaml.safe_dump(compose())  # the configuration, without its comments
+    assert not re.search(r"\b\d{12}\b", text)
+    assert REGION not in text

@@ -1,0 +1,124 @@
+"""Operations: Powertools settings, tracing, log retention, alarms, dead-letter queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.deploy.templates import SERVICES, STAGE, Template, render
+
+
+def alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {name: r["Properties"] for name, r in template.of_type("AWS::CloudWatch::Alarm").items()}
+
+
+def function_alarm_metrics(template: Template, function: str) -> set[str]:
+    """Lambda metrics that have an alarm with this function as the FunctionName dimension."""
+    return {
+        props["MetricName"] for props in alarms(template).values()
+        if props.get("Namespace") == "AWS/Lambda"
+        and {"Name": "FunctionName", "Value": {"Ref": function}} in props.get("Dimensions", [])
+    }
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_function_is_traced_and_configures_powertools(
+    templates: dict[str, Template], service: str
+) -> None:
+    for name, function in templates[service].functions().items():
+        props = function["Properties"]
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert props["Architectures"] == ["arm64"] and props["Runtime"] == "python3.12", name
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == service, name
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imagestore", name
+        assert env["POWERTOOLS_LOG_LEVEL"] == "DEBUG", f"{name}: the dev stage logs at DEBUG"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_log_group_has_a_retention(templates: dict[str, Template], service: str) -> None:
+    template = templates[service]
+    groups = template.of_type("AWS::Logs::LogGroup")
+    assert len(groups) >= len(template.functions())
+    for name, group in groups.items():
+        assert group["Properties"].get("RetentionInDays") == 7, f"{name}: dev keeps logs 7 days"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_function_has_error_and_throttle_alarms(templates: dict[str, Template], service: str) -> None:
+    template = templates[service]
+    missing = {name: {"Errors", "Throttles"} - function_alarm_metrics(template, name)
+               for name in template.functions()}
+    assert not {name: m for name, m in missing.items() if m}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_alarm_notifies_the_exported_alarm_topic(templates: dict[str, Template], service: str) -> None:
+    template = templates[service]
+    assert template.resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    output = template.body["Outputs"]["AlarmTopicArn"]
+    assert output["Value"] == {"Ref": "AlarmTopic"} and output["Export"]["Name"]
+    for name, props in alarms(template).items():
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+
+
+@pytest.mark.parametrize("service", ["file", "project"])
+def test_each_api_has_a_5xx_alarm(templates: dict[str, Template], service: str) -> None:
+    template = templates[service]
+    (api,) = template.of_type("AWS::ApiGateway::RestApi").values()
+    expected = [{"Name": "ApiName", "Value": api["Properties"]["Name"]}, {"Name": "Stage", "Value": STAGE}]
+    assert any(p.get("MetricName") == "5XXError" and p["Dimensions"] == expected
+               for p in alarms(template).values())
+
+
+def test_table_throttles_raise_an_alarm(templates: dict[str, Template]) -> None:
+    template = templates["file"]
+    watched = set()
+    for props in alarms(template).values():
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric", {})
+            if metric.get("Namespace") == "AWS/DynamoDB":
+                dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                assert dims["TableName"] == {"Ref": "Table"}
+                watched.add((metric["MetricName"], dims.get("GlobalSecondaryIndexName")))
+    indexes = [i["IndexName"] for i in template.resources["Table"]["Properties"]["GlobalSecondaryIndexes"]]
+    expected = {(m, i) for m in ("ReadThrottleEvents", "WriteThrottleEvents") for i in [None, *indexes]}
+    assert watched == expected
+
+
+def asynchronous_functions(template: Template) -> set[str]:
+    """Functions invoked asynchronously: S3 notifications and EventBridge rules (schedules too)."""
+    targets = set()
+    for bucket in template.of_type("AWS::S3::Bucket").values():
+        config = bucket["Properties"].get("NotificationConfiguration", {})
+        targets |= {str(render(c["Function"])) for c in config.get("LambdaConfigurations", [])}
+    for rule in template.of_type("AWS::Events::Rule").values():
+        targets |= {str(render(t["Arn"])) for t in rule["Properties"].get("Targets", [])}
+    return {t.removeprefix("GetAtt:").removesuffix(".Arn") for t in targets}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_asynchronous_handlers_send_failures_to_an_alarmed_dead_letter_queue(
+    templates: dict[str, Template], service: str
+) -> None:
+    template = templates[service]
+    configs = {c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+               for c in template.of_type("AWS::Lambda::EventInvokeConfig").values()}
+    watched_queues = {
+        str(render(d["Value"])).removeprefix("GetAtt:").removesuffix(".QueueName")
+        for props in alarms(template).values()
+        if props.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        for d in props["Dimensions"]
+    }
+    for function in asynchronous_functions(template):
+        destination = configs[function]["DestinationConfig"]["OnFailure"]["Destination"]
+        queue = str(render(destination)).removeprefix("GetAtt:").removesuffix(".Arn")
+        assert template.resources[queue]["Type"] == "AWS::SQS::Queue", function
+        assert queue in watched_queues, f"{function}: no alarm on {queue}"
+    for mapping in template.of_type("AWS::Lambda::EventSourceMapping").values():
+        assert mapping["Properties"].get("DestinationConfig", {}).get("OnFailure"), "stream failures are kept"
+
+
+def test_object_created_is_asynchronous_and_covered(templates: dict[str, Template]) -> None:
+    assert "ObjectCreatedLambdaFunction" in asynchronous_functions(templates["file"])

@@ -1,0 +1,220 @@
+"""Fixtures of the local-stack tests: a throw-away repository with stub services and handlers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STUB_HANDLERS = """
+import json
+
+CALLS = []
+
+
+def _policy(event, effect, resource=None):
+    arn = event["methodArn"]
+    prefix = arn.split("/", 1)[0]
+    return {
+        "principalId": "t1|u1",
+        "policyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource or f"{prefix}/*/*"}
+        ]},
+        "context": {"tid": "t1", "sub": "u1", "n": 5, "flag": True},
+    }
+
+
+def authorizer(event, context):
+    CALLS.append(event)
+    token = event["headers"].get("Authorization", "")
+    if token == "Bearer deny":
+        return _policy(event, "Deny")
+    if token == "Bearer nobody":
+        raise Exception("Unauthorized")
+    if token == "Bearer boom":
+        raise RuntimeError("boom")
+    if token == "Bearer get-only":
+        return _policy(event, "Allow", event["methodArn"].split("/", 1)[0] + "/*/GET/items/*")
+    return _policy(event, "Allow")
+
+
+def echo(event, context):
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "X-Fn": context.function_name},
+        "body": json.dumps({"event": event, "remaining": context.get_remaining_time_in_millis()}),
+    }
+
+
+def binary(event, context):
+    import base64
+    return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "isBase64Encoded": True,
+            "body": base64.b64encode(b"\\x89PNG-bytes").decode()}
+
+
+def event_target(event, context):
+    CALLS.append(event)
+    return {"got": event["detail-type"]}
+"""
+
+STUB_YML = """
+service: stub
+provider:
+  name: aws
+  stage: ${opt:stage, 'dev'}
+  region: ${opt:region, 'eu-west-1'}
+  timeout: 7
+  environment:
+    STUB_TABLE: !Ref Table
+    STUB_STAGE: ${sls:stage}
+    STUB_SUB: !Sub "${AWS::StackName}-${Table}-${AWS::Region}"
+    STUB_LEVEL: ${param:logLevel, ${env:STUB_LEVEL_FALLBACK, 'INFO'}}
+custom:
+  prefix: stub-${sls:stage}
+  nested:
+    value: ${self:custom.prefix}-nested
+functions:
+  auth:
+    handler: PKG/handlers.authorizer
+  echo:
+    handler: PKG/handlers.echo
+    environment:
+      ECHO_ARN: !GetAtt Table.Arn
+    events:
+      - http:
+          path: items/{itemId}
+          method: get
+          authorizer: &auth
+            name: auth
+            type: request
+            identitySource: method.request.header.Authorization
+            resultTtlInSeconds: 300
+      - http:
+          path: items
+          method: post
+          authorizer:
+            name: auth
+            type: request
+            resultTtlInSeconds: 0
+      - http:
+          path: items/special
+          method: get
+      - http:
+          path: open/{proxy+}
+          method: any
+  binary:
+    handler: PKG/handlers.binary
+    events:
+      - http: GET blob
+  broken:
+    handler: PKG/missing_module.handler
+    events:
+      - http: GET broken
+  target:
+    handler: PKG/handlers.event_target
+    events:
+      - eventBridge:
+          pattern:
+            source: [imagestore.auth]
+            detail-type: [UserLoggedOut]
+      - schedule: rate(2 hours)
+resources:
+  Resources:
+    Table:
+      Type: AWS::DynamoDB::Table
+      Properties:
+        TableName: ${self:custom.prefix}-table
+        BillingMode: PAY_PER_REQUEST
+        AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+        KeySchema: [{AttributeName: pk, KeyType: HASH}]
+    Unauthorized:
+      Type: AWS::ApiGateway::GatewayResponse
+      Properties:
+        ResponseType: UNAUTHORIZED
+        RestApiId: !Ref ApiGatewayRestApi
+        StatusCode: "401"
+        ResponseTemplates:
+          application/json: '{"error":{"code":"unauthorized","message":$context.error.messageString}}'
+  Outputs:
+    TableName:
+      Value: !Ref Table
+    TableArn:
+      Value: !GetAtt Table.Arn
+"""
+
+CONSUMER_YML = """
+service: consumer
+provider:
+  name: aws
+  stage: ${opt:stage, 'dev'}
+  environment:
+    CONSUMER_TABLE: ${param:tableName}
+functions:
+  echo:
+    handler: PKG/handlers.echo
+    events:
+      - http:
+          path: things
+          method: get
+          authorizer:
+            name: authorizer
+            arn: ${param:authorizerArn}
+            type: request
+            resultTtlInSeconds: 300
+"""
+
+COMPOSE_YML = """
+services:
+  stub:
+    path: services/stub
+  consumer:
+    path: services/consumer
+    params:
+      tableName: ${stub.TableName}
+      authorizerArn: ${stub.AuthLambdaFunctionQualifiedArn}
+"""
+
+
+@dataclass
+class StubRepo:
+    """A repository root with services/stub and services/consumer."""
+
+    root: Path
+    package: str
+
+    def handlers(self) -> Any:
+        """The stub handlers module (as the runtime imported it)."""
+        return sys.modules[f"{self.package}.handlers"]
+
+
+@pytest.fixture
+def stub_repo(tmp_path: Path) -> Iterator[StubRepo]:
+    """Write the stub services; their handler package has a unique name per test."""
+    package = f"stub_{uuid.uuid4().hex[:8]}"
+    for service, yml in (("stub", STUB_YML), ("consumer", CONSUMER_YML)):
+        folder = tmp_path / "services" / service
+        (folder / package).mkdir(parents=True)
+        (folder / package / "__init__.py").write_text("")
+        (folder / package / "handlers.py").write_text(textwrap.dedent(STUB_HANDLERS))
+        (folder / "serverless.yml").write_text(yml.replace("PKG", package))
+    (tmp_path / "serverless-compose.yml").write_text(COMPOSE_YML)
+    saved_path = list(sys.path)
+    yield StubRepo(root=tmp_path, package=package)
+    sys.path[:] = saved_path
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No local-stack variables leaking in from the shell."""
+    for name in list(os.environ):
+        if name.startswith(("IMAGESTORE_", "STUB_", "AWS_ENDPOINT_URL")):
+            monkeypatch.delenv(name)

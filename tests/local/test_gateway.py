@@ -1,0 +1,183 @@
+"""The gateway against stub services: proxy events, authorizer 401/403/500, caching, errors, events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagestore_local.clock import LocalClock
+from imagestore_local.config_loader import Project
+from imagestore_local.gateway import Gateway, StackInfo
+from imagestore_local.lambda_runtime import LambdaRuntime
+from imagestore_local.routing import build_routes
+from imagestore_local.scheduler import EventBus, rules_of, schedules_of
+from werkzeug.test import Client, TestResponse
+
+from tests.local.conftest import StubRepo
+
+
+@pytest.fixture
+def gateway(stub_repo: StubRepo, clean_env: None, tmp_path: Path) -> Iterator[Gateway]:
+    project = Project(stub_repo.root, stage="local")
+    runtime = LambdaRuntime()
+    functions = [fn for service in project.services() for fn in service.functions.values()]
+    bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime.invoke, "eu-west-1")
+    info = StackInfo(stage="local", region="eu-west-1", dynamodb="none", s3="none", data_dir=str(tmp_path))
+    yield Gateway(project, build_routes(project), runtime, bus, LocalClock(tmp_path / "data"), info)
+    bus.stop()
+
+
+def body(response: TestResponse) -> Any:
+    """The JSON body, whatever the content type."""
+    return json.loads(response.data) if response.data else None
+
+
+def client(gateway: Gateway) -> Client:
+    return Client(gateway)
+
+
+def calls(stub_repo: StubRepo) -> list[dict]:  # type: ignore[type-arg]
+    return stub_repo.handlers().CALLS  # type: ignore[no-any-return]
+
+
+def test_missing_identity_source_is_401_without_invoking(gateway: Gateway, stub_repo: StubRepo) -> None:
+    response = client(gateway).get("/items/1")
+    assert response.status_code == 401
+    # The stub service's UNAUTHORIZED gateway response renders the body.
+    assert body(response) == {"error": {"code": "unauthorized", "message": "Unauthorized"}}
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert f"{stub_repo.package}.handlers" not in __import__("sys").modules  # authorizer never imported
+
+
+def test_allowed_request_reaches_handler_with_proxy_event(gateway: Gateway, stub_repo: StubRepo) -> None:
+    response = client(gateway).get(
+        "/items/42?a=1&a=2&b=x", headers={"Authorization": "Bearer ok", "X-Test": "y"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Fn"] == "stub-local-echo"
+    event = body(response)["event"]
+    assert event["resource"] == "/items/{itemId}"
+    assert event["path"] == "/items/42"
+    assert event["httpMethod"] == "GET"
+    assert event["pathParameters"] == {"itemId": "42"}
+    assert event["queryStringParameters"] == {"a": "2", "b": "x"}
+    assert event["multiValueQueryStringParameters"]["a"] == ["1", "2"]
+    assert event["headers"]["X-Test"] == "y"
+    assert event["body"] is None and event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["stage"] == "local" and context["resourcePath"] == "/items/{itemId}"
+    assert context["authorizer"] == {
+        "tid": "t1",
+        "sub": "u1",
+        "n": "5",
+        "flag": "true",
+        "principalId": "t1|u1",
+    }
+    assert context["identity"]["sourceIp"]
+    assert 0 < body(response)["remaining"] <= 7000
+    auth_event = calls(stub_repo)[-1]
+    assert auth_event["type"] == "REQUEST"
+    assert auth_event["methodArn"].endswith("/local/GET/items/42")
+    assert auth_event["methodArn"].startswith("arn:aws:execute-api:eu-west-1:123456789012:")
+    assert auth_event["pathParameters"] == {"itemId": "42"}
+
+
+def test_authorizer_outcomes(gateway: Gateway) -> None:
+    c = client(gateway)
+    assert c.get("/items/1", headers={"Authorization": "Bearer nobody"}).status_code == 401
+    denied = c.get("/items/1", headers={"Authorization": "Bearer deny"})
+    assert denied.status_code == 403
+    assert body(denied)["error"]["code"] == "forbidden"
+    failing = c.get("/items/1", headers={"Authorization": "Bearer boom"})
+    assert failing.status_code == 500
+    assert failing.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
+
+
+def test_cached_policy_is_evaluated_per_request(gateway: Gateway, stub_repo: StubRepo) -> None:
+    c = client(gateway)
+    headers = {"Authorization": "Bearer get-only"}
+    assert c.get("/items/1", headers=headers).status_code == 200
+    before = len(calls(stub_repo))
+    assert c.get("/items/2", headers=headers).status_code == 200
+    assert len(calls(stub_repo)) == before  # cached (resultTtlInSeconds 300)
+    # Same token on a route with TTL 0: invoked again, and the GET-only policy denies POST.
+    assert c.post("/items", headers=headers).status_code == 403
+    assert len(calls(stub_repo)) == before + 1
+
+
+def test_authorizer_by_arn_from_another_service(gateway: Gateway, stub_repo: StubRepo) -> None:
+    response = client(gateway).get("/things", headers={"Authorization": "Bearer ok"})
+    assert response.status_code == 200
+    assert calls(stub_repo)[-1]["methodArn"].endswith("/local/GET/things")
+
+
+def test_open_routes_binary_and_body(gateway: Gateway) -> None:
+    c = client(gateway)
+    special = c.get("/items/special")
+    assert special.status_code == 200 and body(special)["event"]["resource"] == "/items/special"
+    posted = c.put("/open/a/b", data=b"\x00\xffbinary", headers={"Content-Type": "application/octet-stream"})
+    event = body(posted)["event"]
+    assert event["pathParameters"] == {"proxy": "a/b"}
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\x00\xffbinary"
+    text = body(c.post("/open/x", json={"a": 1}))["event"]
+    assert json.loads(text["body"]) == {"a": 1} and text["isBase64Encoded"] is False
+    blob = c.get("/blob")
+    assert blob.data == b"\x89PNG-bytes" and blob.headers["Content-Type"] == "image/png"
+
+
+def test_errors_and_cors(gateway: Gateway) -> None:
+    c = client(gateway)
+    broken = c.get("/broken")
+    assert broken.status_code == 502 and body(broken)["error"]["code"] == "bad_gateway"
+    missing = c.get("/nowhere")
+    assert missing.status_code == 404
+    assert body(missing) == {"error": {"code": "not_found", "message": "No route for GET /nowhere"}}
+    assert c.patch("/items/1").status_code == 405
+    preflight = c.options("/items/1")
+    assert preflight.status_code == 200
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_events_invoke_matching_functions(gateway: Gateway, stub_repo: StubRepo) -> None:
+    c = client(gateway)
+    entry = {"Source": "imagestore.auth", "DetailType": "UserLoggedOut", "Detail": json.dumps({"sid": "s1"})}
+    result = body(
+        c.post("/_local/events?wait=1", json={"Entries": [entry, {**entry, "DetailType": "Other"}]})
+    )
+    assert result["FailedEntryCount"] == 0 and len(result["Entries"]) == 2
+    targets = result["_local"]["targets"]
+    assert [(t["function"], t["result"]) for t in targets] == [("target", {"got": "UserLoggedOut"})]
+    assert calls(stub_repo)[-1]["detail"] == {"sid": "s1"}
+    # boto3's events client reaches the same endpoint (JSON protocol, X-Amz-Target, trailing slash).
+    boto = c.post(
+        "/_local/events/",
+        data=json.dumps({"Entries": [entry]}),
+        headers={"X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    assert boto.status_code == 200 and body(boto)["FailedEntryCount"] == 0
+    assert boto.headers["Content-Type"] == "application/x-amz-json-1.1"
+
+
+def test_invoke_and_clock_endpoints(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = client(gateway)
+    invoked = c.post("/_local/functions/stub/target/invoke", json={"detail-type": "Manual"})
+    assert invoked.status_code == 200 and body(invoked) == {"got": "Manual"}
+    assert c.post("/_local/functions/stub/nope/invoke", json={}).status_code == 404
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "0")
+    assert body(c.post("/_local/clock", json={"advanceSeconds": 3600}))["offsetSeconds"] == 3600
+    assert body(c.post("/_local/clock", json={"advanceSeconds": 60}))["offsetSeconds"] == 3660
+    import os
+
+    assert os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"] == "3660"
+    assert json.loads(gateway.clock.path.read_text())["offsetSeconds"] == 3660
+
+
+def test_schedules_are_found(gateway: Gateway) -> None:
+    fn = gateway.project.service("stub").functions["target"]
+    (schedule,) = schedules_of(fn)
+    assert schedule.period == 7200

@@ -1,0 +1,28 @@
+"""Available files put straight into the stores (for tests whose subject is not the upload)."""
+
+from __future__ import annotations
+
+import time
+
+from imagestore import ids
+from imagestore.auth import Principal
+from imagestore.data import factory
+from imagestore.models.files import FileRecord, FileStatus
+from tests.support.images import jpeg
+
+
+def stored_file(principal: Principal, data: bytes | None = None, *, retention_seconds: int = 6 * 3600,
+                now: int | None = None) -> FileRecord:
+    """An available file of principal's, its bytes in the bucket and its item in the table."""
+    data = data or jpeg()
+    now = now or int(time.time())
+    record = FileRecord(
+        tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
+        session_id=principal.session_id, filename="photo.jpg", content_type="image/jpeg",
+        size_bytes=len(data), status=FileStatus.AVAILABLE, created_at=now, completed_at=now,
+        expires_at=now + retention_seconds, width=64, height=48,
+    )
+    bucket = factory.image_bucket()
+    bucket.client.put_object(Bucket=bucket.name, Key=record.object_key, Body=data, ContentType="image/jpeg")
+    factory.file_store().add_pending_file(record)
+    return record

@@ -1,0 +1,48 @@
+"""Cursors: opaque, and useless outside the caller's own partition."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from imagestore.data.pagination import clamp_limit, decode_cursor, encode_cursor
+from imagestore.errors import InvalidCursor
+
+OWN = {"exact": {"pk": "T#a#U#alice"}, "prefixes": {"sk": "FILE#"}}
+
+
+def test_round_trip() -> None:
+    key = {"pk": "T#a#U#alice", "sk": "FILE#01"}
+    assert decode_cursor(encode_cursor(key), **OWN) == key
+    assert encode_cursor(None) is None
+    assert decode_cursor(None, **OWN) is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"pk": "T#a#U#bob", "sk": "FILE#01"},
+        {"pk": "T#a#U#alice", "sk": "HOLD#01"},
+        {"pk": "T#a#U#alice", "sk": "FILE#01", "gsi1pk": "x"},
+        {"pk": "T#a#U#alice"},
+        {"pk": "T#a#U#alice", "sk": 5},
+    ],
+)
+def test_a_cursor_outside_the_callers_partition_is_refused(key: dict[str, object]) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor, **OWN)
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", "W10", "\u00e9"])
+def test_garbage_is_refused(cursor: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor, **OWN)
+
+
+def test_limit_is_clamped() -> None:
+    assert clamp_limit(None) == 25
+    assert clamp_limit(0) == 1
+    assert clamp_limit(10_000) == 100
