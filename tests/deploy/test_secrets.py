@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 import pytest
-from imagestore.secrets import SecretUnavailable, read_secure_parameter
 
+from imagestore.secrets import SecretUnavailable, read_secure_parameter
 from tests.deploy.templates import ROOT, SERVICES, Template
 
 SECRET_SHAPES = [

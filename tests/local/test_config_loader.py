@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from imagestore_local.cloudformation import Intrinsics, environment_of
 from imagestore_local.config_loader import Project, VariableError, VariableResolver, load_yaml
-
 from tests.local.conftest import StubRepo
 
 

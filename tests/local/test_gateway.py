@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.test import Client, TestResponse
+
 from imagestore_local.clock import LocalClock
 from imagestore_local.config_loader import Project
 from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
 from imagestore_local.scheduler import EventBus, rules_of, schedules_of
-from werkzeug.test import Client, TestResponse
-
 from tests.local.conftest import StubRepo
 
 

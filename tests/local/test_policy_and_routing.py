@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from imagestore_local.policy import Decision, evaluate_policy, method_arn, wildcard_match
 from imagestore_local.routing import Route, Router
 from imagestore_local.scheduler import parse_rate, pattern_matches

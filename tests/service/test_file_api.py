@@ -94,7 +94,7 @@ def test_complete_is_idempotent_and_the_s3_event_agrees(aws: Aws, uploads_handle
     from file_service.handlers.object_created import handler as object_created
 
     data = png((10, 10))
-    status, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
+    _, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
     post_bytes(ticket, data)
     key = ticket["upload"]["fields"]["key"]
     event = {"Records": [_s3_record(key, len(data))]}

@@ -36,9 +36,10 @@ def test_anything_else_is_no_image(data: bytes) -> None:
 
 
 def test_only_the_first_bytes_are_needed_for_the_size() -> None:
-    from PIL import Image
     import io
     import os
+
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.frombytes("RGB", (1500, 1500), os.urandom(1500 * 1500 * 3)).save(buffer, format="JPEG", quality=95)

@@ -165,11 +165,11 @@ class Table:
         requests = [{"PutRequest": {"Item": serialize(i)}} for i in puts]
         requests += [{"DeleteRequest": {"Key": serialize(k)}} for k in deletes]
         for start in range(0, len(requests), 25):
-            pending: list[dict[str, Any]] = requests[start:start + 25]
+            pending: list[Any] = requests[start:start + 25]
             for attempt in range(10):
                 with sdk_errors():
                     response = self.client.batch_write_item(RequestItems={self.name: pending})
-                pending = response.get("UnprocessedItems", {}).get(self.name, [])
+                pending = list(response.get("UnprocessedItems", {}).get(self.name, []))
                 if not pending:
                     break
                 time.sleep(min(0.05 * 2**attempt, 2.0))

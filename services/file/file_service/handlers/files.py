@@ -9,12 +9,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from file_service.logic import files
 from imagestore import api, clock
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.observability import logger, metrics, tracer
-
-from file_service.logic import files
 
 app = api.create_app()
 

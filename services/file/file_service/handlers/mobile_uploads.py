@@ -9,14 +9,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from file_service.logic import mobile_uploads
+from file_service.models import MobileUploadRequest
 from imagestore import api, clock
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.models.files import Retention
 from imagestore.observability import logger, metrics, tracer
-
-from file_service.logic import mobile_uploads
-from file_service.models import MobileUploadRequest
 
 app = api.create_app()
 

@@ -9,13 +9,12 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from file_service.logic import uploads
 from imagestore import clock, keys
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.errors import DomainError
 from imagestore.observability import logger, metrics, tracer
-
-from file_service.logic import uploads
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -25,6 +24,8 @@ from file_service.logic import uploads
 def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
     outcomes: dict[str, str] = {}
     for record in event.Records:
+        if record.s3.object is None:  # not an object event (e.g. a test event): nothing to complete
+            continue
         key = unquote_plus(record.s3.object.key)
         outcomes[key] = complete_object(key)
     return {"outcomes": outcomes}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from file_service.logic.uploads import find_own_file
+from file_service.models import FilePage, FileView
 from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
@@ -9,9 +11,6 @@ from imagestore.data.pagination import clamp_limit
 from imagestore.data.storage import ImageBucket
 from imagestore.models.files import FileRecord, FileStatus
 from imagestore.observability import logger
-
-from file_service.logic.uploads import find_own_file
-from file_service.models import FilePage, FileView
 
 
 def view(record: FileRecord, bucket: ImageBucket, tenant: TenantSettings) -> FileView:

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 
 import segno
 
+from file_service.models import (
+    FileView,
+    MobileUploadCreated,
+    MobileUploadSession,
+    MobileUploadView,
+    QrCode,
+)
 from imagestore import ids
 from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
@@ -25,14 +32,6 @@ from imagestore.errors import (
 )
 from imagestore.models.files import FileRecord, FileStatus, Retention
 from imagestore.models.mobile_uploads import MobileUploadRecord, mobile_upload_token
-
-from file_service.models import (
-    FileView,
-    MobileUploadCreated,
-    MobileUploadSession,
-    MobileUploadView,
-    QrCode,
-)
 
 LOCAL_PAGE = "{public_base_url}/mobile/#token={token}"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from file_service.logic.mobile_uploads import open_mobile_upload, reserve_upload
+from file_service.models import UploadRequest, UploadTarget, UploadTicket
 from imagestore import ids
 from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
@@ -15,9 +17,6 @@ from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
 from imagestore.imaging import SNIFF_BYTES, inspect_image
 from imagestore.models.files import FileRecord, FileStatus, Retention
 from imagestore.observability import logger
-
-from file_service.logic.mobile_uploads import open_mobile_upload, reserve_upload
-from file_service.models import UploadRequest, UploadTarget, UploadTicket
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from imagestore import api, clock
 from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
 from imagestore.observability import logger, metrics, tracer
-
 from project_service.logic import projects
 from project_service.logic.context import project_context
 from project_service.models import ProjectInput, ProjectPage, ProjectSummary

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from imagestore.config import get_settings
 from imagestore.data import factory
-
 from project_service.logic.projects import ProjectContext
 
 

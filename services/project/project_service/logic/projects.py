@@ -18,7 +18,6 @@ from imagestore.models.files import FileStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.projects import ProjectRecord, ProjectStatus
 from imagestore.observability import logger
-
 from project_service.models import ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
 HOLDER_KIND = "project"
