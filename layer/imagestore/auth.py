@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from imagestore import ids
 from imagestore.config import Settings
 from imagestore.errors import Forbidden, Unauthorized
@@ -91,6 +89,8 @@ def _principal(tenant_id: str, user_id: str, session_id: str, scope: str) -> Pri
 
 def verify_token(token: str, settings: Settings) -> Principal:
     """Verify a bearer JWT (HS256 secret or RS256 public keys, exp/iss/aud) and return its principal."""
+    import jwt  # here, not at module level: only the authorizer verifies tokens (PyJWT loads cryptography)
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:

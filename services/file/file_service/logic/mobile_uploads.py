@@ -6,8 +6,6 @@ import hmac
 import io
 from dataclasses import dataclass
 
-import segno
-
 from file_service.models import (
     FileView,
     MobileUploadCreated,
@@ -61,10 +59,14 @@ def page_url(tenant: TenantSettings, public_base_url: str, token: str) -> str:
 
 def qr_svg(url: str) -> str:
     """The QR code of url as an inline <svg> element."""
+    import segno  # here: only opening a mobile upload draws QR codes (segno loads xml and urllib)
+
     return segno.make(url, error="m").svg_inline(scale=4, omitsize=True)
 
 
 def qr_png(url: str) -> bytes:
+    import segno
+
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="png", scale=8, border=4)
     return buffer.getvalue()
