@@ -252,19 +252,21 @@ class SdkMeter:
             after_key = (new.get(hash_name), new.get(range_name))
             if before_key == (None, None) and after_key == (None, None):
                 continue
-            projected = (*TABLE_KEYS, hash_name, range_name)
-
-            def size(image_: dict[str, Any], projected: tuple[str, ...] = projected, projection: str = projection) -> int:
-                return item_size(image_ if projection == "ALL" else {k: v for k, v in image_.items() if k in projected})
-
+            projected = None if projection == "ALL" else (*TABLE_KEYS, hash_name, range_name)
             if before_key != after_key:
                 for key, image_ in ((before_key, old), (after_key, new)):
                     if key[0] is not None:  # removing the old index entry, writing the new one
                         self.usage.touches.append(Touch(f"index {index}", _s(key[0]),
-                                                        wcu=write_units(size(image_), transactional)))
+                                                        wcu=write_units(index_item_size(image_, projected), transactional)))
             elif projection == "ALL" and old != new:
                 self.usage.touches.append(Touch(f"index {index}", _s(after_key[0]),
-                                                wcu=write_units(max(size(old), size(new)), transactional)))
+                                                wcu=write_units(max(index_item_size(old, projected), index_item_size(new, projected)),
+                                                                 transactional)))
+
+
+def index_item_size(image: dict[str, Any], projected: tuple[str, ...] | None) -> int:
+    """Size of an item's copy in an index: all of it, or only the projected (key) attributes."""
+    return item_size(image if projected is None else {k: v for k, v in image.items() if k in projected})
 
 
 def _copy(value: Any) -> Any:
@@ -507,7 +509,9 @@ def limits_of(usage: Usage, args: argparse.Namespace, expiry_shards: int) -> tup
         rcu, wcu = usage.total("rcu", where), usage.total("wcu", where)
         if wcu:
             limits.append(Limit(TABLE_WCU / wcu, f"{where} 40,000 WCU ({wcu:g} WCU/req)",
-                                "raise the table's on-demand maximum / account table quota"))
+                                "raise the table's on-demand maximum (a Service Quotas request), or write fewer "
+                                "units per request: O(files) hold links and file counters in a transaction cost "
+                                "2 WCU each; write them idempotently outside it"))
         if rcu:
             limits.append(Limit(TABLE_RCU / rcu, f"{where} 40,000 RCU ({rcu:g} RCU/req)",
                                 "raise the table's on-demand maximum; cache reads"))
