@@ -256,12 +256,12 @@ class SdkMeter:
             if before_key != after_key:
                 for key, image_ in ((before_key, old), (after_key, new)):
                     if key[0] is not None:  # removing the old index entry, writing the new one
-                        self.usage.touches.append(Touch(f"index {index}", _s(key[0]),
-                                                        wcu=write_units(index_item_size(image_, projected), transactional)))
+                        units = write_units(index_item_size(image_, projected), transactional)
+                        self.usage.touches.append(Touch(f"index {index}", _s(key[0]), wcu=units))
             elif projection == "ALL" and old != new:
+                size = max(index_item_size(old, projected), index_item_size(new, projected))
                 self.usage.touches.append(Touch(f"index {index}", _s(after_key[0]),
-                                                wcu=write_units(max(index_item_size(old, projected), index_item_size(new, projected)),
-                                                                 transactional)))
+                                                wcu=write_units(size, transactional)))
 
 
 def index_item_size(image: dict[str, Any], projected: tuple[str, ...] | None) -> int:
