@@ -53,7 +53,9 @@ class Recorder:
 def gateway_loop(base: str, token: str, photo: bytes, recorder: Recorder, deadline: float) -> None:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
-    project_id, version, file_ids = None, 0, []
+    project_id: str | None = None
+    version = 0
+    file_ids: list[str] = []
     while time.monotonic() < deadline:
         ticket = recorder.timed("POST /uploads", lambda: session.post(f"{base}/uploads", json={
             "filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(photo)}, timeout=30),
