@@ -11,7 +11,7 @@ import requests
 from imagestore.auth import Principal
 from tests.conftest import Aws
 from tests.support.events import api_event, call
-from tests.support.files import stored_file
+from tests.support.files import stored_file, stored_files
 
 ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s2")
@@ -180,8 +180,7 @@ def page_cursor(projects: Any) -> str:
 
 
 def test_a_500_image_photo_book_saves_and_loads_with_one_query(aws: Aws, projects: Any) -> None:
-    stored = [stored_file(ALICE, b"\xff\xd8\xff" + bytes([i % 256]) * 10) for i in range(500)]
-    ids = [f.file_id for f in stored]
+    ids = [f.file_id for f in stored_files(ALICE, 500)]
     status, project = create(projects, ids)
     assert status == 201, project
 

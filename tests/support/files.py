@@ -26,3 +26,23 @@ def stored_file(principal: Principal, data: bytes | None = None, *, retention_se
     bucket.client.put_object(Bucket=bucket.name, Key=record.object_key, Body=data, ContentType="image/jpeg")
     factory.file_store().add_pending_file(record)
     return record
+
+
+def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6 * 3600) -> list[FileRecord]:
+    """count available file items of principal's, written with BatchWriteItem (25 a call).
+
+    Their objects are not uploaded: for tests about what holds and loads files, not their bytes.
+    """
+    now = int(time.time())
+    records = [
+        FileRecord(
+            tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
+            session_id=principal.session_id, filename=f"photo-{n}.jpg", content_type="image/jpeg",
+            size_bytes=1000 + n, status=FileStatus.AVAILABLE, created_at=now, completed_at=now,
+            expires_at=now + retention_seconds, width=64, height=48,
+        )
+        for n in range(count)
+    ]
+    store = factory.file_store()
+    store.table.batch_write(puts=[r.to_item(store.expiry_shards) for r in records])
+    return records

@@ -7,6 +7,7 @@ from functools import lru_cache
 from imagestore.config import get_settings
 from imagestore.data.clients import dynamodb_client, s3_client
 from imagestore.data.files import FileStore
+from imagestore.data.holders import HolderStore
 from imagestore.data.holds import HoldStore
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.projects import ProjectStore
@@ -34,7 +35,8 @@ def reset() -> None:
     from imagestore.config import get_settings as settings
     from imagestore.data.clients import reset_clients
 
-    for cached in (table, image_bucket, file_store, hold_store, project_store, mobile_upload_store, settings):
+    for cached in (table, image_bucket, file_store, hold_store, holder_store, project_store, mobile_upload_store,
+                   settings):
         cached.cache_clear()
     reset_clients()
 
@@ -52,3 +54,8 @@ def project_store() -> ProjectStore:
 @lru_cache(maxsize=1)
 def mobile_upload_store() -> MobileUploadStore:
     return MobileUploadStore(table(), get_settings().expiry_shards)
+
+
+@lru_cache(maxsize=1)
+def holder_store() -> HolderStore:
+    return HolderStore(table(), hold_store(), image_bucket())

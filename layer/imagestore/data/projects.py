@@ -76,29 +76,6 @@ class ProjectStore:
         except ConditionFailed:
             return
 
-    def mark_deleting(self, record: ProjectRecord, now: int) -> None:
-        """Hide the project from every reader before its holds are released (and let the sweep
-        finish the job if this request dies half-way)."""
-        try:
-            self.table.update(
-                record.key, "SET #status = :deleting, xsk = :xsk REMOVE gsi1pk, gsi1sk",
-                condition="#status = :active",
-                names={"#status": "status"},
-                values={":deleting": ProjectStatus.DELETING.value, ":active": ProjectStatus.ACTIVE.value,
-                        ":xsk": keys.expiry_sort(now, record.pk, keys.META)},
-                return_new=False,
-            )
-        except ConditionFailed:
-            raise PreconditionFailed(f"project {record.project_id} is already being deleted") from None
-
-    def remove_project(self, record: ProjectRecord, share_items: list[dict[str, Any]]) -> None:
-        """Delete META and the project's shares (token items and their pointers)."""
-        deletes = [record.key]
-        for share in share_items:
-            deletes.append({"pk": share["pk"], "sk": share["sk"]})
-            deletes.append({"pk": keys.share_token_pk(record.tenant_id, share["tokenHash"]), "sk": keys.META})
-        self.table.batch_write(deletes=deletes)
-
     def list_projects(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's projects, most recently saved first (index gsi1)."""
         gsi1pk = keys.projects_of_user(tenant_id, user_id)

@@ -14,4 +14,5 @@ def project_context(tenant_id: str) -> ProjectContext:
         holds=factory.hold_store(),
         projects=factory.project_store(),
         bucket=factory.image_bucket(),
+        holders=factory.holder_store(),
     )

@@ -10,6 +10,7 @@ from imagestore import ids, keys
 from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
+from imagestore.data.holders import HolderStore
 from imagestore.data.holds import HoldStore
 from imagestore.data.projects import ProjectPartition, ProjectStore
 from imagestore.data.storage import ImageBucket
@@ -34,6 +35,7 @@ class ProjectContext:
     holds: HoldStore
     projects: ProjectStore
     bucket: ImageBucket
+    holders: HolderStore
 
 
 def parse_if_match(value: str | None) -> int:
@@ -184,15 +186,9 @@ def delete_project(principal: Principal, project_id: str, ctx: ProjectContext, n
 
 
 def remove_project(partition: ProjectPartition, ctx: ProjectContext, now: int) -> None:
-    """Hide the project, release its files, then delete it and its shares and document.
-
-    Also what the sweep does to an expired project; each step is safe to repeat."""
+    """Hide the project, release its files, then delete it, its shares and its document
+    (imagestore.data.holders: the same removal the sweep runs on an expired holder)."""
     project = partition.project
     assert project is not None
-    if project.status is ProjectStatus.ACTIVE:
-        ctx.projects.mark_deleting(project, now)
-    ctx.holds.release(project.pk, partition.links, now)
-    ctx.projects.remove_project(project, partition.share_items)
-    if project.document_key:
-        ctx.bucket.delete_objects([project.document_key])
+    ctx.holders.remove(ctx.holders.read(project.pk), now)
     logger.info("project deleted", project_id=project.project_id, released=len(partition.links))
