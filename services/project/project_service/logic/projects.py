@@ -17,7 +17,7 @@ from imagestore.data.storage import ImageBucket
 from imagestore.errors import BadRequest, NotFound, PreconditionFailed, PreconditionRequired, Unprocessable
 from imagestore.models.files import FileStatus
 from imagestore.models.holds import FileRef
-from imagestore.models.projects import ProjectRecord, ProjectStatus
+from imagestore.models.projects import ProjectRecord
 from imagestore.observability import logger
 from project_service.models import ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
