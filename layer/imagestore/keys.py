@@ -20,6 +20,14 @@ def tenant_user_pk(tenant_id: str, user_id: str) -> str:
     return f"T#{tenant_id}#U#{user_id}"
 
 
+def parse_tenant_user_pk(pk: str) -> tuple[str, str] | None:
+    """(tenant, user) of a user partition key, or None for any other partition."""
+    parts = pk.split(SEP)
+    if len(parts) != 4 or parts[0] != "T" or parts[2] != "U" or not parts[1] or not parts[3]:
+        return None
+    return parts[1], parts[3]
+
+
 def file_sk(file_id: str) -> str:
     return f"FILE#{file_id}"
 
@@ -52,6 +60,12 @@ def expiry_sort(expires_at_epoch: int, pk: str, sk: str) -> str:
 def expiry_upper_bound(now_epoch: int) -> str:
     """Every xsk strictly before this is due at now_epoch."""
     return f"{now_epoch + 1:012d}#"
+
+
+def reconcile_state_key() -> dict[str, str]:
+    """The scheduler's bookmark in its page-by-page reconciliation of the bucket (one item, written
+    once per run by the scheduler alone)."""
+    return {"pk": "SCHEDULER#RECONCILE", "sk": META}
 
 
 def object_key(tenant_id: str, user_id: str, file_id: str) -> str:

@@ -18,9 +18,15 @@ class FileStore:
         self.table = table
         self.expiry_shards = expiry_shards
 
-    def add_pending_file(self, record: FileRecord) -> None:
-        """Record a requested upload; the id is fresh, so an existing item is a bug, not a retry."""
-        self.table.put(record.to_item(self.expiry_shards), condition="attribute_not_exists(pk)")
+    def add_pending_file(self, record: FileRecord, *, due_at: int | None = None) -> None:
+        """Record a requested upload; the id is fresh, so an existing item is a bug, not a retry.
+
+        due_at: when the sweep should first look at it (an upload never completed goes then);
+        completing it files it under its retention instead."""
+        item = record.to_item(self.expiry_shards)
+        if due_at is not None and "xsk" in item:
+            item["xsk"] = keys.expiry_sort(due_at, item["pk"], item["sk"])
+        self.table.put(item, condition="attribute_not_exists(pk)")
 
     def get_file(self, tenant_id: str, user_id: str, file_id: str) -> FileRecord | None:
         item = self.table.get(keys.file_key(tenant_id, user_id, file_id))
@@ -34,9 +40,11 @@ class FileStore:
     def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
                        completed_at: int) -> FileRecord:
         """Pending -> available with its pixel size; a repeat of the same completion is harmless."""
-        expression = "SET #status = :available, completedAt = :at"
+        key = record.key
+        expression = "SET #status = :available, completedAt = :at, xsk = :xsk"
         values: dict[str, Any] = {":available": FileStatus.AVAILABLE.value, ":at": completed_at,
-                                  ":pending": FileStatus.PENDING.value}
+                                  ":pending": FileStatus.PENDING.value,
+                                  ":xsk": keys.expiry_sort(record.expires_at, key["pk"], key["sk"])}
         if width is not None and height is not None:
             expression += ", width = :w, height = :h"
             values.update({":w": width, ":h": height})

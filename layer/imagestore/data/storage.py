@@ -28,6 +28,12 @@ class ObjectHead:
     content_type: str | None
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    last_modified: float  # epoch seconds
+
+
 @dataclass
 class DeleteResult:
     deleted: list[str] = field(default_factory=list)
@@ -114,6 +120,20 @@ class ImageBucket:
             _raise_throttled(exc)
             raise
         return True
+
+    def list_page(self, *, token: str | None, max_keys: int = 1000) -> tuple[list[StoredObject], str | None]:
+        """One ListObjectsV2 page of the bucket and the token of the next (None after the last)."""
+        kwargs: dict[str, Any] = {"Bucket": self.name, "MaxKeys": max_keys}
+        if token:
+            kwargs["ContinuationToken"] = token
+        try:
+            response = self.client.list_objects_v2(**kwargs)
+        except ClientError as exc:
+            _raise_throttled(exc)
+            raise
+        objects = [StoredObject(key=o["Key"], last_modified=o["LastModified"].timestamp())
+                   for o in response.get("Contents", [])]
+        return objects, response.get("NextContinuationToken") if response.get("IsTruncated") else None
 
     def delete_objects(self, keys: Iterable[str]) -> DeleteResult:
         """Delete keys in batches of 1,000; keys S3 could not delete are returned, never dropped."""

@@ -13,6 +13,7 @@ from imagestore import keys
 class FileStatus(StrEnum):
     PENDING = "pending"
     AVAILABLE = "available"
+    DELETING = "deleting"  # the sweep or a logout is removing it: gone for readers, no hold can land
 
 
 class Retention(StrEnum):
@@ -58,8 +59,8 @@ class FileRecord(BaseModel):
         return keys.file_key(self.tenant_id, self.user_id, self.file_id)
 
     def is_expired(self, now_epoch: float) -> bool:
-        """Gone for every reader: its own retention is over and nothing holds it."""
-        return self.hold_count == 0 and self.expires_at <= now_epoch
+        """Gone for every reader: being deleted, or its own retention is over and nothing holds it."""
+        return self.status is FileStatus.DELETING or (self.hold_count == 0 and self.expires_at <= now_epoch)
 
     def to_item(self, expiry_shards: int) -> dict[str, Any]:
         key = self.key
@@ -118,6 +119,12 @@ class FileRecord(BaseModel):
 
 
 TTL_GRACE_SECONDS = 7 * 86400
+PENDING_GRACE_SECONDS = 3600  # a pending upload is removed this long after its upload URL expired
+
+
+def pending_deadline(created_at: int, upload_url_seconds: int) -> int:
+    """When a requested upload that was never completed is removed (and due in the expiry index)."""
+    return created_at + upload_url_seconds + PENDING_GRACE_SECONDS
 
 
 def expiry_attributes(key: dict[str, str], expires_at: int, shards: int) -> dict[str, Any]:

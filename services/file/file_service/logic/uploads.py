@@ -15,7 +15,7 @@ from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from imagestore.imaging import SNIFF_BYTES, inspect_image
-from imagestore.models.files import FileRecord, FileStatus, Retention
+from imagestore.models.files import FileRecord, FileStatus, Retention, pending_deadline
 from imagestore.observability import logger
 
 
@@ -60,8 +60,8 @@ def request_upload(principal: Principal, request: UploadRequest, ctx: UploadCont
         expires_at=now + retention_seconds,
         mobile_upload_id=principal.scope_value(MOBILE_UPLOAD_SCOPE),
     )
-    ctx.files.add_pending_file(record)
     expires_in = ctx.tenant.upload_url_seconds
+    ctx.files.add_pending_file(record, due_at=min(pending_deadline(now, expires_in), record.expires_at))
     post = ctx.bucket.presign_upload(
         record.object_key, content_type=record.content_type,
         min_bytes=record.size_bytes, max_bytes=record.size_bytes, expires_in=expires_in,

@@ -1,0 +1,30 @@
+"""Schedule -> one bounded run of the expiry sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import clock
+from imagestore.observability import logger, metrics, tracer
+from scheduler_service.logic.context import sweep_context
+from scheduler_service.logic.sweep import Budget, sweep
+from scheduler_service.models import ScheduledRun
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@event_parser(model=ScheduledRun)
+def handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
+    now = int(clock.now_epoch())
+    ctx = sweep_context()
+    budget = Budget(max_entries=event.detail.max_entries, remaining_ms=context.get_remaining_time_in_millis,
+                    reserve_ms=min(30_000, context.get_remaining_time_in_millis() // 5))
+    report = sweep(ctx, now, budget, first_shard=(now // 60) % ctx.shards)
+    metrics.add_metric(name="FilesSwept", unit=MetricUnit.Count, value=report.files_removed)
+    logger.info("sweep finished", **report.dump())
+    return report.dump()

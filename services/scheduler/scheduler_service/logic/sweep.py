@@ -1,0 +1,200 @@
+"""The sweep: remove what has expired, then every file that nothing keeps any more.
+
+Each run works through the expiry index shard by shard (a Query per page, never a Scan), starting
+at a different shard each time, until nothing is due or its budget (entries, time left) is spent;
+what it leaves is due on the next run, so a backlog is worked off over several runs.
+
+Per due entry:
+  META of a partition (project, share copy, cart item, order, share token, mobile upload)
+      -> removed with everything that goes with it, only if still expired (imagestore.data.holders);
+         the files it held are looked at in the same run
+  a file -> by file_action below: removed (marked deleting, objects deleted, items deleted),
+      filed again under its real expiry, or taken out of the index while held
+  any other item -> deleted with its companions if expired
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from imagestore.config import TenantSettings
+from imagestore.data.expiry import DueEntry, ExpiryStore
+from imagestore.data.holders import HolderStore
+from imagestore.errors import Throttled, TransactionConflict
+from imagestore.models.files import FileRecord, FileStatus, pending_deadline
+from imagestore.observability import logger
+
+PAGE = 500  # index entries per Query (KEYS_ONLY entries are small: one page is far below 1 MB)
+BATCH = 1000  # due entries handled together: one DeleteObjects call takes 1,000 keys
+MARKERS = 8  # conditional updates in flight at once
+
+
+class FileAction(StrEnum):
+    REMOVE_EXPIRED = "remove_expired"  # unheld, its retention is over
+    REMOVE_ABANDONED = "remove_abandoned"  # an upload requested and never completed
+    FINISH_REMOVAL = "finish_removal"  # already marked deleting by a run or a logout that did not finish
+    UNINDEX = "unindex"  # held: the hold keeps it; releasing the last hold files it again
+    REFILE = "refile"  # unheld but not yet due: file it under its real expiry
+
+
+def file_action(record: FileRecord, now: int, upload_url_seconds: int) -> tuple[FileAction, int]:
+    """What the sweep does to a due file, and (for REFILE) when it is due instead."""
+    if record.status is FileStatus.DELETING:
+        return FileAction.FINISH_REMOVAL, now
+    if record.hold_count > 0:
+        return FileAction.UNINDEX, now
+    if record.expires_at <= now:
+        return FileAction.REMOVE_EXPIRED, now
+    if record.status is FileStatus.PENDING:
+        deadline = pending_deadline(record.created_at, upload_url_seconds)
+        if deadline <= now:
+            return FileAction.REMOVE_ABANDONED, now
+        return FileAction.REFILE, min(deadline, record.expires_at)
+    return FileAction.REFILE, record.expires_at
+
+
+@dataclass
+class Budget:
+    """How much one run may do: at most max_entries due entries, and stop while reserve_ms are left."""
+
+    max_entries: int = 5000
+    remaining_ms: Callable[[], int] = lambda: 900_000
+    reserve_ms: int = 30_000
+    used: int = 0
+
+    def spent(self) -> bool:
+        return self.used >= self.max_entries or self.remaining_ms() < self.reserve_ms
+
+
+@dataclass
+class SweepReport:
+    """What one run did (logged and returned by the handler)."""
+
+    entries: int = 0
+    files_removed: int = 0
+    files_refiled: int = 0
+    files_unindexed: int = 0
+    files_kept: int = 0  # refused by the mark's condition: a hold or an extension won the race
+    holders_removed: int = 0
+    items_removed: int = 0
+    left_for_next_run: int = 0
+    complete: bool = True
+    removed_file_ids: list[str] = field(default_factory=list)
+
+    def dump(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "removed_file_ids"}
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    expiry: ExpiryStore
+    holders: HolderStore
+    tenant: Callable[[str], TenantSettings]
+    shards: int
+
+
+def sweep(ctx: SweepContext, now: int, budget: Budget, first_shard: int = 0) -> SweepReport:
+    """One run of the sweep over every shard, within budget. Due entries of all shards are handled
+    together, up to BATCH at a time, so that deletes fill their batches."""
+    report = SweepReport()
+    collected: list[DueEntry] = []
+    for offset in range(ctx.shards):
+        shard = (first_shard + offset) % ctx.shards
+        start: dict[str, Any] | None = None
+        while True:
+            if budget.spent():
+                report.complete = False
+                sweep_entries(ctx, collected, now, report)
+                return report
+            limit = max(1, min(PAGE, budget.max_entries - budget.used))
+            entries, start = ctx.expiry.due(shard, now, limit=limit, start=start)
+            budget.used += len(entries)
+            report.entries += len(entries)
+            collected.extend(entries)
+            if len(collected) >= BATCH:
+                sweep_entries(ctx, collected, now, report)
+                collected = []
+            if start is None:
+                break
+    sweep_entries(ctx, collected, now, report)
+    return report
+
+
+def sweep_entries(ctx: SweepContext, entries: Sequence[DueEntry], now: int, report: SweepReport) -> None:
+    """Handle one page of due entries: partitions and plain items first, then files (those the
+    removed holders released included, so they go in this same run)."""
+    file_keys = [e.key for e in entries if e.is_file]
+    for entry in entries:
+        if entry.is_file:
+            continue
+        try:
+            if entry.is_partition_head:
+                released = remove_expired_partition(ctx, entry.pk, now, report)
+                file_keys.extend(ref.file_key for ref in released)
+            elif ctx.expiry.remove_expired_item(entry.key, now):
+                report.items_removed += 1
+        except (Throttled, TransactionConflict) as exc:
+            report.left_for_next_run += 1
+            logger.warning("expired item left for the next run", pk=entry.pk, sk=entry.sk, reason=str(exc))
+    if file_keys:
+        sweep_files(ctx, ctx.expiry.read_files(_unique(file_keys)), now, report)
+
+
+def remove_expired_partition(ctx: SweepContext, pk: str, now: int, report: SweepReport) -> list[Any]:
+    """Remove a holder (or a share token, a mobile upload) if it is still expired; the files it released."""
+    partition = ctx.holders.read(pk)
+    if partition.meta is None and not partition.others and not partition.links:
+        return []
+    if not ctx.holders.remove(partition, now, only_if_expired=True):
+        return []
+    report.holders_removed += 1
+    return list(partition.links)
+
+
+def sweep_files(ctx: SweepContext, records: Iterable[FileRecord], now: int, report: SweepReport) -> None:
+    """Decide for each file, mark those to remove (conditionally), then remove the marked in batches."""
+    to_mark: list[tuple[FileRecord, FileAction]] = []
+    marked: list[FileRecord] = []
+    for record in records:
+        action, due_at = file_action(record, now, ctx.tenant(record.tenant_id).upload_url_seconds)
+        if action is FileAction.FINISH_REMOVAL:
+            marked.append(record)
+        elif action in (FileAction.REMOVE_EXPIRED, FileAction.REMOVE_ABANDONED):
+            to_mark.append((record, action))
+        elif action is FileAction.UNINDEX:
+            report.files_unindexed += ctx.expiry.unindex_held(record)
+        else:
+            report.files_refiled += ctx.expiry.refile(record, due_at)
+
+    def mark(item: tuple[FileRecord, FileAction]) -> bool:
+        record, action = item
+        if action is FileAction.REMOVE_EXPIRED:
+            return ctx.expiry.mark_expired(record, now)
+        created_before = now - (pending_deadline(0, ctx.tenant(record.tenant_id).upload_url_seconds))
+        return ctx.expiry.mark_abandoned(record, created_before)
+
+    if len(to_mark) > 1:
+        with ThreadPoolExecutor(max_workers=MARKERS) as pool:
+            outcomes = list(pool.map(mark, to_mark))
+    else:
+        outcomes = [mark(i) for i in to_mark]
+    for (record, _), won in zip(to_mark, outcomes, strict=True):
+        if won:
+            marked.append(record)
+        else:
+            report.files_kept += 1
+    removal = ctx.expiry.remove_files(marked)
+    report.files_removed += len(removal.removed)
+    report.removed_file_ids.extend(r.file_id for r in removal.removed)
+    report.left_for_next_run += len(removal.failed)
+    if removal.failed:
+        logger.warning("files left for the next run", count=len(removal.failed),
+                       file_ids=[r.file_id for r in removal.failed[:20]])
+
+
+def _unique(file_keys: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    return list({(k["pk"], k["sk"]): k for k in file_keys}.values())

@@ -1,0 +1,567 @@
+"""The scheduler in-process against moto: invariant 1 (nothing held is deleted, whatever races with
+it) and invariant 2 (nothing unheld outlives its retention by more than one sweep)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from imagestore import keys
+from imagestore.auth import Principal
+from imagestore.data import factory
+from imagestore.models.files import FileRecord, Retention
+from tests.conftest import BUCKET, Aws
+from tests.support.events import LambdaContext, api_event, call
+from tests.support.files import stored_file, stored_files
+
+ALICE = Principal("shop-a", "alice", "s1")
+ALICE_PHONE_SESSION = Principal("shop-a", "alice", "s9")
+BOB = Principal("shop-a", "bob", "s2")
+HOUR = 3600
+
+
+@pytest.fixture
+def projects(aws: Aws) -> Any:
+    from project_service.handlers.projects import handler
+
+    return handler
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Moves the clock every handler reads (the local stack's offset setting)."""
+
+    class Clock:
+        offset = 0
+
+        def advance(self, seconds: int) -> int:
+            self.offset += seconds
+            monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(self.offset))
+            return self.now()
+
+        def now(self) -> int:
+            return int(time.time()) + self.offset
+
+    return Clock()
+
+
+@pytest.fixture
+def atomic(aws: Aws) -> Any:
+    """DynamoDB applies each request (condition and write, or a whole transaction) atomically; moto
+    does not when threads call it at once. A lock around every request restores that for race tests."""
+    client = aws.dynamodb
+    lock = threading.Lock()
+    real = client._make_api_call
+
+    def one_at_a_time(operation: str, params: Any) -> Any:
+        with lock:
+            return real(operation, params)
+
+    client._make_api_call = one_at_a_time
+    yield
+    client._make_api_call = real
+
+
+def run_sweep(event: dict[str, Any] | None = None) -> dict[str, Any]:
+    from scheduler_service.handlers.sweep import handler
+
+    return handler(event if event is not None else scheduled_event(), LambdaContext())
+
+
+def scheduled_event() -> dict[str, Any]:
+    return {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-23T10:00:00Z", "region": "eu-west-1",
+            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/sweep"], "detail": {}}
+
+
+def logged_out(principal: Principal) -> dict[str, Any]:
+    return {**scheduled_event(), "source": "shop", "detail-type": "UserLoggedOut",
+            "detail": {"tenantId": principal.tenant_id, "userId": principal.user_id,
+                       "sessionId": principal.session_id}}
+
+
+def log_out(principal: Principal) -> dict[str, Any]:
+    from scheduler_service.handlers.logout import handler
+
+    return handler(logged_out(principal), LambdaContext())
+
+
+def exists(aws: Aws, record: FileRecord) -> bool:
+    """The image is still there for its user: item and bytes."""
+    return aws.item(**record.key) is not None and aws.object_exists(record.object_key)
+
+
+def gone(aws: Aws, record: FileRecord) -> bool:
+    return aws.item(**record.key) is None and not aws.object_exists(record.object_key)
+
+
+def save_project(handler: Any, file_ids: list[str], principal: Principal = ALICE) -> tuple[int, Any]:
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
+    return call(handler, api_event("POST", "/projects", principal=principal, body=body))
+
+
+def update_project(handler: Any, project: dict[str, Any], file_ids: list[str]) -> tuple[int, Any]:
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
+    return call(handler, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
+                                   path_params={"projectId": project["projectId"]},
+                                   headers={"If-Match": str(project["version"])}))
+
+
+def delete_project(handler: Any, project: dict[str, Any]) -> int:
+    return call(handler, api_event("DELETE", "/projects/{projectId}", principal=ALICE,
+                                   path_params={"projectId": project["projectId"]}))[0]
+
+
+def sweep_context() -> Any:
+    from scheduler_service.logic.context import sweep_context as build
+
+    return build()
+
+
+# --- invariant 2: what nothing holds goes after its retention ---------------------------------------------
+
+
+def test_an_upload_not_saved_is_gone_after_its_retention_and_one_sweep(aws: Aws, clock: Any) -> None:
+    unsaved = stored_file(ALICE)
+    run_sweep()
+    assert exists(aws, unsaved), "not due yet"
+
+    clock.advance(6 * HOUR + 1)
+    report = run_sweep()
+
+    assert gone(aws, unsaved)
+    assert report["files_removed"] == 1
+
+
+def test_a_file_saved_in_a_project_stays_past_its_own_retention(aws: Aws, clock: Any, projects: Any) -> None:
+    saved, unsaved = stored_file(ALICE), stored_file(ALICE)
+    status, _ = save_project(projects, [saved.file_id])
+    assert status == 201
+
+    clock.advance(7 * 86400)
+    run_sweep()
+
+    assert exists(aws, saved)
+    assert gone(aws, unsaved)
+    assert aws.item(**saved.key)["holdCount"] == 1
+    assert "xsk" not in aws.item(**saved.key), "a held file is out of the expiry index"
+
+
+def test_a_file_released_by_a_project_save_goes_on_the_next_sweep(aws: Aws, clock: Any, projects: Any) -> None:
+    first, second = stored_file(ALICE), stored_file(ALICE)
+    _, project = save_project(projects, [first.file_id, second.file_id])
+    clock.advance(7 * HOUR)
+    status, project = update_project(projects, project, [second.file_id])
+    assert status == 200
+
+    run_sweep()
+
+    assert gone(aws, first)
+    assert exists(aws, second)
+
+
+def test_an_expired_project_and_its_files_go_in_the_same_sweep(aws: Aws, clock: Any, projects: Any) -> None:
+    kept = stored_file(ALICE)
+    _, project = save_project(projects, [kept.file_id])
+
+    clock.advance(366 * 86400)
+    report = run_sweep()
+
+    assert aws.item(f"T#shop-a#P#{project['projectId']}", "META") is None
+    assert gone(aws, kept)
+    assert report["holders_removed"] == 1
+
+
+def test_a_project_used_again_is_not_removed_by_a_stale_index_entry(aws: Aws, clock: Any, projects: Any) -> None:
+    kept = stored_file(ALICE)
+    _, project = save_project(projects, [kept.file_id])
+    clock.advance(300 * 86400)
+    assert call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
+                                    path_params={"projectId": project["projectId"]}))[0] == 200  # extends it
+    ctx = sweep_context()
+
+    ctx.holders.remove(ctx.holders.read(f"T#shop-a#P#{project['projectId']}"), clock.advance(100 * 86400),
+                       only_if_expired=True)  # a sweep that saw the old expiry
+    run_sweep()
+
+    assert aws.item(f"T#shop-a#P#{project['projectId']}", "META") is not None
+    assert exists(aws, kept)
+
+
+def test_a_requested_upload_never_completed_goes_after_its_upload_url_and_a_grace_period(
+    aws: Aws, clock: Any
+) -> None:
+    from file_service.handlers.uploads import handler
+
+    status, ticket = call(handler, api_event("POST", "/uploads", principal=ALICE,
+                                             body={"filename": "a.jpg", "contentType": "image/jpeg",
+                                                   "sizeBytes": 1234}))
+    assert status == 201
+    key = keys.file_key("shop-a", "alice", ticket["fileId"])
+    clock.advance(900)
+    run_sweep()
+    assert aws.item(**key) is not None, "its upload URL just expired: still in the grace period"
+
+    clock.advance(3601)
+    run_sweep()
+
+    assert aws.item(**key) is None
+
+
+def test_a_completed_upload_is_filed_under_its_retention_not_the_upload_deadline(aws: Aws, clock: Any) -> None:
+    from file_service.handlers.uploads import handler
+    from tests.support.images import jpeg
+
+    data = jpeg()
+    _, ticket = call(handler, api_event("POST", "/uploads", principal=ALICE,
+                                        body={"filename": "a.jpg", "contentType": "image/jpeg",
+                                              "sizeBytes": len(data)}))
+    aws.s3.put_object(Bucket=BUCKET, Key=f"shop-a/alice/{ticket['fileId']}", Body=data)
+    status, _ = call(handler, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
+                                        path_params={"fileId": ticket["fileId"]}))
+    assert status == 200
+
+    clock.advance(2 * HOUR)
+    run_sweep()
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}") is not None
+    clock.advance(4 * HOUR + 1)
+    run_sweep()
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}") is None
+
+
+def test_a_backlog_is_worked_off_over_several_bounded_runs(aws: Aws, clock: Any) -> None:
+    backlog = stored_files(ALICE, 30)
+    clock.advance(7 * HOUR)
+
+    first = run_sweep({**scheduled_event(), "detail": {"maxEntries": 12}})
+    assert not first["complete"] and first["files_removed"] == 12
+    run_sweep({**scheduled_event(), "detail": {"maxEntries": 12}})
+    last = run_sweep({**scheduled_event(), "detail": {"maxEntries": 12}})
+
+    assert last["complete"]
+    assert all(aws.item(**r.key) is None for r in backlog)
+
+
+def test_a_sweep_deletes_in_batches(aws: Aws, clock: Any) -> None:
+    records = [stored_file(ALICE) for _ in range(30)]
+    clock.advance(7 * HOUR)
+    aws.requests.reset()
+
+    report = run_sweep()
+
+    assert report["files_removed"] == 30
+    assert aws.requests.calls["s3.DeleteObjects"] == 1
+    assert aws.requests.calls["dynamodb.BatchWriteItem"] == 2  # 25 + 5
+    assert aws.requests.calls["dynamodb.Scan"] == 0
+    assert all(gone(aws, r) for r in records)
+
+
+def test_the_sweep_accepts_an_empty_event_when_invoked_by_hand(aws: Aws, clock: Any) -> None:
+    unsaved = stored_file(ALICE)
+    clock.advance(7 * HOUR)
+    assert run_sweep({})["files_removed"] == 1
+    assert gone(aws, unsaved)
+
+
+def test_an_expired_share_token_goes_with_its_companion(aws: Aws, clock: Any) -> None:
+    table = factory.table()
+    now = clock.now()
+    token_key = {"pk": "T#shop-a#SHARE#abc", "sk": "META"}
+    companion = {"pk": "T#shop-a#P#p1", "sk": "SHARE#s1"}
+    table.put({**companion, "entity": "share"})
+    table.put({**token_key, "entity": "share", "expiresAt": now + 60, "companionKeys": [companion],
+               "xpk": keys.expiry_shard(token_key["pk"], "META", 32),
+               "xsk": keys.expiry_sort(now + 60, token_key["pk"], "META")})
+
+    clock.advance(61)
+    run_sweep()
+
+    assert aws.item(**token_key) is None
+    assert aws.item(**companion) is None
+
+
+# --- logout --------------------------------------------------------------------------------------------
+
+
+def test_logout_removes_the_sessions_unsaved_uploads_at_once(aws: Aws, projects: Any) -> None:
+    unsaved, saved = stored_file(ALICE), stored_file(ALICE)
+    other_session, other_user = stored_file(ALICE_PHONE_SESSION), stored_file(BOB)
+    extended = stored_file(ALICE, retention_seconds=30 * 86400)
+    factory.table().update(extended.key, "SET retention = :r", values={":r": Retention.EXTENDED.value})
+    save_project(projects, [saved.file_id])
+
+    report = log_out(ALICE)
+
+    assert report["files_removed"] == 1
+    assert gone(aws, unsaved)
+    assert all(exists(aws, r) for r in (saved, other_session, other_user, extended))
+    assert log_out(ALICE)["files_removed"] == 0, "a repeated event changes nothing"
+
+
+def test_a_save_that_lands_before_the_logout_keeps_the_file(aws: Aws, projects: Any) -> None:
+    photo = stored_file(ALICE)
+    expiry = sweep_context().expiry
+    listed, _ = expiry.session_files("shop-a", "alice", "s1")  # the logout has read the session's files
+    assert [r.file_id for r in listed] == [photo.file_id]
+
+    assert save_project(projects, [photo.file_id])[0] == 201  # the user saves meanwhile
+    assert not expiry.mark_logged_out(listed[0], "s1", int(time.time()))  # the logout's mark is refused
+
+    log_out(ALICE)
+    assert exists(aws, photo)
+
+
+def test_a_save_after_the_logout_marked_the_file_is_refused(aws: Aws, projects: Any) -> None:
+    photo = stored_file(ALICE)
+    expiry = sweep_context().expiry
+    listed, _ = expiry.session_files("shop-a", "alice", "s1")
+    assert expiry.mark_logged_out(listed[0], "s1", int(time.time()))
+
+    status, body = save_project(projects, [photo.file_id])
+    log_out(ALICE)
+
+    assert status == 422 and body["error"]["details"]["unavailableFileIds"] == [photo.file_id]
+    assert gone(aws, photo)
+
+
+def test_logout_and_saves_at_once_never_lose_a_saved_file(aws: Aws, atomic: None, projects: Any) -> None:
+    photos = [stored_file(ALICE) for _ in range(12)]
+    barrier = threading.Barrier(2)
+
+    def save_all() -> list[tuple[int, Any]]:
+        barrier.wait()
+        return [save_project(projects, [p.file_id]) for p in photos]
+
+    def logout() -> dict[str, Any]:
+        barrier.wait()
+        return log_out(ALICE)
+
+    with ThreadPoolExecutor(2) as pool:
+        saves, _ = pool.submit(save_all), pool.submit(logout)
+        results = saves.result()
+    for photo, (status, _) in zip(photos, results, strict=True):
+        if status == 201:
+            assert exists(aws, photo), "saved in a project: must survive the logout"
+        else:
+            assert status == 422 and gone(aws, photo)
+
+
+# --- invariant 1 under races with the sweep -------------------------------------------------------------
+
+
+def test_a_project_saved_while_the_sweep_decides_keeps_the_file(aws: Aws, clock: Any, projects: Any) -> None:
+    from scheduler_service.logic.sweep import FileAction, file_action
+
+    photo = stored_file(ALICE, retention_seconds=60)
+    ctx = sweep_context()
+    sweep_now = clock.now() + 61  # the sweep's clock is ahead of the save's
+    (seen,) = ctx.expiry.read_files([photo.key])
+    assert file_action(seen, sweep_now, 900)[0] is FileAction.REMOVE_EXPIRED  # the sweep decided
+
+    assert save_project(projects, [photo.file_id])[0] == 201  # the save's hold lands first
+    assert not ctx.expiry.mark_expired(seen, sweep_now)  # so the sweep's mark is refused
+
+    clock.advance(86400)
+    run_sweep()
+    assert exists(aws, photo)
+
+
+def test_a_save_after_the_sweep_marked_the_file_is_refused(aws: Aws, clock: Any, projects: Any) -> None:
+    photo = stored_file(ALICE, retention_seconds=60)
+    ctx = sweep_context()
+    (seen,) = ctx.expiry.read_files([photo.key])
+    assert ctx.expiry.mark_expired(seen, clock.now() + 61)
+
+    status, _ = save_project(projects, [photo.file_id])
+
+    assert status == 422
+    clock.advance(61)
+    run_sweep()
+    assert gone(aws, photo)
+
+
+def test_project_saves_racing_a_sweep_keep_every_file_they_saved(
+    aws: Aws, atomic: None, clock: Any, projects: Any
+) -> None:
+    photos = [stored_file(ALICE, retention_seconds=2) for _ in range(10)]
+    barrier = threading.Barrier(2)
+    from scheduler_service.logic.sweep import Budget, sweep
+
+    def save_all() -> list[tuple[int, Any]]:
+        barrier.wait()
+        return [save_project(projects, [p.file_id]) for p in photos]
+
+    def sweeps() -> None:
+        barrier.wait()
+        for _ in range(5):
+            sweep(sweep_context(), int(time.time()) + 3, Budget())
+
+    with ThreadPoolExecutor(2) as pool:
+        saves, swept = pool.submit(save_all), pool.submit(sweeps)
+        results, _ = saves.result(), swept.result()
+    clock.advance(3)
+    run_sweep()
+    for photo, (status, _) in zip(photos, results, strict=True):
+        assert exists(aws, photo) if status == 201 else gone(aws, photo)
+
+
+def test_two_sweeps_at_once_are_harmless(aws: Aws, atomic: None, clock: Any, projects: Any) -> None:
+    expired = [stored_file(ALICE) for _ in range(40)]
+    held = stored_file(ALICE)
+    save_project(projects, [held.file_id])
+    clock.advance(7 * HOUR)
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: run_sweep(), range(2)))
+
+    assert all(gone(aws, r) for r in expired)
+    assert exists(aws, held)
+    assert sum(r["files_removed"] for r in reports) >= 40
+    assert all(r["left_for_next_run"] == 0 for r in reports)
+
+
+def test_a_failed_s3_delete_is_retried_by_the_next_sweep(aws: Aws, clock: Any) -> None:
+    records = [stored_file(ALICE) for _ in range(3)]
+    stubborn = records[0]
+    bucket = factory.image_bucket()
+    real = bucket.client.delete_objects
+
+    def failing(**kwargs: Any) -> Any:
+        objects = kwargs["Delete"]["Objects"]
+        kwargs["Delete"]["Objects"] = [o for o in objects if o["Key"] != stubborn.object_key]
+        response = real(**kwargs)
+        response["Errors"] = [{"Key": stubborn.object_key, "Code": "InternalError", "Message": "try again"}]
+        return response
+
+    clock.advance(7 * HOUR)
+    bucket.client.delete_objects = failing
+    try:
+        report = run_sweep()
+    finally:
+        bucket.client.delete_objects = real
+
+    assert report["left_for_next_run"] == 1
+    assert aws.object_exists(stubborn.object_key)
+    assert aws.item(**stubborn.key)["status"] == "deleting", "kept, marked, due: not dropped"
+    assert all(gone(aws, r) for r in records[1:])
+    from file_service.handlers.files import handler as files
+
+    assert call(files, api_event("GET", "/files/{fileId}", principal=ALICE,
+                                 path_params={"fileId": stubborn.file_id}))[0] == 404, "gone for readers"
+
+    assert run_sweep()["files_removed"] == 1
+    assert gone(aws, stubborn)
+
+
+def test_unprocessed_item_deletes_stay_due(aws: Aws, clock: Any) -> None:
+    from imagestore.errors import Throttled
+
+    record = stored_file(ALICE)
+    table = factory.table()
+    clock.advance(7 * HOUR)
+
+    def throttled(**_: Any) -> Any:
+        raise Throttled("the table is busy; retry")
+
+    table.batch_write = throttled  # type: ignore[method-assign]
+    try:
+        assert run_sweep()["left_for_next_run"] == 1
+    finally:
+        del table.batch_write
+    assert aws.item(**record.key) is not None
+
+    run_sweep()
+    assert gone(aws, record)
+
+
+# --- TTL backstop ------------------------------------------------------------------------------------------
+
+
+def ttl_removal(item: dict[str, Any]) -> dict[str, Any]:
+    from imagestore.data.table import serialize
+
+    return {
+        "eventID": "1", "eventName": "REMOVE", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/imagestore-test/stream/2026",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "dynamodb": {"Keys": serialize({"pk": item["pk"], "sk": item["sk"]}), "OldImage": serialize(item),
+                     "SequenceNumber": "1", "SizeBytes": 100, "StreamViewType": "OLD_IMAGE"},
+    }
+
+
+def run_ttl_stream(*records: dict[str, Any]) -> dict[str, Any]:
+    from scheduler_service.handlers.ttl_stream import handler
+
+    return handler({"Records": list(records)}, LambdaContext())
+
+
+def test_ttl_deleting_a_file_before_the_sweep_leaves_no_object(aws: Aws, clock: Any) -> None:
+    record = stored_file(ALICE)
+    item = factory.table().delete(record.key, return_old=True)  # what TTL does
+    assert item is not None
+
+    result = run_ttl_stream(ttl_removal(item))
+
+    assert result["objectsDeleted"] == 1
+    assert gone(aws, record)
+    clock.advance(7 * HOUR)
+    assert run_sweep()["left_for_next_run"] == 0
+
+
+def test_ttl_deleting_a_projects_meta_releases_its_files(aws: Aws, clock: Any, projects: Any) -> None:
+    photo = stored_file(ALICE)
+    _, project = save_project(projects, [photo.file_id])
+    meta = factory.table().delete({"pk": f"T#shop-a#P#{project['projectId']}", "sk": "META"}, return_old=True)
+    assert meta is not None
+
+    run_ttl_stream(ttl_removal(meta))
+    clock.advance(7 * HOUR)
+    run_sweep()
+
+    assert aws.item(f"T#shop-a#P#{project['projectId']}", f"FILE#{photo.file_id}") is None
+    assert gone(aws, photo)
+
+
+def test_removals_by_the_application_are_not_ttls(aws: Aws) -> None:
+    record = stored_file(ALICE)
+    event = ttl_removal(record.to_item(32))
+    del event["userIdentity"]
+    assert run_ttl_stream(event)["items"] == 0
+    assert exists(aws, record)
+
+
+# --- orphans -----------------------------------------------------------------------------------------------
+
+
+def test_reconciliation_deletes_old_objects_without_an_item(aws: Aws, clock: Any) -> None:
+    from scheduler_service.logic.backstop import reconcile
+    from scheduler_service.logic.context import expiry_store
+
+    kept = stored_file(ALICE)
+    for n in range(5):
+        aws.s3.put_object(Bucket=BUCKET, Key=f"shop-a/alice/orphan{n}", Body=b"x")
+    aws.s3.put_object(Bucket=BUCKET, Key="shop-a/documents/projects/p1/v1.json", Body=b"{}")
+
+    young = reconcile(expiry_store(), clock.now(), pages=10)
+    assert young.orphans_deleted == 0, "inside the grace period: could be an upload in flight"
+
+    store = expiry_store()
+    runs = [reconcile(store, clock.now() + 2 * 86400, pages=1, page_size=3) for _ in range(3)]
+
+    assert sum(r.orphans_deleted for r in runs) == 5
+    assert [r.finished_pass for r in runs][:2] == [False, False]
+    assert exists(aws, kept)
+    assert aws.object_exists("shop-a/documents/projects/p1/v1.json")
+
+
+def test_reconcile_handler_runs_on_a_schedule(aws: Aws, clock: Any) -> None:
+    from scheduler_service.handlers.reconcile import handler
+
+    aws.s3.put_object(Bucket=BUCKET, Key="shop-a/alice/orphan", Body=b"x")
+    clock.advance(2 * 86400)
+    assert handler(scheduled_event(), LambdaContext())["orphans_deleted"] == 1
