@@ -146,6 +146,51 @@ def order_ref_key(tenant_id: str, external_order_ref: str) -> dict[str, str]:
     return {"pk": f"T#{tenant_id}#OREF#{external_order_ref}", "sk": META}
 
 
+def project_key(tenant_id: str, project_id: str) -> dict[str, str]:
+    """A project's META item."""
+    return {"pk": project_pk(tenant_id, project_id), "sk": META}
+
+
+def share_token_key(tenant_id: str, token_hash: str) -> dict[str, str]:
+    return {"pk": share_token_pk(tenant_id, token_hash), "sk": META}
+
+
+def project_share_key(tenant_id: str, project_id: str, share_id: str) -> dict[str, str]:
+    return {"pk": project_pk(tenant_id, project_id), "sk": project_share_sk(share_id)}
+
+
+def cart_item_key(tenant_id: str, cart_item_id: str) -> dict[str, str]:
+    return {"pk": cart_item_pk(tenant_id, cart_item_id), "sk": META}
+
+
+def cart_pointer_key(tenant_id: str, external_cart_id: str, cart_item_id: str) -> dict[str, str]:
+    return {"pk": external_cart_pk(tenant_id, external_cart_id), "sk": cart_pointer_sk(cart_item_id)}
+
+
+CART_POINTER_PREFIX = "CART#"
+
+
+def order_key(tenant_id: str, order_id: str) -> dict[str, str]:
+    return {"pk": order_pk(tenant_id, order_id), "sk": META}
+
+
+def order_project_sk(project_id: str) -> str:
+    """A project frozen into an order (its document in S3 under order_document_key)."""
+    return f"PROJECT#{project_id}"
+
+
+ORDER_PROJECT_PREFIX = "PROJECT#"
+
+
+def order_resubmission_sk(resubmission_id: str) -> str:
+    return f"RESUBMISSION#{resubmission_id}"
+
+
+def order_manifest_key(tenant_id: str, order_id: str, resubmission_id: str) -> str:
+    """S3 key of a resubmission's manifest (what the lab integration fetches)."""
+    return f"{tenant_id}/documents/orders/{order_id}/resubmissions/{resubmission_id}.json"
+
+
 def document_object_key(tenant_id: str, project_id: str, version: int) -> str:
     """S3 key of a project document too large for its item."""
     return f"{tenant_id}/documents/projects/{project_id}/v{version}.json"

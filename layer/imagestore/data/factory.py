@@ -5,12 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 
 from imagestore.config import get_settings
-from imagestore.data.clients import dynamodb_client, s3_client
+from imagestore.data.cart_items import CartItemStore
+from imagestore.data.clients import dynamodb_client, events_client, s3_client
 from imagestore.data.files import FileStore
 from imagestore.data.holders import HolderStore
 from imagestore.data.holds import HoldStore
 from imagestore.data.mobile_uploads import MobileUploadStore
+from imagestore.data.orders import OrderEvents, OrderStore
 from imagestore.data.projects import ProjectStore
+from imagestore.data.shares import ShareStore
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
 
@@ -36,7 +39,7 @@ def reset() -> None:
     from imagestore.data.clients import reset_clients
 
     for cached in (table, image_bucket, file_store, hold_store, holder_store, project_store, mobile_upload_store,
-                   settings):
+                   share_store, cart_item_store, order_store, order_events, settings):
         cached.cache_clear()
     reset_clients()
 
@@ -59,3 +62,23 @@ def mobile_upload_store() -> MobileUploadStore:
 @lru_cache(maxsize=1)
 def holder_store() -> HolderStore:
     return HolderStore(table(), hold_store(), image_bucket())
+
+
+@lru_cache(maxsize=1)
+def share_store() -> ShareStore:
+    return ShareStore(table(), get_settings().expiry_shards)
+
+
+@lru_cache(maxsize=1)
+def cart_item_store() -> CartItemStore:
+    return CartItemStore(table(), get_settings().expiry_shards)
+
+
+@lru_cache(maxsize=1)
+def order_store() -> OrderStore:
+    return OrderStore(table(), get_settings().expiry_shards)
+
+
+@lru_cache(maxsize=1)
+def order_events() -> OrderEvents:
+    return OrderEvents(events_client(), get_settings().event_bus_name)

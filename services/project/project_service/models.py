@@ -8,7 +8,9 @@ from pydantic import Field, field_validator
 
 from imagestore.api import ApiModel
 from imagestore.clock import from_epoch, iso
+from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.holds import FileRef
+from imagestore.models.orders import OrderLine
 from imagestore.models.projects import ProjectRecord
 
 MAX_FILES_PER_PROJECT = 2000
@@ -87,3 +89,107 @@ class SharedProjectView(ApiModel):
     mode: str
     expires_at: str
     project: ProjectView
+
+
+# Ids and references that end up inside table keys: no separators ('#', '/'), bounded length.
+SAFE_REFERENCE = r"^[A-Za-z0-9._:@+-]{1,128}$"
+MAX_CART_ITEMS_PER_ORDER = 25
+
+
+class CartItemInput(ApiModel):
+    project_id: str | None = None
+    product_sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(gt=0, le=10_000)
+    external_cart_id: str | None = Field(default=None, pattern=SAFE_REFERENCE)
+
+
+class CartItemView(ApiModel):
+    cart_item_id: str
+    user_id: str
+    product_sku: str
+    quantity: int
+    project_id: str | None
+    project_version: int | None
+    external_cart_id: str | None
+    file_count: int
+    created_at: str
+    expires_at: str
+
+    @classmethod
+    def of(cls, record: CartItemRecord) -> CartItemView:
+        return cls(cart_item_id=record.cart_item_id, user_id=record.user_id, product_sku=record.product_sku,
+                   quantity=record.quantity, project_id=record.project_id, project_version=record.project_version,
+                   external_cart_id=record.external_cart_id, file_count=record.file_count,
+                   created_at=iso(from_epoch(record.created_at)), expires_at=iso(from_epoch(record.expires_at)))
+
+
+class CartItemPage(ApiModel):
+    items: list[CartItemView]
+    next_cursor: str | None
+
+
+class OrderInput(ApiModel):
+    cart_item_ids: list[str] = Field(min_length=1, max_length=MAX_CART_ITEMS_PER_ORDER)
+    external_order_ref: str = Field(pattern=SAFE_REFERENCE)
+
+    @field_validator("cart_item_ids")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class OrderLineView(ApiModel):
+    cart_item_id: str
+    product_sku: str
+    quantity: int
+    project_id: str | None
+    project_version: int | None
+
+    @classmethod
+    def of(cls, line: OrderLine) -> OrderLineView:
+        return cls(cart_item_id=line.cart_item_id, product_sku=line.product_sku, quantity=line.quantity,
+                   project_id=line.project_id, project_version=line.project_version)
+
+
+class OrderProjectView(ApiModel):
+    project_id: str
+    version: int
+    name: str
+    product_type: str
+    document: Any
+    files: list[ProjectFileView]
+
+
+class OrderView(ApiModel):
+    order_id: str
+    external_order_ref: str
+    status: str
+    created_at: str
+    expires_at: str
+    items: list[OrderLineView]
+    projects: list[OrderProjectView]
+
+
+class ManifestEntry(ApiModel):
+    file_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+    url: str
+
+
+class ManifestDocument(ApiModel):
+    project_id: str
+    version: int
+    url: str
+
+
+class ResubmissionView(ApiModel):
+    resubmission_id: str
+    order_id: str
+    external_order_ref: str
+    manifest: list[ManifestEntry]
+    documents: list[ManifestDocument]
+    expires_at: str

@@ -1,0 +1,56 @@
+"""POST/GET /cart-items, DELETE /cart-items/{cartItemId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import api, clock
+from imagestore.data.pagination import clamp_limit
+from imagestore.observability import logger, metrics, tracer
+from project_service.logic import cart_items
+from project_service.logic.context import cart_context
+from project_service.models import CartItemInput
+
+app = api.create_app()
+
+
+@app.post("/cart-items")
+def add_cart_item() -> tuple[dict[str, Any], int]:
+    principal = api.principal(app)
+    request = api.parse_body(app, CartItemInput)
+    view = cart_items.add_cart_item(principal, request, cart_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="CartItemsAdded", unit=MetricUnit.Count, value=1)
+    return view.dump(), 201
+
+
+@app.get("/cart-items")
+def list_cart_items() -> dict[str, Any]:
+    principal = api.principal(app)
+    event = app.current_event
+    page = cart_items.list_cart_items(
+        principal, cart_context(principal.tenant_id), int(clock.now_epoch()),
+        limit=clamp_limit(api.int_query(app, "limit")), cursor=event.get_query_string_value("cursor"),
+        external_cart_id=event.get_query_string_value("externalCartId") or None,
+    )
+    metrics.add_metric(name="CartItemsListed", unit=MetricUnit.Count, value=1)
+    return page.dump()
+
+
+@app.delete("/cart-items/<cart_item_id>")
+def delete_cart_item(cart_item_id: str) -> Response:
+    principal = api.principal(app)
+    cart_items.delete_cart_item(principal, cart_item_id, cart_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="CartItemsDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

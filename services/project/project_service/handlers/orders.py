@@ -1,0 +1,51 @@
+"""POST /orders, GET /orders/{orderId}, POST /orders/{orderId}/resubmissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import api, clock
+from imagestore.observability import logger, metrics, tracer
+from project_service.logic import orders
+from project_service.logic.context import order_context
+from project_service.models import OrderInput
+
+app = api.create_app()
+
+
+@app.post("/orders")
+def place_order() -> tuple[dict[str, Any], int]:
+    """201 when the order is placed now, 200 with the same order for a repeated externalOrderRef."""
+    principal = api.principal(app)
+    request = api.parse_body(app, OrderInput)
+    view, created = orders.place_order(principal, request, order_context(principal.tenant_id),
+                                       int(clock.now_epoch()))
+    metrics.add_metric(name="OrdersPlaced" if created else "OrdersRepeated", unit=MetricUnit.Count, value=1)
+    return view.dump(), 201 if created else 200
+
+
+@app.get("/orders/<order_id>")
+def get_order(order_id: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    view = orders.get_order(principal, order_id, order_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="OrdersLoaded", unit=MetricUnit.Count, value=1)
+    return view.dump()
+
+
+@app.post("/orders/<order_id>/resubmissions")
+def resubmit_order(order_id: str) -> tuple[dict[str, Any], int]:
+    principal = api.principal(app)
+    view = orders.resubmit_order(principal, order_id, order_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="OrdersResubmitted", unit=MetricUnit.Count, value=1)
+    return view.dump(), 202
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

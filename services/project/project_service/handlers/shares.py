@@ -1,0 +1,60 @@
+"""POST /projects/{projectId}/shares, DELETE /projects/{projectId}/shares/{shareId},
+GET /shares/{token}, POST /shares/{token}/copies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestore import api, clock
+from imagestore.observability import logger, metrics, tracer
+from project_service.logic import shares
+from project_service.logic.context import share_context
+from project_service.models import ShareInput
+
+app = api.create_app()
+
+
+@app.post("/projects/<project_id>/shares")
+def create_share(project_id: str) -> tuple[dict[str, Any], int]:
+    principal = api.principal(app)
+    request = api.parse_body(app, ShareInput)
+    created = shares.create_share(principal, project_id, request, share_context(principal.tenant_id),
+                                  int(clock.now_epoch()))
+    metrics.add_metric(name="SharesCreated", unit=MetricUnit.Count, value=1)
+    return created.dump(), 201
+
+
+@app.delete("/projects/<project_id>/shares/<share_id>")
+def revoke_share(project_id: str, share_id: str) -> Response:
+    principal = api.principal(app)
+    shares.revoke_share(principal, project_id, share_id, share_context(principal.tenant_id))
+    metrics.add_metric(name="SharesRevoked", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204)
+
+
+@app.get("/shares/<token>")
+def view_share(token: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    view = shares.view_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="SharesViewed", unit=MetricUnit.Count, value=1)
+    return view.dump()
+
+
+@app.post("/shares/<token>/copies")
+def copy_share(token: str) -> tuple[dict[str, Any], int]:
+    principal = api.principal(app)
+    copy = shares.copy_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()))
+    metrics.add_metric(name="SharesCopied", unit=MetricUnit.Count, value=1)
+    return copy.dump(), 201
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

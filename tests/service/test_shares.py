@@ -1,0 +1,296 @@
+"""Sharing in-process against moto: tokens, expiry, revocation, copies that outlive the original."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from imagestore.auth import Principal
+from tests.conftest import Aws
+from tests.support.events import api_event, call
+from tests.support.files import stored_file, stored_files
+from tests.support.images import jpeg
+
+ALICE = Principal("shop-a", "alice", "s1")
+BOB = Principal("shop-a", "bob", "s2")
+OTHER_TENANT = Principal("shop-b", "bob", "s2")
+DAY = 86400
+
+
+@pytest.fixture
+def projects(aws: Aws) -> Any:
+    from project_service.handlers.projects import handler
+
+    return handler
+
+
+@pytest.fixture
+def shares(aws: Aws) -> Any:
+    from project_service.handlers.shares import handler
+
+    return handler
+
+
+@pytest.fixture
+def files(aws: Aws) -> Any:
+    from file_service.handlers.files import handler
+
+    return handler
+
+
+def create_project(projects: Any, file_ids: list[str], principal: Principal = ALICE) -> dict[str, Any]:
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
+    status, project = call(projects, api_event("POST", "/projects", principal=principal, body=body))
+    assert status == 201, project
+    return project
+
+
+def share(shares: Any, project_id: str, mode: str = "copy", days: int = 7,
+          principal: Principal = ALICE) -> tuple[int, Any]:
+    return call(shares, api_event("POST", "/projects/{projectId}/shares", principal=principal,
+                                  path_params={"projectId": project_id},
+                                  body={"mode": mode, "expiresInDays": days}))
+
+
+def view(shares: Any, token: str, principal: Principal = BOB) -> tuple[int, Any]:
+    return call(shares, api_event("GET", "/shares/{token}", principal=principal, path_params={"token": token}))
+
+
+def copy(shares: Any, token: str, principal: Principal = BOB) -> tuple[int, Any]:
+    return call(shares, api_event("POST", "/shares/{token}/copies", principal=principal,
+                                  path_params={"token": token}))
+
+
+def revoke(shares: Any, project_id: str, share_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
+    return call(shares, api_event("DELETE", "/projects/{projectId}/shares/{shareId}", principal=principal,
+                                  path_params={"projectId": project_id, "shareId": share_id}))
+
+
+def load(projects: Any, project_id: str, principal: Principal) -> tuple[int, Any]:
+    return call(projects, api_event("GET", "/projects/{projectId}", principal=principal,
+                                    path_params={"projectId": project_id}))
+
+
+def delete_project(projects: Any, project_id: str, principal: Principal = ALICE) -> int:
+    event = api_event("DELETE", "/projects/{projectId}", principal=principal, path_params={"projectId": project_id})
+    return call(projects, event)[0]
+
+
+def hold_count(aws: Aws, file_id: str, user: str = "alice") -> int | None:
+    item = aws.item(f"T#shop-a#U#{user}", f"FILE#{file_id}")
+    return None if item is None else int(item["holdCount"])
+
+
+def test_a_share_is_stored_only_as_the_hash_of_its_token(aws: Aws, projects: Any, shares: Any) -> None:
+    project = create_project(projects, [stored_file(ALICE).file_id])
+
+    status, created = share(shares, project["projectId"], "view", days=3)
+
+    assert status == 201, created
+    assert created["mode"] == "view" and created["url"].endswith(f"/shares/{created['token']}")
+    assert len(created["token"]) >= 43  # 256 bits, URL-safe base64
+    token_hash = hashlib.sha256(created["token"].encode()).hexdigest()
+    token_item = aws.item(f"T#shop-a#SHARE#{token_hash}", "META")
+    assert token_item is not None and token_item["entity"] == "share"
+    assert created["token"] not in str(token_item)
+    assert int(token_item["expiresAt"]) == pytest.approx(time.time() + 3 * DAY, abs=60)
+    assert token_item["xpk"].startswith("EXP#") and "ttl" in token_item
+    share_sk = f"SHARE#{created['shareId']}"
+    assert token_item["companionKeys"] == [{"pk": f"T#shop-a#P#{project['projectId']}", "sk": share_sk}]
+    project_item = aws.item(f"T#shop-a#P#{project['projectId']}", share_sk)
+    assert project_item is not None
+    assert project_item["companionKeys"] == [{"pk": f"T#shop-a#SHARE#{token_hash}", "sk": "META"}]
+
+
+def test_a_recipient_sees_the_project_with_download_urls(projects: Any, shares: Any) -> None:
+    data = jpeg((30, 20))
+    f1 = stored_file(ALICE, data)
+    project = create_project(projects, [f1.file_id])
+    _, created = share(shares, project["projectId"], "view")
+
+    status, shown = view(shares, created["token"])
+
+    assert status == 200, shown
+    assert shown["shareId"] == created["shareId"] and shown["mode"] == "view"
+    assert shown["project"]["document"] == {"pages": [f1.file_id]}
+    assert [f["fileId"] for f in shown["project"]["files"]] == [f1.file_id]
+    assert requests.get(shown["project"]["files"][0]["downloadUrl"], timeout=10).content == data
+
+
+def test_a_view_share_cannot_be_copied(projects: Any, shares: Any) -> None:
+    project = create_project(projects, [stored_file(ALICE).file_id])
+    _, created = share(shares, project["projectId"], "view")
+
+    status, body = copy(shares, created["token"])
+
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    _, listing = call(projects, api_event("GET", "/projects", principal=BOB))
+    assert listing["items"] == []
+
+
+def test_unknown_revoked_expired_and_foreign_tokens_are_404(
+    monkeypatch: pytest.MonkeyPatch, projects: Any, shares: Any
+) -> None:
+    project = create_project(projects, [stored_file(ALICE).file_id])
+    pid = project["projectId"]
+    _, kept = share(shares, pid, "copy", days=2)
+    _, revoked = share(shares, pid, "copy")
+
+    assert view(shares, "not-a-token")[0] == 404
+    assert view(shares, "x" * 500)[0] == 404
+    assert view(shares, kept["token"], OTHER_TENANT)[0] == 404
+    assert copy(shares, kept["token"], OTHER_TENANT)[0] == 404
+    assert revoke(shares, pid, revoked["shareId"], BOB)[0] == 404
+    assert revoke(shares, pid, revoked["shareId"])[0] == 204
+    assert revoke(shares, pid, revoked["shareId"])[0] == 404
+    assert view(shares, revoked["token"])[0] == 404
+    assert copy(shares, revoked["token"])[0] == 404
+    assert view(shares, kept["token"])[0] == 200
+
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(2 * DAY + 60))
+    assert view(shares, kept["token"])[0] == 404
+    assert copy(shares, kept["token"])[0] == 404
+
+
+def test_expiry_is_capped_by_the_tenant_and_input_is_checked(projects: Any, shares: Any) -> None:
+    project = create_project(projects, [])
+    status, created = share(shares, project["projectId"], "view", days=10_000)
+    assert status == 201
+    expires = time.mktime(time.strptime(created["expiresAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert expires == pytest.approx(time.time() + 90 * DAY, abs=120)
+    assert share(shares, project["projectId"], "edit")[0] == 400
+    assert share(shares, project["projectId"], "view", days=0)[0] == 400
+
+
+def test_only_the_owner_shares_a_live_project(aws: Aws, projects: Any, shares: Any) -> None:
+    project = create_project(projects, [])
+    pid = project["projectId"]
+    assert share(shares, pid, principal=BOB)[0] == 404
+    assert share(shares, pid, principal=OTHER_TENANT)[0] == 404
+    assert share(shares, "01hzzzzzzzzzzzzzzzzzzzzzzz")[0] == 404
+    assert share(shares, "bad#id")[0] == 404
+    assert delete_project(projects, pid) == 204
+    assert share(shares, pid)[0] == 404
+    assert aws.dynamodb.query(TableName="imagestore-test", KeyConditionExpression="pk = :pk",
+                              ExpressionAttributeValues={":pk": {"S": f"T#shop-a#P#{pid}"}})["Count"] == 0
+
+
+def test_a_copy_belongs_to_the_caller_and_outlives_the_original(
+    aws: Aws, projects: Any, shares: Any, files: Any
+) -> None:
+    data = jpeg((40, 30))
+    f1, f2 = stored_file(ALICE, data), stored_file(ALICE)
+    project = create_project(projects, [f1.file_id, f2.file_id])
+    _, created = share(shares, project["projectId"], "copy")
+
+    status, copied = copy(shares, created["token"])
+
+    assert status == 201, copied
+    cid = copied["projectId"]
+    assert cid != project["projectId"] and copied["version"] == 1
+    assert copied["document"] == {"pages": [f1.file_id, f2.file_id]}
+    assert aws.item(f"T#shop-a#P#{cid}", "META")["userId"] == "bob"
+    assert aws.item(f"T#shop-a#P#{cid}", f"FILE#{f1.file_id}")["entity"] == "hold"
+    assert hold_count(aws, f1.file_id) == 2
+    assert load(projects, cid, ALICE)[0] == 404
+    assert load(projects, cid, OTHER_TENANT)[0] == 404
+
+    assert delete_project(projects, project["projectId"]) == 204
+    delete_file = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": f1.file_id})
+    status, body = call(files, delete_file)
+    assert status == 409 and body["error"]["details"] == {"holdCount": 1}
+    assert view(shares, created["token"])[0] == 404  # the share went with the original
+
+    status, loaded = load(projects, cid, BOB)
+    assert status == 200
+    assert [f["fileId"] for f in loaded["files"]] == [f1.file_id, f2.file_id]
+    assert requests.get(loaded["files"][0]["downloadUrl"], timeout=10).content == data
+
+
+def _delete_original_right_after_the_share_resolves(monkeypatch: pytest.MonkeyPatch, projects: Any) -> None:
+    from project_service.logic import shares as share_logic
+
+    resolve = share_logic.resolve_share
+
+    def resolve_then_delete(*args: Any, **kwargs: Any) -> Any:
+        found = resolve(*args, **kwargs)
+        assert delete_project(projects, found[0].project_id) == 204
+        return found
+
+    monkeypatch.setattr(share_logic, "resolve_share", resolve_then_delete)
+
+
+def test_a_copy_racing_the_deletion_of_an_expired_file_is_refused_whole(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, shares: Any
+) -> None:
+    f1, f2 = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=30 * DAY)
+    project = create_project(projects, [f1.file_id, f2.file_id])
+    _, created = share(shares, project["projectId"], "copy")
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # f1 now kept by the project alone
+    _delete_original_right_after_the_share_resolves(monkeypatch, projects)
+
+    status, body = copy(shares, created["token"])
+
+    assert status == 409, body
+    assert body["error"]["details"]["unavailableFileIds"] == [f1.file_id]
+    assert call(projects, api_event("GET", "/projects", principal=BOB))[1]["items"] == []
+    assert hold_count(aws, f1.file_id) == 0 and hold_count(aws, f2.file_id) == 0
+
+
+def test_a_copy_racing_the_deletion_of_a_live_file_keeps_it(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, shares: Any
+) -> None:
+    f1 = stored_file(ALICE)
+    project = create_project(projects, [f1.file_id])
+    _, created = share(shares, project["projectId"], "copy")
+    _delete_original_right_after_the_share_resolves(monkeypatch, projects)
+
+    status, copied = copy(shares, created["token"])
+
+    assert status == 201, copied
+    assert hold_count(aws, f1.file_id) == 1
+    assert [f["fileId"] for f in load(projects, copied["projectId"], BOB)[1]["files"]] == [f1.file_id]
+
+
+def test_concurrent_copy_and_delete_never_leave_a_copy_without_its_files(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, shares: Any
+) -> None:
+    for _ in range(4):
+        monkeypatch.delenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", raising=False)
+        f1 = stored_file(ALICE, retention_seconds=3600)
+        project = create_project(projects, [f1.file_id])
+        _, created = share(shares, project["projectId"], "copy")
+        monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # only the project keeps f1
+        with ThreadPoolExecutor(2) as pool:
+            copying = pool.submit(copy, shares, created["token"])
+            deleting = pool.submit(delete_project, projects, project["projectId"])
+            (status, copied), deleted = copying.result(), deleting.result()
+        assert deleted == 204
+        if status == 201:
+            assert hold_count(aws, f1.file_id) == 1
+            assert load(projects, copied["projectId"], BOB)[1]["files"][0]["fileId"] == f1.file_id
+        else:
+            assert status in (404, 409), copied
+            assert hold_count(aws, f1.file_id) == 0
+
+
+def test_share_view_and_copy_cost_a_bounded_number_of_requests(aws: Aws, projects: Any, shares: Any) -> None:
+    file_ids = [f.file_id for f in stored_files(ALICE, 60)]  # moto's transactions are slow: 60 is enough
+    project = create_project(projects, file_ids)
+    _, created = share(shares, project["projectId"], "copy")
+
+    aws.requests.reset()
+    assert view(shares, created["token"])[0] == 200
+    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "dynamodb.Query": 1}
+
+    aws.requests.reset()
+    status, copied = copy(shares, created["token"])
+    assert status == 201 and len(copied["files"]) == 60
+    # 50 files per hold transaction; nothing else grows with the number of files.
+    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "dynamodb.Query": 1, "dynamodb.PutItem": 1,
+                                        "dynamodb.TransactWriteItems": 2}
