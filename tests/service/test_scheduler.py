@@ -302,10 +302,22 @@ def test_logout_removes_the_sessions_unsaved_uploads_at_once(aws: Aws, projects:
     assert log_out(ALICE)["files_removed"] == 0, "a repeated event changes nothing"
 
 
+def test_a_file_held_at_logout_goes_with_the_sweep_after_its_project(aws: Aws, projects: Any) -> None:
+    saved = stored_file(ALICE)
+    _, project = save_project(projects, [saved.file_id])
+    log_out(ALICE)
+    assert exists(aws, saved)
+
+    assert delete_project(projects, project) == 204
+    run_sweep()
+
+    assert gone(aws, saved), "its session ended: nothing keeps it once the project lets go"
+
+
 def test_a_save_that_lands_before_the_logout_keeps_the_file(aws: Aws, projects: Any) -> None:
     photo = stored_file(ALICE)
     expiry = sweep_context().expiry
-    listed, _ = expiry.session_files("shop-a", "alice", "s1")  # the logout has read the session's files
+    listed, _ = expiry.session_files("shop-a", "alice", "s1", int(time.time()))  # the logout has read them
     assert [r.file_id for r in listed] == [photo.file_id]
 
     assert save_project(projects, [photo.file_id])[0] == 201  # the user saves meanwhile
@@ -318,7 +330,7 @@ def test_a_save_that_lands_before_the_logout_keeps_the_file(aws: Aws, projects: 
 def test_a_save_after_the_logout_marked_the_file_is_refused(aws: Aws, projects: Any) -> None:
     photo = stored_file(ALICE)
     expiry = sweep_context().expiry
-    listed, _ = expiry.session_files("shop-a", "alice", "s1")
+    listed, _ = expiry.session_files("shop-a", "alice", "s1", int(time.time()))
     assert expiry.mark_logged_out(listed[0], "s1", int(time.time()))
 
     status, body = save_project(projects, [photo.file_id])

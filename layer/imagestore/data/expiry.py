@@ -113,16 +113,26 @@ class ExpiryStore:
                           {":zero": 0, ":pending": FileStatus.PENDING.value, ":before": created_before})
 
     def mark_logged_out(self, record: FileRecord, session_id: str, now: int) -> bool:
-        """Mark deleting a session-retention file of an ended session that nothing holds, and make it
-        due now (if this run dies before the removal, the next sweep finishes it)."""
+        """Mark deleting a session-retention file of an ended session that nothing holds: its retention
+        ends now, and it is due now (if this run dies before the removal, the next sweep finishes it)."""
         key = record.key
         return self._mark(
             record,
             "holdCount = :zero AND sessionId = :sid AND retention = :session AND #status <> :deleting",
             {":zero": 0, ":sid": session_id, ":session": Retention.SESSION.value},
-            extra="xpk = :xpk, xsk = :xsk",
-            extra_values={":xpk": keys.expiry_shard(key["pk"], key["sk"], self.shards),
+            extra="expiresAt = :now, xpk = :xpk, xsk = :xsk",
+            extra_values={":now": now, ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.shards),
                           ":xsk": keys.expiry_sort(now, key["pk"], key["sk"])},
+        )
+
+    def end_session_retention(self, record: FileRecord, session_id: str, now: int) -> bool:
+        """End the own retention of a session-retention file that something holds: it lives as long
+        as its holders, and goes with the sweep after the last one lets go."""
+        return self._update_file(
+            record, "SET expiresAt = :now",
+            "sessionId = :sid AND retention = :session AND expiresAt > :now AND #status <> :deleting",
+            {":now": now, ":sid": session_id, ":session": Retention.SESSION.value,
+             ":deleting": FileStatus.DELETING.value},
         )
 
     def _mark(self, record: FileRecord, condition: str, values: dict[str, Any], *, extra: str = "",
@@ -163,17 +173,17 @@ class ExpiryStore:
 
     # --- logout --------------------------------------------------------------------------------
 
-    def session_files(self, tenant_id: str, user_id: str, session_id: str, *,
+    def session_files(self, tenant_id: str, user_id: str, session_id: str, now: int, *,
                       start: Mapping[str, Any] | None = None) -> tuple[list[FileRecord], Item | None]:
-        """One Query page of the user's partition: the session's unheld session-retention files (and
-        those already marked deleting, which a logout that did not finish leaves)."""
+        """One Query page of the user's partition: the session's files whose session retention has not
+        ended yet (held or not), and those already marked deleting (a logout that did not finish)."""
         items, last = self.table.query_page(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
-            filter_expression=("sessionId = :sid AND holdCount = :zero"
-                               " AND (retention = :session OR #status = :deleting)"),
+            filter_expression=("sessionId = :sid AND ((retention = :session AND expiresAt > :now)"
+                               " OR #status = :deleting)"),
             names={"#status": "status"},
             values={":pk": keys.tenant_user_pk(tenant_id, user_id), ":prefix": keys.FILE_PREFIX,
-                    ":sid": session_id, ":session": Retention.SESSION.value, ":zero": 0,
+                    ":sid": session_id, ":session": Retention.SESSION.value, ":now": now,
                     ":deleting": FileStatus.DELETING.value},
             start_key=start, consistent=True,
         )

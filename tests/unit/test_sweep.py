@@ -1,0 +1,132 @@
+"""The sweep's rules, without AWS: what happens to a due file, how a run is bounded, key shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from imagestore import keys
+from imagestore.data.expiry import DueEntry
+from imagestore.models.files import FileRecord, FileStatus, pending_deadline
+from scheduler_service.logic.sweep import Budget, FileAction, SweepContext, file_action, sweep
+
+NOW = 1_800_000_000
+URL_SECONDS = 900
+
+
+def record(**changes: Any) -> FileRecord:
+    base = dict(tenant_id="t1", user_id="u1", file_id="f1", session_id="s1", filename="a.jpg",
+                content_type="image/jpeg", size_bytes=10, status=FileStatus.AVAILABLE,
+                created_at=NOW - 7 * 3600, expires_at=NOW - 3600)
+    return FileRecord(**{**base, **changes})
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({}, (FileAction.REMOVE_EXPIRED, NOW)),
+    ({"expires_at": NOW}, (FileAction.REMOVE_EXPIRED, NOW)),
+    ({"hold_count": 1}, (FileAction.UNINDEX, NOW)),
+    ({"hold_count": 2, "status": FileStatus.AVAILABLE, "expires_at": NOW + 10}, (FileAction.UNINDEX, NOW)),
+    ({"expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
+    ({"status": FileStatus.DELETING, "expires_at": NOW + 60}, (FileAction.FINISH_REMOVAL, NOW)),
+    ({"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 6 * 3600},
+     (FileAction.REFILE, pending_deadline(NOW - 10, URL_SECONDS))),
+    ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600},
+     (FileAction.REMOVE_ABANDONED, NOW)),
+    ({"status": FileStatus.PENDING, "created_at": NOW, "expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
+])
+def test_what_the_sweep_does_to_a_due_file(changes: dict[str, Any], expected: tuple[FileAction, int]) -> None:
+    assert file_action(record(**changes), NOW, URL_SECONDS) == expected
+
+
+def test_a_held_file_is_never_removed_whatever_its_expiry() -> None:
+    for status in (FileStatus.AVAILABLE, FileStatus.PENDING):
+        for expires_at in (NOW - 86400, NOW, NOW + 86400):
+            action, _ = file_action(record(hold_count=1, status=status, expires_at=expires_at), NOW, URL_SECONDS)
+            assert action is FileAction.UNINDEX
+
+
+def test_a_file_being_deleted_is_gone_for_readers() -> None:
+    assert record(status=FileStatus.DELETING, expires_at=NOW + 3600).is_expired(NOW)
+    assert not record(expires_at=NOW + 1).is_expired(NOW)
+    assert not record(hold_count=1).is_expired(NOW)
+
+
+def test_due_entries_are_told_apart_by_key_shape() -> None:
+    file_entry = DueEntry(pk=keys.tenant_user_pk("t1", "u1"), sk=keys.file_sk("f1"), xsk="x")
+    link = DueEntry(pk=keys.project_pk("t1", "p1"), sk=keys.link_sk("f1"), xsk="x")
+    project = DueEntry(pk=keys.project_pk("t1", "p1"), sk=keys.META, xsk="x")
+    assert file_entry.is_file and not file_entry.is_partition_head
+    assert not link.is_file
+    assert project.is_partition_head and not project.is_file
+
+
+def test_user_partition_keys_parse_and_nothing_else_does() -> None:
+    assert keys.parse_tenant_user_pk(keys.tenant_user_pk("t1", "u1")) == ("t1", "u1")
+    for other in (keys.project_pk("t1", "p1"), keys.projects_of_user("t1", "u1"), "T##U#u", "X#t#U#u"):
+        assert keys.parse_tenant_user_pk(other) is None
+
+
+def test_pending_uploads_are_due_an_hour_after_their_upload_url() -> None:
+    assert pending_deadline(NOW, URL_SECONDS) == NOW + URL_SECONDS + 3600
+
+
+class FakeExpiry:
+    """An index with `backlog` due files in every shard, that records what was queried."""
+
+    def __init__(self, backlog: int) -> None:
+        self.backlog = backlog
+        self.queried: list[int] = []
+        self.removed: list[list[FileRecord]] = []
+
+    def due(self, shard: int, now: int, *, limit: int, start: Any = None) -> tuple[list[DueEntry], Any]:
+        self.queried.append(shard)
+        offset = start or 0
+        count = min(limit, self.backlog - offset)
+        entries = [DueEntry(pk="T#t1#U#u1", sk=f"FILE#{shard}-{offset + n}", xsk="x") for n in range(count)]
+        return entries, (offset + count if offset + count < self.backlog else None)
+
+    def read_files(self, file_keys: list[dict[str, str]]) -> list[FileRecord]:
+        return [record(file_id=k["sk"].removeprefix("FILE#")) for k in file_keys]
+
+    def mark_expired(self, rec: FileRecord, now: int) -> bool:
+        return True
+
+    def remove_files(self, records: list[FileRecord]) -> Any:
+        from imagestore.data.expiry import Removal
+
+        self.removed.append(list(records))
+        return Removal(removed=list(records))
+
+
+def context(expiry: FakeExpiry, shards: int = 4) -> SweepContext:
+    from imagestore.config import TenantSettings
+
+    return SweepContext(expiry=expiry, holders=None, tenant=lambda _: TenantSettings(), shards=shards)  # type: ignore[arg-type]
+
+
+def test_a_run_stops_at_its_entry_budget_and_says_so() -> None:
+    expiry = FakeExpiry(backlog=300)
+    report = sweep(context(expiry), NOW, Budget(max_entries=500))
+    assert report.entries == 500 and report.files_removed == 500
+    assert not report.complete
+
+
+def test_a_run_stops_when_its_time_is_nearly_up() -> None:
+    expiry = FakeExpiry(backlog=10)
+    remaining = iter([60_000, 60_000, 5_000])
+    report = sweep(context(expiry), NOW, Budget(remaining_ms=lambda: next(remaining), reserve_ms=10_000))
+    assert expiry.queried == [0, 1] and not report.complete
+    assert report.files_removed == 20, "what was read before time ran out is still handled"
+
+
+def test_runs_start_at_different_shards_and_visit_every_shard() -> None:
+    expiry = FakeExpiry(backlog=1)
+    report = sweep(context(expiry, shards=4), NOW, Budget(), first_shard=2)
+    assert expiry.queried == [2, 3, 0, 1] and report.complete
+
+
+def test_deletes_of_many_shards_are_batched_together() -> None:
+    expiry = FakeExpiry(backlog=10)
+    sweep(context(expiry, shards=32), NOW, Budget())
+    assert [len(batch) for batch in expiry.removed] == [320]
