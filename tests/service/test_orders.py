@@ -1,0 +1,304 @@
+"""Orders in-process against moto: frozen projects, idempotency, resubmission to the lab, isolation."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from imagestore.auth import Principal
+from tests.conftest import REGION, Aws
+from tests.support.events import api_event, call
+from tests.support.files import stored_file, stored_files
+from tests.support.images import jpeg
+
+ALICE = Principal("shop-a", "alice", "s1")
+BOB = Principal("shop-a", "bob", "s2")
+OTHER_TENANT = Principal("shop-b", "alice", "s1")
+DAY = 86400
+
+
+@pytest.fixture
+def projects(aws: Aws) -> Any:
+    from project_service.handlers.projects import handler
+
+    return handler
+
+
+@pytest.fixture
+def carts(aws: Aws) -> Any:
+    from project_service.handlers.cart_items import handler
+
+    return handler
+
+
+@pytest.fixture
+def orders(aws: Aws) -> Any:
+    from project_service.handlers.orders import handler
+
+    return handler
+
+
+@pytest.fixture
+def files(aws: Aws) -> Any:
+    from file_service.handlers.files import handler
+
+    return handler
+
+
+@pytest.fixture
+def lab_queue(aws: Aws) -> Any:
+    """An SQS queue receiving the default bus's imagestore.orders events; returns a reader."""
+    import boto3
+
+    sqs, events = boto3.client("sqs", region_name=REGION), boto3.client("events", region_name=REGION)
+    url = sqs.create_queue(QueueName="lab")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="lab", EventPattern=json.dumps({"source": ["imagestore.orders"]}))
+    events.put_targets(Rule="lab", Targets=[{"Id": "lab", "Arn": arn}])
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return received
+
+
+def save(projects: Any, file_ids: list[str], project_id: str | None = None, version: int = 1) -> dict[str, Any]:
+    body = {"name": "Book", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
+    if project_id is None:
+        event = api_event("POST", "/projects", principal=ALICE, body=body)
+    else:
+        event = api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
+                          path_params={"projectId": project_id}, headers={"If-Match": str(version)})
+    status, project = call(projects, event)
+    assert status in (200, 201), project
+    return project
+
+
+def add_to_cart(carts: Any, project_id: str | None, principal: Principal = ALICE) -> str:
+    body: dict[str, Any] = {"productSku": "BOOK-A4", "quantity": 1}
+    if project_id:
+        body["projectId"] = project_id
+    status, item = call(carts, api_event("POST", "/cart-items", principal=principal, body=body))
+    assert status == 201, item
+    return str(item["cartItemId"])
+
+
+def place(orders: Any, cart_item_ids: list[str], ref: str = "shop-order-1",
+          principal: Principal = ALICE) -> tuple[int, Any]:
+    return call(orders, api_event("POST", "/orders", principal=principal,
+                                  body={"cartItemIds": cart_item_ids, "externalOrderRef": ref}))
+
+
+def get(orders: Any, order_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
+    return call(orders, api_event("GET", "/orders/{orderId}", principal=principal, path_params={"orderId": order_id}))
+
+
+def resubmit(orders: Any, order_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
+    return call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=principal,
+                                  path_params={"orderId": order_id}))
+
+
+def hold_count(aws: Aws, file_id: str) -> int | None:
+    item = aws.item("T#shop-a#U#alice", f"FILE#{file_id}")
+    return None if item is None else int(item["holdCount"])
+
+
+def without_urls(order: dict[str, Any]) -> dict[str, Any]:
+    """The order with its presigned URLs left out (they are signed anew on every read)."""
+    copy = json.loads(json.dumps(order))
+    for project in copy["projects"]:
+        for file in project["files"]:
+            file.pop("downloadUrl")
+    return copy
+
+
+def test_an_order_freezes_its_project_and_holds_its_files(aws: Aws, projects: Any, carts: Any, orders: Any) -> None:
+    data = jpeg((50, 40))
+    f1, f2 = stored_file(ALICE, data), stored_file(ALICE)
+    project = save(projects, [f1.file_id, f2.file_id])
+    book, mug = add_to_cart(carts, project["projectId"]), add_to_cart(carts, None)
+
+    status, order = place(orders, [book, mug])
+
+    assert status == 201, order
+    oid = order["orderId"]
+    assert order["externalOrderRef"] == "shop-order-1" and order["status"] == "placed"
+    assert [i["cartItemId"] for i in order["items"]] == [book, mug]
+    assert order["items"][0]["projectVersion"] == 1 and order["items"][1]["projectId"] is None
+    (frozen,) = order["projects"]
+    assert frozen["document"] == {"pages": [f1.file_id, f2.file_id]} and frozen["version"] == 1
+    assert requests.get(frozen["files"][0]["downloadUrl"], timeout=10).content == data
+    meta = aws.item(f"T#shop-a#ORDER#{oid}", "META")
+    assert meta["entity"] == "order" and meta["status"] == "active" and meta["placed"] is True
+    assert int(meta["expiresAt"]) == pytest.approx(time.time() + 180 * DAY, abs=60)
+    assert meta["companionKeys"] == [{"pk": "T#shop-a#OREF#shop-order-1", "sk": "META"}]
+    assert aws.item("T#shop-a#OREF#shop-order-1", "META")["orderId"] == oid
+    assert aws.item(f"T#shop-a#ORDER#{oid}", f"FILE#{f1.file_id}")["holderKind"] == "order"
+    assert aws.object_exists(f"shop-a/documents/orders/{oid}/{project['projectId']}.json")
+    assert hold_count(aws, f1.file_id) == 3  # project, cart item, order
+
+
+def test_the_same_order_reference_gives_the_same_order(projects: Any, carts: Any, orders: Any) -> None:
+    project = save(projects, [stored_file(ALICE).file_id])
+    book, other = add_to_cart(carts, project["projectId"]), add_to_cart(carts, None)
+    status, first = place(orders, [book])
+    assert status == 201
+
+    status, again = place(orders, [book])
+
+    assert status == 200
+    assert without_urls(again) == without_urls(first)
+    status, body = place(orders, [book, other])
+    assert status == 409 and body["error"]["details"] == {"orderId": first["orderId"]}
+    assert place(orders, [add_to_cart(carts, None, BOB)], principal=BOB)[0] == 409
+
+
+def test_a_placement_that_loses_the_reference_to_a_concurrent_one_returns_the_winner(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
+    from imagestore.data.orders import OrderStore
+
+    f1 = stored_file(ALICE)
+    book = add_to_cart(carts, save(projects, [f1.file_id])["projectId"])
+    status, winner = place(orders, [book], "race-1")
+    assert status == 201
+    # A second request that looked the reference up before the first one claimed it.
+    lookup, calls = OrderStore.order_id_of_ref, []
+
+    def first_lookup_misses(self: OrderStore, *args: Any) -> Any:
+        calls.append(args)
+        return None if len(calls) == 1 else lookup(self, *args)
+
+    monkeypatch.setattr(OrderStore, "order_id_of_ref", first_lookup_misses)
+
+    status, loser = place(orders, [book], "race-1")
+
+    assert status == 200 and loser["orderId"] == winner["orderId"]
+    assert aws.item("T#shop-a#OREF#race-1", "META")["orderId"] == winner["orderId"]
+    assert hold_count(aws, f1.file_id) == 3  # project, cart item and the one order: the loser let go
+    assert len(calls) == 2
+    every_order = aws.dynamodb.scan(TableName="imagestore-test", FilterExpression="entity = :o",
+                                    ExpressionAttributeValues={":o": {"S": "order"}})["Items"]
+    assert [o["orderId"]["S"] for o in every_order] == [winner["orderId"]]  # (a test may Scan; the API never does)
+
+
+def test_an_order_keeps_the_version_it_was_made_from(
+    aws: Aws, projects: Any, carts: Any, orders: Any, files: Any
+) -> None:
+    data = jpeg((20, 20))
+    a, b, c = stored_file(ALICE, data), stored_file(ALICE), stored_file(ALICE)
+    project = save(projects, [a.file_id, b.file_id])
+    pid = project["projectId"]
+    item = add_to_cart(carts, pid)
+    _, order = place(orders, [item])
+
+    save(projects, [c.file_id], pid, version=1)
+    for event in (api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid}),
+                  api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE,
+                            path_params={"cartItemId": item})):
+        assert call(projects if "projects" in event["resource"] else carts, event)[0] == 204
+    delete_a = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": a.file_id})
+    assert call(files, delete_a)[0] == 409
+
+    status, kept = get(orders, order["orderId"])
+
+    assert status == 200
+    assert kept["projects"][0]["version"] == 1
+    assert kept["projects"][0]["document"] == {"pages": [a.file_id, b.file_id]}
+    assert [f["fileId"] for f in kept["projects"][0]["files"]] == [a.file_id, b.file_id]
+    assert requests.get(kept["projects"][0]["files"][0]["downloadUrl"], timeout=10).content == data
+    assert hold_count(aws, a.file_id) == 1 and hold_count(aws, c.file_id) == 0
+
+
+def test_an_order_placed_while_the_project_is_edited_holds_what_it_froze(
+    aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
+    for round_ in range(3):
+        old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=3600)
+        project = save(projects, [old.file_id])
+        item = add_to_cart(carts, project["projectId"])
+        with ThreadPoolExecutor(2) as pool:
+            ordering = pool.submit(place, orders, [item], f"edit-race-{round_}")
+            editing = pool.submit(save, projects, [new.file_id], project["projectId"], 1)
+            (status, order), _ = ordering.result(), editing.result()
+        assert status in (201, 409), order
+        if status == 201:
+            (frozen,) = order["projects"]
+            assert frozen["document"] == {"pages": [f["fileId"] for f in frozen["files"]]}
+            for file in frozen["files"]:
+                link = aws.item(f"T#shop-a#ORDER#{order['orderId']}", f"FILE#{file['fileId']}")
+                assert link is not None and hold_count(aws, file["fileId"]) >= 1
+
+
+def test_only_own_live_cart_items_can_be_ordered(aws: Aws, carts: Any, orders: Any) -> None:
+    bobs = add_to_cart(carts, None, BOB)
+    status, body = place(orders, [bobs, "nonsense"])
+    assert status == 422 and body["error"]["details"] == {"unavailableCartItemIds": [bobs, "nonsense"]}
+    assert place(orders, [], "r")[0] == 400
+    assert place(orders, [bobs], "bad#ref")[0] == 400
+    assert aws.item("T#shop-a#OREF#shop-order-1", "META") is None
+
+
+def test_other_users_and_tenants_get_404(carts: Any, orders: Any) -> None:
+    _, order = place(orders, [add_to_cart(carts, None)])
+    for intruder in (BOB, OTHER_TENANT):
+        assert get(orders, order["orderId"], intruder)[0] == 404
+        assert resubmit(orders, order["orderId"], intruder)[0] == 404
+    assert get(orders, "not-an-id")[0] == 404
+
+
+def test_a_resubmission_gives_the_lab_urls_that_download_the_frozen_images(
+    aws: Aws, projects: Any, carts: Any, orders: Any, lab_queue: Any
+) -> None:
+    data = jpeg((33, 22))
+    f1 = stored_file(ALICE, data)
+    project = save(projects, [f1.file_id])
+    _, order = place(orders, [add_to_cart(carts, project["projectId"])])
+
+    status, sent = resubmit(orders, order["orderId"])
+
+    assert status == 202, sent
+    assert [m["fileId"] for m in sent["manifest"]] == [f1.file_id]
+    assert sent["manifest"][0]["filename"] == "photo.jpg"
+    assert requests.get(sent["manifest"][0]["url"], timeout=10).content == data
+    assert "X-Amz-Expires=604800" in sent["manifest"][0]["url"]
+    assert json.loads(requests.get(sent["documents"][0]["url"], timeout=10).content) == {"pages": [f1.file_id]}
+    manifest_key = f"shop-a/documents/orders/{order['orderId']}/resubmissions/{sent['resubmissionId']}.json"
+    assert aws.object_exists(manifest_key)
+    stored = aws.item(f"T#shop-a#ORDER#{order['orderId']}", f"RESUBMISSION#{sent['resubmissionId']}")
+    assert stored["documentKey"] == manifest_key
+    (event,) = lab_queue()
+    assert event["source"] == "imagestore.orders" and event["detail-type"] == "OrderResubmitted"
+    assert event["detail"]["orderId"] == order["orderId"] and event["detail"]["fileCount"] == 1
+    assert json.loads(requests.get(event["detail"]["manifestUrl"], timeout=10).content)["manifest"] == sent["manifest"]
+
+
+def test_an_expired_order_is_gone(monkeypatch: pytest.MonkeyPatch, carts: Any, orders: Any) -> None:
+    _, order = place(orders, [add_to_cart(carts, None)])
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(181 * DAY))
+    assert get(orders, order["orderId"])[0] == 404
+
+
+def test_placing_an_order_costs_a_bounded_number_of_requests(
+    aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
+    project = save(projects, [f.file_id for f in stored_files(ALICE, 60)])
+    items = [add_to_cart(carts, project["projectId"]), add_to_cart(carts, None)]
+
+    aws.requests.reset()
+    status, order = place(orders, items)
+
+    assert status == 201 and len(order["projects"][0]["files"]) == 60
+    assert dict(aws.requests.calls) == {
+        "dynamodb.GetItem": 1,             # the order reference, not used yet
+        "dynamodb.BatchGetItem": 1,        # the cart items
+        "dynamodb.Query": 1,               # per ordered project: META and links
+        "dynamodb.TransactWriteItems": 4,  # begin, 2 hold transactions (50 files each), place
+        "s3.PutObject": 1,                 # per ordered project: the frozen document
+    }
