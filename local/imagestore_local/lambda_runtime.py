@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
@@ -65,10 +66,39 @@ def split_handler(handler: str) -> tuple[str, str]:
     return module, attribute
 
 
+_METRICS_LOCK = threading.RLock()
+
+
+def serialize_metric_updates() -> None:
+    """Make Powertools' metric set safe to share between threads (idempotent).
+
+    Powertools keeps one metric set per process: in Lambda one invocation runs at a time per process, but
+    here invocations of every function run on threads of one process. Without this, one invocation flushes
+    another's metrics between its emptiness check and its serialization and fails with SchemaValidationError
+    ("Must contain at least one metric"), a 502 that Lambda would never give.
+    """
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    if getattr(AmazonCloudWatchEMFProvider, "_imagestore_local_locked", False):
+        return
+    for name in ("add_metric", "add_dimension", "add_dimensions", "add_metadata", "serialize_metric_set",
+                 "flush_metrics", "clear_metrics"):
+        method = getattr(AmazonCloudWatchEMFProvider, name)
+
+        @functools.wraps(method)
+        def locked(self: Any, *args: Any, _original: Callable[..., Any] = method, **kwargs: Any) -> Any:
+            with _METRICS_LOCK:
+                return _original(self, *args, **kwargs)
+
+        setattr(AmazonCloudWatchEMFProvider, name, locked)
+    AmazonCloudWatchEMFProvider._imagestore_local_locked = True  # type: ignore[attr-defined]
+
+
 class LambdaRuntime:
     """Imports handlers on first use and invokes them with an event and a context."""
 
     def __init__(self) -> None:
+        serialize_metric_updates()
         self._handlers: dict[tuple[str, str], Callable[[Any, Any], Any]] = {}
         self._failed: set[tuple[str, str]] = set()  # import tracebacks are logged once per function
         self._lock = threading.Lock()
