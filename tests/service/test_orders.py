@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -216,24 +215,71 @@ def test_an_order_keeps_the_version_it_was_made_from(
     assert hold_count(aws, a.file_id) == 1 and hold_count(aws, c.file_id) == 0
 
 
-def test_an_order_placed_while_the_project_is_edited_holds_what_it_froze(
-    aws: Aws, projects: Any, carts: Any, orders: Any
+def _edit_right_after_the_order_reads_the_project(monkeypatch: pytest.MonkeyPatch, projects: Any,
+                                                 new_file_id: str) -> None:
+    """The order reads version 1; before it takes its holds, a save makes version 2 without v1's file."""
+    from imagestore.data.projects import ProjectStore
+
+    load, edited = ProjectStore.load_project, []
+
+    def load_then_edit(self: ProjectStore, tenant_id: str, project_id: str) -> Any:
+        partition = load(self, tenant_id, project_id)
+        if not edited:
+            edited.append(project_id)
+            save(projects, [new_file_id], project_id, version=1)
+        return partition
+
+    monkeypatch.setattr(ProjectStore, "load_project", load_then_edit)
+
+
+def test_an_order_placed_while_the_project_is_edited_holds_the_frozen_files(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, carts: Any, orders: Any
 ) -> None:
-    for round_ in range(3):
-        old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=3600)
-        project = save(projects, [old.file_id])
-        item = add_to_cart(carts, project["projectId"])
-        with ThreadPoolExecutor(2) as pool:
-            ordering = pool.submit(place, orders, [item], f"edit-race-{round_}")
-            editing = pool.submit(save, projects, [new.file_id], project["projectId"], 1)
-            (status, order), _ = ordering.result(), editing.result()
-        assert status in (201, 409), order
-        if status == 201:
-            (frozen,) = order["projects"]
-            assert frozen["document"] == {"pages": [f["fileId"] for f in frozen["files"]]}
-            for file in frozen["files"]:
-                link = aws.item(f"T#shop-a#ORDER#{order['orderId']}", f"FILE#{file['fileId']}")
-                assert link is not None and hold_count(aws, file["fileId"]) >= 1
+    old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=3600)
+    project = save(projects, [old.file_id])
+    item = add_to_cart(carts, project["projectId"])
+    _edit_right_after_the_order_reads_the_project(monkeypatch, projects, new.file_id)
+
+    status, order = place(orders, [item])
+
+    assert status == 201, order
+    (frozen,) = order["projects"]
+    assert frozen["version"] == 1 and frozen["document"] == {"pages": [old.file_id]}
+    assert [f["fileId"] for f in frozen["files"]] == [old.file_id]
+    assert aws.item(f"T#shop-a#ORDER#{order['orderId']}", f"FILE#{old.file_id}") is not None
+    assert hold_count(aws, old.file_id) == 2  # the cart item and the order; the project let go
+    assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 1
+
+
+def test_an_order_racing_an_edit_that_dropped_an_expired_file_is_refused_whole(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, orders: Any, carts: Any
+) -> None:
+    old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=30 * DAY)
+    project = save(projects, [old.file_id])
+    cart_item = add_to_cart(carts, project["projectId"])
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # `old`'s own retention is over
+    # While the order is placed, the edit drops `old` from the project and the cart item is deleted:
+    # nothing holds `old` any more when the order tries to.
+    drop_cart_item = api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE,
+                               path_params={"cartItemId": cart_item})
+    _edit_right_after_the_order_reads_the_project(monkeypatch, projects, new.file_id)
+    from project_service.logic import orders as order_logic
+
+    freeze = order_logic._freeze
+
+    def freeze_then_drop_cart_item(*args: Any, **kwargs: Any) -> Any:
+        frozen = freeze(*args, **kwargs)
+        assert call(carts, drop_cart_item)[0] == 204
+        return frozen
+
+    monkeypatch.setattr(order_logic, "_freeze", freeze_then_drop_cart_item)
+
+    status, body = place(orders, [cart_item], "refused-1")
+
+    assert status == 409, body
+    assert body["error"]["details"]["unavailableFileIds"] == [old.file_id]
+    assert aws.item("T#shop-a#OREF#refused-1", "META") is None
+    assert hold_count(aws, old.file_id) == 0 and hold_count(aws, new.file_id) == 1
 
 
 def test_only_own_live_cart_items_can_be_ordered(aws: Aws, carts: Any, orders: Any) -> None:
