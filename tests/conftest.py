@@ -89,7 +89,9 @@ def aws(env: None) -> Iterator[Aws]:
     from moto import mock_aws
 
     from imagestore.data.clients import dynamodb_client, s3_client
+    from tests.support import moto_transactions
 
+    moto_transactions.install()
     with mock_aws():
         ddb, s3 = dynamodb_client(), s3_client()
         create_table(ddb, TABLE)
