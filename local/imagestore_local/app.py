@@ -40,7 +40,7 @@ LOCAL_OWNED = frozenset(
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_EVENTS",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
     }
 )
 
@@ -216,7 +216,7 @@ class Stack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "imagestore",
             "AWS_XRAY_SDK_ENABLED": "false",
-            "AWS_ENDPOINT_URL_EVENTS": f"{self.base_url}/_local/events",
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": f"{self.base_url}/_local/events",
             "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(self.port),
         }
         for name, value in defaults.items():

@@ -443,7 +443,7 @@ class Gateway:
             return None
 
     def _put_events(self, request: Request) -> Response:
-        """PutEvents (also reached by boto3's events client via AWS_ENDPOINT_URL_EVENTS)."""
+        """PutEvents (also reached by boto3's events client via AWS_ENDPOINT_URL_EVENTBRIDGE)."""
         target = request.headers.get("X-Amz-Target", "AWSEvents.PutEvents")
         body = self._json_body(request)
         content_type = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +40,9 @@ def s3_client() -> S3Client:
 def events_client() -> Any:
     import boto3
 
-    # boto3 takes EventBridge's endpoint from AWS_ENDPOINT_URL_EVENTBRIDGE (named after its service id);
-    # the local stack sets AWS_ENDPOINT_URL_EVENTS, honoured here too.
-    return boto3.client("events", config=_config(), endpoint_url=os.environ.get("AWS_ENDPOINT_URL_EVENTS") or None)
+    # Its endpoint, like every client's, may come from the standard AWS_ENDPOINT_URL_EVENTBRIDGE
+    # (named after EventBridge's service id), which the local stack sets.
+    return boto3.client("events", config=_config())
 
 
 def reset_clients() -> None:

@@ -1,35 +1,49 @@
-"""The data-access objects of this execution environment, built on first use from the settings."""
+"""The data-access objects of this execution environment, built on first use from the settings.
+
+Each store's module is imported when the store is first built, so that a function loads only
+the data access it uses (cold starts: a spike starts thousands of execution environments).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from imagestore.config import get_settings
-from imagestore.data.cart_items import CartItemStore
-from imagestore.data.clients import dynamodb_client, events_client, s3_client
-from imagestore.data.files import FileStore
-from imagestore.data.holders import HolderStore
-from imagestore.data.holds import HoldStore
-from imagestore.data.mobile_uploads import MobileUploadStore
-from imagestore.data.orders import OrderEvents, OrderStore
-from imagestore.data.projects import ProjectStore
-from imagestore.data.shares import ShareStore
-from imagestore.data.storage import ImageBucket
-from imagestore.data.table import Table
+
+if TYPE_CHECKING:
+    from imagestore.data.cart_items import CartItemStore
+    from imagestore.data.files import FileStore
+    from imagestore.data.holders import HolderStore
+    from imagestore.data.holds import HoldStore
+    from imagestore.data.mobile_uploads import MobileUploadStore
+    from imagestore.data.orders import OrderEvents, OrderStore
+    from imagestore.data.projects import ProjectStore
+    from imagestore.data.shares import ShareStore
+    from imagestore.data.storage import ImageBucket
+    from imagestore.data.table import Table
 
 
 @lru_cache(maxsize=1)
 def table() -> Table:
+    from imagestore.data.clients import dynamodb_client
+    from imagestore.data.table import Table
+
     return Table(dynamodb_client(), get_settings().table_name)
 
 
 @lru_cache(maxsize=1)
 def image_bucket() -> ImageBucket:
+    from imagestore.data.clients import s3_client
+    from imagestore.data.storage import ImageBucket
+
     return ImageBucket(s3_client(), get_settings().bucket_name)
 
 
 @lru_cache(maxsize=1)
 def file_store() -> FileStore:
+    from imagestore.data.files import FileStore
+
     return FileStore(table(), get_settings().expiry_shards)
 
 
@@ -46,39 +60,56 @@ def reset() -> None:
 
 @lru_cache(maxsize=1)
 def hold_store() -> HoldStore:
+    from imagestore.data.holds import HoldStore
+
     return HoldStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)
 def project_store() -> ProjectStore:
+    from imagestore.data.projects import ProjectStore
+
     return ProjectStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)
 def mobile_upload_store() -> MobileUploadStore:
+    from imagestore.data.mobile_uploads import MobileUploadStore
+
     return MobileUploadStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)
 def holder_store() -> HolderStore:
+    from imagestore.data.holders import HolderStore
+
     return HolderStore(table(), hold_store(), image_bucket())
 
 
 @lru_cache(maxsize=1)
 def share_store() -> ShareStore:
+    from imagestore.data.shares import ShareStore
+
     return ShareStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)
 def cart_item_store() -> CartItemStore:
+    from imagestore.data.cart_items import CartItemStore
+
     return CartItemStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)
 def order_store() -> OrderStore:
+    from imagestore.data.orders import OrderStore
+
     return OrderStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)
 def order_events() -> OrderEvents:
+    from imagestore.data.clients import events_client
+    from imagestore.data.orders import OrderEvents
+
     return OrderEvents(events_client(), get_settings().event_bus_name)
