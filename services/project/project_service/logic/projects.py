@@ -65,7 +65,7 @@ def own_available_files(principal: Principal, file_ids: list[str], ctx: ProjectC
     return refs
 
 
-def _store_document(record: ProjectRecord, document: Any, ctx: ProjectContext) -> ProjectRecord:
+def store_document(record: ProjectRecord, document: Any, ctx: ProjectContext) -> ProjectRecord:
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode()) <= INLINE_DOCUMENT_BYTES:
         return record.model_copy(update={"document": text, "document_key": None})
@@ -99,7 +99,7 @@ def create_project(principal: Principal, request: ProjectInput, ctx: ProjectCont
 def _save_new(record: ProjectRecord, document: Any, refs: list[FileRef], ctx: ProjectContext,
               now: int) -> ProjectView:
     """Hold the files, then write META: a crash in between leaves links the next save releases."""
-    record = _store_document(record, document, ctx)
+    record = store_document(record, document, ctx)
     ctx.holds.acquire(record.pk, HOLDER_KIND, record.project_id, refs, now)
     ctx.projects.add_project(record)
     logger.info("project created", project_id=record.project_id, files=len(refs))
@@ -161,7 +161,7 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
         "saved_at": now, "expires_at": now + ctx.tenant.project_retention_seconds,
         "file_ids": tuple(request.file_ids),
     })
-    record = _store_document(record, request.document, ctx)
+    record = store_document(record, request.document, ctx)
     newly_held = ctx.holds.acquire(record.pk, HOLDER_KIND, record.project_id, added, now)
     try:
         ctx.projects.replace_project(record, expected)

@@ -129,7 +129,7 @@ def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) ->
         product_type=original.product_type, version=1, created_at=now, saved_at=now,
         expires_at=now + ctx.project.tenant.project_retention_seconds, file_ids=tuple(r.file_id for r in refs),
     )
-    record = projects._store_document(record, document, ctx.project)
+    record = projects.store_document(record, document, ctx.project)
     # META first: if this call dies half-way, the copy (and whatever it holds) expires like any project.
     ctx.project.projects.add_project(record)
     try:
