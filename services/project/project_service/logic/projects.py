@@ -98,10 +98,16 @@ def create_project(principal: Principal, request: ProjectInput, ctx: ProjectCont
 
 def _save_new(record: ProjectRecord, document: Any, refs: list[FileRef], ctx: ProjectContext,
               now: int) -> ProjectView:
-    """Hold the files, then write META: a crash in between leaves links the next save releases."""
+    """Write META, then hold the files. META first, so that whatever this call leaves behind if it
+    dies half-way belongs to a project that expires (links without a META would hold forever);
+    a file that went meanwhile undoes the whole project (422)."""
     record = store_document(record, document, ctx)
-    ctx.holds.acquire(record.pk, HOLDER_KIND, record.project_id, refs, now)
     ctx.projects.add_project(record)
+    try:
+        ctx.holds.acquire(record.pk, HOLDER_KIND, record.project_id, refs, now)
+    except Unprocessable:
+        ctx.holders.remove(ctx.holders.read(record.pk), now)
+        raise
     logger.info("project created", project_id=record.project_id, files=len(refs))
     return project_view(record, document, refs, ctx)
 
