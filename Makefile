@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token test test-fast lint typecheck loadtest capacity bench clean
+.PHONY: help setup run reset token logout test test-fast lint typecheck loadtest capacity bench bench-sweep clean
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -21,10 +21,12 @@ help:
 	@echo "make test-fast  unit and service tests only"
 	@echo "make reset      delete the local stack's data (.local-data)"
 	@echo "make token      print a JWT for tenant t1 / user u1 that the local stack accepts"
+	@echo "make logout     send UserLoggedOut for t1 / u1 / SESSION=<sid> to the running stack"
 	@echo "make package    build the arm64 layer, package the three services offline, cfn-lint"
 	@echo "make loadtest   Locust suite headless against the local stack (bounded, reports in reports/)"
 	@echo "make capacity   per-operation request counts and the capacity model"
 	@echo "make bench      cold-start and local-stack benchmarks"
+	@echo "make bench-sweep  images deleted per second by a sweep, batched vs one request per image"
 
 # --- installation ---------------------------------------------------------------------------------
 
@@ -50,6 +52,10 @@ reset: $(VENV)/.installed
 
 token: $(VENV)/.installed
 	@$(VENV)/bin/imagestore-local token --tenant t1 --user u1
+
+SESSION ?= s1
+logout: $(VENV)/.installed
+	$(VENV)/bin/imagestore-local logout --tenant t1 --user u1 --session $(SESSION)
 
 # --- tests ----------------------------------------------------------------------------------------
 
@@ -80,6 +86,9 @@ capacity: $(VENV)/.installed
 bench: setup
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.local_stack
+
+bench-sweep: $(VENV)/.installed
+	$(PY) -m benchmarks.sweep
 
 clean:
 	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache services/*/.serverless

@@ -126,6 +126,13 @@ def _cmd_events_put(args: argparse.Namespace) -> int:
     return 0 if response.ok and not response.json().get("FailedEntryCount") else 1
 
 
+def _cmd_logout(args: argparse.Namespace) -> int:
+    """Send the shop's UserLoggedOut event and wait for the scheduler's logout function."""
+    detail = json.dumps({"tenantId": args.tenant, "userId": args.user, "sessionId": args.session})
+    return _cmd_events_put(argparse.Namespace(source=args.source, detail_type="UserLoggedOut", detail=detail,
+                                              event_bus=None, wait=True, url=args.url))
+
+
 def _cmd_invoke(args: argparse.Namespace) -> int:
     import requests
 
@@ -182,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--wait", action="store_true", help="wait for the targets and print their results")
     put.add_argument("--url", default=None, help="stack URL (default $IMAGESTORE_LOCAL_URL or :$PORT/3000)")
     put.set_defaults(func=_cmd_events_put)
+
+    logout = commands.add_parser("logout", help="send UserLoggedOut: the session's unsaved uploads go at once")
+    logout.add_argument("--tenant", required=True)
+    logout.add_argument("--user", required=True)
+    logout.add_argument("--session", required=True, help="the sid of the session that ended")
+    logout.add_argument("--source", default="shop", help="event source (default shop, as the rule expects)")
+    logout.add_argument("--url", default=None)
+    logout.set_defaults(func=_cmd_logout)
 
     invoke = commands.add_parser("invoke", help="invoke a function of the running stack with a JSON event")
     invoke.add_argument("service")
