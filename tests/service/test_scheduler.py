@@ -577,3 +577,33 @@ def test_reconcile_handler_runs_on_a_schedule(aws: Aws, clock: Any) -> None:
     aws.s3.put_object(Bucket=BUCKET, Key="shop-a/alice/orphan", Body=b"x")
     clock.advance(2 * 86400)
     assert handler(scheduled_event(), LambdaContext())["orphans_deleted"] == 1
+
+
+# --- cart items and orders (services/project) -------------------------------------------------------------
+
+
+def test_an_order_keeps_its_images_after_the_project_is_deleted_until_its_retention(
+    aws: Aws, clock: Any, projects: Any
+) -> None:
+    from project_service.handlers.cart_items import handler as cart
+    from project_service.handlers.orders import handler as orders
+
+    photo, unsaved = stored_file(ALICE), stored_file(ALICE)
+    _, project = save_project(projects, [photo.file_id])
+    status, item = call(cart, api_event("POST", "/cart-items", principal=ALICE,
+                                        body={"projectId": project["projectId"], "productSku": "book-a4",
+                                              "quantity": 1}))
+    assert status == 201, item
+    status, order = call(orders, api_event("POST", "/orders", principal=ALICE,
+                                           body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": "o-1"}))
+    assert status == 201, order
+    assert delete_project(projects, project) == 204
+
+    clock.advance(60 * 86400)  # past the session (6 h) and the cart item (30 d)
+    run_sweep()
+    assert exists(aws, photo), "the order still holds it"
+    assert gone(aws, unsaved)
+
+    clock.advance(121 * 86400)  # past the order's 180 days
+    run_sweep()
+    assert gone(aws, photo)
