@@ -1,9 +1,11 @@
 """Invariants 1 and 2 under random sequences of what users and the scheduler do.
 
 A hypothesis state machine uploads (and abandons uploads), saves, edits, loads and deletes projects,
-deletes files, logs out, moves the clock and sweeps, through the same logic the handlers call, against
-moto. After every step: every image a live holder or an unexpired session keeps is readable (item and
-bytes); after every sweep: no image that nothing keeps outlived its retention.
+puts projects into the cart and takes them out, deletes files, logs out, moves the clock and sweeps,
+through the same logic the handlers call, against moto. After every step: every image a live holder
+or an unexpired session keeps is readable (item and bytes); after every sweep: no image that nothing
+keeps outlived its retention. Orders and share copies are covered by tests/service/test_scheduler.py
+and the project service's tests, not (yet) by this machine.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Retention(RuleBasedStateMachine):
 
     projects_bundle = Bundle("projects")
     files_bundle = Bundle("files")
+    cart_bundle = Bundle("cart_items")
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,8 +106,12 @@ class Retention(RuleBasedStateMachine):
         self.bucket = bucket
         self.expiry = ExpiryStore(table, bucket, SHARDS)
         self.uploads = UploadContext(TENANT, files, bucket)
+        from imagestore.data.cart_items import CartItemStore
+        from project_service.logic.cart_items import CartContext
+
         self.projects_ctx = ProjectContext(tenant=TENANT, files=files, holds=holds,
                                            projects=ProjectStore(table, SHARDS), bucket=bucket, holders=holders)
+        self.cart_ctx = CartContext(project=self.projects_ctx, cart_items=CartItemStore(table, SHARDS))
         self.sweep_ctx = SweepContext(expiry=self.expiry, holders=holders, tenant=lambda _: TENANT, shards=SHARDS)
         self.tenant_id = f"t{number}"
         self.sessions = itertools.count()
@@ -112,6 +119,7 @@ class Retention(RuleBasedStateMachine):
         self.now = int(time.time())
         self.files: dict[str, FileModel] = {}
         self.projects: dict[str, ProjectModel] = {}
+        self.cart_items: dict[str, ProjectModel] = {}  # the files a cart item holds, and its expiry
         self.uploaded = 0
 
     def teardown(self) -> None:
@@ -119,9 +127,12 @@ class Retention(RuleBasedStateMachine):
 
     # --- the model's view -------------------------------------------------------------------------
 
+    def holders(self) -> list[ProjectModel]:
+        return [*self.projects.values(), *self.cart_items.values()]
+
     def held(self, file_id: str) -> bool:
-        """Linked by a project that has not been removed (an expired one holds until the sweep)."""
-        return any(file_id in p.file_ids for p in self.projects.values())
+        """Linked by a holder that has not been removed (an expired one holds until the sweep)."""
+        return any(file_id in p.file_ids for p in self.holders())
 
     def usable(self, file_id: str) -> bool:
         f = self.files[file_id]
@@ -132,7 +143,7 @@ class Retention(RuleBasedStateMachine):
         f = self.files[file_id]
         if f.deleted:
             return False
-        live_holder = any(file_id in p.file_ids and p.expires_at > self.now for p in self.projects.values())
+        live_holder = any(file_id in p.file_ids and p.expires_at > self.now for p in self.holders())
         own = f.expires_at > self.now and (not f.pending or pending_deadline(f.created_at, TENANT.upload_url_seconds)
                                            > self.now)
         return live_holder or own
@@ -245,6 +256,39 @@ class Retention(RuleBasedStateMachine):
             return
         del self.projects[project.project_id]
 
+    @rule(target=cart_bundle, project_id=projects_bundle)
+    def add_to_cart(self, project_id: str | None) -> Any:
+        from project_service.logic.cart_items import add_cart_item
+        from project_service.models import CartItemInput
+
+        project = self.projects.get(project_id or "")
+        if project is None:
+            return None
+        request = CartItemInput(project_id=project.project_id, product_sku="book", quantity=1)
+        try:
+            view = add_cart_item(self.principal, request, self.cart_ctx, self.now)
+        except Unprocessable:
+            assert project.expires_at <= self.now, "a live project could not go into the cart"
+            return None
+        assert project.expires_at > self.now
+        expires_at = self.now + TENANT.cart_retention_seconds
+        self.cart_items[view.cart_item_id] = ProjectModel(view.cart_item_id, 1, expires_at, set(project.file_ids))
+        return view.cart_item_id
+
+    @rule(cart_item_id=consumes(cart_bundle))
+    def remove_from_cart(self, cart_item_id: str | None) -> None:
+        from project_service.logic.cart_items import delete_cart_item
+
+        item = self.cart_items.get(cart_item_id or "")
+        if item is None:
+            return
+        try:
+            delete_cart_item(self.principal, item.project_id, self.cart_ctx, self.now)
+        except NotFound:
+            assert item.expires_at <= self.now
+            return
+        del self.cart_items[item.project_id]
+
     @rule(file_id=files_bundle)
     def delete_file(self, file_id: str) -> None:
         from file_service.logic.files import delete_file
@@ -288,8 +332,9 @@ class Retention(RuleBasedStateMachine):
 
         report = sweep(self.sweep_ctx, self.now, Budget())
         assert report.complete and report.left_for_next_run == 0
-        for project_id in [p for p, m in self.projects.items() if m.expires_at <= self.now]:
-            del self.projects[project_id]
+        for holders in (self.projects, self.cart_items):
+            for holder_id in [h for h, m in holders.items() if m.expires_at <= self.now]:
+                del holders[holder_id]
         for f in self.files.values():
             abandoned = f.pending and pending_deadline(f.created_at, TENANT.upload_url_seconds) <= self.now
             if not f.deleted and not self.held(f.file_id) and (f.expires_at <= self.now or abandoned):
