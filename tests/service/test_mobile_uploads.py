@@ -329,6 +329,18 @@ def test_other_users_and_tenants_get_404(aws: Aws, handlers: dict[str, Any], str
     assert factory.mobile_upload_store().get_mobile_upload("shop-a", record.mobile_upload_id).revoked is False  # type: ignore[union-attr]
 
 
+def test_a_mobile_upload_past_its_retention_is_gone_before_the_sweep_removes_it(
+        aws: Aws, handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    record = open_mobile_upload()
+    assert mobile_get(handlers["mobile"], record.mobile_upload_id)[0] == 200
+
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(record.expires_at - time.time() + 1))
+
+    status, body = mobile_get(handlers["mobile"], record.mobile_upload_id)
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert aws.item(f"T#shop-a#MU#{record.mobile_upload_id}", "META") is not None  # not swept yet
+
+
 def test_the_session_route_is_the_phones_only(aws: Aws, handlers: dict[str, Any]) -> None:
     record = open_mobile_upload()
     other = open_mobile_upload()

@@ -52,7 +52,7 @@ def mobile_upload_qr(mobile_upload_id: str) -> Response:
     principal = api.principal(app)
     png = mobile_uploads.mobile_upload_qr_png(principal, mobile_upload_id,
                                               app.current_event.headers.get("x-mobile-upload-token"),
-                                              _context(principal.tenant_id))
+                                              _context(principal.tenant_id), clock.now_epoch())
     metrics.add_metric(name="MobileUploadQrCodes", unit=MetricUnit.Count, value=1)
     # The image encodes a bearer capability: no cache may keep it.
     return Response(status_code=200, content_type="image/png", body=png,
@@ -62,7 +62,8 @@ def mobile_upload_qr(mobile_upload_id: str) -> Response:
 @app.delete("/mobile-uploads/<mobile_upload_id>")
 def revoke_mobile_upload(mobile_upload_id: str) -> Response:
     principal = api.principal(app)
-    mobile_uploads.revoke_mobile_upload(principal, mobile_upload_id, factory.mobile_upload_store())
+    mobile_uploads.revoke_mobile_upload(principal, mobile_upload_id, factory.mobile_upload_store(),
+                                        clock.now_epoch())
     logger.info("mobile upload revoked", mobile_upload_id=mobile_upload_id)
     metrics.add_metric(name="MobileUploadsRevoked", unit=MetricUnit.Count, value=1)
     return Response(status_code=204)

@@ -97,13 +97,14 @@ def create_mobile_upload(principal: Principal, retention: Retention, ctx: Mobile
     )
 
 
-def own_mobile_upload(principal: Principal, mobile_upload_id: str,
-                      store: MobileUploadStore) -> MobileUploadRecord:
-    """The caller's mobile upload; another user's or tenant's is 404."""
+def own_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore,
+                      now: float) -> MobileUploadRecord:
+    """The caller's live mobile upload; another user's or tenant's, or one whose retention is over
+    (the sweep or TTL may not have removed it yet), is 404."""
     principal.require_full_user()
     record = (store.get_mobile_upload(principal.tenant_id, mobile_upload_id)
               if ids.is_id(mobile_upload_id) else None)
-    if record is None or record.user_id != principal.user_id:
+    if record is None or record.user_id != principal.user_id or record.expires_at <= now:
         raise NotFound(f"mobile upload {mobile_upload_id} not found")
     return record
 
@@ -111,7 +112,7 @@ def own_mobile_upload(principal: Principal, mobile_upload_id: str,
 def show_mobile_upload(principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext,
                        now: float) -> MobileUploadView:
     """The mobile upload and the files that arrived, with download URLs (one GetItem, one Query)."""
-    record = own_mobile_upload(principal, mobile_upload_id, ctx.store)
+    record = own_mobile_upload(principal, mobile_upload_id, ctx.store, now)
     files = _arrived(record, ctx.store, now)
     return MobileUploadView(
         mobile_upload_id=record.mobile_upload_id, retention=record.retention.value,
@@ -122,10 +123,10 @@ def show_mobile_upload(principal: Principal, mobile_upload_id: str, ctx: MobileU
 
 
 def mobile_upload_qr_png(principal: Principal, mobile_upload_id: str, token: str | None,
-                         ctx: MobileUploadContext) -> bytes:
+                         ctx: MobileUploadContext, now: float) -> bytes:
     """The QR code as PNG. Only the token's hash is stored, so the caller presents the token it
     was given (X-Mobile-Upload-Token); it must be this mobile upload's."""
-    record = own_mobile_upload(principal, mobile_upload_id, ctx.store)
+    record = own_mobile_upload(principal, mobile_upload_id, ctx.store, now)
     if not token:
         raise BadRequest("send the mobile upload's token in the X-Mobile-Upload-Token header")
     prefix = mobile_upload_token(record.tenant_id, record.mobile_upload_id, "")
@@ -135,10 +136,11 @@ def mobile_upload_qr_png(principal: Principal, mobile_upload_id: str, token: str
     return qr_png(page_url(ctx.tenant, ctx.public_base_url, token))
 
 
-def revoke_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore) -> None:
+def revoke_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore,
+                         now: float) -> None:
     """The phone's token stops working (at the latest when the gateway's cached authorization ends,
     at once for uploads: they re-check the mobile upload)."""
-    store.revoke(own_mobile_upload(principal, mobile_upload_id, store))
+    store.revoke(own_mobile_upload(principal, mobile_upload_id, store, now))
 
 
 def phone_session(principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext,
