@@ -47,9 +47,14 @@ def hold_prefix(file_id: str) -> str:
     return f"HOLD#{file_id}#"
 
 
+def expiry_shard_pk(shard: int) -> str:
+    """The expiry-index partition number shard."""
+    return f"EXP#{shard:02d}"
+
+
 def expiry_shard(pk: str, sk: str, shards: int) -> str:
     """The expiry-index partition of an item: stable, spread by a CRC of its key."""
-    return f"EXP#{zlib.crc32(f'{pk}|{sk}'.encode()) % shards:02d}"
+    return expiry_shard_pk(zlib.crc32(f"{pk}|{sk}".encode()) % shards)
 
 
 def expiry_sort(expires_at_epoch: int, pk: str, sk: str) -> str:

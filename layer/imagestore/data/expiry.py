@@ -72,7 +72,7 @@ class ExpiryStore:
         """One Query page of a shard's entries due at now (oldest first) and where the next starts."""
         items, last = self.table.query_page(
             index=INDEX, key_condition="xpk = :xpk AND xsk < :bound",
-            values={":xpk": f"EXP#{shard:02d}", ":bound": keys.expiry_upper_bound(now)},
+            values={":xpk": keys.expiry_shard_pk(shard), ":bound": keys.expiry_upper_bound(now)},
             limit=limit, start_key=start,
         )
         return [DueEntry(pk=i["pk"], sk=i["sk"], xsk=i["xsk"]) for i in items], last
