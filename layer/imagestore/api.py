@@ -107,17 +107,3 @@ def int_query(app: APIGatewayRestResolver, name: str) -> int | None:
     except ValueError as exc:
         raise errors.BadRequest(f"query parameter {name} must be an integer") from exc
 
-
-class ApiModel(BaseModel):
-    """Base of request and response bodies: camelCase on the wire."""
-
-    model_config = {"alias_generator": lambda name: _camel(name), "populate_by_name": True,
-                    "extra": "forbid"}
-
-    def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -19,7 +19,7 @@ DEFAULT_LIMIT = 25
 class Page(BaseModel):
     """One page of a list: its items and the cursor of the next page (None on the last)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     items: list[Any] = Field(default_factory=list)
     next_cursor: str | None = None

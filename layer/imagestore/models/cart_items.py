@@ -22,7 +22,7 @@ ACTIVE = "active"
 class CartItemRecord(BaseModel):
     """A cart item's META item."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "cartItem"
     POINTER_ENTITY: ClassVar[str] = "cartPointer"

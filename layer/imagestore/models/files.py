@@ -29,7 +29,7 @@ class FileRecord(BaseModel):
     the file may be deleted only when hold_count is 0 and expires_at has passed.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "file"
 

@@ -18,7 +18,7 @@ from imagestore.models.files import FileRecord
 class FileRef(BaseModel):
     """What a holder knows of a file it keeps."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tenant_id: str
     owner_id: str

@@ -20,7 +20,7 @@ class MobileUploadRecord(BaseModel):
     file_count and uploaded_bytes count the reserved upload slots, against max_files and max_bytes.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "mobile_upload"
 

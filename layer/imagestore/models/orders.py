@@ -27,7 +27,7 @@ ACTIVE = "active"
 class OrderLine(BaseModel):
     """One cart item of an order, as it was when the order was placed."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     cart_item_id: str
     product_sku: str
@@ -53,7 +53,7 @@ class OrderRecord(BaseModel):
     """An order's META item. Until `placed`, it expires within the placement window (a crash
     while placing leaves nothing the sweep does not remove soon)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "order"
 
@@ -123,7 +123,7 @@ class OrderRecord(BaseModel):
 class FrozenProject(BaseModel):
     """A project as an order froze it: its version, the files it used and where its document is."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "orderProject"
 

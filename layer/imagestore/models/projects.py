@@ -20,7 +20,7 @@ class ProjectRecord(BaseModel):
     """A project's META item. Its document is inline (JSON text) or, when too large for an item,
     in S3 under document_key; its files are hold links in the same partition."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "project"
 

@@ -27,7 +27,7 @@ class ShareMode(StrEnum):
 class ShareRecord(BaseModel):
     """A share of a project, as both of its items describe it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ENTITY: ClassVar[str] = "share"
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from imagestore.api import ApiModel
+from imagestore.bodies import ApiModel
 from imagestore.clock import from_epoch, iso
 from imagestore.models.files import FileRecord
 

@@ -10,13 +10,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestore import api, clock
+from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
 from imagestore.observability import logger, metrics, tracer
 from project_service.logic import cart_items
-from project_service.logic.context import cart_context
+from project_service.logic.context import project_context
 from project_service.models import CartItemInput
 
 app = api.create_app()
+
+
+def cart_context(tenant_id: str) -> cart_items.CartContext:
+    return cart_items.CartContext(project=project_context(tenant_id), cart_items=factory.cart_item_store())
 
 
 @app.post("/cart-items")

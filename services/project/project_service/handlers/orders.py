@@ -9,12 +9,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestore import api, clock
+from imagestore.data import factory
 from imagestore.observability import logger, metrics, tracer
 from project_service.logic import orders
-from project_service.logic.context import order_context
+from project_service.logic.context import project_context
 from project_service.models import OrderInput
 
 app = api.create_app()
+
+
+def order_context(tenant_id: str) -> orders.OrderContext:
+    return orders.OrderContext(project=project_context(tenant_id), cart_items=factory.cart_item_store(),
+                               orders=factory.order_store(), events=factory.order_events())
 
 
 @app.post("/orders")

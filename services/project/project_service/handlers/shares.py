@@ -11,12 +11,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestore import api, clock
+from imagestore.config import get_settings
+from imagestore.data import factory
 from imagestore.observability import logger, metrics, tracer
 from project_service.logic import shares
-from project_service.logic.context import share_context
+from project_service.logic.context import project_context
 from project_service.models import ShareInput
 
 app = api.create_app()
+
+
+def share_context(tenant_id: str) -> shares.ShareContext:
+    return shares.ShareContext(project=project_context(tenant_id), shares=factory.share_store(),
+                               public_base_url=get_settings().public_base_url)
 
 
 @app.post("/projects/<project_id>/shares")
