@@ -1,7 +1,8 @@
 """Images deleted per second by a sweep, batched versus one request per image (`make bench-sweep`).
 
-Seeds --images expired, unheld files (item + object) into moto's server (started here on a free port,
-or the endpoint given with --endpoint, e.g. the local stack's emulators from /_local/health), then:
+Seeds --images expired, unheld files (item + object) into moto's server (started here on a free port),
+or into the running local stack's emulators with --local-stack URL (DynamoDB Local and S3, endpoints
+from its /_local/health), or into --endpoint; then:
   batched:   the scheduler's sweep (Query per shard, BatchGetItem, conditional mark per image,
              DeleteObjects of 1,000 keys, BatchWriteItem of 25);
   per image: the same removal one request at a time (GetItem, conditional mark, DeleteObject,
@@ -40,9 +41,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def clients(endpoint: str) -> tuple[Any, Any]:
+def clients(dynamodb_endpoint: str, s3_endpoint: str) -> tuple[Any, Any]:
     session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
-    return session.client("dynamodb", endpoint_url=endpoint), session.client("s3", endpoint_url=endpoint)
+    return (session.client("dynamodb", endpoint_url=dynamodb_endpoint),
+            session.client("s3", endpoint_url=s3_endpoint))
+
+
+def local_stack_endpoints(url: str) -> tuple[str, str]:
+    """(DynamoDB, S3) endpoints of a running local stack."""
+    import requests
+
+    health = requests.get(f"{url.rstrip('/')}/_local/health", timeout=5).json()
+    return health["endpoints"]["dynamodb"], health["endpoints"]["s3"]
 
 
 def seed(ddb: Any, s3: Any, images: int, now: int) -> tuple[Table, ImageBucket]:
@@ -102,22 +112,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--endpoint", default=None, help="DynamoDB+S3 endpoint (default: moto server started here)")
+    parser.add_argument("--local-stack", default=None, metavar="URL",
+                        help="use the emulators of the local stack at URL (e.g. http://127.0.0.1:3000)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = None
     endpoint = args.endpoint
-    if endpoint is None:
+    if args.local_stack:
+        endpoint, s3_endpoint = local_stack_endpoints(args.local_stack)
+    elif endpoint is None:
         from moto.server import ThreadedMotoServer
 
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint = f"http://127.0.0.1:{port}"
+    if not args.local_stack:
+        s3_endpoint = endpoint
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
     try:
-        ddb, s3 = clients(endpoint)
+        ddb, s3 = clients(endpoint, s3_endpoint)
         now = int(time.time())
-        print(f"{args.images} expired images, {SHARDS} expiry shards, endpoint {endpoint}")
+        print(f"{args.images} expired images, {SHARDS} expiry shards, DynamoDB {endpoint}, S3 {s3_endpoint}")
         rates = {}
         for label, run in (("batched", batched), ("one request per image", one_by_one)):
             table, bucket = seed(ddb, s3, args.images, now)
@@ -128,6 +144,9 @@ def main() -> None:
             rates[label] = removed / elapsed
             print(f"  {label:<22} {removed:>6} removed in {elapsed:6.2f} s = {rates[label]:8.1f} images/s"
                   f"  (objects left: {left})")
+            ddb.delete_table(TableName=table.name)  # the bench's own throw-away table and bucket
+            if not left:
+                s3.delete_bucket(Bucket=bucket.name)
         print(f"  batched / per image: {rates['batched'] / rates['one request per image']:.1f}x")
     finally:
         if server is not None:
