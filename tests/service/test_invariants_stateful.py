@@ -559,6 +559,6 @@ def test_held_images_stay_and_unheld_ones_go(aws: Aws, half: int) -> None:
     Retention.aws = aws
     run_state_machine_as_test(
         Retention,
-        settings=settings(max_examples=max(1, EXAMPLES // 2), stateful_step_count=10, deadline=None,
+        settings=settings(max_examples=max(1, EXAMPLES // 2), stateful_step_count=12, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
     )
