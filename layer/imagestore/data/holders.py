@@ -44,6 +44,20 @@ class HolderPartition:
         return [*self.others, *([self.meta] if self.meta else [])]
 
 
+def read_partition(table: Table, pk: str) -> HolderPartition:
+    """Every item of a holder's partition: one consistent Query (a page per MB), however many files."""
+    items = table.query_all(key_condition="pk = :pk", values={":pk": pk}, consistent=True)
+    partition = HolderPartition(pk=pk, meta=None)
+    for item in items:
+        if item["sk"] == keys.META:
+            partition.meta = item
+        elif item["sk"].startswith(keys.LINK_PREFIX) and item.get("entity") == "hold":
+            partition.links.append(FileRef.from_link_item(item))
+        else:
+            partition.others.append(item)
+    return partition
+
+
 class HolderStore:
     """Reading and removing holder partitions."""
 
@@ -53,16 +67,7 @@ class HolderStore:
         self.bucket = bucket
 
     def read(self, pk: str) -> HolderPartition:
-        items = self.table.query_all(key_condition="pk = :pk", values={":pk": pk}, consistent=True)
-        partition = HolderPartition(pk=pk, meta=None)
-        for item in items:
-            if item["sk"] == keys.META:
-                partition.meta = item
-            elif item["sk"].startswith(keys.LINK_PREFIX) and item.get("entity") == "hold":
-                partition.links.append(FileRef.from_link_item(item))
-            else:
-                partition.others.append(item)
-        return partition
+        return read_partition(self.table, pk)
 
     def remove(self, partition: HolderPartition, now: int, *, only_if_expired: bool = False) -> bool:
         """Remove the holder; with only_if_expired, only if its META is still expired at now

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from imagestore import keys
+from imagestore.data.holders import read_partition
 from imagestore.data.table import Table
 from imagestore.errors import Throttled, TransactionConflict
 from imagestore.models.holds import FileRef
@@ -76,18 +77,13 @@ class OrderStore:
 
     def load_order(self, tenant_id: str, order_id: str) -> OrderPartition:
         """META, frozen projects and hold links of an order: one Query (a page per MB)."""
-        items = self.table.query_all(
-            key_condition="pk = :pk", values={":pk": keys.order_pk(tenant_id, order_id)}, consistent=True,
+        holder = read_partition(self.table, keys.order_pk(tenant_id, order_id))
+        return OrderPartition(
+            order=OrderRecord.from_item(holder.meta) if holder.meta else None,
+            projects=[FrozenProject.from_item(i) for i in holder.others
+                      if i["sk"].startswith(keys.ORDER_PROJECT_PREFIX)],
+            links=holder.links,
         )
-        partition = OrderPartition(order=None)
-        for item in items:
-            if item["sk"] == keys.META:
-                partition.order = OrderRecord.from_item(item)
-            elif item["sk"].startswith(keys.ORDER_PROJECT_PREFIX):
-                partition.projects.append(FrozenProject.from_item(item))
-            elif item["sk"].startswith(keys.LINK_PREFIX) and item.get("entity") == "hold":
-                partition.links.append(FileRef.from_link_item(item))
-        return partition
 
     def add_resubmission(self, record: OrderRecord, resubmission_id: str, manifest_key: str, now: int) -> None:
         """Record a resubmission; its manifest object is deleted with the order (documentKey)."""

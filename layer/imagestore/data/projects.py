@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from imagestore import keys
+from imagestore.data.holders import HolderPartition, read_partition
 from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.table import Table
 from imagestore.errors import ConditionFailed, PreconditionFailed
@@ -15,11 +16,18 @@ from imagestore.models.projects import ProjectRecord, ProjectStatus
 
 @dataclass
 class ProjectPartition:
-    """Everything in a project's partition, read with one Query."""
+    """Everything in a project's partition, read with one Query; `holder` is what removing it takes."""
 
     project: ProjectRecord | None
-    links: list[FileRef] = field(default_factory=list)
-    share_items: list[dict[str, Any]] = field(default_factory=list)
+    holder: HolderPartition
+
+    @property
+    def links(self) -> list[FileRef]:
+        return self.holder.links
+
+    @property
+    def share_items(self) -> list[dict[str, Any]]:
+        return [i for i in self.holder.others if i["sk"].startswith(keys.SHARE_PREFIX)]
 
 
 class ProjectStore:
@@ -31,18 +39,8 @@ class ProjectStore:
 
     def load_project(self, tenant_id: str, project_id: str) -> ProjectPartition:
         """META, hold links and shares of a project: one Query (a page per MB), however many files."""
-        items = self.table.query_all(
-            key_condition="pk = :pk", values={":pk": keys.project_pk(tenant_id, project_id)}, consistent=True,
-        )
-        partition = ProjectPartition(project=None)
-        for item in items:
-            if item["sk"] == keys.META:
-                partition.project = ProjectRecord.from_item(item)
-            elif item["sk"].startswith(keys.LINK_PREFIX):
-                partition.links.append(FileRef.from_link_item(item))
-            elif item["sk"].startswith(keys.SHARE_PREFIX):
-                partition.share_items.append(item)
-        return partition
+        holder = read_partition(self.table, keys.project_pk(tenant_id, project_id))
+        return ProjectPartition(project=ProjectRecord.from_item(holder.meta) if holder.meta else None, holder=holder)
 
     def add_project(self, record: ProjectRecord) -> None:
         self.table.put(record.to_item(self.expiry_shards), condition="attribute_not_exists(pk)")

@@ -196,5 +196,5 @@ def remove_project(partition: ProjectPartition, ctx: ProjectContext, now: int) -
     (imagestore.data.holders: the same removal the sweep runs on an expired holder)."""
     project = partition.project
     assert project is not None
-    ctx.holders.remove(ctx.holders.read(project.pk), now)
+    ctx.holders.remove(partition.holder, now)
     logger.info("project deleted", project_id=project.project_id, released=len(partition.links))
