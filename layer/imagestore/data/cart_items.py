@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imagestore import keys
-from imagestore.data.pagination import Page, decode_cursor, encode_cursor
+from imagestore.data.pagination import Page, decode_cursor, encode_cursor, newest_first_in_gsi1
 from imagestore.data.table import Table
 from imagestore.models.cart_items import CartItemRecord
 
@@ -33,16 +33,9 @@ class CartItemStore:
 
     def list_cart_items(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's cart items, newest first (index gsi1, one Query a page)."""
-        gsi1pk = keys.cart_items_of_user(tenant_id, user_id)
-        start = decode_cursor(
-            cursor, exact={"gsi1pk": gsi1pk, "sk": keys.META},
-            prefixes={"pk": keys.cart_item_pk(tenant_id, ""), "gsi1sk": ""},
-        )
-        items, last = self.table.query_page(
-            index="gsi1", key_condition="gsi1pk = :pk", values={":pk": gsi1pk},
-            limit=limit, forward=False, start_key=start,
-        )
-        return Page(items=[CartItemRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
+        items, next_cursor = newest_first_in_gsi1(self.table, keys.cart_items_of_user(tenant_id, user_id),
+                                                  keys.cart_item_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        return Page(items=[CartItemRecord.from_item(i) for i in items], next_cursor=next_cursor)
 
     def list_external_cart(self, tenant_id: str, external_cart_id: str, *, limit: int,
                            cursor: str | None) -> Page:

@@ -6,11 +6,15 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from imagestore import keys
 from imagestore.errors import InvalidCursor
+
+if TYPE_CHECKING:
+    from imagestore.data.table import Item, Table
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
@@ -57,6 +61,17 @@ def decode_cursor(cursor: str | None, *, exact: Mapping[str, str],
     ):
         raise InvalidCursor("cursor is not one this API issued for this list")
     return key
+
+
+def newest_first_in_gsi1(table: Table, gsi1pk: str, pk_prefix: str, *, limit: int,
+                         cursor: str | None) -> tuple[list[Item], str | None]:
+    """One page of the META items a user's list in gsi1 holds (projects, cart items), newest first,
+    and the next page's cursor; a cursor must point inside that same list (pk under pk_prefix)."""
+    start = decode_cursor(cursor, exact={"gsi1pk": gsi1pk, "sk": keys.META},
+                          prefixes={"pk": pk_prefix, "gsi1sk": ""})
+    items, last = table.query_page(index="gsi1", key_condition="gsi1pk = :pk", values={":pk": gsi1pk},
+                                   limit=limit, forward=False, start_key=start)
+    return items, encode_cursor(last)
 
 
 def clamp_limit(limit: int | None) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from imagestore import keys
 from imagestore.data.holders import HolderPartition, read_partition
-from imagestore.data.pagination import Page, decode_cursor, encode_cursor
+from imagestore.data.pagination import Page, newest_first_in_gsi1
 from imagestore.data.table import Table
 from imagestore.errors import ConditionFailed, PreconditionFailed
 from imagestore.models.holds import FileRef
@@ -76,13 +76,6 @@ class ProjectStore:
 
     def list_projects(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's projects, most recently saved first (index gsi1)."""
-        gsi1pk = keys.projects_of_user(tenant_id, user_id)
-        start = decode_cursor(
-            cursor, exact={"gsi1pk": gsi1pk, "sk": keys.META},
-            prefixes={"pk": keys.project_pk(tenant_id, ""), "gsi1sk": ""},
-        )
-        items, last = self.table.query_page(
-            index="gsi1", key_condition="gsi1pk = :pk", values={":pk": gsi1pk},
-            limit=limit, forward=False, start_key=start,
-        )
-        return Page(items=[ProjectRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
+        items, next_cursor = newest_first_in_gsi1(self.table, keys.projects_of_user(tenant_id, user_id),
+                                                  keys.project_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        return Page(items=[ProjectRecord.from_item(i) for i in items], next_cursor=next_cursor)
