@@ -18,27 +18,6 @@ OTHER_TENANT = Principal("shop-b", "alice", "s1")
 DAY = 86400
 
 
-@pytest.fixture
-def projects(aws: Aws) -> Any:
-    from project_service.handlers.projects import handler
-
-    return handler
-
-
-@pytest.fixture
-def carts(aws: Aws) -> Any:
-    from project_service.handlers.cart_items import handler
-
-    return handler
-
-
-@pytest.fixture
-def files(aws: Aws) -> Any:
-    from file_service.handlers.files import handler
-
-    return handler
-
-
 def create_project(projects: Any, file_ids: list[str], principal: Principal = ALICE) -> str:
     body = {"name": "Wall", "productType": "poster", "document": {"image": file_ids}, "fileIds": file_ids}
     status, project = call(projects, api_event("POST", "/projects", principal=principal, body=body))

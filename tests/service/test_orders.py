@@ -22,34 +22,6 @@ DAY = 86400
 
 
 @pytest.fixture
-def projects(aws: Aws) -> Any:
-    from project_service.handlers.projects import handler
-
-    return handler
-
-
-@pytest.fixture
-def carts(aws: Aws) -> Any:
-    from project_service.handlers.cart_items import handler
-
-    return handler
-
-
-@pytest.fixture
-def orders(aws: Aws) -> Any:
-    from project_service.handlers.orders import handler
-
-    return handler
-
-
-@pytest.fixture
-def files(aws: Aws) -> Any:
-    from file_service.handlers.files import handler
-
-    return handler
-
-
-@pytest.fixture
 def lab_queue(aws: Aws) -> Any:
     """An SQS queue receiving the default bus's imagestore.orders events; returns a reader."""
     import boto3

@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import requests
 
 from imagestore.auth import Principal
@@ -16,20 +15,6 @@ from tests.support.files import stored_file, stored_files
 ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s2")
 OTHER_TENANT = Principal("shop-b", "alice", "s1")
-
-
-@pytest.fixture
-def projects(aws: Aws) -> Any:
-    from project_service.handlers.projects import handler
-
-    return handler
-
-
-@pytest.fixture
-def files(aws: Aws) -> Any:
-    from file_service.handlers.files import handler
-
-    return handler
 
 
 def create(handler: Any, file_ids: list[str], principal: Principal = ALICE, document: Any = None) -> tuple[int, Any]:

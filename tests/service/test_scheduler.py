@@ -25,13 +25,6 @@ HOUR = 3600
 
 
 @pytest.fixture
-def projects(aws: Aws) -> Any:
-    from project_service.handlers.projects import handler
-
-    return handler
-
-
-@pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Moves the clock every handler reads (the local stack's offset setting)."""
 

@@ -21,27 +21,6 @@ OTHER_TENANT = Principal("shop-b", "bob", "s2")
 DAY = 86400
 
 
-@pytest.fixture
-def projects(aws: Aws) -> Any:
-    from project_service.handlers.projects import handler
-
-    return handler
-
-
-@pytest.fixture
-def shares(aws: Aws) -> Any:
-    from project_service.handlers.shares import handler
-
-    return handler
-
-
-@pytest.fixture
-def files(aws: Aws) -> Any:
-    from file_service.handlers.files import handler
-
-    return handler
-
-
 def create_project(projects: Any, file_ids: list[str], principal: Principal = ALICE) -> dict[str, Any]:
     body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
     status, project = call(projects, api_event("POST", "/projects", principal=principal, body=body))
