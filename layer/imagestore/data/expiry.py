@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagestore import keys
+from imagestore.data.holders import remove_belongings
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Item, Table
 from imagestore.errors import ConditionFailed, Throttled
@@ -208,15 +209,7 @@ class ExpiryStore:
 
     def remove_belongings(self, items: Iterable[Mapping[str, Any]]) -> None:
         """The S3 objects (documentKey) and the companion items (companionKeys) of items that are gone."""
-        items = list(items)
-        objects = [str(i["documentKey"]) for i in items if i.get("documentKey")]
-        if objects:
-            failed = self.bucket.delete_objects(objects).failed
-            if failed:
-                raise Throttled(f"could not delete {len(failed)} document(s); retry")
-        companions = [{"pk": k["pk"], "sk": k["sk"]} for i in items for k in i.get("companionKeys", [])]
-        if companions:
-            self.table.batch_write(deletes=companions)
+        remove_belongings(self.table, self.bucket, items)
 
     # --- orphaned objects ----------------------------------------------------------------------
 

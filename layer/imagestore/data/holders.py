@@ -16,6 +16,7 @@ Removal is the same for every kind, and safe to repeat or to run twice at once:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,22 @@ class HolderPartition:
     @property
     def items(self) -> list[dict[str, Any]]:
         return [*self.others, *([self.meta] if self.meta else [])]
+
+
+def remove_belongings(table: Table, bucket: ImageBucket, items: Iterable[Mapping[str, Any]], *,
+                      also: Sequence[Mapping[str, str]] = ()) -> None:
+    """Delete what goes with items: their S3 objects (documentKey), then their companion items
+    (companionKeys) and the keys in `also`, in one BatchWriteItem run. An object S3 would not delete
+    raises Throttled before any item is touched, so a retry finds everything again."""
+    items = list(items)
+    objects = [str(i["documentKey"]) for i in items if i.get("documentKey")]
+    if objects:
+        failed = bucket.delete_objects(objects).failed
+        if failed:
+            raise Throttled(f"could not delete {len(failed)} document(s); retry")
+    companions = [{"pk": k["pk"], "sk": k["sk"]} for i in items for k in i.get("companionKeys", [])]
+    if companions or also:
+        table.batch_write(deletes=[*companions, *also])
 
 
 def read_partition(table: Table, pk: str) -> HolderPartition:
@@ -95,14 +112,8 @@ class HolderStore:
                     return False
                 partition = current
         self.holds.release(partition.pk, partition.links, now)
-        objects = [i["documentKey"] for i in partition.items if i.get("documentKey")]
-        if objects:
-            failed = self.bucket.delete_objects(objects).failed
-            if failed:
-                raise Throttled(f"could not delete {len(failed)} document(s) of {partition.pk}; retry")
-        companions = [{"pk": k["pk"], "sk": k["sk"]} for i in partition.items for k in i.get("companionKeys", [])]
-        own = [{"pk": i["pk"], "sk": i["sk"]} for i in partition.others]
-        self.table.batch_write(deletes=companions + own)
+        remove_belongings(self.table, self.bucket, partition.items,
+                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in partition.others])
         if partition.meta is not None:
             self.table.delete({"pk": partition.pk, "sk": keys.META})
         return True
