@@ -4,13 +4,17 @@ For each function of services/*/serverless.yml, a fresh interpreter imports the 
 serves one request (an event like the one API Gateway, S3 or EventBridge sends). Interleaved with it,
 a fresh interpreter does the baseline: `import boto3` and creating the DynamoDB and S3 clients.
 Each child measures itself from its first line of code (interpreter start-up, the same for both, is
-reported apart as the process wall time). Median over --rounds; target: ratio <= 1.5.
+reported apart as the process wall time). The ratio of each function is the median over --rounds
+of (its run / the baseline run just before it): pairing cancels the drift of a shared machine, whose
+speed varies by 10-20 % from minute to minute. Target: ratio <= 1.5.
 
 The children run with the environment a Lambda execution environment has (LAMBDA_TASK_ROOT,
-AWS_LAMBDA_FUNCTION_NAME, a trace header, tracing not disabled), so Powertools' Tracer and the X-Ray
-SDK behave as in Lambda. Their AWS calls go to a moto server started here on 127.0.0.1 with the table
-and bucket of services/file/serverless.yml (a plain-HTTP local round trip: no TLS handshake, which a
-real first call pays too). Missing handler modules (functions still being written) are listed, not timed.
+AWS_LAMBDA_FUNCTION_NAME, a trace header) plus the function's own from its serverless.yml
+(POWERTOOLS_TRACE_DISABLED included: `--xray-sdk` measures a stage that traces with the X-Ray SDK),
+so Powertools and the X-Ray SDK behave as in Lambda. Their AWS calls go to a moto server started
+here on 127.0.0.1 with the table and bucket of services/file/serverless.yml (a plain-HTTP local round
+trip: no TLS handshake, which a real first call pays too). Missing handler modules (functions still
+being written) are listed, not timed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -103,6 +108,7 @@ class Function:
     runs: list[float] = field(default_factory=list)
     imports: list[float] = field(default_factory=list)
     walls: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
     outcomes: set[str] = field(default_factory=set)
 
 
@@ -198,6 +204,7 @@ def discover(endpoint: str) -> tuple[list[Function], list[str]]:
                 missing.append(f"{service}/{key} ({module})")
                 continue
             env = {
+                **template_environment(definition, spec),
                 "IMAGESTORE_STAGE": "bench", "IMAGESTORE_TABLE_NAME": TABLE, "IMAGESTORE_BUCKET_NAME": BUCKET,
                 "IMAGESTORE_JWT_SECRET": SECRET, "IMAGESTORE_JWT_ISSUER": "imagestore-bench",
                 "IMAGESTORE_JWT_AUDIENCE": "imagestore", "POWERTOOLS_SERVICE_NAME": service,
@@ -206,6 +213,25 @@ def discover(endpoint: str) -> tuple[list[Function], list[str]]:
             functions.append(Function(service, key, module, attribute, event_for(key, spec.get("events") or []),
                                       env))
     return functions, missing
+
+
+def template_environment(definition: dict[str, Any], spec: dict[str, Any]) -> dict[str, str]:
+    """The function's environment as its serverless.yml sets it (provider's, then its own), where a
+    value is a plain string or a `${param:name}` of the default params; references to resources
+    (table, bucket, secrets) are left out: the benchmark sets its own."""
+    params = (definition.get("params") or {}).get("default") or {}
+    env: dict[str, str] = {}
+    for source in ((definition.get("provider") or {}).get("environment") or {}, spec.get("environment") or {}):
+        for name, value in source.items():
+            if not isinstance(value, str | int | bool):
+                continue
+            text = str(value)
+            match = re.fullmatch(r"\$\{param:(\w+)(?:,\s*'([^']*)')?\}", text)
+            if match:
+                text = str(params.get(match.group(1), match.group(2) or ""))
+            if "${" not in text:
+                env[name] = text
+    return env
 
 
 def base_environment(endpoint: str) -> dict[str, str]:
@@ -274,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="runs of every function (and of the baseline)")
     parser.add_argument("--only", default="", help="comma-separated function keys to measure")
+    parser.add_argument("--xray-sdk", action="store_true",
+                        help="trace with the X-Ray SDK (POWERTOOLS_TRACE_DISABLED=false), as a stage that turns it on")
     args = parser.parse_args(argv)
     baseline: list[float] = []
     baseline_walls: list[float] = []
@@ -282,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             functions = [f for f in functions if f.key in args.only.split(",")]
         env = base_environment(endpoint)
+        for fn in functions if args.xray_sdk else []:
+            fn.environment["POWERTOOLS_TRACE_DISABLED"] = "false"
         print(f"cold start: {len(functions)} functions x {args.rounds} rounds, each interleaved with a baseline "
               f"(moto server {endpoint})", flush=True)
         for round_number in range(args.rounds):
@@ -289,11 +319,13 @@ def main(argv: list[str] | None = None) -> int:
             random.shuffle(order)
             for fn in order:
                 figures, wall = run_child(BASELINE, env, [])
-                baseline.append(figures["total_ms"])
+                paired = figures["total_ms"]
+                baseline.append(paired)
                 baseline_walls.append(wall)
                 figures, wall = run_child(HANDLER, {**env, **fn.environment}, [fn.module, fn.attribute],
                                           json.dumps(fn.event))
                 fn.runs.append(figures["total_ms"])
+                fn.ratios.append(figures["total_ms"] / paired)
                 fn.imports.append(figures["import_ms"])
                 fn.walls.append(wall)
                 fn.outcomes.add(figures["outcome"])
@@ -301,14 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(baseline)
     print(f"\nbaseline (import boto3 + DynamoDB and S3 clients): median {base:.0f} ms "
           f"(process wall {statistics.median(baseline_walls):.0f} ms), {len(baseline)} runs")
-    print(f"{'function':32} {'import ms':>9} {'import+1st request ms':>22} {'wall ms':>8} {'ratio':>6}  outcome")
+    print(f"{'function':32} {'import ms':>9} {'import+1st request ms':>22} {'wall ms':>8} {'ratio':>6} "
+          f"{'(paired min-max)':>16}  outcome")
     worst = 0.0
     for fn in sorted(functions, key=lambda f: (f.service, f.key)):
-        ratio = statistics.median(fn.runs) / base
+        ratio = statistics.median(fn.ratios)
         worst = max(worst, ratio)
         flag = "" if ratio <= TARGET_RATIO else f"  > {TARGET_RATIO}"
+        spread = f"{min(fn.ratios):.2f}-{max(fn.ratios):.2f}"
         print(f"{fn.service + '/' + fn.key:32} {statistics.median(fn.imports):9.0f} "
-              f"{statistics.median(fn.runs):22.0f} {statistics.median(fn.walls):8.0f} {ratio:6.2f}  "
+              f"{statistics.median(fn.runs):22.0f} {statistics.median(fn.walls):8.0f} {ratio:6.2f} {spread:>16}  "
               f"{','.join(sorted(fn.outcomes))}{flag}")
     for name in missing:
         print(f"{name:32} not measured: the handler module does not exist yet")

@@ -110,3 +110,8 @@ def clock_offset_seconds() -> float:
     """The local stack's clock offset (IMAGESTORE_CLOCK_OFFSET_SECONDS); zero in AWS."""
     value = os.environ.get("IMAGESTORE_CLOCK_OFFSET_SECONDS")
     return float(value) if value else 0.0
+
+
+def sdk_tracing_disabled() -> bool:
+    """POWERTOOLS_TRACE_DISABLED, read as Powertools reads it: no X-Ray SDK subsegments."""
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "y", "yes", "t", "true", "on")
