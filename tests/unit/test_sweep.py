@@ -113,17 +113,36 @@ def test_a_run_stops_at_its_entry_budget_and_says_so() -> None:
 
 
 def test_a_run_stops_when_its_time_is_nearly_up() -> None:
-    expiry = FakeExpiry(backlog=10)
+    expiry = FakeExpiry(backlog=1000)
     remaining = iter([60_000, 60_000, 5_000])
     report = sweep(context(expiry), NOW, Budget(remaining_ms=lambda: next(remaining), reserve_ms=10_000))
-    assert expiry.queried == [0, 1] and not report.complete
-    assert report.files_removed == 20, "what was read before time ran out is still handled"
+    assert sorted(expiry.queried[:4]) == [0, 1, 2, 3], "the first page of every shard, read together"
+    assert expiry.queried[4:] == [0] and not report.complete, "then page by page while time is left"
+    assert report.files_removed == 2500, "what was read before time ran out is still handled"
+
+
+def test_a_run_with_no_time_left_reads_nothing() -> None:
+    expiry = FakeExpiry(backlog=10)
+    report = sweep(context(expiry), NOW, Budget(remaining_ms=lambda: 1_000, reserve_ms=10_000))
+    assert expiry.queried == [] and not report.complete
 
 
 def test_runs_start_at_different_shards_and_visit_every_shard() -> None:
     expiry = FakeExpiry(backlog=1)
     report = sweep(context(expiry, shards=4), NOW, Budget(), first_shard=2)
-    assert expiry.queried == [2, 3, 0, 1] and report.complete
+    assert sorted(expiry.queried) == [0, 1, 2, 3] and report.complete and report.files_removed == 4
+
+
+def test_a_small_budget_goes_to_the_shards_from_the_first_one_on() -> None:
+    expiry = FakeExpiry(backlog=5)
+    report = sweep(context(expiry, shards=4), NOW, Budget(max_entries=2), first_shard=3)
+    assert sorted(expiry.queried) == [0, 3] and report.entries == 2 and not report.complete
+
+
+def test_the_first_pages_share_the_entry_budget() -> None:
+    expiry = FakeExpiry(backlog=10_000)
+    report = sweep(context(expiry, shards=4), NOW, Budget(max_entries=1000))
+    assert report.entries == 1000 and sorted(expiry.queried) == [0, 1, 2, 3]
 
 
 def test_deletes_of_many_shards_are_batched_together() -> None:

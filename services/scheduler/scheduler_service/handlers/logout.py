@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestore import clock
 from imagestore.observability import logger, metrics, tracer
+from scheduler_service.events import UserLoggedOutEvent
 from scheduler_service.logic.context import expiry_store
 from scheduler_service.logic.logout import end_session
-from scheduler_service.models import UserLoggedOutEvent
 
 
 @logger.inject_lambda_context(clear_state=True)

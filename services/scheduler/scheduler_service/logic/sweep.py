@@ -31,6 +31,7 @@ from imagestore.observability import logger
 PAGE = 500  # index entries per Query (KEYS_ONLY entries are small: one page is far below 1 MB)
 BATCH = 1000  # due entries handled together: one DeleteObjects call takes 1,000 keys
 MARKERS = 8  # conditional updates in flight at once
+READERS = 8  # shard Queries in flight at once (the first page of every shard)
 
 
 class FileAction(StrEnum):
@@ -99,25 +100,49 @@ class SweepContext:
 
 def sweep(ctx: SweepContext, now: int, budget: Budget, first_shard: int = 0) -> SweepReport:
     """One run of the sweep over every shard, within budget. Due entries of all shards are handled
-    together, up to BATCH at a time, so that deletes fill their batches."""
+    together, up to BATCH at a time, so that deletes fill their batches.
+
+    The first page of the shards is read concurrently (READERS Queries in flight): most shards have
+    little or nothing due, and a run then waits for about one Query instead of one per shard in a row.
+    Shards with more pages are read on one page at a time, checking the budget before each."""
     report = SweepReport()
+    order = [(first_shard + offset) % ctx.shards for offset in range(ctx.shards)]
+    if budget.spent():
+        report.complete = False
+        return report
+    remaining = budget.max_entries - budget.used
+    wave = order[:max(1, min(len(order), remaining))]
+    limit = max(1, min(PAGE, remaining // len(wave)))
+    with ThreadPoolExecutor(min(READERS, len(wave))) as pool:
+        first_pages = dict(zip(wave, pool.map(lambda shard: ctx.expiry.due(shard, now, limit=limit), wave),
+                               strict=True))
     collected: list[DueEntry] = []
-    for offset in range(ctx.shards):
-        shard = (first_shard + offset) % ctx.shards
-        start: dict[str, Any] | None = None
+
+    def take(entries: list[DueEntry]) -> None:
+        nonlocal collected
+        budget.used += len(entries)
+        report.entries += len(entries)
+        collected.extend(entries)
+        if len(collected) >= BATCH:
+            sweep_entries(ctx, collected, now, report)
+            collected = []
+
+    more: list[tuple[int, Any]] = []
+    for shard in wave:
+        entries, start = first_pages[shard]
+        take(entries)
+        if start is not None:
+            more.append((shard, start))
+    more.extend((shard, None) for shard in order[len(wave):])
+    for shard, start in more:
         while True:
             if budget.spent():
                 report.complete = False
                 sweep_entries(ctx, collected, now, report)
                 return report
-            limit = max(1, min(PAGE, budget.max_entries - budget.used))
-            entries, start = ctx.expiry.due(shard, now, limit=limit, start=start)
-            budget.used += len(entries)
-            report.entries += len(entries)
-            collected.extend(entries)
-            if len(collected) >= BATCH:
-                sweep_entries(ctx, collected, now, report)
-                collected = []
+            entries, start = ctx.expiry.due(shard, now, limit=max(1, min(PAGE, budget.max_entries - budget.used)),
+                                            start=start)
+            take(entries)
             if start is None:
                 break
     sweep_entries(ctx, collected, now, report)
