@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Lambda layer for the Lambda runtime (python3.12, arm64) into build/layer/python:
 # the runtime dependencies of pyproject.toml as manylinux aarch64 wheels (never this machine's
-# own builds), then the imagestore package from layer/.
+# own builds), then the imagestore package from layer/, compiled to CPython 3.12 bytecode.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,5 +33,10 @@ cp -R "$ROOT/layer/imagestore" "$TARGET/imagestore"
 find "$TARGET" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$TARGET" -name '*.pyc' -delete
 rm -rf "$TARGET/bin"
+
+# Lambda's /opt is read-only: without bytecode in the layer every cold start compiles boto3,
+# botocore, pydantic and Powertools from source. Compiled here for the runtime (python3.12,
+# unchecked-hash pyc, tracebacks naming /opt/python/...); see deploy/bytecode.sh.
+"$ROOT/deploy/bytecode.sh" compile "$TARGET" /opt/python
 
 echo "layer: $(du -sh "$OUT" | cut -f1) unpacked in $OUT"

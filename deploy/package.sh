@@ -28,6 +28,7 @@ cleanup() {
     kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true
     if [ "$SEEDED" = 1 ]; then rm -f "$STATE_FILE"; fi
+    find services/*/*_service -path '*/__pycache__/*.cpython-312.pyc' -delete 2>/dev/null || true
 }
 trap cleanup EXIT
 "$PYTHON" - "$PORT" <<'PY'
@@ -59,6 +60,13 @@ if [ ! -f "$STATE_FILE" ]; then
     SEEDED=1
 fi
 
+# Lambda's /var/task is read-only: each service's package ships CPython 3.12 bytecode of its code
+# (the serverless.yml patterns take __pycache__/*.cpython-312.pyc, not the local interpreter's).
+# The unchecked-hash pyc files are removed from the source tree again on exit: a local Python 3.12
+# would use them without noticing that the source changed.
+for service in file project scheduler; do
+    deploy/bytecode.sh compile "services/$service" /var/task "services/$service/${service}_service"
+done
 rm -rf services/*/.serverless
 npx --no-install osls-compose package --stage "$STAGE"
 
