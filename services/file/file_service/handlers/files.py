@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -40,12 +39,12 @@ def get_file(file_id: str) -> dict[str, Any]:
 
 
 @app.delete("/files/<file_id>")
-def delete_file(file_id: str) -> Response:
+def delete_file(file_id: str) -> api.Response:
     principal = api.principal(app)
     files.delete_file(principal, file_id, factory.file_store(), factory.image_bucket(), clock.now_epoch())
     logger.info("file deleted", file_id=file_id)
     metrics.add_metric(name="FilesDeleted", unit=MetricUnit.Count, value=1)
-    return Response(status_code=204)
+    return api.Response(status_code=204)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

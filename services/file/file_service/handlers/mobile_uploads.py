@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,25 +47,25 @@ def show_mobile_upload(mobile_upload_id: str) -> dict[str, Any]:
 
 
 @app.get("/mobile-uploads/<mobile_upload_id>/qr.png")
-def mobile_upload_qr(mobile_upload_id: str) -> Response:
+def mobile_upload_qr(mobile_upload_id: str) -> api.Response:
     principal = api.principal(app)
     png = mobile_uploads.mobile_upload_qr_png(principal, mobile_upload_id,
                                               app.current_event.headers.get("x-mobile-upload-token"),
                                               _context(principal.tenant_id), clock.now_epoch())
     metrics.add_metric(name="MobileUploadQrCodes", unit=MetricUnit.Count, value=1)
     # The image encodes a bearer capability: no cache may keep it.
-    return Response(status_code=200, content_type="image/png", body=png,
+    return api.Response(status_code=200, content_type="image/png", body=png,
                     headers={"Cache-Control": "no-store"})
 
 
 @app.delete("/mobile-uploads/<mobile_upload_id>")
-def revoke_mobile_upload(mobile_upload_id: str) -> Response:
+def revoke_mobile_upload(mobile_upload_id: str) -> api.Response:
     principal = api.principal(app)
     mobile_uploads.revoke_mobile_upload(principal, mobile_upload_id, factory.mobile_upload_store(),
                                         clock.now_epoch())
     logger.info("mobile upload revoked", mobile_upload_id=mobile_upload_id)
     metrics.add_metric(name="MobileUploadsRevoked", unit=MetricUnit.Count, value=1)
-    return Response(status_code=204)
+    return api.Response(status_code=204)
 
 
 @app.get("/mobile-uploads/<mobile_upload_id>/session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -47,11 +46,11 @@ def list_cart_items() -> dict[str, Any]:
 
 
 @app.delete("/cart-items/<cart_item_id>")
-def delete_cart_item(cart_item_id: str) -> Response:
+def delete_cart_item(cart_item_id: str) -> api.Response:
     principal = api.principal(app)
     cart_items.delete_cart_item(principal, cart_item_id, cart_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="CartItemsDeleted", unit=MetricUnit.Count, value=1)
-    return Response(status_code=204)
+    return api.Response(status_code=204)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -52,23 +51,23 @@ def get_project(project_id: str) -> dict[str, Any]:
 
 
 @app.put("/projects/<project_id>")
-def update_project(project_id: str) -> Response:
+def update_project(project_id: str) -> api.Response:
     principal = api.principal(app)
     request = api.parse_body(app, ProjectInput)
     view = projects.update_project(principal, project_id, request, app.current_event.headers.get("if-match"),
                                    project_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="ProjectsSaved", unit=MetricUnit.Count, value=1)
-    return Response(status_code=200, content_type="application/json", body=view.model_dump_json(by_alias=True),
+    return api.Response(status_code=200, content_type="application/json", body=view.model_dump_json(by_alias=True),
                     headers={"ETag": f'"{view.version}"'})
 
 
 @app.delete("/projects/<project_id>")
-def delete_project(project_id: str) -> Response:
+def delete_project(project_id: str) -> api.Response:
     principal = api.principal(app)
     projects.delete_project(principal, project_id, project_context(principal.tenant_id), int(clock.now_epoch()))
     logger.info("project deleted", project_id=project_id)
     metrics.add_metric(name="ProjectsDeleted", unit=MetricUnit.Count, value=1)
-    return Response(status_code=204)
+    return api.Response(status_code=204)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

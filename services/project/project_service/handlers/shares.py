@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,11 +36,11 @@ def create_share(project_id: str) -> tuple[dict[str, Any], int]:
 
 
 @app.delete("/projects/<project_id>/shares/<share_id>")
-def revoke_share(project_id: str, share_id: str) -> Response:
+def revoke_share(project_id: str, share_id: str) -> api.Response:
     principal = api.principal(app)
     shares.revoke_share(principal, project_id, share_id, share_context(principal.tenant_id))
     metrics.add_metric(name="SharesRevoked", unit=MetricUnit.Count, value=1)
-    return Response(status_code=204)
+    return api.Response(status_code=204)
 
 
 @app.get("/shares/<token>")
