@@ -37,7 +37,7 @@ def image_bucket() -> ImageBucket:
     from imagestore.data.clients import s3_client
     from imagestore.data.storage import ImageBucket
 
-    return ImageBucket(s3_client(), get_settings().bucket_name)
+    return ImageBucket(s3_client, get_settings().bucket_name)  # the client is made on first use
 
 
 @lru_cache(maxsize=1)

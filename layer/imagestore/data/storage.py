@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -41,11 +42,17 @@ class DeleteResult:
 
 
 class ImageBucket:
-    """The bucket that holds image bytes, reached through an injected client."""
+    """The bucket that holds image bytes, reached through an injected client, or through a function
+    that makes the client when the bucket is first used: creating an S3 client costs ~80 ms of a cold
+    start, which a function that finds nothing to do with the bucket (a sweep with nothing due) skips."""
 
-    def __init__(self, client: S3Client, name: str) -> None:
-        self.client = client
+    def __init__(self, client: S3Client | Callable[[], S3Client], name: str) -> None:
+        self._client = client
         self.name = name
+
+    @cached_property
+    def client(self) -> S3Client:
+        return self._client() if callable(self._client) else self._client
 
     def presign_upload(self, key: str, *, content_type: str, max_bytes: int, min_bytes: int,
                        expires_in: int) -> PresignedPost:
