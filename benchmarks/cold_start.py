@@ -298,7 +298,7 @@ def run_child(code: str, env: dict[str, str], args: list[str], stdin: str = "") 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5, help="runs of every function (and of the baseline)")
+    parser.add_argument("--rounds", type=int, default=9, help="runs of every function (and of the baseline)")
     parser.add_argument("--only", default="", help="comma-separated function keys to measure")
     parser.add_argument("--xray-sdk", action="store_true",
                         help="trace with the X-Ray SDK (POWERTOOLS_TRACE_DISABLED=false), as a stage that turns it on")
