@@ -71,4 +71,3 @@ def reexports(package: str, tree: ast.Module) -> dict[str, tuple[str, str]] | No
                 return None
             names[alias.asname or alias.name] = (source, alias.name)
     return names
-

@@ -5,7 +5,7 @@
 Powertools' default patches every library the X-Ray SDK knows (requests, httplib, ...), importing each.
 
 Where POWERTOOLS_TRACE_DISABLED is true (the deployed default, see the `powertoolsTraceDisabled`
-param of each serverless.yml), `tracer` is an `UntracedFunction` and the X-Ray SDK is never imported:
+param of each serverless.yml), `tracer` is an `NullTracer` and the X-Ray SDK is never imported:
 Powertools' own disabled Tracer still imports it (about 25 ms of every cold start). Lambda's active
 tracing still records every sampled invocation; the SDK adds a subsegment per AWS call.
 """
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 logger = Logger()
 
 
-class UntracedFunction:
+class NullTracer:
     """The part of Powertools' Tracer the handlers use, doing nothing (tracing by the SDK is off)."""
 
     def capture_lambda_handler(self, lambda_handler: Callable[..., Any] | None = None,
@@ -46,9 +46,9 @@ class UntracedFunction:
 
 
 @cache
-def _tracer() -> Tracer | UntracedFunction:
+def _tracer() -> Tracer | NullTracer:
     if sdk_tracing_disabled():
-        return UntracedFunction()
+        return NullTracer()
     from aws_lambda_powertools import Tracer
 
     return Tracer(patch_modules=("botocore",))

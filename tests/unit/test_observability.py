@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imagestore.config import sdk_tracing_disabled
-from imagestore.observability import UntracedFunction
+from imagestore.observability import NullTracer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_untraced_function_leaves_the_handler_as_it_is() -> None:
     def handler(event: dict, context: object) -> dict:
         return {"event": event}
 
-    untraced = UntracedFunction()
+    untraced = NullTracer()
     assert untraced.capture_lambda_handler(capture_response=False)(handler) is handler
     assert untraced.capture_lambda_handler(handler) is handler
     assert untraced.capture_method(handler)({"a": 1}, None) == {"event": {"a": 1}}
@@ -42,7 +42,7 @@ def _modules_after_a_traced_handler(trace_disabled: str) -> str:
 
 
 def test_disabled_tracing_never_imports_the_xray_sdk() -> None:
-    assert _modules_after_a_traced_handler("true") == "UntracedFunction False"
+    assert _modules_after_a_traced_handler("true") == "NullTracer False"
 
 
 def test_enabled_tracing_uses_the_powertools_tracer() -> None:
