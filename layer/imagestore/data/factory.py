@@ -29,7 +29,7 @@ def table() -> Table:
     from imagestore.data.clients import dynamodb_client
     from imagestore.data.table import Table
 
-    return Table(dynamodb_client(), get_settings().table_name)
+    return Table(dynamodb_client, get_settings().table_name)  # the client is made on first use
 
 
 @lru_cache(maxsize=1)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -56,11 +57,16 @@ def sdk_errors() -> Iterator[None]:
 
 
 class Table:
-    """One DynamoDB table, reached through an injected client."""
+    """One DynamoDB table, reached through an injected client, or through a function that makes the
+    client when the table is first used (as imagestore.data.storage.ImageBucket)."""
 
-    def __init__(self, client: DynamoDBClient, name: str) -> None:
-        self.client = client
+    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], name: str) -> None:
+        self._client = client
         self.name = name
+
+    @cached_property
+    def client(self) -> DynamoDBClient:
+        return self._client() if callable(self._client) else self._client
 
     def get(self, key: Mapping[str, str], *, consistent: bool = True) -> Item | None:
         with sdk_errors():
