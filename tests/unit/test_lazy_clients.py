@@ -51,3 +51,21 @@ def test_the_table_makes_its_client_on_first_use_and_maps_its_errors() -> None:
         with pytest.raises(Throttled):
             table.get({"pk": "T#t1", "sk": "META"})
     assert made == [client]
+
+
+def test_threads_asking_for_a_client_at_once_share_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imagestore.data import clients
+
+    environment = {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    clients.reset_clients()
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            made = list(pool.map(lambda _: clients.dynamodb_client(), range(64)))
+        assert len({id(client) for client in made}) == 1
+        assert clients.s3_client() is clients.s3_client() and clients.s3_client() is not made[0]
+    finally:
+        clients.reset_clients()

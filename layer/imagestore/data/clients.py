@@ -1,13 +1,21 @@
-"""boto3 clients, created on first use and reused for the life of the execution environment."""
+"""boto3 clients, created on first use and reused for the life of the execution environment.
+
+Created under one lock: the table and the bucket make their client when first used, which may be
+in several threads at once (the sweep's readers), and creating clients from boto3's default session
+in several threads at once is not safe (boto3 issue 1592); the lock also keeps it to one client each.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+
+_CREATING = threading.Lock()
 
 
 def _config() -> Any:
@@ -22,31 +30,32 @@ def _config() -> Any:
     )
 
 
-@lru_cache(maxsize=1)
+@cache
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, config=_config())  # type: ignore[call-overload]
+
+
+def _shared(service: str) -> Any:
+    with _CREATING:
+        return _client(service)
+
+
 def dynamodb_client() -> DynamoDBClient:
-    import boto3
-
-    return boto3.client("dynamodb", config=_config())
+    return _shared("dynamodb")  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=1)
 def s3_client() -> S3Client:
-    import boto3
-
-    return boto3.client("s3", config=_config())
+    return _shared("s3")  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=1)
 def events_client() -> Any:
-    import boto3
-
     # Its endpoint, like every client's, may come from the standard AWS_ENDPOINT_URL_EVENTBRIDGE
     # (named after EventBridge's service id), which the local stack sets.
-    return boto3.client("events", config=_config())
+    return _shared("events")
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints between runs)."""
-    dynamodb_client.cache_clear()
-    s3_client.cache_clear()
-    events_client.cache_clear()
+    _client.cache_clear()
