@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import zlib
 
+from imagestore import ids
+
 SEP = "#"
 
 
@@ -204,6 +206,48 @@ def document_object_key(tenant_id: str, project_id: str, version: int) -> str:
 def order_document_key(tenant_id: str, order_id: str, project_id: str) -> str:
     """S3 key of a project document frozen into an order."""
     return f"{tenant_id}/documents/orders/{order_id}/{project_id}.json"
+
+
+def parse_document_object_key(object_key: str) -> tuple[str, str, int] | None:
+    """(tenant, project id, version) of an S3 key made by document_object_key, or None for any other key."""
+    parts = object_key.split("/")
+    if len(parts) != 5 or parts[1:3] != ["documents", "projects"] or not parts[0]:
+        return None
+    tenant_id, project_id, name = parts[0], parts[3], parts[4]
+    digits = name.removeprefix("v").removesuffix(".json")
+    if not (ids.is_id(project_id) and digits.isascii() and digits.isdigit()):
+        return None
+    version = int(digits)
+    if document_object_key(tenant_id, project_id, version) != object_key:  # v01, 1.json, ...
+        return None
+    return tenant_id, project_id, version
+
+
+def document_owner_key(object_key: str) -> dict[str, str] | None:
+    """The key of the item whose `documentKey` names a document object: the project's META for
+    document_object_key, the order's PROJECT# item for order_document_key, the RESUBMISSION# item
+    for order_manifest_key. The exact inverse of those three builders for the ids they are given
+    (ids.new_id); None for any other key (images, other shapes, ids not of that form), so that
+    what is not recognised is never taken for an orphan."""
+    project = parse_document_object_key(object_key)
+    if project is not None:
+        return project_key(project[0], project[1])
+    parts = object_key.split("/")
+    if len(parts) not in (5, 6) or parts[1:3] != ["documents", "orders"] or not parts[0]:
+        return None
+    tenant_id, order_id = parts[0], parts[3]
+    if not ids.is_id(order_id):
+        return None
+    if len(parts) == 5:
+        project_id = parts[4].removesuffix(".json")
+        if ids.is_id(project_id) and order_document_key(tenant_id, order_id, project_id) == object_key:
+            return {"pk": order_pk(tenant_id, order_id), "sk": order_project_sk(project_id)}
+        return None
+    resubmission_id = parts[5].removesuffix(".json")
+    if (parts[4] == "resubmissions" and ids.is_id(resubmission_id)
+            and order_manifest_key(tenant_id, order_id, resubmission_id) == object_key):
+        return {"pk": order_pk(tenant_id, order_id), "sk": order_resubmission_sk(resubmission_id)}
+    return None
 
 
 # --- mobile uploads --------------------------------------------------------------------------

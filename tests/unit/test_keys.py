@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagestore import keys
+from imagestore import ids, keys
 
 
 def test_every_user_key_starts_with_the_tenant() -> None:
@@ -29,3 +29,60 @@ def test_expiry_sort_orders_by_time_and_the_bound_includes_exactly_what_is_due()
     later = keys.expiry_sort(1_001, "pk", "sk")
     assert due < keys.expiry_upper_bound(1_000) <= later
     assert keys.expiry_sort(99, "p", "s") < keys.expiry_sort(1_000, "p", "s")
+
+
+def test_every_document_key_names_the_item_that_references_it() -> None:
+    tid, project, order, resubmission = "shop-a", ids.new_id(), ids.new_id(), ids.new_id()
+    assert keys.document_owner_key(keys.document_object_key(tid, project, 7)) == keys.project_key(tid, project)
+    assert keys.document_owner_key(keys.document_object_key(tid, project, 12)) == keys.project_key(tid, project)
+    assert keys.document_owner_key(keys.order_document_key(tid, order, project)) == {
+        "pk": keys.order_pk(tid, order), "sk": keys.order_project_sk(project)}
+    assert keys.document_owner_key(keys.order_manifest_key(tid, order, resubmission)) == {
+        "pk": keys.order_pk(tid, order), "sk": keys.order_resubmission_sk(resubmission)}
+    assert keys.parse_document_object_key(keys.document_object_key(tid, project, 12)) == (tid, project, 12)
+    assert keys.parse_document_object_key(keys.order_document_key(tid, order, project)) is None
+
+
+def test_other_keys_name_no_document_owner() -> None:
+    tid, p, o, r = "shop-a", ids.new_id(), ids.new_id(), ids.new_id()
+    foreign = [
+        keys.object_key(tid, "alice", p),  # an image
+        f"{tid}/documents/{p}",  # an image of a user called "documents"
+        f"{tid}/documents/projects/{p}/v1.json/extra",
+        f"{tid}/documents/projects/{p}/extra/v1.json",
+        f"{tid}/documents/projects/{p}/vx.json",
+        f"{tid}/documents/projects/{p}/v.json",
+        f"{tid}/documents/projects/{p}/v01.json",
+        f"{tid}/documents/projects/{p}/v-1.json",
+        f"{tid}/documents/projects/{p}/v+1.json",
+        f"{tid}/documents/projects/{p}/v1_0.json",
+        f"{tid}/documents/projects/{p}/v\u0661.json",  # a digit, but not an ASCII one
+        f"{tid}/documents/projects/{p}/1.json",
+        f"{tid}/documents/projects/{p}/v1.txt",
+        f"{tid}/documents/projects/{p}/v1",
+        f"{tid}/documents/projects//v1.json",
+        f"{tid}/documents/projects/p1/v1.json",  # not an id
+        f"/documents/projects/{p}/v1.json",
+        f"{tid}/documents/orders/{o}/.json",
+        f"{tid}/documents/orders//{p}.json",
+        f"{tid}/documents/orders/{o}/{p}",
+        f"{tid}/documents/orders/{o}/{p}.json.json",
+        f"{tid}/documents/orders/{o}/{p}/extra.json",
+        f"{tid}/documents/orders/{o}/resubmissions/{r}.json/x",
+        f"{tid}/documents/orders/{o}/resubmission/{r}.json",
+        f"{tid}/documents/orders/{o}/resubmissions/.json",
+        f"{tid}/documents/orders/{o}/resubmissions/{r}",
+        f"{tid}/documents/orders/{o}/resubmissions/{r}.json.json",
+        f"{tid}/documents/orders/{o}/resubmissions/{r}/v1.json",
+        f"{tid}/documents/carts/{o}/{p}.json",
+        f"{tid}/other/projects/{p}/v1.json",
+        "",
+        "/",
+        keys.document_object_key(tid, f"{p}/{p}", 1),  # ids with "/" in them
+        keys.document_object_key(f"{tid}/x", p, 1),
+        keys.order_document_key(tid, o, f"{p}/x"),
+        keys.order_manifest_key(tid, f"{o}/x", r),
+    ]
+    for key in foreign:
+        assert keys.document_owner_key(key) is None, key
+    assert keys.parse_document_object_key(f"{tid}/documents/projects/{p}/v01.json") is None

@@ -50,6 +50,15 @@ class DueEntry:
         return self.sk == keys.META
 
 
+@dataclass(frozen=True)
+class DocumentOwner:
+    """An item that names a document object (imagestore.keys.document_owner_key), as reconciliation
+    reads it: the object it references now, and its version (a project's META; None for others)."""
+
+    document_key: str | None
+    version: int | None
+
+
 @dataclass
 class Removal:
     """What one removal achieved: files whose bytes and item are gone, and files left for the next run."""
@@ -216,6 +225,17 @@ class ExpiryStore:
     def existing_file_keys(self, file_keys: Sequence[Mapping[str, str]]) -> set[tuple[str, str]]:
         """(pk, sk) of the items that exist among file_keys (BatchGetItem, 100 a call)."""
         return {(i["pk"], i["sk"]) for i in self.table.batch_get(file_keys)}
+
+    def document_owners(self, owner_keys: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], DocumentOwner]:
+        """(pk, sk) -> what it references, for the items that exist among owner_keys (BatchGetItem,
+        100 a call, consistent); a key without an entry has no item."""
+        return {
+            (i["pk"], i["sk"]): DocumentOwner(
+                document_key=str(i["documentKey"]) if i.get("documentKey") else None,
+                version=int(i["version"]) if i.get("sk") == keys.META and "version" in i else None,
+            )
+            for i in self.table.batch_get(owner_keys)
+        }
 
     def reconcile_token(self) -> str | None:
         """Where the bucket's reconciliation stopped last time (None: start from the beginning)."""

@@ -1,4 +1,5 @@
-"""Schedule -> the next pages of the bucket's reconciliation: objects no file item knows are deleted."""
+"""Schedule -> the next pages of the bucket's reconciliation: image objects no file item knows, and
+document objects no item references, are deleted (OrphansDeleted counts both)."""
 
 from __future__ import annotations
 
@@ -21,5 +22,6 @@ from scheduler_service.models import ScheduledRun
 @event_parser(model=ScheduledRun)
 def handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     report = reconcile(expiry_store(), int(clock.now_epoch()), pages=event.detail.pages)
-    metrics.add_metric(name="OrphansDeleted", unit=MetricUnit.Count, value=report.orphans_deleted)
+    metrics.add_metric(name="OrphansDeleted", unit=MetricUnit.Count,
+                       value=report.orphans_deleted + report.documents_deleted)
     return report.dump()

@@ -1,4 +1,5 @@
-"""The backstops: what DynamoDB TTL removed before the sweep, and objects no item knows (orphans)."""
+"""The backstops: what DynamoDB TTL removed before the sweep, and objects no item knows or references
+(orphaned images and documents)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestore import keys
-from imagestore.data.expiry import ExpiryStore
+from imagestore.data.expiry import DocumentOwner, ExpiryStore
 from imagestore.data.holders import HolderStore
 from imagestore.errors import Throttled
 from imagestore.observability import logger
 
-ORPHAN_GRACE_SECONDS = 86400  # an object without an item is left alone this long (uploads in flight)
+ORPHAN_GRACE_SECONDS = 86400  # an object without an item is left alone this long (uploads, saves in flight)
 RECONCILE_PAGES = 10  # ListObjectsV2 pages (1,000 keys each) per reconciliation run
 
 
@@ -43,8 +44,13 @@ def clean_up_after_ttl(old_images: Iterable[Mapping[str, Any]], expiry: ExpirySt
 
 @dataclass
 class ReconcileReport:
+    """One reconciliation run: objects listed; image objects without a file item deleted
+    (orphans_deleted); document objects no item references deleted (documents_deleted); objects
+    S3 would not delete (failed, images and documents: the next pass finds them again)."""
+
     listed: int = 0
     orphans_deleted: int = 0
+    documents_deleted: int = 0
     failed: int = 0
     finished_pass: bool = False
 
@@ -54,23 +60,37 @@ class ReconcileReport:
 
 def reconcile(expiry: ExpiryStore, now: int, *, pages: int = RECONCILE_PAGES, page_size: int = 1000,
               grace_seconds: int = ORPHAN_GRACE_SECONDS) -> ReconcileReport:
-    """Page through the bucket from where the last run stopped; delete image objects older than the
-    grace period whose file item does not exist. Other objects (documents) are left alone."""
+    """Page through the bucket from where the last run stopped and delete, among the objects older
+    than the grace period:
+    - image objects (keys.parse_object_key) whose file item does not exist;
+    - document objects (keys.document_owner_key: a large project document, an order's frozen
+      document, a resubmission's manifest) that their owner item does not reference: the item does
+      not exist, or its `documentKey` names another object (a project version a crash left behind).
+    Every other key is left alone. Per page: BatchGetItem (100 keys a call) for the file items and
+    for the owner items, and one DeleteObjects; never a request per object."""
     report = ReconcileReport()
     token = expiry.reconcile_token()
     for _ in range(pages):
         objects, token = expiry.bucket.list_page(token=token, max_keys=page_size)
         report.listed += len(objects)
-        candidates: dict[str, dict[str, str]] = {}
+        images: dict[str, dict[str, str]] = {}
+        documents: dict[str, dict[str, str]] = {}
         for stored in objects:
+            if stored.last_modified > now - grace_seconds:
+                continue
             parsed = keys.parse_object_key(stored.key)
-            if parsed is not None and stored.last_modified <= now - grace_seconds:
-                candidates[stored.key] = keys.file_key(*parsed)
-        present = expiry.existing_file_keys(list(candidates.values()))
-        orphans = [k for k, key in candidates.items() if (key["pk"], key["sk"]) not in present]
-        if orphans:
-            result = expiry.bucket.delete_objects(orphans)
-            report.orphans_deleted += len(result.deleted)
+            if parsed is not None:
+                images[stored.key] = keys.file_key(*parsed)
+            elif (owner := keys.document_owner_key(stored.key)) is not None:
+                documents[stored.key] = owner
+        present = expiry.existing_file_keys(list(images.values()))
+        orphans = {k for k, key in images.items() if (key["pk"], key["sk"]) not in present}
+        owners = expiry.document_owners(list(documents.values()))
+        unreferenced = {k for k, key in documents.items() if _unreferenced(k, owners.get((key["pk"], key["sk"])))}
+        if orphans or unreferenced:
+            result = expiry.bucket.delete_objects([*orphans, *unreferenced])
+            report.orphans_deleted += sum(1 for k in result.deleted if k in orphans)
+            report.documents_deleted += sum(1 for k in result.deleted if k in unreferenced)
             report.failed += len(result.failed)
         if token is None:
             report.finished_pass = True
@@ -78,3 +98,21 @@ def reconcile(expiry: ExpiryStore, now: int, *, pages: int = RECONCILE_PAGES, pa
     expiry.save_reconcile_token(token, now)
     logger.info("bucket reconciled", **report.dump())
     return report
+
+
+def _unreferenced(object_key: str, owner: DocumentOwner | None) -> bool:
+    """Whether a document object is one its owner item does not reference, and never will.
+
+    A project document's key is reused: a save of version n+1 writes v{n+1}.json before it moves
+    META to n+1, and a save that died there left an object the next save overwrites. So an object
+    of a version the project has not reached yet is kept (it may be the one a save is finishing
+    right now); one of a version it has reached or passed, that META does not name, is stale.
+    Order documents and manifests are written under fresh ids only: not named is not referenced."""
+    if owner is None:
+        return True
+    if owner.document_key == object_key:
+        return False
+    project = keys.parse_document_object_key(object_key)
+    if project is None:
+        return True
+    return owner.version is not None and owner.version >= project[2]
