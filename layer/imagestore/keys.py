@@ -198,9 +198,10 @@ def order_manifest_key(tenant_id: str, order_id: str, resubmission_id: str) -> s
     return f"{tenant_id}/documents/orders/{order_id}/resubmissions/{resubmission_id}.json"
 
 
-def document_object_key(tenant_id: str, project_id: str, version: int) -> str:
-    """S3 key of a project document too large for its item."""
-    return f"{tenant_id}/documents/projects/{project_id}/v{version}.json"
+def document_object_key(tenant_id: str, project_id: str, version: int, write_id: str) -> str:
+    """S3 key of a project document too large for its item. Each save writes its own object
+    (write_id, a new id per save): two saves of the same version never write, or delete, each other's."""
+    return f"{tenant_id}/documents/projects/{project_id}/v{version}-{write_id}.json"
 
 
 def order_document_key(tenant_id: str, order_id: str, project_id: str) -> str:
@@ -208,19 +209,20 @@ def order_document_key(tenant_id: str, order_id: str, project_id: str) -> str:
     return f"{tenant_id}/documents/orders/{order_id}/{project_id}.json"
 
 
-def parse_document_object_key(object_key: str) -> tuple[str, str, int] | None:
-    """(tenant, project id, version) of an S3 key made by document_object_key, or None for any other key."""
+def parse_document_object_key(object_key: str) -> tuple[str, str, int, str] | None:
+    """(tenant, project id, version, write id) of an S3 key made by document_object_key, or None
+    for any other key."""
     parts = object_key.split("/")
     if len(parts) != 5 or parts[1:3] != ["documents", "projects"] or not parts[0]:
         return None
     tenant_id, project_id, name = parts[0], parts[3], parts[4]
-    digits = name.removeprefix("v").removesuffix(".json")
-    if not (ids.is_id(project_id) and digits.isascii() and digits.isdigit()):
+    digits, _, write_id = name.removeprefix("v").removesuffix(".json").partition("-")
+    if not (ids.is_id(project_id) and ids.is_id(write_id) and digits.isascii() and digits.isdigit()):
         return None
     version = int(digits)
-    if document_object_key(tenant_id, project_id, version) != object_key:  # v01, 1.json, ...
+    if document_object_key(tenant_id, project_id, version, write_id) != object_key:  # v01, 1.json, ...
         return None
-    return tenant_id, project_id, version
+    return tenant_id, project_id, version, write_id
 
 
 def document_owner_key(object_key: str) -> dict[str, str] | None:

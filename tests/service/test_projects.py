@@ -183,5 +183,6 @@ def test_a_large_document_is_kept_in_s3_transparently(aws: Aws, projects: Any) -
     status, project = create(projects, [], document=document)
     assert status == 201
     meta = aws.item(f"T#shop-a#P#{project['projectId']}", "META")
-    assert "document" not in meta and meta["documentKey"].endswith("/v1.json")
+    assert "document" not in meta
+    assert meta["documentKey"].startswith(f"shop-a/documents/projects/{project['projectId']}/v1-")
     assert load(projects, project["projectId"])[1]["document"] == document

@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from imagestore import ids, keys
 from imagestore.auth import Principal
 from tests.conftest import BUCKET, Aws
@@ -53,6 +55,7 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
     first, second = large_document("first"), large_document("second")
     project = save_project(projects, [photo.file_id], first)
     pid = project["projectId"]
+    version_1 = project_document_key(aws, pid)
     status, cart_item = call(carts, api_event("POST", "/cart-items", principal=ALICE,
                                               body={"projectId": pid, "productSku": "BOOK-A4", "quantity": 1}))
     assert status == 201, cart_item
@@ -60,33 +63,33 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
                                            body={"cartItemIds": [cart_item["cartItemId"]], "externalOrderRef": "o-1"}))
     assert status == 201, order
     oid = order["orderId"]
-    project = save_project(projects, [photo.file_id], second, project)  # version 2: v1.json is deleted
+    project = save_project(projects, [photo.file_id], second, project)  # version 2: version 1's object is deleted
     assert project["version"] == 2
     status, resubmission = call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=ALICE,
                                                   path_params={"orderId": oid}))
     assert status == 202, resubmission
 
     referenced = [
-        keys.document_object_key("shop-a", pid, 2),
+        project_document_key(aws, pid),
         keys.order_document_key("shop-a", oid, pid),
         keys.order_manifest_key("shop-a", oid, resubmission["resubmissionId"]),
     ]
-    meta = aws.item(**keys.project_key("shop-a", pid))
-    assert meta is not None and meta["documentKey"] == referenced[0] and "document" not in meta
-    assert not aws.object_exists(keys.document_object_key("shop-a", pid, 1))
+    assert keys.parse_document_object_key(referenced[0])[:3] == ("shop-a", pid, 2)  # type: ignore[index]
+    assert not aws.object_exists(version_1)
     before = {key: body(aws, key) for key in referenced}
 
     orphans = [
-        plant(aws, keys.document_object_key("shop-a", pid, 1)),  # a stale version a crash left behind
+        plant(aws, version_1),  # a replaced version a crash left behind
+        plant(aws, keys.document_object_key("shop-a", pid, 3, ids.new_id())),  # a save that failed
         plant(aws, keys.order_document_key("shop-a", ids.new_id(), pid)),  # an order that does not exist
         plant(aws, keys.order_document_key("shop-a", oid, ids.new_id())),  # a project the order did not freeze
         plant(aws, keys.order_manifest_key("shop-a", oid, ids.new_id())),  # a resubmission that does not exist
-        plant(aws, keys.document_object_key("shop-b", ids.new_id(), 1)),  # another tenant's, no project
-        plant(aws, keys.document_object_key("shop-b", pid, 2)),  # the same ids in another tenant
+        plant(aws, keys.document_object_key("shop-b", ids.new_id(), 1, ids.new_id())),  # another tenant's
+        plant(aws, referenced[0].replace("shop-a/", "shop-b/", 1)),  # the same ids in another tenant
     ]
     image_orphan = plant(aws, keys.object_key("shop-a", "alice", ids.new_id()))
     left_alone = [
-        plant(aws, keys.document_object_key("shop-a", pid, 3)),  # a version a save may be finishing
+        plant(aws, f"shop-a/documents/projects/{pid}/v1.json"),  # no write id: an unknown shape
         plant(aws, "shop-a/documents/projects/p1/v1.json"),  # not an id: an unknown shape
         plant(aws, f"shop-a/documents/orders/{oid}/notes.txt"),
         plant(aws, f"shop-a/documents/projects/{pid}/v2.json.bak"),
@@ -96,7 +99,10 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
     time.sleep(1.1)
     cutoff = int(time.time())
     time.sleep(1.1)
-    fresh = plant(aws, keys.order_document_key("shop-a", ids.new_id(), ids.new_id()))
+    fresh = [
+        plant(aws, keys.order_document_key("shop-a", ids.new_id(), ids.new_id())),
+        plant(aws, keys.document_object_key("shop-a", pid, 3, ids.new_id())),  # a save in flight
+    ]
 
     aws.requests.reset()
     report = reconcile(expiry_store(), cutoff + ORPHAN_GRACE_SECONDS)
@@ -106,7 +112,7 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
     for key in orphans:
         assert not aws.object_exists(key), key
     assert not aws.object_exists(image_orphan)
-    for key in [*left_alone, fresh, photo.object_key]:
+    for key in [*left_alone, *fresh, photo.object_key]:
         assert aws.object_exists(key), key
     assert {key: body(aws, key) for key in referenced} == before
     # one page: one BatchGetItem for the file items, one for the owners, one DeleteObjects
@@ -127,8 +133,8 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
 
 
 def test_an_inline_project_leaves_no_old_version_behind(aws: Aws, projects: Any) -> None:
-    """A project saved large, then small: its document is in the item, and the object of the large
-    version, should a crash have left it, is stale; one of a version it has not reached is kept."""
+    """A project saved large, then small: its document is in the item, so every object of its
+    earlier versions, should a crash have left one, is unreferenced."""
     from scheduler_service.logic.backstop import ORPHAN_GRACE_SECONDS, reconcile
     from scheduler_service.logic.context import expiry_store
 
@@ -137,14 +143,52 @@ def test_an_inline_project_leaves_no_old_version_behind(aws: Aws, projects: Any)
     pid = project["projectId"]
     meta = aws.item(**keys.project_key("shop-a", pid))
     assert meta is not None and "documentKey" not in meta
-    stale = [plant(aws, keys.document_object_key("shop-a", pid, v)) for v in (1, 2)]
-    ahead = plant(aws, keys.document_object_key("shop-a", pid, 3))
+    stale = [plant(aws, keys.document_object_key("shop-a", pid, v, ids.new_id())) for v in (1, 2, 3)]
 
     report = reconcile(expiry_store(), int(time.time()) + 2 * ORPHAN_GRACE_SECONDS)
 
-    assert report.documents_deleted == 2
+    assert report.documents_deleted == 3
     assert not any(aws.object_exists(key) for key in stale)
-    assert aws.object_exists(ahead)
     status, loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
                                               path_params={"projectId": pid}))
     assert status == 200 and loaded["document"] == {"small": True}
+
+
+def test_a_save_that_lost_the_race_deletes_its_own_document_only(
+    aws: Aws, projects: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two saves of version 1 at once: the one whose META write loses answers 412 and deletes the
+    object it wrote, never the winner's (each save writes its document under its own key)."""
+    from project_service.logic import projects as logic
+
+    project = save_project(projects, [], large_document("v1"))
+    pid = project["projectId"]
+    real_read, first_read = logic.find_own_project, []
+
+    def read_before_the_winner_saved(*args: Any, **kwargs: Any) -> Any:
+        if not first_read:
+            first_read.append(real_read(*args, **kwargs))
+        return first_read[0]
+
+    monkeypatch.setattr(logic, "find_own_project", read_before_the_winner_saved)
+    winner = save_project(projects, [], large_document("winner"), project)
+    winner_key = project_document_key(aws, pid)
+    status, refused = call(projects, api_event(
+        "PUT", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid},
+        headers={"If-Match": "1"}, body={"name": "Book", "productType": "photobook",
+                                         "document": large_document("loser"), "fileIds": []}))
+    monkeypatch.undo()
+
+    assert winner["version"] == 2 and status == 412, refused
+    assert aws.object_exists(winner_key)
+    status, loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
+                                              path_params={"projectId": pid}))
+    assert status == 200 and loaded["document"] == large_document("winner") and loaded["version"] == 2
+    listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"shop-a/documents/projects/{pid}/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == [winner_key], "the loser's object is gone too"
+
+
+def project_document_key(aws: Aws, project_id: str) -> str:
+    meta = aws.item(**keys.project_key("shop-a", project_id))
+    assert meta is not None and "document" not in meta
+    return str(meta["documentKey"])

@@ -33,19 +33,29 @@ def test_expiry_sort_orders_by_time_and_the_bound_includes_exactly_what_is_due()
 
 def test_every_document_key_names_the_item_that_references_it() -> None:
     tid, project, order, resubmission = "shop-a", ids.new_id(), ids.new_id(), ids.new_id()
-    assert keys.document_owner_key(keys.document_object_key(tid, project, 7)) == keys.project_key(tid, project)
-    assert keys.document_owner_key(keys.document_object_key(tid, project, 12)) == keys.project_key(tid, project)
+    write = ids.new_id()
+    assert keys.document_owner_key(keys.document_object_key(tid, project, 7, write)) == keys.project_key(tid, project)
+    assert keys.document_owner_key(keys.document_object_key(tid, project, 12, write)) == keys.project_key(tid, project)
     assert keys.document_owner_key(keys.order_document_key(tid, order, project)) == {
         "pk": keys.order_pk(tid, order), "sk": keys.order_project_sk(project)}
     assert keys.document_owner_key(keys.order_manifest_key(tid, order, resubmission)) == {
         "pk": keys.order_pk(tid, order), "sk": keys.order_resubmission_sk(resubmission)}
-    assert keys.parse_document_object_key(keys.document_object_key(tid, project, 12)) == (tid, project, 12)
+    parsed = keys.parse_document_object_key(keys.document_object_key(tid, project, 12, write))
+    assert parsed == (tid, project, 12, write)
+    assert keys.document_object_key(tid, project, 2, ids.new_id()) != keys.document_object_key(tid, project, 2, write)
     assert keys.parse_document_object_key(keys.order_document_key(tid, order, project)) is None
 
 
 def test_other_keys_name_no_document_owner() -> None:
-    tid, p, o, r = "shop-a", ids.new_id(), ids.new_id(), ids.new_id()
+    tid, p, o, r, w = "shop-a", ids.new_id(), ids.new_id(), ids.new_id(), ids.new_id()
     foreign = [
+        f"{tid}/documents/projects/{p}/v1.json",  # no write id (the first key shape): unknown, left alone
+        f"{tid}/documents/projects/{p}/v1-.json",
+        f"{tid}/documents/projects/{p}/v1-w1.json",  # a write id that is not an id
+        f"{tid}/documents/projects/{p}/v01-{w}.json",
+        f"{tid}/documents/projects/{p}/v1-{w}-{w}.json",
+        f"{tid}/documents/projects/{p}/v-{w}.json",
+        f"{tid}/documents/projects/{p}/v1-{w}.json/extra",
         keys.object_key(tid, "alice", p),  # an image
         f"{tid}/documents/{p}",  # an image of a user called "documents"
         f"{tid}/documents/projects/{p}/v1.json/extra",
@@ -78,11 +88,12 @@ def test_other_keys_name_no_document_owner() -> None:
         f"{tid}/other/projects/{p}/v1.json",
         "",
         "/",
-        keys.document_object_key(tid, f"{p}/{p}", 1),  # ids with "/" in them
-        keys.document_object_key(f"{tid}/x", p, 1),
+        keys.document_object_key(tid, f"{p}/{p}", 1, w),  # ids with "/" in them
+        keys.document_object_key(f"{tid}/x", p, 1, w),
+        keys.document_object_key(tid, p, 1, f"{w}/x"),
         keys.order_document_key(tid, o, f"{p}/x"),
         keys.order_manifest_key(tid, f"{o}/x", r),
     ]
     for key in foreign:
         assert keys.document_owner_key(key) is None, key
-    assert keys.parse_document_object_key(f"{tid}/documents/projects/{p}/v01.json") is None
+    assert keys.parse_document_object_key(f"{tid}/documents/projects/{p}/v01-{w}.json") is None

@@ -53,10 +53,9 @@ class DueEntry:
 @dataclass(frozen=True)
 class DocumentOwner:
     """An item that names a document object (imagestore.keys.document_owner_key), as reconciliation
-    reads it: the object it references now, and its version (a project's META; None for others)."""
+    reads it: the object it references now (None: its document is inline)."""
 
     document_key: str | None
-    version: int | None
 
 
 @dataclass
@@ -230,10 +229,7 @@ class ExpiryStore:
         """(pk, sk) -> what it references, for the items that exist among owner_keys (BatchGetItem,
         100 a call, consistent); a key without an entry has no item."""
         return {
-            (i["pk"], i["sk"]): DocumentOwner(
-                document_key=str(i["documentKey"]) if i.get("documentKey") else None,
-                version=int(i["version"]) if i.get("sk") == keys.META and "version" in i else None,
-            )
+            (i["pk"], i["sk"]): DocumentOwner(document_key=str(i["documentKey"]) if i.get("documentKey") else None)
             for i in self.table.batch_get(owner_keys)
         }
 

@@ -69,7 +69,7 @@ def store_document(record: ProjectRecord, document: Any, ctx: ProjectContext) ->
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode()) <= INLINE_DOCUMENT_BYTES:
         return record.model_copy(update={"document": text, "document_key": None})
-    key = keys.document_object_key(record.tenant_id, record.project_id, record.version)
+    key = keys.document_object_key(record.tenant_id, record.project_id, record.version, ids.new_id())
     ctx.bucket.put_document(key, text.encode())
     return record.model_copy(update={"document": None, "document_key": key})
 

@@ -65,7 +65,7 @@ def reconcile(expiry: ExpiryStore, now: int, *, pages: int = RECONCILE_PAGES, pa
     - image objects (keys.parse_object_key) whose file item does not exist;
     - document objects (keys.document_owner_key: a large project document, an order's frozen
       document, a resubmission's manifest) that their owner item does not reference: the item does
-      not exist, or its `documentKey` names another object (a project version a crash left behind).
+      not exist, or its `documentKey` names another object (a replaced version a crash left behind).
     Every other key is left alone. Per page: BatchGetItem (100 keys a call) for the file items and
     for the owner items, and one DeleteObjects; never a request per object."""
     report = ReconcileReport()
@@ -101,18 +101,7 @@ def reconcile(expiry: ExpiryStore, now: int, *, pages: int = RECONCILE_PAGES, pa
 
 
 def _unreferenced(object_key: str, owner: DocumentOwner | None) -> bool:
-    """Whether a document object is one its owner item does not reference, and never will.
-
-    A project document's key is reused: a save of version n+1 writes v{n+1}.json before it moves
-    META to n+1, and a save that died there left an object the next save overwrites. So an object
-    of a version the project has not reached yet is kept (it may be the one a save is finishing
-    right now); one of a version it has reached or passed, that META does not name, is stale.
-    Order documents and manifests are written under fresh ids only: not named is not referenced."""
-    if owner is None:
-        return True
-    if owner.document_key == object_key:
-        return False
-    project = keys.parse_document_object_key(object_key)
-    if project is None:
-        return True
-    return owner.version is not None and owner.version >= project[2]
+    """Whether a document object is one its owner item does not reference. Every save writes its
+    document under a new key (keys.document_object_key), so an object older than the grace period
+    that its item does not name is left over: a version replaced, or a save that failed."""
+    return owner is None or owner.document_key != object_key
