@@ -189,7 +189,7 @@ def event_for(key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
                                            "eTag": "e", "sequencer": "1"}}}]}
 
 
-def discover(endpoint: str) -> tuple[list[Function], list[str]]:
+def discover() -> tuple[list[Function], list[str]]:
     """The functions of every service (handler module importable or not)."""
     from tests.support.cfn import service_definition
 
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline: list[float] = []
     baseline_walls: list[float] = []
     with moto_server() as endpoint:
-        functions, missing = discover(endpoint)
+        functions, missing = discover()
         if args.only:
             functions = [f for f in functions if f.key in args.only.split(",")]
         env = base_environment(endpoint)

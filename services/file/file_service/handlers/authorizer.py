@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import clock
+from imagestore import clock, startup
 from imagestore.auth import (
     Principal,
     authorizer_policy,
@@ -32,6 +32,7 @@ class GatewayUnauthorized(Exception):
         super().__init__("Unauthorized")
 
 
+@startup.resume_gc_after_first_call
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:

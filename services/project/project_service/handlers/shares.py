@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock
+from imagestore import api, clock, startup
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.observability import logger, metrics, tracer
@@ -59,6 +59,7 @@ def copy_share(token: str) -> tuple[dict[str, Any], int]:
     return copy.dump(), 201
 
 
+@startup.resume_gc_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import clock
+from imagestore import clock, startup
 from imagestore.data import factory
 from imagestore.observability import logger, metrics, tracer
 from scheduler_service.logic.backstop import clean_up_after_ttl
@@ -18,6 +18,7 @@ from scheduler_service.logic.context import expiry_store
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
+@startup.resume_gc_after_first_call
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
