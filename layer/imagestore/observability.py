@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 
+from imagestore import startup
 from imagestore.config import sdk_tracing_disabled
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     metrics: Metrics
 
 logger = Logger()
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 class NullTracer:
@@ -38,11 +41,6 @@ class NullTracer:
         if lambda_handler is None:
             return lambda function: function
         return lambda_handler
-
-    capture_method = capture_lambda_handler
-
-    def put_annotation(self, key: str, value: Any) -> None:
-        """Annotations go nowhere without the SDK."""
 
 
 @cache
@@ -59,6 +57,20 @@ def _metrics() -> Metrics:
     from aws_lambda_powertools import Metrics
 
     return Metrics()
+
+
+def lambda_handler(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """What every function's handler wears (the authorizer's aside), outermost first: the collector
+    resumes after the first invocation (imagestore.startup), the Lambda context (and the request's
+    correlation id) in every log line, a trace of the invocation without its response, the metrics
+    flushed when it returns."""
+
+    def wear(handler: Handler) -> Handler:
+        traced = _tracer().capture_lambda_handler(_metrics().log_metrics(handler), capture_response=False)
+        logged = logger.inject_lambda_context(traced, correlation_id_path=correlation_id_path, clear_state=True)
+        return cast(Handler, startup.resume_gc_after_first_call(logged))
+
+    return wear
 
 
 def __getattr__(name: str) -> Any:

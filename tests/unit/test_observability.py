@@ -21,14 +21,14 @@ def test_trace_disabled_is_read_like_powertools(monkeypatch: pytest.MonkeyPatch,
     assert sdk_tracing_disabled() is disabled
 
 
-def test_untraced_function_leaves_the_handler_as_it_is() -> None:
+def test_the_null_tracer_leaves_the_handler_as_it_is() -> None:
     def handler(event: dict, context: object) -> dict:
         return {"event": event}
 
     untraced = NullTracer()
     assert untraced.capture_lambda_handler(capture_response=False)(handler) is handler
     assert untraced.capture_lambda_handler(handler) is handler
-    assert untraced.capture_method(handler)({"a": 1}, None) == {"event": {"a": 1}}
+    assert untraced.capture_lambda_handler(handler)({"a": 1}, None) == {"event": {"a": 1}}
 
 
 def _modules_after_a_traced_handler(trace_disabled: str) -> str:

@@ -9,10 +9,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import files
-from imagestore import api, clock, startup
+from imagestore import api, clock
 from imagestore.config import get_settings
 from imagestore.data import factory
-from imagestore.observability import logger, metrics, tracer
+from imagestore.observability import lambda_handler, logger, metrics
 
 app = api.create_app()
 
@@ -47,9 +47,6 @@ def delete_file(file_id: str) -> api.Response:
     return api.Response(status_code=204)
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler(correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

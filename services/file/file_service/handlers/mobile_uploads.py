@@ -10,11 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import mobile_uploads
 from file_service.models import MobileUploadRequest
-from imagestore import api, clock, startup
+from imagestore import api, clock
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.models.files import Retention
-from imagestore.observability import logger, metrics, tracer
+from imagestore.observability import lambda_handler, logger, metrics
 
 app = api.create_app()
 
@@ -77,9 +77,6 @@ def phone_session(mobile_upload_id: str) -> dict[str, Any]:
     return session.dump()
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler(correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

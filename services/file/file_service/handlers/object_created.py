@@ -10,17 +10,14 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import uploads
-from imagestore import clock, keys, startup
+from imagestore import clock, keys
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.errors import DomainError
-from imagestore.observability import logger, metrics, tracer
+from imagestore.observability import lambda_handler, logger
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler()
 @event_parser(model=S3Model)
 def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
     outcomes: dict[str, str] = {}

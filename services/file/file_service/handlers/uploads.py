@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import uploads
 from file_service.models import FileView, UploadRequest
-from imagestore import api, clock, startup
+from imagestore import api, clock
 from imagestore.config import get_settings
 from imagestore.data import factory
-from imagestore.observability import logger, metrics, tracer
+from imagestore.observability import lambda_handler, logger, metrics
 
 app = api.create_app()
 
@@ -44,9 +44,6 @@ def complete_upload(file_id: str) -> dict[str, Any]:
     return FileView.of(completed).dump()
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler(correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

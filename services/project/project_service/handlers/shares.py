@@ -9,10 +9,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock, startup
+from imagestore import api, clock
 from imagestore.config import get_settings
 from imagestore.data import factory
-from imagestore.observability import logger, metrics, tracer
+from imagestore.observability import lambda_handler, metrics
 from project_service.logic import shares
 from project_service.logic.context import project_context
 from project_service.models import ShareInput
@@ -59,9 +59,6 @@ def copy_share(token: str) -> tuple[dict[str, Any], int]:
     return copy.dump(), 201
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler(correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -8,17 +8,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import clock, startup
-from imagestore.observability import logger, metrics, tracer
+from imagestore import clock
+from imagestore.observability import lambda_handler, logger, metrics
 from scheduler_service.events import UserLoggedOutEvent
 from scheduler_service.logic.context import expiry_store
 from scheduler_service.logic.logout import end_session
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler()
 @event_parser(model=UserLoggedOutEvent)
 def handler(event: UserLoggedOutEvent, context: LambdaContext) -> dict[str, Any]:
     detail = event.detail

@@ -8,17 +8,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import clock, startup
-from imagestore.observability import logger, metrics, tracer
+from imagestore import clock
+from imagestore.observability import lambda_handler, logger, metrics
 from scheduler_service.logic.context import sweep_context
 from scheduler_service.logic.sweep import Budget, sweep
 from scheduler_service.models import ScheduledRun
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler()
 @event_parser(model=ScheduledRun)
 def handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     now = int(clock.now_epoch())

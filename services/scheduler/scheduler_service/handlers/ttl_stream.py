@@ -9,19 +9,16 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import clock, startup
+from imagestore import clock
 from imagestore.data import factory
-from imagestore.observability import logger, metrics, tracer
+from imagestore.observability import lambda_handler, metrics
 from scheduler_service.logic.backstop import clean_up_after_ttl
 from scheduler_service.logic.context import expiry_store
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
-@startup.resume_gc_after_first_call
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_handler()
 @event_parser(model=DynamoDBStreamModel)
 def handler(event: DynamoDBStreamModel, context: LambdaContext) -> dict[str, Any]:
     removed_by_ttl = [
