@@ -114,8 +114,7 @@ def sweep(ctx: SweepContext, now: int, budget: Budget, first_shard: int = 0) -> 
     wave = order[:max(1, min(len(order), remaining))]
     limit = max(1, min(PAGE, remaining // len(wave)))
     with ThreadPoolExecutor(min(READERS, len(wave))) as pool:
-        first_pages = dict(zip(wave, pool.map(lambda shard: ctx.expiry.due(shard, now, limit=limit), wave),
-                               strict=True))
+        first_pages = list(pool.map(lambda shard: ctx.expiry.due(shard, now, limit=limit), wave))
     collected: list[DueEntry] = []
 
     def take(entries: list[DueEntry]) -> None:
@@ -128,8 +127,7 @@ def sweep(ctx: SweepContext, now: int, budget: Budget, first_shard: int = 0) -> 
             collected = []
 
     more: list[tuple[int, Any]] = []
-    for shard in wave:
-        entries, start = first_pages[shard]
+    for shard, (entries, start) in zip(wave, first_pages, strict=True):
         take(entries)
         if start is not None:
             more.append((shard, start))
