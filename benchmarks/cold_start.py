@@ -157,6 +157,9 @@ def event_for(key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
             http = trigger["http"]
             return _api_event(str(http["method"]).upper(), "/" + str(http["path"]).lstrip("/"))
         if "schedule" in trigger:
+            spec = trigger["schedule"]
+            if isinstance(spec, dict) and isinstance(spec.get("input"), dict):
+                return dict(spec["input"])  # a rule with a constant input sends it instead of the event
             return {"version": "0", "id": "e-1", "detail-type": "Scheduled Event", "source": "aws.events",
                     "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": REGION,
                     "resources": [], "detail": {}}

@@ -122,3 +122,25 @@ def test_asynchronous_handlers_send_failures_to_an_alarmed_dead_letter_queue(
 
 def test_object_created_is_asynchronous_and_covered(templates: dict[str, Template]) -> None:
     assert "ObjectCreatedLambdaFunction" in asynchronous_functions(templates["file"])
+
+
+def test_the_sweep_schedule_starts_one_run_per_group_of_shards_and_lets_them_all_run(
+    templates: dict[str, Template],
+) -> None:
+    """Each rule sends its group as the constant input; the runs of a period cover every group and the
+    function's reserved concurrency lets them run at once."""
+    import json
+
+    from scheduler_service.models import ScheduledRun
+
+    template = templates["scheduler"]
+    runs = [
+        ScheduledRun.model_validate(json.loads(target["Input"])).detail
+        for rule in template.of_type("AWS::Events::Rule").values()
+        for target in rule["Properties"]["Targets"]
+        if str(render(target["Arn"])) == "GetAtt:SweepLambdaFunction.Arn"
+    ]
+    groups = {run.groups for run in runs}
+    assert len(groups) == 1 and sorted(run.group for run in runs) == list(range(groups.pop()))
+    props = template.functions()["SweepLambdaFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] >= len(runs)

@@ -126,3 +126,13 @@ def test_real_file_service_resolves(clean_env: None) -> None:
     assert project.outputs("file")["AuthorizerLambdaFunctionQualifiedArn"].endswith(
         ":function:imagestore-file-local-authorizer"
     )
+
+
+def test_the_local_stack_runs_the_sweep_once_per_group_of_shards(clean_env: None) -> None:
+    from imagestore_local.scheduler import schedules_of
+
+    root = Path(__file__).resolve().parents[2]
+    schedules = schedules_of(Project(root, stage="local").service("scheduler").functions["sweep"])
+    assert {s.period for s in schedules} == {900}
+    assert sorted((s.input["detail"]["group"], s.input["detail"]["groups"]) for s in schedules) == [
+        (0, 4), (1, 4), (2, 4), (3, 4)]

@@ -600,3 +600,32 @@ def test_an_order_keeps_its_images_after_the_project_is_deleted_until_its_retent
     clock.advance(121 * 86400)  # past the order's 180 days
     run_sweep()
     assert gone(aws, photo)
+
+
+def test_the_scheduled_runs_of_a_period_share_out_the_shards_and_together_sweep_them_all(
+        aws: Aws, clock: Any) -> None:
+    """The sweep's schedule (services/scheduler/serverless.yml) sends one event per group of shards: a
+    group's run removes only the files of its shards; the runs of one period remove every one."""
+    from imagestore.config import get_settings
+    from tests.support.cfn import service_definition
+
+    inputs = [event["schedule"]["input"] for event in service_definition("scheduler")["functions"]["sweep"]["events"]]
+    groups = {i["detail"]["groups"] for i in inputs}
+    assert len(groups) == 1 and sorted(i["detail"]["group"] for i in inputs) == list(range(groups.pop()))
+    records = stored_files(ALICE, 40)
+    clock.advance(7 * HOUR)
+
+    def shard(record: FileRecord) -> int:
+        xpk = keys.expiry_shard(record.key["pk"], record.key["sk"], get_settings().expiry_shards)
+        return int(xpk.removeprefix("EXP#"))
+
+    first, *others = inputs
+    report = run_sweep(first)
+    mine = [r for r in records if shard(r) % first["detail"]["groups"] == first["detail"]["group"]]
+    assert 0 < len(mine) < len(records)
+    assert report["files_removed"] == len(mine)
+    assert all((aws.item(**r.key) is None) == (r in mine) for r in records)
+
+    for event in others:
+        run_sweep(event)
+    assert all(aws.item(**r.key) is None for r in records)

@@ -9,7 +9,8 @@ import pytest
 from imagestore import keys
 from imagestore.data.expiry import DueEntry
 from imagestore.models.files import FileRecord, FileStatus, pending_deadline
-from scheduler_service.logic.sweep import Budget, FileAction, SweepContext, file_action, sweep
+from scheduler_service.logic.sweep import Budget, FileAction, SweepContext, file_action, run_shards, sweep
+from scheduler_service.models import ScheduledRun
 
 NOW = 1_800_000_000
 URL_SECONDS = 900
@@ -127,16 +128,59 @@ def test_a_run_with_no_time_left_reads_nothing() -> None:
     assert expiry.queried == [] and not report.complete
 
 
-def test_runs_start_at_different_shards_and_visit_every_shard() -> None:
+def test_a_run_without_shards_named_visits_every_shard() -> None:
     expiry = FakeExpiry(backlog=1)
-    report = sweep(context(expiry, shards=4), NOW, Budget(), first_shard=2)
+    report = sweep(context(expiry, shards=4), NOW, Budget())
     assert sorted(expiry.queried) == [0, 1, 2, 3] and report.complete and report.files_removed == 4
+
+
+def test_a_run_visits_only_its_shards() -> None:
+    expiry = FakeExpiry(backlog=1)
+    report = sweep(context(expiry, shards=8), NOW, Budget(), shards=[5, 1])
+    assert sorted(expiry.queried) == [1, 5] and report.complete and report.files_removed == 2
+
+
+def test_a_run_with_no_shards_reads_nothing() -> None:
+    expiry = FakeExpiry(backlog=1)
+    report = sweep(context(expiry, shards=8), NOW, Budget(), shards=[])
+    assert expiry.queried == [] and report.complete and report.entries == 0
 
 
 def test_a_small_budget_goes_to_the_shards_from_the_first_one_on() -> None:
     expiry = FakeExpiry(backlog=5)
-    report = sweep(context(expiry, shards=4), NOW, Budget(max_entries=2), first_shard=3)
+    report = sweep(context(expiry, shards=4), NOW, Budget(max_entries=2), shards=[3, 0, 1, 2])
     assert sorted(expiry.queried) == [0, 3] and report.entries == 2 and not report.complete
+
+
+@pytest.mark.parametrize(("shards", "groups"), [(32, 1), (32, 4), (32, 5), (8, 3), (4, 4)])
+def test_the_groups_of_a_period_share_out_every_shard(shards: int, groups: int) -> None:
+    runs = [run_shards(shards, group, groups, NOW) for group in range(groups)]
+    assert sorted(s for run in runs for s in run) == list(range(shards)), "each shard in exactly one group"
+    assert all(s % groups == group for group, run in enumerate(runs) for s in run)
+
+
+def test_runs_of_a_group_start_at_a_different_shard_each_minute() -> None:
+    firsts = {run_shards(32, 1, 4, NOW + minute * 60)[0] for minute in range(8)}
+    assert firsts == {1, 5, 9, 13, 17, 21, 25, 29}
+    assert run_shards(32, 1, 4, NOW) == run_shards(32, 1, 4, NOW + 59), "the same within a minute"
+
+
+def test_a_group_beyond_the_shards_has_none() -> None:
+    assert run_shards(4, 5, 8, NOW) == []
+
+
+@pytest.mark.parametrize("detail", [{"group": 4, "groups": 4}, {"group": -1, "groups": 4}, {"groups": 0},
+                                    {"maxEntries": 0}, {"group": "one"}])
+def test_a_run_with_impossible_options_is_refused(detail: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        ScheduledRun.model_validate({"detail": detail})
+
+
+def test_a_run_without_options_sweeps_every_shard_as_one_group() -> None:
+    run = ScheduledRun.model_validate({})
+    assert (run.detail.group, run.detail.groups) == (0, 1)
 
 
 def test_the_first_pages_share_the_entry_budget() -> None:

@@ -7,21 +7,36 @@ scheduled functions (sweep, reconcile) do not need.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RunOptions(BaseModel):
-    """Optional limits of one run (the schedule sends none; a manual invocation may)."""
+    """Optional limits of one run (a manual invocation may set them).
+
+    group/groups (the sweep only): the run sweeps the expiry shards whose number % groups == group.
+    The sweep's schedule sends one event per group (services/scheduler/serverless.yml), so the runs of
+    a period share the shards out and go in parallel, each with its own budget; a run invoked without
+    them sweeps every shard."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     max_entries: int = Field(default=5000, gt=0, alias="maxEntries")
     pages: int = Field(default=10, gt=0, le=1000)
+    group: int = Field(default=0, ge=0)
+    groups: int = Field(default=1, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _group_in_range(self) -> Self:
+        if self.group >= self.groups:
+            raise ValueError(f"group must be below groups ({self.groups})")
+        return self
 
 
 class ScheduledRun(BaseModel):
-    """A scheduled event (EventBridge `Scheduled Event`), or `{}` when the function is invoked by hand:
-    only the detail is read."""
+    """A scheduled event (EventBridge `Scheduled Event`, or the schedule's constant input
+    `{"detail": {...}}`), or `{}` when the function is invoked by hand: only the detail is read."""
 
     model_config = ConfigDict(populate_by_name=True)
 

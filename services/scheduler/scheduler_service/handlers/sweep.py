@@ -1,4 +1,5 @@
-"""Schedule -> one bounded run of the expiry sweep."""
+"""Schedule -> one bounded run of the expiry sweep over the event's group of shards (every shard when
+the event names none)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagestore import clock
 from imagestore.observability import lambda_handler, logger, metrics
 from scheduler_service.logic.context import sweep_context
-from scheduler_service.logic.sweep import Budget, sweep
+from scheduler_service.logic.sweep import Budget, run_shards, sweep
 from scheduler_service.models import ScheduledRun
 
 
@@ -22,7 +23,12 @@ def handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     ctx = sweep_context()
     budget = Budget(max_entries=event.detail.max_entries, remaining_ms=context.get_remaining_time_in_millis,
                     reserve_ms=min(30_000, context.get_remaining_time_in_millis() // 5))
-    report = sweep(ctx, now, budget, first_shard=(now // 60) % ctx.shards)
+    shards = run_shards(ctx.shards, event.detail.group, event.detail.groups, now)
+    if not shards:
+        logger.warning("this group has no expiry shard: more groups than shards", group=event.detail.group,
+                       groups=event.detail.groups, shards=ctx.shards)
+    report = sweep(ctx, now, budget, shards)
     metrics.add_metric(name="FilesSwept", unit=MetricUnit.Count, value=report.files_removed)
-    logger.info("sweep finished", **report.dump())
+    logger.info("sweep finished", group=event.detail.group, groups=event.detail.groups, shards=len(shards),
+                **report.dump())
     return report.dump()

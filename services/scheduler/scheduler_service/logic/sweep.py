@@ -1,8 +1,10 @@
 """The sweep: remove what has expired, then every file that nothing keeps any more.
 
-Each run works through the expiry index shard by shard (a Query per page, never a Scan), starting
+Each run works through its shards of the expiry index (a Query per page, never a Scan), starting
 at a different shard each time, until nothing is due or its budget (entries, time left) is spent;
-what it leaves is due on the next run, so a backlog is worked off over several runs.
+what it leaves is due on the next run, so a backlog is worked off over several runs. The schedule
+starts several runs a period, each over its own group of shards (run_shards): they go in parallel,
+each with its own budget, and together visit every shard each period.
 
 Per due entry:
   META of a partition (project, share copy, cart item, order, share token, mobile upload)
@@ -98,15 +100,27 @@ class SweepContext:
     shards: int
 
 
-def sweep(ctx: SweepContext, now: int, budget: Budget, first_shard: int = 0) -> SweepReport:
-    """One run of the sweep over every shard, within budget. Due entries of all shards are handled
-    together, up to BATCH at a time, so that deletes fill their batches.
+def run_shards(shards: int, group: int, groups: int, now: int) -> list[int]:
+    """The shards of group (those whose number % groups == group), in the order one run visits them:
+    from a different one each minute, so that a run whose budget runs out does not always leave the
+    same shards for later."""
+    mine = list(range(group, shards, groups))
+    start = (now // 60) % len(mine) if mine else 0
+    return mine[start:] + mine[:start]
+
+
+def sweep(ctx: SweepContext, now: int, budget: Budget, shards: Sequence[int] | None = None) -> SweepReport:
+    """One run of the sweep over shards (in that order; default: every shard), within budget. Due
+    entries of all its shards are handled together, up to BATCH at a time, so that deletes fill their
+    batches.
 
     The first page of the shards is read concurrently (READERS Queries in flight): most shards have
     little or nothing due, and a run then waits for about one Query instead of one per shard in a row.
     Shards with more pages are read on one page at a time, checking the budget before each."""
     report = SweepReport()
-    order = [(first_shard + offset) % ctx.shards for offset in range(ctx.shards)]
+    order = list(range(ctx.shards)) if shards is None else list(shards)
+    if not order:
+        return report
     if budget.spent():
         report.complete = False
         return report
