@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -32,6 +33,14 @@ class TenantSettings(BaseModel):
     share_url_template: str | None = None
     upload_url_seconds: int = Field(default=900, gt=0)
     download_url_seconds: int = Field(default=900, gt=0)
+
+
+def link_from_template(template: str, public_base_url: str, token: str) -> str:
+    """A link a tenant's template makes (share_url_template, mobile_upload_url_template): its
+    {public_base_url} (without a trailing slash) and {token} filled in, in one pass; any other text,
+    braces included, is left as it is."""
+    values = {"public_base_url": public_base_url.rstrip("/"), "token": token}
+    return re.sub(r"\{(public_base_url|token)\}", lambda match: values[match.group(1)], template)
 
 
 class Settings(BaseModel):

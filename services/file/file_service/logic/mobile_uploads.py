@@ -16,7 +16,7 @@ from file_service.models import (
 from imagestore import ids
 from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
-from imagestore.config import TenantSettings
+from imagestore.config import TenantSettings, link_from_template
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket
 from imagestore.errors import (
@@ -53,8 +53,7 @@ class MobileUploadContext:
 def page_url(tenant: TenantSettings, public_base_url: str, token: str) -> str:
     """The page the QR code opens: the tenant's template, else the local stack's page.
     The token travels in the fragment, which browsers never send to a server."""
-    template = tenant.mobile_upload_url_template or LOCAL_PAGE
-    return template.replace("{public_base_url}", public_base_url.rstrip("/")).replace("{token}", token)
+    return link_from_template(tenant.mobile_upload_url_template or LOCAL_PAGE, public_base_url, token)
 
 
 def qr_svg(url: str) -> str:

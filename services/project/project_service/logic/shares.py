@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from imagestore import ids
 from imagestore.auth import Principal
 from imagestore.clock import from_epoch, iso
+from imagestore.config import link_from_template
 from imagestore.data.projects import ProjectPartition
 from imagestore.data.shares import ShareStore
 from imagestore.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -50,8 +51,7 @@ class ShareContext:
 
 def share_url(ctx: ShareContext, token: str) -> str:
     """The link a recipient opens: the tenant's template, or this API's GET /shares/{token}."""
-    template = ctx.project.tenant.share_url_template or LOCAL_SHARE_URL
-    return template.replace("{public_base_url}", ctx.public_base_url.rstrip("/")).replace("{token}", token)
+    return link_from_template(ctx.project.tenant.share_url_template or LOCAL_SHARE_URL, ctx.public_base_url, token)
 
 
 def create_share(principal: Principal, project_id: str, request: ShareInput, ctx: ShareContext,
