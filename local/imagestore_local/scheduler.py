@@ -126,11 +126,12 @@ class ScheduleRunner:
         for schedule in self.schedules:
             period = schedule.period / scale
             log.info(
-                "schedule: %s/%s %s -> every %.1f s",
+                "schedule: %s/%s %s -> every %.1f s%s",
                 schedule.fn.service.key,
                 schedule.fn.key,
                 schedule.expression,
                 period,
+                "" if schedule.input is None else f", input {json.dumps(schedule.input)}",
             )
             thread = threading.Thread(
                 target=self._run, args=(schedule, period), name=f"schedule-{schedule.fn.key}", daemon=True
