@@ -144,3 +144,15 @@ def test_the_sweep_schedule_starts_one_run_per_group_of_shards_and_lets_them_all
     assert len(groups) == 1 and sorted(run.group for run in runs) == list(range(groups.pop()))
     props = template.functions()["SweepLambdaFunction"]["Properties"]
     assert props["ReservedConcurrentExecutions"] >= len(runs)
+
+
+def test_a_sweep_that_falls_behind_for_an_hour_raises_an_alarm(templates: dict[str, Template]) -> None:
+    """The alarm watches the metric the sweep handler publishes (tests/service/test_scheduler.py checks the
+    handler's side): namespace and the Powertools service dimension as the function's environment sets them."""
+    template = templates["scheduler"]
+    env = template.functions()["SweepLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    (alarm,) = [a for a in alarms(template).values() if a.get("MetricName") == "SweepRunsIncomplete"]
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 1
+    assert alarm["Period"] * alarm["DatapointsToAlarm"] == 3600

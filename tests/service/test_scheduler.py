@@ -226,17 +226,37 @@ def test_a_completed_upload_is_filed_under_its_retention_not_the_upload_deadline
     assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}") is None
 
 
-def test_a_backlog_is_worked_off_over_several_bounded_runs(aws: Aws, clock: Any) -> None:
+def test_a_backlog_is_worked_off_over_several_bounded_runs(aws: Aws, clock: Any,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     backlog = stored_files(ALICE, 30)
     clock.advance(7 * HOUR)
 
+    capsys.readouterr()
     first = run_sweep({**scheduled_event(), "detail": {"maxEntries": 12}})
     assert not first["complete"] and first["files_removed"] == 12
+    assert published_metrics(capsys.readouterr().out) == {"FilesSwept": 12, "SweepRunsIncomplete": 1}
     run_sweep({**scheduled_event(), "detail": {"maxEntries": 12}})
     last = run_sweep({**scheduled_event(), "detail": {"maxEntries": 12}})
 
     assert last["complete"]
     assert all(aws.item(**r.key) is None for r in backlog)
+    assert published_metrics(capsys.readouterr().out)["SweepRunsIncomplete"] == 0, "the last run caught up"
+
+
+def published_metrics(stdout: str) -> dict[str, float]:
+    """The metrics of the last CloudWatch embedded-metric-format record on stdout (Powertools Metrics),
+    checked to be in the configured namespace under the service dimension (the names the alarms use)."""
+    import json
+    import os
+
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    assert records, "no metrics were published"
+    record = records[-1]
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == os.environ["POWERTOOLS_METRICS_NAMESPACE"]
+    assert directive["Dimensions"] == [["service"]] and record["service"] == os.environ["POWERTOOLS_SERVICE_NAME"]
+    values = {m["Name"]: record[m["Name"]] for m in directive["Metrics"]}
+    return {name: sum(v) if isinstance(v, list) else v for name, v in values.items()}
 
 
 def test_a_sweep_deletes_in_batches(aws: Aws, clock: Any) -> None:

@@ -29,6 +29,9 @@ def handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
                        groups=event.detail.groups, shards=ctx.shards)
     report = sweep(ctx, now, budget, shards)
     metrics.add_metric(name="FilesSwept", unit=MetricUnit.Count, value=report.files_removed)
+    # 1 when the run ended with due entries left (its budget or its time spent): removals are falling
+    # behind; SweepBehindAlarm fires when that lasts an hour.
+    metrics.add_metric(name="SweepRunsIncomplete", unit=MetricUnit.Count, value=0 if report.complete else 1)
     logger.info("sweep finished", group=event.detail.group, groups=event.detail.groups, shards=len(shards),
                 **report.dump())
     return report.dump()

@@ -64,7 +64,7 @@ def file_action(record: FileRecord, now: int, upload_url_seconds: int) -> tuple[
 class Budget:
     """How much one run may do: at most max_entries due entries, and stop while reserve_ms are left."""
 
-    max_entries: int = 5000
+    max_entries: int = 50_000
     remaining_ms: Callable[[], int] = lambda: 900_000
     reserve_ms: int = 30_000
     used: int = 0
