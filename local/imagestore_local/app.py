@@ -22,6 +22,7 @@ from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
 from imagestore_local.scheduler import EventBus, ScheduleRunner, rules_of, schedules_of
+from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
 log = logging.getLogger("imagestore_local")
 
@@ -117,6 +118,7 @@ class Stack:
         dynamodb, s3 = self.backends.client("dynamodb"), self.backends.client("s3")
         buckets: list[str] = []
         tables: list[str] = []
+        ttl_tables: list[TtlTable] = []
         for service in services:
             created = create_resources(service, dynamodb, s3, None)
             intrinsics = Intrinsics(service)
@@ -125,6 +127,9 @@ class Stack:
                     buckets.append(intrinsics.physical_name(logical_id))
                 elif resource.get("Type") == "AWS::DynamoDB::Table":
                     tables.append(intrinsics.physical_name(logical_id))
+                    ttl = ttl_table(tables[-1], resource.get("Properties") or {})
+                    if ttl is not None:
+                        ttl_tables.append(ttl)
                 elif resource.get("Type") == "AWS::Events::EventBus":
                     log.info(
                         "event bus %s: delivered by the local EventBridge",
@@ -170,13 +175,17 @@ class Stack:
                 "buckets": buckets,
             },
         )
-        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info)
+        reaper = TtlReaper(dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke,
+                           region)
+        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper)
         self.server = make_server(self.host, self.port, gateway, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self._stoppers.append(self._shutdown_server)
         schedules = ScheduleRunner([s for fn in functions for s in schedules_of(fn)], runtime.invoke)
         schedules.start()
         self._stoppers.append(schedules.stop)
+        reaper.start()
+        self._stoppers.append(reaper.stop)
         marker = data / "stack.json"
         marker.write_text(json.dumps({"pid": os.getpid(), "url": self.base_url}), encoding="utf-8")
         self._stoppers.append(lambda: marker.unlink(missing_ok=True))
@@ -239,7 +248,7 @@ class Stack:
             "  token:    TOKEN=$(imagestore-local token --tenant t1 --user u1)",
             f'            curl -H "Authorization: Bearer $TOKEN" {self.base_url}/files',
             f"  admin:    {self.base_url}/_local/health, /_local/clock, /_local/events, "
-            "/_local/functions/<service>/<function>/invoke",
+            "/_local/functions/<service>/<function>/invoke, /_local/ttl",
             "",
         ]
         print("\n".join(lines), flush=True)

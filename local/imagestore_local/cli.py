@@ -142,6 +142,15 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     return 0 if response.ok else 1
 
 
+def _cmd_ttl(args: argparse.Namespace) -> int:
+    """Delete the expired items now and deliver their TTL records to the stream's functions."""
+    import requests
+
+    response = requests.post(f"{_base_url(args.url)}/_local/ttl", timeout=900)
+    print(response.text)
+    return 0 if response.ok else 1
+
+
 def _cmd_clock(args: argparse.Namespace) -> int:
     import requests
 
@@ -204,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--event", default="{}")
     invoke.add_argument("--url", default=None)
     invoke.set_defaults(func=_cmd_invoke)
+
+    ttl = commands.add_parser(
+        "ttl", help="delete the items whose TTL has passed now, as DynamoDB's TTL would, and run the stream's functions"
+    )
+    ttl.add_argument("--url", default=None)
+    ttl.set_defaults(func=_cmd_ttl)
 
     clock = commands.add_parser("clock", help="show or move the running stack's clock")
     clock.add_argument("--advance", type=float, default=None, help="seconds to move forward")

@@ -26,6 +26,7 @@ from imagestore_local.lambda_runtime import HandlerImportError, LambdaRuntime
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
 from imagestore_local.scheduler import EventBus
+from imagestore_local.ttl import TtlReaper
 
 log = logging.getLogger("imagestore_local.gateway")
 
@@ -129,8 +130,10 @@ class Gateway:
         event_bus: EventBus,
         clock: LocalClock,
         info: StackInfo,
+        ttl: TtlReaper | None = None,
     ) -> None:
         self.project = project
+        self.ttl = ttl
         self.router = Router(routes)
         self.runtime = runtime
         self.authorizers = AuthorizerRunner(runtime)
@@ -427,6 +430,8 @@ class Gateway:
         invoke = re.fullmatch(r"/_local/functions/([^/]+)/([^/]+)/invoke", path)
         if invoke and request.method == "POST":
             return self._invoke_function(request, invoke.group(1), invoke.group(2))
+        if path == "/_local/ttl" and request.method == "POST" and self.ttl is not None:
+            return self._json(200, json.dumps(self.ttl.run_once(), default=str))
         if path == "/_local/authorizer-cache" and request.method == "DELETE":
             self.authorizers.clear()
             return Response(status=204)

@@ -75,3 +75,53 @@ def test_unsaved_uploads_go_saved_ones_stay_and_logout_is_at_once(tmp_path: Path
         assert logout.returncode == 0, logout.stdout + logout.stderr
         assert status(stack, headers, later) == 404
         assert status(stack, headers, saved) == 200
+
+
+def test_ttl_removes_what_the_sweep_did_not_and_the_stream_function_deletes_its_object(tmp_path: Path) -> None:
+    """The backstop path, locally: an unsaved upload's item passes its TTL (retention + 7 days) with no
+    sweep run; `imagestore-local ttl` deletes it as DynamoDB's TTL would and hands the REMOVE record to
+    the scheduler's ttlStream function, which deletes the image's object."""
+    data = _png()
+    with running_stack(tmp_path / "data") as stack:
+        headers = {"Authorization": f"Bearer {stack.mint_token('t1', 'u1', session='desk-1')}"}
+        unsaved, saved = upload(stack, headers, data), upload(stack, headers, data)
+        project = requests.post(f"{stack.base_url}/projects", headers=headers, timeout=30,
+                                json={"name": "Kept", "productType": "photobook", "fileIds": [saved]})
+        assert project.status_code == 201, project.text
+        download = requests.get(f"{stack.base_url}/files/{unsaved}", headers=headers, timeout=30).json()["downloadUrl"]
+        assert requests.get(download, timeout=30).content == data
+
+        requests.post(f"{stack.base_url}/_local/clock", json={"advanceSeconds": 6 * 3600 + 7 * 86400 + 60},
+                      timeout=10).raise_for_status()
+        ttl = subprocess.run([sys.executable, "-m", "imagestore_local.cli", "ttl", "--url", stack.base_url],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert ttl.returncode == 0, ttl.stdout + ttl.stderr
+        import json
+
+        report = json.loads(ttl.stdout)
+        assert report["deleted"] == {"imagestore-local": 1}, report
+        (delivered,) = report["invocations"]
+        assert delivered["function"] == "scheduler/ttlStream"
+        assert delivered["result"] == {"items": 1, "objectsDeleted": 1}
+
+        assert status(stack, headers, unsaved) == 404
+        assert not object_exists(stack, f"t1/u1/{unsaved}"), "the object went with the item"
+        assert status(stack, headers, saved) == 200, "a held image's item has no TTL that passed"
+        assert object_exists(stack, f"t1/u1/{saved}")
+
+
+def object_exists(stack: StackHandle, key: str) -> bool:
+    """Whether the stack's bucket has key (asked of its S3 emulator directly)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    health = requests.get(f"{stack.base_url}/_local/health", timeout=10).json()
+    s3 = boto3.client("s3", endpoint_url=health["endpoints"]["s3"], region_name=health["region"],
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    try:
+        s3.head_object(Bucket=health["buckets"][0], Key=key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
