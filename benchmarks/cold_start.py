@@ -305,7 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated function keys to measure")
     parser.add_argument("--xray-sdk", action="store_true",
                         help="trace with the X-Ray SDK (POWERTOOLS_TRACE_DISABLED=false), as a stage that turns it on")
+    parser.add_argument("--event", action="append", default=[], metavar="KEY=JSON",
+                        help="serve this event instead of the first trigger's, e.g. sweep='{}' (a sweep invoked by "
+                             "hand: every shard); repeatable")
     args = parser.parse_args(argv)
+    events: dict[str, Any] = {}
+    for option in args.event:
+        key, _, text = option.partition("=")
+        try:
+            events[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            parser.error(f"--event {key}: not JSON ({exc})")
     baseline: list[float] = []
     baseline_walls: list[float] = []
     with moto_server() as endpoint:
@@ -315,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         env = base_environment(endpoint)
         for fn in functions if args.xray_sdk else []:
             fn.environment["POWERTOOLS_TRACE_DISABLED"] = "false"
+        unknown = set(events) - {fn.key for fn in functions}
+        if unknown:
+            parser.error(f"--event: no function {', '.join(sorted(unknown))} among those measured")
+        for fn in functions:
+            fn.event = events.get(fn.key, fn.event)
         print(f"cold start: {len(functions)} functions x {args.rounds} rounds, each interleaved with a baseline "
               f"(moto server {endpoint})", flush=True)
         for round_number in range(args.rounds):
