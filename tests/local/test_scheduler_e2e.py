@@ -40,6 +40,15 @@ def status(stack: StackHandle, headers: dict[str, str], file_id: str) -> int:
     return requests.get(f"{stack.base_url}/files/{file_id}", headers=headers, timeout=30).status_code
 
 
+def upload_two_and_save_one(stack: StackHandle, headers: dict[str, str], data: bytes) -> tuple[str, str]:
+    """Two uploads of one session; the second is saved in a project. Their file ids (unsaved, saved)."""
+    unsaved, saved = upload(stack, headers, data), upload(stack, headers, data)
+    project = requests.post(f"{stack.base_url}/projects", headers=headers, timeout=30,
+                            json={"name": "Summer", "productType": "photobook", "fileIds": [saved]})
+    assert project.status_code == 201, project.text
+    return unsaved, saved
+
+
 def sweep(stack: StackHandle) -> dict[str, object]:
     response = requests.post(f"{stack.base_url}/_local/functions/scheduler/sweep/invoke", json={}, timeout=120)
     assert response.status_code == 200, response.text
@@ -50,10 +59,7 @@ def test_unsaved_uploads_go_saved_ones_stay_and_logout_is_at_once(tmp_path: Path
     data = _png()
     with running_stack(tmp_path / "data") as stack:
         headers = {"Authorization": f"Bearer {stack.mint_token('t1', 'u1', session='desk-1')}"}
-        unsaved, saved = upload(stack, headers, data), upload(stack, headers, data)
-        project = requests.post(f"{stack.base_url}/projects", headers=headers, timeout=30,
-                                json={"name": "Summer", "productType": "photobook", "fileIds": [saved]})
-        assert project.status_code == 201, project.text
+        unsaved, saved = upload_two_and_save_one(stack, headers, data)
 
         moved = requests.post(f"{stack.base_url}/_local/clock", json={"advanceSeconds": 6 * 3600 + 60}, timeout=10)
         assert moved.status_code == 200
@@ -84,10 +90,7 @@ def test_ttl_removes_what_the_sweep_did_not_and_the_stream_function_deletes_its_
     data = _png()
     with running_stack(tmp_path / "data") as stack:
         headers = {"Authorization": f"Bearer {stack.mint_token('t1', 'u1', session='desk-1')}"}
-        unsaved, saved = upload(stack, headers, data), upload(stack, headers, data)
-        project = requests.post(f"{stack.base_url}/projects", headers=headers, timeout=30,
-                                json={"name": "Kept", "productType": "photobook", "fileIds": [saved]})
-        assert project.status_code == 201, project.text
+        unsaved, saved = upload_two_and_save_one(stack, headers, data)
         download = requests.get(f"{stack.base_url}/files/{unsaved}", headers=headers, timeout=30).json()["downloadUrl"]
         assert requests.get(download, timeout=30).content == data
 
