@@ -25,13 +25,6 @@ def uploads_handler(aws: Aws) -> Any:
     return handler
 
 
-@pytest.fixture
-def files_handler(aws: Aws) -> Any:
-    from file_service.handlers.files import handler
-
-    return handler
-
-
 def request_upload(handler: Any, principal: Principal = ALICE, *, filename: str = "photo.jpg",
                    content_type: str = "image/jpeg", size: int = 100) -> tuple[int, Any]:
     body = {"filename": filename, "contentType": content_type, "sizeBytes": size}
@@ -79,13 +72,13 @@ def test_request_upload_records_a_pending_file_and_a_presigned_post(aws: Aws, up
     assert item["status"] == "pending" and item["entity"] == "file" and item["sizeBytes"] == 1234
 
 
-def test_upload_complete_get_returns_the_same_bytes(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+def test_upload_complete_get_returns_the_same_bytes(aws: Aws, uploads_handler: Any, files: Any) -> None:
     data = jpeg((120, 80))
     completed = uploaded_file(uploads_handler, data)
 
     assert completed["status"] == "available"
     assert (completed["width"], completed["height"]) == (120, 80)
-    status, body = get(files_handler, completed["fileId"])
+    status, body = get(files, completed["fileId"])
     assert status == 200
     assert requests.get(body["downloadUrl"], timeout=10).content == data
 
@@ -188,14 +181,14 @@ def test_malformed_json_is_400(uploads_handler: Any, raw: str) -> None:
     assert body["error"]["code"] == "bad_request"
 
 
-def test_list_is_paginated_newest_first(uploads_handler: Any, files_handler: Any) -> None:
+def test_list_is_paginated_newest_first(uploads_handler: Any, files: Any) -> None:
     ids = [request_upload(uploads_handler)[1]["fileId"] for _ in range(5)]
     seen: list[str] = []
     cursor = None
     pages = 0
     while True:
         query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
-        status, body = call(files_handler, api_event("GET", "/files", principal=ALICE, query=query))
+        status, body = call(files, api_event("GET", "/files", principal=ALICE, query=query))
         assert status == 200
         seen += [f["fileId"] for f in body["items"]]
         pages += 1
@@ -206,45 +199,45 @@ def test_list_is_paginated_newest_first(uploads_handler: Any, files_handler: Any
     assert pages == 3
 
 
-def test_a_cursor_cannot_be_tampered_with_or_used_by_someone_else(uploads_handler: Any, files_handler: Any) -> None:
+def test_a_cursor_cannot_be_tampered_with_or_used_by_someone_else(uploads_handler: Any, files: Any) -> None:
     for _ in range(3):
         request_upload(uploads_handler)
-    _, first = call(files_handler, api_event("GET", "/files", principal=ALICE, query={"limit": "1"}))
+    _, first = call(files, api_event("GET", "/files", principal=ALICE, query={"limit": "1"}))
     cursor = first["nextCursor"]
     import base64
 
     forged = base64.urlsafe_b64encode(json.dumps({"pk": "T#shop-a#U#bob", "sk": "FILE#z"}).encode()).decode()
     for principal, bad in [(BOB, cursor), (MALLORY, cursor), (ALICE, forged), (ALICE, "%%%"), (ALICE, "e30")]:
-        status, body = call(files_handler, api_event("GET", "/files", principal=principal, query={"cursor": bad}))
+        status, body = call(files, api_event("GET", "/files", principal=principal, query={"cursor": bad}))
         assert status == 400, (principal, bad)
         assert body["error"]["code"] == "invalid_cursor"
 
 
-def test_other_users_and_tenants_get_404(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+def test_other_users_and_tenants_get_404(aws: Aws, uploads_handler: Any, files: Any) -> None:
     file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
     for intruder in (BOB, MALLORY):
-        assert get(files_handler, file_id, intruder)[0] == 404
+        assert get(files, file_id, intruder)[0] == 404
         assert complete(uploads_handler, file_id, intruder)[0] == 404
         delete = api_event("DELETE", "/files/{fileId}", principal=intruder, path_params={"fileId": file_id})
-        status, body = call(files_handler, delete)
+        status, body = call(files, delete)
         assert status == 404 and body["error"]["code"] == "not_found"
-        _, listing = call(files_handler, api_event("GET", "/files", principal=intruder))
+        _, listing = call(files, api_event("GET", "/files", principal=intruder))
         assert listing["items"] == []
-    assert get(files_handler, file_id)[0] == 200
+    assert get(files, file_id)[0] == 200
 
 
-def test_delete_removes_item_and_object_then_404(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+def test_delete_removes_item_and_object_then_404(aws: Aws, uploads_handler: Any, files: Any) -> None:
     file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
     delete = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": file_id})
 
-    assert call(files_handler, delete)[0] == 204
+    assert call(files, delete)[0] == 204
     assert aws.item("T#shop-a#U#alice", f"FILE#{file_id}") is None
     assert not aws.object_exists(f"shop-a/alice/{file_id}")
-    assert get(files_handler, file_id)[0] == 404
-    assert call(files_handler, delete)[0] == 404
+    assert get(files, file_id)[0] == 404
+    assert call(files, delete)[0] == 404
 
 
-def test_delete_of_a_held_file_is_409_and_keeps_it(aws: Aws, uploads_handler: Any, files_handler: Any) -> None:
+def test_delete_of_a_held_file_is_409_and_keeps_it(aws: Aws, uploads_handler: Any, files: Any) -> None:
     file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
     aws.dynamodb.update_item(
         TableName="imagestore-test", Key={"pk": {"S": "T#shop-a#U#alice"}, "sk": {"S": f"FILE#{file_id}"}},
@@ -252,39 +245,39 @@ def test_delete_of_a_held_file_is_409_and_keeps_it(aws: Aws, uploads_handler: An
     )
     delete = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": file_id})
 
-    status, body = call(files_handler, delete)
+    status, body = call(files, delete)
 
     assert status == 409
     assert body["error"]["details"] == {"holdCount": 1}
     assert aws.object_exists(f"shop-a/alice/{file_id}")
 
 
-def test_unknown_ids_are_404(files_handler: Any, uploads_handler: Any) -> None:
-    assert get(files_handler, "01h00000000000000000000000")[0] == 404
-    assert get(files_handler, "not-an-id")[0] == 404
+def test_unknown_ids_are_404(files: Any, uploads_handler: Any) -> None:
+    assert get(files, "01h00000000000000000000000")[0] == 404
+    assert get(files, "not-an-id")[0] == 404
     assert complete(uploads_handler, "01h00000000000000000000000")[0] == 404
 
 
-def test_a_mobile_upload_token_cannot_list_or_read_files(uploads_handler: Any, files_handler: Any) -> None:
+def test_a_mobile_upload_token_cannot_list_or_read_files(uploads_handler: Any, files: Any) -> None:
     from tests.service.test_mobile_uploads import open_mobile_upload
 
     upload = open_mobile_upload(ALICE)
     phone = Principal("shop-a", "alice", "s1", (f"mobile-upload:{upload.mobile_upload_id}",))
-    status, body = call(files_handler, api_event("GET", "/files", principal=phone))
+    status, body = call(files, api_event("GET", "/files", principal=phone))
     assert status == 403 and body["error"]["code"] == "forbidden"
     status, ticket = request_upload(uploads_handler, phone)
     assert status == 201
-    assert get(files_handler, ticket["fileId"], phone)[0] == 403
+    assert get(files, ticket["fileId"], phone)[0] == 403
 
 
-def test_a_request_without_authorizer_context_is_401(files_handler: Any) -> None:
-    status, body = call(files_handler, api_event("GET", "/files", principal=None))
+def test_a_request_without_authorizer_context_is_401(files: Any) -> None:
+    status, body = call(files, api_event("GET", "/files", principal=None))
     assert status == 401
     assert body["error"]["code"] == "unauthorized"
 
 
 def test_each_operation_makes_a_bounded_number_of_aws_requests(
-    aws: Aws, uploads_handler: Any, files_handler: Any
+    aws: Aws, uploads_handler: Any, files: Any
 ) -> None:
     data = jpeg()
     measured: dict[str, dict[str, int]] = {}
@@ -303,9 +296,9 @@ def test_each_operation_makes_a_bounded_number_of_aws_requests(
     path = {"fileId": ticket["fileId"]}
     measure("complete", uploads_handler, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
                                                     path_params=path))
-    measure("list", files_handler, api_event("GET", "/files", principal=ALICE))
-    measure("get", files_handler, api_event("GET", "/files/{fileId}", principal=ALICE, path_params=path))
-    measure("delete", files_handler, api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params=path))
+    measure("list", files, api_event("GET", "/files", principal=ALICE))
+    measure("get", files, api_event("GET", "/files/{fileId}", principal=ALICE, path_params=path))
+    measure("delete", files, api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params=path))
 
     assert measured == {
         "request_upload": {"dynamodb.PutItem": 1},
