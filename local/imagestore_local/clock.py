@@ -14,6 +14,16 @@ log = logging.getLogger("imagestore_local.clock")
 ENV_NAME = "IMAGESTORE_CLOCK_OFFSET_SECONDS"
 
 
+def offset_seconds() -> float:
+    """The offset now in effect (what the layer's imagestore.clock adds to the wall clock)."""
+    return float(os.environ.get(ENV_NAME) or 0)
+
+
+def now_epoch() -> float:
+    """The local stack's time: the wall clock plus the offset (as every handler sees it)."""
+    return time.time() + offset_seconds()
+
+
 class LocalClock:
     """A process-wide offset added to the wall clock by the layer's imagestore.clock."""
 
@@ -38,7 +48,7 @@ class LocalClock:
     @property
     def offset(self) -> float:
         """The current offset in seconds."""
-        return float(os.environ.get(ENV_NAME) or 0)
+        return offset_seconds()
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward (or back, with a negative number); returns the new offset."""
@@ -63,7 +73,7 @@ class LocalClock:
 
     def describe(self) -> dict[str, object]:
         """The clock as GET /_local/clock shows it."""
-        now = time.time() + self.offset
+        now = now_epoch()
         return {
             "offsetSeconds": self.offset,
             "now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),

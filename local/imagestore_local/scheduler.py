@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from imagestore_local.clock import now_epoch
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef
 from imagestore_local.lambda_runtime import HandlerImportError
 
@@ -44,10 +45,7 @@ def schedule_scale() -> float:
 
 def now_iso() -> str:
     """The current time as EventBridge writes it (clock offset included)."""
-    offset = float(os.environ.get("IMAGESTORE_CLOCK_OFFSET_SECONDS") or 0)
-    return datetime.fromtimestamp(datetime.now(UTC).timestamp() + offset, tz=UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
+    return datetime.fromtimestamp(now_epoch(), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_event(fn: FunctionDef, rule_name: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagestore_local.clock import now_epoch
 from imagestore_local.config_loader import FunctionDef
 from imagestore_local.lambda_runtime import HandlerImportError
 from imagestore_local.scheduler import pattern_matches, schedule_scale
@@ -111,11 +112,6 @@ def removal_record(table: TtlTable, old_item: dict[str, Any], arn: str, region: 
     }
 
 
-def local_now() -> float:
-    """The local stack's clock: the wall clock plus the offset `imagestore-local clock` sets."""
-    return time.time() + float(os.environ.get("IMAGESTORE_CLOCK_OFFSET_SECONDS") or 0)
-
-
 @dataclass
 class TtlReaper:
     """Deletes expired items and delivers their TTL records (see the module doc)."""
@@ -125,7 +121,7 @@ class TtlReaper:
     targets: list[StreamTarget]
     invoke: Invoke
     region: str
-    now: Callable[[], float] = local_now
+    now: Callable[[], float] = now_epoch
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
