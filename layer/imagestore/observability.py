@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 
 from imagestore import startup
 from imagestore.config import sdk_tracing_disabled
+from imagestore.startup import Handler
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics, Tracer
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     metrics: Metrics
 
 logger = Logger()
-
-Handler = TypeVar("Handler", bound=Callable[..., Any])
-
 
 class NullTracer:
     """The part of Powertools' Tracer the handlers use, doing nothing (tracing by the SDK is off)."""
