@@ -9,8 +9,8 @@ from imagestore.errors import BadRequest, PreconditionRequired
 MAX_VERSION_DIGITS = 9  # a version is a count of saves: nine digits are far beyond any project's life
 
 # `3`, `"3"` or `W/"3"`: ASCII digits only (str.isdigit() also accepts '²' and '३', int() then fails or lies).
-_VERSION = re.compile(r'(?:W/)?"([0-9]{1,%d})"|([0-9]{1,%d})' % (MAX_VERSION_DIGITS, MAX_VERSION_DIGITS),
-                      re.ASCII)
+_DIGITS = f"[0-9]{{1,{MAX_VERSION_DIGITS}}}"
+_VERSION = re.compile(f'(?:W/)?"({_DIGITS})"|({_DIGITS})', re.ASCII)
 
 
 def parse_if_match(value: str | None) -> int:
@@ -21,6 +21,7 @@ def parse_if_match(value: str | None) -> int:
     version = int(match.group(1) or match.group(2)) if match else 0
     if version < 1:
         shown = value if len(value) <= 40 else value[:40] + "..."
-        raise BadRequest(f"If-Match must name a version: 1 to {MAX_VERSION_DIGITS} digits, "
-                         f"quoted or not, not {shown!r}")
+        raise BadRequest(
+            f"If-Match must name a version: 1 to {MAX_VERSION_DIGITS} digits, quoted or not, not {shown!r}"
+        )
     return version

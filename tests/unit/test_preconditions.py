@@ -8,9 +8,17 @@ from imagestore.errors import BadRequest, PreconditionRequired
 from imagestore.preconditions import parse_if_match
 
 
-@pytest.mark.parametrize(("value", "version"), [
-    ("3", 3), ('"3"', 3), ('W/"3"', 3), (" 3 ", 3), ("007", 7), ("999999999", 999_999_999),
-])
+@pytest.mark.parametrize(
+    ("value", "version"),
+    [
+        ("3", 3),
+        ('"3"', 3),
+        ('W/"3"', 3),
+        (" 3 ", 3),
+        ("007", 7),
+        ("999999999", 999_999_999),
+    ],
+)
 def test_a_version_quoted_weak_or_bare_is_read(value: str, version: int) -> None:
     assert parse_if_match(value) == version
 
@@ -21,14 +29,29 @@ def test_no_if_match_is_428(value: str | None) -> None:
         parse_if_match(value)
 
 
-@pytest.mark.parametrize("value", [
-    "\u00b2",           # '²' passes str.isdigit()
-    'W/"\u00b3"',       # '³', weak
-    "\u0663",           # Arabic-Indic three: int() would read it
-    "5" * 5000,         # past Python's int conversion limit
-    "1234567890",       # ten digits: over the bound
-    "abc", "0", '"0"', "-1", "+1", "1.0", "3 4", '"3', 'W/3', 'w/"3"', '""', "*", "\x00",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2",  # '²' passes str.isdigit()
+        'W/"\u00b3"',  # '³', weak
+        "\u0663",  # Arabic-Indic three: int() would read it
+        "5" * 5000,  # past Python's int conversion limit
+        "1234567890",  # ten digits: over the bound
+        "abc",
+        "0",
+        '"0"',
+        "-1",
+        "+1",
+        "1.0",
+        "3 4",
+        '"3',
+        "W/3",
+        'w/"3"',
+        '""',
+        "*",
+        "\x00",
+    ],
+)
 def test_anything_but_a_version_is_400(value: str) -> None:
     with pytest.raises(BadRequest) as raised:
         parse_if_match(value)
