@@ -3,13 +3,15 @@ where domain errors become HTTP responses."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from pydantic import BaseModel, ValidationError
 
-from imagestore import errors
+from imagestore import bodies, errors
 from imagestore.auth import Principal
 from imagestore.observability import logger
 
@@ -84,17 +86,26 @@ def principal(app: APIGatewayRestResolver) -> Principal:
 
 
 def parse_body(app: APIGatewayRestResolver, model: type[ModelT]) -> ModelT:
-    """The JSON body validated into `model`; malformed JSON or fields are a 400."""
-    body = app.current_event.decoded_body if app.current_event.body else None
+    """The JSON body validated into `model`; malformed JSON or fields are a 400, a body over
+    bodies.MAX_BODY_BYTES a 413."""
+    return model.model_validate(bodies.json_object(_raw_body(app)))
+
+
+def _raw_body(app: APIGatewayRestResolver) -> bytes:
+    """The request body's bytes as the client sent them (API Gateway base64-encodes binary bodies)."""
+    event = app.current_event
+    body = event.body
     if not body:
-        raise errors.BadRequest("a JSON request body is required")
+        return b""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise errors.BadRequest("request body is not valid base64") from exc
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise errors.BadRequest(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise errors.BadRequest("request body must be a JSON object")
-    return model.model_validate(data)
+        return body.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: bytes that were not UTF-8
+        raise errors.BadRequest("request body is not valid UTF-8") from exc
 
 
 def int_query(app: APIGatewayRestResolver, name: str) -> int | None:

@@ -6,9 +6,26 @@ does not import Powertools' event handler with it (cold start).
 
 from __future__ import annotations
 
+import json
+import re
+from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel
+
+from imagestore.errors import BadRequest, PayloadTooLarge
+
+# A request body is at most 4 MiB: room for the largest project document (1 MB compact, more when
+# pretty-printed) under API Gateway's 10 MB, and small enough to parse well within a function's time.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+# Nesting deeper than this is refused before parsing: json.loads recurses once per level.
+MAX_JSON_DEPTH = 64
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = b"[{]}"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
+_NESTING = bytes.maketrans(_BRACKETS, b"\x01\x01\xff\xff")  # opening +1, closing -1 (signed bytes)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ApiModel(BaseModel):
@@ -27,3 +44,42 @@ class ApiModel(BaseModel):
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body parsed as a JSON object: UTF-8, at most MAX_BODY_BYTES (else 413) and
+    MAX_JSON_DEPTH levels deep, no NaN or Infinity, no unpaired surrogate; anything else is a 400."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes", details={"maxBytes": MAX_BODY_BYTES})
+    if not raw.strip():
+        raise BadRequest("a JSON request body is required")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from exc
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise BadRequest(f"request body is nested more than {MAX_JSON_DEPTH} levels deep",
+                         details={"maxDepth": MAX_JSON_DEPTH})
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadRequest("request body has a \\u escape of an unpaired surrogate") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return data
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest, counted without parsing it (brackets
+    inside strings do not count); linear, and in C but for the string pattern."""
+    nesting = _JSON_STRING.sub(b"", raw).translate(_NESTING, _NOT_BRACKETS)
+    return max(accumulate(memoryview(nesting).cast("b")), default=0)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

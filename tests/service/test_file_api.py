@@ -164,6 +164,14 @@ def test_complete_refuses_images_over_the_tenant_pixel_limit(
         ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 0}, 400, "bad_request"),
         ({"filename": "../a.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
         ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 10, "x": 1}, 400, "bad_request"),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": True}, 400, "bad_request"),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": "12"}, 400, "bad_request"),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 12.0}, 400, "bad_request"),
+        ({"filename": "photo\u202egpj.exe", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        ({"filename": "a\u200b.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        ({"filename": "a\x7f.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        ({"filename": "a\x85.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        ({"filename": "..", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
     ],
 )
 def test_bad_upload_requests_get_a_4xx_with_an_error_body(
@@ -174,11 +182,36 @@ def test_bad_upload_requests_get_a_4xx_with_an_error_body(
     assert got["error"]["code"] == code
 
 
-@pytest.mark.parametrize("raw", ["{not json", "[]", ""])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[]",
+        "",
+        "[" * 10_000 + "]" * 10_000,  # json.loads would recurse past the interpreter's limit
+        '{"filename": ' + "[" * 65 + "]" * 65 + "}",
+        '{"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": NaN}',
+        '{"filename": "\\udc00.jpg", "contentType": "image/jpeg", "sizeBytes": 10}',
+        '{"filename": "\udcff.jpg"}',  # a body that was not UTF-8, as a surrogate-escaped str
+    ],
+)
 def test_malformed_json_is_400(uploads_handler: Any, raw: str) -> None:
     status, body = call(uploads_handler, api_event("POST", "/uploads", principal=ALICE, raw_body=raw))
     assert status == 400
     assert body["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize(("raw", "status"), [(b'{"filename": "\xff\xfe.jpg"}', 400), (b" " * (4 * 2**20 + 1), 413),
+                                             (b'{"a": "' + b"x" * 4 * 2**20 + b'"}', 413), (b"%%%", 400)])
+def test_a_binary_body_that_is_not_utf8_json_is_4xx(uploads_handler: Any, raw: bytes, status: int) -> None:
+    import base64
+
+    event = api_event("POST", "/uploads", principal=ALICE)
+    event["body"] = "%%%" if raw == b"%%%" else base64.b64encode(raw).decode()
+    event["isBase64Encoded"] = True
+    got, body = call(uploads_handler, event)
+    assert got == status
+    assert body["error"]["code"] == {400: "bad_request", 413: "payload_too_large"}[status]
 
 
 def test_list_is_paginated_newest_first(uploads_handler: Any, files: Any) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from imagestore.bodies import ApiModel
 from imagestore.clock import from_epoch, iso
@@ -14,13 +15,17 @@ from imagestore.models.files import FileRecord
 class UploadRequest(ApiModel):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=100)
-    size_bytes: int = Field(gt=0)
+    size_bytes: StrictInt = Field(gt=0)  # a JSON integer: not true, not "12", not 12.0
 
     @field_validator("filename")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if any(ord(c) < 32 or c in "/\\" for c in value):
-            raise ValueError("filename must not contain control characters or path separators")
+        """No path separators, no control (Cc: C0, DEL, C1) or format (Cf: bidi overrides, zero-width)
+        characters: a filename is shown to people and sent back in Content-Disposition."""
+        if any(c in "/\\" or unicodedata.category(c) in ("Cc", "Cf") for c in value):
+            raise ValueError("filename must not contain control or format characters or path separators")
+        if value.strip() in ("", ".", ".."):
+            raise ValueError("filename must name a file")
         return value
 
     @field_validator("content_type")

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from imagestore.bodies import ApiModel
 from imagestore.clock import from_epoch, iso
+from imagestore.errors import PayloadTooLarge
 from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.holds import FileRef
 from imagestore.models.orders import OrderLine
 from imagestore.models.projects import ProjectRecord
 
 MAX_FILES_PER_PROJECT = 2000
+# A project's document, as compact JSON with non-ASCII escaped (as every response carries it), is at
+# most 1 MiB: GET /projects/{id} (the document and up to MAX_FILES_PER_PROJECT files with a download
+# URL each, about 1 KB a file with a usual filename) then stays well under Lambda's 6 MB response limit,
+# and so do a share's and an order's view of it.
+MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
 class ProjectInput(ApiModel):
@@ -21,6 +28,16 @@ class ProjectInput(ApiModel):
     product_type: str = Field(min_length=1, max_length=100)
     document: Any = Field(default_factory=dict)
     file_ids: list[str] = Field(default_factory=list, max_length=MAX_FILES_PER_PROJECT)
+
+    @field_validator("document")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        """413 (not 400: raised as it is through pydantic) for a document over MAX_DOCUMENT_BYTES."""
+        size = len(json.dumps(value, separators=(",", ":")))
+        if size > MAX_DOCUMENT_BYTES:
+            raise PayloadTooLarge(f"the document is {size} bytes as JSON, over the limit of {MAX_DOCUMENT_BYTES}",
+                                  details={"maxDocumentBytes": MAX_DOCUMENT_BYTES, "documentBytes": size})
+        return value
 
     @field_validator("file_ids")
     @classmethod
@@ -73,7 +90,7 @@ class ProjectPage(ApiModel):
 
 class ShareInput(ApiModel):
     mode: Literal["view", "copy"]
-    expires_in_days: int = Field(default=7, gt=0)
+    expires_in_days: StrictInt = Field(default=7, gt=0)
 
 
 class ShareCreated(ApiModel):
@@ -99,7 +116,7 @@ MAX_CART_ITEMS_PER_ORDER = 25
 class CartItemInput(ApiModel):
     project_id: str | None = None
     product_sku: str = Field(min_length=1, max_length=100)
-    quantity: int = Field(gt=0, le=10_000)
+    quantity: StrictInt = Field(gt=0, le=10_000)
     external_cart_id: str | None = Field(default=None, pattern=SAFE_REFERENCE)
 
 
