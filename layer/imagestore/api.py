@@ -32,12 +32,17 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
-    """The API's error shape: {"error": {"code", "message", "details"?}}."""
+RETRY_AFTER_SECONDS = "1"
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   *, retry: bool = False) -> Response:
+    """The API's error shape: {"error": {"code", "message", "details"?}}; Retry-After on 429 and
+    on any error a retry may get past."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details:
         error["details"] = details
-    headers = {"Retry-After": "1"} if status == 429 else None
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 429 or retry else None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
                     body=json.dumps({"error": error}), headers=headers)
 
@@ -58,6 +63,13 @@ def create_app() -> APIGatewayRestResolver:
         status = status_of(exc)
         logger.info("request refused", status=status, code=exc.code, reason=exc.message)
         return error_response(status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(errors.TransactionConflict)
+    def _transaction_conflict(exc: errors.TransactionConflict) -> Response:
+        logger.info("transaction cancelled", status=409, reasons=exc.reasons)
+        return error_response(409, "transaction_conflict",
+                              "a concurrent change to the same items won; retry the request",
+                              {"retryable": True}, retry=True)
 
     @app.exception_handler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:

@@ -26,6 +26,12 @@ class InvalidCursor(BadRequest):
     code = "invalid_cursor"
 
 
+class RefusedByTable(BadRequest):
+    """DynamoDB refused a request built from client input (ValidationException): never a 500."""
+
+    code = "bad_request"
+
+
 class Unauthorized(DomainError):
     """No valid credentials."""
 
@@ -91,7 +97,10 @@ class ConditionFailed(Exception):
 
 
 class TransactionConflict(Exception):
-    """A transaction was cancelled; reasons per item in order ('None' when that item was fine)."""
+    """A transaction was cancelled; reasons per item in order ('None' when that item was fine).
+
+    The data layer and logic turn the reasons they expect into domain errors; one that reaches the
+    API is a 409 with Retry-After (a concurrent change to the same items won: retrying may succeed)."""
 
     def __init__(self, reasons: list[str]) -> None:
         super().__init__(", ".join(reasons))

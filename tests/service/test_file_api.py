@@ -358,3 +358,20 @@ def _context() -> Any:
     from tests.support.events import LambdaContext
 
     return LambdaContext()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        b'{"pk": "T#shop-a#U#alice", "sk": ""}',
+        b'{"pk": "T#shop-a#U#alice", "sk": "FILE#' + b"x" * 2000 + b'"}',
+        b"[" * 3000 + b"]" * 3000,
+    ],
+)
+def test_a_cursor_the_table_could_not_take_is_400(files: Any, key: bytes) -> None:
+    import base64
+
+    cursor = base64.urlsafe_b64encode(key).decode()
+    status, body = call(files, api_event("GET", "/files", principal=ALICE, query={"cursor": cursor}))
+    assert status == 400
+    assert body["error"]["code"] == "invalid_cursor"

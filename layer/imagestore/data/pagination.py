@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
+# A cursor is the base64 of a flat JSON object of a few key attributes, each printable ASCII and within
+# DynamoDB's key sizes (2,048 bytes for a partition key, 1,024 for a sort key): what ours ever holds.
+MAX_CURSOR_CHARS = 2048
+_KEY_VALUE = re.compile(r"[\x21-\x7e]{1,1024}")
+_CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 class Page(BaseModel):
@@ -46,16 +52,20 @@ def decode_cursor(cursor: str | None, *, exact: Mapping[str, str],
     """
     if cursor is None or cursor == "":
         return None
+    if len(cursor) > MAX_CURSOR_CHARS or not _CURSOR_CHARS.fullmatch(cursor):
+        raise InvalidCursor("cursor is not one this API issued")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if raw.count(b"{") + raw.count(b"[") > 1:  # ours is one flat object: never parse anything nested
+            raise ValueError("nested")
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidCursor("cursor is not one this API issued") from exc
     allowed = set(exact) | set(prefixes)
     if (
         not isinstance(key, dict)
         or set(key) != allowed
-        or not all(isinstance(v, str) for v in key.values())
+        or not all(isinstance(v, str) and _KEY_VALUE.fullmatch(v) for v in key.values())
         or any(key[name] != value for name, value in exact.items())
         or any(not key[name].startswith(prefix) for name, prefix in prefixes.items())
     ):

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from imagestore.errors import ConditionFailed, Throttled, TransactionConflict
+from imagestore.errors import ConditionFailed, RefusedByTable, Throttled, TransactionConflict
+from imagestore.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,6 +54,13 @@ def sdk_errors() -> Iterator[None]:
             raise TransactionConflict(reasons) from exc
         if code in _THROTTLING:
             raise Throttled("the table is busy; retry") from exc
+        if code in ("TransactionConflictException", "TransactionInProgressException"):
+            raise TransactionConflict(["TransactionConflict"]) from exc
+        if code == "ValidationException":
+            # Requests are built from validated input, so this is an input the checks let through (a
+            # key value the table cannot take): the client's request is refused, and the gap is logged.
+            logger.warning("request refused by the table", reason=exc.response.get("Error", {}).get("Message"))
+            raise RefusedByTable("the request names a key or value the table cannot take") from exc
         raise
 
 
