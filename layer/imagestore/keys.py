@@ -104,6 +104,22 @@ def project_pk(tenant_id: str, project_id: str) -> str:
     return f"T#{tenant_id}#P#{project_id}"
 
 
+def project_hold_attribute(project_id: str) -> str:
+    """The attribute of a file item that records a project's hold on it (imagestore.data.holds):
+    the lock epoch that acquired it (> 0), or minus the epoch that released it (< 0)."""
+    return f"H#{project_id}"
+
+
+HOLD_ATTRIBUTE_PREFIX = "H#"
+PIN_PREFIX = "PIN#"
+
+
+def pin_key(project_pk_: str, holder_pk: str) -> dict[str, str]:
+    """A pin in a project's partition: holder_pk (a cart item, an order, a copy) keeps the files of the
+    project version it pinned; while any pin exists the project releases no hold."""
+    return {"pk": project_pk_, "sk": f"{PIN_PREFIX}{holder_pk}"}
+
+
 def projects_of_user(tenant_id: str, user_id: str) -> str:
     """gsi1 partition listing a user's projects by last save."""
     return f"T#{tenant_id}#U#{user_id}#PROJECTS"

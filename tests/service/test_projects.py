@@ -10,6 +10,7 @@ import requests
 from imagestore.auth import Principal
 from tests.conftest import Aws
 from tests.support.events import api_event, call
+from tests.support.scheduler import run_sweep
 from tests.support.files import stored_file, stored_files
 
 ALICE = Principal("shop-a", "alice", "s1")
@@ -124,7 +125,7 @@ def test_other_users_and_tenants_get_404(projects: Any) -> None:
         assert listing["items"] == []
 
 
-def test_delete_releases_files_and_then_404(aws: Aws, projects: Any) -> None:
+def test_delete_hides_at_once_and_the_sweep_releases_files(aws: Aws, projects: Any) -> None:
     f1 = stored_file(ALICE)
     _, project = create(projects, [f1.file_id])
     pid = project["projectId"]
@@ -132,6 +133,9 @@ def test_delete_releases_files_and_then_404(aws: Aws, projects: Any) -> None:
 
     assert call(projects, delete)[0] == 204
     assert load(projects, pid)[0] == 404
+    assert call(projects, delete)[0] == 404
+    assert hold_count(aws, f1.file_id) == 1  # released in the background, by the next sweep
+    run_sweep()
     assert hold_count(aws, f1.file_id) == 0
     assert aws.item(f"T#shop-a#P#{pid}", "META") is None
     assert aws.item(f"T#shop-a#P#{pid}", f"FILE#{f1.file_id}") is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from imagestore import keys
 from imagestore.data.pagination import Page, decode_cursor, encode_cursor, newest_first_in_gsi1
 from imagestore.data.table import Table
@@ -15,16 +18,22 @@ class CartItemStore:
         self.table = table
         self.expiry_shards = expiry_shards
 
-    def add_cart_item(self, record: CartItemRecord) -> None:
-        """META, and the external cart's pointer with it (one transaction) when there is one."""
+    def add_cart_item(self, record: CartItemRecord, *, pin: Sequence[Mapping[str, Any]] = (),
+                      pin_key: Mapping[str, str] | None = None) -> None:
+        """META, the external cart's pointer when there is one, and the pin on its project's version
+        (imagestore.data.projects.ProjectStore.pin_operations) when there is one: one transaction."""
         meta = record.to_item(self.expiry_shards)
-        if record.pointer_key is None:
+        if pin_key is not None:
+            meta["pinKey"] = dict(pin_key)
+        operations: list[Mapping[str, Any]] = [
+            {"Put": {"Item": meta, "ConditionExpression": "attribute_not_exists(pk)"}}]
+        if record.pointer_key is not None:
+            operations.append({"Put": {"Item": record.to_pointer_item()}})
+        operations.extend(pin)
+        if len(operations) == 1:
             self.table.put(meta, condition="attribute_not_exists(pk)")
             return
-        self.table.transact_write([
-            {"Put": {"Item": meta, "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"Item": record.to_pointer_item()}},
-        ])
+        self.table.transact_write(operations)
 
     def get_cart_items(self, tenant_id: str, cart_item_ids: list[str]) -> dict[str, CartItemRecord]:
         """The cart items among the ids (BatchGetItem); missing ids are absent."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagestore import keys
-from imagestore.data.holders import remove_belongings
+from imagestore.data.partitions import remove_belongings
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Item, Table
 from imagestore.errors import ConditionFailed, Throttled
@@ -53,9 +53,15 @@ class DueEntry:
 @dataclass(frozen=True)
 class DocumentOwner:
     """An item that names a document object (imagestore.keys.document_owner_key), as reconciliation
-    reads it: the object it references now (None: its document is inline)."""
+    reads it: the objects it references now (none: its document is inline). A project references
+    its version's manifest, and while a save runs, the manifest that save is writing."""
 
-    document_key: str | None
+    document_keys: frozenset[str]
+
+    @property
+    def document_key(self) -> str | None:
+        """One referenced object (the only one, for every owner but a project being saved)."""
+        return next(iter(sorted(self.document_keys)), None)
 
 
 @dataclass
@@ -229,7 +235,8 @@ class ExpiryStore:
         """(pk, sk) -> what it references, for the items that exist among owner_keys (BatchGetItem,
         100 a call, consistent); a key without an entry has no item."""
         return {
-            (i["pk"], i["sk"]): DocumentOwner(document_key=str(i["documentKey"]) if i.get("documentKey") else None)
+            (i["pk"], i["sk"]): DocumentOwner(document_keys=frozenset(
+                str(i[name]) for name in ("documentKey", "manifestKey", "lockManifestKey") if i.get(name)))
             for i in self.table.batch_get(owner_keys)
         }
 

@@ -69,7 +69,7 @@ def hold_store() -> HoldStore:
 def project_store() -> ProjectStore:
     from imagestore.data.projects import ProjectStore
 
-    return ProjectStore(table(), get_settings().expiry_shards)
+    return ProjectStore(table(), hold_store(), image_bucket(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)

@@ -39,12 +39,14 @@ class FileStore:
 
     def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
                        completed_at: int) -> FileRecord:
-        """Pending -> available with its pixel size; a repeat of the same completion is harmless."""
-        key = record.key
-        expression = "SET #status = :available, completedAt = :at, xsk = :xsk"
+        """Pending -> available with its pixel size; a repeat of the same completion is harmless.
+
+        Its expiry-index entry stays where the request put it (due when an abandoned upload would be
+        removed): an upload writes the index once on the request path, and the sweep that finds it
+        due and available files it under its retention."""
+        expression = "SET #status = :available, completedAt = :at"
         values: dict[str, Any] = {":available": FileStatus.AVAILABLE.value, ":at": completed_at,
-                                  ":pending": FileStatus.PENDING.value,
-                                  ":xsk": keys.expiry_sort(record.expires_at, key["pk"], key["sk"])}
+                                  ":pending": FileStatus.PENDING.value}
         if width is not None and height is not None:
             expression += ", width = :w, height = :h"
             values.update({":w": width, ":h": height})

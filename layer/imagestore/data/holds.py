@@ -1,85 +1,150 @@
-"""Acquiring and releasing holds: the mechanism behind invariant 1 (nothing held is deleted).
+"""Holds: how a project keeps the files it uses, and why no held file is ever deleted.
 
-A hold is a link item in the holder's partition plus +1 on the file's holdCount, written in one
-transaction. Acquiring is conditioned on the file being available and alive (held, or its own
-retention not over); the sweep deletes a file only on the opposite condition (holdCount = 0 and
-expiresAt passed). The two conditions exclude each other, so whatever the interleaving either the
-hold lands first and the sweep leaves the file, or the sweep wins and the hold is refused.
+A project's hold on a file is recorded on the file's own item, in the attribute
+`H#{projectId}` (keys.project_hold_attribute), together with the file's holdCount:
+  acquire  SET H#p = epoch, holdCount + 1, out of the expiry index    only if the file is available and
+           alive (held, or its own retention not over) and H#p is absent or released at an epoch <= ours
+  release  SET H#p = -epoch, holdCount - 1, due now in the expiry index   only if H#p is held at an epoch <= ours
+The sweep deletes a file only when holdCount = 0 and its retention is over (imagestore.data.expiry),
+the exact opposite of what acquiring needs: a hold and a deletion never both land.
 
-Releasing deletes the link (conditioned on it existing, so a repeated release changes nothing)
-and decrements holdCount; it also puts the file back into the expiry index due *now*, so the next
-sweep looks at it: deletes it if nothing holds it and its own retention is over, or files it
-under its real expiry otherwise.
+Each hold change is one UpdateItem of one file (a write unit for a file item under 1 KB), not a
+transaction: what makes a save's changes safe is the project's lock (imagestore.data.project_holds).
+Only the holder of the lock changes the project's holds, with the lock's epoch, and epochs only grow:
+a save that lost its lock to a takeover (it stalled past the lease) is fenced off on every file the
+takeover touched (its late acquire finds H#p released at a newer epoch, its late release finds H#p
+acquired at a newer epoch), and LockLost stops it. Acquire and release are idempotent per epoch, so
+a takeover simply redoes what a dead save may have done.
+
+Legacy (schema 1) holders keep hold *links* in their partition (one item per file, +1 on holdCount
+in the same transaction); only their release is still here (release_links), for cart items and
+orders made before holds v2 and for projects not yet upgraded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from imagestore import keys
 from imagestore.data.table import Table
-from imagestore.errors import TransactionConflict, Unprocessable
-from imagestore.models.files import FileStatus
+from imagestore.errors import ConditionFailed, TransactionConflict
+from imagestore.models.files import TTL_GRACE_SECONDS, FileStatus
 from imagestore.models.holds import FileRef
 
-FILES_PER_TRANSACTION = 50  # two operations per file; TransactWriteItems takes 100
+LINKS_PER_TRANSACTION = 50  # legacy links: two operations per file; TransactWriteItems takes 100
+IN_FLIGHT = 8  # file updates in flight at once (latency of a save that changes many images)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class LockLost(Exception):
+    """A newer lock holder has taken over the project's holds: this save must stop."""
+
+
+@dataclass
+class Acquisition:
+    """What acquiring a set of files achieved."""
+
+    held: list[str] = field(default_factory=list)  # held by the project now (newly or already)
+    gone: list[str] = field(default_factory=list)  # not available: deleted, expired or never completed
 
 
 class HoldStore:
-    """Holds of holders on files."""
+    """Holds of projects on files, and the release of legacy hold links."""
 
     def __init__(self, table: Table, expiry_shards: int) -> None:
         self.table = table
         self.expiry_shards = expiry_shards
 
+    # --- holds v2 ------------------------------------------------------------------------------
+
+    def acquire(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Sequence[str],
+                now: int) -> Acquisition:
+        """Hold every file of file_ids (the owner's) for the project at epoch; LockLost if fenced off."""
+        outcome = Acquisition()
+        for file_id, held in zip(file_ids, _each(lambda f: self._acquire_one(tenant_id, owner_id, project_id,
+                                                                             epoch, f, now), file_ids),
+                                 strict=True):
+            (outcome.held if held else outcome.gone).append(file_id)
+        return outcome
+
+    def release(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Iterable[str],
+                now: int) -> None:
+        """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off."""
+        _each(lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now), list(file_ids))
+
+    def _acquire_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
+                     now: int) -> bool:
+        key = keys.file_key(tenant_id, owner_id, file_id)
+        names = {"#h": keys.project_hold_attribute(project_id), "#status": "status", "#ttl": "ttl"}
+        try:
+            self.table.update(
+                key, "SET #h = :e ADD holdCount :one REMOVE xpk, xsk, #ttl",
+                condition=("attribute_exists(pk) AND #status = :available AND (holdCount > :zero OR expiresAt > :now)"
+                           " AND (attribute_not_exists(#h) OR (#h < :zero AND #h >= :neg))"),
+                names=names, values={":e": epoch, ":neg": -epoch, ":one": 1, ":zero": 0, ":now": now,
+                                     ":available": FileStatus.AVAILABLE.value},
+                return_new=False,
+            )
+            return True
+        except ConditionFailed:
+            item = self.table.get(key)
+        mark = int(item.get(names["#h"], 0)) if item else 0
+        if mark > epoch or -mark > epoch:
+            raise LockLost(f"hold of project {project_id} on file {file_id} was changed at a newer epoch")
+        return mark > 0  # held already (by an earlier save of this project); otherwise the file is gone
+
+    def _release_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
+                     now: int) -> None:
+        key = keys.file_key(tenant_id, owner_id, file_id)
+        attribute = keys.project_hold_attribute(project_id)
+        try:
+            item = self.table.update(
+                key, "SET #h = :neg, xpk = :xpk, xsk = :xsk ADD holdCount :minus",
+                condition="#h > :zero AND #h <= :e",
+                names={"#h": attribute},
+                values={":neg": -epoch, ":e": epoch, ":zero": 0, ":minus": -1,
+                        ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.expiry_shards),
+                        ":xsk": keys.expiry_sort(now, key["pk"], key["sk"])},
+            )
+        except ConditionFailed:
+            current = self.table.get(key)
+            mark = int(current.get(attribute, 0)) if current else 0
+            if mark > epoch or -mark > epoch:
+                raise LockLost(f"hold of project {project_id} on file {file_id} was changed at a newer epoch") from None
+            return
+        if item is not None and int(item.get("holdCount", 0)) == 0:
+            # Nothing holds it any more: the TTL backstop covers it again (acquiring removed its TTL).
+            ttl = max(int(item.get("expiresAt", now)), now) + TTL_GRACE_SECONDS
+            with contextlib.suppress(ConditionFailed):  # held again meanwhile: its new holder keeps it
+                self.table.update(key, "SET #ttl = :ttl", condition="holdCount = :zero AND attribute_exists(xsk)",
+                                  names={"#ttl": "ttl"}, values={":ttl": ttl, ":zero": 0}, return_new=False)
+
+    # --- legacy hold links (schema 1) ----------------------------------------------------------
+
     def links(self, holder_pk: str) -> list[FileRef]:
-        """Every file a holder keeps (one Query page per 1 MB of links)."""
+        """Every file a legacy holder links (one Query page per 1 MB of links)."""
         items = self.table.query_all(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
             values={":pk": holder_pk, ":prefix": keys.LINK_PREFIX}, consistent=True,
         )
-        return [FileRef.from_link_item(i) for i in items]
+        return [FileRef.from_link_item(i) for i in items if i.get("entity") == "hold"]
 
-    def acquire(self, holder_pk: str, holder_kind: str, holder_id: str, refs: Sequence[FileRef],
-                now: int) -> list[FileRef]:
-        """Hold every file of refs, or none: on a file that is gone, roll back and raise 422.
-
-        Returns the refs this call newly linked (a ref already linked to this holder is skipped).
-        """
-        acquired: list[FileRef] = []
-        unavailable: list[str] = []
-        for chunk in _chunks(refs, FILES_PER_TRANSACTION):
-            pending = list(chunk)
+    def release_links(self, holder_pk: str, refs: Iterable[FileRef], now: int) -> None:
+        """Drop a legacy holder's links to refs (link deleted and holdCount - 1 in one transaction);
+        links already gone are skipped."""
+        pending_all = list(refs)
+        for start in range(0, len(pending_all), LINKS_PER_TRANSACTION):
+            pending = pending_all[start:start + LINKS_PER_TRANSACTION]
             while pending:
                 try:
                     self.table.transact_write(
-                        [op for ref in pending for op in self._acquire_ops(holder_pk, holder_kind, holder_id, ref, now)]
-                    )
-                except TransactionConflict as conflict:
-                    linked, gone = _failed_files(pending, conflict.reasons)
-                    if not linked and not gone:
-                        raise
-                    unavailable.extend(ref.file_id for ref in gone)
-                    pending = [r for r in pending if r not in linked and r not in gone]
-                    continue
-                acquired.extend(pending)
-                pending = []
-        if unavailable:
-            self.release(holder_pk, acquired, now)
-            raise Unprocessable(
-                "some files are not available to this caller: " + ", ".join(sorted(unavailable)),
-                details={"unavailableFileIds": sorted(unavailable)},
-            )
-        return acquired
-
-    def release(self, holder_pk: str, refs: Iterable[FileRef], now: int) -> None:
-        """Drop the holder's links to refs; links already gone are skipped."""
-        for chunk in _chunks(list(refs), FILES_PER_TRANSACTION):
-            pending = list(chunk)
-            while pending:
-                try:
-                    self.table.transact_write([op for ref in pending for op in self._release_ops(holder_pk, ref, now)])
+                        [op for ref in pending for op in self._release_link_ops(holder_pk, ref, now)])
                 except TransactionConflict as conflict:
                     missing = {pending[i // 2] for i, r in enumerate(conflict.reasons)
                                if r == "ConditionalCheckFailed"}
@@ -89,22 +154,7 @@ class HoldStore:
                     continue
                 pending = []
 
-    def _acquire_ops(self, holder_pk: str, holder_kind: str, holder_id: str, ref: FileRef,
-                     now: int) -> list[dict[str, Any]]:
-        return [
-            {"Put": {"Item": ref.to_link_item(holder_pk, holder_kind, holder_id),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": {
-                "Key": ref.file_key,
-                "UpdateExpression": "ADD holdCount :one REMOVE xpk, xsk, #ttl",
-                "ConditionExpression": "#status = :available AND (holdCount > :zero OR expiresAt > :now)",
-                "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
-                "ExpressionAttributeValues": {":one": 1, ":zero": 0, ":now": now,
-                                              ":available": FileStatus.AVAILABLE.value},
-            }},
-        ]
-
-    def _release_ops(self, holder_pk: str, ref: FileRef, now: int) -> list[dict[str, Any]]:
+    def _release_link_ops(self, holder_pk: str, ref: FileRef, now: int) -> list[dict[str, Any]]:
         file_key = ref.file_key
         return [
             {"Delete": {"Key": {"pk": holder_pk, "sk": keys.link_sk(ref.file_id)},
@@ -122,18 +172,11 @@ class HoldStore:
         ]
 
 
-def _failed_files(pending: Sequence[FileRef], reasons: Sequence[str]) -> tuple[set[FileRef], set[FileRef]]:
-    """(already linked, gone) files of a cancelled acquire transaction, from its reasons in order."""
-    linked: set[FileRef] = set()
-    gone: set[FileRef] = set()
-    for index, reason in enumerate(reasons):
-        if reason != "ConditionalCheckFailed":
-            continue
-        ref = pending[index // 2]
-        (linked if index % 2 == 0 else gone).add(ref)
-    return linked, gone - linked
-
-
-def _chunks(items: Sequence[FileRef], size: int) -> Iterable[Sequence[FileRef]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _each(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """work(item) for every item, IN_FLIGHT at a time, results in order; the first error is raised
+    once every call has finished (so nothing is left running behind a failure)."""
+    if len(items) <= 1:
+        return [work(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(items))) as pool:
+        futures = [pool.submit(work, i) for i in items]
+    return [f.result() for f in futures]

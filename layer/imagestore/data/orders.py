@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from imagestore import keys
-from imagestore.data.holders import read_partition
+from imagestore.data.partitions import read_partition
 from imagestore.data.table import Table
 from imagestore.errors import Throttled, TransactionConflict
 from imagestore.models.holds import FileRef
 from imagestore.models.orders import FrozenProject, OrderRecord
-from imagestore.models.projects import ProjectStatus
 
 ORDER_EVENT_SOURCE = "imagestore.orders"
 
@@ -26,6 +26,10 @@ class OrderPartition:
     order: OrderRecord | None
     projects: list[FrozenProject] = field(default_factory=list)
     links: list[FileRef] = field(default_factory=list)
+
+
+class OrderRefTaken(Exception):
+    """The shop's order reference already names an order."""
 
 
 class OrderStore:
@@ -40,40 +44,23 @@ class OrderStore:
         item = self.table.get(keys.order_ref_key(tenant_id, external_order_ref))
         return (item["orderId"], item["userId"]) if item else None
 
-    def begin_order(self, record: OrderRecord, projects: list[FrozenProject]) -> None:
-        """META (not yet placed, expiring within the placement window) and the frozen projects."""
-        self.table.transact_write([
-            {"Put": {"Item": record.to_item(self.expiry_shards), "ConditionExpression": "attribute_not_exists(pk)"}},
-            *({"Put": {"Item": p.to_item()}} for p in projects),
-        ])
-
-    def place_order(self, record: OrderRecord) -> bool:
-        """Claim the shop's reference and mark the order placed, in one transaction.
-
-        False when the reference already names another order (the caller then drops this one).
-        """
-        placed = record.to_item(self.expiry_shards)
+    def place(self, record: OrderRecord, projects: Sequence[FrozenProject],
+              pins: Sequence[Mapping[str, Any]]) -> None:
+        """Write the placed order in one transaction: META, the claim of the shop's reference, the frozen
+        projects and their pins (imagestore.data.projects.ProjectStore.pin_operations). OrderRefTaken
+        when the reference names another order; TransactionConflict when a project changed meanwhile."""
         try:
             self.table.transact_write([
+                {"Put": {"Item": record.to_item(self.expiry_shards),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
                 {"Put": {"Item": record.to_ref_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": {
-                    "Key": record.key,
-                    "UpdateExpression": "SET placed = :true, expiresAt = :e, xpk = :xpk, xsk = :xsk, #ttl = :ttl, "
-                                        "companionKeys = :companions",
-                    "ConditionExpression": "#status = :active",
-                    "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
-                    "ExpressionAttributeValues": {
-                        ":true": True, ":e": record.expires_at, ":xpk": placed["xpk"], ":xsk": placed["xsk"],
-                        ":ttl": placed["ttl"], ":companions": placed["companionKeys"],
-                        ":active": ProjectStatus.ACTIVE.value,
-                    },
-                }},
+                *({"Put": {"Item": p.to_item()}} for p in projects),
+                *pins,
             ])
         except TransactionConflict as conflict:
-            if conflict.reasons[:1] == ["ConditionalCheckFailed"]:
-                return False
+            if conflict.reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise OrderRefTaken(record.external_order_ref) from None
             raise
-        return True
 
     def load_order(self, tenant_id: str, order_id: str) -> OrderPartition:
         """META, frozen projects and hold links of an order: one Query (a page per MB)."""

@@ -1,22 +1,87 @@
-"""Access patterns of projects."""
+"""Projects of the single table, and the protocol by which a project holds its files (holds v2).
+
+Shape. A project's partition holds its small META item (version, name, status, lock, pin count; no
+document, no file list), its shares, and the pins of the holders that keep one of its versions. The
+document and the file list of each version are an immutable manifest object in S3
+(imagestore.models.manifests). The project's holds are recorded on the files (imagestore.data.holds).
+
+Invariant: while the project's partition exists, every file its current version lists is held by the
+project or by its base pin (a copy's original), and so is every file of every version a live pin names.
+
+How each writer keeps it:
+- A save that changes no hold is one conditional UpdateItem of META (version = n, active, unlocked):
+  the file list changes only in the manifest, whose holds are those of version n.
+- A save that adds or drops files takes META's lock (version = n, active, no live lock; lockEpoch + 1),
+  acquires the added files under that epoch, commits (version n+1, still locked, pinCount = 0 if it
+  releases anything), releases what version n+1 no longer uses, and unlocks. Every hold change of
+  the project happens under its lock, so two saves never interleave their hold changes: concurrent
+  saves of one version get one winner, the others 412 (version moved) or 409 (save in progress).
+  Nothing is released before the commit, so a save that fails leaves version n whole; what it acquired
+  it releases again (or, if it died, the next lock holder does: the lock names the save's manifest, so
+  the taker knows what the dead save may have acquired, or, after its commit, what it had to release).
+- While the project is pinned (pinCount > 0: a cart item, an order or a copy keeps one of its
+  versions) a save releases nothing: every file of every version since the first pin stays held
+  (the manifest's `held`). The first save after the last pin went releases what its version does not use.
+- Deleting a project only marks it (`deleting`, due now in the expiry index): the sweep removes it,
+  under the lock, once no pin keeps it: releases every hold (and what a dead save may have acquired),
+  drops its own pin on its base, deletes its items and manifests.
+- A pin is a PIN# item plus pinCount + 1 on META, in the pinning holder's own transaction, on the
+  condition that the pinned version is current: its files are held at that moment, and nothing is
+  released while the pin exists. Unpinning is the opposite transaction (idempotent: the PIN item is
+  the proof) and makes the project due now, so the sweep removes a deleted project without waiting.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from imagestore import keys
-from imagestore.data.holders import HolderPartition, read_partition
+from imagestore import ids, keys
+from imagestore.data.holds import HoldStore, LockLost
 from imagestore.data.pagination import Page, newest_first_in_gsi1
+from imagestore.data.partitions import HolderPartition, read_partition, remove_belongings
+from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
-from imagestore.errors import ConditionFailed, PreconditionFailed
+from imagestore.errors import (
+    ConditionFailed,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    TransactionConflict,
+    Unprocessable,
+)
+from imagestore.models.files import TTL_GRACE_SECONDS
 from imagestore.models.holds import FileRef
-from imagestore.models.projects import ProjectRecord, ProjectStatus
+from imagestore.models.manifests import Manifest
+from imagestore.models.projects import LOCK_SECONDS, ProjectLock, ProjectRecord, ProjectStatus
+
+ACQUIRE = "acquire"
+RELEASE = "release"
+LOCK_FIELDS = "lockId, lockUntil, lockManifestKey, lockPhase"
+
+
+class SaveInProgress(Conflict):
+    """Another save of the project holds its lock."""
+
+    code = "save_in_progress"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a save writes: the new version's fields and every file it uses, in order."""
+
+    name: str
+    product_type: str
+    document: Any
+    files: list[FileRef]
+    saved_at: int
+    expires_at: int
 
 
 @dataclass
 class ProjectPartition:
-    """Everything in a project's partition, read with one Query; `holder` is what removing it takes."""
+    """A legacy (schema 1) project's partition: META, hold links, shares (one Query)."""
 
     project: ProjectRecord | None
     holder: HolderPartition
@@ -25,52 +90,52 @@ class ProjectPartition:
     def links(self) -> list[FileRef]:
         return self.holder.links
 
-    @property
-    def share_items(self) -> list[dict[str, Any]]:
-        return [i for i in self.holder.others if i["sk"].startswith(keys.SHARE_PREFIX)]
-
 
 class ProjectStore:
-    """Projects of the single table."""
+    """Projects: reading, saving under the hold protocol above, pinning, removing."""
 
-    def __init__(self, table: Table, expiry_shards: int) -> None:
+    def __init__(self, table: Table, holds: HoldStore, bucket: ImageBucket, expiry_shards: int) -> None:
         self.table = table
+        self.holds = holds
+        self.bucket = bucket
         self.expiry_shards = expiry_shards
 
-    def load_project(self, tenant_id: str, project_id: str) -> ProjectPartition:
-        """META, hold links and shares of a project: one Query (a page per MB), however many files."""
-        holder = read_partition(self.table, keys.project_pk(tenant_id, project_id))
-        return ProjectPartition(project=ProjectRecord.from_item(holder.meta) if holder.meta else None, holder=holder)
+    # --- reading -----------------------------------------------------------------------------
 
-    def add_project(self, record: ProjectRecord) -> None:
-        self.table.put(record.to_item(self.expiry_shards), condition="attribute_not_exists(pk)")
+    def get(self, tenant_id: str, project_id: str) -> ProjectRecord | None:
+        """The project's META (one consistent GetItem of a small item)."""
+        item = self.table.get(keys.project_key(tenant_id, project_id))
+        return ProjectRecord.from_item(item) if item and item.get("entity") == ProjectRecord.ENTITY else None
 
-    def replace_project(self, record: ProjectRecord, expected_version: int) -> None:
-        """Write the next version, if the stored one is still expected_version (else 412)."""
+    def manifest(self, record: ProjectRecord) -> Manifest | None:
+        """The record's version (document and files): one S3 GET; a legacy project is read from its
+        item, its links and its document object. None when the manifest is gone (a newer save
+        replaced it: read META again)."""
+        if record.is_legacy:
+            return self._legacy_manifest(record)
+        assert record.manifest_key is not None
+        body = self.bucket.read(record.manifest_key)
+        return Manifest.from_bytes(body) if body is not None else None
+
+    def load(self, tenant_id: str, project_id: str) -> tuple[ProjectRecord, Manifest] | None:
+        """META and its manifest, consistent with each other (a save racing the read: read again)."""
+        for _ in range(3):
+            record = self.get(tenant_id, project_id)
+            if record is None:
+                return None
+            manifest = self.manifest(record)
+            if manifest is not None:
+                return record, manifest
+        raise Conflict(f"project {project_id} is being saved; retry")
+
+    def extend(self, record: ProjectRecord, expires_at: int) -> None:
+        """Push the project's expiry forward (a load counts as use); lost races are harmless. Its index
+        entry stays: the sweep that finds it due files it under the new expiry."""
         try:
-            self.table.put(
-                record.to_item(self.expiry_shards),
-                condition="version = :expected AND #status = :active",
-                names={"#status": "status"},
-                values={":expected": expected_version, ":active": ProjectStatus.ACTIVE.value},
-            )
-        except ConditionFailed:
-            raise PreconditionFailed(
-                f"project {record.project_id} is no longer at version {expected_version}"
-            ) from None
-
-    def extend_project(self, record: ProjectRecord, expires_at: int) -> None:
-        """Push the project's expiry forward (a load counts as use); lost races are harmless."""
-        entry = record.model_copy(update={"expires_at": expires_at}).to_item(self.expiry_shards)
-        try:
-            self.table.update(
-                record.key, "SET expiresAt = :e, xpk = :xpk, xsk = :xsk, #ttl = :ttl",
-                condition="version = :v AND #status = :active",
-                names={"#ttl": "ttl", "#status": "status"},
-                values={":e": expires_at, ":xpk": entry["xpk"], ":xsk": entry["xsk"], ":ttl": entry["ttl"],
-                        ":v": record.version, ":active": ProjectStatus.ACTIVE.value},
-                return_new=False,
-            )
+            self.table.update(record.key, "SET expiresAt = :e", condition="version = :v AND #status = :active",
+                              names={"#status": "status"},
+                              values={":e": expires_at, ":v": record.version, ":active": ProjectStatus.ACTIVE.value},
+                              return_new=False)
         except ConditionFailed:
             return
 
@@ -79,3 +144,416 @@ class ProjectStore:
         items, next_cursor = newest_first_in_gsi1(self.table, keys.projects_of_user(tenant_id, user_id),
                                                   keys.project_pk(tenant_id, ""), limit=limit, cursor=cursor)
         return Page(items=[ProjectRecord.from_item(i) for i in items], next_cursor=next_cursor)
+
+    # --- creating and saving -----------------------------------------------------------------
+
+    def create(self, record: ProjectRecord, manifest: Manifest, now: int,
+               pin: list[dict[str, Any]] | None = None) -> ProjectRecord:
+        """Write a new project (or copy) and hold its files: META `creating` and locked, due in the
+        index when the lock runs out (so the sweep undoes a creation that died), then the holds, then
+        active. A file gone meanwhile undoes it all (422). pin: operations pinning the original a copy
+        starts from, written with META in one transaction (409 if the original changed meanwhile)."""
+        manifest_key = self._put_manifest(record, manifest)
+        lock = ProjectLock(lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=manifest_key,
+                           phase=ACQUIRE)
+        creating = record.model_copy(update={"status": ProjectStatus.CREATING, "manifest_key": manifest_key,
+                                             "lock": lock, "lock_epoch": 1, "file_count": len(manifest.files)})
+        put = {"Item": creating.to_item(self.expiry_shards, due_at=lock.until + 1),
+               "ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            if pin:
+                self.table.transact_write([{"Put": put}, *pin])
+            else:
+                self.table.put(put["Item"], condition=put["ConditionExpression"])
+        except TransactionConflict:
+            self.bucket.delete_objects([manifest_key])
+            raise Conflict("the shared project was changed or deleted while copying it; retry") from None
+        self._acquire(creating, lock, list(manifest.held), now)
+        done = creating.model_copy(update={"status": ProjectStatus.ACTIVE, "lock": None})
+        entry = done.to_item(self.expiry_shards)
+        try:
+            self.table.update(
+                done.key, f"SET #status = :active, gsi1pk = :g1pk, gsi1sk = :g1sk, xsk = :xsk REMOVE {LOCK_FIELDS}",
+                condition="lockId = :lock", names={"#status": "status"},
+                values={":active": ProjectStatus.ACTIVE.value, ":g1pk": entry["gsi1pk"], ":g1sk": entry["gsi1sk"],
+                        ":xsk": entry["xsk"], ":lock": lock.lock_id},
+                return_new=False,
+            )
+        except ConditionFailed:
+            raise Conflict("the project could not be created in time; retry") from None
+        return done
+
+    def save(self, current: ProjectRecord, base: Manifest, draft: Draft, now: int) -> tuple[ProjectRecord, Manifest]:
+        """Save version current.version + 1 (see the module doc); 412 if current is no longer the
+        stored version, 409 while another save holds the lock, 422 if an added file is gone."""
+        if current.is_legacy:
+            current, base = self.upgrade(current, base, now)
+        new_ids = [ref.file_id for ref in draft.files]
+        keep = set(new_ids)
+        covered = base.covered
+        added = [f for f in new_ids if f not in covered]
+        released = [] if current.pin_count > 0 else [f for f in base.held if f not in keep]
+        held = [f for f in base.held if f not in set(released)] + added
+        manifest = Manifest(project_id=current.project_id, version=current.version + 1, document=draft.document,
+                            files=tuple(draft.files), held=tuple(held), base_file_ids=base.base_file_ids,
+                            released=tuple(released))
+        saved = current.model_copy(update={
+            "version": current.version + 1, "name": draft.name, "product_type": draft.product_type,
+            "saved_at": draft.saved_at, "expires_at": draft.expires_at, "file_count": len(new_ids), "lock": None,
+        })
+        manifest_key = self._put_manifest(saved, manifest)
+        saved = saved.model_copy(update={"manifest_key": manifest_key})
+        committed = False
+        try:
+            if not added and not released and current.lock is None:
+                self._commit_unlocked(current, saved)
+                committed = True
+            else:
+                lock = self._lock(current, manifest_key, now)
+                try:
+                    if current.lock is not None:
+                        self._take_over(current, base, lock, now)
+                    self._acquire(saved, lock, added, now)
+                    self._commit_locked(saved, lock, added, releasing=bool(released), now=now)
+                    committed = True
+                    if released:
+                        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, released,
+                                           now)
+                        self._unlock(saved, lock)
+                except LockLost:
+                    if committed:  # saved; the save that took the lock over finishes the releases
+                        return saved, manifest
+                    raise SaveInProgress("another save took this project over; load it again and retry") from None
+        finally:
+            if not committed:
+                self.bucket.delete_objects([manifest_key])
+        if current.manifest_key:
+            self.bucket.delete_objects([current.manifest_key])  # a reader that still had it reads META again
+        return saved, manifest
+
+    def _commit_unlocked(self, current: ProjectRecord, saved: ProjectRecord) -> None:
+        try:
+            self.table.update(saved.key, *self._commit_expression(saved),
+                              condition="version = :n AND #status = :active AND attribute_not_exists(lockId)",
+                              values={**self._commit_values(saved), ":n": current.version,
+                                      ":active": ProjectStatus.ACTIVE.value},
+                              names={"#status": "status", "#name": "name"}, return_new=False)
+        except ConditionFailed:
+            raise self._refusal(current) from None
+
+    def _commit_locked(self, saved: ProjectRecord, lock: ProjectLock, added: list[str], *, releasing: bool,
+                       now: int) -> None:
+        """The new version, if we still hold the lock and the project is active (and, when the save
+        releases anything, unpinned); else undo the acquisitions, unlock and say why (404, 409)."""
+        condition = "lockId = :lock AND #status = :active"
+        values = {**self._commit_values(saved), ":lock": lock.lock_id, ":active": ProjectStatus.ACTIVE.value}
+        if releasing:
+            condition += " AND (attribute_not_exists(pinCount) OR pinCount = :zero)"
+            values.update({":release": RELEASE, ":zero": 0})
+        try:
+            self.table.update(saved.key, *self._commit_expression(saved, lock_phase=RELEASE if releasing else None),
+                              condition=condition, values=values, names={"#status": "status", "#name": "name"},
+                              return_new=False)
+            return
+        except ConditionFailed:
+            stored = self.get(saved.tenant_id, saved.project_id)
+        if stored is None or stored.lock is None or stored.lock.lock_id != lock.lock_id:
+            raise LockLost("the save lost its lock")
+        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now)
+        self._unlock(saved, lock)
+        if stored.status is not ProjectStatus.ACTIVE:
+            raise NotFound(f"project {saved.project_id} not found")
+        raise Conflict("the project was added to a cart or an order while saving; retry")
+
+    def _commit_expression(self, saved: ProjectRecord, *, lock_phase: str | None = None) -> tuple[str]:
+        expression = ("SET version = :v, #name = :name, productType = :pt, savedAt = :saved, expiresAt = :expires, "
+                      "fileCount = :count, manifestKey = :manifest, gsi1sk = :g1sk")
+        if lock_phase is not None:
+            return (expression + ", lockPhase = :release",)
+        return (expression + f" REMOVE {LOCK_FIELDS}",)
+
+    def _commit_values(self, saved: ProjectRecord) -> dict[str, Any]:
+        return {":v": saved.version, ":name": saved.name, ":pt": saved.product_type, ":saved": saved.saved_at,
+                ":expires": saved.expires_at, ":count": saved.files_in_version, ":manifest": saved.manifest_key,
+                ":g1sk": keys.by_time(saved.saved_at, saved.project_id)}
+
+    def _refusal(self, current: ProjectRecord) -> Exception:
+        """Why a conditional write on current's META failed: 404, 412 or 409."""
+        stored = self.get(current.tenant_id, current.project_id)
+        if stored is None or stored.status is not ProjectStatus.ACTIVE:
+            return NotFound(f"project {current.project_id} not found")
+        if stored.version != current.version:
+            return PreconditionFailed(f"project {current.project_id} is at version {stored.version}, "
+                                      f"not {current.version}", details={"currentVersion": stored.version})
+        return SaveInProgress(f"project {current.project_id} is being saved by another request; retry")
+
+    def _lock(self, current: ProjectRecord, manifest_key: str | None, now: int) -> ProjectLock:
+        """Take META's lock (free, or held past its lease) with the next epoch."""
+        lock_id = ids.new_id()
+        condition = "(attribute_not_exists(lockId) OR lockUntil < :now) AND version = :n AND #status = :active"
+        values: dict[str, Any] = {":lock": lock_id, ":until": now + LOCK_SECONDS, ":phase": ACQUIRE, ":one": 1,
+                                  ":now": now, ":n": current.version, ":active": ProjectStatus.ACTIVE.value}
+        expression = "SET lockId = :lock, lockUntil = :until, lockPhase = :phase"
+        if manifest_key is not None:
+            expression += ", lockManifestKey = :manifest"
+            values[":manifest"] = manifest_key
+        else:
+            expression += " REMOVE lockManifestKey"
+        try:
+            item = self.table.update(current.key, expression + " ADD lockEpoch :one", condition=condition,
+                                     names={"#status": "status"}, values=values)
+        except ConditionFailed:
+            raise self._refusal(current) from None
+        assert item is not None
+        return ProjectLock(lock_id=lock_id, epoch=int(item["lockEpoch"]), until=now + LOCK_SECONDS,
+                           manifest_key=manifest_key, phase=ACQUIRE)
+
+    def _unlock(self, record: ProjectRecord, lock: ProjectLock) -> None:
+        try:
+            self.table.update(record.key, f"REMOVE {LOCK_FIELDS}", condition="lockId = :lock",
+                              values={":lock": lock.lock_id}, return_new=False)
+        except ConditionFailed:
+            raise LockLost("the save lost its lock") from None
+
+    def _acquire(self, record: ProjectRecord, lock: ProjectLock, file_ids: list[str], now: int) -> list[str]:
+        """Hold file_ids under lock; if any is gone, release what this call acquired, unlock and 422."""
+        outcome = self.holds.acquire(record.tenant_id, record.user_id, record.project_id, lock.epoch, file_ids, now)
+        if outcome.gone:
+            self.holds.release(record.tenant_id, record.user_id, record.project_id, lock.epoch, outcome.held, now)
+            if record.status is ProjectStatus.CREATING:
+                self.table.delete(record.key, condition="lockId = :lock", values={":lock": lock.lock_id})
+                if record.manifest_key:
+                    self.bucket.delete_objects([record.manifest_key])
+            else:
+                self._unlock(record, lock)
+            gone = sorted(outcome.gone)
+            raise Unprocessable("these files are not available to you: " + ", ".join(gone),
+                                details={"unavailableFileIds": gone})
+        return outcome.held
+
+    def _take_over(self, stale: ProjectRecord, base: Manifest, lock: ProjectLock, now: int) -> None:
+        """Finish or undo what the save that held stale.lock did before it died (under our newer epoch)."""
+        assert stale.lock is not None
+        if stale.lock.phase == RELEASE:
+            release = list(base.released)  # it committed (base is its manifest): finish its releases
+        else:
+            dead = self.bucket.read(stale.lock.manifest_key) if stale.lock.manifest_key else None
+            release = [f for f in Manifest.from_bytes(dead).held if f not in base.covered] if dead else []
+            if stale.lock.manifest_key and stale.lock.manifest_key != stale.manifest_key:
+                self.bucket.delete_objects([stale.lock.manifest_key])
+        self.holds.release(stale.tenant_id, stale.user_id, stale.project_id, lock.epoch, release, now)
+
+    def _put_manifest(self, record: ProjectRecord, manifest: Manifest) -> str:
+        key = keys.document_object_key(record.tenant_id, record.project_id, manifest.version, ids.new_id())
+        self.bucket.put_document(key, manifest.to_bytes())
+        return key
+
+    # --- legacy projects (schema 1) ----------------------------------------------------------
+
+    def _legacy_manifest(self, record: ProjectRecord) -> Manifest | None:
+        partition = read_partition(self.table, record.pk)
+        by_id = {ref.file_id: ref for ref in partition.links}
+        if record.document is not None:
+            document = _json(record.document)
+        elif record.document_key is not None:
+            body = self.bucket.read(record.document_key)
+            if body is None:
+                return None
+            document = _json(body)
+        else:
+            document = {}
+        return Manifest(project_id=record.project_id, version=record.version, document=document,
+                        files=tuple(by_id[f] for f in record.file_ids if f in by_id),
+                        held=tuple(by_id))
+
+    def upgrade(self, legacy: ProjectRecord, base: Manifest, now: int) -> tuple[ProjectRecord, Manifest]:
+        """Turn a legacy project into schema 2 in place, version unchanged: under the lock (the version
+        must still be legacy.version), each hold link becomes a hold on the file (link deleted, H#p set,
+        holdCount unchanged, one transaction per file), then META gets its manifest. Safe to repeat."""
+        lock = self._lock(legacy, None, now)
+        record = legacy.model_copy(update={"lock": None, "lock_epoch": lock.epoch, "schema_version": 2,
+                                           "document": None, "document_key": None, "file_ids": (),
+                                           "file_count": len(base.files)})
+        for ref in self.holds.links(legacy.pk):
+            try:
+                self.table.transact_write([
+                    {"Delete": {"Key": {"pk": legacy.pk, "sk": keys.link_sk(ref.file_id)},
+                                "ConditionExpression": "attribute_exists(pk)"}},
+                    {"Update": {"Key": ref.file_key, "UpdateExpression": "SET #h = :e",
+                                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#h)",
+                                "ExpressionAttributeNames": {"#h": keys.project_hold_attribute(legacy.project_id)},
+                                "ExpressionAttributeValues": {":e": lock.epoch}}},
+                ])
+            except TransactionConflict:
+                continue  # converted by an upgrade that died half-way
+        manifest_key = self._put_manifest(record, base)
+        record = record.model_copy(update={"manifest_key": manifest_key})
+        self.table.update(
+            record.key, f"SET #schema = :two, manifestKey = :m, fileCount = :count REMOVE fileIds, document, "
+                        f"documentKey, {LOCK_FIELDS}",
+            condition="lockId = :lock", names={"#schema": "schema"},
+            values={":two": 2, ":m": manifest_key, ":count": len(base.files), ":lock": lock.lock_id},
+            return_new=False,
+        )
+        if legacy.document_key:
+            self.bucket.delete_objects([legacy.document_key])
+        return record, base
+
+    def legacy_partition(self, record: ProjectRecord) -> ProjectPartition:
+        return ProjectPartition(project=record, holder=read_partition(self.table, record.pk))
+
+    # --- pins --------------------------------------------------------------------------------
+
+    def pin_operations(self, project: ProjectRecord, holder_pk: str, now: int) -> list[dict[str, Any]]:
+        """The two operations (for the pinning holder's own transaction) that pin project's current
+        version: they fail unless that version is still current and the project live."""
+        pin = keys.pin_key(project.pk, holder_pk)
+        return [
+            {"Put": {"Item": {**pin, "entity": "pin", "holderPk": holder_pk, "version": project.version,
+                              "createdAt": now},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {
+                "Key": project.key, "UpdateExpression": "ADD pinCount :one REMOVE #ttl",
+                "ConditionExpression": "version = :v AND #status = :active AND expiresAt > :now",
+                "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
+                "ExpressionAttributeValues": {":one": 1, ":v": project.version, ":now": now,
+                                              ":active": ProjectStatus.ACTIVE.value},
+            }},
+        ]
+
+    def unpin(self, pin: dict[str, str], now: int) -> None:
+        """Drop a pin (once: the PIN item is its proof) and make the project due now in the index."""
+        project_key = {"pk": pin["pk"], "sk": keys.META}
+        try:
+            self.table.transact_write([
+                {"Delete": {"Key": pin, "ConditionExpression": "attribute_exists(pk)"}},
+                {"Update": {"Key": project_key, "UpdateExpression": "ADD pinCount :minus SET xpk = :xpk, xsk = :xsk",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {
+                                ":minus": -1, ":xpk": keys.expiry_shard(pin["pk"], keys.META, self.expiry_shards),
+                                ":xsk": keys.expiry_sort(now, pin["pk"], keys.META)}}},
+            ])
+        except TransactionConflict as conflict:
+            if conflict.reasons[:1] == ["ConditionalCheckFailed"]:
+                return  # unpinned already
+            if conflict.reasons[1:2] == ["ConditionalCheckFailed"]:
+                self.table.delete(pin)  # the project is gone already
+                return
+            raise
+
+    # --- deleting and removing ---------------------------------------------------------------
+
+    def mark_deleted(self, record: ProjectRecord, now: int) -> None:
+        """DELETE: hide the project at once and make it due now; the sweep removes it (a few writes)."""
+        try:
+            self.table.update(
+                record.key, "SET #status = :deleting, xpk = :xpk, xsk = :xsk REMOVE gsi1pk, gsi1sk",
+                condition="#status = :active AND userId = :owner", names={"#status": "status"},
+                values={":deleting": ProjectStatus.DELETING.value, ":active": ProjectStatus.ACTIVE.value,
+                        ":owner": record.user_id,
+                        ":xpk": keys.expiry_shard(record.pk, keys.META, self.expiry_shards),
+                        ":xsk": keys.expiry_sort(now, record.pk, keys.META)},
+                return_new=False,
+            )
+        except ConditionFailed:
+            raise NotFound(f"project {record.project_id} not found") from None
+
+    def remove(self, partition: HolderPartition, now: int, *, only_if_expired: bool) -> bool:
+        """Remove a schema-2 project whose time has come (deleted, expired, or a creation that died),
+        once nothing pins it. True when it is gone afterwards; False when it stays (live, extended,
+        pinned, or locked by a save in progress: a later run looks again)."""
+        assert partition.meta is not None
+        record = ProjectRecord.from_item(partition.meta)
+        if record.status is ProjectStatus.ACTIVE:
+            if only_if_expired and record.expires_at > now:
+                self._refile(record)
+                return False
+            try:
+                self.table.update(record.key, "SET #status = :deleting REMOVE gsi1pk, gsi1sk",
+                                  condition="#status = :active" + (" AND expiresAt <= :now" if only_if_expired else ""),
+                                  names={"#status": "status"},
+                                  values={":deleting": ProjectStatus.DELETING.value,
+                                          ":active": ProjectStatus.ACTIVE.value,
+                                          **({":now": now} if only_if_expired else {})},
+                                  return_new=False)
+            except ConditionFailed:
+                return False  # saved or extended meanwhile: it is live
+            record = record.model_copy(update={"status": ProjectStatus.DELETING})
+        if record.pin_count > 0:
+            # Kept for its pins, out of the index; the last unpin makes it due again (the condition
+            # keeps an unpin that came first from being undone).
+            with contextlib.suppress(ConditionFailed):
+                self.table.update(record.key, "REMOVE xpk, xsk", condition="pinCount > :zero",
+                                  values={":zero": 0}, return_new=False)
+            return False
+        lock_id = ids.new_id()
+        try:
+            item = self.table.update(
+                record.key, "SET lockId = :lock, lockUntil = :until, lockPhase = :phase ADD lockEpoch :one",
+                condition="attribute_exists(pk) AND #status <> :active AND (attribute_not_exists(lockId) OR "
+                          "lockUntil < :now) AND (attribute_not_exists(pinCount) OR pinCount = :zero)",
+                names={"#status": "status"},
+                values={":lock": lock_id, ":until": now + LOCK_SECONDS, ":phase": RELEASE, ":one": 1, ":now": now,
+                        ":active": ProjectStatus.ACTIVE.value, ":zero": 0})
+        except ConditionFailed:
+            return self.get(record.tenant_id, record.project_id) is None  # locked by a save, or pinned: later
+        assert item is not None
+        stored = ProjectRecord.from_item(item)
+        epoch = int(item["lockEpoch"])
+        release: set[str] = set()
+        documents = [k for k in (stored.manifest_key, record.lock.manifest_key if record.lock else None) if k]
+        for key in dict.fromkeys(documents):
+            body = self.bucket.read(key)
+            if body is not None:  # the current version's, and a dead save's (what it may have acquired)
+                manifest = Manifest.from_bytes(body)
+                release.update(manifest.held, manifest.released)
+        self._release_all(stored, epoch, release, documents, now)
+        self.table.delete(stored.key, condition="lockId = :lock", values={":lock": lock_id})
+        return True
+
+    def remove_after_ttl(self, old_item: dict[str, Any], now: int) -> None:
+        """TTL deleted a project's META before the sweep removed it (the backstop): release what it held
+        (at an epoch past any its locks reached), drop its base pin, delete what is left of it."""
+        record = ProjectRecord.from_item(old_item)
+        documents = [k for k in (record.manifest_key, record.lock.manifest_key if record.lock else None) if k]
+        release: set[str] = set()
+        for key in dict.fromkeys(documents):
+            body = self.bucket.read(key)
+            if body is not None:
+                manifest = Manifest.from_bytes(body)
+                release.update(manifest.held, manifest.released)
+        self._release_all(record, record.lock_epoch + 1, release, documents, now)
+
+    def _release_all(self, record: ProjectRecord, epoch: int, release: set[str], documents: list[str],
+                     now: int) -> None:
+        self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(release), now)
+        if record.base_pin_key is not None:
+            self.unpin(record.base_pin_key, now)
+        rest = read_partition(self.table, record.pk)
+        remove_belongings(self.table, self.bucket, [{"documentKey": k} for k in dict.fromkeys(documents)] + rest.others,
+                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others])
+
+    def _refile(self, record: ProjectRecord) -> None:
+        """A live project found due (saves do not move its index entry): file it under its expiry, with
+        its TTL back unless pinned (a pinned project has none: TTL must not take what a pin keeps)."""
+        entry = record.to_item(self.expiry_shards)
+        expression = "SET xpk = :xpk, xsk = :xsk"
+        values: dict[str, Any] = {":xpk": entry["xpk"], ":xsk": entry["xsk"], ":e": record.expires_at,
+                                  ":active": ProjectStatus.ACTIVE.value}
+        condition = "expiresAt = :e AND #status = :active"
+        if record.pin_count == 0:
+            expression += ", #ttl = :ttl"
+            condition += " AND (attribute_not_exists(pinCount) OR pinCount = :zero)"
+            values.update({":ttl": record.expires_at + TTL_GRACE_SECONDS, ":zero": 0})
+        try:
+            self.table.update(record.key, expression, condition=condition,
+                              names={"#status": "status", **({"#ttl": "ttl"} if record.pin_count == 0 else {})},
+                              values=values, return_new=False)
+        except ConditionFailed:
+            return
+
+
+def _json(text: str | bytes) -> Any:
+    import json
+
+    return json.loads(text)

@@ -3,11 +3,13 @@
 An order is a holder. Its partition T#{tid}#ORDER#{id} has
   META                  the order: its lines (cart item, SKU, quantity, project and version),
                         whether it was placed, its expiry (expiry index);
-  PROJECT#{projectId}   a project frozen at the version the order was made from; its document
-                        is an S3 object (documentKey, deleted with the order);
+  PROJECT#{projectId}   a project frozen at the version the order was made from: its manifest
+                        (document and files) copied to an S3 object of the order's (documentKey,
+                        deleted with the order), and a pin on that version (pinKey: the project
+                        keeps the version's files for as long as the order exists, whatever happens
+                        to the project and the cart items afterwards);
   RESUBMISSION#{id}     a resubmission to the lab; its manifest is an S3 object (documentKey);
-  FILE#{fileId}         hold links: the order keeps its files itself, whatever happens to the
-                        projects and cart items afterwards.
+  FILE#{fileId}         (orders placed before holds v2 only) hold links of the order's own.
 The shop's order reference has a uniqueness item (keys.order_ref_key) naming the order; it is
 written in the transaction that places the order and is META's companion.
 """
@@ -133,10 +135,19 @@ class FrozenProject(BaseModel):
     version: int
     name: str
     product_type: str
-    file_ids: tuple[str, ...]
+    file_ids: tuple[str, ...] = ()  # legacy frozen projects only (their documentKey holds the document alone)
     document_key: str
+    pin_key: dict[str, str] | None = None  # holds v2: documentKey holds the version's manifest
 
     def to_item(self) -> dict[str, Any]:
+        if self.pin_key is not None:
+            return {
+                "pk": keys.order_pk(self.tenant_id, self.order_id),
+                "sk": keys.order_project_sk(self.project_id),
+                "entity": self.ENTITY, "tenantId": self.tenant_id, "orderId": self.order_id,
+                "projectId": self.project_id, "version": self.version, "name": self.name,
+                "productType": self.product_type, "documentKey": self.document_key, "pinKey": self.pin_key,
+            }
         return {
             "pk": keys.order_pk(self.tenant_id, self.order_id),
             "sk": keys.order_project_sk(self.project_id),
@@ -155,4 +166,5 @@ class FrozenProject(BaseModel):
     def from_item(cls, item: dict[str, Any]) -> FrozenProject:
         return cls(tenant_id=item["tenantId"], order_id=item["orderId"], project_id=item["projectId"],
                    version=int(item["version"]), name=item["name"], product_type=item["productType"],
-                   file_ids=tuple(item.get("fileIds", [])), document_key=item["documentKey"])
+                   file_ids=tuple(item.get("fileIds", [])), document_key=item["documentKey"],
+                   pin_key=dict(item["pinKey"]) if item.get("pinKey") else None)

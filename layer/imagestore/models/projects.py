@@ -12,13 +12,32 @@ from imagestore.models.files import expiry_attributes
 
 
 class ProjectStatus(StrEnum):
+    CREATING = "creating"  # being created: its holds are being acquired; invisible to readers
     ACTIVE = "active"
-    DELETING = "deleting"
+    DELETING = "deleting"  # deleted or expired: invisible; removed once no pin keeps it
+
+
+SCHEMA = 2  # holds v2: document and file list in an S3 manifest, holds recorded on the files
+LOCK_SECONDS = 60  # a save's lock may be taken over after this (the API function times out at 29 s)
+
+
+class ProjectLock(BaseModel):
+    """A save (or removal) in progress: only its holder changes the project's holds, fenced by epoch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lock_id: str
+    epoch: int
+    until: int
+    manifest_key: str | None  # the manifest the save is writing (its acquisitions follow from it)
+    phase: str  # "acquire" (before its commit) or "release" (committed, releasing what it dropped)
 
 
 class ProjectRecord(BaseModel):
-    """A project's META item. Its document is inline (JSON text) or, when too large for an item,
-    in S3 under document_key; its files are hold links in the same partition."""
+    """A project's META item: small whatever the project's size. Its document and file list are the
+    version's manifest in S3 (manifest_key; imagestore.models.manifests), its holds are recorded on
+    the files (imagestore.data.holds). Legacy (schema 1) items carry file_ids, an inline document or
+    a document_key, and hold links in the partition; they are upgraded on their first save."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -37,6 +56,30 @@ class ProjectRecord(BaseModel):
     document: str | None = None
     document_key: str | None = None
     status: ProjectStatus = ProjectStatus.ACTIVE
+    schema_version: int = SCHEMA
+    manifest_key: str | None = None
+    file_count: int | None = None
+    lock: ProjectLock | None = None
+    lock_epoch: int = 0
+    pin_count: int = 0
+    base_project_id: str | None = None  # a copy: the original whose pinned version it started from
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.schema_version < SCHEMA
+
+    @property
+    def files_in_version(self) -> int:
+        return self.file_count if self.file_count is not None else len(self.file_ids)
+
+    def live_lock(self, now: float) -> ProjectLock | None:
+        return self.lock if self.lock is not None and self.lock.until > now else None
+
+    @property
+    def base_pin_key(self) -> dict[str, str] | None:
+        if self.base_project_id is None:
+            return None
+        return keys.pin_key(keys.project_pk(self.tenant_id, self.base_project_id), self.pk)
 
     @property
     def pk(self) -> str:
@@ -49,7 +92,8 @@ class ProjectRecord(BaseModel):
     def is_live(self, now: float) -> bool:
         return self.status is ProjectStatus.ACTIVE and self.expires_at > now
 
-    def to_item(self, expiry_shards: int) -> dict[str, Any]:
+    def to_item(self, expiry_shards: int, *, due_at: int | None = None) -> dict[str, Any]:
+        """The META item (schema 2); due_at files it in the expiry index then instead of at expiry."""
         item: dict[str, Any] = {
             **self.key,
             "entity": self.ENTITY,
@@ -62,16 +106,25 @@ class ProjectRecord(BaseModel):
             "createdAt": self.created_at,
             "savedAt": self.saved_at,
             "expiresAt": self.expires_at,
-            "fileIds": list(self.file_ids),
             "status": self.status.value,
-            "gsi1pk": keys.projects_of_user(self.tenant_id, self.user_id),
-            "gsi1sk": keys.by_time(self.saved_at, self.project_id),
+            "schema": SCHEMA,
+            "fileCount": self.files_in_version,
+            "lockEpoch": self.lock_epoch,
+            "pinCount": self.pin_count,
             **expiry_attributes(self.key, self.expires_at, expiry_shards),
         }
-        if self.document is not None:
-            item["document"] = self.document
-        if self.document_key is not None:
-            item["documentKey"] = self.document_key
+        if self.status is not ProjectStatus.CREATING:
+            item.update(gsi1pk=keys.projects_of_user(self.tenant_id, self.user_id),
+                        gsi1sk=keys.by_time(self.saved_at, self.project_id))
+        if due_at is not None:
+            item["xsk"] = keys.expiry_sort(due_at, self.pk, keys.META)
+        for name, value in (("manifestKey", self.manifest_key), ("baseProjectId", self.base_project_id)):
+            if value is not None:
+                item[name] = value
+        if self.lock is not None:
+            item.update(lockId=self.lock.lock_id, lockUntil=self.lock.until, lockPhase=self.lock.phase)
+            if self.lock.manifest_key is not None:
+                item["lockManifestKey"] = self.lock.manifest_key
         return item
 
     @classmethod
@@ -83,4 +136,11 @@ class ProjectRecord(BaseModel):
             expires_at=int(item["expiresAt"]), file_ids=tuple(item.get("fileIds", [])),
             document=item.get("document"), document_key=item.get("documentKey"),
             status=ProjectStatus(item.get("status", "active")),
+            schema_version=int(item.get("schema", 1)), manifest_key=item.get("manifestKey"),
+            file_count=int(item["fileCount"]) if "fileCount" in item else None,
+            lock=ProjectLock(lock_id=item["lockId"], epoch=int(item.get("lockEpoch", 0)),
+                             until=int(item.get("lockUntil", 0)), manifest_key=item.get("lockManifestKey"),
+                             phase=item.get("lockPhase", "acquire")) if item.get("lockId") else None,
+            lock_epoch=int(item.get("lockEpoch", 0)), pin_count=int(item.get("pinCount", 0)),
+            base_project_id=item.get("baseProjectId"),
         )

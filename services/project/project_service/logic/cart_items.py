@@ -1,8 +1,9 @@
 """Cart items: kept for the tenant's cart retention, holding their project's files that long.
 
-A cart item made from a project holds the files of the project's version when it was added
-(hold links in the cart item's own partition), so editing or deleting the project later does not
-take images from the cart. A cart item may belong to an external (shop-side) cart; such items are
+A cart item made from a project pins the project's version when it was added (a PIN item and
+pinCount + 1 on the project, in the cart item's own transaction: imagestore.data.projects), so
+editing or deleting the project later does not take images from the cart; it costs a few writes
+whatever the number of images. Cart items made before holds v2 hold links of their own. A cart item may belong to an external (shop-side) cart; such items are
 also listed by externalCartId, by any user of the same tenant. Deleting a cart item is the same
 holder removal the sweep runs (imagestore.data.holders).
 """
@@ -14,16 +15,15 @@ from dataclasses import dataclass
 from imagestore import ids, keys
 from imagestore.auth import Principal
 from imagestore.data.cart_items import CartItemStore
-from imagestore.data.holders import HolderPartition
 from imagestore.data.pagination import Page
-from imagestore.errors import Conflict, NotFound, Unprocessable
+from imagestore.data.partitions import HolderPartition
+from imagestore.errors import Conflict, NotFound, TransactionConflict, Unprocessable
 from imagestore.models.cart_items import CartItemRecord
-from imagestore.models.holds import FileRef
 from imagestore.observability import logger
-from project_service.logic.projects import ProjectContext, find_own_project
+from project_service.logic.projects import ProjectContext, find_own_project, load_own_project, pinnable
 from project_service.models import CartItemInput, CartItemPage, CartItemView
 
-HOLDER_KIND = "cartItem"
+PIN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -33,38 +33,38 @@ class CartContext:
 
 
 def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext, now: int) -> CartItemView:
-    """A new cart item; with projectId, it holds that (own, live) project's files."""
+    """A new cart item; with projectId, it pins that (own, live) project's current version."""
     principal.require_full_user()
-    refs: list[FileRef] = []
-    version = None
-    if request.project_id is not None:
+    for attempt in range(PIN_ATTEMPTS):
+        project = None
+        if request.project_id is not None:
+            try:
+                project = find_own_project(principal, request.project_id, ctx.project, now)
+            except NotFound:
+                raise Unprocessable(f"project {request.project_id} is not one of your projects",
+                                    details={"projectId": request.project_id}) from None
+            if project.is_legacy:
+                project, _ = pinnable(*load_own_project(principal, request.project_id, ctx.project, now),
+                                      ctx.project, now)
+        record = CartItemRecord(
+            tenant_id=principal.tenant_id, user_id=principal.user_id, cart_item_id=ids.new_id(),
+            product_sku=request.product_sku, quantity=request.quantity, created_at=now,
+            expires_at=now + ctx.project.tenant.cart_retention_seconds, project_id=request.project_id,
+            project_version=project.version if project else None, external_cart_id=request.external_cart_id,
+            file_count=project.files_in_version if project else 0,
+        )
+        pin = [] if project is None else ctx.project.projects.pin_operations(project, record.pk, now)
+        pin_key = None if project is None else keys.pin_key(project.pk, record.pk)
         try:
-            partition = find_own_project(principal, request.project_id, ctx.project, now)
-        except NotFound:
-            raise Unprocessable(f"project {request.project_id} is not one of your projects",
-                                details={"projectId": request.project_id}) from None
-        project = partition.project
-        assert project is not None
-        by_id = {ref.file_id: ref for ref in partition.links}
-        refs = [by_id[f] for f in project.file_ids if f in by_id]
-        version = project.version
-    record = CartItemRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, cart_item_id=ids.new_id(),
-        product_sku=request.product_sku, quantity=request.quantity, created_at=now,
-        expires_at=now + ctx.project.tenant.cart_retention_seconds, project_id=request.project_id,
-        project_version=version, external_cart_id=request.external_cart_id, file_count=len(refs),
-    )
-    # META first: if this call dies half-way, the item (and what it holds) expires like any cart item.
-    ctx.cart_items.add_cart_item(record)
-    if refs:
-        try:
-            ctx.project.holds.acquire(record.pk, HOLDER_KIND, record.cart_item_id, refs, now)
-        except Unprocessable as gone:
-            ctx.project.holders.remove(ctx.project.holders.read(record.pk), now)
-            raise Conflict("the project's files changed while adding it to the cart; retry",
-                           details=gone.details) from None
-    logger.info("cart item added", cart_item_id=record.cart_item_id, project_id=record.project_id, files=len(refs))
-    return CartItemView.of(record)
+            ctx.cart_items.add_cart_item(record, pin=pin, pin_key=pin_key)
+        except TransactionConflict:
+            if attempt + 1 == PIN_ATTEMPTS:
+                raise Conflict("the project changed while adding it to the cart; retry") from None
+            continue  # saved or deleted meanwhile: look again
+        logger.info("cart item added", cart_item_id=record.cart_item_id, project_id=record.project_id,
+                    files=record.file_count)
+        return CartItemView.of(record)
+    raise AssertionError("unreachable")
 
 
 def list_cart_items(principal: Principal, ctx: CartContext, now: int, *, limit: int, cursor: str | None,

@@ -1,16 +1,17 @@
 """Orders: cart items frozen for the lab, and resubmitting them.
 
 Placing an order freezes, for each cart item made from a project, that project as it is now: its
-document is copied into S3 (keys.order_document_key) and the order holds the files of that
-version itself (hold links in the order's partition) for the tenant's order retention, whatever
-happens to the project or the cart item afterwards. The cart items are left as they are.
+version's manifest (document and files) is copied into S3 (keys.order_document_key) and the order
+pins that version (imagestore.data.projects): the project keeps the version's files for as long as
+the order exists, whatever happens to the project or the cart item afterwards. The cart items are
+left as they are. An order costs a few writes per project, whatever the number of images.
 
-Idempotency is a conditional write on the shop's reference (keys.order_ref_key), made in the same
-transaction that marks the order placed: the first POST /orders answers 201, a repeat with the same
-externalOrderRef and the same cart items answers 200 with the same order; the same reference with
-other cart items, or by another user, is a 409. Placing runs META first (expiring within
-PLACEMENT_WINDOW_SECONDS until placed), then the documents and holds, then the claim: a call that
-dies half-way, or loses the claim to a concurrent one, leaves a holder the sweep removes.
+Idempotency is a conditional write on the shop's reference (keys.order_ref_key), in the one
+transaction that writes the order, its frozen projects and their pins: the first POST /orders answers
+201, a repeat with the same externalOrderRef and the same cart items answers 200 with the same order;
+the same reference with other cart items, or by another user, is a 409. A project saved between the
+read and the transaction fails the transaction; the order is then frozen again from the new version.
+Orders placed before holds v2 hold links of their own and keep being read that way.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from imagestore import ids, keys
 from imagestore.auth import Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.data.cart_items import CartItemStore
-from imagestore.data.orders import OrderEvents, OrderPartition, OrderStore
-from imagestore.errors import Conflict, NotFound, Unprocessable
+from imagestore.data.orders import OrderEvents, OrderPartition, OrderRefTaken, OrderStore
+from imagestore.errors import Conflict, NotFound, TransactionConflict, Unprocessable
 from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.holds import FileRef
+from imagestore.models.manifests import Manifest
 from imagestore.models.orders import FrozenProject, OrderLine, OrderRecord
 from imagestore.observability import logger
-from project_service.logic.projects import ProjectContext, read_document
+from project_service.logic.projects import ProjectContext, file_views, pinnable
 from project_service.models import (
     ManifestDocument,
     ManifestEntry,
@@ -37,12 +39,10 @@ from project_service.models import (
     OrderLineView,
     OrderProjectView,
     OrderView,
-    ProjectFileView,
     ResubmissionView,
 )
 
-HOLDER_KIND = "order"
-PLACEMENT_WINDOW_SECONDS = 900
+FREEZE_ATTEMPTS = 3
 # SigV4 presigned URLs are valid for 7 days at most (and no longer than the signing credentials).
 LAB_URL_SECONDS = 7 * 86400
 
@@ -61,8 +61,8 @@ class _Freeze:
 
     lines: list[OrderLine]
     projects: list[FrozenProject]
-    documents: dict[str, Any]
-    refs: dict[str, FileRef]
+    manifests: dict[str, Manifest]
+    pins: list[dict[str, Any]]
 
 
 def place_order(principal: Principal, request: OrderInput, ctx: OrderContext, now: int) -> tuple[OrderView, bool]:
@@ -71,33 +71,33 @@ def place_order(principal: Principal, request: OrderInput, ctx: OrderContext, no
     existing = _placed_order(principal, request, ctx, now)
     if existing is not None:
         return existing, False
-    order_id = ids.new_id()
-    freeze = _freeze(principal, request, order_id, ctx, now)
-    record = OrderRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, order_id=order_id,
-        external_order_ref=request.external_order_ref, created_at=now, expires_at=now + PLACEMENT_WINDOW_SECONDS,
-        lines=tuple(freeze.lines), file_count=len(freeze.refs),
-    )
-    ctx.orders.begin_order(record, freeze.projects)
-    for frozen in freeze.projects:
-        document = json.dumps(freeze.documents[frozen.project_id], separators=(",", ":"), ensure_ascii=False)
-        ctx.project.bucket.put_document(frozen.document_key, document.encode())
-    try:
-        links = ctx.project.holds.acquire(record.pk, HOLDER_KIND, order_id, list(freeze.refs.values()), now)
-    except Unprocessable as gone:
-        _drop(record, ctx, now)
-        raise Conflict("files of the ordered projects changed while ordering; retry", details=gone.details) from None
-    placed = record.model_copy(update={"placed": True, "expires_at": now + ctx.project.tenant.order_retention_seconds})
-    if not ctx.orders.place_order(placed):
-        _drop(record, ctx, now)
-        existing = _placed_order(principal, request, ctx, now)
-        if existing is None:
-            raise Conflict(f"order {request.external_order_ref} is being placed; retry")
-        return existing, False
-    logger.info("order placed", order_id=order_id, external_order_ref=request.external_order_ref,
-                files=len(links), projects=len(freeze.projects))
-    return order_view(OrderPartition(order=placed, projects=freeze.projects, links=links), ctx,
-                      documents=freeze.documents), True
+    bucket = ctx.project.bucket
+    for _ in range(FREEZE_ATTEMPTS):
+        order_id = ids.new_id()
+        freeze = _freeze(principal, request, order_id, ctx, now)
+        record = OrderRecord(
+            tenant_id=principal.tenant_id, user_id=principal.user_id, order_id=order_id,
+            external_order_ref=request.external_order_ref, created_at=now,
+            expires_at=now + ctx.project.tenant.order_retention_seconds, lines=tuple(freeze.lines),
+            file_count=len({f for m in freeze.manifests.values() for f in m.file_ids}), placed=True,
+        )
+        for frozen in freeze.projects:
+            bucket.put_document(frozen.document_key, freeze.manifests[frozen.project_id].to_bytes())
+        try:
+            ctx.orders.place(record, freeze.projects, freeze.pins)
+        except (OrderRefTaken, TransactionConflict) as failure:
+            bucket.delete_objects([p.document_key for p in freeze.projects])
+            if isinstance(failure, TransactionConflict):
+                continue  # a project was saved or deleted meanwhile: freeze again
+            existing = _placed_order(principal, request, ctx, now)
+            if existing is None:
+                raise Conflict(f"order {request.external_order_ref} is being placed; retry") from None
+            return existing, False
+        logger.info("order placed", order_id=order_id, external_order_ref=request.external_order_ref,
+                    files=record.file_count, projects=len(freeze.projects))
+        return order_view(OrderPartition(order=record, projects=freeze.projects), ctx,
+                          manifests=freeze.manifests), True
+    raise Conflict("the ordered projects kept changing while ordering; retry")
 
 
 def _placed_order(principal: Principal, request: OrderInput, ctx: OrderContext, now: int) -> OrderView | None:
@@ -126,7 +126,7 @@ def _freeze(principal: Principal, request: OrderInput, order_id: str, ctx: Order
     if bad:
         raise Unprocessable("these cart items are not available to you: " + ", ".join(bad),
                             details={"unavailableCartItemIds": bad})
-    freeze = _Freeze(lines=[], projects=[], documents={}, refs={})
+    freeze = _Freeze(lines=[], projects=[], manifests={}, pins=[])
     versions: dict[str, int] = {}
     for cart_item_id in request.cart_item_ids:
         item = found[cart_item_id]
@@ -141,38 +141,23 @@ def _freeze(principal: Principal, request: OrderInput, order_id: str, ctx: Order
 
 def _freeze_project(principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze,
                     ctx: OrderContext, now: int) -> int:
-    """Add the project's current version to freeze (one Query); its version number."""
+    """Add the project's current version to freeze (one GetItem, one S3 GET); its version number."""
     assert item.project_id is not None
-    partition = ctx.project.projects.load_project(principal.tenant_id, item.project_id)
-    project = partition.project
-    if project is None or project.user_id != principal.user_id or not project.is_live(now):
+    loaded = ctx.project.projects.load(principal.tenant_id, item.project_id)
+    if loaded is None or loaded[0].user_id != principal.user_id or not loaded[0].is_live(now):
         raise Conflict(f"the project of cart item {item.cart_item_id} no longer exists",
                        details={"cartItemId": item.cart_item_id, "projectId": item.project_id})
-    try:
-        document = read_document(project, ctx.project.bucket)
-    except NotFound:
-        raise Conflict(f"project {project.project_id} is being saved; retry") from None
-    by_id = {ref.file_id: ref for ref in partition.links}
-    missing = [f for f in project.file_ids if f not in by_id]
-    if missing:
-        # A save is linking its new files right now (links are written before META): read them directly.
-        records = ctx.project.files.get_files(principal.tenant_id, project.user_id, missing)
-        if set(records) != set(missing):
-            raise Conflict(f"project {project.project_id} is being saved; retry")
-        by_id.update({f: FileRef.of(r) for f, r in records.items()})
-    freeze.refs.update({f: by_id[f] for f in project.file_ids})
-    freeze.documents[project.project_id] = document
+    project, manifest = pinnable(*loaded, ctx.project, now)
+    order_pk = keys.order_pk(principal.tenant_id, order_id)
+    freeze.manifests[project.project_id] = manifest
+    freeze.pins.extend(ctx.project.projects.pin_operations(project, order_pk, now))
     freeze.projects.append(FrozenProject(
         tenant_id=principal.tenant_id, order_id=order_id, project_id=project.project_id, version=project.version,
-        name=project.name, product_type=project.product_type, file_ids=project.file_ids,
+        name=project.name, product_type=project.product_type,
         document_key=keys.order_document_key(principal.tenant_id, order_id, project.project_id),
+        pin_key=keys.pin_key(project.pk, order_pk),
     ))
     return project.version
-
-
-def _drop(record: OrderRecord, ctx: OrderContext, now: int) -> None:
-    """Remove an order that was not placed (the holder removal the sweep also runs)."""
-    ctx.project.holders.remove(ctx.project.holders.read(record.pk), now)
 
 
 def find_own_order(principal: Principal, order_id: str, ctx: OrderContext, now: int) -> OrderPartition:
@@ -191,28 +176,35 @@ def get_order(principal: Principal, order_id: str, ctx: OrderContext, now: int) 
     return order_view(find_own_order(principal, order_id, ctx, now), ctx)
 
 
-def order_view(partition: OrderPartition, ctx: OrderContext, documents: dict[str, Any] | None = None) -> OrderView:
+def order_view(partition: OrderPartition, ctx: OrderContext,
+               manifests: dict[str, Manifest] | None = None) -> OrderView:
     """The order with its frozen projects: documents and files with download URLs."""
     order = partition.order
     assert order is not None
-    by_id = {ref.file_id: ref for ref in partition.links}
-    seconds = ctx.project.tenant.download_url_seconds
-    bucket = ctx.project.bucket
     projects = []
     for frozen in partition.projects:
-        if documents is not None and frozen.project_id in documents:
-            document = documents[frozen.project_id]
-        else:
-            body = bucket.read(frozen.document_key)
-            document = json.loads(body) if body is not None else None
-        files = [ProjectFileView.of(by_id[f], bucket.presign_download(by_id[f].object_key, expires_in=seconds,
-                                                                       filename=by_id[f].filename))
-                 for f in frozen.file_ids if f in by_id]
+        document, refs = _frozen_contents(frozen, partition, ctx, manifests)
         projects.append(OrderProjectView(project_id=frozen.project_id, version=frozen.version, name=frozen.name,
-                                         product_type=frozen.product_type, document=document, files=files))
+                                         product_type=frozen.product_type, document=document,
+                                         files=file_views(refs, ctx.project)))
     return OrderView(order_id=order.order_id, external_order_ref=order.external_order_ref, status="placed",
                      created_at=iso(from_epoch(order.created_at)), expires_at=iso(from_epoch(order.expires_at)),
                      items=[OrderLineView.of(line) for line in order.lines], projects=projects)
+
+
+def _frozen_contents(frozen: FrozenProject, partition: OrderPartition, ctx: OrderContext,
+                     manifests: dict[str, Manifest] | None = None) -> tuple[Any, list[FileRef]]:
+    """A frozen project's document and files: from its manifest object (or, for an order placed before
+    holds v2, its document object and the order's links)."""
+    if manifests is not None and frozen.project_id in manifests:
+        manifest = manifests[frozen.project_id]
+        return manifest.document, list(manifest.files)
+    body = ctx.project.bucket.read(frozen.document_key)
+    if frozen.pin_key is not None:
+        manifest = Manifest.from_bytes(body) if body is not None else None
+        return (manifest.document, list(manifest.files)) if manifest else (None, [])
+    by_id = {ref.file_id: ref for ref in partition.links}
+    return (json.loads(body) if body is not None else None), [by_id[f] for f in frozen.file_ids if f in by_id]
 
 
 def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: int) -> ResubmissionView:
@@ -223,8 +215,11 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
     bucket = ctx.project.bucket
     seconds = max(1, min(LAB_URL_SECONDS, order.expires_at - now))
     resubmission_id = ids.new_id()
-    by_id = {ref.file_id: ref for ref in partition.links}
-    ordered = dict.fromkeys(f for frozen in partition.projects for f in frozen.file_ids if f in by_id)
+    by_id: dict[str, FileRef] = {}
+    for frozen in partition.projects:
+        for ref in _frozen_contents(frozen, partition, ctx)[1]:
+            by_id.setdefault(ref.file_id, ref)
+    ordered = list(by_id)
     manifest = [
         ManifestEntry(file_id=ref.file_id, filename=ref.filename, content_type=ref.content_type,
                       size_bytes=ref.size_bytes, width=ref.width, height=ref.height,

@@ -6,16 +6,13 @@ tenant names nothing there: 404). A share expires (expiresInDays, capped at the 
 share_max_days) and can be revoked; unknown, revoked and expired tokens all answer 404. Copying a
 view share is refused with 403: the token is valid, it just does not allow that.
 
-How a copy stays whole: it holds the same files, it does not duplicate their bytes.
-A copy is a new project of the caller whose hold links (imagestore.data.holds) point at the
-original owner's files. Acquiring a hold is one conditional transaction per 50 files that only
-succeeds on a file that is available and alive, and the sweep deletes a file only when nothing
-holds it; so "copy while the original is deleted" is safe whatever the interleaving: either the
-copy's hold lands first and the file stays (deleting the original then only releases the
-original's hold), or the file is already gone and the copy is refused with 409, leaving nothing
-behind. No bytes are duplicated and no copy-then-delete window exists, which S3 CopyObject could
-not give atomically with the file's deletion. The owner's DELETE /files/{id} on a file a copy
-holds answers 409, as for any held file; the file goes when its last holder does.
+How a copy stays whole: it pins the original's version, it does not duplicate bytes or holds.
+A copy is a new project of the caller whose first version lists the original's files; written in one
+transaction with a pin on the original's current version (imagestore.data.projects): while the pin
+exists the original releases no hold and is not removed, even once deleted, so the copy's images
+stay readable; the pin goes when the copy goes. If the original was saved or deleted between the
+read and the pin, the transaction fails and nothing is left behind (409, retry). A copy costs a few
+writes whatever the number of images. Files the copy's owner adds later are held by the copy itself.
 """
 
 from __future__ import annotations
@@ -26,10 +23,9 @@ from imagestore import ids
 from imagestore.auth import Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.config import link_from_template
-from imagestore.data.projects import ProjectPartition
 from imagestore.data.shares import ShareStore
-from imagestore.errors import Conflict, Forbidden, NotFound, Unprocessable
-from imagestore.models.holds import FileRef
+from imagestore.errors import Conflict, Forbidden, NotFound
+from imagestore.models.manifests import Manifest
 from imagestore.models.projects import ProjectRecord
 from imagestore.models.shares import ShareMode, ShareRecord
 from imagestore.observability import logger
@@ -40,6 +36,7 @@ from project_service.models import ProjectView, ShareCreated, SharedProjectView,
 LOCAL_SHARE_URL = "{public_base_url}/shares/{token}"
 MAX_TOKEN_LENGTH = 200
 DAY = 86400
+COPY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -85,58 +82,51 @@ def revoke_share(principal: Principal, project_id: str, share_id: str, ctx: Shar
 
 
 def resolve_share(principal: Principal, token: str, ctx: ShareContext,
-                  now: int) -> tuple[ShareRecord, ProjectPartition]:
-    """The live share a token names in the caller's tenant, and its live project: one GetItem, one Query."""
+                  now: int) -> tuple[ShareRecord, ProjectRecord, Manifest]:
+    """The live share a token names in the caller's tenant, and its live project's current version:
+    one GetItem for the share, one for the project, one S3 GET."""
     principal.require_full_user()
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotFound("share not found")
     share = ctx.shares.find_by_token_hash(principal.tenant_id, ids.hash_token(token))
     if share is None or not share.is_live(now):
         raise NotFound("share not found")
-    partition = ctx.project.projects.load_project(principal.tenant_id, share.project_id)
-    project = partition.project
-    if (project is None or not project.is_live(now) or project.user_id != share.owner_id
-            or not any(i.get("shareId") == share.share_id for i in partition.share_items)):
+    loaded = ctx.project.projects.load(principal.tenant_id, share.project_id)
+    if loaded is None or not loaded[0].is_live(now) or loaded[0].user_id != share.owner_id:
         raise NotFound("share not found")
-    return share, partition
+    return share, loaded[0], loaded[1]
 
 
 def view_share(principal: Principal, token: str, ctx: ShareContext, now: int) -> SharedProjectView:
-    share, partition = resolve_share(principal, token, ctx, now)
-    project = partition.project
-    assert project is not None
-    view = projects.project_view(project, projects.read_document(project, ctx.project.bucket), partition.links,
-                                 ctx.project)
+    share, project, manifest = resolve_share(principal, token, ctx, now)
     return SharedProjectView(share_id=share.share_id, mode=share.mode.value,
-                             expires_at=iso(from_epoch(share.expires_at)), project=view)
+                             expires_at=iso(from_epoch(share.expires_at)),
+                             project=projects.project_view(project, manifest, ctx.project))
 
 
 def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) -> ProjectView:
-    """A new project of the caller's that holds the shared project's files (see the module doc)."""
-    share, partition = resolve_share(principal, token, ctx, now)
-    if share.mode is not ShareMode.COPY:
-        raise Forbidden("this share allows viewing only, not copying")
-    original = partition.project
-    assert original is not None
-    try:
-        document = projects.read_document(original, ctx.project.bucket)
-    except NotFound:
-        raise Conflict("the shared project was deleted while copying it") from None
-    by_id = {ref.file_id: ref for ref in partition.links}
-    refs: list[FileRef] = [by_id[f] for f in original.file_ids if f in by_id]
-    record = ProjectRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, project_id=ids.new_id(), name=original.name,
-        product_type=original.product_type, version=1, created_at=now, saved_at=now,
-        expires_at=now + ctx.project.tenant.project_retention_seconds, file_ids=tuple(r.file_id for r in refs),
-    )
-    record = projects.store_document(record, document, ctx.project)
-    # META first: if this call dies half-way, the copy (and whatever it holds) expires like any project.
-    ctx.project.projects.add_project(record)
-    try:
-        ctx.project.holds.acquire(record.pk, projects.HOLDER_KIND, record.project_id, refs, now)
-    except Unprocessable as gone:
-        ctx.project.holders.remove(ctx.project.holders.read(record.pk), now)
-        raise Conflict("the shared project's files were deleted while copying it", details=gone.details) from None
-    logger.info("project copied", source_project_id=original.project_id, project_id=record.project_id,
-                share_id=share.share_id, files=len(refs))
-    return projects.project_view(record, document, refs, ctx.project)
+    """A new project of the caller's that pins the shared project's version (see the module doc)."""
+    for attempt in range(COPY_ATTEMPTS):
+        share, original, manifest = resolve_share(principal, token, ctx, now)
+        if share.mode is not ShareMode.COPY:
+            raise Forbidden("this share allows viewing only, not copying")
+        original, manifest = projects.pinnable(original, manifest, ctx.project, now)
+        record = ProjectRecord(
+            tenant_id=principal.tenant_id, user_id=principal.user_id, project_id=ids.new_id(), name=original.name,
+            product_type=original.product_type, version=1, created_at=now, saved_at=now,
+            expires_at=now + ctx.project.tenant.project_retention_seconds, file_count=len(manifest.files),
+            base_project_id=original.project_id,
+        )
+        copy_manifest = Manifest(project_id=record.project_id, version=1, document=manifest.document,
+                                 files=manifest.files, base_file_ids=manifest.file_ids)
+        try:
+            record = ctx.project.projects.create(record, copy_manifest, now,
+                                                 pin=ctx.project.projects.pin_operations(original, record.pk, now))
+        except Conflict:
+            if attempt + 1 == COPY_ATTEMPTS:
+                raise
+            continue  # the original was saved meanwhile: copy its new version
+        logger.info("project copied", source_project_id=original.project_id, project_id=record.project_id,
+                    share_id=share.share_id, files=len(manifest.files))
+        return projects.project_view(record, copy_manifest, ctx.project)
+    raise AssertionError("unreachable")

@@ -104,4 +104,4 @@ def _unreferenced(object_key: str, owner: DocumentOwner | None) -> bool:
     """Whether a document object is one its owner item does not reference. Every save writes its
     document under a new key (keys.document_object_key), so an object older than the grace period
     that its item does not name is left over: a version replaced, or a save that failed."""
-    return owner is None or owner.document_key != object_key
+    return owner is None or object_key not in owner.document_keys
