@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -93,8 +94,11 @@ def create_app() -> APIGatewayRestResolver:
 
 
 def principal(app: APIGatewayRestResolver) -> Principal:
-    """The caller, as the authorizer described it."""
-    return Principal.from_context(app.current_event.raw_event.get("requestContext", {}).get("authorizer"))
+    """The caller, as the authorizer described it; 401 once its token's exp has passed (API Gateway
+    caches the authorizer's answer for minutes, longer than a token may have left)."""
+    caller = Principal.from_context(app.current_event.raw_event.get("requestContext", {}).get("authorizer"))
+    caller.require_unexpired(time.time())  # the wall clock, as the authorizer's JWT check
+    return caller
 
 
 def parse_body(app: APIGatewayRestResolver, model: type[ModelT]) -> ModelT:

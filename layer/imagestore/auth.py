@@ -6,7 +6,9 @@ Imports no AWS SDK: the authorizer runs on every cold API call path.
 from __future__ import annotations
 
 import hmac
+import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,9 @@ from imagestore.models.mobile_uploads import TOKEN_PREFIX as MOBILE_UPLOAD_TOKEN
 from imagestore.models.mobile_uploads import MobileUploadRecord
 
 # Ids that end up inside table keys and S3 keys: no separators ('#', '/'), bounded length.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:@+-]{1,128}", re.ASCII)
+# A scope claim: space-separated scopes such as `mobile-upload:<id>`.
+_SCOPE = re.compile(r"[A-Za-z0-9._:@+-]{1,200}(?: [A-Za-z0-9._:@+-]{1,200}){0,9}", re.ASCII)
 LEEWAY_SECONDS = 30
 
 # What each kind of scoped token may call: (method, resource path template) as API Gateway names them.
@@ -40,6 +44,12 @@ class Principal:
     user_id: str
     session_id: str
     scopes: tuple[str, ...] = ()
+    expires_at: int | None = None  # the token's exp (wall clock); None for a mobile-upload capability
+
+    def require_unexpired(self, now: float) -> None:
+        """Refuse a principal whose token has expired since the authorizer's answer was cached."""
+        if self.expires_at is not None and now >= self.expires_at + LEEWAY_SECONDS:
+            raise Unauthorized("token has expired")
 
     @property
     def is_full_user(self) -> bool:
@@ -60,31 +70,43 @@ class Principal:
 
     def to_context(self) -> dict[str, str]:
         """The authorizer context API Gateway passes to handlers (string values only)."""
-        return {
+        context = {
             "tenantId": self.tenant_id,
             "userId": self.user_id,
             "sessionId": self.session_id,
             "scope": " ".join(self.scopes),
         }
+        if self.expires_at is not None:
+            context["expiresAt"] = str(self.expires_at)
+        return context
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> Principal:
         """The principal from requestContext.authorizer; missing fields mean no authorizer ran."""
         context = context or {}
         try:
-            return _principal(
-                str(context["tenantId"]), str(context["userId"]), str(context["sessionId"]),
-                str(context.get("scope") or ""),
-            )
+            tenant_id, user_id, session_id = context["tenantId"], context["userId"], context["sessionId"]
         except KeyError as exc:
             raise Unauthorized("request was not authorized") from exc
+        expires_at = context.get("expiresAt")
+        if expires_at is not None and not (isinstance(expires_at, str | int) and str(expires_at).isascii()
+                                           and str(expires_at).isdigit()):
+            raise Unauthorized("request was not authorized")
+        return _principal(tenant_id, user_id, session_id, context.get("scope") or None,
+                          int(expires_at) if expires_at is not None else None)
 
 
-def _principal(tenant_id: str, user_id: str, session_id: str, scope: str) -> Principal:
+def _principal(tenant_id: object, user_id: object, session_id: object, scope: object,
+               expires_at: int | None = None) -> Principal:
+    """A principal from claims (or the context made from them): tid, sub and sid non-empty strings
+    of the id characters, scope absent or a string of scopes. Anything else is refused, not coerced."""
     for name, value in (("tid", tenant_id), ("sub", user_id), ("sid", session_id)):
-        if not _SAFE_ID.match(value):
+        if not isinstance(value, str) or not _SAFE_ID.fullmatch(value):
             raise Unauthorized(f"token claim {name} is missing or malformed")
-    return Principal(tenant_id, user_id, session_id, tuple(scope.split()))
+    if scope is not None and (not isinstance(scope, str) or not _SCOPE.fullmatch(scope)):
+        raise Unauthorized("token claim scope is malformed")
+    assert isinstance(tenant_id, str) and isinstance(user_id, str) and isinstance(session_id, str)
+    return Principal(tenant_id, user_id, session_id, tuple(scope.split()) if scope else (), expires_at)
 
 
 def verify_token(token: str, settings: Settings) -> Principal:
@@ -120,13 +142,21 @@ def verify_token(token: str, settings: Settings) -> Principal:
             raise Unauthorized(f"token is invalid: {exc}") from exc
     if claims is None:
         raise Unauthorized("token signature is invalid") from error
-    return _principal(
-        str(claims.get("tid", "")), str(claims.get("sub", "")),
-        str(claims.get("sid") or "default"), str(claims.get("scope") or ""),
-    )
+    expires_at = _expiry(claims.get("exp"), settings.jwt_max_lifetime_seconds, time.time())
+    return _principal(claims.get("tid"), claims.get("sub"), claims.get("sid"), claims.get("scope"), expires_at)
 
 
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+def _expiry(exp: object, max_lifetime: int, now: float) -> int:
+    """The token's exp as a whole epoch second: a JSON number (not a string, not a boolean) no
+    further than max_lifetime from now."""
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        raise Unauthorized("token claim exp must be a number")
+    if exp - now > max_lifetime + LEEWAY_SECONDS:
+        raise Unauthorized(f"token lives longer than the maximum of {max_lifetime} seconds")
+    return int(exp)
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{22,128}", re.ASCII)
 
 
 def is_mobile_upload_token(token: str) -> bool:
@@ -137,8 +167,8 @@ def is_mobile_upload_token(token: str) -> bool:
 def parse_mobile_upload_token(token: str) -> tuple[str, str, str]:
     """(tenant, mobile upload id, secret) of `mu1.<tenant>.<mobileUploadId>.<secret>`."""
     parts = token.removeprefix(MOBILE_UPLOAD_TOKEN_PREFIX).rsplit(".", 2)
-    if (len(parts) != 3 or not _SAFE_ID.match(parts[0]) or not ids.is_id(parts[1])
-            or not _SECRET.match(parts[2])):
+    if (len(parts) != 3 or not _SAFE_ID.fullmatch(parts[0]) or not ids.is_id(parts[1])
+            or not _SECRET.fullmatch(parts[2])):
         raise Unauthorized("mobile upload token is malformed")
     tenant_id, mobile_upload_id, secret = parts
     return tenant_id, mobile_upload_id, secret

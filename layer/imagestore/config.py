@@ -56,6 +56,8 @@ class Settings(BaseModel):
     jwt_public_keys: tuple[str, ...] = ()
     jwt_issuer: str = "imagestore-local"
     jwt_audience: str = "imagestore"
+    # A token whose exp is further than this from now is refused: a leaked token stops working.
+    jwt_max_lifetime_seconds: int = Field(default=24 * 3600, gt=0)
     expiry_shards: int = Field(default=32, gt=0, le=1000)
     event_bus_name: str = "default"
     tenant_overrides: dict[str, dict[str, object]] = Field(default_factory=dict)
@@ -95,6 +97,7 @@ _ENV = {
     "jwt_public_keys": "IMAGESTORE_JWT_PUBLIC_KEYS",
     "jwt_issuer": "IMAGESTORE_JWT_ISSUER",
     "jwt_audience": "IMAGESTORE_JWT_AUDIENCE",
+    "jwt_max_lifetime_seconds": "IMAGESTORE_JWT_MAX_LIFETIME_SECONDS",
     "expiry_shards": "IMAGESTORE_EXPIRY_SHARDS",
     "event_bus_name": "IMAGESTORE_EVENT_BUS_NAME",
     "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",

@@ -60,6 +60,17 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     if os.environ.get("IMAGESTORE_LOCAL_ACCESS_LOG", "1") != "0":
         logging.getLogger("werkzeug").setLevel(logging.INFO)
+    logging.getLogger("werkzeug").addFilter(_redact_share_tokens)
+
+
+def _redact_share_tokens(record: logging.LogRecord) -> bool:
+    """The access log's request lines without share tokens (bearer secrets in the path)."""
+    from imagestore_local.gateway import redact_path
+
+    if isinstance(record.args, tuple):
+        record.args = tuple(redact_path(a) if isinstance(a, str) else a for a in record.args)
+    record.msg = redact_path(record.msg) if isinstance(record.msg, str) else record.msg
+    return True
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

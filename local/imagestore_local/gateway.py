@@ -64,6 +64,14 @@ _DEFAULT_STATUS = {
 }
 
 
+_SHARE_TOKEN_IN_PATH = re.compile(r"(/shares/)[^/?\s]+")
+
+
+def redact_path(text: str) -> str:
+    """A path (or request line) with share tokens replaced by {token}: they are bearer secrets."""
+    return _SHARE_TOKEN_IN_PATH.sub(r"\1{token}", text)
+
+
 @dataclass
 class GatewayResponse:
     """An AWS::ApiGateway::GatewayResponse of a service."""
@@ -151,7 +159,7 @@ class Gateway:
         try:
             response = self.dispatch(request)
         except Exception:
-            log.exception("unhandled gateway error for %s %s", request.method, request.path)
+            log.exception("unhandled gateway error for %s %s", request.method, redact_path(request.path))
             response = self._json(500, _error_json(500, "Internal server error"))
         if "Access-Control-Allow-Origin" not in response.headers:
             response.headers["Access-Control-Allow-Origin"] = "*"
@@ -214,7 +222,7 @@ class Gateway:
         try:
             result = self.runtime.invoke(route.function, event, request_id)
         except HandlerImportError as exc:
-            log.error("%s %s: %s", request.method, request.path, exc)
+            log.error("%s %s: %s", request.method, route.resource, exc)
             return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
         except Exception:
             log.exception("%s/%s raised (API Gateway answers 502)", route.service.key, route.function.key)

@@ -375,3 +375,14 @@ def test_a_cursor_the_table_could_not_take_is_400(files: Any, key: bytes) -> Non
     status, body = call(files, api_event("GET", "/files", principal=ALICE, query={"cursor": cursor}))
     assert status == 400
     assert body["error"]["code"] == "invalid_cursor"
+
+
+def test_a_principal_whose_token_expired_after_the_authorizer_cached_it_is_401(files: Any) -> None:
+    import time
+
+    expired = Principal("shop-a", "alice", "s1", expires_at=int(time.time()) - 60)
+    status, body = call(files, api_event("GET", "/files", principal=expired))
+    assert status == 401
+    assert body == {"error": {"code": "unauthorized", "message": "token has expired"}}
+    fresh = Principal("shop-a", "alice", "s1", expires_at=int(time.time()) + 60)
+    assert call(files, api_event("GET", "/files", principal=fresh))[0] == 200

@@ -21,7 +21,9 @@ METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/files"
 
 
 def test_a_valid_token_gives_its_principal() -> None:
-    assert verify_token(mint(), SETTINGS) == Principal("shop-a", "alice", "s1", ())
+    principal = verify_token(mint(), SETTINGS)
+    assert principal == Principal("shop-a", "alice", "s1", (), principal.expires_at)
+    assert principal.expires_at is not None and abs(principal.expires_at - (time.time() + 3600)) < 5
     scoped = verify_token(mint(scope="mobile-upload:m1"), SETTINGS)
     assert scoped.scope_value("mobile-upload") == "m1"
     assert not scoped.is_full_user
@@ -63,7 +65,8 @@ def test_hs256_signed_with_the_public_key_is_refused_when_only_rs256_is_configur
     ).decode()
     settings = Settings(jwt_public_keys=public)
     now = int(time.time())
-    claims = {"sub": "alice", "tid": "shop-a", "iss": "imagestore-local", "aud": "imagestore", "exp": now + 60}
+    claims = {"sub": "alice", "tid": "shop-a", "sid": "s1", "iss": "imagestore-local", "aud": "imagestore",
+              "exp": now + 60}
     assert verify_token(jwt.encode(claims, key, algorithm="RS256"), settings).user_id == "alice"
     confused = jwt.encode(claims, "secret-not-the-key-but-long-enough-123", algorithm="HS256")
     with pytest.raises(Unauthorized, match="algorithm"):
@@ -103,3 +106,62 @@ def test_unknown_scope_is_denied_everything() -> None:
 def test_scoped_principal_is_refused_on_user_operations() -> None:
     with pytest.raises(Forbidden):
         Principal("a", "b", "c", ("mobile-upload:m1",)).require_full_user()
+
+
+def _signed(**claims: object) -> str:
+    now = int(time.time())
+    base: dict[str, object] = {"sub": "alice", "tid": "shop-a", "sid": "s1", "iss": "imagestore-local",
+                               "aud": "imagestore", "iat": now, "exp": now + 600}
+    base.update(claims)
+    return jwt.encode({k: v for k, v in base.items() if v is not ...}, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"tid": None}, "tid"),
+        ({"tid": 7}, "tid"),
+        ({"tid": ["shop-a"]}, "tid"),
+        ({"tid": ...}, "tid"),
+        ({"tid": "shop-a\n"}, "tid"),
+        ({"tid": "sh\u00f6p"}, "tid"),
+        ({"sid": ...}, "sid"),
+        ({"sid": ""}, "sid"),
+        ({"sid": 1}, "sid"),
+        ({"scope": False}, "scope"),
+        ({"scope": 0}, "scope"),
+        ({"scope": []}, "scope"),
+        ({"scope": ["mobile-upload:m1"]}, "scope"),
+        ({"scope": ""}, "scope"),
+        ({"scope": "mobile-upload:m1\nadmin"}, "scope"),
+        ({"exp": "9999999999"}, "exp"),
+        ({"exp": True}, "exp"),
+        ({"exp": 1e30}, "maximum"),
+        ({"exp": int(time.time()) + 2 * 86400}, "maximum"),
+    ],
+)
+def test_claims_of_the_wrong_type_are_refused_not_coerced(claims: dict[str, object], reason: str) -> None:
+    with pytest.raises(Unauthorized, match=reason):
+        verify_token(_signed(**claims), SETTINGS)
+
+
+def test_the_maximum_lifetime_is_a_stage_setting() -> None:
+    token = _signed(exp=int(time.time()) + 7 * 86400)
+    assert verify_token(token, Settings(jwt_secret=SECRET, jwt_max_lifetime_seconds=8 * 86400)).user_id == "alice"
+
+
+def test_the_principal_carries_exp_through_the_authorizer_context() -> None:
+    principal = verify_token(_signed(exp=int(time.time()) + 60), SETTINGS)
+    context = authorizer_policy(principal, METHOD_ARN)["context"]
+    assert context["expiresAt"] == str(principal.expires_at)
+    again = Principal.from_context(context)
+    assert again == principal
+    again.require_unexpired(time.time())
+    with pytest.raises(Unauthorized, match="expired"):
+        again.require_unexpired(time.time() + 60 + 31)  # past exp and the leeway
+
+
+@pytest.mark.parametrize("expires_at", ["soon", "1e9", "\u0661\u0662", "-5"])
+def test_a_context_with_an_unreadable_exp_is_refused(expires_at: str) -> None:
+    with pytest.raises(Unauthorized):
+        Principal.from_context({"tenantId": "a", "userId": "b", "sessionId": "c", "expiresAt": expires_at})

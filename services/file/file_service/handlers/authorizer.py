@@ -39,7 +39,8 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
     try:
         principal = _verify(bearer_token(dict(event.headers)))
     except Unauthorized as exc:
-        logger.info("token refused", reason=exc.message, path=event.path)
+        # The resource template (/shares/{token}), never the path: a share token in it is a secret.
+        logger.info("token refused", reason=exc.message, resource=event.resource)
         raise GatewayUnauthorized() from exc
     logger.append_keys(tenant_id=principal.tenant_id)
     return authorizer_policy(principal, event.method_arn)
