@@ -112,6 +112,9 @@ def wait_http(url: str, timeout: float, child: ChildProcess | None = None) -> No
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+LOOPBACK_LAUNCHER = Path(__file__).with_name("DynamoDBLocalLoopback.java")
+
+
 def dynamodb_local_dir(root: Path) -> Path | None:
     """The folder holding DynamoDBLocal.jar (npm amplify-dynamodb-simulator), or None."""
     candidates = []
@@ -187,7 +190,10 @@ class Backends:
         if os.environ.get("IMAGESTORE_LOCAL_DYNAMODB", "").lower() == "moto":
             java = None
             log.info("DynamoDB: IMAGESTORE_LOCAL_DYNAMODB=moto")
-        if java and jar_dir:
+        # DynamoDB Local's own main listens on every interface; LOOPBACK_LAUNCHER binds it to
+        # 127.0.0.1, run by Java's source launcher, which needs a JDK (javac's compiler module).
+        no_jdk = bool(java and jar_dir) and shutil.which("javac") is None
+        if java and jar_dir and not no_jdk:
             port = free_port(self.dynamodb_port)
             db_path = self.data_dir / "dynamodb"
             db_path.mkdir(parents=True, exist_ok=True)
@@ -196,8 +202,9 @@ class Backends:
                 [
                     java,
                     f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
-                    "-jar",
-                    str(jar_dir / "DynamoDBLocal.jar"),
+                    "-cp",
+                    f"{jar_dir / 'DynamoDBLocal.jar'}{os.pathsep}{jar_dir / 'DynamoDBLocal_lib' / '*'}",
+                    str(LOOPBACK_LAUNCHER),
                     "-sharedDb",
                     "-dbPath",
                     str(db_path),
@@ -218,6 +225,8 @@ class Backends:
             )
         else:
             reason = "java not found" if not java else "DynamoDBLocal.jar not found (run `npm install`)"
+            if no_jdk:
+                reason = "a JDK (javac) is needed to bind DynamoDB Local to 127.0.0.1"
             if os.environ.get("IMAGESTORE_LOCAL_DYNAMODB", "").lower() == "moto":
                 reason = "requested"
             self.dynamodb_endpoint = self.s3_endpoint

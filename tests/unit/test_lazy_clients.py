@@ -25,7 +25,7 @@ def test_the_client_is_made_once_and_only_when_the_bucket_is_used() -> None:
     second = bucket.presign_download("t1/u1/f2", expires_in=60)
     assert len(made) == 1 and bucket.client is made[0]
     assert "/images/t1/u1/f1" in first or "images.s3" in first
-    assert "filename%3D%22a.jpg%22" in first and "t1/u1/f2" in second
+    assert "filename%3D%22a_.jpg%22" in first and "t1/u1/f2" in second
 
 
 def test_a_client_given_as_it_is_is_used_as_it_is() -> None:
@@ -69,3 +69,21 @@ def test_threads_asking_for_a_client_at_once_share_one(monkeypatch: pytest.Monke
         assert clients.s3_client() is clients.s3_client() and clients.s3_client() is not made[0]
     finally:
         clients.reset_clients()
+
+
+@pytest.mark.parametrize(
+    ("filename", "header"),
+    [
+        ("photo.jpg", "inline; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg"),
+        ("Crème brûlée.jpg",
+         "inline; filename=\"Creme brulee.jpg\"; filename*=UTF-8''Cr%C3%A8me%20br%C3%BBl%C3%A9e.jpg"),
+        ("写真.jpg", "inline; filename=\"download.jpg\"; filename*=UTF-8''%E5%86%99%E7%9C%9F.jpg"),
+        ("😀", "inline; filename=\"download\"; filename*=UTF-8''%F0%9F%98%80"),
+        ('a"b\\c%.jpg', "inline; filename=\"a_b_c_.jpg\"; filename*=UTF-8''a%22b%5Cc%25.jpg"),
+    ],
+)
+def test_content_disposition_is_rfc_6266_with_an_ascii_fallback(filename: str, header: str) -> None:
+    from imagestore.data.storage import content_disposition
+
+    assert content_disposition(filename) == header
+    assert header.isascii()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -74,8 +76,7 @@ class ImageBucket:
     def presign_download(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.name, "Key": key}
         if filename:
-            safe = filename.replace('"', "").replace("\\", "")
-            params["ResponseContentDisposition"] = f'inline; filename="{safe}"'
+            params["ResponseContentDisposition"] = content_disposition(filename)
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     def head(self, key: str) -> ObjectHead | None:
@@ -161,6 +162,23 @@ class ImageBucket:
             result.failed.update(errors)
             result.deleted.extend(k for k in batch if k not in errors)
         return result
+
+
+# attr-char of RFC 8187 (RFC 5987), what may stand unencoded in filename*=UTF-8''...
+_ATTR_CHARS = "!#$&+-.^_`|~"
+
+
+def content_disposition(filename: str, disposition: str = "inline") -> str:
+    """RFC 6266: the name as UTF-8 in filename*, and an ASCII filename="..." for old clients
+    (accents dropped, anything else not printable ASCII or a quote or backslash replaced by '_')."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in ascii_name).strip()
+    stem, dot, extension = fallback.rpartition(".")
+    if not dot:
+        stem, extension = fallback, ""
+    if not any(c.isalnum() for c in stem):
+        fallback = "download" + (f".{extension}" if extension.isalnum() else "")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe=_ATTR_CHARS)}"
 
 
 def _code(exc: ClientError) -> str:
