@@ -44,7 +44,7 @@ FILE_SERVICE_GRANTS = {
     },
     "objectCreated": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:UpdateItem"),
-        **on({OBJECTS_ARN}, "s3:GetObject", "s3:DeleteObject"),
+        **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
         "sqs:SendMessage": {"GetAtt:ObjectCreatedDeadLetterQueue.Arn"},
     },
 }

@@ -62,7 +62,7 @@ def test_request_upload_records_a_pending_file_and_a_presigned_post(aws: Aws, up
     assert status == 201
     assert ticket["upload"]["method"] == "POST"
     fields = ticket["upload"]["fields"]
-    assert fields["key"] == f"shop-a/alice/{ticket['fileId']}"
+    assert fields["key"] == f"shop-a/alice/{ticket['fileId']}.upload"  # the staging key, not the served one
     assert fields["Content-Type"] == "image/jpeg"
     policy = json.loads(__import__("base64").b64decode(fields["policy"]))
     assert ["content-length-range", 1234, 1234] in policy["conditions"]
@@ -94,7 +94,7 @@ def test_complete_is_idempotent_and_the_s3_event_agrees(aws: Aws, uploads_handle
 
     assert object_created(event, _context())["outcomes"] == {key: "available"}
     assert complete(uploads_handler, ticket["fileId"])[0] == 200
-    assert object_created(event, _context())["outcomes"] == {key: "available"}
+    assert object_created(event, _context())["outcomes"] == {key: "discarded"}
     assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["status"] == "available"
 
 
@@ -335,7 +335,8 @@ def test_each_operation_makes_a_bounded_number_of_aws_requests(
 
     assert measured == {
         "request_upload": {"dynamodb.PutItem": 1},
-        "complete": {"dynamodb.GetItem": 1, "s3.HeadObject": 1, "s3.GetObject": 1, "dynamodb.UpdateItem": 1},
+        "complete": {"dynamodb.GetItem": 1, "s3.HeadObject": 1, "s3.GetObject": 1, "s3.CopyObject": 1,
+                     "dynamodb.UpdateItem": 1, "s3.DeleteObjects": 1},
         "list": {"dynamodb.Query": 1},
         "get": {"dynamodb.GetItem": 1},
         "delete": {"dynamodb.GetItem": 1, "dynamodb.DeleteItem": 1, "s3.DeleteObjects": 1},
@@ -386,3 +387,143 @@ def test_a_principal_whose_token_expired_after_the_authorizer_cached_it_is_401(f
     assert body == {"error": {"code": "unauthorized", "message": "token has expired"}}
     fresh = Principal("shop-a", "alice", "s1", expires_at=int(time.time()) + 60)
     assert call(files, api_event("GET", "/files", principal=fresh))[0] == 200
+
+
+# --- verified bytes stay verified ------------------------------------------------------------------
+
+
+def _download(files: Any, file_id: str) -> bytes:
+    status, body = get(files, file_id)
+    assert status == 200, body
+    return requests.get(body["downloadUrl"], timeout=10).content
+
+
+def test_a_post_repeated_after_complete_cannot_change_the_served_bytes(
+    aws: Aws, uploads_handler: Any, files: Any
+) -> None:
+    from file_service.handlers.object_created import handler as object_created
+
+    data = jpeg((120, 80))
+    _, ticket = request_upload(uploads_handler, size=len(data))
+    assert post_bytes(ticket, data) == 204
+    assert complete(uploads_handler, ticket["fileId"])[0] == 200
+    staging = ticket["upload"]["fields"]["key"]
+    assert not aws.object_exists(staging)
+
+    html = (b"<html><script>alert(1)</script>" * 1000)[: len(data)]
+    assert post_bytes(ticket, html) == 204  # the URL is still valid: S3 takes it, at the staging key
+
+    assert _download(files, ticket["fileId"]) == data
+    assert complete(uploads_handler, ticket["fileId"])[1]["status"] == "available"
+    assert object_created({"Records": [_s3_record(staging, len(html))]}, _context())["outcomes"] == {
+        staging: "discarded"}
+    assert not aws.object_exists(staging)
+    assert _download(files, ticket["fileId"]) == data
+
+
+def test_after_delete_the_upload_fields_cannot_recreate_a_served_object(
+    aws: Aws, uploads_handler: Any, files: Any
+) -> None:
+    from file_service.handlers.object_created import handler as object_created
+
+    data = jpeg()
+    _, ticket = request_upload(uploads_handler, size=len(data))
+    post_bytes(ticket, data)
+    assert complete(uploads_handler, ticket["fileId"])[0] == 200
+    status, _ = call(files, api_event("DELETE", "/files/{fileId}", principal=ALICE,
+                                      path_params={"fileId": ticket["fileId"]}))
+    assert status == 204
+
+    assert post_bytes(ticket, data) == 204
+    staging = ticket["upload"]["fields"]["key"]
+    assert object_created({"Records": [_s3_record(staging, len(data))]}, _context())["outcomes"] == {
+        staging: "discarded"}
+    assert not aws.object_exists(staging)
+    assert not aws.object_exists(staging.removesuffix(".upload"))
+    assert get(files, ticket["fileId"])[0] == 404
+
+
+def test_bytes_replaced_while_they_are_checked_are_not_made_available(
+    aws: Aws, uploads_handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagestore.data.storage import ImageBucket
+
+    data, other = jpeg((64, 48)), png((64, 48))
+    _, ticket = request_upload(uploads_handler, size=len(data))
+    post_bytes(ticket, data)
+    read_range = ImageBucket.read_range
+
+    def replaced_after_reading(self: ImageBucket, key: str, start: int, length: int, *,
+                               etag: str | None = None) -> bytes:
+        content = read_range(self, key, start, length, etag=etag)
+        aws.s3.put_object(Bucket=BUCKET, Key=key, Body=other[: len(data)].ljust(len(data), b"\0"))
+        return content
+
+    monkeypatch.setattr(ImageBucket, "read_range", replaced_after_reading)
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 409
+    assert body["error"]["code"] == "conflict" and "changed while they were checked" in body["error"]["message"]
+    listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"shop-a/alice/{ticket['fileId']}")
+    assert [o["Key"] for o in listed.get("Contents", [])] == [ticket["upload"]["fields"]["key"]]  # staging only
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["status"] == "pending"
+
+
+def test_a_truncated_jpeg_is_refused(aws: Aws, uploads_handler: Any) -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (700, 700), os.urandom(700 * 700 * 3)).save(buffer, format="JPEG", quality=95)
+    data = buffer.getvalue()[:-5000]
+    assert len(data) > 256 * 1024
+    _, ticket = request_upload(uploads_handler, size=len(data))
+    post_bytes(ticket, data)
+
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 422
+    assert body["error"]["code"] == "unprocessable" and "cut short" in body["error"]["message"]
+    assert not aws.object_exists(ticket["upload"]["fields"]["key"])
+
+
+@pytest.mark.parametrize(("size", "tile_size"), [((640, 480), 0), ((1024, 768), 256)])
+def test_a_real_heic_is_completed_with_its_size(uploads_handler: Any, files: Any, size: tuple[int, int],
+                                                tile_size: int) -> None:
+    from tests.support.images import heic
+
+    data = heic(size, tile_size=tile_size)
+    completed = uploaded_file(uploads_handler, data, content_type="image/heic")
+    assert (completed["width"], completed["height"]) == size
+    assert _download(files, completed["fileId"]) == data
+
+
+def test_heic_is_held_to_the_pixel_limit_too(monkeypatch: pytest.MonkeyPatch, uploads_handler: Any) -> None:
+    from imagestore.config import get_settings
+    from tests.support.images import heic
+
+    monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps({"shop-a": {"max_pixels": 500_000}}))
+    get_settings.cache_clear()
+    data = heic((1024, 768), tile_size=256)
+    _, ticket = request_upload(uploads_handler, content_type="image/heic", size=len(data))
+    post_bytes(ticket, data)
+
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 422
+    assert body["error"]["details"] == {"width": 1024, "height": 768, "pixels": 1024 * 768, "maxPixels": 500_000}
+
+
+def test_something_that_only_starts_like_heic_is_refused(uploads_handler: Any) -> None:
+    import struct
+
+    data = struct.pack(">I", 24) + b"ftypheic" + struct.pack(">I", 0) + b"mif1heic" + b"<html>ispe</html>" * 40
+    _, ticket = request_upload(uploads_handler, content_type="image/heic", size=len(data))
+    post_bytes(ticket, data)
+
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 422
+    assert "dimensions cannot be read" in body["error"]["message"]

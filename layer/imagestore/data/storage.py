@@ -17,6 +17,25 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys a call
+# A client's presigned POST writes a file's bytes to its staging key, never to the key downloads read:
+# only the server copies them there, once they are verified, on the ETag it verified (see
+# file_service.logic.uploads.complete_upload). The suffix keeps the staging key under the user's
+# prefix, where reconciliation deletes it after a day once nothing completes it (no file has that id).
+STAGING_SUFFIX = ".upload"
+
+
+def staging_key(object_key: str) -> str:
+    """Where the presigned POST of the file whose bytes live at object_key puts them."""
+    return object_key + STAGING_SUFFIX
+
+
+def object_key_of_staging(key: str) -> str | None:
+    """The final object key a staging key belongs to, or None for any other key."""
+    return key.removesuffix(STAGING_SUFFIX) if key.endswith(STAGING_SUFFIX) else None
+
+
+class ObjectChanged(Exception):
+    """The object was replaced or deleted while it was being read (its ETag no longer matches)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +48,7 @@ class PresignedPost:
 class ObjectHead:
     size_bytes: int
     content_type: str | None
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,16 +108,46 @@ class ImageBucket:
                 return None
             _raise_throttled(exc)
             raise
-        return ObjectHead(size_bytes=int(response["ContentLength"]), content_type=response.get("ContentType"))
+        return ObjectHead(size_bytes=int(response["ContentLength"]), content_type=response.get("ContentType"),
+                          etag=response.get("ETag"))
 
-    def read_prefix(self, key: str, length: int) -> bytes:
-        """The first `length` bytes of an object (one ranged GET)."""
+    def read_prefix(self, key: str, length: int, *, etag: str | None = None) -> bytes:
+        """The first `length` bytes of an object (one ranged GET); with etag, only of that version
+        (ObjectChanged otherwise)."""
+        return self.read_range(key, 0, length, etag=etag)
+
+    def read_range(self, key: str, start: int, length: int, *, etag: str | None = None) -> bytes:
+        """`length` bytes of an object from `start` (one ranged GET), of the version `etag` if given."""
+        kwargs: dict[str, Any] = {"Bucket": self.name, "Key": key, "Range": f"bytes={start}-{start + length - 1}"}
+        if etag:
+            kwargs["IfMatch"] = etag
         try:
-            response = self.client.get_object(Bucket=self.name, Key=key, Range=f"bytes=0-{length - 1}")
+            response = self.client.get_object(**kwargs)
         except ClientError as exc:
+            if etag and _code(exc) in ("PreconditionFailed", "412", "404", "NoSuchKey", "NotFound"):
+                raise ObjectChanged(key) from exc
             _raise_throttled(exc)
             raise
         return response["Body"].read()
+
+    def copy_if_unchanged(self, source_key: str, target_key: str, etag: str) -> bool:
+        """Server-side copy of source_key's version `etag` to target_key; False when the source is
+        gone or holds other bytes now. S3 checks x-amz-copy-source-if-match; the copy's own ETag is
+        compared too (an emulator may ignore the header; a single-part object's ETag is its MD5 under
+        SSE-S3), and a copy of other bytes is deleted again."""
+        try:
+            response = self.client.copy_object(Bucket=self.name, Key=target_key, CopySourceIfMatch=etag,
+                                               CopySource={"Bucket": self.name, "Key": source_key},
+                                               MetadataDirective="COPY")
+        except ClientError as exc:
+            if _code(exc) in ("PreconditionFailed", "412", "404", "NoSuchKey", "NotFound"):
+                return False
+            _raise_throttled(exc)
+            raise
+        if response.get("CopyObjectResult", {}).get("ETag") != etag:
+            self.delete_objects([target_key])
+            return False
+        return True
 
     def put_document(self, key: str, body: bytes) -> None:
         """Store a JSON document (a project too large for its item, or one frozen into an order)."""

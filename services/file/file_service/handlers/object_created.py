@@ -13,7 +13,9 @@ from file_service.logic import uploads
 from imagestore import clock, keys
 from imagestore.config import get_settings
 from imagestore.data import factory
+from imagestore.data.storage import object_key_of_staging
 from imagestore.errors import DomainError
+from imagestore.models.files import FileStatus
 from imagestore.observability import lambda_handler, logger
 
 
@@ -30,21 +32,26 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
 
 
 def complete_object(key: str) -> str:
-    """Complete the upload an object belongs to; refusals are logged (the client sees them on complete)."""
-    parsed = keys.parse_object_key(key)
+    """Complete the upload a staging object belongs to; refusals are logged (the client sees them on
+    complete). A staging object that nothing can complete any more (its file is available or gone: a
+    POST repeated with a still-valid URL) is deleted at once; it was never served."""
+    final_key = object_key_of_staging(key)
+    parsed = keys.parse_object_key(final_key) if final_key is not None else None
     if parsed is None:
-        logger.warning("object outside the imagestore layout", key=key)
+        # The object key itself (written by complete_upload's copy), documents, anything else.
         return "ignored"
     tenant_id, user_id, file_id = parsed
     files = factory.file_store()
     record = files.get_file(tenant_id, user_id, file_id)
-    if record is None:
-        logger.warning("object without a file record; left for reconciliation", key=key)
-        return "orphan"
+    if record is None or record.status is not FileStatus.PENDING:
+        factory.image_bucket().delete_objects([key])
+        logger.info("staging object deleted: its file is no longer pending", file_id=file_id,
+                    status=record.status.value if record else "gone")
+        return "discarded"
     ctx = uploads.UploadContext(get_settings().tenant(tenant_id), files, factory.image_bucket())
     try:
         uploads.complete_upload(record, ctx, int(clock.now_epoch()))
     except DomainError as exc:
-        logger.info("object refused", key=key, code=exc.code, reason=exc.message)
+        logger.info("object refused", file_id=file_id, code=exc.code, reason=exc.message)
         return exc.code
     return "available"

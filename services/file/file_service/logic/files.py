@@ -8,7 +8,7 @@ from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.pagination import clamp_limit
-from imagestore.data.storage import ImageBucket
+from imagestore.data.storage import ImageBucket, staging_key
 from imagestore.models.files import FileRecord, FileStatus
 from imagestore.observability import logger
 
@@ -46,6 +46,7 @@ def delete_file(principal: Principal, file_id: str, files: FileStore, bucket: Im
     principal.require_full_user()
     record = find_own_file(principal, file_id, files, now)
     files.delete_unheld_file(record)
-    result = bucket.delete_objects([record.object_key])
+    # Its staging object too (a pending file's bytes, or a POST repeated after completion).
+    result = bucket.delete_objects([record.object_key, staging_key(record.object_key)])
     if result.failed:
         logger.warning("object left for reconciliation", key=record.object_key, errors=result.failed)

@@ -12,9 +12,9 @@ from imagestore.clock import from_epoch, iso
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.mobile_uploads import MobileUploadStore
-from imagestore.data.storage import ImageBucket
+from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead, staging_key
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from imagestore.imaging import SNIFF_BYTES, inspect_image
+from imagestore.imaging import SNIFF_BYTES, TAIL_BYTES, ImageInfo, inspect_image
 from imagestore.models.files import FileRecord, FileStatus, Retention, pending_deadline
 from imagestore.observability import logger
 
@@ -63,7 +63,7 @@ def request_upload(principal: Principal, request: UploadRequest, ctx: UploadCont
     expires_in = ctx.tenant.upload_url_seconds
     ctx.files.add_pending_file(record, due_at=min(pending_deadline(now, expires_in), record.expires_at))
     post = ctx.bucket.presign_upload(
-        record.object_key, content_type=record.content_type,
+        staging_key(record.object_key), content_type=record.content_type,
         min_bytes=record.size_bytes, max_bytes=record.size_bytes, expires_in=expires_in,
     )
     return UploadTicket(
@@ -96,24 +96,50 @@ def find_file_to_complete(principal: Principal, file_id: str, ctx: UploadContext
 
 
 def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRecord:
-    """Verify the uploaded object (exists, declared size, real type, pixel limit) and make it available.
+    """Verify the uploaded bytes (declared size, real type, pixel limit, whole structure: see
+    imagestore.imaging) and make the file available with exactly those bytes.
 
-    Idempotent: completing an available file returns it unchanged. A refused object is deleted
-    so that its bytes are not kept; the pending record stays until it expires, so the client may
-    upload again while its presigned POST is valid.
+    The presigned POST writes to the file's staging key; the bytes verified there are copied to the
+    file's object key on their ETag (a POST that replaced them meanwhile fails the copy: 409, complete
+    again), and the staging object is deleted. The object key is written by nothing else, so a POST
+    repeated after completion (its URL stays valid for upload_url_seconds) or after the file's deletion
+    creates only a staging object that is never served (the ObjectCreated function deletes it).
+
+    Idempotent: completing an available file returns it unchanged. A refused object is deleted so
+    that its bytes are not kept; the pending record stays until it expires, so the client may upload
+    again while its presigned POST is valid.
     """
     if record.status is FileStatus.AVAILABLE:
         return record
-    head = ctx.bucket.head(record.object_key)
+    staging = staging_key(record.object_key)
+    head = ctx.bucket.head(staging)
     if head is None:
-        raise Conflict(f"no bytes have been uploaded for file {record.file_id} yet")
+        # No staging object: either no bytes yet, or a completion that copied them stopped before it
+        # marked the file available (only this function writes the object key): verify them there.
+        head = ctx.bucket.head(record.object_key)
+        if head is None:
+            raise Conflict(f"no bytes have been uploaded for file {record.file_id} yet")
+        info = _verified(record, record.object_key, head, ctx)
+    else:
+        info = _verified(record, staging, head, ctx)
+        assert head.etag is not None
+        if not ctx.bucket.copy_if_unchanged(staging, record.object_key, head.etag):
+            return _completed_meanwhile(record, ctx)
+    available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
+    ctx.bucket.delete_objects([staging])
+    logger.info("upload completed", file_id=record.file_id, bytes=record.size_bytes,
+                width=info.width, height=info.height)
+    return available
+
+
+def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext) -> ImageInfo:
+    """The object at key, checked against the record and the tenant's limits; refused bytes are deleted."""
     try:
-        if head.size_bytes != record.size_bytes:
-            raise Unprocessable(
-                f"uploaded {head.size_bytes} bytes but {record.size_bytes} were declared",
-                details={"declaredBytes": record.size_bytes, "uploadedBytes": head.size_bytes},
-            )
-        info = inspect_image(ctx.bucket.read_prefix(record.object_key, min(SNIFF_BYTES, head.size_bytes)))
+        try:
+            info = _inspect(key, head, ctx.bucket, record)
+        except ObjectChanged:
+            raise Conflict(f"the bytes of file {record.file_id} changed while they were checked; "
+                           "complete again") from None
         if info is None:
             raise Unprocessable(f"the uploaded bytes are not an image of an accepted type "
                                 f"({', '.join(ctx.tenant.allowed_types)})")
@@ -122,17 +148,41 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
                 f"the uploaded bytes are {info.content_type}, not the declared {record.content_type}",
                 details={"declaredType": record.content_type, "actualType": info.content_type},
             )
-        if info.content_type != "image/heic" and info.pixels is None:
+        if info.pixels is None:
             raise Unprocessable("the image's dimensions cannot be read; the file is damaged")
-        if info.pixels is not None and info.pixels > ctx.tenant.max_pixels:
+        if info.pixels > ctx.tenant.max_pixels:
             raise Unprocessable(
                 f"{info.width}x{info.height} pixels is over the limit of {ctx.tenant.max_pixels}",
-                details={"width": info.width, "height": info.height, "maxPixels": ctx.tenant.max_pixels},
+                details={"width": info.width, "height": info.height, "pixels": info.pixels,
+                         "maxPixels": ctx.tenant.max_pixels},
             )
+        if not info.complete:
+            raise Unprocessable("the image is cut short: its data ends before the end of its format's "
+                                "structure (an interrupted upload?)")
     except Unprocessable:
-        ctx.bucket.delete_objects([record.object_key])
+        ctx.bucket.delete_objects([key])
         raise
-    available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
-    logger.info("upload completed", file_id=record.file_id, bytes=record.size_bytes,
-                width=info.width, height=info.height)
-    return available
+    return info
+
+
+def _inspect(key: str, head: ObjectHead, bucket: ImageBucket, record: FileRecord) -> ImageInfo | None:
+    """Size first, then the object's first and last bytes (two ranged GETs of that very version)."""
+    if head.size_bytes != record.size_bytes:
+        raise Unprocessable(
+            f"uploaded {head.size_bytes} bytes but {record.size_bytes} were declared",
+            details={"declaredBytes": record.size_bytes, "uploadedBytes": head.size_bytes},
+        )
+    size = head.size_bytes
+    first = bucket.read_prefix(key, min(SNIFF_BYTES, size), etag=head.etag)
+    if size <= SNIFF_BYTES:
+        return inspect_image(first)
+    last = bucket.read_range(key, size - TAIL_BYTES, TAIL_BYTES, etag=head.etag)
+    return inspect_image(first, last, size)
+
+
+def _completed_meanwhile(record: FileRecord, ctx: UploadContext) -> FileRecord:
+    """The copy found other bytes, or none: another completion may have finished first."""
+    current = ctx.files.get_file(record.tenant_id, record.user_id, record.file_id)
+    if current is not None and current.status is FileStatus.AVAILABLE:
+        return current
+    raise Conflict(f"the bytes of file {record.file_id} changed while they were checked; complete again")
