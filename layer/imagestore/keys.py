@@ -225,6 +225,11 @@ def order_document_key(tenant_id: str, order_id: str, project_id: str) -> str:
     return f"{tenant_id}/documents/orders/{order_id}/{project_id}.json"
 
 
+def order_frozen_manifest_key(tenant_id: str, order_id: str, project_id: str) -> str:
+    """S3 key of the manifest (document and files) of a project version frozen into an order."""
+    return f"{tenant_id}/documents/orders/{order_id}/{project_id}.manifest.json"
+
+
 def parse_document_object_key(object_key: str) -> tuple[str, str, int, str] | None:
     """(tenant, project id, version, write id) of an S3 key made by document_object_key, or None
     for any other key."""

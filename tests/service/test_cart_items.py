@@ -11,6 +11,7 @@ from imagestore.auth import Principal
 from tests.conftest import Aws
 from tests.support.events import api_event, call
 from tests.support.files import stored_file, stored_files
+from tests.support.scheduler import run_sweep
 
 ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s2")
@@ -64,18 +65,23 @@ def test_a_cart_item_holds_its_project_files_after_the_project_is_gone(
     status, item = add(carts, {"projectId": pid, "productSku": "POSTER-A2", "quantity": 1})
     assert status == 201, item
     assert item["projectVersion"] == 1 and item["fileCount"] == 1
-    assert aws.item(f"T#shop-a#CART#{item['cartItemId']}", f"FILE#{f1.file_id}")["entity"] == "hold"
-    assert hold_count(aws, f1.file_id) == 2
+    cart_pk = f"T#shop-a#CART#{item['cartItemId']}"
+    assert aws.item(f"T#shop-a#P#{pid}", f"PIN#{cart_pk}")["version"] == 1  # a pin, not a hold per file
+    assert aws.item(f"T#shop-a#P#{pid}", "META")["pinCount"] == 1
+    assert hold_count(aws, f1.file_id) == 1
 
     delete_project = api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid})
     assert call(projects, delete_project)[0] == 204
+    run_sweep()  # the project is gone for readers but kept, with its holds, while the cart item pins it
     delete_file = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": f1.file_id})
     assert call(files, delete_file)[0] == 409
     assert hold_count(aws, f1.file_id) == 1
 
     assert delete(carts, item["cartItemId"]) == 204
-    assert aws.item(f"T#shop-a#CART#{item['cartItemId']}", "META") is None
-    assert aws.item(f"T#shop-a#CART#{item['cartItemId']}", f"FILE#{f1.file_id}") is None
+    assert aws.item(cart_pk, "META") is None
+    assert aws.item(f"T#shop-a#P#{pid}", f"PIN#{cart_pk}") is None
+    run_sweep()  # the last pin went: the deleted project is removed and lets f1 go
+    assert aws.item(f"T#shop-a#P#{pid}", "META") is None
     assert hold_count(aws, f1.file_id) == 0
     assert call(files, delete_file)[0] == 204
 
@@ -152,5 +158,5 @@ def test_adding_a_project_costs_a_bounded_number_of_requests(aws: Aws, projects:
     status, item = add(carts, {"projectId": pid, "productSku": "BOOK", "quantity": 1, "externalCartId": "c1"})
 
     assert status == 201 and item["fileCount"] == 60
-    # One Query for the project and its links, the item with its pointer, then 50 files per hold transaction.
-    assert dict(aws.requests.calls) == {"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 3}
+    # The project's META, then one transaction: the item, its pointer and the pin. Nothing per file.
+    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1}

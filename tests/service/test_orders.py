@@ -14,6 +14,7 @@ from tests.conftest import REGION, Aws
 from tests.support.events import api_event, call
 from tests.support.files import stored_file, stored_files
 from tests.support.images import jpeg
+from tests.support.scheduler import run_sweep
 
 ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s2")
@@ -110,9 +111,13 @@ def test_an_order_freezes_its_project_and_holds_its_files(aws: Aws, projects: An
     assert int(meta["expiresAt"]) == pytest.approx(time.time() + 180 * DAY, abs=60)
     assert meta["companionKeys"] == [{"pk": "T#shop-a#OREF#shop-order-1", "sk": "META"}]
     assert aws.item("T#shop-a#OREF#shop-order-1", "META")["orderId"] == oid
-    assert aws.item(f"T#shop-a#ORDER#{oid}", f"FILE#{f1.file_id}")["holderKind"] == "order"
-    assert aws.object_exists(f"shop-a/documents/orders/{oid}/{project['projectId']}.json")
-    assert hold_count(aws, f1.file_id) == 3  # project, cart item, order
+    pid = project["projectId"]
+    assert aws.item(f"T#shop-a#ORDER#{oid}", f"PROJECT#{pid}")["pinKey"] == {
+        "pk": f"T#shop-a#P#{pid}", "sk": f"PIN#T#shop-a#ORDER#{oid}"}
+    assert aws.item(f"T#shop-a#P#{pid}", "META")["pinCount"] == 2  # the cart item and the order
+    assert aws.object_exists(f"shop-a/documents/orders/{oid}/{pid}.json")
+    assert aws.object_exists(f"shop-a/documents/orders/{oid}/{pid}.manifest.json")
+    assert hold_count(aws, f1.file_id) == 1  # the project's hold, which its pins keep
 
 
 def test_the_same_order_reference_gives_the_same_order(projects: Any, carts: Any, orders: Any) -> None:
@@ -152,7 +157,9 @@ def test_a_placement_that_loses_the_reference_to_a_concurrent_one_returns_the_wi
 
     assert status == 200 and loser["orderId"] == winner["orderId"]
     assert aws.item("T#shop-a#OREF#race-1", "META")["orderId"] == winner["orderId"]
-    assert hold_count(aws, f1.file_id) == 3  # project, cart item and the one order: the loser let go
+    pid = aws.item(f"T#shop-a#ORDER#{winner['orderId']}", "META")["lines"][0]["projectId"]
+    assert aws.item(f"T#shop-a#P#{pid}", "META")["pinCount"] == 2  # the cart item and the one order
+    assert hold_count(aws, f1.file_id) == 1
     assert len(calls) == 2
     every_order = aws.dynamodb.scan(TableName="imagestore-test", FilterExpression="entity = :o",
                                     ExpressionAttributeValues={":o": {"S": "order"}})["Items"]
@@ -184,27 +191,30 @@ def test_an_order_keeps_the_version_it_was_made_from(
     assert kept["projects"][0]["document"] == {"pages": [a.file_id, b.file_id]}
     assert [f["fileId"] for f in kept["projects"][0]["files"]] == [a.file_id, b.file_id]
     assert requests.get(kept["projects"][0]["files"][0]["downloadUrl"], timeout=10).content == data
-    assert hold_count(aws, a.file_id) == 1 and hold_count(aws, c.file_id) == 0
+    run_sweep()  # the deleted project stays (hidden) while the order pins it
+    assert get(orders, order["orderId"])[1]["projects"][0]["files"][0]["fileId"] == a.file_id
+    # A pinned project releases nothing: c, added after the order, stays held until the order goes.
+    assert hold_count(aws, a.file_id) == 1 and hold_count(aws, c.file_id) == 1
 
 
 def _edit_right_after_the_order_reads_the_project(monkeypatch: pytest.MonkeyPatch, projects: Any,
                                                  new_file_id: str) -> None:
-    """The order reads version 1; before it takes its holds, a save makes version 2 without v1's file."""
+    """The order reads version 1; before it pins it, a save makes version 2 without v1's file."""
     from imagestore.data.projects import ProjectStore
 
-    load, edited = ProjectStore.load_project, []
+    load, edited = ProjectStore.load, []
 
     def load_then_edit(self: ProjectStore, tenant_id: str, project_id: str) -> Any:
-        partition = load(self, tenant_id, project_id)
+        loaded = load(self, tenant_id, project_id)
         if not edited:
             edited.append(project_id)
             save(projects, [new_file_id], project_id, version=1)
-        return partition
+        return loaded
 
-    monkeypatch.setattr(ProjectStore, "load_project", load_then_edit)
+    monkeypatch.setattr(ProjectStore, "load", load_then_edit)
 
 
-def test_an_order_placed_while_the_project_is_edited_holds_the_frozen_files(
+def test_an_order_racing_an_edit_freezes_the_edited_version_whole(
     monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, carts: Any, orders: Any
 ) -> None:
     old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=3600)
@@ -214,44 +224,18 @@ def test_an_order_placed_while_the_project_is_edited_holds_the_frozen_files(
 
     status, order = place(orders, [item])
 
+    # The pin on version 1 failed (version 2 was saved meanwhile): the order froze version 2 instead.
     assert status == 201, order
     (frozen,) = order["projects"]
-    assert frozen["version"] == 1 and frozen["document"] == {"pages": [old.file_id]}
-    assert [f["fileId"] for f in frozen["files"]] == [old.file_id]
-    assert aws.item(f"T#shop-a#ORDER#{order['orderId']}", f"FILE#{old.file_id}") is not None
-    assert hold_count(aws, old.file_id) == 2  # the cart item and the order; the project let go
-    assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 1
-
-
-def test_an_order_racing_an_edit_that_dropped_an_expired_file_is_refused_whole(
-    monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, orders: Any, carts: Any
-) -> None:
-    old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=30 * DAY)
-    project = save(projects, [old.file_id])
-    cart_item = add_to_cart(carts, project["projectId"])
-    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # `old`'s own retention is over
-    # While the order is placed, the edit drops `old` from the project and the cart item is deleted:
-    # nothing holds `old` any more when the order tries to.
-    drop_cart_item = api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE,
-                               path_params={"cartItemId": cart_item})
-    _edit_right_after_the_order_reads_the_project(monkeypatch, projects, new.file_id)
-    from project_service.logic import orders as order_logic
-
-    freeze = order_logic._freeze
-
-    def freeze_then_drop_cart_item(*args: Any, **kwargs: Any) -> Any:
-        frozen = freeze(*args, **kwargs)
-        assert call(carts, drop_cart_item)[0] == 204
-        return frozen
-
-    monkeypatch.setattr(order_logic, "_freeze", freeze_then_drop_cart_item)
-
-    status, body = place(orders, [cart_item], "refused-1")
-
-    assert status == 409, body
-    assert body["error"]["details"]["unavailableFileIds"] == [old.file_id]
-    assert aws.item("T#shop-a#OREF#refused-1", "META") is None
-    assert hold_count(aws, old.file_id) == 0 and hold_count(aws, new.file_id) == 1
+    assert frozen["version"] == 2 and frozen["document"] == {"pages": [new.file_id]}
+    assert [f["fileId"] for f in frozen["files"]] == [new.file_id]
+    assert order["items"][0]["projectVersion"] == 2
+    assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 2
+    every_order = aws.dynamodb.scan(TableName="imagestore-test", FilterExpression="entity = :o",
+                                    ExpressionAttributeValues={":o": {"S": "order"}})["Items"]
+    assert len(every_order) == 1  # the first attempt left nothing behind
+    # The cart item pinned version 1 before the edit: its file stays held with the project.
+    assert hold_count(aws, old.file_id) == 1 and hold_count(aws, new.file_id) == 1
 
 
 def test_only_own_live_cart_items_can_be_ordered(aws: Aws, carts: Any, orders: Any) -> None:
@@ -314,9 +298,9 @@ def test_placing_an_order_costs_a_bounded_number_of_requests(
 
     assert status == 201 and len(order["projects"][0]["files"]) == 60
     assert dict(aws.requests.calls) == {
-        "dynamodb.GetItem": 1,             # the order reference, not used yet
+        "dynamodb.GetItem": 2,             # the order reference (not used yet), per ordered project its META
         "dynamodb.BatchGetItem": 1,        # the cart items
-        "dynamodb.Query": 1,               # per ordered project: META and links
-        "dynamodb.TransactWriteItems": 4,  # begin, 2 hold transactions (50 files each), place
-        "s3.PutObject": 1,                 # per ordered project: the frozen document
+        "s3.GetObject": 1,                 # per ordered project: its manifest
+        "s3.PutObject": 2,                 # per ordered project: the frozen document and manifest
+        "dynamodb.TransactWriteItems": 1,  # the order, its reference, frozen projects and pins: nothing per file
     }

@@ -163,14 +163,14 @@ def test_a_save_that_lost_the_race_deletes_its_own_document_only(
 
     project = save_project(projects, [], large_document("v1"))
     pid = project["projectId"]
-    real_read, first_read = logic.find_own_project, []
+    real_read, first_read = logic.load_own_project, []
 
     def read_before_the_winner_saved(*args: Any, **kwargs: Any) -> Any:
         if not first_read:
             first_read.append(real_read(*args, **kwargs))
         return first_read[0]
 
-    monkeypatch.setattr(logic, "find_own_project", read_before_the_winner_saved)
+    monkeypatch.setattr(logic, "load_own_project", read_before_the_winner_saved)
     winner = save_project(projects, [], large_document("winner"), project)
     winner_key = project_document_key(aws, pid)
     status, refused = call(projects, api_event(
@@ -191,4 +191,4 @@ def test_a_save_that_lost_the_race_deletes_its_own_document_only(
 def project_document_key(aws: Aws, project_id: str) -> str:
     meta = aws.item(**keys.project_key("shop-a", project_id))
     assert meta is not None and "document" not in meta
-    return str(meta["documentKey"])
+    return str(meta["manifestKey"])

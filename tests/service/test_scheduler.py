@@ -42,23 +42,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     return Clock()
 
 
-@pytest.fixture
-def atomic(aws: Aws) -> Any:
-    """DynamoDB applies each request (condition and write, or a whole transaction) atomically; moto
-    does not when threads call it at once. A lock around every request restores that for race tests."""
-    client = aws.dynamodb
-    lock = threading.Lock()
-    real = client._make_api_call
-
-    def one_at_a_time(operation: str, params: Any) -> Any:
-        with lock:
-            return real(operation, params)
-
-    client._make_api_call = one_at_a_time
-    yield
-    client._make_api_call = real
-
-
 def run_sweep(event: dict[str, Any] | None = None) -> dict[str, Any]:
     from scheduler_service.handlers.sweep import handler
 

@@ -14,6 +14,7 @@ from tests.conftest import Aws
 from tests.support.events import api_event, call
 from tests.support.files import stored_file, stored_files
 from tests.support.images import jpeg
+from tests.support.scheduler import run_sweep
 
 ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s2")
@@ -154,6 +155,7 @@ def test_only_the_owner_shares_a_live_project(aws: Aws, projects: Any, shares: A
     assert share(shares, "bad#id")[0] == 404
     assert delete_project(projects, pid) == 204
     assert share(shares, pid)[0] == 404
+    run_sweep()
     assert aws.dynamodb.query(TableName="imagestore-test", KeyConditionExpression="pk = :pk",
                               ExpressionAttributeValues={":pk": {"S": f"T#shop-a#P#{pid}"}})["Count"] == 0
 
@@ -172,13 +174,18 @@ def test_a_copy_belongs_to_the_caller_and_outlives_the_original(
     cid = copied["projectId"]
     assert cid != project["projectId"] and copied["version"] == 1
     assert copied["document"] == {"pages": [f1.file_id, f2.file_id]}
+    pid = project["projectId"]
     assert aws.item(f"T#shop-a#P#{cid}", "META")["userId"] == "bob"
-    assert aws.item(f"T#shop-a#P#{cid}", f"FILE#{f1.file_id}")["entity"] == "hold"
-    assert hold_count(aws, f1.file_id) == 2
+    # The copy pins the original's version instead of holding each file again.
+    assert aws.item(f"T#shop-a#P#{pid}", f"PIN#T#shop-a#P#{cid}")["entity"] == "pin"
+    assert aws.item(f"T#shop-a#P#{pid}", "META")["pinCount"] == 1
+    assert hold_count(aws, f1.file_id) == 1
     assert load(projects, cid, ALICE)[0] == 404
     assert load(projects, cid, OTHER_TENANT)[0] == 404
 
-    assert delete_project(projects, project["projectId"]) == 204
+    assert delete_project(projects, pid) == 204
+    run_sweep()  # the original is gone for readers, but kept (and its holds) while the copy pins it
+    assert aws.item(f"T#shop-a#P#{pid}", "META")["status"] == "deleting"
     delete_file = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": f1.file_id})
     status, body = call(files, delete_file)
     assert status == 409 and body["error"]["details"] == {"holdCount": 1}
@@ -192,49 +199,66 @@ def test_a_copy_belongs_to_the_caller_and_outlives_the_original(
 
 def _delete_original_right_after_the_share_resolves(monkeypatch: pytest.MonkeyPatch, projects: Any) -> None:
     """The interleaving of a copy and a deletion, made deterministic (moto is not thread-safe under
-    concurrent transactions): the original goes between the copy reading the share and taking its holds."""
+    concurrent transactions): the original goes between the copy reading the share and pinning it."""
     from project_service.logic import shares as share_logic
 
     resolve = share_logic.resolve_share
 
     def resolve_then_delete(*args: Any, **kwargs: Any) -> Any:
         found = resolve(*args, **kwargs)
-        assert delete_project(projects, found[0].project_id) == 204
+        assert delete_project(projects, found[1].project_id) == 204
         return found
 
     monkeypatch.setattr(share_logic, "resolve_share", resolve_then_delete)
 
 
-def test_a_copy_racing_the_deletion_of_an_expired_file_is_refused_whole(
+def test_a_copy_racing_the_deletion_of_the_original_is_refused_whole(
     monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, shares: Any
 ) -> None:
     f1, f2 = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=30 * DAY)
     project = create_project(projects, [f1.file_id, f2.file_id])
     _, created = share(shares, project["projectId"], "copy")
-    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # f1 now kept by the project alone
     _delete_original_right_after_the_share_resolves(monkeypatch, projects)
 
     status, body = copy(shares, created["token"])
 
-    assert status == 409, body
-    assert body["error"]["details"]["unavailableFileIds"] == [f1.file_id]
+    # The pin found the original deleted (nothing of the copy is written); looking again, the share is gone.
+    assert status == 404, body
     assert call(projects, api_event("GET", "/projects", principal=BOB))[1]["items"] == []
+    assert aws.item(f"T#shop-a#P#{project['projectId']}", "META")["pinCount"] == 0
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # f1's own retention is over
+    run_sweep()
     assert hold_count(aws, f1.file_id) == 0 and hold_count(aws, f2.file_id) == 0
+    assert aws.item("T#shop-a#U#alice", f"FILE#{f1.file_id}") is None  # unheld and expired: gone
+    assert aws.item("T#shop-a#U#alice", f"FILE#{f2.file_id}") is not None  # its own retention runs on
 
 
-def test_a_copy_racing_the_deletion_of_a_live_file_keeps_it(
+def test_a_copy_made_just_before_the_original_is_deleted_keeps_every_file(
     monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, shares: Any
 ) -> None:
-    f1 = stored_file(ALICE)
+    data = jpeg((20, 10))
+    f1 = stored_file(ALICE, data, retention_seconds=3600)
     project = create_project(projects, [f1.file_id])
     _, created = share(shares, project["projectId"], "copy")
-    _delete_original_right_after_the_share_resolves(monkeypatch, projects)
 
     status, copied = copy(shares, created["token"])
-
     assert status == 201, copied
+    assert delete_project(projects, project["projectId"]) == 204
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", "7200")  # f1 kept only through the copy's pin
+    run_sweep()
+    run_sweep()
+
     assert hold_count(aws, f1.file_id) == 1
-    assert [f["fileId"] for f in load(projects, copied["projectId"], BOB)[1]["files"]] == [f1.file_id]
+    status, loaded = load(projects, copied["projectId"], BOB)
+    assert [f["fileId"] for f in loaded["files"]] == [f1.file_id]
+    assert requests.get(loaded["files"][0]["downloadUrl"], timeout=10).content == data
+
+    assert delete_project(projects, copied["projectId"], BOB) == 204
+    run_sweep()  # the copy goes and unpins the original, which is then due at once
+    run_sweep()  # the original goes and releases f1, due at once
+    run_sweep()  # f1, unheld and past its retention, goes
+    assert aws.item("T#shop-a#U#alice", f"FILE#{f1.file_id}") is None
+    assert aws.item(f"T#shop-a#P#{project['projectId']}", "META") is None
 
 
 def test_share_view_and_copy_cost_a_bounded_number_of_requests(aws: Aws, projects: Any, shares: Any) -> None:
@@ -244,11 +268,11 @@ def test_share_view_and_copy_cost_a_bounded_number_of_requests(aws: Aws, project
 
     aws.requests.reset()
     assert view(shares, created["token"])[0] == 200
-    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "dynamodb.Query": 1}
+    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 2, "s3.GetObject": 1}
 
     aws.requests.reset()
     status, copied = copy(shares, created["token"])
     assert status == 201 and len(copied["files"]) == 60
-    # 50 files per hold transaction; nothing else grows with the number of files.
-    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "dynamodb.Query": 1, "dynamodb.PutItem": 1,
-                                        "dynamodb.TransactWriteItems": 2}
+    # A pin on the original's version: nothing grows with the number of files.
+    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 2, "s3.GetObject": 1, "s3.PutObject": 1,
+                                        "dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1}

@@ -23,7 +23,7 @@ from typing import Any
 
 from imagestore import keys
 from imagestore.data.holds import HoldStore
-from imagestore.data.partitions import HolderPartition, read_partition, remove_belongings
+from imagestore.data.partitions import HolderPartition, Removed, read_partition, remove_belongings
 from imagestore.data.projects import ProjectStore
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
@@ -45,9 +45,10 @@ class HolderStore:
     def read(self, pk: str) -> HolderPartition:
         return read_partition(self.table, pk)
 
-    def remove(self, partition: HolderPartition, now: int, *, only_if_expired: bool = False) -> bool:
+    def remove(self, partition: HolderPartition, now: int, *, only_if_expired: bool = False) -> Removed | None:
         """Remove the holder; with only_if_expired, only if its META is still expired at now
-        (a save or load that extended it wins). True when the holder is gone afterwards."""
+        (a save or load that extended it wins). What it let go when the holder is gone afterwards,
+        None when it stays."""
         meta = partition.meta
         if meta is not None and meta.get("entity") == "project" and int(meta.get("schema", 1)) >= 2:
             return self.projects.remove(partition, now, only_if_expired=only_if_expired)
@@ -55,8 +56,7 @@ class HolderStore:
             ttl_removed = [i for i in partition.others if i.get("sk") == keys.META and i.get("entity") == "project"
                            and int(i.get("schema", 1)) >= 2]
             if ttl_removed:
-                self.projects.remove_after_ttl(ttl_removed[0], now)
-                return True
+                return self.projects.remove_after_ttl(ttl_removed[0], now)
         if meta is not None and meta.get("status", ACTIVE) == ACTIVE:
             condition = "attribute_exists(pk) AND (attribute_not_exists(#status) OR #status = :active)"
             values: dict[str, Any] = {":active": ACTIVE, ":deleting": DELETING,
@@ -74,16 +74,17 @@ class HolderStore:
                 # Extended, saved or removed by someone else meanwhile: look again.
                 current = self.read(partition.pk)
                 if current.meta is None:
-                    return True
+                    return Removed()
                 if current.meta.get("status", ACTIVE) == ACTIVE:
-                    return False
+                    return None
                 partition = current
         self.holds.release_links(partition.pk, partition.links, now)
+        removed = Removed(files=[ref.file_key for ref in partition.links])
         for item in partition.items:
-            if item.get("pinKey"):
-                self.projects.unpin(dict(item["pinKey"]), now)
+            if item.get("pinKey") and self.projects.unpin(dict(item["pinKey"]), now):
+                removed.unpinned.append(str(item["pinKey"]["pk"]))
         remove_belongings(self.table, self.bucket, partition.items,
                           also=[{"pk": i["pk"], "sk": i["sk"]} for i in partition.others])
         if partition.meta is not None:
             self.table.delete({"pk": partition.pk, "sk": keys.META})
-        return True
+        return removed

@@ -27,13 +27,22 @@ class HolderPartition:
         return [*self.others, *([self.meta] if self.meta else [])]
 
 
+@dataclass
+class Removed:
+    """What removing a holder let go: the keys of the files it released (each due now) and the
+    partitions of the projects it unpinned (each due now)."""
+
+    files: list[dict[str, str]] = field(default_factory=list)
+    unpinned: list[str] = field(default_factory=list)
+
+
 def remove_belongings(table: Table, bucket: ImageBucket, items: Iterable[Mapping[str, Any]], *,
                       also: Sequence[Mapping[str, str]] = ()) -> None:
     """Delete what goes with items: their S3 objects (documentKey), then their companion items
     (companionKeys) and the keys in `also`, in one BatchWriteItem run. An object S3 would not delete
     raises Throttled before any item is touched, so a retry finds everything again."""
     items = list(items)
-    objects = [str(i["documentKey"]) for i in items if i.get("documentKey")]
+    objects = [str(i[name]) for i in items for name in ("documentKey", "manifestKey") if i.get(name)]
     if objects:
         failed = bucket.delete_objects(objects).failed
         if failed:

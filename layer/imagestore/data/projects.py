@@ -40,7 +40,7 @@ from typing import Any
 from imagestore import ids, keys
 from imagestore.data.holds import HoldStore, LockLost
 from imagestore.data.pagination import Page, newest_first_in_gsi1
-from imagestore.data.partitions import HolderPartition, read_partition, remove_belongings
+from imagestore.data.partitions import HolderPartition, Removed, read_partition, remove_belongings
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
 from imagestore.errors import (
@@ -421,8 +421,9 @@ class ProjectStore:
             }},
         ]
 
-    def unpin(self, pin: dict[str, str], now: int) -> None:
-        """Drop a pin (once: the PIN item is its proof) and make the project due now in the index."""
+    def unpin(self, pin: dict[str, str], now: int) -> bool:
+        """Drop a pin (once: the PIN item is its proof) and make the project due now in the index;
+        True when this call dropped it and the project is still there."""
         project_key = {"pk": pin["pk"], "sk": keys.META}
         try:
             self.table.transact_write([
@@ -435,11 +436,12 @@ class ProjectStore:
             ])
         except TransactionConflict as conflict:
             if conflict.reasons[:1] == ["ConditionalCheckFailed"]:
-                return  # unpinned already
+                return False  # unpinned already
             if conflict.reasons[1:2] == ["ConditionalCheckFailed"]:
                 self.table.delete(pin)  # the project is gone already
-                return
+                return False
             raise
+        return True
 
     # --- deleting and removing ---------------------------------------------------------------
 
@@ -458,16 +460,16 @@ class ProjectStore:
         except ConditionFailed:
             raise NotFound(f"project {record.project_id} not found") from None
 
-    def remove(self, partition: HolderPartition, now: int, *, only_if_expired: bool) -> bool:
+    def remove(self, partition: HolderPartition, now: int, *, only_if_expired: bool) -> Removed | None:
         """Remove a schema-2 project whose time has come (deleted, expired, or a creation that died),
-        once nothing pins it. True when it is gone afterwards; False when it stays (live, extended,
-        pinned, or locked by a save in progress: a later run looks again)."""
+        once nothing pins it. What it let go when it is gone afterwards; None when it stays (live,
+        extended, pinned, or locked by a save in progress: a later run looks again)."""
         assert partition.meta is not None
         record = ProjectRecord.from_item(partition.meta)
         if record.status is ProjectStatus.ACTIVE:
             if only_if_expired and record.expires_at > now:
                 self._refile(record)
-                return False
+                return None
             try:
                 self.table.update(record.key, "SET #status = :deleting REMOVE gsi1pk, gsi1sk",
                                   condition="#status = :active" + (" AND expiresAt <= :now" if only_if_expired else ""),
@@ -477,7 +479,7 @@ class ProjectStore:
                                           **({":now": now} if only_if_expired else {})},
                                   return_new=False)
             except ConditionFailed:
-                return False  # saved or extended meanwhile: it is live
+                return None  # saved or extended meanwhile: it is live
             record = record.model_copy(update={"status": ProjectStatus.DELETING})
         if record.pin_count > 0:
             # Kept for its pins, out of the index; the last unpin makes it due again (the condition
@@ -485,7 +487,7 @@ class ProjectStore:
             with contextlib.suppress(ConditionFailed):
                 self.table.update(record.key, "REMOVE xpk, xsk", condition="pinCount > :zero",
                                   values={":zero": 0}, return_new=False)
-            return False
+            return None
         lock_id = ids.new_id()
         try:
             item = self.table.update(
@@ -495,8 +497,8 @@ class ProjectStore:
                 names={"#status": "status"},
                 values={":lock": lock_id, ":until": now + LOCK_SECONDS, ":phase": RELEASE, ":one": 1, ":now": now,
                         ":active": ProjectStatus.ACTIVE.value, ":zero": 0})
-        except ConditionFailed:
-            return self.get(record.tenant_id, record.project_id) is None  # locked by a save, or pinned: later
+        except ConditionFailed:  # locked by a save, or pinned: a later run looks again
+            return Removed() if self.get(record.tenant_id, record.project_id) is None else None
         assert item is not None
         stored = ProjectRecord.from_item(item)
         epoch = int(item["lockEpoch"])
@@ -507,11 +509,11 @@ class ProjectStore:
             if body is not None:  # the current version's, and a dead save's (what it may have acquired)
                 manifest = Manifest.from_bytes(body)
                 release.update(manifest.held, manifest.released)
-        self._release_all(stored, epoch, release, documents, now)
+        removed = self._release_all(stored, epoch, release, documents, now)
         self.table.delete(stored.key, condition="lockId = :lock", values={":lock": lock_id})
-        return True
+        return removed
 
-    def remove_after_ttl(self, old_item: dict[str, Any], now: int) -> None:
+    def remove_after_ttl(self, old_item: dict[str, Any], now: int) -> Removed:
         """TTL deleted a project's META before the sweep removed it (the backstop): release what it held
         (at an epoch past any its locks reached), drop its base pin, delete what is left of it."""
         record = ProjectRecord.from_item(old_item)
@@ -522,16 +524,18 @@ class ProjectStore:
             if body is not None:
                 manifest = Manifest.from_bytes(body)
                 release.update(manifest.held, manifest.released)
-        self._release_all(record, record.lock_epoch + 1, release, documents, now)
+        return self._release_all(record, record.lock_epoch + 1, release, documents, now)
 
     def _release_all(self, record: ProjectRecord, epoch: int, release: set[str], documents: list[str],
-                     now: int) -> None:
+                     now: int) -> Removed:
         self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(release), now)
-        if record.base_pin_key is not None:
-            self.unpin(record.base_pin_key, now)
+        removed = Removed(files=[keys.file_key(record.tenant_id, record.user_id, f) for f in sorted(release)])
+        if record.base_pin_key is not None and self.unpin(record.base_pin_key, now):
+            removed.unpinned.append(record.base_pin_key["pk"])
         rest = read_partition(self.table, record.pk)
         remove_belongings(self.table, self.bucket, [{"documentKey": k} for k in dict.fromkeys(documents)] + rest.others,
                           also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others])
+        return removed
 
     def _refile(self, record: ProjectRecord) -> None:
         """A live project found due (saves do not move its index entry): file it under its expiry, with

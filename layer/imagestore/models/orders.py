@@ -3,9 +3,9 @@
 An order is a holder. Its partition T#{tid}#ORDER#{id} has
   META                  the order: its lines (cart item, SKU, quantity, project and version),
                         whether it was placed, its expiry (expiry index);
-  PROJECT#{projectId}   a project frozen at the version the order was made from: its manifest
-                        (document and files) copied to an S3 object of the order's (documentKey,
-                        deleted with the order), and a pin on that version (pinKey: the project
+  PROJECT#{projectId}   a project frozen at the version the order was made from: its document
+                        and its manifest (document and files) copied to S3 objects of the order's
+                        (documentKey, manifestKey; deleted with the order), and a pin on that version (pinKey: the project
                         keeps the version's files for as long as the order exists, whatever happens
                         to the project and the cart items afterwards);
   RESUBMISSION#{id}     a resubmission to the lab; its manifest is an S3 object (documentKey);
@@ -137,7 +137,8 @@ class FrozenProject(BaseModel):
     product_type: str
     file_ids: tuple[str, ...] = ()  # legacy frozen projects only (their documentKey holds the document alone)
     document_key: str
-    pin_key: dict[str, str] | None = None  # holds v2: documentKey holds the version's manifest
+    pin_key: dict[str, str] | None = None  # holds v2: the pin on the version, and its manifest
+    manifest_key: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         if self.pin_key is not None:
@@ -147,6 +148,7 @@ class FrozenProject(BaseModel):
                 "entity": self.ENTITY, "tenantId": self.tenant_id, "orderId": self.order_id,
                 "projectId": self.project_id, "version": self.version, "name": self.name,
                 "productType": self.product_type, "documentKey": self.document_key, "pinKey": self.pin_key,
+                "manifestKey": self.manifest_key,
             }
         return {
             "pk": keys.order_pk(self.tenant_id, self.order_id),
@@ -167,4 +169,5 @@ class FrozenProject(BaseModel):
         return cls(tenant_id=item["tenantId"], order_id=item["orderId"], project_id=item["projectId"],
                    version=int(item["version"]), name=item["name"], product_type=item["productType"],
                    file_ids=tuple(item.get("fileIds", [])), document_key=item["documentKey"],
-                   pin_key=dict(item["pinKey"]) if item.get("pinKey") else None)
+                   pin_key=dict(item["pinKey"]) if item.get("pinKey") else None,
+                   manifest_key=item.get("manifestKey"))

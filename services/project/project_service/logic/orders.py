@@ -1,7 +1,8 @@
 """Orders: cart items frozen for the lab, and resubmitting them.
 
 Placing an order freezes, for each cart item made from a project, that project as it is now: its
-version's manifest (document and files) is copied into S3 (keys.order_document_key) and the order
+version's document and manifest are copied into S3 (keys.order_document_key, for the lab, and
+keys.order_frozen_manifest_key, document and files, for the order's reads) and the order
 pins that version (imagestore.data.projects): the project keeps the version's files for as long as
 the order exists, whatever happens to the project or the cart item afterwards. The cart items are
 left as they are. An order costs a few writes per project, whatever the number of images.
@@ -82,11 +83,14 @@ def place_order(principal: Principal, request: OrderInput, ctx: OrderContext, no
             file_count=len({f for m in freeze.manifests.values() for f in m.file_ids}), placed=True,
         )
         for frozen in freeze.projects:
-            bucket.put_document(frozen.document_key, freeze.manifests[frozen.project_id].to_bytes())
+            manifest = freeze.manifests[frozen.project_id]
+            bucket.put_document(frozen.document_key, json.dumps(manifest.document, separators=(",", ":"),
+                                                                ensure_ascii=False).encode())
+            bucket.put_document(str(frozen.manifest_key), manifest.to_bytes())
         try:
             ctx.orders.place(record, freeze.projects, freeze.pins)
         except (OrderRefTaken, TransactionConflict) as failure:
-            bucket.delete_objects([p.document_key for p in freeze.projects])
+            bucket.delete_objects([k for p in freeze.projects for k in (p.document_key, p.manifest_key) if k])
             if isinstance(failure, TransactionConflict):
                 continue  # a project was saved or deleted meanwhile: freeze again
             existing = _placed_order(principal, request, ctx, now)
@@ -156,6 +160,7 @@ def _freeze_project(principal: Principal, item: CartItemRecord, order_id: str, f
         name=project.name, product_type=project.product_type,
         document_key=keys.order_document_key(principal.tenant_id, order_id, project.project_id),
         pin_key=keys.pin_key(project.pk, order_pk),
+        manifest_key=keys.order_frozen_manifest_key(principal.tenant_id, order_id, project.project_id),
     ))
     return project.version
 
@@ -199,10 +204,11 @@ def _frozen_contents(frozen: FrozenProject, partition: OrderPartition, ctx: Orde
     if manifests is not None and frozen.project_id in manifests:
         manifest = manifests[frozen.project_id]
         return manifest.document, list(manifest.files)
-    body = ctx.project.bucket.read(frozen.document_key)
-    if frozen.pin_key is not None:
+    if frozen.manifest_key is not None:
+        body = ctx.project.bucket.read(frozen.manifest_key)
         manifest = Manifest.from_bytes(body) if body is not None else None
         return (manifest.document, list(manifest.files)) if manifest else (None, [])
+    body = ctx.project.bucket.read(frozen.document_key)
     by_id = {ref.file_id: ref for ref in partition.links}
     return (json.loads(body) if body is not None else None), [by_id[f] for f in frozen.file_ids if f in by_id]
 

@@ -34,6 +34,7 @@ PAGE = 500  # index entries per Query (KEYS_ONLY entries are small: one page is 
 BATCH = 1000  # due entries handled together: one DeleteObjects call takes 1,000 keys
 MARKERS = 8  # conditional updates in flight at once
 READERS = 8  # shard Queries in flight at once (the first page of every shard)
+MAX_UNPIN_DEPTH = 8  # copies of copies: projects unpinned by a removal, removed in the same run
 
 
 class FileAction(StrEnum):
@@ -170,8 +171,7 @@ def sweep_entries(ctx: SweepContext, entries: Sequence[DueEntry], now: int, repo
             continue
         try:
             if entry.is_partition_head:
-                released = remove_expired_partition(ctx, entry.pk, now, report)
-                file_keys.extend(ref.file_key for ref in released)
+                file_keys.extend(remove_expired_partition(ctx, entry.pk, now, report))
             elif ctx.expiry.remove_expired_item(entry.key, now):
                 report.items_removed += 1
         except (Throttled, TransactionConflict) as exc:
@@ -181,15 +181,23 @@ def sweep_entries(ctx: SweepContext, entries: Sequence[DueEntry], now: int, repo
         sweep_files(ctx, ctx.expiry.read_files(_unique(file_keys)), now, report)
 
 
-def remove_expired_partition(ctx: SweepContext, pk: str, now: int, report: SweepReport) -> list[Any]:
-    """Remove a holder (or a share token, a mobile upload) if it is still expired; the files it released."""
+def remove_expired_partition(ctx: SweepContext, pk: str, now: int, report: SweepReport,
+                             depth: int = 0) -> list[dict[str, str]]:
+    """Remove a holder (or a share token, a mobile upload) if it is still expired; the keys of the
+    files it released. A deleted project it unpinned is looked at in the same run (and so on down
+    a chain of copies, to a bounded depth), so that what it released goes in this run too."""
     partition = ctx.holders.read(pk)
     if partition.meta is None and not partition.others and not partition.links:
         return []
-    if not ctx.holders.remove(partition, now, only_if_expired=True):
+    removed = ctx.holders.remove(partition, now, only_if_expired=True)
+    if removed is None:
         return []
     report.holders_removed += 1
-    return list(partition.links)
+    files = list(removed.files)
+    if depth < MAX_UNPIN_DEPTH:
+        for unpinned in removed.unpinned:
+            files.extend(remove_expired_partition(ctx, unpinned, now, report, depth + 1))
+    return files
 
 
 def sweep_files(ctx: SweepContext, records: Iterable[FileRecord], now: int, report: SweepReport) -> None:
