@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock
+from imagestore import api, clock, preconditions
 from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
 from imagestore.observability import lambda_handler, logger, metrics
@@ -54,7 +54,9 @@ def get_project(project_id: str) -> dict[str, Any]:
 def update_project(project_id: str) -> api.Response:
     principal = api.principal(app)
     request = api.parse_body(app, ProjectInput)
-    view = projects.update_project(principal, project_id, request, app.current_event.headers.get("if-match"),
+    # 428 without If-Match, 400 unless it names a version of ASCII digits; the logic gets the number.
+    version = preconditions.parse_if_match(app.current_event.headers.get("if-match"))
+    view = projects.update_project(principal, project_id, request, str(version),
                                    project_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="ProjectsSaved", unit=MetricUnit.Count, value=1)
     return api.Response(status_code=200, content_type="application/json", body=view.model_dump_json(by_alias=True),
