@@ -24,6 +24,7 @@ orders made before holds v2 and for projects not yet upgraded.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ from imagestore.models.holds import FileRef
 
 LINKS_PER_TRANSACTION = 50  # legacy links: two operations per file; TransactWriteItems takes 100
 IN_FLIGHT = 8  # file updates in flight at once (latency of a save that changes many images)
+# A project's files share their owner's partition (1,000 WCU/s): one request changes at most this many
+# holds a second (a write unit each), half of it, so that a 2,000-image book never throttles its owner.
+HOLDS_PER_SECOND = 400
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -172,11 +176,18 @@ class HoldStore:
         ]
 
 
-def _each(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """work(item) for every item, IN_FLIGHT at a time, results in order; the first error is raised
-    once every call has finished (so nothing is left running behind a failure)."""
+def _each(work: Callable[[T], R], items: Sequence[T], *, per_second: int = HOLDS_PER_SECOND,
+          sleep: Callable[[float], None] = time.sleep) -> list[R]:
+    """work(item) for every item, IN_FLIGHT at a time and at most per_second a second, results in
+    order; the first error is raised once every call has finished (nothing is left running behind it)."""
     if len(items) <= 1:
         return [work(i) for i in items]
+    results: list[R] = []
     with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(items))) as pool:
-        futures = [pool.submit(work, i) for i in items]
-    return [f.result() for f in futures]
+        for start in range(0, len(items), per_second):
+            began = time.monotonic()
+            futures = [pool.submit(work, i) for i in items[start:start + per_second]]
+            results.extend(f.result() for f in futures)
+            if start + per_second < len(items):
+                sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+    return results

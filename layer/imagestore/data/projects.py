@@ -158,7 +158,7 @@ class ProjectStore:
                            phase=ACQUIRE)
         creating = record.model_copy(update={"status": ProjectStatus.CREATING, "manifest_key": manifest_key,
                                              "lock": lock, "lock_epoch": 1, "file_count": len(manifest.files)})
-        put = {"Item": creating.to_item(self.expiry_shards, due_at=lock.until + 1),
+        put: dict[str, Any] = {"Item": creating.to_item(self.expiry_shards, due_at=lock.until + 1),
                "ConditionExpression": "attribute_not_exists(pk)"}
         try:
             if pin:

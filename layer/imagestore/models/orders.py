@@ -5,9 +5,9 @@ An order is a holder. Its partition T#{tid}#ORDER#{id} has
                         whether it was placed, its expiry (expiry index);
   PROJECT#{projectId}   a project frozen at the version the order was made from: its document
                         and its manifest (document and files) copied to S3 objects of the order's
-                        (documentKey, manifestKey; deleted with the order), and a pin on that version (pinKey: the project
-                        keeps the version's files for as long as the order exists, whatever happens
-                        to the project and the cart items afterwards);
+                        (documentKey, manifestKey; deleted with the order), and a pin on that
+                        version (pinKey: the project keeps the version's files for as long as the
+                        order exists, whatever happens to the project and the cart items afterwards);
   RESUBMISSION#{id}     a resubmission to the lab; its manifest is an S3 object (documentKey);
   FILE#{fileId}         (orders placed before holds v2 only) hold links of the order's own.
 The shop's order reference has a uniqueness item (keys.order_ref_key) naming the order; it is

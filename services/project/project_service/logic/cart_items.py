@@ -3,9 +3,10 @@
 A cart item made from a project pins the project's version when it was added (a PIN item and
 pinCount + 1 on the project, in the cart item's own transaction: imagestore.data.projects), so
 editing or deleting the project later does not take images from the cart; it costs a few writes
-whatever the number of images. Cart items made before holds v2 hold links of their own. A cart item may belong to an external (shop-side) cart; such items are
-also listed by externalCartId, by any user of the same tenant. Deleting a cart item is the same
-holder removal the sweep runs (imagestore.data.holders).
+whatever the number of images. Cart items made before holds v2 hold links of their own. A cart item
+may belong to an external (shop-side) cart; such items are also listed by externalCartId, by any
+user of the same tenant. Deleting a cart item is the same holder removal the sweep runs
+(imagestore.data.holders).
 """
 
 from __future__ import annotations

@@ -202,12 +202,12 @@ def _frozen_contents(frozen: FrozenProject, partition: OrderPartition, ctx: Orde
     """A frozen project's document and files: from its manifest object (or, for an order placed before
     holds v2, its document object and the order's links)."""
     if manifests is not None and frozen.project_id in manifests:
-        manifest = manifests[frozen.project_id]
-        return manifest.document, list(manifest.files)
+        given = manifests[frozen.project_id]
+        return given.document, list(given.files)
     if frozen.manifest_key is not None:
         body = ctx.project.bucket.read(frozen.manifest_key)
-        manifest = Manifest.from_bytes(body) if body is not None else None
-        return (manifest.document, list(manifest.files)) if manifest else (None, [])
+        stored = Manifest.from_bytes(body) if body is not None else None
+        return (stored.document, list(stored.files)) if stored else (None, [])
     body = ctx.project.bucket.read(frozen.document_key)
     by_id = {ref.file_id: ref for ref in partition.links}
     return (json.loads(body) if body is not None else None), [by_id[f] for f in frozen.file_ids if f in by_id]

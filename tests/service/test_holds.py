@@ -1,0 +1,84 @@
+"""Holds v2 on the file items (imagestore.data.holds): fenced by the lock epoch, idempotent, and the
+TTL backstop back on a file once nothing holds it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from imagestore.auth import Principal
+from imagestore.data import factory
+from imagestore.data.holds import LockLost, _each
+from tests.conftest import Aws
+from tests.support.files import stored_file
+
+ALICE = Principal("shop-a", "alice", "s1")
+PROJECT = "01hzzzzzzzzzzzzzzzzzzzzzzz"
+
+
+def file_item(aws: Aws, file_id: str) -> dict:
+    item = aws.item("T#shop-a#U#alice", f"FILE#{file_id}")
+    assert item is not None
+    return item
+
+
+def test_acquire_and_release_are_idempotent_and_counted_once(aws: Aws) -> None:
+    holds, now = factory.hold_store(), int(time.time())
+    f = stored_file(ALICE)
+
+    assert holds.acquire("shop-a", "alice", PROJECT, 1, [f.file_id], now).held == [f.file_id]
+    assert holds.acquire("shop-a", "alice", PROJECT, 1, [f.file_id], now).held == [f.file_id]
+    item = file_item(aws, f.file_id)
+    assert item["holdCount"] == 1 and item[f"H#{PROJECT}"] == 1
+    assert "ttl" not in item and "xsk" not in item  # held: out of the index, no TTL
+
+    holds.release("shop-a", "alice", PROJECT, 1, [f.file_id], now)
+    holds.release("shop-a", "alice", PROJECT, 1, [f.file_id], now)
+    item = file_item(aws, f.file_id)
+    assert item["holdCount"] == 0 and item[f"H#{PROJECT}"] == -1
+    assert item["xsk"].startswith(f"{now:012d}#")  # due now: the next sweep looks at it
+    assert item["ttl"] >= f.expires_at  # the TTL backstop covers it again
+
+
+def test_a_stale_writer_is_fenced_off_by_a_newer_epoch(aws: Aws) -> None:
+    holds, now = factory.hold_store(), int(time.time())
+    f, g = stored_file(ALICE), stored_file(ALICE)
+    holds.acquire("shop-a", "alice", PROJECT, 2, [f.file_id], now)  # a takeover at epoch 2 holds f
+    holds.release("shop-a", "alice", PROJECT, 3, [g.file_id], now)  # ... and epoch 3 released g (never held)
+
+    with pytest.raises(LockLost):
+        holds.release("shop-a", "alice", PROJECT, 1, [f.file_id], now)  # a late release of epoch 1
+    holds.release("shop-a", "alice", PROJECT, 3, [f.file_id], now)
+    with pytest.raises(LockLost):
+        holds.acquire("shop-a", "alice", PROJECT, 2, [f.file_id], now)  # a late acquire of epoch 2
+    assert file_item(aws, f.file_id)["holdCount"] == 0
+
+
+def test_a_file_gone_or_past_its_retention_cannot_be_acquired(aws: Aws) -> None:
+    holds, now = factory.hold_store(), int(time.time())
+    expired = stored_file(ALICE, retention_seconds=10, now=now - 100)
+    outcome = holds.acquire("shop-a", "alice", PROJECT, 1, [expired.file_id, "01hyyyyyyyyyyyyyyyyyyyyyyy"], now)
+    assert outcome.held == [] and outcome.gone == [expired.file_id, "01hyyyyyyyyyyyyyyyyyyyyyyy"]
+    assert file_item(aws, expired.file_id)["holdCount"] == 0
+
+
+def test_many_hold_changes_are_paced_to_half_a_partition_a_second() -> None:
+    slept: list[float] = []
+    done = _each(lambda n: n * 2, list(range(1000)), per_second=400, sleep=slept.append)
+    assert done == [n * 2 for n in range(1000)]
+    assert len(slept) == 2  # 400, 400, 200: two pauses of up to a second
+
+
+def test_the_first_error_is_raised_after_its_wave_finished() -> None:
+    seen: list[int] = []
+
+    def work(n: int) -> int:
+        seen.append(n)
+        if n == 3:
+            raise ValueError("boom")
+        return n
+
+    with pytest.raises(ValueError):
+        _each(work, list(range(10)), per_second=5, sleep=lambda _: None)
+    assert sorted(seen) == [0, 1, 2, 3, 4]  # the failing wave ran whole, the next never started

@@ -1,0 +1,163 @@
+"""The project lock (imagestore.data.projects): a save, a creation or a removal that dies half-way
+leaves nothing that the next lock holder or the sweep does not finish or undo, and a held file is
+never let go while a version lists it. Each test builds the state a dead writer leaves (its steps
+called one by one, then abandoned) and checks the whole table with the audit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from imagestore import ids, keys
+from imagestore.auth import Principal
+from imagestore.data import factory
+from imagestore.data.projects import ACQUIRE, Draft, SaveInProgress
+from imagestore.errors import NotFound
+from imagestore.models.files import FileRecord
+from imagestore.models.holds import FileRef
+from imagestore.models.manifests import Manifest
+from imagestore.models.projects import LOCK_SECONDS, ProjectLock, ProjectRecord, ProjectStatus
+from tests.conftest import BUCKET, TABLE, Aws
+from tests.support.files import stored_file
+from tests.support.holds_audit import audit
+from tests.support.scheduler import run_sweep
+
+ALICE = Principal("shop-a", "alice", "s1")
+
+
+def new_project(files: list[FileRecord], now: int) -> tuple[ProjectRecord, Manifest]:
+    record = ProjectRecord(tenant_id="shop-a", user_id="alice", project_id=ids.new_id(), name="Book",
+                           product_type="photobook", version=1, created_at=now, saved_at=now,
+                           expires_at=now + 365 * 86400)
+    manifest = Manifest(project_id=record.project_id, version=1, files=tuple(FileRef.of(f) for f in files),
+                        held=tuple(f.file_id for f in files))
+    store = factory.project_store()
+    record = store.create(record, manifest, now)
+    loaded = store.load("shop-a", record.project_id)
+    assert loaded is not None
+    return loaded
+
+
+def draft(files: list[FileRecord], now: int) -> Draft:
+    return Draft(name="Book", product_type="photobook", document={"n": len(files)},
+                 files=[FileRef.of(f) for f in files], saved_at=now, expires_at=now + 365 * 86400)
+
+
+def hold_count(aws: Aws, f: FileRecord) -> int:
+    return int(aws.item("T#shop-a#U#alice", f"FILE#{f.file_id}")["holdCount"])
+
+
+def clean(aws: Aws, now: int) -> None:
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now) == []
+
+
+def dead_save(record: ProjectRecord, base: Manifest, files: list[FileRecord], now: int, *,
+              committed: bool) -> None:
+    """A save of files that took the lock, acquired its new files (and, if committed, wrote the new
+    version) and then died: its lock stays until its lease runs out."""
+    store = factory.project_store()
+    manifest = Manifest(project_id=record.project_id, version=record.version + 1,
+                        files=tuple(FileRef.of(f) for f in files), held=tuple(f.file_id for f in files),
+                        released=tuple(f for f in base.held if f not in {x.file_id for x in files}))
+    saved = record.model_copy(update={"version": record.version + 1, "file_count": len(files)})
+    key = store._put_manifest(saved, manifest)
+    saved = saved.model_copy(update={"manifest_key": key})
+    lock = store._lock(record, key, now)
+    added = [f.file_id for f in files if f.file_id not in base.covered]
+    store._acquire(saved, lock, added, now)
+    if committed:
+        store._commit_locked(saved, lock, added, releasing=bool(manifest.released), now=now)
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_save_that_died_is_finished_or_undone_by_the_next_save_after_its_lease(
+    aws: Aws, committed: bool
+) -> None:
+    now = int(time.time())
+    a, b, c = stored_file(ALICE), stored_file(ALICE), stored_file(ALICE)
+    record, base = new_project([a, b], now)
+    dead_save(record, base, [b, c], now, committed=committed)  # drops a, adds c
+    store = factory.project_store()
+    current, manifest = store.load("shop-a", record.project_id)  # type: ignore[misc]
+    assert current.version == (2 if committed else 1)
+
+    with pytest.raises(SaveInProgress):  # within the lease: the dead save still holds the lock
+        store.save(current, manifest, draft([b], now), now)
+    assert hold_count(aws, c) == 1 and hold_count(aws, a) == 1
+
+    later = now + LOCK_SECONDS + 1
+    saved, _ = store.save(current, manifest, draft([b], later), later)
+
+    assert saved.version == current.version + 1
+    stored = store.get("shop-a", record.project_id)
+    assert stored is not None and stored.lock is None
+    assert (hold_count(aws, a), hold_count(aws, b), hold_count(aws, c)) == (0, 1, 0)
+    clean(aws, later)
+
+
+def test_a_creation_that_died_is_undone_by_the_sweep(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = int(time.time())
+    a = stored_file(ALICE, retention_seconds=10)
+    store = factory.project_store()
+    record = ProjectRecord(tenant_id="shop-a", user_id="alice", project_id=ids.new_id(), name="Book",
+                           product_type="photobook", version=1, created_at=now, saved_at=now,
+                           expires_at=now + 365 * 86400)
+    manifest = Manifest(project_id=record.project_id, version=1, files=(FileRef.of(a),), held=(a.file_id,))
+    key = store._put_manifest(record, manifest)
+    lock = ProjectLock(lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=key, phase=ACQUIRE)
+    creating = record.model_copy(update={"status": ProjectStatus.CREATING, "manifest_key": key, "lock": lock,
+                                         "lock_epoch": 1})
+    factory.table().put(creating.to_item(factory.hold_store().expiry_shards, due_at=lock.until + 1))
+    store._acquire(creating, lock, [a.file_id], now)  # ... and then the function timed out
+    assert hold_count(aws, a) == 1
+
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(LOCK_SECONDS + 60))
+    report = run_sweep()
+
+    assert aws.item(record.pk, keys.META) is None
+    assert report["holders_removed"] == 1
+    assert aws.item("T#shop-a#U#alice", f"FILE#{a.file_id}") is None  # released, and past its retention
+    assert not aws.object_exists(key)
+    clean(aws, now + LOCK_SECONDS + 60)
+
+
+def test_a_delete_during_a_save_wins_and_the_save_undoes_its_holds(aws: Aws) -> None:
+    now = int(time.time())
+    a, b = stored_file(ALICE), stored_file(ALICE)
+    record, base = new_project([a], now)
+    store = factory.project_store()
+    real_acquire = store._acquire
+
+    def acquire_then_delete(*args: Any, **kwargs: Any) -> Any:
+        held = real_acquire(*args, **kwargs)
+        store.mark_deleted(record, now)  # DELETE /projects arrives while the save holds the lock
+        return held
+
+    store._acquire = acquire_then_delete  # type: ignore[method-assign]
+    with pytest.raises(NotFound):
+        store.save(record, base, draft([a, b], now), now)
+
+    assert hold_count(aws, b) == 0 and hold_count(aws, a) == 1  # the save undid its own acquisition
+    run_sweep()
+    assert aws.item(record.pk, keys.META) is None and hold_count(aws, a) == 0
+    clean(aws, now)
+
+
+def test_a_project_removed_by_ttl_before_the_sweep_lets_its_files_go(aws: Aws) -> None:
+    from scheduler_service.logic.backstop import clean_up_after_ttl
+    from scheduler_service.logic.context import expiry_store
+
+    now = int(time.time())
+    a = stored_file(ALICE)
+    record, _ = new_project([a], now)
+    old_image = aws.item(record.pk, keys.META)
+    factory.table().delete(record.key)  # what DynamoDB TTL does, then its stream record arrives
+
+    clean_up_after_ttl([old_image], expiry_store(), factory.holder_store(), now)
+
+    assert hold_count(aws, a) == 0
+    assert aws.item("T#shop-a#U#alice", f"FILE#{a.file_id}")["xsk"].startswith(f"{now:012d}#")
+    assert not aws.object_exists(str(old_image["manifestKey"]))
+    clean(aws, now)
