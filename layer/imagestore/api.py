@@ -63,7 +63,7 @@ def create_app() -> APIGatewayRestResolver:
     def _domain_error(exc: errors.DomainError) -> Response:
         status = status_of(exc)
         logger.info("request refused", status=status, code=exc.code, reason=exc.message)
-        return error_response(status, exc.code, exc.message, exc.details)
+        return error_response(status, exc.code, exc.message, exc.details, retry=exc.retryable)
 
     @app.exception_handler(errors.TransactionConflict)
     def _transaction_conflict(exc: errors.TransactionConflict) -> Response:

@@ -7,6 +7,7 @@ class DomainError(Exception):
     """Base of every error a client can be told about."""
 
     code = "error"
+    retryable = False  # the same request may succeed a moment later: the answer carries Retry-After
 
     def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
         super().__init__(message)

@@ -65,6 +65,7 @@ class SaveInProgress(Conflict):
     """Another save of the project holds its lock."""
 
     code = "save_in_progress"
+    retryable = True
 
 
 @dataclass(frozen=True)
