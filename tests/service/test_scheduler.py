@@ -113,6 +113,21 @@ def test_an_upload_not_saved_is_gone_after_its_retention_and_one_sweep(aws: Aws,
     assert report["files_removed"] == 1
 
 
+def test_more_expiry_shards_strand_no_entry_filed_under_fewer(
+    aws: Aws, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filed_under_32 = stored_files(ALICE, 40)
+    assert {aws.item(**f.key)["xpk"] for f in filed_under_32} <= {keys.expiry_shard_pk(n) for n in range(32)}
+    monkeypatch.setenv("IMAGESTORE_EXPIRY_SHARDS", "64")  # the stage raises its shard count
+    factory.reset()
+
+    clock.advance(7 * HOUR)
+    report = run_sweep()
+
+    assert report["files_removed"] == 40
+    assert all(gone(aws, f) for f in filed_under_32)
+
+
 def test_a_file_saved_in_a_project_stays_past_its_own_retention(aws: Aws, clock: Any, projects: Any) -> None:
     saved, unsaved = stored_file(ALICE), stored_file(ALICE)
     status, _ = save_project(projects, [saved.file_id])
