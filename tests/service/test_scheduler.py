@@ -647,3 +647,36 @@ def test_the_scheduled_runs_of_a_period_share_out_the_shards_and_together_sweep_
     for event in others:
         run_sweep(event)
     assert all(aws.item(**r.key) is None for r in records)
+
+
+def test_an_upload_writes_the_expiry_index_once_and_the_sweep_files_it_under_its_retention(
+    aws: Aws, clock: Any
+) -> None:
+    import requests
+
+    from file_service.handlers.uploads import handler as uploads
+    from tests.support.images import jpeg
+
+    data = jpeg()
+    status, ticket = call(uploads, api_event("POST", "/uploads", principal=ALICE, body={
+        "filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}))
+    assert status == 201, ticket
+    key = keys.file_key("shop-a", "alice", ticket["fileId"])
+    requested = aws.item(**key)
+    upload = ticket["upload"]
+    assert requests.post(upload["url"], data=upload["fields"], files={"file": ("f", data)}, timeout=10).ok
+    assert call(uploads, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
+                                   path_params={"fileId": ticket["fileId"]}))[0] == 200
+
+    completed = aws.item(**key)
+    assert completed["status"] == "available"
+    assert (completed["xpk"], completed["xsk"]) == (requested["xpk"], requested["xsk"])  # not moved
+
+    clock.advance(2 * HOUR)  # past the abandoned-upload deadline, within the session's retention
+    run_sweep()
+    refiled = aws.item(**key)
+    assert refiled is not None and refiled["xsk"].startswith(f"{int(refiled['expiresAt']):012d}#")
+
+    clock.advance(5 * HOUR)  # past the session's retention
+    run_sweep()
+    assert aws.item(**key) is None
