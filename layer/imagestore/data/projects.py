@@ -196,7 +196,7 @@ class ProjectStore:
         released = [] if current.pin_count > 0 else [f for f in base.held if f not in keep]
         held = [f for f in base.held if f not in set(released)] + added
         manifest = Manifest(project_id=current.project_id, version=current.version + 1, document=draft.document,
-                            files=tuple(draft.files), held=tuple(held), base_file_ids=base.base_file_ids,
+                            files=tuple(draft.files), held=tuple(held), base_files=base.base_files,
                             released=tuple(released))
         saved = current.model_copy(update={
             "version": current.version + 1, "name": draft.name, "product_type": draft.product_type,

@@ -26,14 +26,24 @@ class Manifest(BaseModel):
     # File ids (of the project owner) the project itself holds once this version is saved: every file
     # of `files` not kept by the base pin, and, while the project was pinned, what earlier versions used.
     held: tuple[str, ...] = ()
-    # A copy's files kept by its pin on the original (the original's version it was copied from).
-    base_file_ids: tuple[str, ...] = ()
+    # A copy's files kept by its pin on the original (the original's version it was copied from), kept
+    # whole in every version so that a file dropped from the copy can be put back.
+    base_files: tuple[FileRef, ...] = ()
     # What the save of this version released after its commit (a takeover of a dead save redoes it).
     released: tuple[str, ...] = ()
 
     @property
     def file_ids(self) -> tuple[str, ...]:
         return tuple(ref.file_id for ref in self.files)
+
+    @property
+    def base_file_ids(self) -> tuple[str, ...]:
+        return tuple(ref.file_id for ref in self.base_files)
+
+    @property
+    def known_files(self) -> dict[str, FileRef]:
+        """Every file this version can name without reading it again: its own and its base's."""
+        return {ref.file_id: ref for ref in (*self.base_files, *self.files)}
 
     @property
     def covered(self) -> set[str]:

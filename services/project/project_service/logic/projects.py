@@ -126,7 +126,7 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
     if current.version != expected:
         raise PreconditionFailed(f"project {project_id} is at version {current.version}, not {expected}",
                                  details={"currentVersion": current.version})
-    known = {ref.file_id: ref for ref in manifest.files}
+    known = manifest.known_files
     fetched = {ref.file_id: ref for ref in
                own_available_files(principal, [f for f in request.file_ids if f not in known], ctx, now)}
     draft = Draft(name=request.name, product_type=request.product_type, document=request.document,

@@ -118,7 +118,7 @@ def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) ->
             base_project_id=original.project_id,
         )
         copy_manifest = Manifest(project_id=record.project_id, version=1, document=manifest.document,
-                                 files=manifest.files, base_file_ids=manifest.file_ids)
+                                 files=manifest.files, base_files=manifest.files)
         try:
             record = ctx.project.projects.create(record, copy_manifest, now,
                                                  pin=ctx.project.projects.pin_operations(original, record.pk, now))
