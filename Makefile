@@ -61,7 +61,6 @@ logout: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy layer/imagestore services/file/file_service services/project/project_service \
