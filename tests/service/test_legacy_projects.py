@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from imagestore import ids
 from imagestore.auth import Principal
 from imagestore.data import factory
@@ -98,3 +100,35 @@ def test_the_backfill_counts_in_a_dry_run_then_upgrades_every_live_legacy_projec
     assert [aws.item("T#shop-a#U#alice", f"FILE#{f.file_id}")["holdCount"] for f in files] == [1, 2, 1]
     assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now) == []
     assert backfill(dry_run=False, now=now).legacy == 0  # nothing left: a second run changes nothing
+
+
+def test_an_upgrade_that_died_half_way_is_done_again_by_the_next_save(
+    aws: Aws, projects: Any, monkeypatch: Any
+) -> None:
+    from imagestore.data.projects import ProjectStore
+    from imagestore.models.projects import LOCK_SECONDS
+
+    a, b = stored_file(ALICE), stored_file(ALICE)
+    pid = legacy_project([a, b], {"pages": 2})
+    store, now = factory.project_store(), int(time.time())
+    record = store.get("shop-a", pid)
+    assert record is not None
+
+    def dies(*_: Any) -> str:
+        raise RuntimeError("the function timed out")
+
+    monkeypatch.setattr(ProjectStore, "_put_manifest", dies)
+    with pytest.raises(RuntimeError):
+        store.upgrade(record, store.manifest(record), now)  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert aws.item(f"T#shop-a#P#{pid}", f"FILE#{a.file_id}") is not None  # links kept: still legacy
+    assert get(projects, pid)[1]["document"] == {"pages": 2}
+
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(LOCK_SECONDS + 1))  # its lock ran out
+    status, saved = put(projects, pid, [b.file_id], "1")
+
+    assert status == 200, saved
+    assert aws.item(f"T#shop-a#P#{pid}", f"FILE#{a.file_id}") is None
+    counts = [aws.item("T#shop-a#U#alice", f"FILE#{f.file_id}")["holdCount"] for f in (a, b)]
+    assert counts == [0, 1]
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now + LOCK_SECONDS + 1) == []

@@ -368,34 +368,36 @@ class ProjectStore:
                         held=tuple(by_id))
 
     def upgrade(self, legacy: ProjectRecord, base: Manifest, now: int) -> tuple[ProjectRecord, Manifest]:
-        """Turn a legacy project into schema 2 in place, version unchanged: under the lock (the version
-        must still be legacy.version), each hold link becomes a hold on the file (link deleted, H#p set,
-        holdCount unchanged, one transaction per file), then META gets its manifest. Safe to repeat."""
+        """Turn a legacy project into schema 2 in place, version unchanged, under the lock (the version
+        must still be legacy.version): each linked file gets H#p (holdCount unchanged: the link's +1 is
+        now the hold's), then META gets its manifest and schema 2, then the links are deleted. A step
+        repeated is harmless; an upgrade that died before META changed leaves a legacy project (read and
+        removed through its links), one that died after leaves links that removal deletes."""
         lock = self._lock(legacy, None, now)
+        links = self.holds.links(legacy.pk)
+        attribute = keys.project_hold_attribute(legacy.project_id)
+        for ref in links:
+            with contextlib.suppress(ConditionFailed):  # marked by an upgrade that died, or gone
+                self.table.update(ref.file_key, "SET #h = :e",
+                                  condition="attribute_exists(pk) AND attribute_not_exists(#h)",
+                                  names={"#h": attribute}, values={":e": lock.epoch}, return_new=False)
         record = legacy.model_copy(update={"lock": None, "lock_epoch": lock.epoch, "schema_version": 2,
                                            "document": None, "document_key": None, "file_ids": (),
                                            "file_count": len(base.files)})
-        for ref in self.holds.links(legacy.pk):
-            try:
-                self.table.transact_write([
-                    {"Delete": {"Key": {"pk": legacy.pk, "sk": keys.link_sk(ref.file_id)},
-                                "ConditionExpression": "attribute_exists(pk)"}},
-                    {"Update": {"Key": ref.file_key, "UpdateExpression": "SET #h = :e",
-                                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#h)",
-                                "ExpressionAttributeNames": {"#h": keys.project_hold_attribute(legacy.project_id)},
-                                "ExpressionAttributeValues": {":e": lock.epoch}}},
-                ])
-            except TransactionConflict:
-                continue  # converted by an upgrade that died half-way
         manifest_key = self._put_manifest(record, base)
         record = record.model_copy(update={"manifest_key": manifest_key})
-        self.table.update(
-            record.key, f"SET #schema = :two, manifestKey = :m, fileCount = :count REMOVE fileIds, document, "
-                        f"documentKey, {LOCK_FIELDS}",
-            condition="lockId = :lock", names={"#schema": "schema"},
-            values={":two": 2, ":m": manifest_key, ":count": len(base.files), ":lock": lock.lock_id},
-            return_new=False,
-        )
+        try:
+            self.table.update(
+                record.key, f"SET #schema = :two, manifestKey = :m, fileCount = :count REMOVE fileIds, document, "
+                            f"documentKey, {LOCK_FIELDS}",
+                condition="lockId = :lock", names={"#schema": "schema"},
+                values={":two": 2, ":m": manifest_key, ":count": len(base.files), ":lock": lock.lock_id},
+                return_new=False,
+            )
+        except ConditionFailed:
+            self.bucket.delete_objects([manifest_key])
+            raise SaveInProgress(f"project {legacy.project_id} is being saved by another request; retry") from None
+        self.table.batch_write(deletes=[{"pk": legacy.pk, "sk": keys.link_sk(ref.file_id)} for ref in links])
         if legacy.document_key:
             self.bucket.delete_objects([legacy.document_key])
         return record, base
@@ -533,9 +535,10 @@ class ProjectStore:
         removed = Removed(files=[keys.file_key(record.tenant_id, record.user_id, f) for f in sorted(release)])
         if record.base_pin_key is not None and self.unpin(record.base_pin_key, now):
             removed.unpinned.append(record.base_pin_key["pk"])
-        rest = read_partition(self.table, record.pk)
+        rest = read_partition(self.table, record.pk)  # shares; links an upgrade that died left (not holds)
         remove_belongings(self.table, self.bucket, [{"documentKey": k} for k in dict.fromkeys(documents)] + rest.others,
-                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others])
+                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others]
+                          + [{"pk": rest.pk, "sk": keys.link_sk(ref.file_id)} for ref in rest.links])
         return removed
 
     def _refile(self, record: ProjectRecord) -> None:
