@@ -10,6 +10,7 @@ from typing import Any
 from imagestore import keys
 from imagestore.data.expiry import DocumentOwner, ExpiryStore
 from imagestore.data.holders import HolderStore
+from imagestore.data.storage import staging_key
 from imagestore.errors import Throttled
 from imagestore.observability import logger
 
@@ -23,7 +24,9 @@ def clean_up_after_ttl(old_images: Iterable[Mapping[str, Any]], expiry: ExpirySt
     documents and companion items. Raises Throttled when an object could not be deleted (the stream
     batch is then retried). Returns how many images' objects were deleted."""
     images = list(old_images)
-    objects = [keys.object_key(i["tenantId"], i["userId"], i["fileId"]) for i in images if i.get("entity") == "file"]
+    objects = [key for i in images if i.get("entity") == "file"
+               for key in (keys.object_key(i["tenantId"], i["userId"], i["fileId"]),
+                           staging_key(keys.object_key(i["tenantId"], i["userId"], i["fileId"])))]
     if objects:
         failed = expiry.bucket.delete_objects(objects).failed
         if failed:
@@ -39,7 +42,7 @@ def clean_up_after_ttl(old_images: Iterable[Mapping[str, Any]], expiry: ExpirySt
         plain.append(image)
     expiry.remove_belongings(i for i in plain if i.get("entity") != "file")
     logger.info("cleaned up after TTL", items=len(images), objects=len(objects))
-    return len(objects)
+    return sum(1 for i in images if i.get("entity") == "file")
 
 
 @dataclass
