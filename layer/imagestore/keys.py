@@ -80,6 +80,23 @@ def object_key(tenant_id: str, user_id: str, file_id: str) -> str:
     return f"{tenant_id}/{user_id}/{file_id}"
 
 
+# A client's presigned POST writes a file's bytes to its staging key, never to the key downloads read:
+# only the server copies them there, once they are verified, on the ETag it verified (see
+# file_service.logic.uploads.complete_upload). The suffix keeps the staging key under the user's
+# prefix, where reconciliation deletes it after a day once nothing completes it (no file has that id).
+STAGING_SUFFIX = ".upload"
+
+
+def staging_key(object_key: str) -> str:
+    """Where the presigned POST of the file whose bytes live at object_key puts them."""
+    return object_key + STAGING_SUFFIX
+
+
+def object_key_of_staging(key: str) -> str | None:
+    """The final object key a staging key belongs to, or None for any other key."""
+    return key.removesuffix(STAGING_SUFFIX) if key.endswith(STAGING_SUFFIX) else None
+
+
 def parse_object_key(key: str) -> tuple[str, str, str] | None:
     """(tenant, user, file id) of an S3 key made by object_key, or None for any other key."""
     parts = key.split("/")

@@ -19,7 +19,7 @@ from typing import Any
 
 from imagestore import keys
 from imagestore.data.partitions import remove_belongings
-from imagestore.data.storage import ImageBucket, staging_key
+from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Item, Table
 from imagestore.errors import ConditionFailed, Throttled
 from imagestore.models.files import TTL_GRACE_SECONDS, FileRecord, FileStatus, Retention
@@ -173,9 +173,9 @@ class ExpiryStore:
         if not records:
             return removal
         # The file's bytes and its upload's staging object (a POST that was never completed, or repeated).
-        result = self.bucket.delete_objects(k for r in records for k in (r.object_key, staging_key(r.object_key)))
+        result = self.bucket.delete_objects(k for r in records for k in (r.object_key, keys.staging_key(r.object_key)))
         failed_keys = set(result.failed)
-        failed = [r for r in records if {r.object_key, staging_key(r.object_key)} & failed_keys]
+        failed = [r for r in records if {r.object_key, keys.staging_key(r.object_key)} & failed_keys]
         gone = [r for r in records if r not in failed]
         removal.failed.extend(failed)
         for start in range(0, len(gone), WRITE_BATCH):

@@ -17,21 +17,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys a call
-# A client's presigned POST writes a file's bytes to its staging key, never to the key downloads read:
-# only the server copies them there, once they are verified, on the ETag it verified (see
-# file_service.logic.uploads.complete_upload). The suffix keeps the staging key under the user's
-# prefix, where reconciliation deletes it after a day once nothing completes it (no file has that id).
-STAGING_SUFFIX = ".upload"
-
-
-def staging_key(object_key: str) -> str:
-    """Where the presigned POST of the file whose bytes live at object_key puts them."""
-    return object_key + STAGING_SUFFIX
-
-
-def object_key_of_staging(key: str) -> str | None:
-    """The final object key a staging key belongs to, or None for any other key."""
-    return key.removesuffix(STAGING_SUFFIX) if key.endswith(STAGING_SUFFIX) else None
 
 
 class ObjectChanged(Exception):

@@ -13,8 +13,8 @@ from file_service.logic import uploads
 from imagestore import clock, keys
 from imagestore.config import get_settings
 from imagestore.data import factory
-from imagestore.data.storage import object_key_of_staging
 from imagestore.errors import DomainError
+from imagestore.keys import object_key_of_staging
 from imagestore.models.files import FileStatus
 from imagestore.observability import lambda_handler, logger
 

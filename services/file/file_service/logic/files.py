@@ -8,7 +8,8 @@ from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.pagination import clamp_limit
-from imagestore.data.storage import ImageBucket, staging_key
+from imagestore.data.storage import ImageBucket
+from imagestore.keys import staging_key
 from imagestore.models.files import FileRecord, FileStatus
 from imagestore.observability import logger
 

@@ -12,9 +12,10 @@ from imagestore.clock import from_epoch, iso
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.mobile_uploads import MobileUploadStore
-from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead, staging_key
+from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from imagestore.imaging import SNIFF_BYTES, TAIL_BYTES, ImageInfo, inspect_image
+from imagestore.keys import staging_key
 from imagestore.models.files import FileRecord, FileStatus, Retention, pending_deadline
 from imagestore.observability import logger
 

@@ -10,7 +10,6 @@ from typing import Any
 from imagestore import keys
 from imagestore.data.expiry import DocumentOwner, ExpiryStore
 from imagestore.data.holders import HolderStore
-from imagestore.data.storage import staging_key
 from imagestore.errors import Throttled
 from imagestore.observability import logger
 
@@ -26,7 +25,7 @@ def clean_up_after_ttl(old_images: Iterable[Mapping[str, Any]], expiry: ExpirySt
     images = list(old_images)
     objects = [key for i in images if i.get("entity") == "file"
                for key in (keys.object_key(i["tenantId"], i["userId"], i["fileId"]),
-                           staging_key(keys.object_key(i["tenantId"], i["userId"], i["fileId"])))]
+                           keys.staging_key(keys.object_key(i["tenantId"], i["userId"], i["fileId"])))]
     if objects:
         failed = expiry.bucket.delete_objects(objects).failed
         if failed:
