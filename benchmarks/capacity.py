@@ -1,38 +1,56 @@
-"""Capacity model (`make capacity`): what each API operation costs in DynamoDB and S3 requests, and the
-rate at which it meets its first AWS limit.
+"""Capacity model (`make capacity`): what each API operation costs in DynamoDB and S3 requests for real
+workloads, and the rate at which it meets its first AWS limit.
+
+Workloads: projects of 10, 150 and 400 images with ~300 bytes of document per image (a 120 KB document
+for 400 images); saves that change 0, 1 and 5 images (a changed image is replaced by another one: one
+hold released, one acquired; the document changes on every save); an upload (request + complete, two API
+calls); a list of 20 projects; a share copy, a cart item, an order of 3 projects, a delete.
+`--json` prints the rows to stdout as JSON; every other line goes to stderr then.
 
 The requests are counted, not written down: every operation runs through its real handler, in-process,
 against moto (table and bucket from services/file/serverless.yml), with boto3 event hooks on the layer's
 clients (before-parameter-build: the request's parameters; after-call: the response). Setup calls are
-not counted.
+not counted. The clock (imagestore.clock) moves a minute between operations, so a save is a later save
+(its list position in gsi1 moves) and a load within a day of the save (no extension).
 
 Capacity units are COMPUTED FROM ITEM SIZES with DynamoDB's rules, because moto answers
 ReturnConsumedCapacity with constants (0.5 / 1.0) whatever the item: reads 4 KB units (eventually
 consistent and index reads half), writes 1 KB units of the larger of the old and new item (the old one
-read through a second, uncounted client), transactions twice, index writes per index whose key the item
-carries (a changed index key: delete + put). Query reads the summed size of the items it returns.
+read through a second, uncounted client), transactions twice; index writes per index whose key the item
+carries, with the projection of services/file/serverless.yml (ALL: any change of the item rewrites its
+index copy; KEYS_ONLY: only a change of the index key, as a delete + put). Query reads the summed size of
+the items it returns.
 
-Quotas (AWS defaults, per account and region unless said): API Gateway 10,000 req/s; Lambda 1,000
-concurrent executions (+1,000 per 10 s per function), concurrency = rate x duration, duration assumed
---lambda-base-ms + per call (--dynamodb-call-ms, --s3-call-ms); DynamoDB on demand 40,000 RCU and
-40,000 WCU per table (and per index); a partition 3,000 RCU / 1,000 WCU per second; S3 3,500
-PUT/COPY/POST/DELETE and 5,500 GET/HEAD per second per prefix.
+Quotas (AWS defaults, per account and region unless said): API Gateway 10,000 req/s for the whole
+account, ONE budget for every API (an upload is two calls, so 5,000 uploads/s use all of it); Lambda
+1,000 concurrent executions (+1,000 per 10 s per function), concurrency = rate x duration, duration
+assumed --lambda-base-ms per invocation + per call (--dynamodb-call-ms, --s3-call-ms; file updates that
+the layer runs 8 at a time count 1/8 each, and the seconds it waits to change at most HOLDS_PER_SECOND
+holds a second count in full); DynamoDB on demand 40,000 RCU and 40,000 WCU per table (and
+per index); a partition 3,000 RCU / 1,000 WCU per second; S3 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD
+per second per prefix.
 
-A partition or prefix whose key holds a user or an entity id spreads with the traffic; one that holds
-only the tenant is shared by every user of that shop (a hot partition on a sale day); one with neither
-is shared by every tenant (sharded keys count as many partitions as shards).
+A partition or prefix whose key holds a user or an entity id spreads with the traffic (its limit is one
+user's or one project's, shown apart); one that holds only the tenant is shared by every user of that
+shop (a hot partition on a sale day); one with neither is shared by every tenant. The expiry index's
+shards are measured: the real shard function (imagestore.keys.expiry_shard) over many generated upload
+keys gives how much busier than the mean its busiest shard runs, and that skew is applied.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import contextlib
+import importlib
+import json
 import math
 import os
+import random
 import re
 import sys
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,7 +63,7 @@ TABLE = "imagestore-capacity"
 BUCKET = "imagestore-capacity-images"
 SECRET = "capacity-secret-of-at-least-32-bytes!!"
 DATA_API_RPS = 1000
-GOAL_RPS = 5000
+GOAL_RPS = 10_000
 
 API_GATEWAY_RPS = 10_000
 LAMBDA_CONCURRENCY = 1_000
@@ -53,8 +71,20 @@ TABLE_RCU = TABLE_WCU = 40_000
 PARTITION_RCU, PARTITION_WCU = 3_000, 1_000
 S3_WRITES_PER_PREFIX, S3_READS_PER_PREFIX = 3_500, 5_500
 
+SIZES = (10, 150, 400)
+CHANGES = (0, 1, 5)
+DOCUMENT_BYTES_PER_FILE = 300  # 400 images: a 120 KB document
+LIST_PROJECTS = 20
+LIST_PROJECT_FILES = 10  # META carries no file list: a list costs the same whatever the projects hold
+ORDER_PROJECTS = 3
+UPLOADS_PER_SECOND = 10_000  # the expiry-index shard check: one tenant uploading this fast
+SHARD_LIMIT_WCU = 500  # issue 14: no expiry shard above this at UPLOADS_PER_SECOND
+SHARD_SAMPLE_SECONDS = 60
+SHARD_SAMPLE_USERS = 2_000
+SHARD_SAMPLE_START_MS = 1_795_000_000_000  # the ids' time part (fixed, so that every run prints the same)
+STEP_SECONDS = 60  # the clock moves this much between two measured operations
+
 S3_READS = {"GetObject", "HeadObject", "ListObjectsV2", "ListObjects"}
-INDEXES = {"gsi1": ("gsi1pk", "gsi1sk", "ALL"), "expiry": ("xpk", "xsk", "KEYS_ONLY")}
 TABLE_KEYS = ("pk", "sk")
 
 ENV = {
@@ -65,6 +95,34 @@ ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "imagestore", "POWERTOOLS_SERVICE_NAME": "capacity",
     "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true",
 }
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index as deployed: its key and what it projects (None: ALL attributes)."""
+
+    hash_key: str
+    range_key: str | None
+    projected: tuple[str, ...] | None
+
+
+def deployed_indexes() -> dict[str, Index]:
+    """The table's indexes and projections, from services/file/serverless.yml."""
+    from tests.support.cfn import resources_of_type
+
+    ((_, table),) = resources_of_type("file", "AWS::DynamoDB::Table").items()
+    indexes = {}
+    for gsi in table["Properties"]["GlobalSecondaryIndexes"]:
+        key = {k["KeyType"]: k["AttributeName"] for k in gsi["KeySchema"]}
+        projection = gsi["Projection"]
+        kind = projection["ProjectionType"]
+        projected = None if kind == "ALL" else (*TABLE_KEYS, *key.values(), *(
+            projection.get("NonKeyAttributes", []) if kind == "INCLUDE" else []))
+        indexes[gsi["IndexName"]] = Index(key["HASH"], key.get("RANGE"), projected)
+    return indexes
+
+
+INDEXES: dict[str, Index] = {}
 
 
 # --- item sizes and capacity units ----------------------------------------------------------------
@@ -118,23 +176,54 @@ class Touch:
     wcu: float = 0.0
     s3_reads: int = 0
     s3_writes: int = 0
+    call: str = ""  # the request (UpdateItem, PutObject, ...)
+    item: str = ""  # the item's sort key, or the S3 key
 
 
 @dataclass
 class Usage:
+    """What one API operation (one or more API calls) did."""
+
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    parallel_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # from worker threads
     touches: list[Touch] = field(default_factory=list)
+    api_calls: int = 1
+    paced_seconds: float = 0.0  # seconds the layer waited to keep its hold changes under HOLDS_PER_SECOND
 
-    @property
-    def dynamodb_calls(self) -> int:
-        return sum(n for name, n in self.calls.items() if name.startswith("dynamodb."))
-
-    @property
-    def s3_calls(self) -> int:
-        return sum(n for name, n in self.calls.items() if name.startswith("s3."))
+    def calls_of(self, service: str, *, parallel: bool | None = None) -> int:
+        total = sum(n for name, n in self.calls.items() if name.startswith(f"{service}."))
+        in_workers = sum(n for name, n in self.parallel_calls.items() if name.startswith(f"{service}."))
+        return total if parallel is None else in_workers if parallel else total - in_workers
 
     def total(self, attribute: str, where: str | None = None) -> float:
-        return sum(getattr(t, attribute) for t in self.touches if where is None or t.where == where)
+        return sum(getattr(t, attribute) for t in self.touches
+                   if where is None or t.where == where or (where == "dynamodb" and t.where != "s3"))
+
+    def s3(self, operation: str) -> int:
+        return self.calls.get(f"s3.{operation}", 0)
+
+    def max_partition_wcu(self) -> tuple[float, str]:
+        """The largest write into one partition (table or index) by this operation, and where."""
+        by_partition: dict[tuple[str, str], float] = defaultdict(float)
+        for touch in self.touches:
+            if touch.where != "s3":
+                by_partition[(touch.where, touch.key)] += touch.wcu
+        if not by_partition:
+            return 0.0, "-"
+        (where, key), wcu = max(by_partition.items(), key=lambda kv: kv[1])
+        return wcu, f"{where} {normalize(key)}"
+
+    def plus(self, other: Usage) -> Usage:
+        """Two API calls measured as one operation (an upload: request, then complete)."""
+        merged = Usage(api_calls=self.api_calls + other.api_calls,
+                       paced_seconds=self.paced_seconds + other.paced_seconds)
+        for source in (self, other):
+            for name, n in source.calls.items():
+                merged.calls[name] += n
+            for name, n in source.parallel_calls.items():
+                merged.parallel_calls[name] += n
+            merged.touches.extend(source.touches)
+        return merged
 
 
 class SdkMeter:
@@ -144,6 +233,7 @@ class SdkMeter:
         self.plain = plain_dynamodb  # uncounted client, to read an item's old image
         self.usage = Usage()
         self.active = False
+        self.lock = threading.Lock()  # the layer updates files 8 at a time, from worker threads
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build.*.*", self._before)
@@ -157,6 +247,24 @@ class SdkMeter:
         finally:
             self.active = False
 
+    def watch_pacing(self) -> None:
+        """Count the seconds imagestore.data.holds waits between batches of hold changes (it changes at
+        most HOLDS_PER_SECOND holds a second, IN_FLIGHT at a time): they are part of a request's duration."""
+        from imagestore.data import holds
+
+        each = getattr(holds, "_each", None)
+        if each is None:
+            return
+
+        def paced(work: Any, items: Any, *args: Any, **kwargs: Any) -> Any:
+            per_second = kwargs.get("per_second", getattr(holds, "HOLDS_PER_SECOND", 0))
+            if self.active and per_second and len(items) > per_second:
+                with self.lock:
+                    self.usage.paced_seconds += math.ceil(len(items) / per_second) - 1
+            return each(work, items, *args, **kwargs)
+
+        holds._each = paced  # type: ignore[attr-defined]
+
     def _before(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if not self.active:
             return
@@ -168,17 +276,25 @@ class SdkMeter:
         if not self.active or "capacity" not in context:
             return
         service = model.service_model.endpoint_prefix
-        self.usage.calls[f"{service}.{model.name}"] += 1
+        name = f"{service}.{model.name}"
         params, old = context["capacity"]["params"], context["capacity"]["old"]
+        touches: list[Touch] = []
         if service == "s3":
             key = params.get("Key") or (params.get("Delete", {}).get("Objects") or [{}])[0].get("Key", "")
             prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else "/"
             count = len(params.get("Delete", {}).get("Objects", [])) or 1  # DeleteObjects: one per key
             reads = model.name in S3_READS
-            self.usage.touches.append(Touch("s3", prefix, s3_reads=count if reads else 0,
-                                            s3_writes=0 if reads else count))
+            touches.append(Touch("s3", prefix, s3_reads=count if reads else 0, s3_writes=0 if reads else count,
+                                 item=key))
         elif service == "dynamodb":
-            self._dynamodb(model.name, params, parsed, old)
+            touches = self._dynamodb(model.name, params, parsed, old)
+        for touch in touches:
+            touch.call = model.name
+        with self.lock:
+            self.usage.calls[name] += 1
+            if threading.current_thread() is not threading.main_thread():
+                self.usage.parallel_calls[name] += 1
+            self.usage.touches.extend(touches)
 
     def _old_images(self, operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         keys: list[tuple[str, dict[str, Any]]] = []
@@ -198,16 +314,20 @@ class SdkMeter:
         return [self.plain.get_item(TableName=t, Key=k, ConsistentRead=True).get("Item") or {} for t, k in keys]
 
     def _dynamodb(self, operation: str, params: dict[str, Any], parsed: dict[str, Any],
-                  old: list[dict[str, Any]]) -> None:
-        touches = self.usage.touches
+                  old: list[dict[str, Any]]) -> list[Touch]:
+        touches: list[Touch] = []
         if operation == "GetItem":
             item = parsed.get("Item")
             touches.append(Touch("table", _s(params["Key"]["pk"]),
-                                 rcu=read_units(item_size(item), bool(params.get("ConsistentRead")))))
+                                 rcu=read_units(item_size(item), bool(params.get("ConsistentRead"))),
+                                 item=_s(params["Key"]["sk"])))
         elif operation == "BatchGetItem":
-            for table_items in parsed.get("Responses", {}).values():
+            consistent = {t: bool(r.get("ConsistentRead")) for t, r in params["RequestItems"].items()}
+            for table, table_items in parsed.get("Responses", {}).items():
                 for item in table_items:
-                    touches.append(Touch("table", _s(item["pk"]), rcu=read_units(item_size(item), True)))
+                    touches.append(Touch("table", _s(item["pk"]),
+                                         rcu=read_units(item_size(item), consistent.get(table, False)),
+                                         item=_s(item.get("sk"))))
         elif operation == "TransactGetItems":
             for response in parsed.get("Responses", []):
                 item = response.get("Item") or {}
@@ -224,7 +344,7 @@ class SdkMeter:
             if operation == "UpdateItem" and params.get("ReturnValues") != "ALL_NEW":
                 new = self.plain.get_item(TableName=params["TableName"], Key=params["Key"],
                                           ConsistentRead=True).get("Item")
-            self._write(old[0] if old else {}, new or {}, transactional=False)
+            touches.extend(_write(old[0] if old else {}, new or {}, transactional=False))
         elif operation == "TransactWriteItems":
             for action, before in zip(params["TransactItems"], old, strict=False):
                 (kind, body), = action.items()
@@ -236,37 +356,46 @@ class SdkMeter:
                 if kind == "Update":
                     new = self.plain.get_item(TableName=body["TableName"], Key=body["Key"],
                                               ConsistentRead=True).get("Item")
-                self._write(before, new or {}, transactional=True)
+                touches.extend(_write(before, new or {}, transactional=True))
         elif operation == "BatchWriteItem":
             requests = [r for rs in params["RequestItems"].values() for r in rs]
             for request, before in zip(requests, old, strict=False):
-                self._write(before, request.get("PutRequest", {}).get("Item") or {}, transactional=False)
+                touches.extend(_write(before, request.get("PutRequest", {}).get("Item") or {}, transactional=False))
+        return touches
 
-    def _write(self, old: dict[str, Any], new: dict[str, Any], transactional: bool) -> None:
-        image = new or old
-        pk = _s(image.get("pk", {"S": "?"}))
-        self.usage.touches.append(Touch("table", pk, wcu=write_units(max(item_size(old), item_size(new)),
-                                                                     transactional)))
-        for index, (hash_name, range_name, projection) in INDEXES.items():
-            before_key = (old.get(hash_name), old.get(range_name))
-            after_key = (new.get(hash_name), new.get(range_name))
-            if before_key == (None, None) and after_key == (None, None):
-                continue
-            projected = None if projection == "ALL" else (*TABLE_KEYS, hash_name, range_name)
-            if before_key != after_key:
-                for key, image_ in ((before_key, old), (after_key, new)):
-                    if key[0] is not None:  # removing the old index entry, writing the new one
-                        units = write_units(index_item_size(image_, projected), transactional)
-                        self.usage.touches.append(Touch(f"index {index}", _s(key[0]), wcu=units))
-            elif projection == "ALL" and old != new:
-                size = max(index_item_size(old, projected), index_item_size(new, projected))
-                self.usage.touches.append(Touch(f"index {index}", _s(after_key[0]),
-                                                wcu=write_units(size, transactional)))
+
+def _write(old: dict[str, Any], new: dict[str, Any], transactional: bool) -> list[Touch]:
+    """A write of one item: the table's units, and each index's (as the index is projected)."""
+    image = new or old
+    sk = _s(image.get("sk"))
+    touches = [Touch("table", _s(image.get("pk", {"S": "?"})),
+                     wcu=write_units(max(item_size(old), item_size(new)), transactional), item=sk)]
+    for name, index in INDEXES.items():
+        key_names = (index.hash_key, index.range_key)
+        before_key = tuple(old.get(k) for k in key_names if k)
+        after_key = tuple(new.get(k) for k in key_names if k)
+        in_before, in_after = all(before_key), all(after_key)  # an item is in an index when it has its key
+        if not in_before and not in_after:
+            continue
+        if before_key != after_key:
+            for present, key, image_ in ((in_before, before_key, old), (in_after, after_key, new)):
+                if present:  # removing the old index entry, writing the new one
+                    units = write_units(index_item_size(image_, index.projected), transactional)
+                    touches.append(Touch(f"index {name}", _s(key[0]), wcu=units, item=sk))
+        elif _projected(old, index.projected) != _projected(new, index.projected):
+            size = max(index_item_size(old, index.projected), index_item_size(new, index.projected))
+            touches.append(Touch(f"index {name}", _s(after_key[0]), wcu=write_units(size, transactional),
+                                 item=sk))
+    return touches
+
+
+def _projected(image: dict[str, Any], projected: tuple[str, ...] | None) -> dict[str, Any]:
+    return image if projected is None else {k: v for k, v in image.items() if k in projected}
 
 
 def index_item_size(image: dict[str, Any], projected: tuple[str, ...] | None) -> int:
-    """Size of an item's copy in an index: all of it, or only the projected (key) attributes."""
-    return item_size(image if projected is None else {k: v for k, v in image.items() if k in projected})
+    """Size of an item's copy in an index: all of it, or only the projected attributes."""
+    return item_size(_projected(image, projected))
 
 
 def _copy(value: Any) -> Any:
@@ -286,7 +415,7 @@ def _query_partition(params: dict[str, Any]) -> str:
     values = params.get("ExpressionAttributeValues", {})
     for name, placeholder in re.findall(r"([#\w]+)\s*=\s*(:\w+)", params.get("KeyConditionExpression", "")):
         attribute = names.get(name, name)
-        if attribute in ("pk", "gsi1pk", "xpk"):
+        if attribute in ("pk", *(i.hash_key for i in INDEXES.values())):
             return _s(values.get(placeholder))
     return "?"
 
@@ -294,7 +423,7 @@ def _query_partition(params: dict[str, Any]) -> str:
 # --- partition scope ------------------------------------------------------------------------------
 
 TENANTS = ("shop-a", "shop-b")
-USERS = ("alice", "bob")
+USERS = ("alice", "bob", "carol")
 
 
 def normalize(key: str) -> str:
@@ -316,154 +445,373 @@ def scope_of(pattern: str) -> str:
     return "table"  # shared by every tenant
 
 
+# --- the expiry index's shards ------------------------------------------------------------------
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _file_id(rng: random.Random, millis: int) -> str:
+    """An id in the layout of imagestore.ids.new_id (ULID: 48-bit time, 80 random bits), seeded."""
+    value = (millis << 80) | rng.getrandbits(80)
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+@dataclass
+class ShardLoad:
+    """The expiry index under UPLOADS_PER_SECOND uploads from one tenant, and its shards' skew."""
+
+    shards: int
+    index_wcu_per_upload: float
+    mean: float  # WCU/s of the average shard
+    busiest: float  # WCU/s of the busiest shard in the busiest second sampled
+    busiest_mean: float  # WCU/s of the busiest shard over the whole sample
+    skew: float  # at the shards' capacity (1,000 writes/s each): busiest shard-second over the mean
+
+    def as_json(self) -> dict[str, Any]:
+        return {"shards": self.shards, "uploadsPerSecond": UPLOADS_PER_SECOND, "tenants": 1,
+                "users": SHARD_SAMPLE_USERS, "sampleSeconds": SHARD_SAMPLE_SECONDS,
+                "indexWcuPerUpload": self.index_wcu_per_upload, "meanShardWcuPerSecond": round(self.mean, 1),
+                "busiestShardWcuPerSecond": round(self.busiest, 1),
+                "busiestShardWcuPerSecondOverSample": round(self.busiest_mean, 1),
+                "skewAtCapacity": round(self.skew, 3), "limitWcuPerSecond": SHARD_LIMIT_WCU,
+                "met": self.busiest <= SHARD_LIMIT_WCU}
+
+
+def shard_counts(shards: int, per_second: int, seconds: int, rng: random.Random) -> tuple[int, int]:
+    """Uploads from one tenant, per_second of them for seconds, through the real shard function of
+    the expiry index (imagestore.keys.expiry_shard on each file's key): the busiest shard's count in
+    its busiest second, and its count over all the seconds."""
+    from imagestore import keys
+
+    start_ms = SHARD_SAMPLE_START_MS
+    totals: Counter[str] = Counter()
+    busiest_second = 0
+    for second in range(seconds):
+        counts: Counter[str] = Counter()
+        for n in range(per_second):
+            millis = start_ms + second * 1000 + n * 1000 // per_second
+            key = keys.file_key("shop-a", f"user{rng.randrange(SHARD_SAMPLE_USERS):05d}", _file_id(rng, millis))
+            counts[keys.expiry_shard(key["pk"], key["sk"], shards)] += 1
+        busiest_second = max(busiest_second, max(counts.values()))
+        totals.update(counts)
+    return busiest_second, max(totals.values())
+
+
+def expiry_shard_load(shards: int, index_wcu_per_upload: float, *, seed: int = 14) -> ShardLoad:
+    """The expiry index at UPLOADS_PER_SECOND uploads/s from one tenant (SHARD_SAMPLE_USERS users,
+    SHARD_SAMPLE_SECONDS seconds of keys), and the shards' skew when they run at capacity (what the
+    model applies to every operation's expiry-index writes)."""
+    rng = random.Random(seed)
+    busiest, busiest_total = shard_counts(shards, UPLOADS_PER_SECOND, SHARD_SAMPLE_SECONDS, rng)
+    at_capacity = shards * PARTITION_WCU
+    peak, _ = shard_counts(shards, at_capacity, 10, rng)
+    return ShardLoad(
+        shards=shards, index_wcu_per_upload=index_wcu_per_upload,
+        mean=UPLOADS_PER_SECOND / shards * index_wcu_per_upload,
+        busiest=busiest * index_wcu_per_upload,
+        busiest_mean=busiest_total / SHARD_SAMPLE_SECONDS * index_wcu_per_upload,
+        skew=peak / PARTITION_WCU,
+    )
+
+
 # --- operations -----------------------------------------------------------------------------------
 
 @dataclass
 class Result:
-    name: str
+    name: str  # the JSON name (upload, project.save, ...) or a label for the other operations
+    label: str
     usage: Usage | None
+    files: int = 0
+    changed: int = 0
+    projects: int = 0
     note: str = ""
+    main: bool = True  # one of the rows of the JSON's "operations"
 
 
 class Bench:
-    """The handlers, a principal, and a way to run one operation measured."""
+    """The handlers, the principals, the clock, and a way to run one operation measured."""
 
-    def __init__(self, meter: SdkMeter, files_per_project: int) -> None:
+    def __init__(self, meter: SdkMeter) -> None:
         from imagestore.auth import Principal
 
         self.meter = meter
         self.alice = Principal("shop-a", "alice", "s1")
-        self.files_per_project = files_per_project
+        self.bob = Principal("shop-a", "bob", "s2")
+        self.carol = Principal("shop-a", "carol", "s3")
         self.results: list[Result] = []
+        self.offset = 0
 
-    def handler(self, module: str) -> Any:
-        return importlib.import_module(module).handler
+    def tick(self, seconds: int = STEP_SECONDS) -> None:
+        """Move imagestore.clock forward (IMAGESTORE_CLOCK_OFFSET_SECONDS)."""
+        self.offset += seconds
+        os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"] = str(self.offset)
+
+    def now(self) -> int:
+        from imagestore import clock
+
+        return int(clock.now_epoch())
 
     def call(self, module: str, method: str, resource: str, *, principal: Any = None, body: Any = None,
-             path_params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+             path_params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             query: dict[str, str] | None = None) -> tuple[int, Any]:
         from tests.support.events import api_event, call
 
         event = api_event(method, resource, principal=principal or self.alice, body=body, path_params=path_params,
-                          headers=headers)
-        return call(self.handler(module), event)
+                          headers=headers, query=query)
+        return call(importlib.import_module(module).handler, event)
 
-    def measure(self, name: str, run: Callable[[], tuple[int, Any]], expect: int) -> Any:
+    def setup(self, run: Callable[[], tuple[int, Any]], expect: int) -> Any:
+        """An unmeasured call that has to work."""
+        status, body = run()
+        if status != expect:
+            raise RuntimeError(f"setup call answered {status}: {str(body)[:200]}")
+        return body
+
+    def measured(self, run: Callable[[], tuple[int, Any]], expect: int) -> tuple[Any, Usage | None, str]:
         with self.meter.measuring() as usage:
             status, body = run()
+        self.tick()
         if status != expect:
-            self.results.append(Result(name, None, f"not measured: {status} {str(body)[:120]}"))
-            return None
-        self.results.append(Result(name, usage))
+            return None, None, f"not measured: {status} {str(body)[:160]}"
+        return body, usage, ""
+
+    def measure(self, name: str, label: str, run: Callable[[], tuple[int, Any]], expect: int, *, files: int = 0,
+                changed: int = 0, projects: int = 0, main: bool = True) -> Any:
+        body, usage, note = self.measured(run, expect)
+        self.results.append(Result(name, label, usage, files, changed, projects, note, main))
         return body
 
 
-def run_operations(bench: Bench) -> None:
+PROJECTS = "project_service.handlers.projects"
+SHARES = "project_service.handlers.shares"
+CART = "project_service.handlers.cart_items"
+ORDERS = "project_service.handlers.orders"
+UPLOADS = "file_service.handlers.uploads"
+FILES = "file_service.handlers.files"
+MOBILE = "file_service.handlers.mobile_uploads"
+
+
+def document(file_ids: list[str], revision: int = 0) -> dict[str, Any]:
+    """A project document of about DOCUMENT_BYTES_PER_FILE bytes (as compact JSON) per image."""
+    pages = [{"fileId": f, "x": 0.05, "y": 0.05, "w": 0.9, "h": 0.9, "rotate": 0, "caption": ""} for f in file_ids]
+    doc: dict[str, Any] = {"revision": revision, "pages": pages}
+    spare = DOCUMENT_BYTES_PER_FILE * len(file_ids) - len(json.dumps(doc, separators=(",", ":")))
+    for n, page in enumerate(pages if spare > 0 else []):
+        page["caption"] = "x" * (spare // len(pages) + (1 if n < spare % len(pages) else 0))
+    return doc
+
+
+def project_body(file_ids: list[str], revision: int = 0) -> dict[str, Any]:
+    return {"name": "Summer 2026", "productType": "photobook-a4", "document": document(file_ids, revision),
+            "fileIds": file_ids}
+
+
+def new_project(bench: Bench, principal: Any, file_ids: list[str]) -> dict[str, Any]:
+    return bench.setup(lambda: bench.call(PROJECTS, "POST", "/projects", principal=principal,
+                                          body=project_body(file_ids)), 201)
+
+
+def add_to_cart(bench: Bench, project_id: str) -> dict[str, Any]:
+    return bench.setup(lambda: bench.call(CART, "POST", "/cart-items", body={
+        "projectId": project_id, "productSku": "photobook-a4", "quantity": 1}), 201)
+
+
+def run_size(bench: Bench, n: int, *, largest: bool) -> str:
+    """Every project operation on projects of n images (largest: also saves that only add or only drop
+    an image); the id of the project saved, copied, carted and ordered."""
+    from tests.support.files import stored_files
+
+    spare_count = max(CHANGES) + 2
+    pool = [f.file_id for f in stored_files(bench.alice, n + spare_count)]
+    first, spare = pool[:n], pool[n:]
+
+    project = bench.measure("project.create", f"POST /projects ({n} images)", lambda: bench.call(
+        PROJECTS, "POST", "/projects", body=project_body(first)), 201, files=n, projects=1)
+    if project is None:
+        project = new_project(bench, bench.alice, first)
+    pid, version = project["projectId"], project["version"]
+    path = {"projectId": pid}
+
+    bench.measure("project.load", f"GET /projects/{{id}} ({n} images)", lambda: bench.call(
+        PROJECTS, "GET", "/projects/{projectId}", path_params=path), 200, files=n, projects=1)
+
+    current, revision = list(first), 0
+    for changed in (c for c in CHANGES if c < n):
+        revision += 1
+        if changed:  # the last `changed` images make way for others (kept as spares for the next save)
+            removed = current[-changed:]
+            current, spare = current[:-changed] + spare[:changed], spare[changed:] + removed
+        body = project_body(current, revision)
+        saved = bench.measure("project.save", f"PUT /projects/{{id}} ({changed} of {n} images changed)",
+                              lambda body=body, version=version: bench.call(
+                                  PROJECTS, "PUT", "/projects/{projectId}", path_params=path, body=body,
+                                  headers={"If-Match": f'"{version}"'}), 200, files=n, changed=changed, projects=1)
+        version = saved["version"] if saved else bench.setup(lambda: bench.call(
+            PROJECTS, "GET", "/projects/{projectId}", path_params=path), 200)["version"]
+    if largest:
+        # A save that only adds one image, and one that only drops one (the issue's "each added or removed").
+        for label in ("1 image added", "1 image removed"):
+            files = [*current, spare[0]] if label.endswith("added") else current[1:]
+            revision += 1
+            body = project_body(files, revision)
+            saved = bench.measure("project.save", f"PUT /projects/{{id}} ({label}, {n} images)",
+                                  lambda body=body, version=version: bench.call(
+                                      PROJECTS, "PUT", "/projects/{projectId}", path_params=path, body=body,
+                                      headers={"If-Match": f'"{version}"'}), 200, files=n, changed=1, projects=1,
+                                  main=False)
+            version = saved["version"] if saved else version
+            current = files
+
+    share = bench.setup(lambda: bench.call(SHARES, "POST", "/projects/{projectId}/shares", path_params=path,
+                                           body={"mode": "copy", "expiresInDays": 7}), 201)
+    bench.measure("share.copy", f"POST /shares/{{token}}/copies ({n} images)", lambda: bench.call(
+        SHARES, "POST", "/shares/{token}/copies", principal=bench.bob, path_params={"token": share["token"]}),
+        201, files=n, projects=1)
+
+    item = bench.measure("cart.add", f"POST /cart-items ({n}-image project)", lambda: bench.call(
+        CART, "POST", "/cart-items", body={"projectId": pid, "productSku": "photobook-a4", "quantity": 1}),
+        201, files=n, projects=1)
+    items = [item or add_to_cart(bench, pid)]
+    for _ in range(ORDER_PROJECTS - 1):
+        other = new_project(bench, bench.alice, [f.file_id for f in stored_files(bench.alice, n)])
+        items.append(add_to_cart(bench, other["projectId"]))
+    order_body = {"cartItemIds": [i["cartItemId"] for i in items], "externalOrderRef": f"order-{n}-{time.time_ns()}"}
+    bench.measure("order.place", f"POST /orders ({ORDER_PROJECTS} projects of {n} images)", lambda: bench.call(
+        ORDERS, "POST", "/orders", body=order_body), 201, files=n, projects=ORDER_PROJECTS)
+
+    doomed = new_project(bench, bench.alice, [f.file_id for f in stored_files(bench.alice, n)])
+    bench.measure("project.delete", f"DELETE /projects/{{id}} ({n} images)", lambda: bench.call(
+        PROJECTS, "DELETE", "/projects/{projectId}", path_params={"projectId": doomed["projectId"]}), 204,
+        files=n, projects=1)
+    if bench.results[-1].usage is not None:
+        bench.measure("project.delete (background)", f"  sweep removes the deleted project ({n} images)",
+                      lambda: _sweep_remove(bench, doomed["projectId"]), 200, files=n, projects=1, main=False)
+    return str(pid)
+
+
+def _sweep_remove(bench: Bench, project_id: str) -> tuple[int, Any]:
+    """What the sweep does for one deleted project found due (imagestore.data.holders.remove)."""
+    from imagestore import keys
+    from imagestore.data import factory
+
+    holders = factory.holder_store()
+    partition = holders.read(keys.project_pk(bench.alice.tenant_id, project_id))
+    removed = holders.remove(partition, bench.now(), only_if_expired=False)
+    return (200 if removed is not None else 409), None
+
+
+def run_upload(bench: Bench) -> Usage | None:
+    """POST /uploads, the bytes (uncounted: the browser's presigned POST), POST /uploads/{id}/complete."""
+    from tests.support.images import jpeg
+
+    data = jpeg((640, 480))
+    ticket, request, note = bench.measured(lambda: bench.call(UPLOADS, "POST", "/uploads", body={
+        "filename": "IMG_20260812_153012.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}), 201)
+    usage = None
+    if ticket and request:
+        _put_bytes(ticket["upload"]["fields"]["key"], data)
+        _, complete, note = bench.measured(lambda: bench.call(
+            UPLOADS, "POST", "/uploads/{fileId}/complete", path_params={"fileId": ticket["fileId"]}), 200)
+        usage = request.plus(complete) if complete else None
+    bench.results.append(Result("upload", "POST /uploads + POST /uploads/{id}/complete", usage, note=note))
+    return usage
+
+
+def run_list(bench: Bench) -> None:
+    from tests.support.files import stored_files
+
+    files = [f.file_id for f in stored_files(bench.carol, LIST_PROJECTS * LIST_PROJECT_FILES)]
+    for n in range(LIST_PROJECTS):
+        new_project(bench, bench.carol, files[n * LIST_PROJECT_FILES:(n + 1) * LIST_PROJECT_FILES])
+    bench.measure("project.list", f"GET /projects ({LIST_PROJECTS} projects)", lambda: bench.call(
+        PROJECTS, "GET", "/projects", principal=bench.carol, query={"limit": str(LIST_PROJECTS)}), 200,
+        files=LIST_PROJECT_FILES, projects=LIST_PROJECTS)
+
+
+def run_other_operations(bench: Bench) -> None:
+    """The rest of the API, once (a 10-image project), for the text report."""
     from imagestore.auth import Principal
     from tests.support.files import stored_file, stored_files
     from tests.support.images import jpeg
 
-    uploads, files, mobile = ("file_service.handlers.uploads", "file_service.handlers.files",
-                              "file_service.handlers.mobile_uploads")
-    projects = "project_service.handlers.projects"
+    def other(label: str, run: Callable[[], tuple[int, Any]], expect: int, **sizes: int) -> Any:
+        return bench.measure(label, label, run, expect, main=False, **sizes)
+
     data = jpeg((640, 480))
-
-    ticket = bench.measure("POST /uploads (request upload)", lambda: bench.call(
-        uploads, "POST", "/uploads", body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}),
-        201)
-    if ticket:
-        _put_bytes(ticket["upload"]["fields"]["key"], data)
-        bench.measure("POST /uploads/{id}/complete", lambda: bench.call(
-            uploads, "POST", "/uploads/{fileId}/complete", path_params={"fileId": ticket["fileId"]}), 200)
     stored_files(bench.alice, 20)
-    bench.measure("GET /files (page of 20)", lambda: bench.call(files, "GET", "/files"), 200)
+    other("GET /files (page of 20)", lambda: bench.call(FILES, "GET", "/files", query={"limit": "20"}), 200)
     one = stored_file(bench.alice, data)
-    bench.measure("GET /files/{id}", lambda: bench.call(files, "GET", "/files/{fileId}",
-                                                        path_params={"fileId": one.file_id}), 200)
-    bench.measure("DELETE /files/{id}", lambda: bench.call(files, "DELETE", "/files/{fileId}",
-                                                           path_params={"fileId": one.file_id}), 204)
+    other("GET /files/{id}", lambda: bench.call(FILES, "GET", "/files/{fileId}", path_params={"fileId": one.file_id}),
+          200)
+    other("DELETE /files/{id}", lambda: bench.call(FILES, "DELETE", "/files/{fileId}",
+                                                   path_params={"fileId": one.file_id}), 204)
+    project = new_project(bench, bench.alice, [f.file_id for f in stored_files(bench.alice, 10)])
+    path = {"projectId": project["projectId"]}
+    share = other("POST /projects/{id}/shares", lambda: bench.call(
+        SHARES, "POST", "/projects/{projectId}/shares", path_params=path, body={"mode": "view", "expiresInDays": 7}),
+        201)
+    if share:
+        other("GET /shares/{token}", lambda: bench.call(SHARES, "GET", "/shares/{token}", principal=bench.bob,
+                                                        path_params={"token": share["token"]}), 200)
+    item = add_to_cart(bench, project["projectId"])
+    other("GET /cart-items", lambda: bench.call(CART, "GET", "/cart-items"), 200)
+    order = other("POST /orders (1 project of 10 images)", lambda: bench.call(ORDERS, "POST", "/orders", body={
+        "cartItemIds": [item["cartItemId"]], "externalOrderRef": f"order-other-{time.time_ns()}"}), 201,
+        files=10, projects=1)
+    if order:
+        other("GET /orders/{id}", lambda: bench.call(ORDERS, "GET", "/orders/{orderId}",
+                                                     path_params={"orderId": order["orderId"]}), 200)
+    other("DELETE /cart-items/{id}", lambda: bench.call(CART, "DELETE", "/cart-items/{cartItemId}",
+                                                        path_params={"cartItemId": item["cartItemId"]}), 204)
 
-    n = bench.files_per_project
-    held = stored_files(bench.alice, n * 2)
-    first = [f.file_id for f in held[:n]]
-    body = {"name": "Summer", "productType": "photobook", "document": {"pages": first}, "fileIds": first}
-    project = bench.measure(f"POST /projects ({n} files)", lambda: bench.call(projects, "POST", "/projects",
-                                                                              body=body), 201)
-    if project:
-        pid = project["projectId"]
-        bench.measure(f"GET /projects/{{id}} ({n} files)", lambda: bench.call(
-            projects, "GET", "/projects/{projectId}", path_params={"projectId": pid}), 200)
-        swapped = first[: n // 2] + [f.file_id for f in held[n: n + n // 2]]
-        update = {**body, "document": {"pages": swapped}, "fileIds": swapped}
-        bench.measure(f"PUT /projects/{{id}} ({n // 2} of {n} files swapped)", lambda: bench.call(
-            projects, "PUT", "/projects/{projectId}", path_params={"projectId": pid}, body=update,
-            headers={"If-Match": str(project["version"])}), 200)
-        bench.measure("GET /projects (page)", lambda: bench.call(projects, "GET", "/projects"), 200)
-        _optional_project_operations(bench, pid)
-        bench.measure(f"DELETE /projects/{{id}} ({n} files)", lambda: bench.call(
-            projects, "DELETE", "/projects/{projectId}", path_params={"projectId": pid}), 204)
-
-    opened = bench.measure("POST /mobile-uploads", lambda: bench.call(mobile, "POST", "/mobile-uploads",
-                                                                      body={"retention": "session"}), 201)
+    opened = other("POST /mobile-uploads", lambda: bench.call(MOBILE, "POST", "/mobile-uploads",
+                                                              body={"retention": "session"}), 201)
     if opened:
         mid = opened["mobileUploadId"]
         phone = Principal("shop-a", "alice", "s1", (f"mobile-upload:{mid}",))
-        bench.measure("authorizer: phone token (cache miss)", lambda: _authorize(opened["token"]), 200)
-        bench.measure("GET /mobile-uploads/{id}/session (phone)", lambda: bench.call(
-            mobile, "GET", "/mobile-uploads/{mobileUploadId}/session", principal=phone,
+        other("authorizer: phone token (cache miss)", lambda: _authorize(opened["token"]), 200)
+        other("GET /mobile-uploads/{id}/session (phone)", lambda: bench.call(
+            MOBILE, "GET", "/mobile-uploads/{mobileUploadId}/session", principal=phone,
             path_params={"mobileUploadId": mid}), 200)
-        phone_ticket = bench.measure("POST /uploads (phone)", lambda: bench.call(
-            uploads, "POST", "/uploads", principal=phone,
+        ticket = other("POST /uploads (phone)", lambda: bench.call(
+            UPLOADS, "POST", "/uploads", principal=phone,
             body={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}), 201)
-        if phone_ticket:
-            _put_bytes(phone_ticket["upload"]["fields"]["key"], data)
-            bench.measure("POST /uploads/{id}/complete (phone)", lambda: bench.call(
-                uploads, "POST", "/uploads/{fileId}/complete", principal=phone,
-                path_params={"fileId": phone_ticket["fileId"]}), 200)
-        bench.measure("GET /mobile-uploads/{id}", lambda: bench.call(
-            mobile, "GET", "/mobile-uploads/{mobileUploadId}", path_params={"mobileUploadId": mid}), 200)
+        if ticket:
+            _put_bytes(ticket["upload"]["fields"]["key"], data)
+            other("POST /uploads/{id}/complete (phone)", lambda: bench.call(
+                UPLOADS, "POST", "/uploads/{fileId}/complete", principal=phone,
+                path_params={"fileId": ticket["fileId"]}), 200)
+        other("GET /mobile-uploads/{id}", lambda: bench.call(
+            MOBILE, "GET", "/mobile-uploads/{mobileUploadId}", path_params={"mobileUploadId": mid}), 200)
 
 
-def _optional_project_operations(bench: Bench, project_id: str) -> None:
-    """Shares, cart items and orders, measured when their handlers exist (DESIGN.md's API)."""
-    from imagestore.auth import Principal
-
-    bob = Principal("shop-a", "bob", "s2")
-    if _exists("project_service.handlers.shares"):
-        shares = "project_service.handlers.shares"
-        share = bench.measure("POST /projects/{id}/shares", lambda: bench.call(
-            shares, "POST", "/projects/{projectId}/shares", path_params={"projectId": project_id},
-            body={"mode": "copy", "expiresInDays": 7}), 201)
-        if share:
-            bench.measure("GET /shares/{token}", lambda: bench.call(
-                shares, "GET", "/shares/{token}", principal=bob, path_params={"token": share["token"]}), 200)
-            bench.measure("POST /shares/{token}/copies", lambda: bench.call(
-                shares, "POST", "/shares/{token}/copies", principal=bob, path_params={"token": share["token"]}),
-                201)
-    else:
-        bench.results.append(Result("shares (create/get/copy)", None, "not measured: no handler module yet"))
-    if _exists("project_service.handlers.cart_items"):
-        cart = "project_service.handlers.cart_items"
-        item = bench.measure("POST /cart-items", lambda: bench.call(
-            cart, "POST", "/cart-items", body={"projectId": project_id, "productSku": "photobook-a4",
-                                                "quantity": 1}), 201)
-        bench.measure("GET /cart-items", lambda: bench.call(cart, "GET", "/cart-items"), 200)
-        if item and _exists("project_service.handlers.orders"):
-            orders = "project_service.handlers.orders"
-            order = bench.measure("POST /orders", lambda: bench.call(
-                orders, "POST", "/orders", body={"cartItemIds": [item["cartItemId"]],
-                                                 "externalOrderRef": f"o-{time.time_ns()}"}), 201)
-            if order:
-                bench.measure("GET /orders/{id}", lambda: bench.call(
-                    orders, "GET", "/orders/{orderId}", path_params={"orderId": order["orderId"]}), 200)
-    else:
-        bench.results.append(Result("cart items, orders", None, "not measured: no handler module yet"))
+def run_first_load_of_the_day(bench: Bench, project_id: str, n: int) -> None:
+    """A load more than a day after the last save also extends the project (one write a day)."""
+    bench.tick(86_400 + STEP_SECONDS)
+    bench.measure("project.load (extends)", f"GET /projects/{{id}} (first load of the day, {n} images)",
+                  lambda: bench.call(PROJECTS, "GET", "/projects/{projectId}", path_params={"projectId": project_id}),
+                  200, files=n, projects=1, main=False)
 
 
-def _exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+def run_largest_create(bench: Bench) -> None:
+    """POST /projects with as many images as the API takes (MAX_FILES_PER_PROJECT)."""
+    from project_service.models import MAX_FILES_PER_PROJECT
+    from tests.support.files import stored_files
+
+    files = [f.file_id for f in stored_files(bench.alice, MAX_FILES_PER_PROJECT)]
+    bench.measure("project.create", f"POST /projects ({MAX_FILES_PER_PROJECT} images: the API's maximum)",
+                  lambda: bench.call(PROJECTS, "POST", "/projects", body=project_body(files)), 201,
+                  files=MAX_FILES_PER_PROJECT, projects=1, main=False)
+
+
+def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool = False) -> None:
+    run_upload(bench)
+    projects = {n: run_size(bench, n, largest=n == max(sizes)) for n in sizes}
+    run_list(bench)
+    run_other_operations(bench)
+    if largest_create:
+        run_largest_create(bench)
+    run_first_load_of_the_day(bench, projects[max(sizes)], max(sizes))  # last: the clock moves a day
 
 
 def _authorize(token: str) -> tuple[int, Any]:
@@ -497,67 +845,200 @@ class Limit:
     lift: str
 
 
-def limits_of(usage: Usage, args: argparse.Namespace, expiry_shards: int) -> tuple[list[Limit], str]:
-    """Every quota's rate for this operation (the smallest first), and a per-user note."""
-    limits = [Limit(API_GATEWAY_RPS, "API Gateway 10,000 req/s (account)",
-                    "ask for a higher API Gateway account quota (and cache GETs at the edge)")]
-    duration_ms = args.lambda_base_ms + usage.dynamodb_calls * args.dynamodb_call_ms + usage.s3_calls * args.s3_call_ms
-    limits.append(Limit(LAMBDA_CONCURRENCY * 1000 / duration_ms,
-                        f"Lambda 1,000 concurrent x {duration_ms:.0f} ms",
-                        "raise the Lambda concurrency quota (tens of thousands are granted); fewer calls per request"))
-    for where in ("table", *(f"index {i}" for i in INDEXES)):
-        rcu, wcu = usage.total("rcu", where), usage.total("wcu", where)
-        if wcu:
-            limits.append(Limit(TABLE_WCU / wcu, f"{where} 40,000 WCU ({wcu:g} WCU/req)",
-                                "raise the table's on-demand maximum (a Service Quotas request), or write fewer "
-                                "units per request: O(files) hold links and file counters in a transaction cost "
-                                "2 WCU each; write them idempotently outside it"))
-        if rcu:
-            limits.append(Limit(TABLE_RCU / rcu, f"{where} 40,000 RCU ({rcu:g} RCU/req)",
-                                "raise the table's on-demand maximum; cache reads"))
-    per_user: list[str] = []
-    groups: dict[tuple[str, str], list[Touch]] = defaultdict(list)
-    for touch in usage.touches:
-        groups[(touch.where, normalize(touch.key))].append(touch)
-    for (where, pattern), touches in groups.items():
-        scope = scope_of(pattern)
-        rcu, wcu = sum(t.rcu for t in touches), sum(t.wcu for t in touches)
-        reads, writes = sum(t.s3_reads for t in touches), sum(t.s3_writes for t in touches)
-        shards = expiry_shards if "{n}" in pattern else 1
-        candidates = []
-        if where == "s3":
-            if writes:
-                candidates.append((shards * S3_WRITES_PER_PREFIX / writes, f"S3 3,500 PUT/s on {pattern}"))
-            if reads:
-                candidates.append((shards * S3_READS_PER_PREFIX / reads, f"S3 5,500 GET/s on {pattern}"))
-        else:
-            if wcu:
-                candidates.append((shards * PARTITION_WCU / wcu, f"{where} partition {pattern} 1,000 WCU"
-                                   + (f" x {shards} shards" if shards > 1 else "")))
-            if rcu:
-                candidates.append((shards * PARTITION_RCU / rcu, f"{where} partition {pattern} 3,000 RCU"
-                                   + (f" x {shards} shards" if shards > 1 else "")))
-        for rate, what in candidates:
-            if scope == "spread":
-                per_user.append(f"{rate:,.0f}/s per user or entity ({what})")
-            elif scope == "tenant":
-                limits.append(Limit(rate, f"HOT per tenant: {what}", f"shard {pattern} by user or a suffix"))
-            else:
-                lift = ("more expiry shards (IMAGESTORE_EXPIRY_SHARDS)" if "EXP#" in pattern
-                        else f"shard {pattern} with a suffix")
-                limits.append(Limit(rate, f"shared by all tenants: {what}", lift))
-    limits.sort(key=lambda limit: limit.rate)
-    per_user.sort(key=lambda text: float(text.split("/")[0].replace(",", "")))
-    return limits, per_user[0] if per_user else "-"
+@dataclass
+class Model:
+    args: argparse.Namespace
+    shards: int
+    skew: float  # the expiry index's busiest shard over its mean (ShardLoad.skew)
 
+    def duration_ms(self, usage: Usage) -> float:
+        from imagestore.data.holds import IN_FLIGHT
+
+        a = self.args
+        return (usage.api_calls * a.lambda_base_ms + usage.paced_seconds * 1000
+                + usage.calls_of("dynamodb", parallel=False) * a.dynamodb_call_ms
+                + usage.calls_of("dynamodb", parallel=True) * a.dynamodb_call_ms / IN_FLIGHT
+                + usage.calls_of("s3", parallel=False) * a.s3_call_ms
+                + usage.calls_of("s3", parallel=True) * a.s3_call_ms / IN_FLIGHT)
+
+    def limits(self, usage: Usage) -> tuple[list[Limit], list[Limit]]:
+        """Every account-wide limit's rate for this operation (smallest first), and the limits of one
+        user's or one entity's partitions and prefixes (smallest first)."""
+        calls = usage.api_calls
+        limits = [Limit(API_GATEWAY_RPS / calls,
+                        f"API Gateway 10,000 req/s account budget ({calls} calls)" if calls > 1
+                        else "API Gateway 10,000 req/s account budget",
+                        "ask for a higher API Gateway account throttle (Service Quotas); it is one budget for "
+                        "every API of the account and region")]
+        duration = self.duration_ms(usage)
+        limits.append(Limit(LAMBDA_CONCURRENCY * 1000 / duration, f"Lambda 1,000 concurrent x {duration:.0f} ms",
+                            "raise the Lambda concurrent-executions quota (Service Quotas)"))
+        for where in ("table", *(f"index {i}" for i in INDEXES)):
+            rcu, wcu = usage.total("rcu", where), usage.total("wcu", where)
+            label = "base table" if where == "table" else where
+            if wcu:
+                limits.append(Limit(TABLE_WCU / wcu, f"{label} 40,000 WCU/s ({wcu:g} WCU/req in it)",
+                                    "raise the table's on-demand maximum (Service Quotas), or write fewer units"))
+            if rcu:
+                limits.append(Limit(TABLE_RCU / rcu, f"{label} 40,000 RCU/s ({rcu:g} RCU/req in it)",
+                                    "raise the table's on-demand maximum; cache reads"))
+        per_entity: list[Limit] = []
+        groups: dict[tuple[str, str], list[Touch]] = defaultdict(list)
+        for touch in usage.touches:
+            groups[(touch.where, normalize(touch.key))].append(touch)
+        for (where, pattern), touches in groups.items():
+            rcu, wcu = sum(t.rcu for t in touches), sum(t.wcu for t in touches)
+            reads, writes = sum(t.s3_reads for t in touches), sum(t.s3_writes for t in touches)
+            sharded = where == "index expiry" and "{n}" in pattern
+            spread = self.shards / self.skew if sharded else 1.0  # partitions' worth of capacity
+            suffix = f" x {self.shards} shards, busiest at {self.skew:.2f}x the mean" if sharded else ""
+            candidates = []
+            if where == "s3":
+                if writes:
+                    candidates.append((S3_WRITES_PER_PREFIX / writes, f"S3 3,500 writes/s on prefix {pattern}"))
+                if reads:
+                    candidates.append((S3_READS_PER_PREFIX / reads, f"S3 5,500 reads/s on prefix {pattern}"))
+            else:
+                if wcu:
+                    candidates.append((spread * PARTITION_WCU / wcu,
+                                       f"{where} partition {pattern} 1,000 WCU/s{suffix}"))
+                if rcu:
+                    candidates.append((spread * PARTITION_RCU / rcu,
+                                       f"{where} partition {pattern} 3,000 RCU/s{suffix}"))
+            scope = scope_of(pattern)
+            for rate, what in candidates:
+                if scope == "spread":
+                    per_entity.append(Limit(rate, what, "-"))
+                elif scope == "tenant":
+                    limits.append(Limit(rate, f"HOT per tenant: {what}", f"shard {pattern} by user or a suffix"))
+                else:
+                    lift = ("more expiry shards (IMAGESTORE_EXPIRY_SHARDS)" if sharded
+                            else f"shard {pattern} with a suffix")
+                    limits.append(Limit(rate, f"shared by all tenants: {what}", lift))
+        limits.sort(key=lambda limit: limit.rate)
+        per_entity.sort(key=lambda limit: limit.rate)
+        return limits, per_entity
+
+
+def row(result: Result, model: Model) -> dict[str, Any]:
+    """One operation as the JSON shows it."""
+    out: dict[str, Any] = {"name": result.name, "projectFiles": result.files, "changedFiles": result.changed,
+                           "projects": result.projects}
+    if result.usage is None:
+        return {**out, "wcu": None, "rcu": None, "maxPartitionWcu": None, "firstLimitPerSecond": None,
+                "firstLimit": result.note}
+    usage = result.usage
+    limits, _ = model.limits(usage)
+    return {**out, "wcu": usage.total("wcu", "dynamodb"), "rcu": usage.total("rcu", "dynamodb"),
+            "maxPartitionWcu": usage.max_partition_wcu()[0], "firstLimitPerSecond": math.floor(limits[0].rate),
+            "firstLimit": limits[0].what}
+
+
+# --- targets (issue 14) -----------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    what: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def targets(results: list[Result], shard_load: ShardLoad | None) -> list[Target]:
+    """The issue's targets against what was measured (400-image project unless said)."""
+    def find(name: str, files: int | None = None, changed: int | None = None) -> Result | None:
+        for r in results:
+            if r.main and r.name == name and files in (None, r.files) and changed in (None, r.changed):
+                return r
+        return None
+
+    def wcu(r: Result | None) -> float | None:
+        return r.usage.total("wcu", "dynamodb") if r and r.usage else None
+
+    def rcu(r: Result | None) -> float | None:
+        return r.usage.total("rcu", "dynamodb") if r and r.usage else None
+
+    out: list[Target] = []
+    big = max((r.files for r in results if r.name == "project.save" and r.main), default=0)
+    save0 = find("project.save", big, 0)
+    w0, r0 = wcu(save0), rcu(save0)
+    out.append(Target(f"save, no image changed ({big} images): <= 5 WCU and <= 5 RCU",
+                      f"{_g(w0)} WCU, {_g(r0)} RCU",
+                      None if w0 is None or r0 is None else w0 <= 5 and r0 <= 5))
+    for changed in (c for c in CHANGES if c):
+        w = wcu(find("project.save", big, changed))
+        if w is None or w0 is None:
+            out.append(Target(f"save, {changed} changed: <= 8 WCU more per added or removed image", "-", None))
+            continue
+        per_change = (w - w0) / (2 * changed)  # a changed image: one hold released, one acquired
+        out.append(Target(f"save, {changed} image(s) replaced ({big} images): <= 8 WCU more per added or removed "
+                          f"image ({2 * changed} hold changes)",
+                          f"+{_g(w - w0)} WCU = {per_change:.1f} per added or removed image, "
+                          f"{(w - w0) / changed:.1f} per replaced image", per_change <= 8))
+    for r in results:
+        if r.name == "project.save" and not r.main and r.usage and w0 is not None:
+            extra = wcu(r)
+            assert extra is not None
+            out.append(Target(f"{r.label}: <= 8 WCU more than a save with no image changed",
+                              f"+{_g(extra - w0)} WCU ({_g(extra)} in all)", extra - w0 <= 8))
+    for r in (r for r in results if r.main and r.name == "project.load"):
+        gets = r.usage.s3("GetObject") if r.usage else None
+        out.append(Target(f"load ({r.files} images): <= 10 RCU and <= 1 S3 GET", f"{_g(rcu(r))} RCU, {gets} S3 GET",
+                          None if r.usage is None else rcu(r) <= 10 and gets <= 1))  # type: ignore[operator]
+    listed = find("project.list")
+    out.append(Target(f"list of {LIST_PROJECTS} projects: <= 3 RCU", f"{_g(rcu(listed))} RCU",
+                      None if rcu(listed) is None else rcu(listed) <= 3))  # type: ignore[operator]
+    for name in ("share.copy", "cart.add", "order.place"):
+        for r in (r for r in results if r.main and r.name == name):
+            w = wcu(r)
+            per = w / r.projects if w is not None and r.projects else None
+            out.append(Target(f"{name} ({r.projects} x {r.files} images): <= 12 WCU per project",
+                              f"{_g(w)} WCU = {_g(per)} per project", None if per is None else per <= 12))
+    for r in (r for r in results if r.main and r.name == "project.delete"):
+        out.append(Target(f"delete ({r.files} images): <= 10 WCU in the request", f"{_g(wcu(r))} WCU",
+                          None if wcu(r) is None else wcu(r) <= 10))  # type: ignore[operator]
+    worst = max((r for r in results if r.main and r.usage), key=lambda r: r.usage.max_partition_wcu()[0],  # type: ignore[union-attr]
+                default=None)
+    if worst is not None and worst.usage is not None:
+        top, where = worst.usage.max_partition_wcu()
+        out.append(Target("no request writes > 500 WCU into one partition",
+                          f"largest: {_g(top)} WCU ({worst.label}, {where})", top <= 500))
+    upload = find("upload")
+    if upload is not None and upload.usage is not None:
+        writes = sum(1 for t in upload.usage.touches if t.where == "index expiry" and t.wcu)
+        out.append(Target("upload (request + complete): <= 1 expiry-index write", f"{writes}", writes <= 1))
+    if shard_load is not None:
+        out.append(Target(f"expiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant: busiest of "
+                          f"{shard_load.shards} shards <= {SHARD_LIMIT_WCU} WCU/s",
+                          f"{shard_load.busiest:.0f} WCU/s (mean {shard_load.mean:.0f})",
+                          shard_load.busiest <= SHARD_LIMIT_WCU))
+    return out
+
+
+def _rate(value: float) -> str:
+    return f"{math.floor(value):,d}" if value >= 10 else f"{math.floor(value * 10) / 10:g}"
+
+
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+# --- main -----------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files-per-project", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print the figures to stdout as JSON")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="images per project, comma-separated (default %(default)s)")
+    parser.add_argument("--largest-create", action="store_true",
+                        help="also measure POST /projects with the API's maximum of images (slow against moto)")
+    parser.add_argument("--trace", metavar="TEXT", action="append", default=[],
+                        help="also print, request by request, what the operations whose label holds TEXT wrote "
+                             "and read (repeatable)")
     parser.add_argument("--lambda-base-ms", type=float, default=15.0, help="warm handler time without AWS calls")
     parser.add_argument("--dynamodb-call-ms", type=float, default=6.0)
     parser.add_argument("--s3-call-ms", type=float, default=20.0)
     args = parser.parse_args(argv)
+    sizes = tuple(sorted({int(s) for s in args.sizes.split(",") if s.strip()}))
 
     for name in [n for n in os.environ if n.startswith(("AWS_ENDPOINT_URL", "IMAGESTORE_"))]:
         del os.environ[name]
@@ -565,6 +1046,28 @@ def main(argv: list[str] | None = None) -> int:
     for directory in ("layer", "services/file", "services/project", "services/scheduler", "."):
         sys.path.insert(0, str(ROOT / directory))
 
+    started = time.monotonic()
+    out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        results, shards = measure_all(sizes, largest_create=args.largest_create)
+        upload = next((r for r in results if r.name == "upload"), None)
+        index_wcu = upload.usage.total("wcu", "index expiry") if upload and upload.usage else 1.0
+        shard_load = expiry_shard_load(shards, index_wcu)
+        model = Model(args, shards, shard_load.skew)
+        checks = targets(results, shard_load)
+    elapsed = time.monotonic() - started
+    if args.json:
+        json.dump(report(results, model, shard_load, checks), out, indent=1)
+        out.write("\n")
+    else:
+        print_report(results, model, shard_load, checks, elapsed)
+    for text in args.trace:
+        for result in (r for r in results if text.lower() in r.label.lower() and r.usage is not None):
+            print_trace(result, sys.stderr if args.json else sys.stdout)
+    return 0 if all(r.usage is not None for r in results if r.main) else 1
+
+
+def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False) -> tuple[list[Result], int]:
     import boto3
     from moto import mock_aws
 
@@ -573,7 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
     from imagestore.data.clients import dynamodb_client, s3_client
     from tests.support.cfn import create_bucket, create_table
 
-    started = time.monotonic()
+    INDEXES.update(deployed_indexes())
     with mock_aws():
         factory.reset()
         ddb, s3 = dynamodb_client(), s3_client()
@@ -582,49 +1085,96 @@ def main(argv: list[str] | None = None) -> int:
         meter = SdkMeter(boto3.client("dynamodb", region_name=REGION))
         meter.attach(ddb)
         meter.attach(s3)
-        bench = Bench(meter, args.files_per_project)
-        run_operations(bench)
-        shards = get_settings().expiry_shards
-    print_table(bench.results, args, shards)
-    print(f"\n({time.monotonic() - started:.0f} s against moto; CU computed from item sizes, see the module doc)")
-    return 0
+        meter.watch_pacing()
+        bench = Bench(meter)
+        try:
+            run_operations(bench, sizes, largest_create=largest_create)
+        finally:
+            os.environ.pop("IMAGESTORE_CLOCK_OFFSET_SECONDS", None)
+        return bench.results, get_settings().expiry_shards
 
 
-def print_table(results: list[Result], args: argparse.Namespace, shards: int) -> None:
-    print("Capacity per API operation: requests counted through the SDK against moto; CU from item sizes.")
-    print(f"Lambda duration assumed {args.lambda_base_ms:g} ms + {args.dynamodb_call_ms:g} ms per DynamoDB call "
-          f"+ {args.s3_call_ms:g} ms per S3 call; expiry index sharded {shards} ways; the Aurora Data API "
-          f"stopped at {DATA_API_RPS:,} req/s.\n")
-    header = (f"{'operation':44} {'DDB':>3} {'S3':>3} {'RCU':>6} {'WCU':>6} {'idxWCU':>6} "
-              f"{'max req/s':>10} {'xDataAPI':>8}  first limit")
+def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target]) -> dict[str, Any]:
+    return {
+        "operations": [row(r, model) for r in results if r.main],
+        "otherOperations": [{**row(r, model), "name": r.label.strip()} for r in results if not r.main],
+        "goalPerSecond": GOAL_RPS,
+        "changedFiles": "images replaced by other images in one save (one hold released, one acquired each)",
+        "documentBytesPerImage": DOCUMENT_BYTES_PER_FILE,
+        "expiryIndex": shard_load.as_json(),
+        "targets": [{"target": t.what, "measured": t.measured, "met": t.met} for t in checks],
+    }
+
+
+def print_report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target],
+                 elapsed: float) -> None:
+    a = model.args
+    print("Capacity per API operation: requests counted through the SDK against moto; CU computed from item sizes.")
+    print(f"Documents ~{DOCUMENT_BYTES_PER_FILE} B per image; Lambda duration assumed {a.lambda_base_ms:g} ms per "
+          f"invocation + {a.dynamodb_call_ms:g} ms per DynamoDB call + {a.s3_call_ms:g} ms per S3 call (file updates "
+          f"8 in flight); goal {GOAL_RPS:,}/s.")
+    print("API: API calls; DDB/S3: requests; WCU/RCU: table + indexes; maxPart: largest write into one partition; "
+          "per entity: first limit of one user's or project's own partitions.\n")
+    header = (f"{'operation':58} {'API':>3} {'DDB':>4} {'S3':>3} {'RCU':>6} {'WCU':>7} {'maxPart':>7} "
+              f"{'first limit/s':>13}  first limit  | per entity")
     print(header)
     print("-" * len(header))
-    flagged: list[str] = []
-    for result in results:
-        if result.usage is None:
-            print(f"{result.name:44} {result.note}")
-            continue
-        usage = result.usage
-        limits, per_user = limits_of(usage, args, shards)
-        first = limits[0]
-        index_wcu = sum(usage.total("wcu", f"index {i}") for i in INDEXES)
-        mark = " !" if first.rate < GOAL_RPS else ""
-        print(f"{result.name:44} {usage.dynamodb_calls:3d} {usage.s3_calls:3d} {usage.total('rcu'):6g} "
-              f"{usage.total('wcu', 'table'):6g} {index_wcu:6g} {first.rate:10,.0f} "
-              f"{first.rate / DATA_API_RPS:7.1f}x  {first.what}{mark}")
-        calls = ", ".join(f"{name.split('.', 1)[1]} x{n}" if n > 1 else name.split(".", 1)[1]
-                          for name, n in sorted(usage.calls.items()))
-        print(f"{'':44}   calls: {calls or 'none'}")
-        print(f"{'':44}   next: {limits[1].what} at {limits[1].rate:,.0f}/s; per user: {per_user}")
-        if first.rate < GOAL_RPS:
-            flagged.append(f"{result.name}: {first.what} at {first.rate:,.0f} req/s -> {first.lift}")
+    below: list[str] = []
+    for section, main in (("", True), ("\nOther operations", False)):
+        if section:
+            print(section)
+        for result in (r for r in results if r.main is main):
+            if result.usage is None:
+                print(f"{result.label:58} {result.note}")
+                continue
+            usage = result.usage
+            limits, per_entity = model.limits(usage)
+            first = limits[0]
+            mark = " !" if first.rate < GOAL_RPS else ""
+            entity = f"{_rate(per_entity[0].rate)}/s ({per_entity[0].what})" if per_entity else "-"
+            print(f"{result.label:58} {usage.api_calls:3d} {usage.calls_of('dynamodb'):4d} {usage.calls_of('s3'):3d} "
+                  f"{usage.total('rcu', 'dynamodb'):6g} {usage.total('wcu', 'dynamodb'):7g} "
+                  f"{usage.max_partition_wcu()[0]:7g} {_rate(first.rate):>13}  {first.what}{mark} | {entity}")
+            if main:
+                calls = ", ".join(f"{name.split('.', 1)[1]} x{n}" if n > 1 else name.split(".", 1)[1]
+                                  for name, n in sorted(usage.calls.items()))
+                index = ", ".join(f"{w.split()[1]} {usage.total('wcu', w):g}" for w in (f"index {i}" for i in INDEXES)
+                                  if usage.total("wcu", w))
+                print(f"{'':58}   calls: {calls or 'none'}; index WCU: {index or 'none'}; next: "
+                      f"{limits[1].what} at {_rate(limits[1].rate)}/s")
+                if first.rate < GOAL_RPS:
+                    below.append(f"{result.label}: {first.what} at {_rate(first.rate)}/s -> {first.lift}")
+    print(f"\nExpiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant ({SHARD_SAMPLE_USERS:,} users, "
+          f"{SHARD_SAMPLE_SECONDS} s of generated keys through imagestore.keys.expiry_shard, "
+          f"{shard_load.index_wcu_per_upload:g} index WCU per upload): {shard_load.shards} shards, mean "
+          f"{shard_load.mean:.0f} WCU/s, busiest shard {shard_load.busiest:.0f} WCU/s in its busiest second "
+          f"({shard_load.busiest_mean:.0f} over the minute); limit {SHARD_LIMIT_WCU}.")
+    print("\nTargets (issue 14):")
+    for check in checks:
+        verdict = "not measured" if check.met is None else "met" if check.met else "MISSED"
+        print(f"  [{verdict:>12}] {check.what}: {check.measured}")
     print()
-    if flagged:
-        print(f"Below {GOAL_RPS:,} req/s (first limit and the change that lifts it):")
-        for line in flagged:
+    if below:
+        print(f"Below {GOAL_RPS:,}/s (first limit and the change that lifts it):")
+        for line in below:
             print(f"  ! {line}")
     else:
-        print(f"No operation meets a limit below {GOAL_RPS:,} req/s.")
+        print(f"No operation meets a limit below {GOAL_RPS:,}/s.")
+    print(f"\n({elapsed:.0f} s against moto; CU computed from item sizes, see the module doc)")
+
+
+def print_trace(result: Result, out: Any) -> None:
+    """What one operation read and wrote, grouped by request, partition and item (identities replaced)."""
+    assert result.usage is not None
+    groups: dict[tuple[str, str, str, str], list[Touch]] = defaultdict(list)
+    for touch in result.usage.touches:
+        groups[(touch.call, touch.where, normalize(touch.key), normalize(touch.item))].append(touch)
+    print(f"\n{result.label}:", file=out)
+    print(f"  {'request':20} {'where':14} {'partition or prefix':40} {'item':44} {'n':>4} {'RCU':>6} {'WCU':>6}",
+          file=out)
+    for (call, where, key, item), touches in sorted(groups.items(), key=lambda kv: -sum(t.wcu for t in kv[1])):
+        print(f"  {call:20} {where:14} {key:40} {item[:44]:44} {len(touches):4d} "
+              f"{sum(t.rcu for t in touches):6g} {sum(t.wcu for t in touches):6g}", file=out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""benchmarks.capacity (`make capacity`): DynamoDB's unit rules, index writes by projection, the limits
+model, the expiry-shard sample, the JSON rows and the target verdicts. The benchmark itself runs the
+handlers against moto (minutes); these check its arithmetic."""
+
+from __future__ import annotations
+
+import argparse
+import random
+from typing import Any
+
+import pytest
+
+from benchmarks import capacity as cap
+
+ROW_KEYS = {"name", "projectFiles", "changedFiles", "projects", "wcu", "rcu", "maxPartitionWcu",
+            "firstLimitPerSecond", "firstLimit"}
+PROJECT = "T#shop-a#P#01hz3k6m9q2w4e6r8t0y2u4i6o"  # a project's partition (an id: spread with the traffic)
+ARGS = argparse.Namespace(lambda_base_ms=15.0, dynamodb_call_ms=6.0, s3_call_ms=20.0)
+
+
+def item(**attributes: Any) -> dict[str, Any]:
+    return {k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attributes.items()}
+
+
+def usage(*touches: cap.Touch, api_calls: int = 1) -> cap.Usage:
+    measured = cap.Usage(api_calls=api_calls)
+    measured.touches.extend(touches)
+    return measured
+
+
+@pytest.fixture
+def indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cap, "INDEXES", {
+        "gsi1": cap.Index("gsi1pk", "gsi1sk", None),  # ALL
+        "expiry": cap.Index("xpk", "xsk", ("pk", "sk", "xpk", "xsk")),  # KEYS_ONLY
+    })
+
+
+def test_units_follow_dynamodb_rounding() -> None:
+    assert [cap.write_units(n) for n in (1, 1024, 1025)] == [1, 1, 2]
+    assert cap.write_units(100, transactional=True) == 2
+    assert [cap.read_units(n, consistent=True) for n in (1, 4096, 4097)] == [1, 1, 2]
+    assert cap.read_units(100, consistent=False) == 0.5
+    assert cap.item_size(item(pk="ab", n=12)) == len("pk") + 2 + len("n") + 2
+
+
+def test_the_deployed_indexes_are_read_from_the_template() -> None:
+    deployed = cap.deployed_indexes()
+    assert deployed["expiry"].hash_key == "xpk" and deployed["gsi1"].hash_key == "gsi1pk"
+
+
+def test_index_writes_follow_the_projection(indexes: None) -> None:
+    meta = item(pk="T#a#P#p", sk="META", gsi1pk="T#a#U#u#PROJECTS", gsi1sk="1#p", xpk="EXP#01", xsk="9#p",
+                pinCount=0)
+    pinned = {**meta, "pinCount": {"N": "1"}}
+    assert [t.where for t in cap._write(meta, pinned, transactional=False)] == ["table", "index gsi1"]
+    moved = {**meta, "xsk": {"S": "10#p"}}
+    wheres = [t.where for t in cap._write(meta, moved, transactional=False)]
+    assert wheres.count("index expiry") == 2 and wheres.count("index gsi1") == 1  # delete + put; ALL copy
+    unindexed = {k: v for k, v in meta.items() if k not in ("xpk", "xsk")}
+    assert [t.where for t in cap._write(meta, unindexed, transactional=True)].count("index expiry") == 1
+    assert all(t.wcu == 2 for t in cap._write(meta, unindexed, transactional=True))
+
+
+def test_api_gateway_is_one_budget_and_an_upload_spends_two_calls(indexes: None) -> None:
+    model = cap.Model(ARGS, shards=32, skew=1.1)
+    limits, _ = model.limits(usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1), api_calls=2))
+    assert limits[0].rate == 5_000 and "2 calls" in limits[0].what
+
+
+def test_partitions_of_a_user_are_per_entity_and_expiry_shards_are_shared(indexes: None) -> None:
+    model = cap.Model(ARGS, shards=32, skew=1.25)
+    limits, per_entity = model.limits(usage(cap.Touch("table", "T#shop-a#U#alice", wcu=400),
+                                            *(cap.Touch("index expiry", f"EXP#{n:02d}", wcu=10) for n in range(32))))
+    assert per_entity[0].rate == pytest.approx(2.5)  # 1,000 WCU/s of alice's partition
+    shared = next(limit for limit in limits if "EXP#{n}" in limit.what)
+    assert shared.rate == pytest.approx(32 / 1.25 * 1_000 / 320)
+
+
+def test_the_expiry_shard_sample_uses_the_real_shard_function() -> None:
+    busiest, over_sample = cap.shard_counts(32, 3_200, 3, random.Random(1))
+    assert 100 < busiest < 160  # mean 100 a shard a second
+    assert 300 <= over_sample < 400
+
+
+def test_rows_have_the_documented_fields(indexes: None) -> None:
+    model = cap.Model(ARGS, shards=32, skew=1.1)
+    result = cap.Result("project.save", "PUT", usage(cap.Touch("table", PROJECT, wcu=1),
+                                                    cap.Touch("index gsi1", "T#shop-a#U#alice#PROJECTS", wcu=2)),
+                        files=400, changed=0, projects=1)
+    row = cap.row(result, model)
+    assert set(row) == ROW_KEYS
+    assert (row["wcu"], row["maxPartitionWcu"], row["firstLimitPerSecond"]) == (3, 2, 10_000)
+    missing = cap.row(cap.Result("share.copy", "copy", None, note="not measured: 500"), model)
+    assert set(missing) == ROW_KEYS and missing["wcu"] is None
+
+
+def test_targets_are_judged_against_the_issue(indexes: None) -> None:
+    def save(changed: int, wcu: float) -> cap.Result:
+        return cap.Result("project.save", "PUT", usage(cap.Touch("table", PROJECT, wcu=wcu, rcu=1)),
+                          files=400, changed=changed, projects=1)
+
+    copy = cap.Result("share.copy", "copy", usage(cap.Touch("table", PROJECT, wcu=14)), files=400,
+                      projects=1)
+    verdicts = {t.what.split(":")[0]: t.met for t in cap.targets([save(0, 3), save(1, 12), save(5, 32), copy], None)}
+    assert verdicts["save, no image changed (400 images)"] is True
+    assert verdicts["save, 1 image(s) replaced (400 images)"] is True  # +9 WCU for 2 hold changes
+    assert verdicts["share.copy (1 x 400 images)"] is False
+    assert verdicts[f"list of {cap.LIST_PROJECTS} projects"] is None  # not measured
