@@ -9,7 +9,7 @@ import pytest
 
 from imagestore.auth import Principal
 from imagestore.data import factory
-from imagestore.data.holds import LockLost, _each
+from imagestore.data.holds import LockLost, Pace, _each
 from tests.conftest import Aws
 from tests.support.files import stored_file
 
@@ -63,15 +63,32 @@ def test_a_file_gone_or_past_its_retention_cannot_be_acquired(aws: Aws) -> None:
     assert file_item(aws, expired.file_id)["holdCount"] == 0
 
 
-def test_many_hold_changes_are_paced_to_half_a_partition_a_second() -> None:
-    slept: list[float] = []
-    done = _each(lambda n: n * 2, list(range(1000)), per_second=400, sleep=slept.append)
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_hold_changes_write_at_most_400_units_a_second_into_a_partition() -> None:
+    clock = FakeClock()
+    pace = Pace(400, clock=clock, sleep=clock.sleep)
+    done = _each(lambda n: n * 2, list(range(1000)), pace, 1)  # acquires: 1 unit each
     assert done == [n * 2 for n in range(1000)]
-    assert len(slept) == 2  # 400, 400, 200: two pauses of up to a second
+    assert len(clock.slept) == 2  # 400, 400, 200
+    _each(lambda n: n, list(range(300)), pace, 2)  # releases (2 units each) share the same budget
+    assert len(clock.slept) == 4  # 200 more units fit in the third second, then 200 a second
 
 
 def test_the_first_error_is_raised_after_its_wave_finished() -> None:
     seen: list[int] = []
+    clock = FakeClock()
 
     def work(n: int) -> int:
         seen.append(n)
@@ -80,5 +97,5 @@ def test_the_first_error_is_raised_after_its_wave_finished() -> None:
         return n
 
     with pytest.raises(ValueError):
-        _each(work, list(range(10)), per_second=5, sleep=lambda _: None)
+        _each(work, list(range(10)), Pace(5, clock=clock, sleep=clock.sleep), 1)
     assert sorted(seen) == [0, 1, 2, 3, 4]  # the failing wave ran whole, the next never started

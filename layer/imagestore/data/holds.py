@@ -24,6 +24,7 @@ orders made before holds v2 and for projects not yet upgraded.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +39,40 @@ from imagestore.models.holds import FileRef
 
 LINKS_PER_TRANSACTION = 50  # legacy links: two operations per file; TransactWriteItems takes 100
 IN_FLIGHT = 8  # file updates in flight at once (latency of a save that changes many images)
-# A project's files share their owner's partition (1,000 WCU/s): one request changes at most this many
-# holds a second (a write unit each), half of it, so that a 2,000-image book never throttles its owner.
-HOLDS_PER_SECOND = 400
+# A project's files share their owner's partition (1,000 WCU/s): hold changes write at most this many
+# units a second into it from one execution environment (one request at a time in Lambda), under half
+# of it, so that a 2,000-image book never throttles its owner. An acquire writes one unit, a release up
+# to two (the release, then the TTL back when nothing holds the file any more).
+PARTITION_UNITS_PER_SECOND = 400
+ACQUIRE_UNITS, RELEASE_UNITS = 1, 2
+
+
+class Pace:
+    """Write units per second into one partition, over every call that shares it (a token window of
+    one second): take(units) waits for the next second when this one is spent."""
+
+    def __init__(self, units_per_second: int = PARTITION_UNITS_PER_SECOND,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.units_per_second = units_per_second
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._window = -1.0
+        self._used = 0
+
+    def take(self, units: int) -> None:
+        with self._lock:
+            now = self.clock()
+            if now - self._window >= 1.0:
+                self._window, self._used = now, 0
+            elif self._used + units > self.units_per_second:
+                self.sleep(max(0.0, self._window + 1.0 - now))
+                self._window, self._used = self.clock(), 0
+            self._used += units
+
+    def batch(self, units_each: int) -> int:
+        """How many calls of units_each fit in one second."""
+        return max(1, self.units_per_second // units_each)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -61,9 +93,10 @@ class Acquisition:
 class HoldStore:
     """Holds of projects on files, and the release of legacy hold links."""
 
-    def __init__(self, table: Table, expiry_shards: int) -> None:
+    def __init__(self, table: Table, expiry_shards: int, pace: Pace | None = None) -> None:
         self.table = table
         self.expiry_shards = expiry_shards
+        self.pace = pace or Pace()
 
     # --- holds v2 ------------------------------------------------------------------------------
 
@@ -71,16 +104,17 @@ class HoldStore:
                 now: int) -> Acquisition:
         """Hold every file of file_ids (the owner's) for the project at epoch; LockLost if fenced off."""
         outcome = Acquisition()
-        for file_id, held in zip(file_ids, _each(lambda f: self._acquire_one(tenant_id, owner_id, project_id,
-                                                                             epoch, f, now), file_ids),
-                                 strict=True):
+        held_each = _each(lambda f: self._acquire_one(tenant_id, owner_id, project_id, epoch, f, now), file_ids,
+                          self.pace, ACQUIRE_UNITS)
+        for file_id, held in zip(file_ids, held_each, strict=True):
             (outcome.held if held else outcome.gone).append(file_id)
         return outcome
 
     def release(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Iterable[str],
                 now: int) -> None:
         """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off."""
-        _each(lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now), list(file_ids))
+        _each(lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now), list(file_ids),
+              self.pace, RELEASE_UNITS)
 
     def _acquire_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
                      now: int) -> bool:
@@ -176,18 +210,18 @@ class HoldStore:
         ]
 
 
-def _each(work: Callable[[T], R], items: Sequence[T], *, per_second: int = HOLDS_PER_SECOND,
-          sleep: Callable[[float], None] = time.sleep) -> list[R]:
-    """work(item) for every item, IN_FLIGHT at a time and at most per_second a second, results in
-    order; the first error is raised once every call has finished (nothing is left running behind it)."""
+def _each(work: Callable[[T], R], items: Sequence[T], pace: Pace, units_each: int) -> list[R]:
+    """work(item) for every item, IN_FLIGHT at a time, in waves that pace allows a second; results in
+    order; the first error is raised once its wave has finished (nothing is left running behind it)."""
     if len(items) <= 1:
+        pace.take(units_each * len(items))
         return [work(i) for i in items]
     results: list[R] = []
+    wave = pace.batch(units_each)
     with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(items))) as pool:
-        for start in range(0, len(items), per_second):
-            began = time.monotonic()
-            futures = [pool.submit(work, i) for i in items[start:start + per_second]]
+        for start in range(0, len(items), wave):
+            batch = items[start:start + wave]
+            pace.take(units_each * len(batch))
+            futures = [pool.submit(work, i) for i in batch]
             results.extend(f.result() for f in futures)
-            if start + per_second < len(items):
-                sleep(max(0.0, 1.0 - (time.monotonic() - began)))
     return results

@@ -155,20 +155,16 @@ class ProjectStore:
         active. A file gone meanwhile undoes it all (422). pin: operations pinning the original a copy
         starts from, written with META in one transaction (409 if the original changed meanwhile)."""
         manifest_key = self._put_manifest(record, manifest)
+        if not manifest.held:
+            # Nothing to acquire (a copy: its files are its pin's): written active, with its pin, at once.
+            done = record.model_copy(update={"manifest_key": manifest_key, "file_count": len(manifest.files)})
+            self._put_new(done.to_item(self.expiry_shards), pin, manifest_key)
+            return done
         lock = ProjectLock(lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=manifest_key,
                            phase=ACQUIRE)
         creating = record.model_copy(update={"status": ProjectStatus.CREATING, "manifest_key": manifest_key,
                                              "lock": lock, "lock_epoch": 1, "file_count": len(manifest.files)})
-        put: dict[str, Any] = {"Item": creating.to_item(self.expiry_shards, due_at=lock.until + 1),
-               "ConditionExpression": "attribute_not_exists(pk)"}
-        try:
-            if pin:
-                self.table.transact_write([{"Put": put}, *pin])
-            else:
-                self.table.put(put["Item"], condition=put["ConditionExpression"])
-        except TransactionConflict:
-            self.bucket.delete_objects([manifest_key])
-            raise Conflict("the shared project was changed or deleted while copying it; retry") from None
+        self._put_new(creating.to_item(self.expiry_shards, due_at=lock.until + 1), pin, manifest_key)
         self._acquire(creating, lock, list(manifest.held), now)
         done = creating.model_copy(update={"status": ProjectStatus.ACTIVE, "lock": None})
         entry = done.to_item(self.expiry_shards)
@@ -183,6 +179,18 @@ class ProjectStore:
         except ConditionFailed:
             raise Conflict("the project could not be created in time; retry") from None
         return done
+
+    def _put_new(self, item: dict[str, Any], pin: list[dict[str, Any]] | None, manifest_key: str) -> None:
+        """A new META, with the pin operations in the same transaction when there are any."""
+        try:
+            if pin:
+                self.table.transact_write([{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                                           *pin])
+            else:
+                self.table.put(item, condition="attribute_not_exists(pk)")
+        except TransactionConflict:
+            self.bucket.delete_objects([manifest_key])
+            raise Conflict("the shared project was changed or deleted while copying it; retry") from None
 
     def save(self, current: ProjectRecord, base: Manifest, draft: Draft, now: int) -> tuple[ProjectRecord, Manifest]:
         """Save version current.version + 1 (see the module doc); 412 if current is no longer the
