@@ -147,9 +147,11 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
     for item in frozen:
         if not item.get("pinKey"):
             continue
-        manifest = read_json(s3, bucket, item["documentKey"])
-        if manifest is None:
-            problems.append(f"order {item['orderId']}: frozen manifest {item['documentKey']} is missing")
+        # The frozen version's manifest (manifestKey); orders of the first holds v2 shape kept it as documentKey.
+        manifest_key = item.get("manifestKey") or item["documentKey"]
+        manifest = read_json(s3, bucket, manifest_key)
+        if not isinstance(manifest, dict) or "files" not in manifest:
+            problems.append(f"order {item['orderId']}: frozen manifest {manifest_key} is missing")
             continue
         for ref in manifest["files"]:
             if not kept(item["tenantId"], item["projectId"], ref["file_id"]):
