@@ -1,14 +1,26 @@
-"""Invariants 1 and 2 under random sequences of what users and the scheduler do.
+"""Invariants 1 and 2 under random sequences of what users and the scheduler do (holds v2).
 
 A hypothesis state machine uploads (and abandons uploads), saves, edits, loads and deletes projects,
 shares them for another user of the tenant to copy (then load or delete the copy), puts
 projects into the cart and takes them out, places orders of cart items (and checks out: cart, order,
 cart emptied), deletes files, logs out, moves the clock and sweeps, through the same logic the
-handlers call, against moto. Every sequence starts with a saved project. The holders the
-model knows: projects and copies (project retention from the last save or load), cart items (cart
-retention), orders (order retention, whatever happens to their projects and cart items afterwards).
-After every step: every image a live holder or an unexpired session keeps is readable (item and
-bytes); after every sweep: no image and no holder that nothing keeps outlived its retention.
+handlers call, against moto. Every sequence starts with a saved project.
+
+The model (imagestore.data.projects, imagestore.data.holds, the sweep): a project holds the files of
+its current version itself; cart items, orders and copies hold nothing, they pin the project version
+that was current when they were made (a cart item its project, an order each project of its cart
+items, a copy the shared original). While a project is pinned a save releases nothing: what it drops
+stays held by the project ("retained") until a save made while unpinned, or until the project is
+removed. Deleting a project only marks it; a sweep removes expired cart items and orders, then, to a
+fixpoint, every deleted or expired project or copy that nothing pins any more (a removed copy unpins
+its original), then every file that no remaining project holds and whose own retention is over.
+
+After every step: every file a live holder lists or its own retention keeps is readable (item and
+bytes: invariant 1), and the table and bucket are exactly the model: which files, projects, copies,
+cart items and orders exist, every file's holds (holdCount and its H# attributes), every project's
+pins, version, expiry and status, and the documents of projects and orders. After every sweep: nothing
+that nothing keeps outlived its retention (invariant 2), and the whole-table audit
+(tests/support/holds_audit.py) finds nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +46,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from imagestore import keys
 from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from imagestore.models.files import pending_deadline
 from tests.conftest import BUCKET, Aws
 from tests.support.cfn import resources_of_type
+from tests.support.holds_audit import audit
 from tests.support.images import jpeg
 
 SHARDS = 4
@@ -70,14 +85,32 @@ class FileModel:
 
 
 @dataclass
-class Holder:
-    """A project, a copy, a cart item or an order: the files it links, until when."""
+class ProjectModel:
+    """A project (alice's) or a copy (bob's), until a sweep removes it."""
+
+    project_id: str
+    expires_at: int
+    files: set[str]  # its current version's
+    held: set[str]  # what it holds itself: its current files and, while pinned, what its saves dropped
+    version: int = 1
+    deleting: bool = False  # DELETE: hidden at once, removed by a sweep once nothing pins it
+    base: str | None = None  # a copy: the original it pins (a copy holds none of its files itself)
+
+    def live(self, now: int) -> bool:
+        return not self.deleting and self.expires_at > now
+
+    def due(self, now: int) -> bool:
+        return self.deleting or self.expires_at <= now
+
+
+@dataclass
+class PinModel:
+    """A cart item or an order: the files of the versions it pinned, the projects it pins, until when."""
 
     holder_id: str
     expires_at: int
-    file_ids: set[str] = field(default_factory=set)
-    version: int = 1
-    project_id: str | None = None  # a cart item's project
+    files: set[str]
+    pins: set[str] = field(default_factory=set)
 
 
 class Retention(RuleBasedStateMachine):
@@ -92,14 +125,20 @@ class Retention(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         from file_service.logic.uploads import UploadContext
+        from imagestore.data.cart_items import CartItemStore
         from imagestore.data.expiry import ExpiryStore
         from imagestore.data.files import FileStore
         from imagestore.data.holders import HolderStore
         from imagestore.data.holds import HoldStore
+        from imagestore.data.orders import OrderEvents, OrderStore
         from imagestore.data.projects import ProjectStore
+        from imagestore.data.shares import ShareStore
         from imagestore.data.storage import ImageBucket
         from imagestore.data.table import Table
+        from project_service.logic.cart_items import CartContext
+        from project_service.logic.orders import OrderContext
         from project_service.logic.projects import ProjectContext
+        from project_service.logic.shares import ShareContext
         from scheduler_service.logic.sweep import SweepContext
 
         number = next(_examples)
@@ -114,15 +153,9 @@ class Retention(RuleBasedStateMachine):
         self.bucket = bucket
         self.expiry = ExpiryStore(table, bucket, SHARDS)
         self.uploads = UploadContext(TENANT, files, bucket)
-        from imagestore.data.cart_items import CartItemStore
-        from imagestore.data.orders import OrderEvents, OrderStore
-        from imagestore.data.shares import ShareStore
-        from project_service.logic.cart_items import CartContext
-        from project_service.logic.orders import OrderContext
-        from project_service.logic.shares import ShareContext
-
         self.projects_ctx = ProjectContext(tenant=TENANT, files=files, holds=holds,
-                                           projects=ProjectStore(table, SHARDS), bucket=bucket, holders=holders)
+                                           projects=ProjectStore(table, holds, bucket, SHARDS), bucket=bucket,
+                                           holders=holders)
         self.cart_ctx = CartContext(project=self.projects_ctx, cart_items=CartItemStore(table, SHARDS))
         self.share_ctx = ShareContext(project=self.projects_ctx, shares=ShareStore(table, SHARDS),
                                       public_base_url="http://localhost")
@@ -135,64 +168,81 @@ class Retention(RuleBasedStateMachine):
         self.bob = Principal(self.tenant_id, "bob", "b0")
         self.now = int(time.time())
         self.files: dict[str, FileModel] = {}
-        self.projects: dict[str, Holder] = {}
-        self.copies: dict[str, Holder] = {}  # bob's copies of alice's shared projects (her files)
-        self.cart_items: dict[str, Holder] = {}  # the files a cart item holds, its expiry and its project
-        self.orders: dict[str, Holder] = {}  # the files frozen with the ordered projects, order retention
+        self.projects: dict[str, ProjectModel] = {}  # alice's projects, until a sweep removes them
+        self.copies: dict[str, ProjectModel] = {}  # bob's copies of alice's shared projects
+        self.cart_items: dict[str, PinModel] = {}  # each pins its project
+        self.orders: dict[str, PinModel] = {}  # each pins the projects of its cart items
+        self.gone: list[dict[str, str]] = []  # META keys of the holders removed so far
         self.orders_placed = itertools.count()
         self.uploaded: list[str] = []  # completed uploads, in order
         self.copied: list[str] = []  # copies made, in order
+        self.created: list[str] = []  # projects and copies made, in order
         self.carted = 0
+        self.clock_only = False  # the last step only moved the clock
 
     def teardown(self) -> None:
         self.aws.dynamodb.delete_table(TableName=self.table_name)
 
     # --- the model's view -------------------------------------------------------------------------
 
-    def holder_kinds(self) -> list[dict[str, Holder]]:
-        return [self.projects, self.copies, self.cart_items, self.orders]
+    def all_projects(self) -> dict[str, ProjectModel]:
+        return {**self.projects, **self.copies}
 
-    def holders(self) -> list[Holder]:
-        return [h for kind in self.holder_kinds() for h in kind.values()]
+    def pinners(self) -> list[PinModel]:
+        return [*self.cart_items.values(), *self.orders.values()]
+
+    def pin_count(self, project_id: str) -> int:
+        """The pins on a project: one per cart item made from it, per order that froze it, per copy of it."""
+        return (sum(project_id in h.pins for h in self.pinners())
+                + sum(c.base == project_id for c in self.copies.values()))
+
+    def holding(self, file_id: str) -> set[str]:
+        """The projects that hold the file (current or retained); copies hold nothing of alice's."""
+        return {p.project_id for p in self.all_projects().values() if file_id in p.held}
 
     def held(self, file_id: str) -> bool:
-        """Linked by a holder that has not been removed (an expired one holds until the sweep)."""
-        return any(file_id in p.file_ids for p in self.holders())
+        """Held by a project not removed yet (deleted, expired and pinned ones included): holdCount > 0."""
+        return any(file_id in p.held for p in self.all_projects().values())
 
     def usable(self, file_id: str) -> bool:
         f = self.files[file_id]
         return not f.deleted and not f.pending and (self.held(file_id) or f.expires_at > self.now)
 
     def must_exist(self, file_id: str) -> bool:
-        """Invariant 1: kept by a live holder or by its own unexpired retention."""
+        """Invariant 1: listed by a live holder (a live project's or copy's current version, the
+        version a live cart item or order pinned) or kept by its own unexpired retention."""
         f = self.files[file_id]
         if f.deleted:
             return False
-        live_holder = any(file_id in p.file_ids and p.expires_at > self.now for p in self.holders())
+        listed = (any(file_id in p.files and p.live(self.now) for p in self.all_projects().values())
+                  or any(file_id in h.files and h.expires_at > self.now for h in self.pinners()))
         own = f.expires_at > self.now and (not f.pending or pending_deadline(f.created_at, TENANT.upload_url_seconds)
                                            > self.now)
-        return live_holder or own
-
-    def refresh_project(self, project: Holder) -> None:
-        """Expiry and version of a project or copy as stored (the model does not recompute them)."""
-        item = self.projects_ctx.holders.table.get({"pk": f"T#{self.tenant_id}#P#{project.holder_id}", "sk": "META"})
-        assert item is not None
-        project.expires_at = int(item["expiresAt"])
-        project.version = int(item["version"])
-
-    def live_project(self, project_id: str | None) -> Holder | None:
-        project = self.projects.get(project_id or "")
-        return project if project is not None and project.expires_at > self.now else None
+        return listed or own
 
     def pick(self, picks: list[int]) -> list[str]:
         """Uploaded files by position, without repeats."""
         return list(dict.fromkeys(self.uploaded[i % len(self.uploaded)] for i in picks))
 
+    def saved(self, project: ProjectModel, chosen: list[str]) -> None:
+        """A save of the next version: while pinned it releases nothing, unpinned what it no longer lists."""
+        project.held = project.held | set(chosen) if self.pin_count(project.project_id) else set(chosen)
+        project.files = set(chosen)
+        project.version += 1
+        project.expires_at = self.now + TENANT.project_retention_seconds
+
+    def loaded(self, project: ProjectModel) -> None:
+        """A load extends the project's retention (at most once a day)."""
+        retention = TENANT.project_retention_seconds
+        if project.expires_at - self.now < retention - DAY:
+            project.expires_at = self.now + retention
+
     # --- users ----------------------------------------------------------------------------------------
 
     # Every sequence starts with a project of fresh uploads, and mostly with a copy or an order of it too:
-    # the chains that leave a copy or an order the last holder of a file (save, copy or check out, delete
-    # or edit the project, then delete the file, log out or sweep) are too long for random steps alone.
+    # the chains that leave a copy or an order the last pin of a deleted or edited project (save, copy
+    # or check out, delete or edit the project, then delete the file, log out or sweep) are too long
+    # for random steps alone.
     @initialize(target=projects_bundle, count=st.integers(1, 2), then=st.sampled_from(["copy", "order", None]))
     def start_with_a_project(self, count: int, then: str | None) -> Any:
         for _ in range(count):
@@ -249,8 +299,10 @@ class Retention(RuleBasedStateMachine):
             assert not expected, "a save of usable files was refused"
             return None
         assert expected, "a save of files that are gone succeeded"
-        self.projects[view.project_id] = project = Holder(view.project_id, 0, set(chosen))
-        self.refresh_project(project)
+        assert [f.file_id for f in view.files] == chosen
+        self.projects[view.project_id] = ProjectModel(view.project_id, self.now + TENANT.project_retention_seconds,
+                                                      set(chosen), set(chosen))
+        self.created.append(view.project_id)
         return view.project_id
 
     @rule(project_id=projects_bundle, picks=st.lists(FILE_PICKS, max_size=4))
@@ -258,55 +310,61 @@ class Retention(RuleBasedStateMachine):
         from project_service.logic.projects import update_project
         from project_service.models import ProjectInput
 
-        chosen = self.pick(picks)
-        project = self.projects.get(project_id or "")
-        if project is None:
+        if project_id is None:
             return
+        chosen = self.pick(picks)
+        project = self.projects.get(project_id)  # None: removed by a sweep
+        live = project is not None and project.live(self.now)
         request = ProjectInput(name="p", product_type="photobook", file_ids=chosen)
-        live = project.expires_at > self.now
-        added_usable = all(self.usable(f) for f in chosen if f not in project.file_ids)
+        added_usable = all(self.usable(f) for f in chosen if project is None or f not in project.files)
         try:
-            update_project(self.principal, project.holder_id, request, str(project.version), self.projects_ctx,
-                           self.now)
+            view = update_project(self.principal, project_id, request, str(project.version if project else 1),
+                                  self.projects_ctx, self.now)
         except NotFound:
             assert not live, "a live project was not found"
             return
         except Unprocessable:
-            assert not added_usable, "an edit adding usable files was refused"
+            assert live and not added_usable, "an edit adding usable files was refused"
             return
         except PreconditionFailed:
             raise AssertionError("the model's version is the stored one") from None
-        assert live and added_usable
-        project.file_ids = set(chosen)
-        self.refresh_project(project)
+        # Conflict (pinned while saving, or another save's lock) cannot happen one step at a time.
+        assert live and added_usable and project is not None, "an edit of a deleted project or of gone files"
+        assert [f.file_id for f in view.files] == chosen
+        self.saved(project, chosen)
 
     @rule(project_id=projects_bundle)
     def load_project(self, project_id: str | None) -> None:
         from project_service.logic.projects import get_project
 
-        project = self.projects.get(project_id or "")
-        if project is None:
+        if project_id is None:
             return
+        project = self.projects.get(project_id)
         try:
-            get_project(self.principal, project.holder_id, self.projects_ctx, self.now)
+            view = get_project(self.principal, project_id, self.projects_ctx, self.now)
         except NotFound:
-            assert project.expires_at <= self.now
+            assert project is None or not project.live(self.now), "a live project was not found"
             return
-        self.refresh_project(project)
+        assert project is not None and project.live(self.now), "a deleted or expired project was loaded"
+        assert {f.file_id for f in view.files} == project.files
+        self.loaded(project)
 
-    @rule(project_id=consumes(projects_bundle))
+    @rule(project_id=projects_bundle)
     def delete_project(self, project_id: str | None) -> None:
+        """DELETE marks the project: hidden at once (a second DELETE is 404), removed by a sweep once
+        nothing pins it; until then it keeps holding its files."""
         from project_service.logic.projects import delete_project
 
-        project = self.projects.get(project_id or "")
-        if project is None:
+        if project_id is None:
             return
+        project = self.projects.get(project_id)
         try:
-            delete_project(self.principal, project.holder_id, self.projects_ctx, self.now)
+            delete_project(self.principal, project_id, self.projects_ctx, self.now)
         except NotFound:
-            assert project.expires_at <= self.now
+            assert project is None or not project.live(self.now), "a live project was not found"
             return
-        del self.projects[project.holder_id]
+        assert project is not None and project.live(self.now), "a deleted or expired project was deleted"
+        project.deleting = True
 
     @rule(target=cart_bundle, project_id=projects_bundle)
     def add_to_cart(self, project_id: str | None) -> Any:
@@ -316,20 +374,19 @@ class Retention(RuleBasedStateMachine):
         from project_service.logic.cart_items import add_cart_item
         from project_service.models import CartItemInput
 
-        project = self.projects.get(project_id or "")
-        if project is None:
+        if project_id is None:
             return None
-        request = CartItemInput(project_id=project.holder_id, product_sku="book", quantity=1)
+        project = self.projects.get(project_id)
+        request = CartItemInput(project_id=project_id, product_sku="book", quantity=1)
         try:
             view = add_cart_item(self.principal, request, self.cart_ctx, self.now)
         except Unprocessable:
-            assert project.expires_at <= self.now, "a live project could not go into the cart"
+            assert project is None or not project.live(self.now), "a live project could not go into the cart"
             return None
-        assert project.expires_at > self.now
+        assert project is not None and project.live(self.now), "a deleted or expired project went into the cart"
         self.carted += 1
-        expires_at = self.now + TENANT.cart_retention_seconds
-        self.cart_items[view.cart_item_id] = Holder(view.cart_item_id, expires_at, set(project.file_ids),
-                                                    project_id=project.holder_id)
+        self.cart_items[view.cart_item_id] = PinModel(view.cart_item_id, self.now + TENANT.cart_retention_seconds,
+                                                      set(project.files), {project_id})
         return view.cart_item_id
 
     @rule(cart_item_id=consumes(cart_bundle))
@@ -337,71 +394,75 @@ class Retention(RuleBasedStateMachine):
         self.take_out_of_cart(cart_item_id)
 
     def take_out_of_cart(self, cart_item_id: str | None) -> None:
+        """The cart item goes at once, and with it its pin (the project, if deleted, goes with the next sweep)."""
         from project_service.logic.cart_items import delete_cart_item
 
-        item = self.cart_items.get(cart_item_id or "")
-        if item is None:
+        if cart_item_id is None:
             return
+        item = self.cart_items.get(cart_item_id)
         try:
-            delete_cart_item(self.principal, item.holder_id, self.cart_ctx, self.now)
+            delete_cart_item(self.principal, cart_item_id, self.cart_ctx, self.now)
         except NotFound:
-            assert item.expires_at <= self.now
+            assert item is None or item.expires_at <= self.now, "a live cart item was not found"
             return
-        del self.cart_items[item.holder_id]
+        assert item is not None and item.expires_at > self.now, "an expired cart item was deleted"
+        del self.cart_items[cart_item_id]
+        self.gone.append(keys.cart_item_key(self.tenant_id, cart_item_id))
 
     @rule(project_id=projects_bundle)
     def share_and_copy(self, project_id: str | None) -> None:
-        """Alice shares a project for copying, bob copies it: his new project holds her files (no bytes
-        are copied), for a project's retention from his last save or load."""
+        """Alice shares a project for copying, bob copies it: his new project pins her project's version
+        (no bytes are copied, no holds taken), for a project's retention from his last save or load."""
         from project_service.logic.shares import copy_share, create_share
         from project_service.models import ShareInput
 
-        project = self.projects.get(project_id or "")
-        if project is None:
+        if project_id is None:
             return
+        project = self.projects.get(project_id)
         request = ShareInput(mode="copy", expires_in_days=7)
         try:
-            created = create_share(self.principal, project.holder_id, request, self.share_ctx, self.now)
+            created = create_share(self.principal, project_id, request, self.share_ctx, self.now)
         except NotFound:
-            assert project.expires_at <= self.now, "a live project could not be shared"
+            assert project is None or not project.live(self.now), "a live project could not be shared"
             return
-        assert project.expires_at > self.now, "an expired project was shared"
+        assert project is not None and project.live(self.now), "a deleted or expired project was shared"
         view = copy_share(self.bob, created.token, self.share_ctx, self.now)
-        assert {f.file_id for f in view.files} == project.file_ids
-        self.copies[view.project_id] = copy = Holder(view.project_id, 0, set(project.file_ids))
-        self.refresh_project(copy)
+        assert {f.file_id for f in view.files} == project.files
+        self.copies[view.project_id] = ProjectModel(view.project_id, self.now + TENANT.project_retention_seconds,
+                                                    set(project.files), set(), base=project_id)
         self.copied.append(view.project_id)
+        self.created.append(view.project_id)
 
     @precondition(lambda self: self.copied)
     @rule(pick=st.integers(0, 3))
     def load_copy(self, pick: int) -> None:
         from project_service.logic.projects import get_project
 
-        copy = self.copies.get(self.copied[pick % len(self.copied)])
-        if copy is None:
-            return
+        copy_id = self.copied[pick % len(self.copied)]
+        copy = self.copies.get(copy_id)
         try:
-            get_project(self.bob, copy.holder_id, self.projects_ctx, self.now)
+            view = get_project(self.bob, copy_id, self.projects_ctx, self.now)
         except NotFound:
-            assert copy.expires_at <= self.now, "a live copy was not found"
+            assert copy is None or not copy.live(self.now), "a live copy was not found"
             return
-        assert copy.expires_at > self.now, "an expired copy was loaded"
-        self.refresh_project(copy)
+        assert copy is not None and copy.live(self.now), "a deleted or expired copy was loaded"
+        assert {f.file_id for f in view.files} == copy.files
+        self.loaded(copy)
 
     @precondition(lambda self: self.copied)
     @rule(pick=st.integers(0, 3))
     def delete_copy(self, pick: int) -> None:
         from project_service.logic.projects import delete_project
 
-        copy = self.copies.get(self.copied[pick % len(self.copied)])
-        if copy is None:
-            return
+        copy_id = self.copied[pick % len(self.copied)]
+        copy = self.copies.get(copy_id)
         try:
-            delete_project(self.bob, copy.holder_id, self.projects_ctx, self.now)
+            delete_project(self.bob, copy_id, self.projects_ctx, self.now)
         except NotFound:
-            assert copy.expires_at <= self.now, "a live copy was not found"
+            assert copy is None or not copy.live(self.now), "a live copy was not found"
             return
-        del self.copies[copy.holder_id]
+        assert copy is not None and copy.live(self.now), "a deleted or expired copy was deleted"
+        copy.deleting = True
 
     @precondition(lambda self: self.carted > 0)
     @rule(cart_item_ids=st.lists(cart_bundle, min_size=1, max_size=3, unique=True))
@@ -413,20 +474,22 @@ class Retention(RuleBasedStateMachine):
     @rule(project_id=projects_bundle)
     def check_out(self, project_id: str | None) -> None:
         """What a shop's checkout does: the project into the cart, the order placed, the cart emptied
-        (so that only the order holds what it froze: orders outlive the cart items they were made of)."""
+        (so that only the order pins what it froze: orders outlive the cart items they were made of)."""
         cart_item_id = self.put_in_cart(project_id)
         if cart_item_id is not None:
             self.order([cart_item_id])
             self.take_out_of_cart(cart_item_id)
 
     def order(self, chosen: list[str]) -> None:
-        """An order freezes the current version of the cart items' projects and holds their files."""
+        """An order pins the current version of each of its cart items' projects (their files)."""
         from project_service.logic.orders import place_order
         from project_service.models import OrderInput
 
         unavailable = [c for c in chosen if c not in self.cart_items or self.cart_items[c].expires_at <= self.now]
-        project_ids = {self.cart_items[c].project_id for c in chosen if c not in unavailable}
-        projects = [self.live_project(p) for p in project_ids]
+        # A cart item pins its project: the project is not removed while the cart item exists.
+        project_ids = {p for c in chosen if c not in unavailable for p in self.cart_items[c].pins}
+        projects = [self.projects[p] for p in project_ids]
+        all_live = all(p.live(self.now) for p in projects)
         request = OrderInput(cart_item_ids=chosen, external_order_ref=f"ref-{next(self.orders_placed)}")
         try:
             view, placed = place_order(self.principal, request, self.order_ctx, self.now)
@@ -434,15 +497,18 @@ class Retention(RuleBasedStateMachine):
             assert unavailable, "an order of live cart items was refused"
             return
         except Conflict:
-            assert not unavailable and None in projects, "an order of live cart items of live projects failed"
+            assert not unavailable and not all_live, "an order of live cart items of live projects failed"
             return
-        assert placed and not unavailable and None not in projects, "an order of what is gone was placed"
-        file_ids = {f for p in projects if p is not None for f in p.file_ids}
+        assert placed and not unavailable and all_live, "an order of what is gone was placed"
+        file_ids = {f for p in projects for f in p.files}
         assert {f.file_id for p in view.projects for f in p.files} == file_ids
-        self.orders[view.order_id] = Holder(view.order_id, self.now + TENANT.order_retention_seconds, file_ids)
+        assert {p.project_id for p in view.projects} == project_ids
+        self.orders[view.order_id] = PinModel(view.order_id, self.now + TENANT.order_retention_seconds, file_ids,
+                                              project_ids)
 
     @rule(pick=FILE_PICKS)
     def delete_file(self, pick: int) -> None:
+        """Refused (409) while any project not yet removed holds the file, its current or a retained one."""
         from file_service.logic.files import delete_file
 
         (file_id,) = self.pick([pick])
@@ -451,18 +517,17 @@ class Retention(RuleBasedStateMachine):
         try:
             delete_file(self.principal, file_id, self.files_store, self.bucket, self.now)
         except NotFound:
-            assert not visible
+            assert not visible, "a visible file was not found"
             return
         except Conflict:
-            assert self.held(file_id)
+            assert visible and self.held(file_id), "an unheld file could not be deleted"
             return
-        assert visible and not self.held(file_id)
+        assert visible and not self.held(file_id), "a held or gone file was deleted"
         f.deleted = True
 
     @rule()
     def log_out(self) -> None:
         from scheduler_service.logic.logout import end_session
-
 
         session_id = self.principal.session_id
         end_session(self.expiry, self.tenant_id, "alice", session_id, self.now)
@@ -479,6 +544,7 @@ class Retention(RuleBasedStateMachine):
     @rule(seconds=st.sampled_from([60, 60, 600, HOUR, 6 * HOUR + 1, DAY, 30 * DAY, 181 * DAY, 366 * DAY]))
     def advance_clock(self, seconds: int) -> None:
         self.now += seconds
+        self.clock_only = True
 
     @rule()
     def sweep(self) -> None:
@@ -486,67 +552,127 @@ class Retention(RuleBasedStateMachine):
 
         report = sweep(self.sweep_ctx, self.now, Budget())
         assert report.complete and report.left_for_next_run == 0
+        removed = self.swept()
+        self.check_removed(self.snapshot(), removed)
+        problems = audit(self.aws.dynamodb, self.aws.s3, self.table_name, BUCKET, self.now)
+        assert problems == [], problems
+
+    def swept(self) -> list[dict[str, str]]:
+        """What one sweep does in the model; the META keys of the holders it removed."""
         removed = []
-        for key, holders in zip(self.holder_keys(), self.holder_kinds(), strict=True):
-            for holder_id in [h for h, m in holders.items() if m.expires_at <= self.now]:
+        for kind, key in ((self.cart_items, keys.cart_item_key), (self.orders, keys.order_key)):
+            for holder_id in [h for h, m in kind.items() if m.expires_at <= self.now]:
+                del kind[holder_id]
                 removed.append(key(self.tenant_id, holder_id))
-                del holders[holder_id]
+        progress = True
+        while progress:  # a removal unpins: a deleted original goes with its last copy, cart item or order
+            progress = False
+            for kind in (self.projects, self.copies):
+                for project_id in [p for p, m in kind.items() if m.due(self.now) and not self.pin_count(p)]:
+                    del kind[project_id]
+                    removed.append(keys.project_key(self.tenant_id, project_id))
+                    progress = True
         for f in self.files.values():
             abandoned = f.pending and pending_deadline(f.created_at, TENANT.upload_url_seconds) <= self.now
             if not f.deleted and not self.held(f.file_id) and (f.expires_at <= self.now or abandoned):
                 f.deleted = True
-        self.check_removed(removed)
+        self.gone.extend(removed)
+        return removed
 
-    @staticmethod
-    def holder_keys() -> list[Any]:
-        """The META key of each kind of holder, in the order of holder_kinds."""
-        from imagestore import keys
+    # --- what is stored ---------------------------------------------------------------------------------
 
-        return [keys.project_key, keys.project_key, keys.cart_item_key, keys.order_key]
+    def holder_keys(self) -> list[dict[str, str]]:
+        """The META keys of the holders the model has."""
+        return ([keys.project_key(self.tenant_id, p) for p in self.all_projects()]
+                + [keys.cart_item_key(self.tenant_id, c) for c in self.cart_items]
+                + [keys.order_key(self.tenant_id, o) for o in self.orders])
 
-    def existing(self, item_keys: list[dict[str, str]]) -> set[tuple[str, str]]:
-        """The keys that have an item: BatchGetItem of the keys alone (moto answers everything at once)."""
-        found: set[tuple[str, str]] = set()
-        unique = list({(k["pk"], k["sk"]): k for k in item_keys}.values())
+    def snapshot(self) -> Snapshot:
+        """The file items, the METAs of the model's holders and of those it removed (BatchGetItem, 100 keys
+        a call: moto answers everything at once), and the tenant's objects (one ListObjectsV2)."""
+        file_keys = [keys.file_key(self.tenant_id, "alice", f) for f in self.files]
+        unique = list({(k["pk"], k["sk"]): k for k in file_keys + self.holder_keys() + self.gone}.values())
+        # Only the attributes looked at (moto's answers cost in proportion to their size).
+        names = {f"#h{i}": keys.project_hold_attribute(p) for i, p in enumerate(self.created)}
+        names["#status"] = "status"
+        projection = ", ".join(["pk", "sk", "holdCount", "pinCount", "version", "expiresAt", *names])
+        found: dict[tuple[str, str], dict[str, Any]] = {}
         for start in range(0, len(unique), 100):
             request = {"Keys": [{"pk": {"S": k["pk"]}, "sk": {"S": k["sk"]}} for k in unique[start:start + 100]],
-                       "ConsistentRead": True, "ProjectionExpression": "pk, sk"}
+                       "ConsistentRead": True, "ProjectionExpression": projection, "ExpressionAttributeNames": names}
             response = self.aws.dynamodb.batch_get_item(RequestItems={self.table_name: request})
             assert not response.get("UnprocessedKeys")
-            found |= {(i["pk"]["S"], i["sk"]["S"]) for i in response["Responses"][self.table_name]}
-        return found
+            found |= {(i["pk"]["S"], i["sk"]["S"]): i for i in response["Responses"][self.table_name]}
+        listed = self.aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{self.tenant_id}/")
+        assert not listed.get("IsTruncated")
+        file_pk = keys.tenant_user_pk(self.tenant_id, "alice")
+        paths = [o["Key"].split("/") for o in listed.get("Contents", [])]
+        return Snapshot(
+            files={sk.removeprefix(keys.FILE_PREFIX): item for (pk, sk), item in found.items() if pk == file_pk},
+            metas={pk: item for (pk, sk), item in found.items() if sk == keys.META},
+            objects={path[2] for path in paths if path[1] == "alice"},
+            documents=Counter(path[3] for path in paths if path[1] == "documents"),
+        )
 
-    def stored(self) -> tuple[set[str], set[str]]:
-        """File ids with an item, file ids with an object (one BatchGetItem per 100, one ListObjectsV2)."""
-        pk = f"T#{self.tenant_id}#U#alice"
-        items = {sk.removeprefix("FILE#") for _, sk in self.existing([{"pk": pk, "sk": f"FILE#{f}"}
-                                                                        for f in self.files])}
-        listed = self.aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{self.tenant_id}/alice/").get("Contents", [])
-        return items, {o["Key"].rsplit("/", 1)[1] for o in listed}
-
-    def check_removed(self, removed: list[dict[str, str]]) -> None:
+    def check_removed(self, stored: Snapshot, removed: list[dict[str, str]]) -> None:
         """Invariant 2: after a sweep, nothing that nothing keeps is left, in the table or the bucket; the
-        expired holders are gone and the others are still there."""
-        items, objects = self.stored()
+        holders it removed are gone and the others are still there."""
         for f in self.files.values():
             if f.deleted:
-                assert f.file_id not in items and f.file_id not in objects, f
-        kept = [key(self.tenant_id, h) for key, kind in zip(self.holder_keys(), self.holder_kinds(), strict=True)
-                for h in kind]
-        metas = self.existing(kept + removed)
-        assert not {(k["pk"], k["sk"]) for k in removed} & metas, "an expired holder outlived the sweep"
-        assert {(k["pk"], k["sk"]) for k in kept} <= metas, "a live holder was removed"
+                assert f.file_id not in stored.files and f.file_id not in stored.objects, f"{f} outlived the sweep"
+        assert not {k["pk"] for k in removed} & stored.metas.keys(), "an unpinned expired holder outlived the sweep"
+        assert {k["pk"] for k in self.holder_keys()} <= stored.metas.keys(), "a pinned or live holder was removed"
 
     @invariant()
-    def kept_images_are_readable(self) -> None:
-        """Invariant 1, after every step: item and bytes of everything kept."""
-        kept = [f for f in self.files.values() if self.must_exist(f.file_id)]
-        if not kept:
+    def kept_images_are_readable_and_the_store_is_the_model(self) -> None:
+        if self.clock_only:  # the store is as the last check found it, and keeps no more now
+            self.clock_only = False
             return
-        items, objects = self.stored()
-        for f in kept:
-            assert f.file_id in items, f
-            assert f.pending or f.file_id in objects, f
+        stored = self.snapshot()
+        # Invariant 1, after every step: item and bytes of everything kept.
+        for f in self.files.values():
+            if self.must_exist(f.file_id):
+                assert f.file_id in stored.files, f"{f} is kept but has no item"
+                assert f.pending or f.file_id in stored.objects, f"{f} is kept but has no bytes"
+        # The files exactly: which exist, and which projects hold each (its H# marks and holdCount).
+        for f in self.files.values():
+            assert (f.file_id in stored.files) == (not f.deleted), f
+            assert (f.file_id in stored.objects) == (not f.deleted and not f.pending), f
+            if f.deleted:
+                continue
+            item = stored.files[f.file_id]
+            marks = {name.removeprefix("H#") for name, value in item.items()
+                     if name.startswith("H#") and int(value["N"]) > 0}
+            expected = self.holding(f.file_id)
+            assert marks == expected, f"file {f.file_id}: held by {marks}, the model says {expected}"
+            assert int(item.get("holdCount", {"N": "0"})["N"]) == len(expected), (f.file_id, item.get("holdCount"))
+        # The holders exactly: the model's exist, the removed do not; each project's pins, version, expiry.
+        assert not {k["pk"] for k in self.gone} & stored.metas.keys(), "a removed holder is back"
+        assert {k["pk"] for k in self.holder_keys()} <= stored.metas.keys(), "a holder was removed too early"
+        for project_id, project in self.all_projects().items():
+            meta = stored.metas[keys.project_pk(self.tenant_id, project_id)]
+            pin_count = int(meta.get("pinCount", {"N": "0"})["N"])
+            assert pin_count == self.pin_count(project_id), (project_id, pin_count, self.pin_count(project_id))
+            assert int(meta["version"]["N"]) == project.version, project_id
+            assert int(meta["expiresAt"]["N"]) == project.expires_at, project_id
+            # An expired one is marked deleting by the sweep that finds it pinned.
+            status = meta["status"]["S"]
+            assert status in ({"deleting"} if project.deleting else {"active"} if project.live(self.now)
+                              else {"active", "deleting"}), (project_id, status)
+        # Documents: one manifest per project or copy, the frozen ones of each order; none of the removed.
+        expected_documents = Counter({**{p: 1 for p in self.all_projects()},
+                                      **{o: 2 * len(m.pins) for o, m in self.orders.items()}})
+        assert stored.documents == expected_documents, (stored.documents, expected_documents)
+
+
+@dataclass
+class Snapshot:
+    """What the table and the bucket hold of one example (raw DynamoDB items)."""
+
+    files: dict[str, dict[str, Any]]  # file id -> item
+    metas: dict[str, dict[str, Any]]  # holder pk -> META
+    objects: set[str]  # file ids with bytes
+    documents: Counter[str]  # project or order id -> its document objects
 
 
 # Sequences per run (read at import: the test environment drops IMAGESTORE_* variables), split in
