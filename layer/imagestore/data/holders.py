@@ -5,8 +5,8 @@ whatever else belongs to it (shares, frozen documents). Items of the partition m
 lives outside it and goes with it:
   `companionKeys`  [{pk, sk}, ...]  items elsewhere in the table (a share's token item, an
                                     external cart's pointer, an order reference)
-  `documentKey`    "s3/key"         an S3 object (a large document, a frozen order document)
-
+  `documentKey`    "s3/key"         an S3 object (a frozen order document, a resubmission manifest)
+  `manifestKey`    "s3/key"         an S3 object (a version manifest frozen into an order)
   `pinKey`         {pk, sk}         the pin this holder has on a project version (imagestore.data.projects)
 
 Removal is the same for every kind, and safe to repeat or to run twice at once:
