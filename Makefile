@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout test test-fast lint typecheck loadtest capacity bench bench-sweep clean
+.PHONY: help setup run reset token logout test test-fast lint typecheck loadtest capacity bench bench-sweep clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make logout     send UserLoggedOut for t1 / u1 / SESSION=<sid> to the running stack"
 	@echo "make package    build the arm64 layer, package the three services offline, cfn-lint"
 	@echo "make loadtest   Locust suite headless against the local stack (bounded, reports in reports/)"
+	@echo "make openapi    regenerate the OpenAPI documents (docs/openapi.json, services/*/openapi.json)"
 	@echo "make capacity   per-operation request counts and the capacity model"
 	@echo "make bench      cold-start and local-stack benchmarks"
 	@echo "make bench-sweep  images deleted per second by a sweep, batched vs one request per image"
@@ -73,6 +74,13 @@ test: setup
 
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/service $(PYTEST_ARGS)
+
+# --- the API's contract ---------------------------------------------------------------------------
+
+# From the handlers' pydantic models and deploy/openapi.py's route table; tests/deploy/test_openapi.py
+# fails when a committed document is out of date.
+openapi: $(VENV)/.installed
+	$(PY) -m deploy.openapi
 
 # --- performance ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from werkzeug.security import safe_join
 from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Request, Response
 
+from imagestore_local import api_docs
 from imagestore_local.authorizer import AuthorizerRunner
 from imagestore_local.clock import LocalClock
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, Project, ServiceConfig
@@ -173,6 +174,9 @@ class Gateway:
             return self._parameter(request)
         if request.path == MOBILE_PAGE_PATH.rstrip("/") or request.path.startswith(MOBILE_PAGE_PATH):
             return self._mobile_page(request)
+        docs = api_docs.respond(self.project.root, request)  # GET /openapi.json and /docs, no token
+        if docs is not None:
+            return docs
         match = self.router.match(request.method, request.path)
         if match.route is None:
             if request.method == "OPTIONS" and match.allowed_methods:

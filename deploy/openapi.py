@@ -1,0 +1,498 @@
+"""The OpenAPI 3.1 documents of the REST APIs, generated at build time from the pydantic models the
+handlers validate requests with and answer with (`make openapi`; no function builds them at run time).
+
+One document per REST API (services/<service>/openapi.json, packaged with the service and served by
+its `openapi` function) and the merged one (docs/openapi.json, served by the local stack with /docs).
+Every route of every serverless.yml is in OPERATIONS; tests/deploy/test_openapi.py fails when a route,
+a model or a committed document drifts.
+
+    python -m deploy.openapi            write the three documents
+    python -m deploy.openapi --check    exit 1 when a committed document differs from the generated one
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from file_service import models as file_models
+from imagestore.bodies import MAX_BODY_BYTES
+from imagestore.data.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from imagestore.preconditions import MAX_VERSION_DIGITS
+from project_service import models as project_models
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("file", "project")
+TITLES = {
+    "file": "imagestore File API",
+    "project": "imagestore Project API",
+    None: "imagestore API",
+}
+VERSION = "1.0.0"
+REF = "#/components/schemas/{model}"
+
+# Statuses every operation behind the authorizer can answer: a malformed request, no or a bad token,
+# a scoped token outside its scope (or a route the authorizer's policy does not allow), throttling.
+AUTHORIZED_ERRORS = (400, 401, 403, 429)
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request: body, field, query parameter, header or cursor (`details.problems` lists bad fields)",
+    401: "No token, a forged or expired one, or claims of the wrong type",
+    403: "A scoped token (such as a mobile-upload token) outside its scope",
+    404: "No such resource for this caller (also what another user or tenant sees)",
+    409: "The resource's state does not allow it, or a concurrent change won (retry after Retry-After)",
+    412: "If-Match names a version that is no longer current",
+    413: "Body over 4 MiB, document over 1 MiB, or a declared size over the tenant's limit",
+    415: "A content type the tenant does not accept",
+    422: "Well-formed but wrong: bytes that are not the declared image type, unknown or unavailable file ids",
+    428: "If-Match is required",
+    429: "Throttled (the tenant's rate or the table's); retry after Retry-After",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query, header or path parameter."""
+
+    name: str
+    where: str  # "query", "header", "path"
+    schema: dict[str, Any]
+    description: str
+    required: bool = False
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: what it takes and what it answers, by model."""
+
+    service: str
+    method: str  # lower case, as OpenAPI spells it
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    responses: dict[int, type[BaseModel] | str | None]  # status -> model, a media type (binary), or no body
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    body_example: dict[str, Any] | None = None
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    security: tuple[str, ...] = ("bearerJwt",)
+    response_headers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)  # link name -> OpenAPI Link object
+    description: str = ""
+
+
+LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+              f"Page size, {DEFAULT_LIMIT} by default; values outside 1..{MAX_LIMIT} are clamped to it", example=20)
+CURSOR = Param("cursor", "query", {"type": "string", "maxLength": MAX_CURSOR_CHARS},
+               "The `nextCursor` of the previous page (opaque; a cursor of another list or user is a 400)")
+IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^(W/)?"?[0-9]{{1,{MAX_VERSION_DIGITS}}}"?$'},
+                 "The version being replaced: `3`, `\"3\"` or `W/\"3\"` (the ETag of the last save)", required=True,
+                 example='"1"')
+ETAG = {"ETag": {"description": "The new version, quoted", "schema": {"type": "string"}, "example": '"2"'}}
+
+
+def _path(name: str, description: str) -> Param:
+    return Param(name, "path", {"type": "string", "minLength": 1}, description, required=True)
+
+
+FILE_ID = _path("fileId", "A file's id, as POST /uploads returned it")
+MOBILE_UPLOAD_ID = _path("mobileUploadId", "A mobile upload's id")
+PROJECT_ID = _path("projectId", "A project's id")
+SHARE_ID = _path("shareId", "A share's id")
+SHARE_TOKEN = _path("token", "A share link's capability token (a secret: keep it out of logs)")
+CART_ITEM_ID = _path("cartItemId", "A cart item's id")
+ORDER_ID = _path("orderId", "An order's id")
+
+
+def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": parameters}
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    # ---- File API
+    Operation(
+        "file", "post", "/uploads", "requestUpload", "Ask for a presigned upload", "uploads",
+        {201: file_models.UploadTicket}, body=file_models.UploadRequest,
+        body_example={"filename": "photo.jpg", "contentType": "image/jpeg", "sizeBytes": 2_345_678},
+        errors=(404, 409, 413, 415), security=("bearerJwt", "mobileUploadToken"),
+        description="A presigned S3 POST whose policy pins the key, the content type and the size. Send the "
+                    "bytes to `upload.url` with `upload.fields`, then call complete. With a mobile-upload token "
+                    "the file joins that mobile upload (404 once it is gone, 409 when it is full).",
+        links={"CompleteUpload": _link("completeUpload", fileId="$response.body#/fileId"),
+               "GetFile": _link("getFile", fileId="$response.body#/fileId")},
+    ),
+    Operation(
+        "file", "post", "/uploads/{fileId}/complete", "completeUpload", "Verify an uploaded file", "uploads",
+        {200: file_models.FileView}, params=(FILE_ID,), errors=(404, 409, 413, 415, 422),
+        security=("bearerJwt", "mobileUploadToken"),
+        description="Checks the object exists, its size and that its bytes really are the declared image type; "
+                    "the file becomes available. The S3 ObjectCreated event does the same, idempotently.",
+        links={"GetFile": _link("getFile", fileId="$response.body#/fileId")},
+    ),
+    Operation(
+        "file", "get", "/files", "listFiles", "The caller's files", "files",
+        {200: file_models.FilePage}, params=(LIMIT, CURSOR),
+    ),
+    Operation(
+        "file", "get", "/files/{fileId}", "getFile", "A file, with a short-lived download URL", "files",
+        {200: file_models.FileView}, params=(FILE_ID,), errors=(404,),
+        links={"DeleteFile": _link("deleteFile", fileId="$request.path.fileId")},
+    ),
+    Operation(
+        "file", "delete", "/files/{fileId}", "deleteFile", "Delete a file", "files",
+        {204: None}, params=(FILE_ID,), errors=(404, 409),
+        description="409 while a project, share copy, cart item or order still holds the file.",
+    ),
+    Operation(
+        "file", "post", "/mobile-uploads", "createMobileUpload", "Open a mobile upload (QR code for a phone)",
+        "mobile uploads", {201: file_models.MobileUploadCreated}, body=file_models.MobileUploadRequest,
+        body_required=False, body_example={"retention": "session"}, errors=(409, 413),
+        links={"ShowMobileUpload": _link("showMobileUpload", mobileUploadId="$response.body#/mobileUploadId"),
+               "MobileUploadQr": _link("mobileUploadQr", mobileUploadId="$response.body#/mobileUploadId",
+                                       **{"header.X-Mobile-Upload-Token": "$response.body#/token"}),
+               "RevokeMobileUpload": _link("revokeMobileUpload",
+                                           mobileUploadId="$response.body#/mobileUploadId")},
+    ),
+    Operation(
+        "file", "get", "/mobile-uploads/{mobileUploadId}", "showMobileUpload",
+        "A mobile upload as the desktop sees it, with the files that arrived", "mobile uploads",
+        {200: file_models.MobileUploadView}, params=(MOBILE_UPLOAD_ID,), errors=(404,),
+    ),
+    Operation(
+        "file", "delete", "/mobile-uploads/{mobileUploadId}", "revokeMobileUpload", "Revoke a mobile upload",
+        "mobile uploads", {204: None}, params=(MOBILE_UPLOAD_ID,), errors=(404, 409),
+    ),
+    Operation(
+        "file", "get", "/mobile-uploads/{mobileUploadId}/qr.png", "mobileUploadQr", "The QR code as PNG",
+        "mobile uploads", {200: "image/png"},
+        params=(MOBILE_UPLOAD_ID, Param("X-Mobile-Upload-Token", "header", {"type": "string"},
+                                        "The mobile upload's token, as POST /mobile-uploads returned it "
+                                        "(only its hash is stored)")),
+        errors=(404,), response_headers={200: {"Cache-Control": {"schema": {"type": "string"},
+                                                                 "example": "no-store"}}},
+    ),
+    Operation(
+        "file", "get", "/mobile-uploads/{mobileUploadId}/session", "phoneSession",
+        "What the phone's page needs: limits, expiry, what it uploaded", "mobile uploads",
+        {200: file_models.MobileUploadSession}, params=(MOBILE_UPLOAD_ID,), errors=(404,),
+        security=("mobileUploadToken", "bearerJwt"),
+        description="Called by the phone with the mobile-upload token of this mobile upload.",
+    ),
+    # ---- Project API
+    Operation(
+        "project", "post", "/projects", "createProject", "Save a new project", "projects",
+        {201: project_models.ProjectView}, body=project_models.ProjectInput,
+        body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": []},
+                      "fileIds": []},
+        errors=(409, 413, 422),
+        description="`fileIds` are the caller's own available files; the project holds them.",
+        links={"GetProject": _link("getProject", projectId="$response.body#/projectId"),
+               "UpdateProject": _link("updateProject", projectId="$response.body#/projectId",
+                                      **{"header.If-Match": "$response.body#/version"}),
+               "CreateShare": _link("createShare", projectId="$response.body#/projectId"),
+               "DeleteProject": _link("deleteProject", projectId="$response.body#/projectId")},
+    ),
+    Operation(
+        "project", "get", "/projects", "listProjects", "The caller's projects, last saved first", "projects",
+        {200: project_models.ProjectPage}, params=(LIMIT, CURSOR),
+    ),
+    Operation(
+        "project", "get", "/projects/{projectId}", "getProject",
+        "A project: its document and its files with download URLs", "projects",
+        {200: project_models.ProjectView}, params=(PROJECT_ID,), errors=(404,),
+    ),
+    Operation(
+        "project", "put", "/projects/{projectId}", "updateProject", "Save a new version of a project", "projects",
+        {200: project_models.ProjectView}, body=project_models.ProjectInput,
+        body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": [1]},
+                      "fileIds": []},
+        params=(PROJECT_ID, IF_MATCH), errors=(404, 409, 412, 413, 422, 428), response_headers={200: ETAG},
+        links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
+    ),
+    Operation(
+        "project", "delete", "/projects/{projectId}", "deleteProject", "Delete a project", "projects",
+        {204: None}, params=(PROJECT_ID,), errors=(404, 409),
+    ),
+    Operation(
+        "project", "post", "/projects/{projectId}/shares", "createShare", "Share a project by link", "shares",
+        {201: project_models.ShareCreated}, body=project_models.ShareInput,
+        body_example={"mode": "copy", "expiresInDays": 7}, params=(PROJECT_ID,), errors=(404, 409, 413),
+        links={"ViewShare": _link("viewShare", token="$response.body#/token"),
+               "CopyShare": _link("copyShare", token="$response.body#/token"),
+               "RevokeShare": _link("revokeShare", projectId="$request.path.projectId",
+                                    shareId="$response.body#/shareId")},
+    ),
+    Operation(
+        "project", "delete", "/projects/{projectId}/shares/{shareId}", "revokeShare", "Revoke a share link",
+        "shares", {204: None}, params=(PROJECT_ID, SHARE_ID), errors=(404, 409),
+    ),
+    Operation(
+        "project", "get", "/shares/{token}", "viewShare", "The shared project, as GET /projects/{projectId}",
+        "shares", {200: project_models.SharedProjectView}, params=(SHARE_TOKEN,), errors=(404,),
+    ),
+    Operation(
+        "project", "post", "/shares/{token}/copies", "copyShare",
+        "Make the caller an independent copy (mode copy)", "shares",
+        {201: project_models.ProjectView}, params=(SHARE_TOKEN,), errors=(404, 409, 422),
+        links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
+    ),
+    Operation(
+        "project", "post", "/cart-items", "addCartItem", "Keep a cart item (and the project version it pins)",
+        "cart items", {201: project_models.CartItemView}, body=project_models.CartItemInput,
+        body_example={"productSku": "print-10x15", "quantity": 2, "externalCartId": "cart-42"},
+        errors=(404, 409, 413, 422),
+        links={"DeleteCartItem": _link("deleteCartItem", cartItemId="$response.body#/cartItemId")},
+    ),
+    Operation(
+        "project", "get", "/cart-items", "listCartItems", "The caller's cart items, or an external cart's",
+        "cart items", {200: project_models.CartItemPage},
+        params=(LIMIT, CURSOR, Param("externalCartId", "query",
+                                     {"type": "string", "pattern": project_models.SAFE_REFERENCE},
+                                     "Only the items of this external (shop) cart")),
+    ),
+    Operation(
+        "project", "delete", "/cart-items/{cartItemId}", "deleteCartItem", "Remove a cart item", "cart items",
+        {204: None}, params=(CART_ITEM_ID,), errors=(404, 409),
+    ),
+    Operation(
+        "project", "post", "/orders", "placeOrder", "Place an order from cart items", "orders",
+        {201: project_models.OrderView, 200: project_models.OrderView}, body=project_models.OrderInput,
+        body_example={"cartItemIds": ["ci_0123456789abcdef"], "externalOrderRef": "shop-order-1001"},
+        errors=(404, 409, 413, 422),
+        description="201 when placed now; 200 with the same order when externalOrderRef was placed before. "
+                    "The order freezes its projects and files for the tenant's order retention.",
+        links={"GetOrder": _link("getOrder", orderId="$response.body#/orderId"),
+               "ResubmitOrder": _link("resubmitOrder", orderId="$response.body#/orderId")},
+    ),
+    Operation(
+        "project", "get", "/orders/{orderId}", "getOrder", "An order with its frozen projects", "orders",
+        {200: project_models.OrderView}, params=(ORDER_ID,), errors=(404,),
+    ),
+    Operation(
+        "project", "post", "/orders/{orderId}/resubmissions", "resubmitOrder",
+        "A manifest of presigned URLs for the print lab", "orders",
+        {202: project_models.ResubmissionView}, params=(ORDER_ID,), errors=(404, 409),
+    ),
+)
+
+DOCUMENT_OPERATIONS = tuple(
+    Operation(service, "get", "/openapi.json", f"openApiDocument{service.title()}",
+              "This OpenAPI document (no token needed)", "documents", {200: "application/json"}, security=())
+    for service in SERVICES
+)
+
+
+def operations(service: str | None = None) -> list[Operation]:
+    """The operations of one REST API (or of all, merged: one /openapi.json)."""
+    if service is None:
+        return [*OPERATIONS, DOCUMENT_OPERATIONS[0]]
+    return [op for op in (*OPERATIONS, *DOCUMENT_OPERATIONS) if op.service == service]
+
+
+def _schemas(ops: list[Operation]) -> tuple[dict[tuple[type[BaseModel], str], str], dict[str, Any]]:
+    """Each (model, mode)'s $ref and the components; response models list every field as required
+    (their dump() always writes every field, null included)."""
+    inputs = {op.body for op in ops if op.body is not None}
+    outputs = {m for op in ops for m in op.responses.values() if isinstance(m, type)}
+    pairs: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)]
+    pairs += [(m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)]
+    for model, _ in pairs:
+        model.model_rebuild()
+    refs, top = models_json_schema(pairs, ref_template=REF)
+    defs: dict[str, Any] = top.get("$defs", {})
+    for schema in defs.values():  # "Fileid" and the like: titles pydantic derives from the aliases say nothing
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+    input_names = _reachable([refs[(m, "validation")]["$ref"] for m in inputs], defs)
+    for name in _reachable([refs[(m, "serialization")]["$ref"] for m in outputs], defs) - input_names:
+        schema = defs[name]
+        if "properties" in schema:
+            schema["required"] = list(schema["properties"])
+    return {key: value["$ref"] for key, value in refs.items()}, defs
+
+
+def _reachable(refs: list[str], defs: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    todo = [r.rsplit("/", 1)[-1] for r in refs]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [r.rsplit("/", 1)[-1] for r in _refs_in(defs[name])]
+    return seen
+
+
+def _refs_in(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for value in node.values() for r in _refs_in(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs_in(value)]
+    return []
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable, machine-readable: bad_request, "
+                         "invalid_cursor, unauthorized, forbidden, not_found, conflict, save_in_progress, "
+                         "transaction_conflict, precondition_failed, payload_too_large, unsupported_media_type, "
+                         "unprocessable, precondition_required, throttled, too_many_requests", "example": "not_found"},
+                "message": {"type": "string", "description": "For people; may change", "example": "no such file"},
+                "details": {"type": "object", "description": "Extra facts, e.g. `problems` for bad fields",
+                            "additionalProperties": True},
+            },
+        }
+    },
+}
+
+
+def _parameter(param: Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": param.name, "in": param.where, "description": param.description,
+                           "required": param.required, "schema": param.schema}
+    if param.example is not None:
+        out["example"] = param.example
+    return out
+
+
+def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        out["description"] = op.description
+    if op.params:
+        out["parameters"] = [_parameter(p) for p in op.params]
+    if op.body is not None:
+        media: dict[str, Any] = {"schema": {"$ref": refs[(op.body, "validation")]}}
+        if op.body_example is not None:
+            media["example"] = op.body_example
+        out["requestBody"] = {"required": op.body_required, "content": {"application/json": media}}
+    out["security"] = [{name: []} for name in op.security]
+    responses: dict[str, Any] = {}
+    for status, model in sorted(op.responses.items()):
+        response: dict[str, Any] = {"description": _success(status)}
+        if isinstance(model, type):
+            response["content"] = {"application/json": {"schema": {"$ref": refs[(model, "serialization")]}}}
+        elif model == "image/png":
+            response["content"] = {model: {"schema": {"type": "string", "format": "binary"}}}
+        elif model == "application/json":
+            response["content"] = {model: {"schema": {"type": "object"}}}
+        if status in op.response_headers:
+            response["headers"] = op.response_headers[status]
+        if op.links and status in (200, 201):
+            response["links"] = op.links
+        responses[str(status)] = response
+    statuses = sorted(set(op.errors) | (set(AUTHORIZED_ERRORS) if op.security else set()))
+    for status in statuses:
+        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    out["responses"] = responses
+    return out
+
+
+def _success(status: int) -> str:
+    return {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}[status]
+
+
+def build(service: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of one REST API, or of every API (service None)."""
+    ops = operations(service)
+    refs, defs = _schemas(ops)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in sorted(ops, key=lambda o: (o.path, o.method)):
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
+    used_errors = sorted({int(r["$ref"].rsplit("Error", 1)[1]) for item in paths.values() for o in item.values()
+                          for r in o["responses"].values() if "$ref" in r})
+    servers = [{"url": "http://127.0.0.1:3000", "description": "The local stack (make run)"}]
+    if service is not None:
+        servers.append({
+            "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
+            "description": f"A deployed stage of the {service} service",
+            "variables": {"restApiId": {"default": "restApiId"}, "region": {"default": "eu-west-1"},
+                          "stage": {"default": "dev"}},
+        })
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLES[service],
+            "version": VERSION,
+            "description": (
+                "Serverless image storage for white-label photo-product shops. Every call but this document "
+                "carries `Authorization: Bearer <JWT>` (tid, sub, sid, optional scope). Errors are JSON "
+                "`{\"error\": {\"code\", \"message\", \"details\"?}}`. Lists take `limit` and an opaque "
+                "`cursor` and answer `items` and `nextCursor` (null on the last page). Timestamps are ISO "
+                f"8601 UTC. Request bodies are at most {MAX_BODY_BYTES} bytes. Generated by deploy/openapi.py "
+                "from the handlers' pydantic models."
+            ),
+        },
+        "servers": servers,
+        "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in ops)],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR_SCHEMA, **dict(sorted(defs.items()))},
+            "responses": {
+                f"Error{status}": {
+                    "description": ERROR_DESCRIPTIONS[status],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    **({"headers": copy.deepcopy(RETRY_AFTER)} if status in (409, 429) else {}),
+                }
+                for status in used_errors
+            },
+            "securitySchemes": {
+                "bearerJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                              "description": "A shop's JWT: HS256 or RS256, iss/aud/exp checked; claims tid "
+                                             "(tenant), sub (user), sid (browser session), optional scope."},
+                "mobileUploadToken": {"type": "http", "scheme": "bearer",
+                                      "description": "A phone's mobile-upload capability token (from POST "
+                                                     "/mobile-uploads), sent as the bearer token: it allows "
+                                                     "only uploads into that mobile upload and its session."},
+            },
+        },
+    }
+
+
+def document_paths() -> dict[str | None, Path]:
+    """Where each committed document lives."""
+    return {**{s: ROOT / "services" / s / "openapi.json" for s in SERVICES}, None: ROOT / "docs" / "openapi.json"}
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a committed document is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for service, path in document_paths().items():
+        text = render(build(service))
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("out of date (run `make openapi`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
