@@ -7,7 +7,7 @@ import os
 import re
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 DEFAULT_ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
 
@@ -33,6 +33,16 @@ class TenantSettings(BaseModel):
     share_url_template: str | None = None
     upload_url_seconds: int = Field(default=900, gt=0)
     download_url_seconds: int = Field(default=900, gt=0)
+    # GET /files/{fileId}/print-check: at or above print_good_dpi "good", at or above
+    # print_acceptable_dpi "acceptable", below it "low".
+    print_good_dpi: float = Field(default=300.0, gt=0)
+    print_acceptable_dpi: float = Field(default=150.0, gt=0)
+
+    @model_validator(mode="after")
+    def _dpi_order(self) -> TenantSettings:
+        if self.print_acceptable_dpi > self.print_good_dpi:
+            raise ValueError("print_acceptable_dpi must not be above print_good_dpi")
+        return self
 
 
 def link_from_template(template: str, public_base_url: str, token: str) -> str:

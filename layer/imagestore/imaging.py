@@ -5,7 +5,8 @@ is whole (no full decode).
 that are then served (imagestore.data.storage copies them to the final key on their ETag):
 - the object has the declared size and its first bytes are the declared type;
 - its header gives the pixel size of every image in it, within the tenant's max_pixels
-  (HEIC/HEIF: read with libheif through pillow-heif, grid images included);
+  (HEIC/HEIF: read with libheif through pillow-heif, grid images included); the size recorded is the
+  displayed one, EXIF orientation applied (libheif applies HEIF's own rotation);
 - its structure reaches its end: a JPEG's End Of Image marker is in its last 64 KiB, a PNG's IEND
   chunk is, a WebP's RIFF size fits the object, a HEIF's top-level boxes add up to the object's size.
   A file cut short in transfer fails this. The pixel data itself is not decoded here (that would pass
@@ -24,6 +25,8 @@ TAIL_BYTES = 64 * 1024  # where the end of an image's structure is looked for
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND\xaeB`\x82"
+_ORIENTATION_TAG = 0x0112
+_QUARTER_TURNS = {5, 6, 7, 8}  # EXIF orientations that display the stored image turned by 90 degrees
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,14 @@ def inspect_image(head: bytes, tail: bytes | None = None, size: int | None = Non
     try:
         with Image.open(io.BytesIO(head)) as image:
             width, height = image.size
+            try:
+                orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            except (OSError, SyntaxError, ValueError, struct.error):
+                orientation = 1
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
         return ImageInfo(content_type, None, None, complete=complete)
+    if orientation in _QUARTER_TURNS:  # the size as displayed, EXIF orientation applied
+        width, height = height, width
     return ImageInfo(content_type, width, height, complete=complete)
 
 

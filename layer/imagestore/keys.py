@@ -64,6 +64,11 @@ def expiry_sort(expires_at_epoch: int, pk: str, sk: str) -> str:
     return f"{expires_at_epoch:012d}#{pk}#{sk}"
 
 
+def expiry_sort_epoch(xsk: str) -> int:
+    """The epoch an expiry-index sort key (expiry_sort) is due at."""
+    return int(xsk.split("#", 1)[0])
+
+
 def expiry_upper_bound(now_epoch: int) -> str:
     """Every xsk strictly before this is due at now_epoch."""
     return f"{now_epoch + 1:012d}#"

@@ -23,7 +23,7 @@ from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
 from imagestore_local.s3_events import AsyncInvoker, FilerEvents, S3Notifier, s3_targets
-from imagestore_local.scheduler import EventBus, ScheduleRunner, rules_of, schedules_of
+from imagestore_local.scheduler import EventBus, FunctionInvocations, ScheduleRunner, rules_of, schedules_of
 from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
 log = logging.getLogger("imagestore_local")
@@ -46,6 +46,7 @@ LOCAL_OWNED = frozenset(
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_S3",
         "AWS_ENDPOINT_URL_EVENTBRIDGE",
+        "AWS_ENDPOINT_URL_LAMBDA",
     }
 )
 
@@ -167,6 +168,8 @@ class Stack:
         self._start_s3_events(services, runtime, s3, region)
         event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime.invoke, region)
         self._stoppers.append(event_bus.stop)
+        lambdas = FunctionInvocations(functions, runtime.invoke)
+        self._stoppers.append(lambdas.stop)
         routes = build_routes(self.project)
         info = StackInfo(
             stage=self.stage,
@@ -182,7 +185,7 @@ class Stack:
         )
         reaper = TtlReaper(dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke,
                            region)
-        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper)
+        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper, lambdas=lambdas)
         self.server = make_server(self.host, self.port, gateway, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self._stoppers.append(self._shutdown_server)
@@ -259,6 +262,7 @@ class Stack:
             "POWERTOOLS_METRICS_NAMESPACE": "imagestore",
             "AWS_XRAY_SDK_ENABLED": "false",
             "AWS_ENDPOINT_URL_EVENTBRIDGE": f"{self.base_url}/_local/events",
+            "AWS_ENDPOINT_URL_LAMBDA": f"{self.base_url}/_local/lambda",
             "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(self.port),
         }
         for name, value in defaults.items():

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from werkzeug.datastructures import Headers
 from werkzeug.security import safe_join
@@ -26,7 +27,7 @@ from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, Project, Ser
 from imagestore_local.lambda_runtime import HandlerImportError, LambdaRuntime
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
-from imagestore_local.scheduler import EventBus
+from imagestore_local.scheduler import EventBus, FunctionInvocations
 from imagestore_local.ttl import TtlReaper
 
 log = logging.getLogger("imagestore_local.gateway")
@@ -140,9 +141,11 @@ class Gateway:
         clock: LocalClock,
         info: StackInfo,
         ttl: TtlReaper | None = None,
+        lambdas: FunctionInvocations | None = None,
     ) -> None:
         self.project = project
         self.ttl = ttl
+        self.lambdas = lambdas
         self.router = Router(routes)
         self.runtime = runtime
         self.authorizers = AuthorizerRunner(runtime)
@@ -439,6 +442,9 @@ class Gateway:
             )
         if path == "/_local/events" and request.method == "POST":
             return self._put_events(request)
+        lambda_invoke = re.fullmatch(r"/_local/lambda/2015-03-31/functions/([^/]+)/invocations", path)
+        if lambda_invoke and request.method == "POST" and self.lambdas is not None:
+            return self._lambda_invoke(request, unquote(lambda_invoke.group(1)))
         invoke = re.fullmatch(r"/_local/functions/([^/]+)/([^/]+)/invoke", path)
         if invoke and request.method == "POST":
             return self._invoke_function(request, invoke.group(1), invoke.group(2))
@@ -524,6 +530,29 @@ class Gateway:
                 {"X-Amz-Function-Error": "Unhandled"},
             )
         return self._json(200, json.dumps(result, default=str))
+
+    def _lambda_invoke(self, request: Request, name: str) -> Response:
+        """Lambda's Invoke API (boto3 via AWS_ENDPOINT_URL_LAMBDA): Event -> 202, run in the background;
+        RequestResponse -> 200 with the function's result."""
+        assert self.lambdas is not None
+        fn = self.lambdas.find(name)
+        if fn is None:
+            return Response(json.dumps({"Type": "User", "message": f"Function not found: {name}"}), status=404,
+                            headers={"x-amzn-ErrorType": "ResourceNotFoundException"}, content_type="application/json")
+        event = self._json_body(request)
+        if event is None:
+            return Response(json.dumps({"Type": "User", "message": "Could not parse request body into json"}),
+                            status=400, headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
+                            content_type="application/json")
+        if request.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event":
+            self.lambdas.invoke_async(fn, event)
+            return Response(b"", status=202)
+        try:
+            result = self.runtime.invoke(fn, event)
+        except Exception as exc:
+            return Response(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), status=200,
+                            headers={"X-Amz-Function-Error": "Unhandled"}, content_type="application/json")
+        return Response(json.dumps(result, default=str), status=200, content_type="application/json")
 
     def _function(self, service_key: str, function_key: str) -> FunctionDef | None:
         """A function by service key (or service name) and function key (or deployed name)."""

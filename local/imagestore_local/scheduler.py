@@ -372,3 +372,39 @@ class EventBus:
     def stop(self) -> None:
         """Finish deliveries in progress."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- Lambda Invoke
+
+
+class FunctionInvocations:
+    """Local Lambda Invoke (boto3's lambda client via AWS_ENDPOINT_URL_LAMBDA): the sweep's fan-out
+    invokes its own function asynchronously (InvocationType Event: queued here, run on a worker thread,
+    failures logged) or synchronously (RequestResponse: the function's result is the answer)."""
+
+    def __init__(self, functions: list[FunctionDef], invoke: Invoke, workers: int = 4) -> None:
+        self.functions = functions
+        self.invoke = invoke
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda-async")
+
+    def find(self, name: str) -> FunctionDef | None:
+        """A function by deployed name or ARN (an ARN with a qualifier too)."""
+        for fn in self.functions:
+            if name in (fn.name, fn.arn) or name.startswith(f"{fn.arn}:"):
+                return fn
+        return None
+
+    def invoke_async(self, fn: FunctionDef, event: Any) -> None:
+        self._pool.submit(self._run, fn, event)
+
+    def _run(self, fn: FunctionDef, event: Any) -> None:
+        try:
+            result = self.invoke(fn, event)
+        except Exception:  # Lambda would retry twice, then the function's onFailure destination
+            log.exception("lambda: %s/%s failed (asynchronous invocation)", fn.service.key, fn.key)
+        else:
+            log.info("lambda: %s/%s ran: %s", fn.service.key, fn.key, _short(result))
+
+    def stop(self) -> None:
+        """Finish invocations in progress; drop those still queued."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -98,6 +98,9 @@ def allowed_resource(template: Template, function: str, action: str, resource: s
         return bool(match) and template.resources.get(match.group(1), {}).get("Type") == "AWS::SQS::Queue"
     if service == "events":
         return re.fullmatch(rf"{re.escape(arn_prefix('events'))}event-bus/[\w.-]+", resource) is not None
+    if service == "lambda":  # the sweep's fan-out: a function may invoke itself, and nothing else
+        name = f"imagestore-{template.service}-{STAGE}-{function}"
+        return action == "lambda:InvokeFunction" and resource == f"{arn_prefix('lambda')}function:{name}"
     if service == "ssm":
         return re.fullmatch(rf"{re.escape(arn_prefix('ssm'))}parameter/[\w/.-]+", resource) is not None
     if service == "kms":

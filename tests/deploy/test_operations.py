@@ -124,11 +124,11 @@ def test_object_created_is_asynchronous_and_covered(templates: dict[str, Templat
     assert "ObjectCreatedLambdaFunction" in asynchronous_functions(templates["file"])
 
 
-def test_the_sweep_schedule_starts_one_run_per_group_of_shards_and_lets_them_all_run(
+def test_the_sweep_schedule_fans_out_one_run_per_group_and_lets_them_all_run(
     templates: dict[str, Template],
 ) -> None:
-    """Each rule sends its group as the constant input; the runs of a period cover every group and the
-    function's reserved concurrency lets them run at once."""
+    """The rule sends one fan-out event a period; the function may invoke itself (and nothing else) and
+    its reserved concurrency lets every group's run go at once, with a next period's run overlapping."""
     import json
 
     from scheduler_service.models import ScheduledRun
@@ -140,10 +140,31 @@ def test_the_sweep_schedule_starts_one_run_per_group_of_shards_and_lets_them_all
         for target in rule["Properties"]["Targets"]
         if str(render(target["Arn"])) == "GetAtt:SweepLambdaFunction.Arn"
     ]
-    groups = {run.groups for run in runs}
-    assert len(groups) == 1 and sorted(run.group for run in runs) == list(range(groups.pop()))
+    (run,) = runs
+    assert run.fan_out and run.groups > 1 and run.period_seconds == 900
     props = template.functions()["SweepLambdaFunction"]["Properties"]
-    assert props["ReservedConcurrentExecutions"] >= len(runs)
+    assert props["ReservedConcurrentExecutions"] >= 2 * run.groups + 1
+    role = template.resources[props["Role"]["Fn::GetAtt"][0]]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    (invoke,) = [s for s in statements if "lambda:InvokeFunction" in str(s["Action"])]
+    assert str(render(invoke["Resource"])).endswith(f":function:{props['FunctionName']}")
+
+
+def test_a_growing_sweep_backlog_raises_an_alarm(templates: dict[str, Template]) -> None:
+    """The backlog the sweep publishes (SweepBacklog, summed over the groups) has an alarm on its growth."""
+    template = templates["scheduler"]
+    env = template.functions()["SweepLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    (alarm,) = [a for a in alarms(template).values()
+                if any(q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "SweepBacklog"
+                       for q in a.get("Metrics", []))]
+    (backlog,) = [q for q in alarm["Metrics"] if "MetricStat" in q]
+    metric = backlog["MetricStat"]["Metric"]
+    assert metric["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert metric["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert backlog["MetricStat"]["Stat"] == "Sum"
+    (growth,) = [q for q in alarm["Metrics"] if q.get("ReturnData")]
+    assert growth["Expression"] == f"DIFF({backlog['Id']})"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
 
 
 def test_a_sweep_that_falls_behind_for_an_hour_raises_an_alarm(templates: dict[str, Template]) -> None:

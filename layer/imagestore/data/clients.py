@@ -56,6 +56,11 @@ def events_client() -> Any:
     return _shared("events")
 
 
+def lambda_client() -> Any:
+    # The sweep invokes itself (fan-out); the local stack answers Invoke at AWS_ENDPOINT_URL_LAMBDA.
+    return _shared("lambda")
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints between runs)."""
     _client.cache_clear()

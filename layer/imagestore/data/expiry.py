@@ -172,10 +172,11 @@ class ExpiryStore:
         removal = Removal()
         if not records:
             return removal
-        # The file's bytes and its upload's staging object (a POST that was never completed, or repeated).
-        result = self.bucket.delete_objects(k for r in records for k in (r.object_key, keys.staging_key(r.object_key)))
+        # The file's bytes, its upload's staging object (a POST that was never completed, or repeated)
+        # and its previews.
+        result = self.bucket.delete_objects(k for r in records for k in keys.image_object_keys(r.object_key))
         failed_keys = set(result.failed)
-        failed = [r for r in records if {r.object_key, keys.staging_key(r.object_key)} & failed_keys]
+        failed = [r for r in records if set(keys.image_object_keys(r.object_key)) & failed_keys]
         gone = [r for r in records if r not in failed]
         removal.failed.extend(failed)
         for start in range(0, len(gone), WRITE_BATCH):

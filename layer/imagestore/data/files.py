@@ -8,7 +8,7 @@ from imagestore import keys
 from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.table import Table
 from imagestore.errors import ConditionFailed, Conflict, NotFound
-from imagestore.models.files import FileRecord, FileStatus
+from imagestore.models.files import FileRecord, FileStatus, PreviewRef, PreviewStatus, previews_item
 
 
 class FileStore:
@@ -63,6 +63,37 @@ class FileStore:
             return current
         assert item is not None
         return FileRecord.from_item(item)
+
+    def record_previews(self, record: FileRecord, *, width: int, height: int, taken_at: str | None,
+                        previews: dict[str, PreviewRef]) -> bool:
+        """The preview function's result: previews ready, the displayed size, the capture time. One
+        UpdateItem, only while the file is available (False when it is gone or being deleted: the
+        caller then deletes the previews it wrote)."""
+        expression = "SET previewStatus = :ready, previews = :previews, width = :w, height = :h"
+        values: dict[str, Any] = {":ready": PreviewStatus.READY.value, ":previews": previews_item(previews),
+                                  ":w": width, ":h": height, ":available": FileStatus.AVAILABLE.value}
+        if taken_at is not None:
+            expression += ", takenAt = :taken"
+            values[":taken"] = taken_at
+        else:
+            expression += " REMOVE takenAt"
+        return self._update_available(record, expression, values)
+
+    def mark_previews_failed(self, record: FileRecord, reason: str) -> bool:
+        """Previews cannot be made from this file (not decodable, over the pixel limit); False when the
+        file is gone or being deleted."""
+        return self._update_available(
+            record, "SET previewStatus = :failed, previewError = :reason",
+            {":failed": PreviewStatus.FAILED.value, ":reason": reason[:500],
+             ":available": FileStatus.AVAILABLE.value})
+
+    def _update_available(self, record: FileRecord, expression: str, values: dict[str, Any]) -> bool:
+        try:
+            self.table.update(record.key, expression, condition="attribute_exists(pk) AND #status = :available",
+                              names={"#status": "status"}, values=values, return_new=False)
+        except ConditionFailed:
+            return False
+        return True
 
     def list_files(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's files, newest first, one Query per page."""

@@ -142,6 +142,15 @@ class ImageBucket:
             _raise_throttled(exc)
             raise
 
+    def put_preview(self, key: str, body: bytes, content_type: str) -> None:
+        """Store a preview (written by the preview function only)."""
+        try:
+            self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type,
+                                   CacheControl="private, max-age=86400")
+        except ClientError as exc:
+            _raise_throttled(exc)
+            raise
+
     def read(self, key: str) -> bytes | None:
         """A whole (small) object, or None when it does not exist."""
         try:

@@ -16,6 +16,22 @@ class FileStatus(StrEnum):
     DELETING = "deleting"  # the sweep or a logout is removing it: gone for readers, no hold can land
 
 
+class PreviewStatus(StrEnum):
+    PENDING = "pending"  # not made yet (also every file completed before previews existed)
+    READY = "ready"
+    FAILED = "failed"
+
+
+class PreviewRef(BaseModel):
+    """One stored preview of a file (its key is keys.preview_key(object_key, name))."""
+
+    model_config = ConfigDict(frozen=True)
+
+    width: int
+    height: int
+    content_type: str
+
+
 class Retention(StrEnum):
     SESSION = "session"
     EXTENDED = "extended"
@@ -49,6 +65,11 @@ class FileRecord(BaseModel):
     height: int | None = None
     hold_count: int = 0
     mobile_upload_id: str | None = None
+    # Written by the preview function: width and height above then become the displayed size
+    # (EXIF orientation applied), taken_at the EXIF capture time (ISO 8601).
+    preview_status: PreviewStatus = PreviewStatus.PENDING
+    previews: dict[str, PreviewRef] = {}
+    taken_at: str | None = None
 
     @property
     def object_key(self) -> str:
@@ -85,9 +106,14 @@ class FileRecord(BaseModel):
             ("width", self.width),
             ("height", self.height),
             ("mobileUploadId", self.mobile_upload_id),
+            ("takenAt", self.taken_at),
         ):
             if value is not None:
                 item[name] = value
+        if self.preview_status is not PreviewStatus.PENDING:
+            item["previewStatus"] = self.preview_status.value
+        if self.previews:
+            item["previews"] = previews_item(self.previews)
         if self.mobile_upload_id is not None:
             # Listed under its mobile upload in gsi1 (GET /mobile-uploads/{id}: one Query).
             item["gsi1pk"] = keys.mobile_upload_files(self.tenant_id, self.mobile_upload_id)
@@ -115,7 +141,17 @@ class FileRecord(BaseModel):
             height=int(item["height"]) if "height" in item else None,
             hold_count=int(item.get("holdCount", 0)),
             mobile_upload_id=item.get("mobileUploadId"),
+            preview_status=PreviewStatus(item.get("previewStatus", PreviewStatus.PENDING.value)),
+            previews={name: PreviewRef(width=int(p["width"]), height=int(p["height"]), content_type=p["contentType"])
+                      for name, p in (item.get("previews") or {}).items()},
+            taken_at=item.get("takenAt"),
         )
+
+
+def previews_item(previews: dict[str, PreviewRef]) -> dict[str, dict[str, Any]]:
+    """The `previews` attribute of a file item: {name: {width, height, contentType}}."""
+    return {name: {"width": p.width, "height": p.height, "contentType": p.content_type}
+            for name, p in previews.items()}
 
 
 TTL_GRACE_SECONDS = 7 * 86400

@@ -48,6 +48,13 @@ class UploadTicket(ApiModel):
     max_bytes: int
 
 
+class PreviewView(ApiModel):
+    url: str
+    width: int
+    height: int
+    content_type: str
+
+
 class FileView(ApiModel):
     file_id: str
     filename: str
@@ -62,9 +69,13 @@ class FileView(ApiModel):
     hold_count: int
     mobile_upload_id: str | None = None
     download_url: str | None = None
+    preview_status: Literal["pending", "ready", "failed"] = "pending"
+    previews: dict[str, PreviewView] | None = None  # thumb, screen: when previewStatus is ready
+    taken_at: str | None = None
 
     @classmethod
-    def of(cls, record: FileRecord, download_url: str | None = None) -> FileView:
+    def of(cls, record: FileRecord, download_url: str | None = None,
+           previews: dict[str, PreviewView] | None = None) -> FileView:
         return cls(
             file_id=record.file_id,
             filename=record.filename,
@@ -79,7 +90,15 @@ class FileView(ApiModel):
             hold_count=record.hold_count,
             mobile_upload_id=record.mobile_upload_id,
             download_url=download_url,
+            preview_status=record.preview_status.value,
+            previews=previews,
+            taken_at=record.taken_at,
         )
+
+
+class PrintCheckView(ApiModel):
+    dpi: float
+    verdict: Literal["good", "acceptable", "low"]
 
 
 class FilePage(ApiModel):

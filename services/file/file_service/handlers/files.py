@@ -1,4 +1,4 @@
-"""GET /files, GET /files/{fileId}, DELETE /files/{fileId}."""
+"""GET /files, GET /files/{fileId}, GET /files/{fileId}/print-check, DELETE /files/{fileId}."""
 
 from __future__ import annotations
 
@@ -36,6 +36,17 @@ def get_file(file_id: str) -> dict[str, Any]:
                           get_settings().tenant(principal.tenant_id), clock.now_epoch())
     metrics.add_metric(name="FilesRead", unit=MetricUnit.Count, value=1)
     return view.dump()
+
+
+@app.get("/files/<file_id>/print-check")
+def check_print(file_id: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    event = app.current_event
+    check = files.check_print(principal, file_id, factory.file_store(), get_settings().tenant(principal.tenant_id),
+                              clock.now_epoch(), width_mm=event.get_query_string_value("widthMm"),
+                              height_mm=event.get_query_string_value("heightMm"))
+    metrics.add_metric(name="PrintChecks", unit=MetricUnit.Count, value=1)
+    return check.dump()
 
 
 @app.delete("/files/<file_id>")

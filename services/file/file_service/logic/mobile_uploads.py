@@ -6,6 +6,7 @@ import hmac
 import io
 from dataclasses import dataclass
 
+from file_service.logic.views import view as file_view
 from file_service.models import (
     FileView,
     MobileUploadCreated,
@@ -28,7 +29,7 @@ from imagestore.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from imagestore.models.files import FileRecord, FileStatus, Retention
+from imagestore.models.files import FileRecord, Retention
 from imagestore.models.mobile_uploads import MobileUploadRecord, mobile_upload_token
 
 LOCAL_PAGE = "{public_base_url}/mobile/#token={token}"
@@ -213,8 +214,4 @@ def _arrived(record: MobileUploadRecord, store: MobileUploadStore, now: float) -
 
 
 def _view(record: FileRecord, ctx: MobileUploadContext) -> FileView:
-    url = None
-    if record.status is FileStatus.AVAILABLE:
-        url = ctx.bucket.presign_download(record.object_key, expires_in=ctx.tenant.download_url_seconds,
-                                          filename=record.filename)
-    return FileView.of(record, url)
+    return file_view(record, ctx.bucket, ctx.tenant)

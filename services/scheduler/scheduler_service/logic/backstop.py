@@ -24,8 +24,7 @@ def clean_up_after_ttl(old_images: Iterable[Mapping[str, Any]], expiry: ExpirySt
     batch is then retried). Returns how many images' objects were deleted."""
     images = list(old_images)
     objects = [key for i in images if i.get("entity") == "file"
-               for key in (keys.object_key(i["tenantId"], i["userId"], i["fileId"]),
-                           keys.staging_key(keys.object_key(i["tenantId"], i["userId"], i["fileId"])))]
+               for key in keys.image_object_keys(keys.object_key(i["tenantId"], i["userId"], i["fileId"]))]
     if objects:
         failed = expiry.bucket.delete_objects(objects).failed
         if failed:

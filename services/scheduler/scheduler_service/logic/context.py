@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from imagestore.config import get_settings
 from imagestore.data import factory
+from imagestore.data.clients import lambda_client
 from imagestore.data.expiry import ExpiryStore
+from imagestore.data.functions import FunctionInvoker
 from scheduler_service.logic.sweep import SweepContext
 
 
@@ -16,3 +18,7 @@ def sweep_context() -> SweepContext:
     settings = get_settings()
     return SweepContext(expiry=expiry_store(), holders=factory.holder_store(), tenant=settings.tenant,
                         shards=settings.expiry_shards)
+
+
+def function_invoker() -> FunctionInvoker:
+    return FunctionInvoker(lambda_client)

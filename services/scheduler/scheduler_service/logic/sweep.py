@@ -2,9 +2,13 @@
 
 Each run works through its shards of the expiry index (a Query per page, never a Scan), starting
 at a different shard each time, until nothing is due or its budget (entries, time left) is spent;
-what it leaves is due on the next run, so a backlog is worked off over several runs. The schedule
-starts several runs a period, each over its own group of shards (run_shards): they go in parallel,
-each with its own budget, and together visit every shard each period.
+what it leaves stays due. The schedule starts one fan-out run a period, which starts one run per
+group of shards (group_runs; one group per shard by default): they go in parallel, each with its own
+budget, and together visit every shard each period. A group's run that stops with due entries left
+starts the group's next run (next_run) until the period is over, so the work of a period grows with
+the number of groups and the time, and no two runs of one period sweep the same shard. Runs write
+nothing but the entries and items they remove: there is no key that every run writes. When a group's
+runs stop, the last one counts what is left due in its shards (measure_backlog: the backlog metric).
 
 Per due entry:
   META of a partition (project, share copy, cart item, order, share token, mobile upload)
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from imagestore import keys
 from imagestore.config import TenantSettings
 from imagestore.data.expiry import DueEntry, ExpiryStore
 from imagestore.data.holders import HolderStore
@@ -35,6 +40,8 @@ BATCH = 1000  # due entries handled together: one DeleteObjects call takes 1,000
 MARKERS = 8  # conditional updates in flight at once
 READERS = 8  # shard Queries in flight at once (the first page of every shard)
 MAX_UNPIN_DEPTH = 8  # copies of copies: projects unpinned by a removal, removed in the same run
+BACKLOG_PAGE = 1000  # due entries per Query when counting what a run left
+BACKLOG_PAGES = 20  # pages a shard at most: the backlog is counted up to 20,000 entries a shard
 
 
 class FileAction(StrEnum):
@@ -108,6 +115,54 @@ def run_shards(shards: int, group: int, groups: int, now: int) -> list[int]:
     mine = list(range(group, shards, groups))
     start = (now // 60) % len(mine) if mine else 0
     return mine[start:] + mine[:start]
+
+
+def group_runs(groups: int, now: int, period_seconds: int, max_entries: int) -> list[dict[str, Any]]:
+    """The events of one period's runs: one per group, each allowed to go on until the next period."""
+    return [{"detail": {"group": group, "groups": groups, "until": now + period_seconds,
+                        "maxEntries": max_entries}} for group in range(groups)]
+
+
+def next_run(group: int, groups: int, until: int | None, hop: int, max_entries: int, report: SweepReport,
+             now: int) -> dict[str, Any] | None:
+    """The event of the group's next run when this one stopped with due entries left and its period is
+    not over (until); None when the group is done for this period (or the run was invoked by hand)."""
+    if report.complete or until is None or now >= until:
+        return None
+    return {"detail": {"group": group, "groups": groups, "until": until, "hop": hop + 1,
+                       "maxEntries": max_entries}}
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What is left due in a run's shards: entries (counted up to BACKLOG_PAGES pages a shard; counted_all
+    False when a shard had more) and the due time of the oldest (None: nothing due)."""
+
+    entries: int = 0
+    counted_all: bool = True
+    oldest_due_at: int | None = None
+
+    def age(self, now: int) -> int:
+        """Seconds the oldest due entry has waited past its due time (0 when nothing is due)."""
+        return 0 if self.oldest_due_at is None else max(0, now - self.oldest_due_at)
+
+
+def measure_backlog(ctx: SweepContext, shards: Sequence[int], now: int) -> Backlog:
+    """Count the due entries left in shards (KEYS_ONLY Query pages, oldest first)."""
+    entries, counted_all, oldest = 0, True, None
+    for shard in shards:
+        start: Any = None
+        for page in range(BACKLOG_PAGES):
+            due, start = ctx.expiry.due(shard, now, limit=BACKLOG_PAGE, start=start)
+            if page == 0 and due:
+                first = keys.expiry_sort_epoch(due[0].xsk)
+                oldest = first if oldest is None else min(oldest, first)
+            entries += len(due)
+            if start is None:
+                break
+        else:
+            counted_all = False
+    return Backlog(entries=entries, counted_all=counted_all, oldest_due_at=oldest)
 
 
 def sweep(ctx: SweepContext, now: int, budget: Budget, shards: Sequence[int] | None = None) -> SweepReport:
