@@ -102,8 +102,36 @@ def object_key_of_staging(key: str) -> str | None:
     return key.removesuffix(STAGING_SUFFIX) if key.endswith(STAGING_SUFFIX) else None
 
 
+# A file's previews (imagestore.previews.PREVIEW_SIZES) live next to its bytes, under the same user
+# prefix: {object_key}.preview.{name}. They are written by the preview function only, and deleted with
+# the file's bytes in the same DeleteObjects (image_object_keys).
+PREVIEW_INFIX = ".preview."
+PREVIEW_NAMES = ("thumb", "screen")
+
+
+def preview_key(object_key: str, name: str) -> str:
+    """Where the preview `name` (thumb, screen) of the file whose bytes live at object_key is stored."""
+    if name not in PREVIEW_NAMES:
+        raise ValueError(f"no preview named {name!r}")
+    return f"{object_key}{PREVIEW_INFIX}{name}"
+
+
+def image_object_keys(object_key: str) -> list[str]:
+    """Every S3 object of one file: its bytes, its upload's staging object and its previews. Whatever
+    deletes a file's bytes deletes these, in the same DeleteObjects."""
+    return [object_key, staging_key(object_key), *(preview_key(object_key, name) for name in PREVIEW_NAMES)]
+
+
+def object_key_of_preview(key: str) -> str | None:
+    """The object key a preview key belongs to, or None for any other key."""
+    base, infix, name = key.rpartition(PREVIEW_INFIX)
+    return base if infix and name in PREVIEW_NAMES and base else None
+
+
 def parse_object_key(key: str) -> tuple[str, str, str] | None:
-    """(tenant, user, file id) of an S3 key made by object_key, or None for any other key."""
+    """(tenant, user, file id) of an S3 key made by object_key, or None for any other key. A preview's
+    key parses as its file's (reconciliation keeps a preview exactly as long as its file's item)."""
+    key = object_key_of_preview(key) or key
     parts = key.split("/")
     if len(parts) != 3 or not all(parts):
         return None
