@@ -63,6 +63,8 @@ class ChildProcess:
     # own S3 gateway's subscription to end) is given less, with an info message instead of a warning.
     stop_grace: float = 10.0
     lingers: bool = False
+    env: dict[str, str] | None = None  # added to this process's environment
+
 
     def start(self) -> None:
         """Start the process, its output going to log_path."""
@@ -75,6 +77,7 @@ class ChildProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.cwd,
+            env={**os.environ, **self.env} if self.env else None,
             preexec_fn=_die_with_parent,
         )
         handle.close()

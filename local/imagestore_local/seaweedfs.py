@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 from dataclasses import dataclass
@@ -41,6 +42,15 @@ def identity_config(access_key: str, secret_key: str) -> dict[str, object]:
             }
         ]
     }
+
+
+def sse_kek(folder: Path) -> str:
+    """The key that encrypts SSE-S3 data keys (bucket default encryption AES256), made once per data folder."""
+    path = folder / "sse-kek"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
 
 
 @dataclass
@@ -113,7 +123,8 @@ class SeaweedFS:
             args.append(f"{flag}={value}")
         # Its filer's graceful stop waits 15 s for the S3 gateway's metadata subscription; the volume and
         # filer files are written as they change (leveldb's journal, appended needles), so 3 s is enough.
-        child = ChildProcess("seaweedfs", args, logs / "seaweedfs.log", cwd=folder, stop_grace=3.0, lingers=True)
+        child = ChildProcess("seaweedfs", args, logs / "seaweedfs.log", cwd=folder, stop_grace=3.0, lingers=True,
+                             env={"WEED_S3_SSE_KEK": sse_kek(folder)})
         return cls(weed=weed, data_dir=folder, s3_port=port, ports=ports, child=child)
 
     def start(self) -> None:

@@ -129,7 +129,8 @@ class ImageBucket:
                 return False
             _raise_throttled(exc)
             raise
-        if response.get("CopyObjectResult", {}).get("ETag") != etag:
+        # Compared without quotes: S3 quotes ETags, some S3 stores (SeaweedFS) leave the copy's unquoted.
+        if str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"') != etag.strip('"'):
             self.delete_objects([target_key])
             return False
         return True
