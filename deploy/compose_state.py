@@ -23,6 +23,7 @@ def file_service_outputs(stage: str, region: str, account_id: str = ACCOUNT_ID) 
         "ImagestoreLambdaLayerQualifiedArn": f"arn:aws:lambda:{region}:{account_id}:layer:imagestore:1",
         "AuthorizerLambdaFunctionQualifiedArn":
             f"arn:aws:lambda:{region}:{account_id}:function:imagestore-file-{stage}-authorizer:1",
+        "CorsOrigins": "http://localhost:*,http://127.0.0.1:*",
     }
 
 

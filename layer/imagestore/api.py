@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from pydantic import BaseModel, ValidationError
 
-from imagestore import bodies, errors
+from imagestore import bodies, cors, errors
 from imagestore.auth import Principal
+from imagestore.config import get_settings
 from imagestore.observability import logger
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -55,9 +56,21 @@ def status_of(error: errors.DomainError) -> int:
     return 400
 
 
+class Resolver(APIGatewayRestResolver):
+    """The REST resolver; every answer, errors included, carries the CORS headers of its request."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result = super().resolve(event, context)
+        settings = get_settings()
+        tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
+        tenant_origins = settings.tenant(tenant_id).cors_origins if isinstance(tenant_id, str) else None
+        headers = cors.cors_headers(cors.request_origin(event.get("headers")), settings.cors_origins, tenant_origins)
+        return cors.add_headers(result, headers)
+
+
 def create_app() -> APIGatewayRestResolver:
     """A REST resolver whose errors all come out as JSON with the right status."""
-    app = APIGatewayRestResolver()
+    app = Resolver()
 
     @app.exception_handler(errors.DomainError)
     def _domain_error(exc: errors.DomainError) -> Response:

@@ -33,6 +33,10 @@ class TenantSettings(BaseModel):
     share_url_template: str | None = None
     upload_url_seconds: int = Field(default=900, gt=0)
     download_url_seconds: int = Field(default=900, gt=0)
+    # The shop's own web origins (as the stage's corsOrigins: one `*` for any text); when set, only
+    # these may read this tenant's answers in a browser. They must also match the stage's corsOrigins,
+    # which API Gateway's preflight checks before any tenant is known.
+    cors_origins: tuple[str, ...] | None = None
     # GET /files/{fileId}/print-check: at or above print_good_dpi "good", at or above
     # print_acceptable_dpi "acceptable", below it "low".
     print_good_dpi: float = Field(default=300.0, gt=0)
@@ -71,6 +75,8 @@ class Settings(BaseModel):
     expiry_shards: int = Field(default=32, gt=0, le=1000)
     event_bus_name: str = "default"
     tenant_overrides: dict[str, dict[str, object]] = Field(default_factory=dict)
+    # Browser origins allowed by the stage (IMAGESTORE_CORS_ORIGINS, comma-separated): none by default.
+    cors_origins: tuple[str, ...] = ()
     _tenants: dict[str, TenantSettings] = PrivateAttr(default_factory=dict)
 
     @field_validator("jwt_public_keys", mode="before")
@@ -80,6 +86,11 @@ class Settings(BaseModel):
             marker = "-----END PUBLIC KEY-----"
             return tuple(part.strip() + "\n" + marker for part in value.split(marker) if part.strip())
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
     @field_validator("tenant_overrides", mode="before")
     @classmethod
@@ -111,6 +122,7 @@ _ENV = {
     "expiry_shards": "IMAGESTORE_EXPIRY_SHARDS",
     "event_bus_name": "IMAGESTORE_EVENT_BUS_NAME",
     "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",
+    "cors_origins": "IMAGESTORE_CORS_ORIGINS",
 }
 
 

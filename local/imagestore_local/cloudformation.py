@@ -360,7 +360,8 @@ def create_bucket(client: Any, props: dict[str, Any], region: str) -> bool:
         name,
         "CORS",
         lambda: client.put_bucket_cors(
-            Bucket=name, CORSConfiguration={"CORSRules": props["CorsConfiguration"]["CorsRules"]}
+            Bucket=name,
+            CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in props["CorsConfiguration"]["CorsRules"]]},
         ),
         "CorsConfiguration" in props,
     )
@@ -417,6 +418,12 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
             "NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])
         }
     return out
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation CorsRule in the S3 API's names (ExposedHeaders, MaxAge differ)."""
+    renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
+    return {renamed.get(key, key): value for key, value in rule.items()}
 
 
 def _apply(bucket: str, what: str, call: Any, wanted: bool) -> None:

@@ -35,9 +35,15 @@ log = logging.getLogger("imagestore_local.gateway")
 MOBILE_PAGE_PATH = "/mobile/"
 MOBILE_PAGE_DIR = "services/file/web/mobile"
 
+# What Serverless's `cors: true` allows (and its defaults for a `cors:` object without `headers`).
 CORS_ALLOW_HEADERS = (
-    "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,If-Match"
+    "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,"
+    "X-Amzn-Trace-Id"
 )
+# API Gateway's payload limit (REST APIs: 10 MB) and Lambda's synchronous invocation payload
+# limits (6 MB for the request event and for the result, as JSON).
+API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+LAMBDA_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))")
 _CODES = {
     400: "bad_request",
@@ -63,6 +69,9 @@ _DEFAULT_STATUS = {
     "API_CONFIGURATION_ERROR": 500,
     "INVALID_API_KEY": 403,
     "THROTTLED": 429,
+    "QUOTA_EXCEEDED": 429,
+    "REQUEST_TOO_LARGE": 413,
+    "INTEGRATION_TIMEOUT": 504,
 }
 
 
@@ -80,7 +89,22 @@ class GatewayResponse:
 
     status: int | None
     templates: dict[str, str]
-    headers: dict[str, str]
+    headers: dict[str, str]  # header -> mapping expression: 'static' or method.request.header.X
+
+    def render_headers(self, request: Request | None) -> dict[str, str]:
+        """The response headers: static values, and request headers as API Gateway maps them (a
+        request header that is missing leaves its response header out)."""
+        out: dict[str, str] = {}
+        for name, expression in self.headers.items():
+            if len(expression) >= 2 and expression[0] == expression[-1] == "'":
+                out[name] = expression[1:-1]
+            elif expression.startswith("method.request.header.") and request is not None:
+                value = request.headers.get(expression.removeprefix("method.request.header."))
+                if value:
+                    out[name] = value
+            else:
+                log.warning("gateway response header %s: mapping %r is not emulated", name, expression)
+        return out
 
 
 def gateway_responses(service: ServiceConfig) -> dict[str, GatewayResponse]:
@@ -93,7 +117,7 @@ def gateway_responses(service: ServiceConfig) -> dict[str, GatewayResponse]:
         headers = {}
         for name, value in (props.get("ResponseParameters") or {}).items():
             if str(name).startswith("gatewayresponse.header.") and isinstance(value, str):
-                headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
+                headers[name.removeprefix("gatewayresponse.header.")] = value.strip()
         status = props.get("StatusCode")
         out[str(props.get("ResponseType"))] = GatewayResponse(
             status=int(status) if status else None,
@@ -111,6 +135,26 @@ def render_template(template: str, values: dict[str, str]) -> str:
         return values.get(name, "")
 
     return re.sub(r"\$\{(context(?:\.[\w-]+)+)\}|\$(context(?:\.[\w-]+)+)", replace, template)
+
+
+def origin_allowed(origin: str, cors: dict[str, Any]) -> bool:
+    """Whether Serverless's preflight template echoes this Origin: an `origins` entry (or one of
+    the comma-separated `origin`) matches, `.` literal and one `*` standing for any text."""
+    for pattern in cors_origins(cors):
+        head, star, tail = pattern.partition("*")
+        regex = re.escape(head) + (".+" + re.escape(tail) if star else "")
+        if origin and re.fullmatch(regex, origin):
+            return True
+    return False
+
+
+def cors_origins(cors: dict[str, Any]) -> list[str]:
+    """The origins of a route's `cors:` (Serverless: `origins`, else `origin` split on commas, else '*')."""
+    origins = cors.get("origins")
+    if isinstance(origins, list) and origins:
+        return [str(origin) for origin in origins]
+    origin = str(cors.get("origin") or "*")
+    return [part.strip() for part in origin.split(",") if part.strip()]
 
 
 def _error_json(status: int, message: str, code: str | None = None) -> str:
@@ -165,8 +209,6 @@ class Gateway:
         except Exception:
             log.exception("unhandled gateway error for %s %s", request.method, redact_path(request.path))
             response = self._json(500, _error_json(500, "Internal server error"))
-        if "Access-Control-Allow-Origin" not in response.headers:
-            response.headers["Access-Control-Allow-Origin"] = "*"
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -182,18 +224,38 @@ class Gateway:
             return docs
         match = self.router.match(request.method, request.path)
         if match.route is None:
-            if request.method == "OPTIONS" and match.allowed_methods:
-                return self._preflight(match.allowed_methods)
-            if match.allowed_methods:
-                return self._json(
-                    405,
-                    _error_json(405, f"{request.method} is not allowed on {request.path}"),
-                    {"Allow": ", ".join(match.allowed_methods)},
-                )
-            # API Gateway answers 403 {"message": "Missing Authentication Token"} for an unknown path;
-            # locally a JSON 404 in the API's error shape is clearer.
-            return self._json(404, _error_json(404, f"No route for {request.method} {request.path}"))
+            if request.method == "OPTIONS" and match.cors:
+                return self._preflight(request, match.cors)
+            # API Gateway has no method here (unknown path, another method, OPTIONS of a resource
+            # without CORS): MISSING_AUTHENTICATION_TOKEN, 403 unless the API's gateway response says.
+            return self._gateway_error(
+                match.service,
+                403,
+                "MISSING_AUTHENTICATION_TOKEN",
+                "Missing Authentication Token",
+                str(uuid.uuid4()),
+                request,
+            )
+        too_large = self._body_too_large(request)
+        if too_large is not None:
+            return self._gateway_error(
+                match.route.service, 413, "REQUEST_TOO_LARGE", too_large, str(uuid.uuid4()), request
+            )
         return self._invoke_route(request, match.route, match.path_parameters)
+
+    @staticmethod
+    def _body_too_large(request: Request) -> str | None:
+        """API Gateway's 10 MB limit on a request body: the reason to refuse it, or None. A body
+        without Content-Length is read up to one byte past the limit."""
+        length = request.content_length
+        if length is not None and length > API_GATEWAY_MAX_BODY_BYTES:
+            return "Request Too Long"
+        if length is None and request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = request.stream.read(API_GATEWAY_MAX_BODY_BYTES + 1)
+            if len(data) > API_GATEWAY_MAX_BODY_BYTES:
+                return "Request Too Long"
+            request._cached_data = data  # type: ignore[attr-defined]  # werkzeug's get_data() cache
+        return None
 
     def _mobile_page(self, request: Request) -> Response:
         """The phone's mobile upload page (services/file/web/mobile/): static files, as a shop's web
@@ -223,18 +285,38 @@ class Gateway:
             outcome = self.authorizers.authorize(route.authorizer, event, arn, api=route.service.key)
             if not outcome.allowed:
                 return self._gateway_error(
-                    route.service, outcome.status, outcome.response_type, outcome.message, request_id
+                    route.service, outcome.status, outcome.response_type, outcome.message, request_id, request
                 )
             event["requestContext"]["authorizer"] = outcome.authorizer_context
+        if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_PAYLOAD_BYTES:
+            # Lambda refuses the invocation (RequestEntityTooLargeException); API Gateway answers 413.
+            log.info("%s %s: event over Lambda's 6 MB request payload -> 413", request.method, route.resource)
+            return self._gateway_error(
+                route.service, 413, "REQUEST_TOO_LARGE", "Request Too Long", request_id, request
+            )
         try:
             result = self.runtime.invoke(route.function, event, request_id)
         except HandlerImportError as exc:
             log.error("%s %s: %s", request.method, route.resource, exc)
-            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
+            return self._gateway_error(
+                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
+            )
         except Exception:
             log.exception("%s/%s raised (API Gateway answers 502)", route.service.key, route.function.key)
-            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
-        return self._lambda_response(route, result, request_id)
+            return self._gateway_error(
+                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
+            )
+        try:
+            result_size = len(json.dumps(result).encode("utf-8"))
+        except (TypeError, ValueError):
+            result_size = 0  # not JSON: _lambda_response answers it as malformed
+        if result_size > LAMBDA_MAX_PAYLOAD_BYTES:
+            # Lambda fails the invocation (response payload too large): API Gateway answers 502.
+            log.error("%s/%s: result over Lambda's 6 MB response payload -> 502", route.service.key, route.function.key)
+            return self._gateway_error(
+                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
+            )
+        return self._lambda_response(route, result, request_id, request)
 
     def proxy_event(
         self, request: Request, route: Route, path_parameters: dict[str, str], request_id: str
@@ -311,13 +393,15 @@ class Gateway:
             "isBase64Encoded": is_base64,
         }
 
-    def _lambda_response(self, route: Route, result: Any, request_id: str) -> Response:
+    def _lambda_response(self, route: Route, result: Any, request_id: str, request: Request) -> Response:
         """A Lambda proxy result as the HTTP response (malformed results are a 502, as in API Gateway)."""
         if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int | str):
             log.error(
                 "%s/%s returned a malformed proxy response: %r", route.service.key, route.function.key, result
             )
-            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id)
+            return self._gateway_error(
+                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
+            )
         headers = Headers()
         for name, value in (result.get("headers") or {}).items():
             headers[name] = str(value)
@@ -341,15 +425,26 @@ class Gateway:
         return response
 
     def _gateway_error(
-        self, service: ServiceConfig, status: int, response_type: str, message: str, request_id: str
+        self,
+        service: ServiceConfig | None,
+        status: int,
+        response_type: str,
+        message: str,
+        request_id: str,
+        request: Request | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Response:
-        """A gateway-generated error, rendered with the service's GatewayResponse when it has one."""
-        responses = self._responses.get(service.key, {})
+        """A gateway-generated error, rendered with the service's GatewayResponse when it has one
+        (its status, body template and headers), else as API Gateway's default {"message": ...}."""
+        if service is None:  # no API owns the path: the gateway responses any API declares
+            service = next((s for s in self.project.services() if self._responses.get(s.key)), None)
+        responses = self._responses.get(service.key, {}) if service is not None else {}
         family = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
         configured = responses.get(response_type) or responses.get(family)
         headers = {"x-amzn-ErrorType": _error_type(response_type), "X-Amzn-RequestId": request_id}
+        headers.update(extra_headers or {})
         if configured is None:
-            return self._json(status, _error_json(status, message), headers)
+            return self._json(status, json.dumps({"message": message}), headers)
         template = configured.templates.get("application/json")
         values = {
             "context.error.message": message,
@@ -363,29 +458,30 @@ class Gateway:
         }
         body = render_template(template, values) if template is not None else json.dumps({"message": message})
         final_status = configured.status or _DEFAULT_STATUS.get(response_type, status)
-        return self._json(final_status, body, {**headers, **configured.headers})
+        return self._json(final_status, body, {**headers, **configured.render_headers(request)})
 
     @staticmethod
     def _json(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
         return Response(body, status=status, headers=headers or {}, content_type="application/json")
 
     @staticmethod
-    def _preflight(methods: list[str]) -> Response:
-        """What serverless `cors: true` answers to OPTIONS."""
-        allowed = sorted(
-            {"OPTIONS", *(m for m in methods if m != "ANY")}
-            | ({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"} if "ANY" in methods else set())
-        )
-        return Response(
-            b"",
-            status=200,
-            headers={
-                "Access-Control-Allow-Origin": "*",
-                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-                "Access-Control-Allow-Methods": ",".join(allowed),
-                "Access-Control-Allow-Credentials": "false",
-            },
-        )
+    def _preflight(request: Request, cors: dict[str, Any]) -> Response:
+        """What the OPTIONS method Serverless makes from the resource's `cors:` answers (a MOCK
+        integration): the first origin, or the request's Origin when it matches one of them."""
+        origins = cors_origins(cors)
+        origin = request.headers.get("Origin", "")
+        headers = {
+            "Access-Control-Allow-Origin": origin if len(origins) > 1 and origin_allowed(origin, cors) else origins[0],
+            "Access-Control-Allow-Headers": ",".join(cors.get("headers") or CORS_ALLOW_HEADERS.split(",")),
+            "Access-Control-Allow-Methods": ",".join(cors.get("methods") or ["OPTIONS"]),
+        }
+        if cors.get("allowCredentials"):
+            headers["Access-Control-Allow-Credentials"] = "true"
+        if cors.get("maxAge"):
+            headers["Access-Control-Max-Age"] = str(cors["maxAge"])
+        if cors.get("cacheControl"):
+            headers["Cache-Control"] = str(cors["cacheControl"])
+        return Response(b"", status=200, headers=headers, content_type="application/json")
 
     # ---- admin
 
@@ -571,4 +667,8 @@ def _error_type(response_type: str) -> str:
         "ACCESS_DENIED": "AccessDeniedException",
         "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
         "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+        "THROTTLED": "TooManyRequestsException",
+        "QUOTA_EXCEEDED": "LimitExceededException",
+        "REQUEST_TOO_LARGE": "RequestTooLargeException",
+        "INVALID_API_KEY": "ForbiddenException",
     }.get(response_type, "InternalServerErrorException")

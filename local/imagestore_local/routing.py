@@ -195,13 +195,56 @@ def _match_segments(
     return tuple(rank), params
 
 
+def resource_cors(routes: list[Route]) -> dict[str, Any] | None:
+    """The OPTIONS method Serverless makes for one resource from its routes' `cors:` (None when no
+    route of it has one): headers, methods and origins are the union, as in Serverless's validation."""
+    merged: dict[str, Any] | None = None
+    for route in routes:
+        if not route.cors:
+            continue
+        cors: dict[str, Any] = {} if route.cors is True else dict(route.cors)  # type: ignore[arg-type]
+        if merged is None:
+            merged = {"headers": [], "methods": [], "origins": [], "allowCredentials": False}
+        origins = cors.get("origins")
+        if not isinstance(origins, list):
+            origin = str(cors.get("origin") or "*")
+            origins = [part.strip() for part in origin.split(",") if part.strip()]
+        for name, values in (
+            ("headers", cors.get("headers") or _DEFAULT_CORS_HEADERS),
+            ("origins", origins),
+            ("methods", [*(cors.get("methods") or []), "OPTIONS", route.method]),
+        ):
+            merged[name] += [value for value in values if value not in merged[name]]
+        merged["allowCredentials"] = merged["allowCredentials"] or bool(cors.get("allowCredentials"))
+        for name in ("maxAge", "cacheControl"):
+            if cors.get(name):
+                merged[name] = cors[name]
+    if merged is not None and "ANY" in merged["methods"]:
+        every = ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
+        merged["methods"] = [m for m in merged["methods"] if m != "ANY"] + every
+    return merged
+
+
+_DEFAULT_CORS_HEADERS = (
+    "Content-Type",
+    "X-Amz-Date",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Security-Token",
+    "X-Amz-User-Agent",
+    "X-Amzn-Trace-Id",
+)
+
+
 @dataclass
 class Match:
     """The outcome of routing a request."""
 
     route: Route | None
     path_parameters: dict[str, str]
-    allowed_methods: list[str]  # methods of the matched resource (for 405 and CORS preflight)
+    allowed_methods: list[str]  # methods of the matched resource
+    cors: dict[str, Any] | None = None  # the resource's CORS preflight, when its routes declare one
+    service: ServiceConfig | None = None  # the API that has the resource
 
 
 class Router:
@@ -230,6 +273,12 @@ class Router:
         chosen = next((route for route in candidates if route.method == method.upper()), None)
         chosen = chosen or next((route for route in candidates if route.method == "ANY"), None)
         if chosen is None:
-            return Match(route=None, path_parameters={}, allowed_methods=allowed)
+            return Match(
+                route=None,
+                path_parameters={},
+                allowed_methods=allowed,
+                cors=resource_cors(candidates),
+                service=candidates[0].service,
+            )
         own = _match_segments(chosen.segments, parts)
         return Match(route=chosen, path_parameters=own[1] if own else best[1], allowed_methods=allowed)

@@ -18,6 +18,7 @@ PARAMS = {
     "bucketArn": "BucketArn",
     "layerArn": "ImagestoreLambdaLayerQualifiedArn",
     "authorizerArn": "AuthorizerLambdaFunctionQualifiedArn",
+    "corsOrigins": "CorsOrigins",
 }
 
 
@@ -44,3 +45,16 @@ def test_compose_names_no_account_and_no_region() -> None:
     text = yaml.safe_dump(compose())  # the configuration, without its comments
     assert not re.search(r"\b\d{12}\b", text)
     assert REGION not in text
+
+
+@pytest.mark.parametrize("consumer", ["project", "scheduler"])
+def test_deployed_alone_each_param_falls_back_to_the_file_stacks_output(consumer: str) -> None:
+    """`serverless deploy` of one service without --param: every file-service param it uses reads
+    the stage's file stack output, and only when the param is missing (compose still passes them)."""
+    text = (ROOT / "services" / consumer / "serverless.yml").read_text()
+    uses = re.findall(r"\$\{param:(\w+)((?:, cf:imagestore-file-\$\{sls:stage\}\.\w+)?)", text)
+    used = {name for name, _ in uses if name in PARAMS}
+    assert {"tableName", "tableArn", "bucketName", "bucketArn", "layerArn"} <= used
+    for name, rest in uses:
+        if name in PARAMS:
+            assert rest == f", cf:imagestore-file-${{sls:stage}}.{PARAMS[name]}", f"${{param:{name}{rest}}}"

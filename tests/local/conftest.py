@@ -59,6 +59,11 @@ def binary(event, context):
             "body": base64.b64encode(b"\\x89PNG-bytes").decode()}
 
 
+def big(event, context):
+    size = int((event.get("queryStringParameters") or {}).get("bytes", "0"))
+    return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "x" * size}
+
+
 def event_target(event, context):
     CALLS.append(event)
     return {"got": event["detail-type"]}
@@ -91,6 +96,10 @@ functions:
       - http:
           path: items/{itemId}
           method: get
+          cors:
+            origin: https://shop.example,https://*.brand.example
+            headers: [Authorization, Content-Type]
+            maxAge: 600
           authorizer: &auth
             name: auth
             type: request
@@ -113,6 +122,10 @@ functions:
     handler: PKG/handlers.binary
     events:
       - http: GET blob
+  big:
+    handler: PKG/handlers.big
+    events:
+      - http: GET big
   broken:
     handler: PKG/missing_module.handler
     events:
@@ -140,6 +153,9 @@ resources:
         ResponseType: UNAUTHORIZED
         RestApiId: !Ref ApiGatewayRestApi
         StatusCode: "401"
+        ResponseParameters:
+          gatewayresponse.header.Access-Control-Allow-Origin: method.request.header.Origin
+          gatewayresponse.header.Vary: "'Origin'"
         ResponseTemplates:
           application/json: '{"error":{"code":"unauthorized","message":$context.error.messageString}}'
   Outputs:

@@ -49,7 +49,10 @@ def test_missing_identity_source_is_401_without_invoking(gateway: Gateway, stub_
     assert response.status_code == 401
     # The stub service's UNAUTHORIZED gateway response renders the body.
     assert body(response) == {"error": {"code": "unauthorized", "message": "Unauthorized"}}
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in response.headers  # no Origin, nothing to echo
+    from_shop = client(gateway).get("/items/1", headers={"Origin": "https://shop.example"})
+    assert from_shop.status_code == 401 and from_shop.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert from_shop.headers["Vary"] == "Origin"
     assert f"{stub_repo.package}.handlers" not in __import__("sys").modules  # authorizer never imported
 
 
@@ -91,7 +94,8 @@ def test_authorizer_outcomes(gateway: Gateway) -> None:
     assert c.get("/items/1", headers={"Authorization": "Bearer nobody"}).status_code == 401
     denied = c.get("/items/1", headers={"Authorization": "Bearer deny"})
     assert denied.status_code == 403
-    assert body(denied)["error"]["code"] == "forbidden"
+    # The stub API declares no ACCESS_DENIED gateway response: API Gateway's own body.
+    assert body(denied) == {"message": "User is not authorized to access this resource with an explicit deny"}
     failing = c.get("/items/1", headers={"Authorization": "Bearer boom"})
     assert failing.status_code == 500
     assert failing.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
@@ -132,15 +136,40 @@ def test_open_routes_binary_and_body(gateway: Gateway) -> None:
 def test_errors_and_cors(gateway: Gateway) -> None:
     c = client(gateway)
     broken = c.get("/broken")
-    assert broken.status_code == 502 and body(broken)["error"]["code"] == "bad_gateway"
-    missing = c.get("/nowhere")
-    assert missing.status_code == 404
-    assert body(missing) == {"error": {"code": "not_found", "message": "No route for GET /nowhere"}}
-    assert c.patch("/items/1").status_code == 405
-    preflight = c.options("/items/1")
+    assert broken.status_code == 502 and body(broken) == {"message": "Internal server error"}
+    # No method: API Gateway's MISSING_AUTHENTICATION_TOKEN, for an unknown path as for another method.
+    for missing in (c.get("/nowhere"), c.patch("/items/1")):
+        assert missing.status_code == 403
+        assert body(missing) == {"message": "Missing Authentication Token"}
+        assert missing.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    preflight = c.options("/items/1", headers={"Origin": "https://a.brand.example"})
     assert preflight.status_code == 200
-    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
-    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://a.brand.example"
+    assert preflight.headers["Access-Control-Allow-Methods"] == "OPTIONS,GET"
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type"
+    assert preflight.headers["Access-Control-Max-Age"] == "600"
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+    # Another origin gets the first configured one (the browser then refuses), as Serverless's template does.
+    other = c.options("/items/1", headers={"Origin": "https://evil.example"})
+    assert other.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    # A resource without cors has no OPTIONS method.
+    assert c.options("/items/special").status_code == 403
+    # The gateway adds no CORS header to a function's answer: the function does.
+    assert "Access-Control-Allow-Origin" not in c.get("/items/special", headers={"Origin": "https://shop.example"}).headers
+
+
+def test_api_gateway_and_lambda_payload_limits(gateway: Gateway, stub_repo: StubRepo) -> None:
+    c = client(gateway)
+    over_10_mb = c.put("/open/x", data=b"a" * (10 * 1024 * 1024 + 1), headers={"Content-Type": "text/plain"})
+    assert over_10_mb.status_code == 413 and body(over_10_mb) == {"message": "Request Too Long"}
+    # Under API Gateway's 10 MB but over Lambda's 6 MB event (a binary body grows by a third in base64).
+    over_6_mb = c.put("/open/x", data=b"\x00" * (5 * 1024 * 1024), headers={"Content-Type": "image/png"})
+    assert over_6_mb.status_code == 413
+    assert c.put("/open/x", data=b"\x00" * (4 * 1024 * 1024), headers={"Content-Type": "image/png"}).status_code == 200
+    # A function result over Lambda's 6 MB response payload: 502.
+    assert c.get("/big?bytes=1000").data == b"x" * 1000
+    too_big = c.get(f"/big?bytes={6 * 1024 * 1024}")
+    assert too_big.status_code == 502 and body(too_big) == {"message": "Internal server error"}
 
 
 def test_events_invoke_matching_functions(gateway: Gateway, stub_repo: StubRepo) -> None:

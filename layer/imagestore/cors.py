@@ -1,0 +1,59 @@
+"""CORS of the functions' answers: the browser's Origin is allowed when it matches the stage's
+origins (IMAGESTORE_CORS_ORIGINS, the `corsOrigins` param that the API Gateway preflight also
+follows) and, when the caller's tenant names its own shop origins (`cors_origins`), one of those."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+EXPOSED_HEADERS = "Retry-After"
+
+
+def split_origins(value: str) -> tuple[str, ...]:
+    """`a,b, c` -> ("a", "b", "c"), as Serverless splits a `cors.origin` with commas."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@lru_cache(maxsize=256)
+def _pattern(origin: str) -> re.Pattern[str]:
+    """An origin as Serverless's preflight template matches it: literal, except that one `*`
+    stands for any non-empty text (https://*.shop.example)."""
+    head, star, tail = origin.partition("*")
+    return re.compile(re.escape(head) + (".+" + re.escape(tail) if star else ""))
+
+
+def origin_matches(origin: str, allowed: Iterable[str]) -> bool:
+    """Whether a request's Origin is one of the allowed origins (or matches a wildcard one)."""
+    return bool(origin) and any(_pattern(pattern).fullmatch(origin) for pattern in allowed)
+
+
+def request_origin(headers: Mapping[str, Any] | None) -> str:
+    """The request's Origin header (header names are case-insensitive), or ''."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "origin" and isinstance(value, str):
+            return value.strip()
+    return ""
+
+
+def cors_headers(origin: str, stage_origins: Iterable[str], tenant_origins: Iterable[str] | None) -> dict[str, str]:
+    """The CORS headers of an answer to a request from `origin`: Access-Control-Allow-Origin only
+    for an allowed origin; Vary: Origin always (the answer depends on it)."""
+    headers = {"Vary": "Origin"}
+    if origin_matches(origin, stage_origins) and (tenant_origins is None or origin_matches(origin, tenant_origins)):
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    return headers
+
+
+def add_headers(result: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """A Lambda proxy result with `headers` set (in multiValueHeaders when the result uses them)."""
+    multi = result.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        for name, value in headers.items():
+            multi[name] = [value]
+    else:
+        result["headers"] = {**(result.get("headers") or {}), **headers}
+    return result
