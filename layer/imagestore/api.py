@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -59,7 +60,7 @@ def status_of(error: errors.DomainError) -> int:
 class Resolver(APIGatewayRestResolver):
     """The REST resolver; every answer, errors included, carries the CORS headers of its request."""
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         result = super().resolve(event, context)
         settings = get_settings()
         tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
