@@ -31,21 +31,38 @@ help:
 
 # --- installation ---------------------------------------------------------------------------------
 
+# Each step says what it does; a missing tool is named with what to install. pip's and npm's own
+# output is reduced to the packages being fetched (bash's pipefail keeps their exit status).
+$(VENV)/.installed node_modules/.installed: SHELL := /bin/bash
+$(VENV)/.installed node_modules/.installed: .SHELLFLAGS := -o pipefail -c
+
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $@
+	@command -v $(PYTHON) >/dev/null || { echo "setup: '$(PYTHON)' not found. Install Python 3.11 or newer with its venv module (Debian/Ubuntu: apt install python3 python3-venv; macOS: brew install python), or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: $(PYTHON) is $$($(PYTHON) -V 2>&1); imagestore needs Python 3.11 or newer (make PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@echo "setup 1/3: Python virtualenv $(VENV) ($$($(PYTHON) -V 2>&1))"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "setup: cannot create $(VENV); install Python's venv module (Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
+	@echo "setup 2/3: Python packages: pip install -e '.[dev]' (boto3, Powertools, moto, SeaweedFS, locust, playwright; a few minutes the first time)"
+	@start=$$(date +%s); $(PY) -m pip install --quiet --upgrade pip && \
+		$(PY) -m pip install --progress-bar off -e '.[dev]' \
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } \
+		| sed -u -e 's/^Collecting /  fetching /' -e 's/^Successfully installed .*/  installed/' && \
+		echo "setup 2/3: done in $$(( $$(date +%s) - start )) s"
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "setup: Node.js and npm not found. Install Node.js 18 or newer with npm (Debian/Ubuntu: apt install nodejs npm; macOS: brew install node; or nvm); they bring DynamoDB Local's jar and the Serverless CLI (osls)" >&2; exit 1; }
+	@echo "setup 3/3: npm packages: npm ci (node $$(node -v): osls, DynamoDB Local, Swagger UI)"
+	@start=$$(date +%s); npm ci --no-audit --no-fund --loglevel=error && echo "setup 3/3: done in $$(( $$(date +%s) - start )) s"
+	@command -v java >/dev/null && command -v javac >/dev/null || echo "setup: note: no JDK (java and javac): the local stack serves DynamoDB from moto instead of DynamoDB Local (Debian/Ubuntu: apt install default-jdk-headless)"
+	@touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
+	@echo "setup: everything is installed"
 
 # --- the local stack ------------------------------------------------------------------------------
 
 run: setup
+	@echo "run: starting the local stack on http://127.0.0.1:$(PORT) (S3: SeaweedFS, DynamoDB Local, the three APIs; Ctrl-C stops it)"
 	PORT=$(PORT) $(VENV)/bin/imagestore-local run --port $(PORT)
 
 reset: $(VENV)/.installed
