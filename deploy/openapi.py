@@ -27,6 +27,7 @@ from file_service import models as file_models
 from imagestore.bodies import MAX_BODY_BYTES
 from imagestore.data.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 from imagestore.preconditions import MAX_VERSION_DIGITS
+from imagestore.previews import MAX_PRINT_MM
 from project_service import models as project_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +151,17 @@ OPERATIONS: tuple[Operation, ...] = (
         links={"DeleteFile": _link("deleteFile", fileId="$request.path.fileId")},
     ),
     Operation(
+        "file", "get", "/files/{fileId}/print-check", "checkPrint", "Whether a file prints well at a size",
+        "files", {200: file_models.PrintCheckView},
+        params=(FILE_ID, *(Param(name, "query", {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_PRINT_MM},
+                                 f"The print's {side} in millimetres", required=True, example=example)
+                           for name, side, example in (("widthMm", "width", 150), ("heightMm", "height", 100)))),
+        errors=(404, 409),
+        description="The effective DPI of the file's pixels printed at widthMm x heightMm, and the verdict "
+                    "against the tenant's thresholds (default: good from 300 dpi, acceptable from 150). 409 while "
+                    "the file's pixel size is not known (not yet available).",
+    ),
+    Operation(
         "file", "delete", "/files/{fileId}", "deleteFile", "Delete a file", "files",
         {204: None}, params=(FILE_ID,), errors=(404, 409),
         description="409 while a project, share copy, cart item or order still holds the file.",
@@ -252,7 +264,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "cart items", {201: project_models.CartItemView}, body=project_models.CartItemInput,
         body_example={"productSku": "print-10x15", "quantity": 2, "externalCartId": "cart-42"},
         errors=(404, 409, 413, 422),
-        links={"DeleteCartItem": _link("deleteCartItem", cartItemId="$response.body#/cartItemId")},
+        links={"DeleteCartItem": _link("deleteCartItem", cartItemId="$response.body#/cartItemId"),
+               "PlaceOrder": {"operationId": "placeOrder",
+                              "requestBody": {"cartItemIds": ["$response.body#/cartItemId"],
+                                              "externalOrderRef": "order-of-$response.body#/cartItemId"}}},
     ),
     Operation(
         "project", "get", "/cart-items", "listCartItems", "The caller's cart items, or an external cart's",
@@ -319,7 +334,8 @@ def _schemas(ops: list[Operation]) -> tuple[dict[tuple[type[BaseModel], str], st
         schema = defs[name]
         if "properties" in schema:
             schema["required"] = list(schema["properties"])
-    return {key: value["$ref"] for key, value in refs.items()}, defs
+    return {(model, mode): value["$ref"] for (model, mode), value in refs.items()  # type: ignore[misc]
+            if isinstance(model, type) and issubclass(model, BaseModel)}, defs
 
 
 def _reachable(refs: list[str], defs: dict[str, Any]) -> set[str]:
@@ -418,7 +434,7 @@ def build(service: str | None = None) -> dict[str, Any]:
         paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
     used_errors = sorted({int(r["$ref"].rsplit("Error", 1)[1]) for item in paths.values() for o in item.values()
                           for r in o["responses"].values() if "$ref" in r})
-    servers = [{"url": "http://127.0.0.1:3000", "description": "The local stack (make run)"}]
+    servers: list[dict[str, Any]] = [{"url": "http://127.0.0.1:3000", "description": "The local stack (make run)"}]
     if service is not None:
         servers.append({
             "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",

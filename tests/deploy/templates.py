@@ -23,6 +23,7 @@ PACKAGING_INPUTS = (
     "pyproject.toml",
     "services/*/serverless.yml",
     "services/*/*_service/**/*.py",
+    "services/*/openapi.json",
     "layer/imagestore/**/*.py",
     "deploy/*.sh",
     "deploy/*.py",
