@@ -201,6 +201,23 @@ def bearer_token(headers: dict[str, str] | None) -> str:
     raise Unauthorized("missing bearer token")
 
 
+# The first path segments of the File API's resources; every other resource is the Project API's.
+# tests/deploy/test_usage_plans.py checks this against both templates.
+FILE_API_RESOURCES = frozenset({"uploads", "files", "mobile-uploads"})
+
+
+def api_of(resource: str) -> str:
+    """Which REST API (`file` or `project`) has a resource such as /files/{fileId}."""
+    return "file" if resource.strip("/").split("/", 1)[0] in FILE_API_RESOURCES else "project"
+
+
+def usage_identifier_key(stage: str, resource: str, tenant_id: str, own_key_tenants: frozenset[str]) -> str:
+    """The API key of the tenant's usage plan on the API of `resource` (deploy/usage-plans.js makes
+    the keys): its own key when it has one, else the key every other tenant shares."""
+    prefix = f"imagestore-{stage}-{api_of(resource)}"
+    return f"{prefix}-tenant-{tenant_id}" if tenant_id in own_key_tenants else f"{prefix}-shared"
+
+
 def api_arn_prefix(method_arn: str) -> str:
     """`arn:aws:execute-api:region:account:apiId/stage` of a method ARN."""
     arn, _, rest = method_arn.partition("/")

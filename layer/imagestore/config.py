@@ -77,6 +77,8 @@ class Settings(BaseModel):
     tenant_overrides: dict[str, dict[str, object]] = Field(default_factory=dict)
     # Browser origins allowed by the stage (IMAGESTORE_CORS_ORIGINS, comma-separated): none by default.
     cors_origins: tuple[str, ...] = ()
+    # Tenants with a usage-plan API key of their own (IMAGESTORE_USAGE_TENANTS, comma-separated).
+    usage_tenants: frozenset[str] = frozenset()
     _tenants: dict[str, TenantSettings] = PrivateAttr(default_factory=dict)
 
     @field_validator("jwt_public_keys", mode="before")
@@ -86,6 +88,11 @@ class Settings(BaseModel):
             marker = "-----END PUBLIC KEY-----"
             return tuple(part.strip() + "\n" + marker for part in value.split(marker) if part.strip())
         return value
+
+    @field_validator("usage_tenants", mode="before")
+    @classmethod
+    def _split_tenants(cls, value: object) -> object:
+        return frozenset(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -123,6 +130,7 @@ _ENV = {
     "event_bus_name": "IMAGESTORE_EVENT_BUS_NAME",
     "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",
     "cors_origins": "IMAGESTORE_CORS_ORIGINS",
+    "usage_tenants": "IMAGESTORE_USAGE_TENANTS",
 }
 
 

@@ -25,6 +25,7 @@ class AuthOutcome:
     response_type: str = ""  # API Gateway gateway response type when refused
     message: str = ""
     authorizer_context: dict[str, Any] | None = None
+    usage_identifier_key: str | None = None  # the API key of the caller's usage plan, when named
 
     @property
     def allowed(self) -> bool:
@@ -126,9 +127,10 @@ class AuthorizerRunner:
             log.exception("authorizer %s: invalid context -> 500", spec.cache_id)
             return AuthOutcome(500, "AUTHORIZER_CONFIGURATION_ERROR", "Authorizer error")
         context["principalId"] = str(result["principalId"])
-        if "usageIdentifierKey" in result:
-            context["usageIdentifierKey"] = str(result["usageIdentifierKey"])
-        return AuthOutcome(200, authorizer_context=context)
+        usage_key = result.get("usageIdentifierKey")
+        return AuthOutcome(
+            200, authorizer_context=context, usage_identifier_key=str(usage_key) if usage_key else None
+        )
 
     def _cached(self, key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
         """A cached result that has not expired."""

@@ -242,6 +242,13 @@ class VariableResolver:
 
     def _lookup(self, reference: str, depth: int) -> Any:
         """Look a reference up in its source, then resolve what it returned."""
+        file_ref = re.fullmatch(r"file\(([^)]+)\)(?::(.*))?", reference.strip())
+        if file_ref and "file" in self.sources:
+            try:
+                value = self.sources["file"](f"{file_ref.group(1).strip()}:{file_ref.group(2) or ''}")
+            except KeyError:
+                return _MISSING
+            return _MISSING if value is None else self.resolve(value, depth + 1)
         source, sep, address = reference.partition(":")
         if sep and source in self.sources:
             try:
@@ -259,6 +266,42 @@ class VariableResolver:
         if value is None:
             return _MISSING
         return self.resolve(value, depth + 1)
+
+
+def file_variable(path: Path, prop: str, stage: str, service: str) -> Any:
+    """${file(path):a.b}: a YAML or JSON file's value at a.b, or a JavaScript file's export (a function
+    is called as Serverless calls it, with resolveVariable for sls:stage and self:service) at a.b."""
+    if not path.is_file():
+        raise KeyError(str(path))
+    value = _file_value(path.resolve(), path.stat().st_mtime_ns, stage, service)
+    for part in [p for p in prop.split(".") if p]:
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(prop)
+        value = value[part]
+    return copy.deepcopy(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_value(path: Path, mtime_ns: int, stage: str, service: str) -> Any:
+    """A file's whole value (a JavaScript file run once per stage and service while it is unchanged)."""
+    del mtime_ns  # part of the cache key only
+    if path.suffix == ".js":
+        runner = (
+            "const f = require(process.argv[1]);"
+            "const vars = {'sls:stage': process.argv[2], 'self:service': process.argv[3]};"
+            "const resolveVariable = async (v) => { if (!(v in vars)) throw new Error(v); return vars[v]; };"
+            "Promise.resolve(typeof f === 'function' ? f({options: {stage: process.argv[2]}, resolveVariable}) : f)"
+            ".then((r) => process.stdout.write(JSON.stringify(r)));"
+        )
+        import json
+        import subprocess
+
+        output = subprocess.run(
+            ["node", "-e", runner, str(path), stage, service],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout
+        return json.loads(output)
+    return load_yaml(path)
 
 
 def _literal(text: str) -> Any:
@@ -508,6 +551,10 @@ class Project:
                     return values[address]
             raise KeyError(address)
 
+        def file_source(address: str) -> Any:
+            path, _, prop = address.partition(":")
+            return file_variable(entry.path / path, prop, stage, str(raw.get("service") or entry.key))
+
         resolver = VariableResolver(
             sources={
                 "self": self_source,
@@ -516,6 +563,7 @@ class Project:
                 "aws": aws_source,
                 "env": _env_source,
                 "param": param_source,
+                "file": file_source,
             }
         )
         resolved = resolver.resolve(raw)

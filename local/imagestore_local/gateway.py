@@ -28,6 +28,7 @@ from imagestore_local.lambda_runtime import HandlerImportError, LambdaRuntime
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
 from imagestore_local.scheduler import EventBus, FunctionInvocations
+from imagestore_local.throttling import UsagePlans
 from imagestore_local.ttl import TtlReaper
 
 log = logging.getLogger("imagestore_local.gateway")
@@ -198,6 +199,7 @@ class Gateway:
         self.info = info
         self.stage = project.stage
         self._responses = {service.key: gateway_responses(service) for service in project.services()}
+        self.usage_plans = {service.key: UsagePlans(service) for service in project.services()}
         self._started = time.time()
 
     # ---- WSGI
@@ -242,6 +244,14 @@ class Gateway:
                 match.route.service, 413, "REQUEST_TOO_LARGE", too_large, str(uuid.uuid4()), request
             )
         return self._invoke_route(request, match.route, match.path_parameters)
+
+    def _usage_refusal(self, route: Route, usage_key: str | None) -> str | None:
+        """API Gateway's usage plans on a method that requires an API key (`private: true`) with the
+        key source AUTHORIZER: the gateway response type that refuses the request, or None."""
+        plans = self.usage_plans.get(route.service.key)
+        if not route.private or plans is None or plans.key_source != "AUTHORIZER":
+            return None
+        return plans.admit(usage_key, f"{route.resource}/{route.method}")
 
     @staticmethod
     def _body_too_large(request: Request) -> str | None:
@@ -288,6 +298,13 @@ class Gateway:
                     route.service, outcome.status, outcome.response_type, outcome.message, request_id, request
                 )
             event["requestContext"]["authorizer"] = outcome.authorizer_context
+            refused = self._usage_refusal(route, outcome.usage_identifier_key)
+            if refused is not None:
+                message = {"THROTTLED": "Too Many Requests", "QUOTA_EXCEEDED": "Limit Exceeded"}.get(
+                    refused, "Forbidden"
+                )
+                status = 429 if refused in ("THROTTLED", "QUOTA_EXCEEDED") else 403
+                return self._gateway_error(route.service, status, refused, message, request_id, request)
         if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_PAYLOAD_BYTES:
             # Lambda refuses the invocation (RequestEntityTooLargeException); API Gateway answers 413.
             log.info("%s %s: event over Lambda's 6 MB request payload -> 413", request.method, route.resource)
@@ -548,6 +565,10 @@ class Gateway:
             return self._json(200, json.dumps(self.ttl.run_once(), default=str))
         if path == "/_local/authorizer-cache" and request.method == "DELETE":
             self.authorizers.clear()
+            return Response(status=204)
+        if path == "/_local/usage-plans" and request.method == "DELETE":
+            for plans in self.usage_plans.values():
+                plans.reset()
             return Response(status=204)
         return self._json(404, _error_json(404, f"No route for {request.method} {request.path}"))
 

@@ -41,6 +41,7 @@ class Route:
     resource: str  # "/files/{fileId}"
     authorizer: AuthorizerSpec | None
     cors: bool | dict[str, Any] = False
+    private: bool = False  # `private: true`: the method requires an API key (usage plans)
     segments: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +135,7 @@ def build_routes(project: Project) -> list[Route]:
                     resource="/" + str(http["path"]).strip("/"),
                     authorizer=authorizer,
                     cors=http.get("cors", False),
+                    private=bool(http.get("private", False)),
                 )
                 routes.append(route)
     _warn_duplicates(routes)

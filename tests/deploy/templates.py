@@ -28,6 +28,8 @@ PACKAGING_INPUTS = (
     "deploy/*.sh",
     "deploy/*.py",
     "deploy/*.yaml",
+    "deploy/*.yml",
+    "deploy/*.js",
 )
 
 

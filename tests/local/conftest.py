@@ -40,6 +40,8 @@ def authorizer(event, context):
         raise Exception("Unauthorized")
     if token == "Bearer boom":
         raise RuntimeError("boom")
+    if token.startswith("Bearer key-"):
+        return {**_policy(event, "Allow"), "usageIdentifierKey": token.removeprefix("Bearer ")}
     if token == "Bearer get-only":
         return _policy(event, "Allow", event["methodArn"].split("/", 1)[0] + "/*/GET/items/*")
     return _policy(event, "Allow")
@@ -81,6 +83,17 @@ provider:
     STUB_STAGE: ${sls:stage}
     STUB_SUB: !Sub "${AWS::StackName}-${Table}-${AWS::Region}"
     STUB_LEVEL: ${param:logLevel, ${env:STUB_LEVEL_FALLBACK, 'INFO'}}
+  apiGateway:
+    apiKeySourceType: AUTHORIZER
+    usagePlan:
+      - slow:
+          throttle: {rateLimit: 1, burstLimit: 2}
+          quota: {limit: 4, period: DAY}
+      - fast:
+          throttle: {rateLimit: 1000, burstLimit: 1000}
+    apiKeys:
+      - slow: [{name: slow, value: key-slow-0123456789abcdef}]
+      - fast: [{name: fast, value: key-fast-0123456789abcdef}]
 custom:
   prefix: stub-${sls:stage}
   nested:
@@ -122,6 +135,19 @@ functions:
     handler: PKG/handlers.binary
     events:
       - http: GET blob
+  limited:
+    handler: PKG/handlers.echo
+    events:
+      - http:
+          path: limited/{id}
+          method: get
+          private: true
+          authorizer: {name: auth, type: request, resultTtlInSeconds: 300}
+      - http:
+          path: limited/{id}
+          method: post
+          private: true
+          authorizer: {name: auth, type: request, resultTtlInSeconds: 300}
   big:
     handler: PKG/handlers.big
     events:
@@ -139,7 +165,24 @@ functions:
             detail-type: [UserLoggedOut]
       - schedule: rate(2 hours)
 resources:
+  extensions:
+    ApiGatewayUsagePlanFast:
+      Properties:
+        ApiStages:
+          - ApiId: {Ref: ApiGatewayRestApi}
+            Stage: ${sls:stage}
+            Throttle: {"/limited/{id}/POST": {RateLimit: 1, BurstLimit: 1}}
   Resources:
+    Throttled:
+      Type: AWS::ApiGateway::GatewayResponse
+      Properties:
+        ResponseType: THROTTLED
+        RestApiId: !Ref ApiGatewayRestApi
+        StatusCode: "429"
+        ResponseParameters:
+          gatewayresponse.header.Retry-After: "'1'"
+        ResponseTemplates:
+          application/json: '{"error":{"code":"throttled","message":$context.error.messageString}}'
     Table:
       Type: AWS::DynamoDB::Table
       Properties:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,45 @@ def test_schedules_are_found(gateway: Gateway) -> None:
     fn = gateway.project.service("stub").functions["target"]
     (schedule,) = schedules_of(fn)
     assert schedule.period == 7200
+
+
+def test_usage_plans_throttle_each_key_on_its_own(gateway: Gateway) -> None:
+    c = client(gateway)
+    slow = {"Authorization": "Bearer key-slow-0123456789abcdef"}
+    fast = {"Authorization": "Bearer key-fast-0123456789abcdef"}
+    assert [c.get("/limited/1", headers=slow).status_code for _ in range(2)] == [200, 200]  # the burst
+    throttled = c.get("/limited/1", headers=slow)
+    assert throttled.status_code == 429
+    assert body(throttled) == {"error": {"code": "throttled", "message": "Too Many Requests"}}
+    assert throttled.headers["Retry-After"] == "1"
+    # The other key keeps its rate while the first is throttled.
+    assert {c.get("/limited/1", headers=fast).status_code for _ in range(50)} == {200}
+    assert c.get("/limited/1", headers=slow).status_code == 429
+    time.sleep(1.1)  # rate 1/s: one more token
+    assert c.get("/limited/1", headers=slow).status_code == 200
+    # Routes without `private: true` need no key.
+    assert c.get("/items/1", headers={"Authorization": "Bearer ok"}).status_code == 200
+
+
+def test_method_throttles_quotas_and_keys_in_no_plan(gateway: Gateway) -> None:
+    c = client(gateway)
+    fast = {"Authorization": "Bearer key-fast-0123456789abcdef"}
+    assert c.post("/limited/1", headers=fast).status_code == 200
+    assert c.post("/limited/1", headers=fast).status_code == 429  # the plan's throttle of POST /limited/{id}
+    assert c.get("/limited/1", headers=fast).status_code == 200  # other methods keep the plan's rate
+    # The slow plan's quota is 4 a day: QUOTA_EXCEEDED (no gateway response declared: API Gateway's body).
+    slow = {"Authorization": "Bearer key-slow-0123456789abcdef"}
+    passed = 0
+    for _ in range(12):
+        response = c.get("/limited/1", headers=slow)
+        if response.status_code == 200:
+            passed += 1
+        elif response.status_code == 429 and body(response) == {"message": "Limit Exceeded"}:
+            break
+        time.sleep(0.5)
+    assert passed == 4
+    # A key in no plan, and no key at all: 403.
+    assert c.get("/limited/1", headers={"Authorization": "Bearer key-unknown"}).status_code == 403
+    assert c.get("/limited/1", headers={"Authorization": "Bearer ok"}).status_code == 403
+    assert c.delete("/_local/usage-plans").status_code == 204
+    assert c.get("/limited/1", headers=slow).status_code == 200

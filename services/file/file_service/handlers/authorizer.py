@@ -17,6 +17,7 @@ from imagestore.auth import (
     authorizer_policy,
     bearer_token,
     is_mobile_upload_token,
+    usage_identifier_key,
     verify_mobile_upload_token,
     verify_token,
 )
@@ -43,7 +44,14 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
         logger.info("token refused", reason=exc.message, resource=event.resource)
         raise GatewayUnauthorized() from exc
     logger.append_keys(tenant_id=principal.tenant_id)
-    return authorizer_policy(principal, event.method_arn)
+    settings = get_settings()
+    # API Gateway counts the request against this key's usage plan (API key source AUTHORIZER).
+    return {
+        **authorizer_policy(principal, event.method_arn),
+        "usageIdentifierKey": usage_identifier_key(
+            settings.stage, event.resource, principal.tenant_id, settings.usage_tenants
+        ),
+    }
 
 
 def _verify(token: str) -> Principal:

@@ -1,0 +1,50 @@
+"""The usage plans the local gateway enforces are the ones the templates deploy: read from the
+services' resolved serverless.yml (deploy/usage-plans.js over deploy/usage-plans.yml), with the keys
+the authorizer names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagestore.auth import usage_identifier_key
+from imagestore_local.config_loader import Project
+from imagestore_local.throttling import Limits, UsagePlans
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, dict[str, UsagePlans]]:
+    out: dict[str, dict[str, UsagePlans]] = {}
+    for stage in ("local", "dev"):
+        project = Project(ROOT, stage=stage)
+        out[stage] = {key: UsagePlans(project.service(key)) for key in ("file", "project")}
+    return out
+
+
+@pytest.mark.parametrize("api", ["file", "project"])
+def test_a_listed_tenant_has_its_own_plan_and_the_others_share_one(
+    plans: dict[str, dict[str, UsagePlans]], api: str
+) -> None:
+    usage = plans["local"][api]
+    assert usage.key_source == "AUTHORIZER"
+    listed = frozenset({"throttled-shop"})
+    own = usage_identifier_key("local", f"/{'files' if api == 'file' else 'projects'}", "throttled-shop", listed)
+    shared = usage_identifier_key("local", f"/{'files' if api == 'file' else 'projects'}", "t1", listed)
+    assert own == f"imagestore-local-{api}-tenant-throttled-shop" and shared == f"imagestore-local-{api}-shared"
+    assert usage.plans[usage.keys[own]].throttle == Limits(rate=20, burst=20)
+    assert usage.plans[usage.keys[shared]].throttle == Limits(rate=100000, burst=100000)
+    for _ in range(20):
+        assert usage.admit(own, "/projects/GET") is None
+    assert usage.admit(own, "/projects/GET") == "THROTTLED"
+    assert usage.admit(shared, "/projects/GET") is None
+
+
+def test_operations_that_grow_with_the_project_have_method_throttles(plans: dict[str, dict[str, UsagePlans]]) -> None:
+    (shared,) = plans["dev"]["project"].plans.values()
+    assert shared.methods["/projects/POST"] == Limits(rate=20, burst=40)
+    assert shared.methods["/orders/POST"] == Limits(rate=10, burst=20)
+    assert shared.quota == 20_000_000 and shared.quota_period == "DAY"
+    assert not plans["dev"]["file"].plans["shared"].methods
