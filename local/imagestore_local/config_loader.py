@@ -1,8 +1,17 @@
-"""Loads serverless.yml and serverless-compose.yml and resolves their ${...} variables."""
+"""Loads serverless.yml and serverless-compose.yml and resolves their ${...} variables.
+
+A service's serverless.yml is resolved by the framework itself (`osls print`, imagestore_local.framework_print,
+cached by content) when osls is installed; the VariableResolver below is the fallback without Node.js
+(IMAGESTORE_LOCAL_RESOLVER=builtin forces it) and resolves serverless-compose.yml's params
+(${file.Output} from the local outputs of the services already loaded). A ${cf:} or ${ssm:} variable
+that resolves to nothing is an error in both: never a silent null.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import logging
 import os
 import re
@@ -12,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from imagestore_local.framework_print import FrameworkError, FrameworkPrint
 
 log = logging.getLogger("imagestore_local.config")
 
@@ -59,6 +70,8 @@ class VariableError(ValueError):
 
 
 _MISSING = object()
+# Sources that only AWS answers: unresolved, they fail loudly instead of becoming null.
+_AWS_ONLY_SOURCES = ("cf:", "ssm:", "s3:", "cf(")
 _REF_SOURCES = (
     "self:",
     "opt:",
@@ -194,6 +207,12 @@ class VariableResolver:
         except VariableError:
             if self.strict or depth > 0:
                 raise
+            needs_aws = [c for c in _split_top_level(body) if c.lstrip("${").startswith(_AWS_ONLY_SOURCES)]
+            if needs_aws:
+                raise VariableError(
+                    f"cannot resolve ${{{body}}}: {needs_aws[0]} is read from AWS, which the local stack does "
+                    "not call; give the value another way (a param, an env variable or a default)"
+                ) from None
             log.warning("cannot resolve ${%s} (no value and no default); using null", body)
             return None
 
@@ -432,6 +451,7 @@ class Project:
         self.stage = stage
         self.region_option = region
         self.compose = self._load_compose()
+        self.framework = FrameworkPrint.for_root(root)
         self._services: dict[str, ServiceConfig] = {}
         self._loading: set[str] = set()
         self._output_cache: dict[str, dict[str, Any]] = {}
@@ -481,9 +501,29 @@ class Project:
                 log.warning("service %s: %s/serverless.yml is missing; skipped", key, self.compose[key].path)
         return present
 
+    def _needs(self, key: str) -> set[str]:
+        """The services `key` waits for: its dependsOn and those its params read (${file.TableName})."""
+        entry = self.compose[key]
+        referenced = re.findall(r"\$\{([A-Za-z][\w-]*)\.", json.dumps(entry.params, default=str))
+        return {*entry.depends_on, *(name for name in referenced if name in self.compose and name != key)}
+
     def services(self) -> list[ServiceConfig]:
-        """Every present service, resolved."""
-        return [self.service(key) for key in self.service_keys()]
+        """Every present service, resolved; services whose dependencies are loaded resolve in parallel
+        (osls print takes seconds a service the first time)."""
+        keys = self.service_keys()
+        pending = [key for key in keys if key not in self._services]
+        while pending:
+            ready = [k for k in pending if all(d in self._services or d not in keys for d in self._needs(k))]
+            ready = ready or pending[:1]
+            if len(ready) == 1 or self.framework is None:
+                self.service(ready[0])
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=len(ready)) as pool:
+                    list(pool.map(self.service, ready))
+            pending = [key for key in pending if key not in self._services]
+        return [self.service(key) for key in keys]
 
     # ---- services
 
@@ -566,7 +606,16 @@ class Project:
                 "file": file_source,
             }
         )
-        resolved = resolver.resolve(raw)
+        if self.framework is not None:
+            try:
+                resolved = self.framework.resolve(entry.path, stage, self.region_option, self._params_of(entry))
+            except FrameworkError as exc:
+                raise VariableError(str(exc)) from None
+            region_box["value"] = str(
+                (resolved.get("provider") or {}).get("region") or self.region_option or DEFAULT_REGION
+            )
+        else:
+            resolved = resolver.resolve(raw)
         service = ServiceConfig(
             key=entry.key, directory=entry.path, config=resolved, stage=stage, region=region()
         )
@@ -589,6 +638,22 @@ class Project:
                 memory_size=int(spec.get("memorySize") or provider.get("memorySize") or 1024),
             )
         return service
+
+    def _params_of(self, entry: ComposeService) -> dict[str, str]:
+        """The compose params of a service as `--param name=value` gives them; one that cannot be
+        resolved locally is left out (the service's own fallback then applies, or fails loudly)."""
+        params: dict[str, str] = {}
+        for name, value in entry.params.items():
+            try:
+                resolved = self._resolve_compose_value(value)
+            except VariableError as exc:
+                log.warning("service %s: compose param %s not resolved locally: %s", entry.key, name, exc)
+                continue
+            if resolved is None:
+                log.warning("service %s: compose param %s resolves to nothing locally", entry.key, name)
+                continue
+            params[name] = _to_text(resolved)
+        return params
 
     def _resolve_compose_value(self, value: Any) -> Any:
         """Resolve a compose param: ${sls:stage}, ${env:X}, ${service.Output}."""
