@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout test test-fast lint typecheck loadtest capacity bench bench-sweep clean openapi
+.PHONY: help setup run reset token logout test test-fast lint typecheck loadtest capacity bench bench-sweep bench-previews clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make capacity   per-operation request counts and the capacity model"
 	@echo "make bench      cold-start and local-stack benchmarks"
 	@echo "make bench-sweep  images deleted per second by a sweep, batched vs one request per image"
+	@echo "make bench-previews  seconds and peak memory of the previews of a 24 MP JPEG, 12 MP HEIC, 100 MP PNG"
 
 # --- installation ---------------------------------------------------------------------------------
 
@@ -110,6 +111,10 @@ capacity: $(VENV)/.installed
 bench: setup
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.local_stack
+	$(PY) -m benchmarks.previews
+
+bench-previews: $(VENV)/.installed
+	$(PY) -m benchmarks.previews
 
 # LOCAL_STACK=http://127.0.0.1:3000 measures against a running local stack's emulators.
 bench-sweep: $(VENV)/.installed
