@@ -301,6 +301,39 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
+FILE_ID_EXAMPLE = "01m8nwkwqqb06a0sf8aw58z3pk"
+PROJECT_ID_EXAMPLE = "01m8nx2c7d0hq3k9w5v1e8t6ra"
+# Response examples, validated by their models when the document is built: an example that no longer fits
+# its model fails `make openapi` (and the drift test) instead of showing clients a shape the API left.
+RESPONSE_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    file_models.UploadTicket: {
+        "fileId": FILE_ID_EXAMPLE, "maxBytes": 52_428_800,
+        "upload": {"method": "POST", "url": "https://imagestore-dev-images-eu-west-1.s3.amazonaws.com/",
+                   "fields": {"key": "staging/...", "Content-Type": "image/jpeg", "policy": "...",
+                              "x-amz-signature": "..."},
+                   "headers": {}, "expiresAt": "2026-11-30T10:15:00Z"},
+    },
+    file_models.FileView: {
+        "fileId": FILE_ID_EXAMPLE, "filename": "photo.jpg", "contentType": "image/jpeg", "sizeBytes": 2_345_678,
+        "status": "available", "retention": "session", "width": 4000, "height": 3000,
+        "createdAt": "2026-11-30T10:00:00Z", "expiresAt": "2026-11-30T16:00:00Z", "holdCount": 1,
+        "mobileUploadId": None, "downloadUrl": "https://imagestore-dev-images-eu-west-1.s3.amazonaws.com/...",
+        "previewStatus": "ready", "takenAt": "2026-07-14T18:03:11Z",
+        "previews": {"thumb": {"url": "https://...", "width": 320, "height": 240, "contentType": "image/webp"}},
+    },
+    file_models.PrintCheckView: {"dpi": 677.3, "verdict": "good"},
+    project_models.ShareCreated: {
+        "shareId": "01m8nx5q2m7v0c4d9e3f6g8h1j", "token": "...", "url": "https://shop.example/share#...",
+        "mode": "copy", "expiresAt": "2026-12-07T10:00:00Z",
+    },
+    project_models.CartItemView: {
+        "cartItemId": "01m8nx7a1b2c3d4e5f6g7h8j9k", "userId": "u1", "productSku": "print-10x15", "quantity": 2,
+        "projectId": PROJECT_ID_EXAMPLE, "projectVersion": 3, "externalCartId": "cart-42", "fileCount": 12,
+        "createdAt": "2026-11-30T10:00:00Z", "expiresAt": "2026-12-14T10:00:00Z",
+    },
+}
+
+
 DOCUMENT_OPERATIONS = tuple(
     Operation(service, "get", "/openapi.json", f"openApiDocument{service.title()}",
               "This OpenAPI document (no token needed)", "documents", {200: "application/json"}, security=())
@@ -404,7 +437,10 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
     for status, model in sorted(op.responses.items()):
         response: dict[str, Any] = {"description": _success(status)}
         if isinstance(model, type):
-            response["content"] = {"application/json": {"schema": {"$ref": refs[(model, "serialization")]}}}
+            body: dict[str, Any] = {"schema": {"$ref": refs[(model, "serialization")]}}
+            if model in RESPONSE_EXAMPLES:
+                body["example"] = model.model_validate(RESPONSE_EXAMPLES[model]).model_dump(mode="json", by_alias=True)
+            response["content"] = {"application/json": body}
         elif model == "image/png":
             response["content"] = {model: {"schema": {"type": "string", "format": "binary"}}}
         elif model == "application/json":

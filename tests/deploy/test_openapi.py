@@ -142,3 +142,11 @@ def test_each_api_serves_its_own_document_without_a_token(service: str, template
     assert function["Handler"] == f"{service}_service/handlers/openapi.handler"
     with zipfile.ZipFile(ROOT / "services" / service / ".serverless" / f"imagestore-{service}.zip") as package:
         assert package.read("openapi.json").decode("utf-8") == committed
+
+
+def test_every_request_example_is_a_body_its_model_accepts() -> None:
+    examples = [op for op in openapi.OPERATIONS if op.body is not None and op.body_example is not None]
+    assert {op.operation_id for op in examples} >= {"requestUpload", "createProject", "addCartItem", "placeOrder"}
+    for op in examples:
+        assert op.body is not None and op.body_example is not None
+        op.body.model_validate(op.body_example)

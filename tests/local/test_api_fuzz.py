@@ -2,7 +2,7 @@
 answer without a token, and Schemathesis (fixed seed, bounded budget) finds no server error, no
 undocumented status, no response outside its schema and no undocumented content type.
 
-The run's JUnit and JSON reports are kept in reports/schemathesis/ (`st replay <id>` needs the stack)."""
+Each run's JUnit and JSON reports and its output are kept in reports/schemathesis/."""
 
 from __future__ import annotations
 
@@ -58,13 +58,16 @@ def test_the_document_and_the_docs_page_answer_without_a_token(stack: StackHandl
     assert refused.status_code == 405 and refused.json()["error"]["code"] == "method_not_allowed"
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack: StackHandle, tmp_path: Path) -> None:
+def schemathesis(stack: StackHandle, token: str, name: str, cwd: Path, *options: str,
+                 config: Path | None = None, max_time: int = 60) -> tuple[dict[str, Any], str]:
+    """Run `st run` against the stack's document with `token`; its report (JSON) and the end of its output.
+    Reports go to reports/schemathesis/<name>.*; the working directory takes Schemathesis' own cache."""
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    for old in REPORT_DIR.glob("*"):
+    for old in REPORT_DIR.glob(f"{name}.*"):
         old.unlink()
-    token = stack.mint_token("fuzz-tenant", "fuzzer", session="fuzz-session")
     command = [
-        str(Path(sys.executable).with_name("st")), "run", f"{stack.base_url}/openapi.json",
+        str(Path(sys.executable).with_name("st")), *(["--config-file", str(config)] if config else []),
+        "run", f"{stack.base_url}/openapi.json", *options,
         "--header", f"Authorization: Bearer {token}",
         "--checks", CHECKS,
         "--phases", "examples,coverage,fuzzing,stateful",
@@ -74,25 +77,51 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack: Stack
         # thread-safe: two workers sometimes end in an internal error of the generator).
         "--workers", "1",
         "--request-timeout", "30",
-        "--max-time", "60",
+        "--max-time", str(max_time),
+        "--generation-database", "none",
         "--report", "junit,json",
-        "--report-junit-path", str(REPORT_DIR / "junit.xml"),
-        "--report-json-path", str(REPORT_DIR / "report.json"),
+        "--report-junit-path", str(REPORT_DIR / f"{name}.junit.xml"),
+        "--report-json-path", str(REPORT_DIR / f"{name}.json"),
     ]
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160"}
-    # The working directory takes Schemathesis' own cache (.schemathesis/), out of the repository.
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=max_time + 300,
                             check=False)
-    (REPORT_DIR / "output.txt").write_text(result.stdout + result.stderr, encoding="utf-8")
-    report: dict[str, Any] = json.loads((REPORT_DIR / "report.json").read_text(encoding="utf-8"))
-    summary = result.stdout[-6000:]
-
-    assert report["complete"] and report["operations"]["tested"] == report["operations"]["total"], summary
-    assert report["test_cases"]["generated"] > 200, summary  # a run that did little is no evidence
+    (REPORT_DIR / f"{name}.txt").write_text(result.stdout + result.stderr, encoding="utf-8")
+    report: dict[str, Any] = json.loads((REPORT_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    summary = result.stdout[-6000:] + result.stderr[-2000:]
+    assert report["complete"] and report["operations"]["tested"] == report["operations"]["selected"], summary
     assert report["failures"] == [], summary
     assert report["errors"] == [], summary
     assert result.returncode == 0, summary
-    # Every operation was called with data the API accepted at least once (not only refused or 404).
-    accepted = {op for op, phases in report["valid_rates"].items()
-                if any(rates["accepted"] for rates in phases.values())}
-    assert {"POST /uploads", "POST /projects", "POST /mobile-uploads", "POST /cart-items"} <= accepted, summary
+    return report, summary
+
+
+def accepted(report: dict[str, Any]) -> set[str]:
+    """The operations called at least once with data the API accepted (not only refused or 404)."""
+    return {op for op, phases in report["valid_rates"].items() if any(rates["accepted"] for rates in phases.values())}
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack: StackHandle, tmp_path: Path) -> None:
+    token = stack.mint_token("fuzz-tenant", "fuzzer", session="fuzz-session")
+    report, summary = schemathesis(stack, token, "user", tmp_path)
+    assert report["operations"]["tested"] == report["operations"]["total"], summary
+    assert report["test_cases"]["generated"] > 200, summary  # a run that did little is no evidence
+    assert {"POST /uploads", "POST /projects", "POST /mobile-uploads", "POST /cart-items"} <= accepted(report)
+
+
+def test_schemathesis_with_a_phones_mobile_upload_token(stack: StackHandle, tmp_path: Path) -> None:
+    """The phone's capability token on the operations its scope allows (the others answer 403 at the gateway)."""
+    user = stack.mint_token("fuzz-tenant", "desktop", session="fuzz-desktop")
+    created = requests.post(f"{stack.base_url}/mobile-uploads", json={"retention": "session"}, timeout=30,
+                            headers={"Authorization": f"Bearer {user}"})
+    assert created.status_code == 201, created.text
+    config = tmp_path / "schemathesis.toml"  # the path parameter of the phone's session: its mobile upload
+    config.write_text(f'[parameters]\nmobileUploadId = "{created.json()["mobileUploadId"]}"\n', encoding="utf-8")
+    report, summary = schemathesis(
+        stack, created.json()["token"], "mobile-upload", tmp_path,
+        "--include-operation-id", "requestUpload", "--include-operation-id", "completeUpload",
+        "--include-operation-id", "phoneSession",
+        config=config, max_time=20,
+    )
+    assert report["operations"]["selected"] == 3, summary
+    assert {"POST /uploads", "GET /mobile-uploads/{mobileUploadId}/session"} <= accepted(report), summary
