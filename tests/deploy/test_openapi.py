@@ -150,3 +150,27 @@ def test_every_request_example_is_a_body_its_model_accepts() -> None:
     for op in examples:
         assert op.body is not None and op.body_example is not None
         op.body.model_validate(op.body_example)
+
+
+# Clients shipped here that read API responses, and the keys they read that are not response fields.
+CLIENTS = {"loadtest/locustfile.py": set(), "tests/e2e/test_mobile_browser.py": {"CI"}}
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_our_clients_read_only_fields_the_document_states(client: str) -> None:
+    """The load test and the browser test need to know no field name the document does not state."""
+    stated = {name for schema in openapi.build()["components"]["schemas"].values()
+              for name in _property_names(schema)}
+    source = (ROOT / client).read_text(encoding="utf-8")
+    read = set(re.findall(r'\["([A-Za-z]+)"\]|\.get\("([A-Za-z]+)"', source))
+    names = {a or b for a, b in read} - CLIENTS[client]
+    assert names and names <= stated, f"{client} reads fields the document does not state: {names - stated}"
+
+
+def _property_names(schema: Any) -> set[str]:
+    if isinstance(schema, dict):
+        own = set(schema.get("properties", {})) if isinstance(schema.get("properties"), dict) else set()
+        return own | {n for value in schema.values() for n in _property_names(value)}
+    if isinstance(schema, list):
+        return {n for value in schema for n in _property_names(value)}
+    return set()
