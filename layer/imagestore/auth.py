@@ -5,6 +5,7 @@ Imports no AWS SDK: the authorizer runs on every cold API call path.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import re
@@ -212,10 +213,11 @@ def api_of(resource: str) -> str:
 
 
 def usage_identifier_key(stage: str, resource: str, tenant_id: str, own_key_tenants: frozenset[str]) -> str:
-    """The API key of the tenant's usage plan on the API of `resource` (deploy/usage-plans.js makes
-    the keys): its own key when it has one, else the key every other tenant shares."""
-    prefix = f"imagestore-{stage}-{api_of(resource)}"
-    return f"{prefix}-tenant-{tenant_id}" if tenant_id in own_key_tenants else f"{prefix}-shared"
+    """The API key of the tenant's usage plan on the API of `resource`: its own key when it has one,
+    else the key every other tenant shares. deploy/usage-plans.js makes the same values: alphanumeric
+    (API Gateway: 20-128 letters and digits) and unique per stage and API (unique per account and region)."""
+    owner = f"tenant/{tenant_id}" if tenant_id in own_key_tenants else "shared"
+    return "imagestore" + hashlib.sha256(f"{stage}/{api_of(resource)}/{owner}".encode()).hexdigest()[:48]
 
 
 def api_arn_prefix(method_arn: str) -> str:

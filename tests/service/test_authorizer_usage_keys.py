@@ -4,6 +4,7 @@ one; the keys are the values deploy/usage-plans.js gives the usage plans."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,16 +45,18 @@ def answer(handler: Any, token: str, method: str, resource: str) -> dict[str, An
 @pytest.mark.parametrize(
     ("tenant", "method", "resource", "key"),
     [
-        ("shop-a", "POST", "/uploads", "imagestore-prod-file-tenant-shop-a"),
-        ("shop-a", "GET", "/files/{fileId}", "imagestore-prod-file-tenant-shop-a"),
-        ("shop-a", "PUT", "/projects/{projectId}", "imagestore-prod-project-tenant-shop-a"),
-        ("shop.b", "POST", "/orders", "imagestore-prod-project-tenant-shop.b"),
-        ("shop-c", "POST", "/mobile-uploads", "imagestore-prod-file-shared"),
-        ("shop-c", "GET", "/cart-items", "imagestore-prod-project-shared"),
+        ("shop-a", "POST", "/uploads", "prod/file/tenant/shop-a"),
+        ("shop-a", "GET", "/files/{fileId}", "prod/file/tenant/shop-a"),
+        ("shop-a", "PUT", "/projects/{projectId}", "prod/project/tenant/shop-a"),
+        ("shop.b", "POST", "/orders", "prod/project/tenant/shop.b"),
+        ("shop-c", "POST", "/mobile-uploads", "prod/file/shared"),
+        ("shop-c", "GET", "/cart-items", "prod/project/shared"),
     ],
 )
 def test_the_tenants_key_on_the_api_called(authorizer: Any, tenant: str, method: str, resource: str, key: str) -> None:
     result = answer(authorizer, mint(tenant=tenant), method, resource)
-    assert result["usageIdentifierKey"] == key
+    # deploy/usage-plans.js gives the keys these values (tests/deploy/test_usage_plans.py compares them).
+    assert result["usageIdentifierKey"] == "imagestore" + hashlib.sha256(key.encode()).hexdigest()[:48]
+    assert result["usageIdentifierKey"].isalnum() and 20 <= len(result["usageIdentifierKey"]) <= 128
     assert result["context"]["tenantId"] == tenant
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
