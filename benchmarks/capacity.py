@@ -814,6 +814,98 @@ def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool
     run_first_load_of_the_day(bench, projects[max(sizes)], max(sizes))  # last: the clock moves a day
 
 
+SWEEP_IMAGES = 200  # expired unsaved uploads the measured sweep run removes (3 users)
+
+
+def run_sweep_delete(bench: Bench) -> None:
+    """sweep.delete: one run of the sweep removing SWEEP_IMAGES expired, unheld uploads (the sale-hour
+    case: uploaded, never saved), through the scheduler's own logic on the layer's clients. First a run
+    (not measured) clears whatever the other operations left due, so the measured run finds only these."""
+    from scheduler_service.logic.context import sweep_context
+    from scheduler_service.logic.sweep import Budget, sweep
+    from tests.support.files import stored_file
+
+    bench.tick(400 * 86_400)  # past every retention the other operations set (orders: a year)
+    sweep(sweep_context(), bench.now(), Budget())
+    now = bench.now()
+    users = (bench.alice, bench.bob, bench.carol)
+    for n in range(SWEEP_IMAGES):
+        stored_file(users[n % len(users)], now=now, retention_seconds=60)
+    bench.tick(120)
+
+    def run() -> tuple[int, Any]:
+        report = sweep(sweep_context(), bench.now(), Budget())
+        return (200 if report.files_removed == SWEEP_IMAGES else 500), report.dump()
+
+    bench.measure("sweep.delete", f"sweep: {SWEEP_IMAGES} expired unsaved uploads removed (per image below)", run,
+                  200, files=SWEEP_IMAGES, main=False)
+
+
+def sweep_groups() -> int:
+    """The sweep's runs started at once each period (sweepGroups of services/scheduler/serverless.yml)."""
+    from tests.support.cfn import service_definition
+
+    return int(service_definition("scheduler")["params"]["default"]["sweepGroups"])
+
+
+def sweep_limits(result: Result, model: Model) -> tuple[list[Limit], list[Limit]]:
+    """Images deleted per second at each limit (smallest first), account-wide and per user: the table's
+    and indexes' units and partitions as for an API operation (the same quotas, shared with the API),
+    Lambda's concurrency at this run's duration per image, and the configured fan-out (sweepGroups runs)."""
+    assert result.usage is not None
+    images = result.files
+    limits, per_entity = model.limits(result.usage)
+    scaled = [Limit(limit.rate * images, limit.what, limit.lift) for limit in limits
+              if not limit.what.startswith(("API Gateway", "Lambda"))]
+    per_run = images * 1000 / model.duration_ms(result.usage)  # images/s one run removes
+    groups = sweep_groups()
+    scaled.append(Limit(per_run * LAMBDA_CONCURRENCY,
+                        f"Lambda 1,000 concurrent runs x {per_run:.0f} images/s each",
+                        "raise the Lambda concurrent-executions quota"))
+    scaled.append(Limit(per_run * groups, f"the fan-out: sweepGroups {groups} runs at once x {per_run:.0f} images/s",
+                        "raise sweepGroups (and IMAGESTORE_EXPIRY_SHARDS: one shard a run at most) and the "
+                        "sweep's reserved concurrency"))
+    scaled.sort(key=lambda limit: limit.rate)
+    return scaled, [Limit(limit.rate * images, limit.what, limit.lift) for limit in per_entity]
+
+
+def sweep_row(result: Result, model: Model) -> dict[str, Any]:
+    """sweep.delete as the JSON shows it: per image, and images deleted per second at the first limit."""
+    out = row(result, model)
+    if result.usage is None:
+        return out
+    images = result.files
+    limits, per_entity = sweep_limits(result, model)
+    return {**out, "projectFiles": 0, "images": images, "wcu": result.usage.total("wcu", "dynamodb") / images,
+            "rcu": result.usage.total("rcu", "dynamodb") / images,
+            "maxPartitionWcu": result.usage.max_partition_wcu()[0] / images,
+            "s3DeletesPerImage": result.usage.total("s3_writes") / images,
+            "firstLimitPerSecond": math.floor(limits[0].rate), "firstLimit": limits[0].what,
+            "limits": [{"perSecond": math.floor(limit.rate), "limit": limit.what} for limit in limits],
+            "perUserLimit": ({"perSecond": math.floor(per_entity[0].rate), "limit": per_entity[0].what}
+                             if per_entity else None)}
+
+
+def sweep_targets(results: list[Result], model: Model) -> list[Target]:
+    """Issue 20: sustained deletions >= GOAL_RPS images/s, and the sweep and uploads at GOAL_RPS each
+    within the table's write units (they share them)."""
+    sweep_result = next((r for r in results if r.name == "sweep.delete" and r.usage), None)
+    upload = next((r for r in results if r.name == "upload" and r.usage), None)
+    if sweep_result is None or sweep_result.usage is None:
+        return [Target(f"sweep.delete >= {GOAL_RPS:,} images/s", "not measured", None)]
+    limits, _ = sweep_limits(sweep_result, model)
+    out = [Target(f"sweep.delete: >= {GOAL_RPS:,} images deleted/s (a sale hour of {GOAL_RPS:,} unsaved uploads/s "
+                  "cleared within one sweep period after its retention)",
+                  f"{math.floor(limits[0].rate):,}/s ({limits[0].what})", limits[0].rate >= GOAL_RPS)]
+    if upload is not None and upload.usage is not None:
+        per_image = sweep_result.usage.total("wcu", "table") / sweep_result.files
+        both = GOAL_RPS * (upload.usage.total("wcu", "table") + per_image)
+        out.append(Target(f"uploads and their deletions at {GOAL_RPS:,}/s each: base table <= {TABLE_WCU:,} WCU/s",
+                          f"{both:,.0f} WCU/s ({upload.usage.total('wcu', 'table'):g} per upload + "
+                          f"{per_image:g} per deletion)", both <= TABLE_WCU))
+    return out
+
+
 def _authorize(token: str) -> tuple[int, Any]:
     from file_service.handlers.authorizer import handler
     from tests.support.events import LambdaContext
@@ -1054,7 +1146,7 @@ def main(argv: list[str] | None = None) -> int:
         index_wcu = upload.usage.total("wcu", "index expiry") if upload and upload.usage else 1.0
         shard_load = expiry_shard_load(shards, index_wcu)
         model = Model(args, shards, shard_load.skew)
-        checks = targets(results, shard_load)
+        checks = targets(results, shard_load) + sweep_targets(results, model)
     elapsed = time.monotonic() - started
     if args.json:
         json.dump(report(results, model, shard_load, checks), out, indent=1)
@@ -1089,6 +1181,7 @@ def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False) -> tupl
         bench = Bench(meter)
         try:
             run_operations(bench, sizes, largest_create=largest_create)
+            run_sweep_delete(bench)
         finally:
             os.environ.pop("IMAGESTORE_CLOCK_OFFSET_SECONDS", None)
         return bench.results, get_settings().expiry_shards
@@ -1096,8 +1189,10 @@ def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False) -> tupl
 
 def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target]) -> dict[str, Any]:
     return {
-        "operations": [row(r, model) for r in results if r.main],
-        "otherOperations": [{**row(r, model), "name": r.label.strip()} for r in results if not r.main],
+        "operations": [*(row(r, model) for r in results if r.main),
+                       *(sweep_row(r, model) for r in results if r.name == "sweep.delete")],
+        "otherOperations": [{**row(r, model), "name": r.label.strip()} for r in results
+                            if not r.main and r.name != "sweep.delete"],
         "goalPerSecond": GOAL_RPS,
         "changedFiles": "images replaced by other images in one save (one hold released, one acquired each)",
         "documentBytesPerImage": DOCUMENT_BYTES_PER_FILE,
@@ -1123,7 +1218,7 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
     for section, main in (("", True), ("\nOther operations", False)):
         if section:
             print(section)
-        for result in (r for r in results if r.main is main):
+        for result in (r for r in results if r.main is main and r.name != "sweep.delete"):
             if result.usage is None:
                 print(f"{result.label:58} {result.note}")
                 continue
@@ -1144,6 +1239,7 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
                       f"{limits[1].what} at {_rate(limits[1].rate)}/s")
                 if first.rate < GOAL_RPS:
                     below.append(f"{result.label}: {first.what} at {_rate(first.rate)}/s -> {first.lift}")
+    print_sweep(results, model)
     print(f"\nExpiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant ({SHARD_SAMPLE_USERS:,} users, "
           f"{SHARD_SAMPLE_SECONDS} s of generated keys through imagestore.keys.expiry_shard, "
           f"{shard_load.index_wcu_per_upload:g} index WCU per upload): {shard_load.shards} shards, mean "
@@ -1161,6 +1257,27 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
     else:
         print(f"No operation meets a limit below {GOAL_RPS:,}/s.")
     print(f"\n({elapsed:.0f} s against moto; CU computed from item sizes, see the module doc)")
+
+
+def print_sweep(results: list[Result], model: Model) -> None:
+    """sweep.delete: per image, and images deleted per second at each limit (it shares the table's quota)."""
+    result = next((r for r in results if r.name == "sweep.delete"), None)
+    if result is None:
+        return
+    if result.usage is None:
+        print(f"\n{result.label}: {result.note}")
+        return
+    out = sweep_row(result, model)
+    calls = ", ".join(f"{name.split('.', 1)[1]} x{n}" for name, n in sorted(result.usage.calls.items()))
+    print(f"\nsweep.delete (the sweep's background work, on the same table quota as the API): one run removing "
+          f"{result.files} expired unsaved uploads: {calls}")
+    print(f"  per image: {out['wcu']:g} WCU, {out['rcu']:g} RCU, {out['s3DeletesPerImage']:g} S3 deletes "
+          f"(DeleteObjects keys: bytes, staging object, previews)")
+    print("  images deleted per second at each limit:")
+    for limit in out["limits"]:
+        print(f"    {limit['perSecond']:>10,}/s  {limit['limit']}")
+    if out["perUserLimit"]:
+        print(f"    per user:  {out['perUserLimit']['perSecond']:,}/s ({out['perUserLimit']['limit']})")
 
 
 def print_trace(result: Result, out: Any) -> None:

@@ -97,7 +97,9 @@ LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX
               f"Page size, {DEFAULT_LIMIT} by default; values outside 1..{MAX_LIMIT} are clamped to it", example=20)
 CURSOR = Param("cursor", "query", {"type": "string", "maxLength": MAX_CURSOR_CHARS},
                "The `nextCursor` of the previous page (opaque; a cursor of another list or user is a 400)")
-IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^(W/)?"?[0-9]{{1,{MAX_VERSION_DIGITS}}}"?$'},
+# A version from 1 up, at most MAX_VERSION_DIGITS digits (the API also takes leading zeros; "0" is refused).
+_VERSION = f"[1-9][0-9]{{0,{MAX_VERSION_DIGITS - 1}}}"
+IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^((W/)?"{_VERSION}"|{_VERSION})$'},
                  "The version being replaced: `3`, `\"3\"` or `W/\"3\"` (the ETag of the last save)", required=True,
                  example='"1"')
 ETAG = {"ETag": {"description": "The new version, quoted", "schema": {"type": "string"}, "example": '"2"'}}

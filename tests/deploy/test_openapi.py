@@ -11,10 +11,13 @@ import zipfile
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from deploy import openapi
 from imagestore import api
+from imagestore.preconditions import parse_if_match
 from imagestore_local.config_loader import Project
 from imagestore_local.routing import Route, build_routes
 from tests.e2e.stack import ROOT
@@ -174,3 +177,9 @@ def _property_names(schema: Any) -> set[str]:
     if isinstance(schema, list):
         return {n for value in schema for n in _property_names(value)}
     return set()
+
+
+@given(st.from_regex(openapi.IF_MATCH.schema["pattern"]))
+@settings(max_examples=200, deadline=None)
+def test_every_if_match_the_document_allows_names_a_version_the_api_takes(value: str) -> None:
+    assert parse_if_match(value) >= 1
