@@ -136,3 +136,18 @@ def test_the_local_stack_runs_the_sweep_once_per_group_of_shards(clean_env: None
     assert {s.period for s in schedules} == {900}
     assert sorted((s.input["detail"]["group"], s.input["detail"]["groups"]) for s in schedules) == [
         (0, 4), (1, 4), (2, 4), (3, 4)]
+
+
+def test_file_variables_read_yaml_and_run_javascript_as_serverless_does(tmp_path: Path) -> None:
+    from imagestore_local.config_loader import file_variable
+
+    (tmp_path / "limits.yml").write_text("default: {plan: {rate: 5}}\nlocal: {plan: {rate: 7}}\n")
+    assert file_variable(tmp_path / "limits.yml", "local.plan.rate", "local", "svc") == 7
+    (tmp_path / "gen.js").write_text(
+        "module.exports = async ({ resolveVariable }) => ({ name: `${await resolveVariable('self:service')}-"
+        "${await resolveVariable('sls:stage')}`, list: [1, 2] });\n"
+    )
+    assert file_variable(tmp_path / "gen.js", "name", "prod", "imagestore-file") == "imagestore-file-prod"
+    assert file_variable(tmp_path / "gen.js", "list", "prod", "imagestore-file") == [1, 2]
+    with pytest.raises(KeyError):
+        file_variable(tmp_path / "gen.js", "missing", "prod", "imagestore-file")
