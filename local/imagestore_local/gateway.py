@@ -42,9 +42,10 @@ CORS_ALLOW_HEADERS = (
     "X-Amzn-Trace-Id"
 )
 # API Gateway's payload limit (REST APIs: 10 MB) and Lambda's synchronous invocation payload
-# limits (6 MB for the request event and for the result, as JSON).
+# limits (6 MB for the request event, as JSON; the result may be 100 bytes more, as Lambda counts).
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 LAMBDA_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+LAMBDA_MAX_RESULT_BYTES = LAMBDA_MAX_PAYLOAD_BYTES + 100
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))")
 _CODES = {
     400: "bad_request",
@@ -327,7 +328,7 @@ class Gateway:
             result_size = len(json.dumps(result).encode("utf-8"))
         except (TypeError, ValueError):
             result_size = 0  # not JSON: _lambda_response answers it as malformed
-        if result_size > LAMBDA_MAX_PAYLOAD_BYTES:
+        if result_size > LAMBDA_MAX_RESULT_BYTES:
             # Lambda fails the invocation (response payload too large): API Gateway answers 502.
             log.error("%s/%s: result over Lambda's 6 MB response payload -> 502", route.service.key, route.function.key)
             return self._gateway_error(
