@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
 from imagestore_local.s3_events import AsyncInvoker, FilerEvents, S3Notifier, s3_targets
 from imagestore_local.scheduler import EventBus, FunctionInvocations, ScheduleRunner, rules_of, schedules_of
+from imagestore_local.seaweedfs import local_cors_rules
 from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
 log = logging.getLogger("imagestore_local")
@@ -142,6 +144,8 @@ class Stack:
                     )
             if any(created.values()):
                 log.info("service %s: created %s", service.key, {k: v for k, v in created.items() if v})
+            if self.backends.seaweedfs is not None:
+                self._apply_bucket_cors(service, s3)
 
         s3_snapshot = None
         if self.backends.owns_s3:
@@ -198,6 +202,22 @@ class Stack:
         marker.write_text(json.dumps({"pid": os.getpid(), "url": self.base_url}), encoding="utf-8")
         self._stoppers.append(lambda: marker.unlink(missing_ok=True))
         self._banner(routes_count=len(routes), data=data)
+
+    def _apply_bucket_cors(self, service: Any, s3: Any) -> None:
+        """Each bucket's CorsConfiguration, at every start, in the form SeaweedFS matches (seaweedfs.py)."""
+        intrinsics = Intrinsics(service)
+        origins = [self.base_url, self.base_url.replace("127.0.0.1", "localhost")]
+        for logical_id, resource in service.resources.items():
+            if resource.get("Type") != "AWS::S3::Bucket":
+                continue
+            config = intrinsics.evaluate((resource.get("Properties") or {}).get("CorsConfiguration") or {})
+            rules = local_cors_rules(list(config.get("CorsRules") or []), origins)
+            name = intrinsics.physical_name(logical_id)
+            if rules:
+                s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+            else:
+                with contextlib.suppress(s3.exceptions.ClientError):
+                    s3.delete_bucket_cors(Bucket=name)
 
     def _start_s3_events(self, services: list[Any], runtime: LambdaRuntime, s3: Any, region: str) -> None:
         """ObjectCreated events of SeaweedFS's buckets to the functions the services subscribe to them."""

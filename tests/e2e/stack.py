@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -50,6 +51,17 @@ class StackHandle:
 
         return mint_token(
             tenant, user, session=session, scope=scope, ttl=ttl, secret=self.env["IMAGESTORE_JWT_SECRET"]
+        )
+
+    def s3_client(self) -> Any:
+        """A boto3 client of the stack's own S3 (SeaweedFS), with the credentials the stack gives it."""
+        import boto3
+        from botocore.config import Config
+
+        health = requests.get(f"{self.base_url}/_local/health", timeout=10).json()
+        return boto3.client(
+            "s3", endpoint_url=health["endpoints"]["s3"], region_name=health["region"], aws_access_key_id="test",
+            aws_secret_access_key="test", aws_session_token=None, config=Config(signature_version="s3v4"),
         )
 
     def stop(self, timeout: float = 20.0) -> None:

@@ -286,24 +286,17 @@ def test_a_share_token_in_a_refused_request_is_not_logged(stack: StackHandle, pr
 
 
 def _bucket(stack: StackHandle, ticket: dict[str, Any]) -> tuple[Any, str]:
-    import boto3
-
     url = urlsplit(ticket["upload"]["url"])
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"{url.scheme}://{url.netloc}",
-        region_name="eu-west-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    return s3, url.path.strip("/")
+    return stack.s3_client(), url.path.strip("/")
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError:
-        return False
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise  # a 403 (wrong credentials) must not read as "gone"
     return True
 
 

@@ -4,6 +4,7 @@ filer produces for each object written, and Lambda's asynchronous retries."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -85,10 +86,12 @@ def test_targets_come_from_s3_events_and_bucket_notifications(tmp_path: Path) ->
 
 def test_the_file_service_object_created_function_is_a_target() -> None:
     targets = [t for service in Project(ROOT, stage="local").services() for t in s3_targets(service)]
+    object_created = [t for t in targets if (t.fn.service.key, t.fn.key) == ("file", "objectCreated")]
 
-    assert [(t.fn.service.key, t.fn.key, t.bucket) for t in targets if t.fn.key == "objectCreated"] == [
-        ("file", "objectCreated", "imagestore-local-images-eu-west-1")
-    ]
+    assert object_created, targets
+    assert {t.bucket for t in object_created} == {"imagestore-local-images-eu-west-1"}
+    assert any(t.matches("imagestore-local-images-eu-west-1", "ObjectCreated:Put", "t1/u1/f1.upload")
+               for t in object_created)
 
 
 @pytest.fixture
@@ -145,8 +148,10 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SeaweedF
     try:
         server.wait_ready()
         client = boto3.client(
-            "s3", endpoint_url=server.s3_endpoint, region_name="eu-west-1", aws_access_key_id="test",
-            aws_secret_access_key="test", config=Config(signature_version="s3v4"),
+            "s3", endpoint_url=server.s3_endpoint, region_name="eu-west-1",
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),  # the identity prepare() wrote
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+            aws_session_token=None, config=Config(signature_version="s3v4"),
         )
         yield server, client
     finally:
@@ -154,9 +159,8 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SeaweedF
 
 
 def test_objects_written_to_seaweedfs_reach_the_matching_functions(
-    seaweed: tuple[SeaweedFS, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweed: tuple[SeaweedFS, Any], tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     server, s3 = seaweed
     service = _service(tmp_path)
     targets = s3_targets(service)
@@ -172,7 +176,7 @@ def test_objects_written_to_seaweedfs_reach_the_matching_functions(
         return "ok"
 
     invoker = AsyncInvoker(record)
-    events = FilerEvents(server.weed, server.filer_address, S3Notifier(targets, invoker, "eu-west-1"),
+    events = FilerEvents(server.weed, server.filer_address, S3Notifier(targets, invoker, "eu-west-1", 0.0),
                          tmp_path / "tail.log")
 
     def probe() -> tuple[str, str]:

@@ -115,12 +115,10 @@ def test_ttl_removes_what_the_sweep_did_not_and_the_stream_function_deletes_its_
 
 def object_exists(stack: StackHandle, key: str) -> bool:
     """Whether the stack's bucket has key (asked of its S3 emulator directly)."""
-    import boto3
     from botocore.exceptions import ClientError
 
     health = requests.get(f"{stack.base_url}/_local/health", timeout=10).json()
-    s3 = boto3.client("s3", endpoint_url=health["endpoints"]["s3"], region_name=health["region"],
-                      aws_access_key_id="local", aws_secret_access_key="local")
+    s3 = stack.s3_client()
     try:
         s3.head_object(Bucket=health["buckets"][0], Key=key)
     except ClientError as error:
