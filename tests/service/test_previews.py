@@ -278,3 +278,51 @@ def test_reconciliation_keeps_previews_of_a_file_and_removes_orphaned_ones(aws: 
     assert report.orphans_deleted == 2
     assert all(aws.object_exists(k) for k in [key_of(kept), *preview_keys(kept)])
     assert not aws.object_exists(f"{orphan}.preview.thumb")
+
+
+# --- file entries of projects, shares and orders -------------------------------------------------------
+
+
+def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
+    aws: Aws, uploads: Any, projects: Any, shares: Any, carts: Any, orders: Any
+) -> None:
+    early = upload(uploads, phone_jpeg((1000, 800)))["fileId"]  # saved while its previews are pending
+    late = file_with_previews(uploads)  # saved with its previews ready
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": [early, late]},
+            "fileIds": [early, late]}
+    status, project = call(projects, api_event("POST", "/projects", principal=ALICE, body=body))
+    assert status == 201, project
+    by_id = {f["fileId"]: f for f in project["files"]}
+    assert by_id[early]["previewStatus"] == "pending" and by_id[early]["previews"] is None
+    assert by_id[late]["previewStatus"] == "ready" and by_id[late]["takenAt"] == "2024-07-14T18:30:05"
+
+    assert make_previews(key_of(early)) == {key_of(early): "ready"}
+    project_id = project["projectId"]
+    loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
+                                      path_params={"projectId": project_id}))[1]
+    assert loaded["files"][0]["previewStatus"] == "pending", "a load reads the version's manifest only"
+
+    status, saved = call(projects, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
+                                             path_params={"projectId": project_id},
+                                             headers={"If-Match": str(project["version"])}))
+    assert status == 200, saved
+    shown = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
+                                     path_params={"projectId": project_id}))[1]
+    _, created = call(shares, api_event("POST", "/projects/{projectId}/shares", principal=ALICE,
+                                        path_params={"projectId": project_id}, body={"mode": "view"}))
+    status, shared = call(shares, api_event("GET", "/shares/{token}", principal=Principal("shop-a", "bob", "s2"),
+                                            path_params={"token": created["token"]}))
+    assert status == 200, shared
+    _, cart_item = call(carts, api_event("POST", "/cart-items", principal=ALICE,
+                                         body={"productSku": "BOOK-A4", "quantity": 1, "projectId": project_id}))
+    status, order = call(orders, api_event("POST", "/orders", principal=ALICE,
+                                           body={"cartItemIds": [cart_item["cartItemId"]], "externalOrderRef": "o-18"}))
+    assert status == 201, order
+    for entries in (shown["files"], shared["project"]["files"], order["projects"][0]["files"]):
+        assert [f["previewStatus"] for f in entries] == ["ready", "ready"]
+        for entry in entries:
+            assert (entry["width"], entry["height"]) == (800, 1000)  # displayed: orientation 6
+            thumb = entry["previews"]["thumb"]
+            assert (thumb["width"], thumb["height"]) == (256, 320)
+            data = requests.get(thumb["url"], timeout=10).content
+            assert Image.open(io.BytesIO(data)).size == (256, 320)

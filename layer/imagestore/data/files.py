@@ -37,6 +37,12 @@ class FileStore:
         items = self.table.batch_get([keys.file_key(tenant_id, user_id, f) for f in file_ids])
         return {i["fileId"]: FileRecord.from_item(i) for i in items}
 
+    def files_at(self, file_keys: list[dict[str, str]]) -> dict[tuple[str, str], FileRecord]:
+        """The file items at these keys (any owner's: a copy names its original's files), by (pk, sk);
+        BatchGetItem, 100 a call; missing ones are absent."""
+        items = self.table.batch_get(file_keys)
+        return {(i["pk"], i["sk"]): FileRecord.from_item(i) for i in items if i.get("entity") == FileRecord.ENTITY}
+
     def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
                        completed_at: int) -> FileRecord:
         """Pending -> available with its pixel size; a repeat of the same completion is harmless.

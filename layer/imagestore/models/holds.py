@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from imagestore import keys
-from imagestore.models.files import FileRecord
+from imagestore.models.files import FileRecord, PreviewRef, PreviewStatus
 
 
 class FileRef(BaseModel):
@@ -28,6 +28,11 @@ class FileRef(BaseModel):
     size_bytes: int
     width: int | None = None
     height: int | None = None
+    # The file's previews as they were when the holder took it (a manifest keeps them; hold links do
+    # not): readers look up the file again while its previews are still pending.
+    preview_status: PreviewStatus = PreviewStatus.PENDING
+    previews: dict[str, PreviewRef] = {}
+    taken_at: str | None = None
 
     @property
     def file_key(self) -> dict[str, str]:
@@ -41,7 +46,13 @@ class FileRef(BaseModel):
     def of(cls, record: FileRecord) -> FileRef:
         return cls(tenant_id=record.tenant_id, owner_id=record.user_id, file_id=record.file_id,
                    filename=record.filename, content_type=record.content_type,
-                   size_bytes=record.size_bytes, width=record.width, height=record.height)
+                   size_bytes=record.size_bytes, width=record.width, height=record.height,
+                   preview_status=record.preview_status, previews=record.previews, taken_at=record.taken_at)
+
+    def with_previews_of(self, record: FileRecord) -> FileRef:
+        """This reference with the file's current previews, displayed size and capture time."""
+        return self.model_copy(update={"preview_status": record.preview_status, "previews": record.previews,
+                                       "taken_at": record.taken_at, "width": record.width, "height": record.height})
 
     def to_link_item(self, holder_pk: str, holder_kind: str, holder_id: str) -> dict[str, Any]:
         item: dict[str, Any] = {

@@ -45,6 +45,13 @@ class ProjectInput(ApiModel):
         return list(dict.fromkeys(value))
 
 
+class PreviewView(ApiModel):
+    url: str
+    width: int
+    height: int
+    content_type: str
+
+
 class ProjectFileView(ApiModel):
     file_id: str
     filename: str
@@ -53,11 +60,15 @@ class ProjectFileView(ApiModel):
     width: int | None = None
     height: int | None = None
     download_url: str
+    preview_status: Literal["pending", "ready", "failed"] = "pending"
+    previews: dict[str, PreviewView] | None = None  # thumb, screen: when previewStatus is ready
+    taken_at: str | None = None
 
     @classmethod
-    def of(cls, ref: FileRef, download_url: str) -> ProjectFileView:
+    def of(cls, ref: FileRef, download_url: str, previews: dict[str, PreviewView] | None = None) -> ProjectFileView:
         return cls(file_id=ref.file_id, filename=ref.filename, content_type=ref.content_type,
-                   size_bytes=ref.size_bytes, width=ref.width, height=ref.height, download_url=download_url)
+                   size_bytes=ref.size_bytes, width=ref.width, height=ref.height, download_url=download_url,
+                   preview_status=ref.preview_status.value, previews=previews, taken_at=ref.taken_at)
 
 
 class ProjectSummary(ApiModel):

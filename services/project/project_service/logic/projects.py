@@ -17,13 +17,14 @@ from imagestore.data.holds import HoldStore
 from imagestore.data.projects import Draft, ProjectStore
 from imagestore.data.storage import ImageBucket
 from imagestore.errors import NotFound, PreconditionFailed, Unprocessable
-from imagestore.models.files import FileStatus
+from imagestore.keys import preview_key
+from imagestore.models.files import FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
 from imagestore.models.projects import ProjectRecord
 from imagestore.observability import logger
 from imagestore.preconditions import parse_if_match
-from project_service.models import ProjectFileView, ProjectInput, ProjectSummary, ProjectView
+from project_service.models import PreviewView, ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
 EXTEND_AFTER_SECONDS = 86400  # a load extends the project's life at most once a day
 
@@ -111,10 +112,20 @@ def project_view(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext)
 
 
 def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -> list[ProjectFileView]:
+    """The files of a project, a share or an order with download URLs and, once the version's
+    manifest knows them ready, their previews' URLs (no request: the manifest carries them)."""
     seconds = ctx.tenant.download_url_seconds
-    return [ProjectFileView.of(ref, ctx.bucket.presign_download(ref.object_key, expires_in=seconds,
-                                                                 filename=ref.filename))
-            for ref in refs]
+    views = []
+    for ref in refs:
+        previews = None
+        if ref.preview_status is PreviewStatus.READY:
+            previews = {name: PreviewView(url=ctx.bucket.presign_download(preview_key(ref.object_key, name),
+                                                                          expires_in=seconds),
+                                          width=p.width, height=p.height, content_type=p.content_type)
+                        for name, p in ref.previews.items()}
+        url = ctx.bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename)
+        views.append(ProjectFileView.of(ref, url, previews))
+    return views
 
 
 def update_project(principal: Principal, project_id: str, request: ProjectInput, if_match: str | None,
@@ -126,7 +137,7 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
     if current.version != expected:
         raise PreconditionFailed(f"project {project_id} is at version {current.version}, not {expected}",
                                  details={"currentVersion": current.version})
-    known = manifest.known_files
+    known = with_current_previews(manifest.known_files, request.file_ids, ctx)
     fetched = {ref.file_id: ref for ref in
                own_available_files(principal, [f for f in request.file_ids if f not in known], ctx, now)}
     draft = Draft(name=request.name, product_type=request.product_type, document=request.document,
@@ -136,6 +147,22 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
     logger.info("project saved", project_id=project_id, version=saved.version,
                 added=len(set(saved_manifest.held) - manifest.covered), released=len(saved_manifest.released))
     return project_view(saved, saved_manifest, ctx)
+
+
+def with_current_previews(known: dict[str, FileRef], file_ids: list[str], ctx: ProjectContext) -> dict[str, FileRef]:
+    """The known files a save keeps, those taken while their previews were pending brought up to date
+    (one BatchGetItem per 100 of them; none once every file's previews are made or failed), so that
+    the saved manifest carries their previews."""
+    pending = [known[f] for f in file_ids if f in known and known[f].preview_status is PreviewStatus.PENDING]
+    if not pending:
+        return known
+    current = ctx.files.files_at([ref.file_key for ref in pending])
+    updated = dict(known)
+    for ref in pending:
+        record = current.get((ref.file_key["pk"], ref.file_key["sk"]))
+        if record is not None and record.preview_status is not PreviewStatus.PENDING:
+            updated[ref.file_id] = ref.with_previews_of(record)
+    return updated
 
 
 def pinnable(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,
