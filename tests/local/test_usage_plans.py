@@ -44,7 +44,8 @@ def test_a_listed_tenant_has_its_own_plan_and_the_others_share_one(
 
 def test_operations_that_grow_with_the_project_have_method_throttles(plans: dict[str, dict[str, UsagePlans]]) -> None:
     (shared,) = plans["dev"]["project"].plans.values()
-    assert shared.methods["/projects/POST"] == Limits(rate=20, burst=40)
-    assert shared.methods["/orders/POST"] == Limits(rate=10, burst=20)
-    assert shared.quota == 20_000_000 and shared.quota_period == "DAY"
+    assert shared.methods["/projects/POST"] == Limits(rate=35, burst=70)
+    assert shared.methods["/orders/POST"] == Limits(rate=500, burst=500)
+    assert shared.throttle == Limits(rate=5000, burst=2500)
+    assert shared.quota == 200_000_000 and shared.quota_period == "DAY"
     assert not plans["dev"]["file"].plans["shared"].methods
