@@ -233,7 +233,8 @@ class Stack:
         invoker = AsyncInvoker(runtime.invoke)
         self._stoppers.append(invoker.stop)
         events = FilerEvents(seaweed.weed, seaweed.filer_address, S3Notifier(targets, invoker, region),
-                             self.backends.data_dir / "logs" / "s3-events.log")
+                             self.backends.data_dir / "logs" / "s3-events.log",
+                             operations=self.backends.s3_front.operation if self.backends.s3_front else None)
         self._stoppers.append(events.stop)
 
         def probe() -> tuple[str, str]:

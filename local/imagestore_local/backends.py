@@ -158,6 +158,7 @@ class Backends:
     s3_kind: str = ""
     moto_endpoint: str = ""
     seaweedfs: Any = None  # imagestore_local.seaweedfs.SeaweedFS when it serves S3
+    s3_front: Any = None  # imagestore_local.s3_front.S3Front, the S3 endpoint in front of SeaweedFS
     children: list[ChildProcess] = field(default_factory=list)
 
     def start(self) -> None:
@@ -187,8 +188,14 @@ class Backends:
             self._start_s3()  # SeaweedFS starts while DynamoDB Local does
             self._start_dynamodb()
             if self.seaweedfs is not None:
+                from imagestore_local.s3_front import S3Front
+
                 self.seaweedfs.wait_ready()
-                log.info("S3: SeaweedFS at %s, data in %s", self.s3_endpoint, self.seaweedfs.data_dir)
+                self.s3_front = S3Front(self.seaweedfs.s3_port, free_port(self.s3_port))
+                self.s3_front.start()
+                self.s3_endpoint = self.s3_front.endpoint
+                log.info("S3: SeaweedFS at %s (its own port %d), data in %s", self.s3_endpoint,
+                         self.seaweedfs.s3_port, self.seaweedfs.data_dir)
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
 
@@ -205,7 +212,7 @@ class Backends:
             self.s3_endpoint = self.moto_endpoint
             self.s3_kind = "moto"
             return
-        seaweed = SeaweedFS.prepare(weed, self.data_dir, self.data_dir / "logs", self.s3_port)
+        seaweed = SeaweedFS.prepare(weed, self.data_dir, self.data_dir / "logs", None)  # the front takes s3_port
         self.children.append(seaweed.child)
         seaweed.start()
         self.seaweedfs = seaweed
@@ -300,6 +307,9 @@ class Backends:
 
     def stop(self) -> None:
         """Stop every child process (process groups), newest first."""
+        if self.s3_front is not None:
+            self.s3_front.stop()
+            self.s3_front = None
         for child in reversed(self.children):
             child.stop()
         self.children.clear()

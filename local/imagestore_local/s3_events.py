@@ -8,7 +8,8 @@ while the event is younger than `maximumEventAge`; what fails every attempt is l
 queue locally).
 
 The object store's changes are read from `weed filer.meta.tail` (SeaweedFS's metadata subscription,
-printed as JSON): a new or rewritten file under /buckets/<bucket>/ is an ObjectCreated event.
+printed as JSON): a new or rewritten file under /buckets/<bucket>/ is an ObjectCreated event, named after the
+request that wrote it (Put, Post, Copy, CompleteMultipartUpload) as the S3 front (s3_front.py) saw it.
 """
 
 from __future__ import annotations
@@ -315,7 +316,9 @@ def created_object(event: dict[str, Any]) -> tuple[str, str, int, str, str] | No
 class FilerEvents:
     """`weed filer.meta.tail` as a child process; each created object goes to the notifier."""
 
-    def __init__(self, weed: str, filer_address: str, notifier: S3Notifier, log_path: Path) -> None:
+    def __init__(self, weed: str, filer_address: str, notifier: S3Notifier, log_path: Path,
+                 operations: Callable[[str, str], str | None] | None = None) -> None:
+        self.operations = operations  # the S3 front's record of which request wrote a key
         self.weed = weed
         self.filer_address = filer_address
         self.notifier = notifier
@@ -366,6 +369,8 @@ class FilerEvents:
                 if created is None:
                     continue
                 bucket, key, size, etag, name = created
+                if self.operations is not None:
+                    name = self.operations(bucket, key) or name
                 with self._seen_lock:
                     self._seen.add((bucket, key))
                     if len(self._seen) > 10_000:
