@@ -193,3 +193,44 @@ def test_deletes_of_many_shards_are_batched_together() -> None:
     expiry = FakeExpiry(backlog=10)
     sweep(context(expiry, shards=32), NOW, Budget())
     assert [len(batch) for batch in expiry.removed] == [320]
+
+
+def test_a_period_starts_one_run_per_group_each_allowed_until_the_next_period() -> None:
+    from scheduler_service.logic.sweep import group_runs
+
+    runs = group_runs(8, NOW, 900, 50_000)
+    assert [r["detail"]["group"] for r in runs] == list(range(8))
+    assert {(r["detail"]["groups"], r["detail"]["until"]) for r in runs} == {(8, NOW + 900)}
+    assert all(ScheduledRun.model_validate(r).detail.until == NOW + 900 for r in runs), "events the handler takes"
+
+
+@pytest.mark.parametrize(("complete", "until", "now", "continues"), [
+    (False, NOW + 900, NOW + 300, True),
+    (True, NOW + 900, NOW + 300, False),  # nothing left
+    (False, NOW + 900, NOW + 900, False),  # the period is over: the next fan-out takes the group
+    (False, None, NOW, False),  # invoked by hand
+])
+def test_a_group_goes_on_only_with_work_left_within_its_period(complete: bool, until: int | None, now: int,
+                                                                continues: bool) -> None:
+    from scheduler_service.logic.sweep import SweepReport, next_run
+
+    follow = next_run(3, 8, until, 2, 500, SweepReport(complete=complete), now)
+    assert (follow is not None) is continues
+    if follow is not None:
+        assert follow["detail"] == {"group": 3, "groups": 8, "until": until, "hop": 3, "maxEntries": 500}
+
+
+def test_the_backlog_counts_what_is_due_up_to_a_bound_and_dates_the_oldest() -> None:
+    from scheduler_service.logic.sweep import BACKLOG_PAGE, BACKLOG_PAGES, measure_backlog
+
+    class Dated(FakeExpiry):
+        def due(self, shard: int, now: int, *, limit: int, start: Any = None) -> tuple[list[DueEntry], Any]:
+            entries, last = super().due(shard, now, limit=limit, start=start)
+            return [DueEntry(e.pk, e.sk, keys.expiry_sort(NOW - 600 - shard, e.pk, e.sk)) for e in entries], last
+
+    small = measure_backlog(context(Dated(backlog=30)), [0, 2], NOW)
+    assert (small.entries, small.counted_all, small.age(NOW)) == (60, True, 602)
+    large = measure_backlog(context(Dated(backlog=BACKLOG_PAGE * BACKLOG_PAGES + 1)), [1], NOW)
+    assert large.entries == BACKLOG_PAGE * BACKLOG_PAGES and not large.counted_all
+    empty = measure_backlog(context(Dated(backlog=0)), [0, 1], NOW)
+    assert (empty.entries, empty.oldest_due_at, empty.age(NOW)) == (0, None, 0)
