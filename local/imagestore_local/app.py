@@ -153,6 +153,12 @@ class Stack:
             restored = s3_snapshot.restore()
             if restored:
                 log.info("restored %d S3 objects from %s", restored, data / "s3")
+        elif self.backends.seaweedfs is not None and (data / "s3").is_dir():
+            # Objects a moto-backed stack kept in <data>/s3 move into SeaweedFS once.
+            imported = S3Snapshot(s3, data / "s3", buckets).restore()
+            (data / "s3").rename(data / "s3.imported-to-seaweedfs")
+            log.info("imported %d S3 objects of the moto snapshot into SeaweedFS (%s kept as s3.imported-to-seaweedfs)",
+                     imported, data / "s3")
         ddb_snapshot = None
         if self.backends.dynamodb_kind == "moto":
             ddb_snapshot = DynamoDBSnapshot(dynamodb, data / "moto-dynamodb", tables)
