@@ -326,3 +326,29 @@ def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
             assert (thumb["width"], thumb["height"]) == (256, 320)
             data = requests.get(thumb["url"], timeout=10).content
             assert Image.open(io.BytesIO(data)).size == (256, 320)
+
+
+def test_a_save_looks_up_pending_previews_only_in_the_hour_after_the_upload(
+    aws: Aws, projects: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.files import stored_files
+
+    records = stored_files(ALICE, 3)
+    for record in records:  # as completed, before the previews function ran
+        factory.table().update(record.key, "REMOVE previewStatus, previews")
+    ids = [r.file_id for r in records]
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": ids}, "fileIds": ids}
+    status, project = call(projects, api_event("POST", "/projects", principal=ALICE, body=body))
+    assert status == 201, project
+
+    def save(version: int) -> int:
+        aws.requests.reset()
+        status, saved = call(projects, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
+                                                 path_params={"projectId": project["projectId"]},
+                                                 headers={"If-Match": str(version)}))
+        assert status == 200, saved
+        return aws.requests.calls["dynamodb.BatchGetItem"]
+
+    assert save(1) == 1, "the three pending files in one BatchGetItem"
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(2 * 3600))
+    assert save(2) == 0, "an hour after their upload, pending files are not looked up again"

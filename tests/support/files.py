@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from imagestore import ids
 from imagestore.auth import Principal
 from imagestore.data import factory
-from imagestore.models.files import FileRecord, FileStatus
+from imagestore.models.files import FileRecord, FileStatus, PreviewRef, PreviewStatus
 from tests.support.images import jpeg
+
+# As the previews function leaves a 64 x 48 file (the previews' objects themselves are not written).
+PREVIEWS_MADE: dict[str, Any] = {"preview_status": PreviewStatus.READY,
+                       "previews": {name: PreviewRef(width=64, height=48, content_type="image/jpeg")
+                                    for name in ("thumb", "screen")}}
 
 
 def stored_file(principal: Principal, data: bytes | None = None, *, retention_seconds: int = 6 * 3600,
@@ -20,7 +26,7 @@ def stored_file(principal: Principal, data: bytes | None = None, *, retention_se
         tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
         session_id=principal.session_id, filename="photo.jpg", content_type="image/jpeg",
         size_bytes=len(data), status=FileStatus.AVAILABLE, created_at=now, completed_at=now,
-        expires_at=now + retention_seconds, width=64, height=48,
+        expires_at=now + retention_seconds, width=64, height=48, **PREVIEWS_MADE,
     )
     bucket = factory.image_bucket()
     bucket.client.put_object(Bucket=bucket.name, Key=record.object_key, Body=data, ContentType="image/jpeg")
@@ -39,7 +45,7 @@ def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6
             tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
             session_id=principal.session_id, filename=f"photo-{n}.jpg", content_type="image/jpeg",
             size_bytes=1000 + n, status=FileStatus.AVAILABLE, created_at=now, completed_at=now,
-            expires_at=now + retention_seconds, width=64, height=48,
+            expires_at=now + retention_seconds, width=64, height=48, **PREVIEWS_MADE,
         )
         for n in range(count)
     ]

@@ -33,6 +33,7 @@ class FileRef(BaseModel):
     preview_status: PreviewStatus = PreviewStatus.PENDING
     previews: dict[str, PreviewRef] = {}
     taken_at: str | None = None
+    completed_at: int | None = None  # when the file became available (previews follow within seconds)
 
     @property
     def file_key(self) -> dict[str, str]:
@@ -47,7 +48,8 @@ class FileRef(BaseModel):
         return cls(tenant_id=record.tenant_id, owner_id=record.user_id, file_id=record.file_id,
                    filename=record.filename, content_type=record.content_type,
                    size_bytes=record.size_bytes, width=record.width, height=record.height,
-                   preview_status=record.preview_status, previews=record.previews, taken_at=record.taken_at)
+                   preview_status=record.preview_status, previews=record.previews, taken_at=record.taken_at,
+                   completed_at=record.completed_at)
 
     def with_previews_of(self, record: FileRecord) -> FileRef:
         """This reference with the file's current previews, displayed size and capture time."""

@@ -137,7 +137,7 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
     if current.version != expected:
         raise PreconditionFailed(f"project {project_id} is at version {current.version}, not {expected}",
                                  details={"currentVersion": current.version})
-    known = with_current_previews(manifest.known_files, request.file_ids, ctx)
+    known = with_current_previews(manifest.known_files, request.file_ids, ctx, now)
     fetched = {ref.file_id: ref for ref in
                own_available_files(principal, [f for f in request.file_ids if f not in known], ctx, now)}
     draft = Draft(name=request.name, product_type=request.product_type, document=request.document,
@@ -149,11 +149,18 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
     return project_view(saved, saved_manifest, ctx)
 
 
-def with_current_previews(known: dict[str, FileRef], file_ids: list[str], ctx: ProjectContext) -> dict[str, FileRef]:
-    """The known files a save keeps, those taken while their previews were pending brought up to date
-    (one BatchGetItem per 100 of them; none once every file's previews are made or failed), so that
-    the saved manifest carries their previews."""
-    pending = [known[f] for f in file_ids if f in known and known[f].preview_status is PreviewStatus.PENDING]
+# How long after its completion a file's previews may still be on their way: the previews function's
+# maximumEventAge (services/file/serverless.yml). Past it, a pending file is not looked up again by
+# saves (an event in the dead-letter queue, a file completed before previews existed).
+PREVIEWS_DUE_SECONDS = 3600
+
+
+def with_current_previews(known: dict[str, FileRef], file_ids: list[str], ctx: ProjectContext,
+                          now: int) -> dict[str, FileRef]:
+    """The known files a save keeps, those taken while their previews were pending (and completed less
+    than PREVIEWS_DUE_SECONDS ago) brought up to date: one BatchGetItem per 100 of them, so a save
+    pays for recently uploaded images only, and the saved manifest carries their previews."""
+    pending = [ref for ref in (known[f] for f in file_ids if f in known) if _previews_due(ref, now)]
     if not pending:
         return known
     current = ctx.files.files_at([ref.file_key for ref in pending])
@@ -163,6 +170,11 @@ def with_current_previews(known: dict[str, FileRef], file_ids: list[str], ctx: P
         if record is not None and record.preview_status is not PreviewStatus.PENDING:
             updated[ref.file_id] = ref.with_previews_of(record)
     return updated
+
+
+def _previews_due(ref: FileRef, now: int) -> bool:
+    return (ref.preview_status is PreviewStatus.PENDING and ref.completed_at is not None
+            and now - ref.completed_at < PREVIEWS_DUE_SECONDS)
 
 
 def pinnable(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,
