@@ -47,6 +47,14 @@ FILE_SERVICE_GRANTS = {
         **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
         "sqs:SendMessage": {"GetAtt:ObjectCreatedDeadLetterQueue.Arn"},
     },
+    # Reads whole originals; writes and deletes previews only (imagestore.keys.preview_key).
+    "previews": {
+        **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:UpdateItem"),
+        "s3:GetObject": {OBJECTS_ARN},
+        **on({f"{OBJECTS_ARN.removesuffix('*')}*.preview.thumb", f"{OBJECTS_ARN.removesuffix('*')}*.preview.screen"},
+             "s3:PutObject", "s3:DeleteObject"),
+        "sqs:SendMessage": {"GetAtt:PreviewsDeadLetterQueue.Arn"},
+    },
 }
 
 
@@ -91,8 +99,9 @@ def allowed_resource(template: Template, function: str, action: str, resource: s
                       "dynamodb:ListStreams"}:
             return resource.startswith(f"{table}/stream/") or resource == "GetAtt:Table.StreamArn"
         return resource == table or resource in {f"{table}/index/{index}" for index in INDEXES}
-    if service == "s3":
-        return resource in {OBJECTS_ARN, OBJECTS_ARN.removesuffix("/*")}
+    if service == "s3":  # the bucket, its objects, or a narrower pattern of its keys (the previews')
+        return resource in {OBJECTS_ARN, OBJECTS_ARN.removesuffix("/*")} or (
+            resource.startswith(OBJECTS_ARN.removesuffix("*")) and len(resource) > len(OBJECTS_ARN))
     if service == "sqs":
         match = re.fullmatch(r"GetAtt:(\w+)\.Arn", resource)
         return bool(match) and template.resources.get(match.group(1), {}).get("Type") == "AWS::SQS::Queue"
