@@ -85,8 +85,9 @@ def direct_loop(endpoints: dict[str, str], table: str, bucket: str, photo: bytes
     """Per API call, the backend requests its handler makes (counted by `make capacity`)."""
     import boto3
 
-    creds: dict[str, Any] = {"region_name": "eu-west-1", "aws_access_key_id": "local",
-                             "aws_secret_access_key": "local"}
+    # The local stack's credentials: its S3 (SeaweedFS) refuses any others.
+    creds: dict[str, Any] = {"region_name": "eu-west-1", "aws_access_key_id": "test",
+                             "aws_secret_access_key": "test"}
     ddb = boto3.client("dynamodb", endpoint_url=endpoints["dynamodb"], **creds)
     s3 = boto3.client("s3", endpoint_url=endpoints["s3"], **creds)
     pk = {"S": f"T#bench#U#{uuid.uuid4().hex[:8]}"}

@@ -297,8 +297,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with running_stack(data, extra_env={"IMAGESTORE_LOCAL_SCHEDULE_SCALE": "1"}) as stack:
         health = requests.get(f"{stack.base_url}/_local/health", timeout=10).json()
         assert health["dynamodb"] == "dynamodb-local", "these races are meant for DynamoDB Local (Java 17+)"
-        credentials = {"region_name": health["region"], "aws_access_key_id": "local",
-                       "aws_secret_access_key": "local"}
+        # The stack's own credentials: its S3 (SeaweedFS) refuses any others.
+        credentials = {"region_name": health["region"], "aws_access_key_id": "test",
+                       "aws_secret_access_key": "test"}
         (table,), (bucket,) = health["tables"], health["buckets"]
         yield World(stack=stack, table=table, bucket=bucket,
                     dynamodb=boto3.client("dynamodb", endpoint_url=health["endpoints"]["dynamodb"], **credentials),
