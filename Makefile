@@ -118,7 +118,7 @@ bench-previews: $(VENV)/.installed
 
 # LOCAL_STACK=http://127.0.0.1:3000 measures against a running local stack's emulators.
 bench-sweep: $(VENV)/.installed
-	$(PY) -m benchmarks.sweep $(if $(LOCAL_STACK),--local-stack $(LOCAL_STACK),--emulators)
+	$(PY) -m benchmarks.sweep $(if $(LOCAL_STACK),--local-stack $(LOCAL_STACK))
 
 clean:
 	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache services/*/.serverless
