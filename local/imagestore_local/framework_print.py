@@ -30,6 +30,7 @@ MODE_ENV = "IMAGESTORE_LOCAL_RESOLVER"  # "osls" (default when installed) or "bu
 _ENV_VARIABLE = re.compile(r"\benv:([A-Za-z_][A-Za-z0-9_]*)")
 _FILE_VARIABLE = re.compile(r"\$\{file\(([^)]+)\)")
 _SCRIPT_SUFFIXES = (".js", ".cjs", ".mjs", ".ts")
+KEEP_PER_SERVICE = 8  # cached answers kept per service and stage
 
 
 class FrameworkError(ValueError):
@@ -99,6 +100,12 @@ class FrameworkPrint:
             tmp.write_text(text, encoding="utf-8")
             tmp.chmod(0o600)  # resolved ${env:} values may be secrets
             tmp.replace(path)
+            # Older answers for the same service and stage (the file has changed since) beyond the last few go.
+            prefix = path.name.rsplit("-", 1)[0] + "-"
+            older = sorted((p for p in path.parent.glob(prefix + "*.json") if p != path),
+                           key=lambda p: p.stat().st_mtime, reverse=True)
+            for stale in older[KEEP_PER_SERVICE - 1:]:
+                stale.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("config cache %s not written: %s", path, exc)
 

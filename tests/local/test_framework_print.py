@@ -140,3 +140,21 @@ def test_without_osls_the_builtin_resolver_is_used(tmp_path: Path, monkeypatch: 
     with pytest.raises(FrameworkError, match="npm ci"):
         FrameworkPrint.for_root(tmp_path)
     assert os.environ["IMAGESTORE_LOCAL_RESOLVER"] == "osls"
+
+
+def test_the_cache_keeps_the_latest_answers_of_a_service(tmp_path: Path) -> None:
+    cache = tmp_path / "config-cache"
+    cache.mkdir()
+    for n in range(12):
+        old = cache / f"svc-dev-{n:024x}.json"
+        old.write_text("{}")
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    other = cache / "other-dev-0.json"
+    other.write_text("{}")
+
+    FrameworkPrint(OSLS, cache)._store(cache / "svc-dev-new.json", '{"service": "svc"}')
+
+    kept = sorted(p.name for p in cache.glob("svc-dev-*.json"))
+    assert len(kept) == 8 and "svc-dev-new.json" in kept
+    assert f"svc-dev-{11:024x}.json" in kept and f"svc-dev-{0:024x}.json" not in kept
+    assert other.exists()
