@@ -83,6 +83,10 @@ SHARD_SAMPLE_SECONDS = 60
 SHARD_SAMPLE_USERS = 2_000
 SHARD_SAMPLE_START_MS = 1_795_000_000_000  # the ids' time part (fixed, so that every run prints the same)
 STEP_SECONDS = 60  # the clock moves this much between two measured operations
+# The previews function's time for a 24 MP JPEG on one core (benchmarks/previews.py: 0.38-0.81 s on
+# the shared 2-core machine; the issue-18 goal is 0.5 s). At 1,000 concurrent executions that is
+# 2,000 photos/s: a larger spike waits in S3's asynchronous invocation queue (maximumEventAge 1 h).
+PREVIEW_WORK_MS = 500
 
 S3_READS = {"GetObject", "HeadObject", "ListObjectsV2", "ListObjects"}
 TABLE_KEYS = ("pk", "sk")
@@ -189,6 +193,7 @@ class Usage:
     touches: list[Touch] = field(default_factory=list)
     api_calls: int = 1
     paced_seconds: float = 0.0  # seconds the layer waited to keep its hold changes under HOLDS_PER_SECOND
+    work_ms: float = 0.0  # Lambda time beyond its requests (the previews' decode and encode)
 
     def calls_of(self, service: str, *, parallel: bool | None = None) -> int:
         total = sum(n for name, n in self.calls.items() if name.startswith(f"{service}."))
@@ -714,7 +719,36 @@ def run_upload(bench: Bench) -> Usage | None:
             UPLOADS, "POST", "/uploads/{fileId}/complete", path_params={"fileId": ticket["fileId"]}), 200)
         usage = request.plus(complete) if complete else None
     bench.results.append(Result("upload", "POST /uploads + POST /uploads/{id}/complete", usage, note=note))
+    if usage is not None:
+        # What the completion's copy sets off (issue 18): the previews function, and a print check.
+        path = {"fileId": ticket["fileId"]}
+        previews = bench.measure(
+            "previews", "previews function (S3 ObjectCreated:Copy: read, 2 previews, 1 update)",
+            lambda: _make_previews(ticket["upload"]["fields"]["key"].removesuffix(".upload")), 200, main=False)
+        if previews is not None and bench.results[-1].usage is not None:
+            # Invoked by S3, not through API Gateway; its Lambda time is the decode and encode of the
+            # photo (a 24 MP JPEG: PREVIEW_WORK_MS, benchmarks/previews.py), not the requests.
+            bench.results[-1].usage.api_calls = 0
+            bench.results[-1].usage.work_ms = PREVIEW_WORK_MS
+        bench.measure("print-check", "GET /files/{id}/print-check", lambda: bench.call(
+            FILES, "GET", "/files/{fileId}/print-check", path_params=path,
+            query={"widthMm": "150", "heightMm": "100"}), 200, main=False)
     return usage
+
+
+def _make_previews(key: str) -> tuple[int, Any]:
+    from file_service.handlers.previews import handler
+    from tests.support.events import LambdaContext
+
+    record = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Copy",
+              "eventTime": "2026-11-30T10:00:00.000Z", "userIdentity": {"principalId": "AWS:x"},
+              "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+              "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
+              "s3": {"s3SchemaVersion": "1.0", "configurationId": "previews",
+                     "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "o"}, "arn": f"arn:aws:s3:::{BUCKET}"},
+                     "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "0"}}}
+    outcomes = handler({"Records": [record]}, LambdaContext())["outcomes"]
+    return (200 if outcomes.get(key) == "ready" else 500), outcomes
 
 
 def run_list(bench: Bench) -> None:
@@ -947,7 +981,7 @@ class Model:
         from imagestore.data.holds import IN_FLIGHT
 
         a = self.args
-        return (usage.api_calls * a.lambda_base_ms + usage.paced_seconds * 1000
+        return (max(usage.api_calls, 1) * a.lambda_base_ms + usage.paced_seconds * 1000 + usage.work_ms
                 + usage.calls_of("dynamodb", parallel=False) * a.dynamodb_call_ms
                 + usage.calls_of("dynamodb", parallel=True) * a.dynamodb_call_ms / IN_FLIGHT
                 + usage.calls_of("s3", parallel=False) * a.s3_call_ms
@@ -961,7 +995,7 @@ class Model:
                         f"API Gateway 10,000 req/s account budget ({calls} calls)" if calls > 1
                         else "API Gateway 10,000 req/s account budget",
                         "ask for a higher API Gateway account throttle (Service Quotas); it is one budget for "
-                        "every API of the account and region")]
+                        "every API of the account and region")] if calls else []  # 0: invoked by S3
         duration = self.duration_ms(usage)
         limits.append(Limit(LAMBDA_CONCURRENCY * 1000 / duration, f"Lambda 1,000 concurrent x {duration:.0f} ms",
                             "raise the Lambda concurrent-executions quota (Service Quotas)"))
