@@ -352,3 +352,21 @@ def test_a_save_looks_up_pending_previews_only_in_the_hour_after_the_upload(
     assert save(1) == 1, "the three pending files in one BatchGetItem"
     monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(2 * 3600))
     assert save(2) == 0, "an hour after their upload, pending files are not looked up again"
+
+
+def test_the_backfill_invokes_the_function_for_files_completed_before_previews(aws: Aws, uploads: Any) -> None:
+    from deploy.backfill_previews import backfill
+    from file_service.handlers.previews import handler
+
+    old = upload(uploads, phone_jpeg((600, 400)))["fileId"]  # completed, previews never made
+    done = file_with_previews(uploads)
+
+    sent: list[dict[str, Any]] = []
+    assert backfill(sent.append, bucket=BUCKET, region="eu-west-1", dry_run=True, rate=1000) == 1
+    assert sent == []
+
+    assert backfill(sent.append, bucket=BUCKET, region="eu-west-1", dry_run=False, rate=1000) == 1
+    assert [e["Records"][0]["s3"]["object"]["key"] for e in sent] == [key_of(old)]
+    assert handler(sent[0], LambdaContext())["outcomes"] == {key_of(old): "ready"}
+    assert backfill(sent.append, bucket=BUCKET, region="eu-west-1", dry_run=True, rate=1000) == 0
+    assert aws.object_exists(preview_keys(done)[0])
