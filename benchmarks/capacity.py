@@ -889,7 +889,11 @@ def sweep_limits(result: Result, model: Model) -> tuple[list[Limit], list[Limit]
     assert result.usage is not None
     images = result.files
     limits, per_entity = model.limits(result.usage)
-    scaled = [Limit(limit.rate * images, limit.what, limit.lift) for limit in limits
+    def per_image(what: str) -> str:  # "(400 WCU/req in it)" of the whole run -> "(2 WCU per image in it)"
+        return re.sub(r"\(([\d.]+) (WCU|RCU)/req in it\)",
+                      lambda m: f"({float(m.group(1)) / images:g} {m.group(2)} per image in it)", what)
+
+    scaled = [Limit(limit.rate * images, per_image(limit.what), limit.lift) for limit in limits
               if not limit.what.startswith(("API Gateway", "Lambda"))]
     per_run = images * 1000 / model.duration_ms(result.usage)  # images/s one run removes
     groups = sweep_groups()
