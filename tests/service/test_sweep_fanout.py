@@ -153,8 +153,8 @@ def test_a_group_with_work_left_starts_its_next_run_until_nothing_is_due(
     run({"detail": {"group": 0, "groups": 1, "until": now + 900, "maxEntries": 8}})
 
     assert [e["detail"]["hop"] for _, e in lambdas.invoked] == [1]
-    assert published_metrics(capsys.readouterr().out) == {"FilesSwept": 8, "SweepRunsIncomplete": 1}, \
-        "a run that started the next one does not report the backlog: the group's last run does"
+    assert published_metrics(capsys.readouterr().out) == {"FilesSwept": 8, "SweepRunsIncomplete": 0}, \
+        "a run that started the next one is not behind, and does not report the backlog: the group's last run does"
     reports = lambdas.drain()
 
     assert [r["hop"] for r in reports] == [1, 2, 3]
@@ -179,6 +179,7 @@ def test_after_its_period_a_group_stops_and_reports_what_it_left(
     # stored_files filed them due 6 hours after they were written; the clock is 7 hours on.
     assert HOUR - 60 <= report["backlog_age_seconds"] <= HOUR + 60
     metrics = published_metrics(capsys.readouterr().out)
+    assert metrics["SweepRunsIncomplete"] == 1, "the group's period ended with work left"
     assert metrics["SweepBacklog"] == 22 and HOUR - 60 <= metrics["SweepBacklogAgeSeconds"] <= HOUR + 60
     assert sum(aws.item(**r.key) is not None for r in records) == 22, "left due, not lost"
 

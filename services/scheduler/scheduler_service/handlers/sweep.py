@@ -58,9 +58,11 @@ def sweep_group(detail: RunOptions, context: LambdaContext, now: int) -> dict[st
         except Throttled as exc:  # what is left stays due: the next period's run of this group takes it
             logger.warning("the group's next run could not be started", group=detail.group, reason=str(exc))
     metrics.add_metric(name="FilesSwept", unit=MetricUnit.Count, value=report.files_removed)
-    # 1 when the run ended with due entries left (its budget or its time spent): removals are falling
-    # behind; SweepBehindAlarm fires when that lasts an hour.
-    metrics.add_metric(name="SweepRunsIncomplete", unit=MetricUnit.Count, value=0 if report.complete else 1)
+    # 1 when the group's last run of the period ended with due entries left (its budget or its time spent,
+    # and no next run): removals are falling behind; SweepBehindAlarm fires when that lasts an hour. A run
+    # that started its group's next one counts 0: the group is still at work within its period.
+    metrics.add_metric(name="SweepRunsIncomplete", unit=MetricUnit.Count,
+                       value=0 if report.complete or continued else 1)
     out = report.dump()
     if not continued:
         # The group's last run of the period: what it leaves due (summed over the groups: the backlog).
