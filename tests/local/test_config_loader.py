@@ -128,14 +128,14 @@ def test_real_file_service_resolves(clean_env: None) -> None:
     )
 
 
-def test_the_local_stack_runs_the_sweep_once_per_group_of_shards(clean_env: None) -> None:
+def test_the_local_stack_starts_the_sweeps_fan_out_once_a_period(clean_env: None) -> None:
     from imagestore_local.scheduler import schedules_of
 
     root = Path(__file__).resolve().parents[2]
     schedules = schedules_of(Project(root, stage="local").service("scheduler").functions["sweep"])
-    assert {s.period for s in schedules} == {900}
-    assert sorted((s.input["detail"]["group"], s.input["detail"]["groups"]) for s in schedules) == [
-        (0, 4), (1, 4), (2, 4), (3, 4)]
+    # One rule a period; its run invokes one sweep per group of expiry shards (32 groups of one shard).
+    assert [(s.period, s.input["detail"]) for s in schedules] == [
+        (900, {"fanOut": True, "groups": 32, "periodSeconds": 900})]
 
 
 def test_file_variables_read_yaml_and_run_javascript_as_serverless_does(tmp_path: Path) -> None:
