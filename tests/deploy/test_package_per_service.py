@@ -83,11 +83,25 @@ def create_file_stack(endpoint: str, outputs: dict[str, str]) -> None:
     client.create_stack(StackName=f"imagestore-file-{STAGE}", TemplateBody=json.dumps(template))
 
 
+def scratch_tree(service: str, out: Path) -> Path:
+    """A copy of services/<service> in a tree beside `out` whose deploy/, build/ and node_modules/ are the
+    repository's. Packaging starts by deleting the service directory's .serverless/ (osls's
+    aws:common:cleanupTempDir, even with --package): in the repository itself that would remove the
+    templates and artifacts that the other deployment tests read meanwhile."""
+    tree = out.parent / f"{out.name}-tree"
+    for shared in ("deploy", "build", "node_modules"):
+        (tree / shared).parent.mkdir(parents=True, exist_ok=True)
+        (tree / shared).symlink_to(ROOT / shared, target_is_directory=True)
+    shutil.copytree(ROOT / "services" / service, tree / "services" / service,
+                    ignore=shutil.ignore_patterns(".serverless", "__pycache__"))
+    return tree / "services" / service
+
+
 def package(service: str, endpoint: str, out: Path) -> subprocess.CompletedProcess[str]:
-    """`npx osls package` in services/<service>, no --param, artifacts into `out`."""
+    """`npx osls package` of services/<service> (a copy: scratch_tree), no --param, artifacts into `out`."""
     return subprocess.run(
         ["npx", "--no-install", "osls", "package", "--stage", STAGE, "--region", REGION, "--package", str(out)],
-        cwd=ROOT / "services" / service, env=offline_env(endpoint), capture_output=True, text=True,
+        cwd=scratch_tree(service, out), env=offline_env(endpoint), capture_output=True, text=True,
         timeout=600, check=False,
     )
 
