@@ -82,11 +82,14 @@ def hold_count(aws: Aws, file_id: str) -> int | None:
 
 
 def without_urls(order: dict[str, Any]) -> dict[str, Any]:
-    """The order with its presigned URLs left out (they are signed anew on every read)."""
+    """The order with its presigned URLs (downloads and previews) left out: they are signed anew on every
+    read."""
     copy = json.loads(json.dumps(order))
     for project in copy["projects"]:
         for file in project["files"]:
             file.pop("downloadUrl")
+            for preview in (file.get("previews") or {}).values():
+                preview.pop("url")
     return copy
 
 
