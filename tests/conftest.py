@@ -33,6 +33,13 @@ TEST_ENV = {
     "POWERTOOLS_SERVICE_NAME": "test",
 }
 
+# A handler module makes its Powertools Metrics once per process, when it is first imported
+# (imagestore.observability), reading the namespace from the environment then. Tests that import handler
+# modules without the `env` fixture (the OpenAPI generator reads their resolvers) must not leave a
+# namespace-less Metrics behind for the tests that invoke them later in the same worker.
+for _name in ("POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_SERVICE_NAME"):
+    os.environ.setdefault(_name, TEST_ENV[_name])
+
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
