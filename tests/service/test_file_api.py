@@ -527,3 +527,128 @@ def test_something_that_only_starts_like_heic_is_refused(uploads_handler: Any) -
 
     assert status == 422
     assert "dimensions cannot be read" in body["error"]["message"]
+
+
+# --- a refusal reaches the client even when the other completion refused first ---------------------
+# The client's complete and the ObjectCreated function both verify the staging object; the one that
+# refuses it records the refusal on the pending file, then deletes the object. The other one finds the
+# bytes gone and answers the same 422, not 409 ("changed ..." / "no bytes have been uploaded yet").
+
+
+def _refused_by_object_created(ticket: dict[str, Any], size: int) -> str:
+    from file_service.handlers.object_created import handler as object_created
+
+    staging = ticket["upload"]["fields"]["key"]
+    assert object_created({"Records": [_s3_record(staging, size)]}, _context())["outcomes"] == {
+        staging: "unprocessable"}
+    return staging
+
+
+def test_a_refusal_by_the_s3_event_is_what_the_clients_complete_answers(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any, files: Any
+) -> None:
+    from imagestore.config import get_settings
+
+    monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps({"shop-a": {"max_pixels": 1000}}))
+    get_settings.cache_clear()
+    data = png((100, 100))
+    _, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
+    post_bytes(ticket, data)
+    etag = aws.s3.head_object(Bucket=BUCKET, Key=ticket["upload"]["fields"]["key"])["ETag"]
+
+    staging = _refused_by_object_created(ticket, len(data))
+
+    assert not aws.object_exists(staging)
+    details = {"width": 100, "height": 100, "pixels": 10_000, "maxPixels": 1000}
+    item = aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")
+    assert item["status"] == "pending"
+    assert item["refusal"]["etag"] == etag and item["refusal"]["code"] == "unprocessable"
+    for _ in range(2):  # and again: the answer does not depend on who refused
+        status, body = complete(uploads_handler, ticket["fileId"])
+        assert status == 422, body
+        assert body["error"]["code"] == "unprocessable"
+        assert body["error"]["details"] == details
+        assert "over the limit of 1000" in body["error"]["message"]
+    status, view = get(files, ticket["fileId"])
+    assert status == 200 and view["status"] == "pending"
+    assert view["refusal"] == {"code": "unprocessable", "message": body["error"]["message"], "details": details}
+    for intruder in (BOB, MALLORY):
+        assert complete(uploads_handler, ticket["fileId"], intruder)[0] == 404
+        assert get(files, ticket["fileId"], intruder)[0] == 404
+
+
+@pytest.mark.parametrize("moment", ["before the client's HEAD", "between the client's HEAD and GET"])
+def test_a_concurrent_refusal_during_the_clients_check_is_answered_422_not_409(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any, moment: str
+) -> None:
+    """The ObjectCreated run refuses and deletes the object while the client's complete is under way:
+    after the client read the file item (which has no refusal yet), before or after its HEAD."""
+    from imagestore.data.storage import ImageBucket
+
+    data = png((8, 8))
+    _, ticket = request_upload(uploads_handler, content_type="image/jpeg", size=len(data))
+    post_bytes(ticket, data)
+    patched = "head" if moment.startswith("before") else "read_range"
+    original = getattr(ImageBucket, patched)
+    raced: list[bool] = []
+
+    def concurrent_refusal_first(self: ImageBucket, key: str, *args: Any, **kwargs: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            _refused_by_object_created(ticket, len(data))  # its own reads go through: raced is set
+        return original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(ImageBucket, patched, concurrent_refusal_first)
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert raced
+    assert status == 422, body
+    assert body["error"]["code"] == "unprocessable"
+    assert body["error"]["details"] == {"declaredType": "image/jpeg", "actualType": "image/png"}
+    assert not aws.object_exists(ticket["upload"]["fields"]["key"])
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["status"] == "pending"
+
+
+def test_bytes_deleted_during_the_check_without_a_refusal_are_still_409(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any
+) -> None:
+    from imagestore.data.storage import ImageBucket
+
+    data = jpeg((64, 48))
+    _, ticket = request_upload(uploads_handler, size=len(data))
+    post_bytes(ticket, data)
+    read_range = ImageBucket.read_range
+
+    def deleted_before_reading(self: ImageBucket, key: str, start: int, length: int, *,
+                               etag: str | None = None) -> bytes:
+        aws.s3.delete_object(Bucket=BUCKET, Key=key)
+        return read_range(self, key, start, length, etag=etag)
+
+    monkeypatch.setattr(ImageBucket, "read_range", deleted_before_reading)
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 409
+    assert "changed while they were checked" in body["error"]["message"]
+
+
+def test_an_upload_after_a_refusal_is_verified_on_its_own_and_clears_the_refusal(
+    aws: Aws, uploads_handler: Any, files: Any
+) -> None:
+    data = jpeg((120, 80))
+    text = b"not a photo at all; " * (len(data) // 20 + 1)
+    _, ticket = request_upload(uploads_handler, size=len(data))
+    assert post_bytes(ticket, text[: len(data)]) == 204
+    assert complete(uploads_handler, ticket["fileId"])[0] == 422
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["refusal"]["code"] == "unprocessable"
+    assert get(files, ticket["fileId"])[1]["refusal"]["code"] == "unprocessable"
+
+    assert post_bytes(ticket, data) == 204  # the same presigned POST, still valid
+    status, body = complete(uploads_handler, ticket["fileId"])
+
+    assert status == 200, body
+    assert body["status"] == "available" and body["refusal"] is None
+    item = aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")
+    assert item["status"] == "available" and "refusal" not in item
+    assert _download(files, ticket["fileId"]) == data
+    assert get(files, ticket["fileId"])[1]["refusal"] is None
+    assert get(files, ticket["fileId"], MALLORY)[0] == 404

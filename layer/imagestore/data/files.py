@@ -8,7 +8,14 @@ from imagestore import keys
 from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.table import Table
 from imagestore.errors import ConditionFailed, Conflict, NotFound
-from imagestore.models.files import FileRecord, FileStatus, PreviewRef, PreviewStatus, previews_item
+from imagestore.models.files import (
+    FileRecord,
+    FileStatus,
+    PreviewRef,
+    PreviewStatus,
+    UploadRefusal,
+    previews_item,
+)
 
 
 class FileStore:
@@ -45,7 +52,8 @@ class FileStore:
 
     def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
                        completed_at: int) -> FileRecord:
-        """Pending -> available with its pixel size; a repeat of the same completion is harmless.
+        """Pending -> available with its pixel size, without any earlier refusal; a repeat of the
+        same completion is harmless.
 
         Its expiry-index entry stays where the request put it (due when an abandoned upload would be
         removed): an upload writes the index once on the request path, and the sweep that finds it
@@ -56,6 +64,7 @@ class FileStore:
         if width is not None and height is not None:
             expression += ", width = :w, height = :h"
             values.update({":w": width, ":h": height})
+        expression += " REMOVE refusal"
         try:
             item = self.table.update(
                 record.key, expression,
@@ -69,6 +78,19 @@ class FileStore:
             return current
         assert item is not None
         return FileRecord.from_item(item)
+
+    def record_refusal(self, record: FileRecord, refusal: UploadRefusal) -> bool:
+        """Why the file's uploaded bytes were refused (replacing an earlier refusal): one UpdateItem,
+        only while the file is pending (False when it is gone, available or being deleted)."""
+        try:
+            self.table.update(record.key, "SET refusal = :refusal",
+                              condition="attribute_exists(pk) AND #status = :pending",
+                              names={"#status": "status"},
+                              values={":refusal": refusal.to_item(), ":pending": FileStatus.PENDING.value},
+                              return_new=False)
+        except ConditionFailed:
+            return False
+        return True
 
     def record_previews(self, record: FileRecord, *, width: int, height: int, taken_at: str | None,
                         previews: dict[str, PreviewRef]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -32,6 +33,48 @@ class PreviewRef(BaseModel):
     content_type: str
 
 
+MAX_REFUSAL_MESSAGE = 500  # characters of a refusal's message kept on the file item
+MAX_REFUSAL_DETAILS = 10  # entries of a refusal's details kept on the file item
+
+
+class UploadRefusal(BaseModel):
+    """Why the uploaded bytes of a pending file were refused (422): the error the client is answered
+    on complete once those bytes are gone (a concurrent completion refused and deleted them), and
+    the ETag of the refused object (another ETag is a new upload, verified on its own).
+
+    Kept small on the file item: the message is cut to MAX_REFUSAL_MESSAGE characters, details keep
+    at most MAX_REFUSAL_DETAILS scalar entries (integers and strings; anything else as its text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    details: dict[str, int | str] = {}
+    etag: str | None = None
+
+    @classmethod
+    def of(cls, code: str, message: str, details: dict[str, object], etag: str | None) -> UploadRefusal:
+        kept: dict[str, int | str] = {}
+        for name, value in list(details.items())[:MAX_REFUSAL_DETAILS]:
+            kept[str(name)[:100]] = (value if isinstance(value, int) and not isinstance(value, bool)
+                                     else str(value)[:200])
+        return cls(code=code, message=message[:MAX_REFUSAL_MESSAGE], details=kept, etag=etag)
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            item["details"] = dict(self.details)
+        if self.etag is not None:
+            item["etag"] = self.etag
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> UploadRefusal:
+        return cls(code=item["code"], message=item["message"], etag=item.get("etag"),
+                   details={name: int(value) if isinstance(value, Decimal) else str(value)
+                            for name, value in (item.get("details") or {}).items()})
+
+
 class Retention(StrEnum):
     SESSION = "session"
     EXTENDED = "extended"
@@ -43,6 +86,8 @@ class FileRecord(BaseModel):
     The file's own retention (its browser session, or an extended mobile upload) ends at
     expires_at. Other holders (projects, copies, cart items, orders) are counted in hold_count;
     the file may be deleted only when hold_count is 0 and expires_at has passed.
+
+    A pending file whose uploaded bytes were refused carries the refusal (until bytes are accepted).
     """
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -70,6 +115,7 @@ class FileRecord(BaseModel):
     preview_status: PreviewStatus = PreviewStatus.PENDING
     previews: dict[str, PreviewRef] = {}
     taken_at: str | None = None
+    refusal: UploadRefusal | None = None
 
     @property
     def object_key(self) -> str:
@@ -118,6 +164,8 @@ class FileRecord(BaseModel):
             # Listed under its mobile upload in gsi1 (GET /mobile-uploads/{id}: one Query).
             item["gsi1pk"] = keys.mobile_upload_files(self.tenant_id, self.mobile_upload_id)
             item["gsi1sk"] = keys.file_sk(self.file_id)
+        if self.refusal is not None:
+            item["refusal"] = self.refusal.to_item()
         if self.hold_count == 0:
             item.update(expiry_attributes(key, self.expires_at, expiry_shards))
         return item
@@ -145,6 +193,7 @@ class FileRecord(BaseModel):
             previews={name: PreviewRef(width=int(p["width"]), height=int(p["height"]), content_type=p["contentType"])
                       for name, p in (item.get("previews") or {}).items()},
             taken_at=item.get("takenAt"),
+            refusal=UploadRefusal.from_item(item["refusal"]) if "refusal" in item else None,
         )
 
 

@@ -9,7 +9,7 @@ from pydantic import Field, StrictInt, field_validator
 
 from imagestore.bodies import ApiModel
 from imagestore.clock import from_epoch, iso
-from imagestore.models.files import FileRecord
+from imagestore.models.files import FileRecord, FileStatus
 
 
 class UploadRequest(ApiModel):
@@ -55,6 +55,14 @@ class PreviewView(ApiModel):
     content_type: str
 
 
+class RefusalView(ApiModel):
+    """Why the last uploaded bytes of a pending file were refused: the 422 error its complete answered."""
+
+    code: str
+    message: str
+    details: dict[str, int | str] = Field(default_factory=dict)
+
+
 class FileView(ApiModel):
     file_id: str
     filename: str
@@ -72,6 +80,7 @@ class FileView(ApiModel):
     preview_status: Literal["pending", "ready", "failed"] = "pending"
     previews: dict[str, PreviewView] | None = None  # thumb, screen: when previewStatus is ready
     taken_at: str | None = None
+    refusal: RefusalView | None = None  # a pending file whose last uploaded bytes were refused
 
     @classmethod
     def of(cls, record: FileRecord, download_url: str | None = None,
@@ -93,6 +102,9 @@ class FileView(ApiModel):
             preview_status=record.preview_status.value,
             previews=previews,
             taken_at=record.taken_at,
+            refusal=(RefusalView(code=record.refusal.code, message=record.refusal.message,
+                                 details=dict(record.refusal.details))
+                     if record.refusal is not None and record.status is FileStatus.PENDING else None),
         )
 
 

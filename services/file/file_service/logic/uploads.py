@@ -16,7 +16,7 @@ from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from imagestore.imaging import SNIFF_BYTES, TAIL_BYTES, ImageInfo, inspect_image
 from imagestore.keys import staging_key
-from imagestore.models.files import FileRecord, FileStatus, Retention, pending_deadline
+from imagestore.models.files import FileRecord, FileStatus, Retention, UploadRefusal, pending_deadline
 from imagestore.observability import logger
 
 
@@ -107,22 +107,33 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
     creates only a staging object that is never served (the ObjectCreated function deletes it).
 
     Idempotent: completing an available file returns it unchanged. A refused object is deleted so
-    that its bytes are not kept; the pending record stays until it expires, so the client may upload
-    again while its presigned POST is valid.
+    that its bytes are not kept, after its refusal is recorded on the pending file; the pending record
+    stays until it expires, so the client may upload again while its presigned POST is valid. Both
+    the client's complete and the ObjectCreated function run this, concurrently: a run that finds the
+    bytes gone (no object, or deleted while it read them) answers the refusal recorded meanwhile by
+    the other run (the same 422), not a 409. New bytes (a staging object again) are verified on their
+    own, whatever an earlier upload's refusal said; making the file available removes the refusal.
     """
     if record.status is FileStatus.AVAILABLE:
         return record
     staging = staging_key(record.object_key)
+    key = staging
     head = ctx.bucket.head(staging)
     if head is None:
-        # No staging object: either no bytes yet, or a completion that copied them stopped before it
-        # marked the file available (only this function writes the object key): verify them there.
-        head = ctx.bucket.head(record.object_key)
+        # No staging object: either no bytes yet, or refused ones (deleted), or a completion that
+        # copied them stopped before it marked the file available (only this function writes the
+        # object key): verify them there.
+        key = record.object_key
+        head = ctx.bucket.head(key)
         if head is None:
-            raise Conflict(f"no bytes have been uploaded for file {record.file_id} yet")
-        info = _verified(record, record.object_key, head, ctx)
-    else:
-        info = _verified(record, staging, head, ctx)
+            return _after_bytes_gone(record, ctx, None, Conflict(
+                f"no bytes have been uploaded for file {record.file_id} yet"))
+    try:
+        info = _verified(record, key, head, ctx)
+    except ObjectChanged:
+        return _after_bytes_gone(record, ctx, head.etag, Conflict(
+            f"the bytes of file {record.file_id} changed while they were checked; complete again"))
+    if key == staging:
         assert head.etag is not None
         if not ctx.bucket.copy_if_unchanged(staging, record.object_key, head.etag):
             return _completed_meanwhile(record, ctx)
@@ -134,13 +145,11 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
 
 
 def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext) -> ImageInfo:
-    """The object at key, checked against the record and the tenant's limits; refused bytes are deleted."""
+    """The object at key, checked against the record and the tenant's limits; refused bytes are
+    deleted once their refusal is recorded on the pending file. ObjectChanged when the object was
+    replaced or deleted while it was read."""
     try:
-        try:
-            info = _inspect(key, head, ctx.bucket, record)
-        except ObjectChanged:
-            raise Conflict(f"the bytes of file {record.file_id} changed while they were checked; "
-                           "complete again") from None
+        info = _inspect(key, head, ctx.bucket, record)
         if info is None:
             raise Unprocessable(f"the uploaded bytes are not an image of an accepted type "
                                 f"({', '.join(ctx.tenant.allowed_types)})")
@@ -160,10 +169,29 @@ def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext
         if not info.complete:
             raise Unprocessable("the image is cut short: its data ends before the end of its format's "
                                 "structure (an interrupted upload?)")
-    except Unprocessable:
+    except Unprocessable as exc:
+        # Recorded first: a concurrent completion that then finds the bytes gone answers this refusal.
+        ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag))
         ctx.bucket.delete_objects([key])
         raise
     return info
+
+
+def _after_bytes_gone(record: FileRecord, ctx: UploadContext, etag: str | None,
+                      otherwise: Conflict) -> FileRecord:
+    """The bytes to verify are gone (etag None: there were none; else the object of that ETag was
+    deleted or replaced while it was read): the file as it is now (one GetItem) says why. Available:
+    another completion finished first. Refused (of that very object, when etag is given): the same
+    422 again. Anything else: `otherwise`."""
+    current = ctx.files.get_file(record.tenant_id, record.user_id, record.file_id)
+    if current is None:
+        raise NotFound(f"file {record.file_id} not found")
+    if current.status is FileStatus.AVAILABLE:
+        return current
+    refusal = current.refusal
+    if current.status is FileStatus.PENDING and refusal is not None and (etag is None or refusal.etag == etag):
+        raise Unprocessable(refusal.message, details=dict(refusal.details))
+    raise otherwise
 
 
 def _inspect(key: str, head: ObjectHead, bucket: ImageBucket, record: FileRecord) -> ImageInfo | None:
