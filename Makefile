@@ -51,7 +51,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@command -v node >/dev/null && command -v npm >/dev/null || { echo "setup: Node.js and npm not found. Install Node.js 18 or newer with npm (Debian/Ubuntu: apt install nodejs npm; macOS: brew install node; or nvm); they bring DynamoDB Local's jar and the Serverless CLI (osls)" >&2; exit 1; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "setup: Node.js and npm not found. Install Node.js 20 or newer with npm (Debian/Ubuntu: apt install nodejs npm; macOS: brew install node; or nvm); they bring DynamoDB Local's jar and the Serverless CLI (osls)" >&2; exit 1; }
 	@echo "setup 3/3: npm packages: npm ci (node $$(node -v): osls, DynamoDB Local, Swagger UI)"
 	@start=$$(date +%s); npm ci --no-audit --no-fund --loglevel=error && echo "setup 3/3: done in $$(( $$(date +%s) - start )) s"
 	@command -v java >/dev/null && command -v javac >/dev/null || echo "setup: note: no JDK (java and javac): the local stack serves DynamoDB from moto instead of DynamoDB Local (Debian/Ubuntu: apt install default-jdk-headless)"
