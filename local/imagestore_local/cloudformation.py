@@ -443,27 +443,3 @@ def create_event_bus(client: Any, name: str) -> bool:
     except client.exceptions.ResourceAlreadyExistsException:
         return False
     return True
-
-
-def notification_functions(service: ServiceConfig) -> list[tuple[str, str, str]]:
-    """(bucket, event, function key) of each S3 LambdaConfiguration targeting this service's functions."""
-    intrinsics = Intrinsics(service)
-    by_logical = {fn.logical_id: fn.key for fn in service.functions.values()}
-    out: list[tuple[str, str, str]] = []
-    for logical_id, resource in service.resources.items():
-        if resource.get("Type") != "AWS::S3::Bucket":
-            continue
-        config = (resource.get("Properties") or {}).get("NotificationConfiguration") or {}
-        for item in config.get("LambdaConfigurations") or []:
-            target = item.get("Function")
-            if isinstance(target, dict) and "Fn::GetAtt" in target:
-                logical = (
-                    target["Fn::GetAtt"][0]
-                    if isinstance(target["Fn::GetAtt"], list)
-                    else str(target["Fn::GetAtt"]).split(".")[0]
-                )
-                if logical in by_logical:
-                    out.append(
-                        (intrinsics.physical_name(logical_id), str(item.get("Event")), by_logical[logical])
-                    )
-    return out
