@@ -344,15 +344,10 @@ def test_each_operation_makes_a_bounded_number_of_aws_requests(
 
 
 def _s3_record(key: str, size: int) -> dict[str, Any]:
-    return {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
-        "eventTime": "2026-11-22T10:00:00.000Z", "eventName": "ObjectCreated:Post",
-        "userIdentity": {"principalId": "AWS:x"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "o"}, "arn": f"arn:aws:s3:::{BUCKET}"},
-               "object": {"key": key, "size": size, "eTag": "e", "sequencer": "0"}},
-    }
+    """The record S3 sends the objectCreated function for a browser's POST of key."""
+    from imagestore_local.s3_events import object_created_event
+
+    return object_created_event(BUCKET, key, size, "e", "ObjectCreated:Post", "eu-west-1")["Records"][0]
 
 
 def _context() -> Any:

@@ -59,15 +59,9 @@ def upload(handler: Any, data: bytes, content_type: str = "image/jpeg", principa
 
 def copied(key: str) -> dict[str, Any]:
     """What S3 sends the preview function when the completion copies the verified bytes to key."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
-        "eventTime": "2026-11-30T10:00:00.000Z", "eventName": "ObjectCreated:Copy",
-        "userIdentity": {"principalId": "AWS:x"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "previews",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "o"}, "arn": f"arn:aws:s3:::{BUCKET}"},
-               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "0"}},
-    }]}
+    from imagestore_local.s3_events import object_created_event
+
+    return object_created_event(BUCKET, key, 1, "e", "ObjectCreated:Copy", "eu-west-1")
 
 
 def make_previews(key: str) -> dict[str, str]:
