@@ -138,9 +138,8 @@ def test_complete_refuses_bytes_of_another_size_than_declared(aws: Aws, uploads_
     assert body["error"]["details"] == {"declaredBytes": len(data) + 5, "uploadedBytes": len(data)}
 
 
-def test_complete_refuses_images_over_the_tenant_pixel_limit(
-    monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any
-) -> None:
+def _uploaded_over_the_pixel_limit(monkeypatch: pytest.MonkeyPatch, uploads_handler: Any) -> tuple[bytes, Any]:
+    """A 100 x 100 PNG uploaded (not completed) by a tenant whose limit is 1,000 pixels: its bytes and ticket."""
     from imagestore.config import get_settings
 
     monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps({"shop-a": {"max_pixels": 1000}}))
@@ -148,6 +147,13 @@ def test_complete_refuses_images_over_the_tenant_pixel_limit(
     data = png((100, 100))
     _, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
     post_bytes(ticket, data)
+    return data, ticket
+
+
+def test_complete_refuses_images_over_the_tenant_pixel_limit(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any
+) -> None:
+    _, ticket = _uploaded_over_the_pixel_limit(monkeypatch, uploads_handler)
 
     status, body = complete(uploads_handler, ticket["fileId"])
 
@@ -542,13 +548,7 @@ def _refused_by_object_created(ticket: dict[str, Any], size: int) -> str:
 def test_a_refusal_by_the_s3_event_is_what_the_clients_complete_answers(
     monkeypatch: pytest.MonkeyPatch, aws: Aws, uploads_handler: Any, files: Any
 ) -> None:
-    from imagestore.config import get_settings
-
-    monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps({"shop-a": {"max_pixels": 1000}}))
-    get_settings.cache_clear()
-    data = png((100, 100))
-    _, ticket = request_upload(uploads_handler, content_type="image/png", size=len(data))
-    post_bytes(ticket, data)
+    data, ticket = _uploaded_over_the_pixel_limit(monkeypatch, uploads_handler)
     etag = aws.s3.head_object(Bucket=BUCKET, Key=ticket["upload"]["fields"]["key"])["ETag"]
 
     staging = _refused_by_object_created(ticket, len(data))
