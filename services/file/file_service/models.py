@@ -10,6 +10,7 @@ from pydantic import Field, StrictInt, field_validator
 from imagestore.bodies import ApiModel
 from imagestore.clock import from_epoch, iso
 from imagestore.models.files import FileRecord, FileStatus
+from imagestore.preview_views import PreviewView
 
 
 class UploadRequest(ApiModel):
@@ -46,13 +47,6 @@ class UploadTicket(ApiModel):
     file_id: str
     upload: UploadTarget
     max_bytes: int
-
-
-class PreviewView(ApiModel):
-    url: str
-    width: int
-    height: int
-    content_type: str
 
 
 class RefusalView(ApiModel):

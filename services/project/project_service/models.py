@@ -14,6 +14,7 @@ from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.holds import FileRef
 from imagestore.models.orders import OrderLine
 from imagestore.models.projects import ProjectRecord
+from imagestore.preview_views import PreviewView
 
 MAX_FILES_PER_PROJECT = 2000
 # A project's document, as compact JSON with non-ASCII escaped (as every response carries it), is at
@@ -43,13 +44,6 @@ class ProjectInput(ApiModel):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
-
-
-class PreviewView(ApiModel):
-    url: str
-    width: int
-    height: int
-    content_type: str
 
 
 class ProjectFileView(ApiModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from file_service.models import FileView, PreviewView
+from file_service.models import FileView
 from imagestore.config import TenantSettings
 from imagestore.data.storage import ImageBucket
-from imagestore.keys import preview_key
 from imagestore.models.files import FileRecord, FileStatus, PreviewStatus
+from imagestore.preview_views import preview_views
 
 
 def view(record: FileRecord, bucket: ImageBucket, tenant: TenantSettings) -> FileView:
@@ -18,9 +18,5 @@ def view(record: FileRecord, bucket: ImageBucket, tenant: TenantSettings) -> Fil
         url = bucket.presign_download(record.object_key, expires_in=tenant.download_url_seconds,
                                       filename=record.filename)
         if record.preview_status is PreviewStatus.READY:
-            previews = {name: PreviewView(
-                url=bucket.presign_download(preview_key(record.object_key, name),
-                                            expires_in=tenant.download_url_seconds),
-                width=p.width, height=p.height, content_type=p.content_type)
-                for name, p in record.previews.items()}
+            previews = preview_views(bucket, record.object_key, record.previews, tenant.download_url_seconds)
     return FileView.of(record, url, previews)

@@ -17,14 +17,14 @@ from imagestore.data.holds import HoldStore
 from imagestore.data.projects import Draft, ProjectStore
 from imagestore.data.storage import ImageBucket
 from imagestore.errors import NotFound, PreconditionFailed, Unprocessable
-from imagestore.keys import preview_key
 from imagestore.models.files import FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
 from imagestore.models.projects import ProjectRecord
 from imagestore.observability import logger
 from imagestore.preconditions import parse_if_match
-from project_service.models import PreviewView, ProjectFileView, ProjectInput, ProjectSummary, ProjectView
+from imagestore.preview_views import preview_views
+from project_service.models import ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
 EXTEND_AFTER_SECONDS = 86400  # a load extends the project's life at most once a day
 
@@ -119,10 +119,7 @@ def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -
     for ref in refs:
         previews = None
         if ref.preview_status is PreviewStatus.READY:
-            previews = {name: PreviewView(url=ctx.bucket.presign_download(preview_key(ref.object_key, name),
-                                                                          expires_in=seconds),
-                                          width=p.width, height=p.height, content_type=p.content_type)
-                        for name, p in ref.previews.items()}
+            previews = preview_views(ctx.bucket, ref.object_key, ref.previews, seconds)
         url = ctx.bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename)
         views.append(ProjectFileView.of(ref, url, previews))
     return views
