@@ -67,3 +67,31 @@ def test_a_body_at_the_limit_of_brackets_is_checked_quickly() -> None:
     with pytest.raises(BadRequest):
         json_object(b"[" * (MAX_BODY_BYTES - 1))
     assert time.perf_counter() - started < 10  # linear, in C: about 0.3 s on an idle machine
+
+
+# Bodies on which the old string pattern ('"[^"\\]*(?:\\.[^"\\]*)*"', one pass for escapes and strings)
+# restarted at every escaped quote: 48 KB of \" took it 11 s, these 4 MiB would take it hours. Each is
+# counted exactly here; `benchmarks/json_depth.py` prints the seconds of both ways.
+_HALF = MAX_BODY_BYTES // 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [
+        (b'\\"' * _HALF, 0),  # escaped quotes, no string ever closes
+        (b'"' + b'\\"' * (_HALF - 1), 0),  # one string left open, full of escaped quotes
+        (b'["' + b'\\"[' * (_HALF // 2) + b'"]', 1),  # brackets inside one long string with escapes
+        (b'[' + b'"\\\\",' * (_HALF // 3) + b"]", 1),  # escaped backslashes end their strings
+        (b'{"a": "\\\\\\"[[[", "b": [[' + b"x" * (MAX_BODY_BYTES - 40) + b"]]}", 3),
+    ],
+    ids=["escaped-quotes", "open-string", "brackets-in-string", "escaped-backslashes", "mixed"],
+)
+def test_depth_of_a_4_mib_body_of_escapes_is_counted_in_linear_passes(raw: bytes, depth: int) -> None:
+    assert len(raw) <= MAX_BODY_BYTES
+    assert json_depth(raw) == depth
+
+
+def test_a_4_mib_body_of_escaped_quotes_is_a_400_not_minutes_of_cpu() -> None:
+    with pytest.raises(BadRequest) as refused:
+        json_object(b'{"a": "' + b'\\"' * (_HALF - 8))  # the string never closes
+    assert "not valid JSON" in refused.value.message
