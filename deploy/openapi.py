@@ -44,7 +44,8 @@ REF = "#/components/schemas/{model}"
 # a scoped token outside its scope (or a route the authorizer's policy does not allow), throttling.
 AUTHORIZED_ERRORS = (400, 401, 403, 429)
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request: body, field, query parameter, header or cursor (`details.problems` lists bad fields)",
+    400: "Malformed request: body, field, query parameter, header or cursor (`details.problems` lists up to 20 "
+         "bad fields; `details.problemCount` and `details.omittedProblems` say how many more there were)",
     401: "No token, a forged or expired one, or claims of the wrong type",
     403: "A scoped token (such as a mobile-upload token) outside its scope",
     404: "No such resource for this caller (also what another user or tenant sees)",

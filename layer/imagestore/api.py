@@ -36,6 +36,11 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 
 
 RETRY_AFTER_SECONDS = "1"
+# A 400 lists at most this many of a body's problems, each field path and message cut to a bounded length
+# (a body may have 100,000 unknown keys, or one key of 4 MiB): an answer of a few KB whatever the request.
+MAX_PROBLEMS = 20
+MAX_PROBLEM_FIELD_CHARS = 200
+MAX_PROBLEM_MESSAGE_CHARS = 300
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
@@ -48,6 +53,25 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 429 or retry else None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
                     body=json.dumps({"error": error}), headers=headers)
+
+
+def validation_details(exc: ValidationError) -> dict[str, Any]:
+    """A 400's details: the first MAX_PROBLEMS problems (field path, message: each cut short), and when
+    there were more, how many in all and how many were left out."""
+    count = exc.error_count()
+    problems = [
+        {"field": _cut(".".join(str(part) for part in error["loc"]), MAX_PROBLEM_FIELD_CHARS),
+         "message": _cut(error["msg"], MAX_PROBLEM_MESSAGE_CHARS)}
+        for error in exc.errors(include_url=False, include_input=False, include_context=False)[:MAX_PROBLEMS]
+    ]
+    details: dict[str, Any] = {"problems": problems}
+    if count > len(problems):
+        details.update(problemCount=count, omittedProblems=count - len(problems))
+    return details
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def status_of(error: errors.DomainError) -> int:
@@ -88,11 +112,7 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        return error_response(400, "bad_request", "request body is invalid", {"problems": problems})
+        return error_response(400, "bad_request", "request body is invalid", validation_details(exc))
 
     @app.not_found
     def _not_found(_: Exception) -> Response:

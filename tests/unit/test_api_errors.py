@@ -68,3 +68,50 @@ def test_a_refused_key_through_the_api_is_400() -> None:
     response = _resolve(errors.RefusedByTable("the request names a key or value the table cannot take"))
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"]["code"] == "bad_request"
+
+
+class _Thing(api.bodies.ApiModel):
+    name: str
+
+
+def _posted(raw_body: str) -> dict[str, Any]:
+    app = api.create_app()
+
+    @app.post("/things")
+    def _things() -> dict[str, Any]:
+        return api.parse_body(app, _Thing).dump()
+
+    event = api_event("POST", "/things", principal=None, raw_body=raw_body)
+    return app.resolve(event, LambdaContext())  # type: ignore[arg-type]
+
+
+LAMBDA_ANSWER_BYTES = 6 * 1024 * 1024
+
+
+def test_a_body_of_100000_unknown_keys_lists_20_problems_and_counts_the_rest() -> None:
+    raw = json.dumps({"name": "x", **{f"k{i:05d}": 0 for i in range(100_000)}})
+    assert len(raw) > 1_000_000
+    response = _posted(raw)
+    assert response["statusCode"] == 400
+    assert len(response["body"]) < 10_000  # was 6.4 MB: over Lambda's 6 MB, a 502 from API Gateway
+    details = json.loads(response["body"])["error"]["details"]
+    assert details["problems"][0] == {"field": "k00000", "message": "Extra inputs are not permitted"}
+    assert len(details["problems"]) == api.MAX_PROBLEMS
+    assert (details["problemCount"], details["omittedProblems"]) == (100_000, 100_000 - api.MAX_PROBLEMS)
+
+
+def test_a_problem_of_one_4_mib_key_is_cut_short() -> None:
+    key = "\U0001f600" * (api.bodies.MAX_BODY_BYTES // 4 - 100)  # 4 bytes in UTF-8, 12 escaped in the answer
+    response = _posted(json.dumps({"name": "x", key: 1}, ensure_ascii=False))  # was a 12 MB answer
+    assert response["statusCode"] == 400
+    assert len(response["body"]) < LAMBDA_ANSWER_BYTES // 100
+    (problem,) = json.loads(response["body"])["error"]["details"]["problems"]
+    assert len(problem["field"]) == api.MAX_PROBLEM_FIELD_CHARS and problem["field"].endswith("\u2026")
+    assert "problemCount" not in json.loads(response["body"])["error"]["details"]
+
+
+def test_a_few_problems_are_all_listed() -> None:
+    response = _posted(json.dumps({"name": 3, "other": 1}))
+    details = json.loads(response["body"])["error"]["details"]
+    assert [p["field"] for p in details["problems"]] == ["name", "other"]
+    assert "omittedProblems" not in details
