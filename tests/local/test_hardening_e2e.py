@@ -20,7 +20,17 @@ import pytest
 import requests
 
 from tests.e2e.stack import StackHandle, running_stack
-from tests.support.images import heic, image_bytes, jpeg, png
+from tests.support.images import (
+    exif_with_thumbnail,
+    heic,
+    image_bytes,
+    jpeg,
+    motion_photo,
+    mpf_jpeg,
+    noisy_jpeg,
+    png,
+    with_segments,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -349,6 +359,53 @@ def test_real_heic_including_a_grid_is_verified_and_held_to_max_pixels(stack: St
     assert "dimensions" in error(alice.complete(ticket), 422, "unprocessable")["message"]
 
 
+def test_phone_photos_with_bytes_after_their_eoi_or_a_long_header_complete(stack: StackHandle) -> None:
+    """Issue 24: a Motion Photo (MP4 after the EOI), an MPF file (a second JPEG after it), a header
+    of 400 KB of ICC profile; each downloads whole."""
+    alice = Client(stack)
+    photos = (motion_photo((1024, 768), video_bytes=2 * 1024 * 1024), mpf_jpeg((800, 600)),
+              noisy_jpeg((800, 600), icc_profile=bytes(range(256)) * 1600))
+    for data in photos:
+        ticket = alice.upload(data, "image/jpeg", "PXL_20261207_MP.jpg")
+        completed = alice.complete(ticket)
+        assert completed.status_code == 200, completed.text
+        url = alice.call("GET", f"/files/{ticket['fileId']}").json()["downloadUrl"]
+        assert requests.get(url, timeout=30).content == data
+
+
+def test_a_cut_jpeg_whose_exif_thumbnails_eoi_is_in_its_last_bytes_is_422(stack: StackHandle) -> None:
+    data = with_segments(noisy_jpeg((300, 200)), exif_with_thumbnail(jpeg((160, 120))))
+    alice = Client(stack)
+    ticket = alice.upload(data[:-500], "image/jpeg", "cut.jpg")
+    assert "cut short" in error(alice.complete(ticket), 422, "unprocessable")["message"]
+
+
+def test_a_heic_whose_clean_aperture_hides_its_coded_size_is_held_to_max_pixels(stack: StackHandle) -> None:
+    data = heic((1023, 767))  # coded 1024 x 768, clap crops it; then the clap shows only 64 x 48
+    at = data.index(b"clap") + 4
+    data = data[:at] + struct.pack(">8I", 64, 1, 48, 1, 0, 1, 0, 1) + data[at + 32:]
+    tiny = Client(stack, tenant=TINY)
+    ticket = tiny.upload(data, "image/heic", "IMG_0002.HEIC")
+    details = error(tiny.complete(ticket), 422, "unprocessable")["details"]
+    assert (details["width"], details["height"]) == (64, 48) and details["pixels"] >= 1024 * 768
+
+
+def test_polyglots_are_refused_where_the_format_ends_and_downloaded_as_attachments(stack: StackHandle) -> None:
+    alice = Client(stack)
+    html = b"<html><script>alert(document.domain)</script></html>"
+    for data, content_type in ((image_bytes("WEBP", (30, 20)) + html, "image/webp"), (png((30, 20)) + html,
+                                                                                          "image/png")):
+        ticket = alice.upload(data, content_type, "x")
+        assert "cut short" in error(alice.complete(ticket), 422, "unprocessable")["message"]
+    data = jpeg() + html  # JPEG: bytes after the EOI are what phones write; served so no page renders
+    ticket = alice.upload(data, "image/jpeg", "x.jpg")
+    assert alice.complete(ticket).status_code == 200
+    response = requests.get(alice.call("GET", f"/files/{ticket['fileId']}").json()["downloadUrl"], timeout=10)
+    assert response.content == data
+    assert response.headers["Content-Type"] == "image/jpeg"
+    assert response.headers["Content-Disposition"].startswith("attachment; ")
+
+
 def test_a_non_ascii_filename_downloads_with_an_rfc_6266_disposition(stack: StackHandle) -> None:
     alice = Client(stack)
     ticket = alice.upload(jpeg(), "image/jpeg", 'Crème 写真 "1".jpg')
@@ -357,7 +414,7 @@ def test_a_non_ascii_filename_downloads_with_an_rfc_6266_disposition(stack: Stac
     response = requests.get(url, timeout=10)
     assert response.status_code == 200 and response.content == jpeg()
     assert response.headers["Content-Disposition"] == (
-        "inline; filename=\"Creme  _1_.jpg\"; filename*=UTF-8''Cr%C3%A8me%20%E5%86%99%E7%9C%9F%20%221%22.jpg"
+        "attachment; filename=\"Creme  _1_.jpg\"; filename*=UTF-8''Cr%C3%A8me%20%E5%86%99%E7%9C%9F%20%221%22.jpg"
     )
 
 

@@ -74,12 +74,12 @@ def test_threads_asking_for_a_client_at_once_share_one(monkeypatch: pytest.Monke
 @pytest.mark.parametrize(
     ("filename", "header"),
     [
-        ("photo.jpg", "inline; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg"),
+        ("photo.jpg", "attachment; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg"),
         ("Crème brûlée.jpg",
-         "inline; filename=\"Creme brulee.jpg\"; filename*=UTF-8''Cr%C3%A8me%20br%C3%BBl%C3%A9e.jpg"),
-        ("写真.jpg", "inline; filename=\"download.jpg\"; filename*=UTF-8''%E5%86%99%E7%9C%9F.jpg"),
-        ("😀", "inline; filename=\"download\"; filename*=UTF-8''%F0%9F%98%80"),
-        ('a"b\\c%.jpg', "inline; filename=\"a_b_c_.jpg\"; filename*=UTF-8''a%22b%5Cc%25.jpg"),
+         "attachment; filename=\"Creme brulee.jpg\"; filename*=UTF-8''Cr%C3%A8me%20br%C3%BBl%C3%A9e.jpg"),
+        ("写真.jpg", "attachment; filename=\"download.jpg\"; filename*=UTF-8''%E5%86%99%E7%9C%9F.jpg"),
+        ("😀", "attachment; filename=\"download\"; filename*=UTF-8''%F0%9F%98%80"),
+        ('a"b\\c%.jpg', "attachment; filename=\"a_b_c_.jpg\"; filename*=UTF-8''a%22b%5Cc%25.jpg"),
     ],
 )
 def test_content_disposition_is_rfc_6266_with_an_ascii_fallback(filename: str, header: str) -> None:

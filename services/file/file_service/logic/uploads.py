@@ -14,7 +14,7 @@ from imagestore.data.files import FileStore
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from imagestore.imaging import SNIFF_BYTES, TAIL_BYTES, ImageInfo, inspect_image
+from imagestore.imaging import ImageInfo, ObjectSource, inspect_object
 from imagestore.keys import staging_key
 from imagestore.models.files import FileRecord, FileStatus, Retention, UploadRefusal, pending_deadline
 from imagestore.observability import logger
@@ -195,18 +195,14 @@ def _after_bytes_gone(record: FileRecord, ctx: UploadContext, etag: str | None,
 
 
 def _inspect(key: str, head: ObjectHead, bucket: ImageBucket, record: FileRecord) -> ImageInfo | None:
-    """Size first, then the object's first and last bytes (two ranged GETs of that very version)."""
+    """Size first, then the object's structure (ranged GETs of that very version; a JPEG's scan whole)."""
     if head.size_bytes != record.size_bytes:
         raise Unprocessable(
             f"uploaded {head.size_bytes} bytes but {record.size_bytes} were declared",
             details={"declaredBytes": record.size_bytes, "uploadedBytes": head.size_bytes},
         )
-    size = head.size_bytes
-    first = bucket.read_prefix(key, min(SNIFF_BYTES, size), etag=head.etag)
-    if size <= SNIFF_BYTES:
-        return inspect_image(first)
-    last = bucket.read_range(key, size - TAIL_BYTES, TAIL_BYTES, etag=head.etag)
-    return inspect_image(first, last, size)
+    return inspect_object(ObjectSource(
+        lambda start, length: bucket.read_range(key, start, length, etag=head.etag), head.size_bytes))
 
 
 def _completed_meanwhile(record: FileRecord, ctx: UploadContext) -> FileRecord:

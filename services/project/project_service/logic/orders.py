@@ -229,7 +229,8 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
     manifest = [
         ManifestEntry(file_id=ref.file_id, filename=ref.filename, content_type=ref.content_type,
                       size_bytes=ref.size_bytes, width=ref.width, height=ref.height,
-                      url=bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename))
+                      url=bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename,
+                                                  content_type=ref.content_type))
         for ref in (by_id[f] for f in ordered)
     ]
     documents = [ManifestDocument(project_id=p.project_id, version=p.version,

@@ -120,7 +120,8 @@ def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -
         previews = None
         if ref.preview_status is PreviewStatus.READY:
             previews = preview_views(ctx.bucket, ref.object_key, ref.previews, seconds)
-        url = ctx.bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename)
+        url = ctx.bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename,
+                                          content_type=ref.content_type)
         views.append(ProjectFileView.of(ref, url, previews))
     return views
 
