@@ -23,8 +23,8 @@ from imagestore_local.config_loader import DEFAULT_REGION, FunctionDef, Project,
 from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
-from imagestore_local.s3_events import AsyncInvoker, FilerEvents, S3Notifier, s3_targets
-from imagestore_local.scheduler import EventBus, FunctionInvocations, ScheduleRunner, rules_of, schedules_of
+from imagestore_local.s3_events import FilerEvents, S3Notifier, s3_targets
+from imagestore_local.scheduler import EventBus, ScheduleRunner, rules_of, schedules_of
 from imagestore_local.seaweedfs import local_cors_rules
 from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
@@ -85,6 +85,7 @@ class Stack:
     stage: str = "local"
     port: int = DEFAULT_PORT
     host: str = "127.0.0.1"
+    concurrency: str | None = None  # IMAGESTORE_LOCAL_CONCURRENCY's format (lambda_runtime.py)
     project: Project = field(init=False)
     backends: Backends = field(init=False)
     server: BaseWSGIServer | None = None
@@ -171,15 +172,14 @@ class Stack:
         snapshotter.start()
         self._stoppers.append(snapshotter.stop)
 
-        self._apply_environment(services, shell_env)
+        own_env = self._apply_environment(services, shell_env)
 
-        runtime = LambdaRuntime()
         functions = [fn for service in services for fn in service.functions.values()]
+        runtime = LambdaRuntime(functions, data / "dead-letters", self.concurrency,
+                                lambda fn: own_env[(fn.service.key, fn.key)])
+        self._stoppers.append(runtime.stop)
         self._start_s3_events(services, runtime, s3, region)
-        event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime.invoke, region)
-        self._stoppers.append(event_bus.stop)
-        lambdas = FunctionInvocations(functions, runtime.invoke)
-        self._stoppers.append(lambdas.stop)
+        event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime, region)
         routes = build_routes(self.project)
         info = StackInfo(
             stage=self.stage,
@@ -195,11 +195,11 @@ class Stack:
         )
         reaper = TtlReaper(dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke,
                            region)
-        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper, lambdas=lambdas)
+        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper)
         self.server = make_server(self.host, self.port, gateway, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self._stoppers.append(self._shutdown_server)
-        schedules = ScheduleRunner([s for fn in functions for s in schedules_of(fn)], runtime.invoke)
+        schedules = ScheduleRunner([s for fn in functions for s in schedules_of(fn)], runtime)
         schedules.start()
         self._stoppers.append(schedules.stop)
         reaper.start()
@@ -236,9 +236,7 @@ class Stack:
             log.warning("S3 events are not delivered by %s (targets: %s); only SeaweedFS's are",
                         self.backends.s3_kind, names)
             return
-        invoker = AsyncInvoker(runtime.invoke)
-        self._stoppers.append(invoker.stop)
-        events = FilerEvents(seaweed.weed, seaweed.filer_address, S3Notifier(targets, invoker, region),
+        events = FilerEvents(seaweed.weed, seaweed.filer_address, S3Notifier(targets, runtime, region),
                              self.backends.data_dir / "logs" / "s3-events.log",
                              operations=self.backends.s3_front.operation if self.backends.s3_front else None)
         self._stoppers.append(events.stop)
@@ -254,13 +252,18 @@ class Stack:
         events.start(probe)
         log.info("S3 events: %s", names)
 
-    def _apply_environment(self, services: list[Any], shell_env: set[str]) -> None:
-        """os.environ from every service's provider and function environment (shell values win)."""
+    def _apply_environment(self, services: list[Any], shell_env: set[str]) -> dict[tuple[str, str], dict[str, str]]:
+        """os.environ from every service's provider and function environment (shell values win: what the
+        stack's own code reads); returns each function's own variables, which its workers get over it."""
         origin: dict[str, str] = {}
+        own: dict[tuple[str, str], dict[str, str]] = {}
         for service in services:
             values = environment_of(service)
             for fn in service.functions.values():
-                values.update(environment_of(service, fn.environment) if fn.environment else {})
+                mine = environment_of(service, fn.environment)
+                own[(service.key, fn.key)] = {name: value for name, value in mine.items()
+                                              if name not in LOCAL_OWNED and name not in shell_env}
+                values.update(mine if fn.environment else {})
             for name, value in values.items():
                 if name in LOCAL_OWNED:
                     if os.environ.get(name) != value:
@@ -297,6 +300,7 @@ class Stack:
         for name in ("IMAGESTORE_TABLE_NAME", "IMAGESTORE_BUCKET_NAME"):
             if not os.environ.get(name):
                 log.warning("%s is not set by any service's provider.environment", name)
+        return own
 
     def _banner(self, routes_count: int, data: Path) -> None:
         """Tell the user where things are."""
@@ -366,13 +370,14 @@ def _int_env(name: str) -> int | None:
     return int(value) if value else None
 
 
-def run(port: int | None = None, stage: str = "local", root: Path | None = None) -> int:
+def run(port: int | None = None, stage: str = "local", root: Path | None = None, concurrency: str | None = None
+        ) -> int:
     """`imagestore-local run`."""
     chosen = port or _int_env("PORT") or DEFAULT_PORT
     if free_port(chosen) != chosen:
         log.error("port %d is in use (set --port or PORT)", chosen)
         return 1
-    stack = Stack(root=root or find_root(), stage=stage, port=chosen)
+    stack = Stack(root=root or find_root(), stage=stage, port=chosen, concurrency=concurrency)
     try:
         stack.start()
     except BaseException:

@@ -76,7 +76,7 @@ def _redact_share_tokens(record: logging.LogRecord) -> bool:
 def _cmd_run(args: argparse.Namespace) -> int:
     from imagestore_local.app import run
 
-    return run(port=args.port, stage=args.stage)
+    return run(port=args.port, stage=args.stage, concurrency=args.concurrency)
 
 
 def _cmd_reset(args: argparse.Namespace) -> int:
@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the whole stack in the foreground (Ctrl-C stops it)")
     run.add_argument("--port", type=int, default=None, help="API port (default $PORT or 3000)")
     run.add_argument("--stage", default="local", help="stage for ${sls:stage} (default local)")
+    run.add_argument("--concurrency", default=None,
+                     help="worker processes per function: N, or N,service/function=M,... "
+                          "(default $IMAGESTORE_LOCAL_CONCURRENCY or 4)")
     run.set_defaults(func=_cmd_run)
 
     reset = commands.add_parser("reset", help="delete the local data folder")

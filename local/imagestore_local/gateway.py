@@ -24,10 +24,10 @@ from imagestore_local import api_docs
 from imagestore_local.authorizer import AuthorizerRunner
 from imagestore_local.clock import LocalClock
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, Project, ServiceConfig
-from imagestore_local.lambda_runtime import HandlerImportError, LambdaRuntime
+from imagestore_local.lambda_runtime import FunctionError, FunctionTimeout, LambdaRuntime
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
-from imagestore_local.scheduler import EventBus, FunctionInvocations
+from imagestore_local.scheduler import EventBus
 from imagestore_local.throttling import UsagePlans
 from imagestore_local.ttl import TtlReaper
 
@@ -187,11 +187,9 @@ class Gateway:
         clock: LocalClock,
         info: StackInfo,
         ttl: TtlReaper | None = None,
-        lambdas: FunctionInvocations | None = None,
     ) -> None:
         self.project = project
         self.ttl = ttl
-        self.lambdas = lambdas
         self.router = Router(routes)
         self.runtime = runtime
         self.authorizers = AuthorizerRunner(runtime)
@@ -314,13 +312,15 @@ class Gateway:
             )
         try:
             result = self.runtime.invoke(route.function, event, request_id)
-        except HandlerImportError as exc:
-            log.error("%s %s: %s", request.method, route.resource, exc)
+        except FunctionTimeout as exc:
+            log.error("%s/%s %s: %s (API Gateway answers 504)", route.service.key, route.function.key, request_id,
+                      exc)
             return self._gateway_error(
-                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
+                route.service, 504, "INTEGRATION_TIMEOUT", "Endpoint request timed out", request_id, request
             )
-        except Exception:
-            log.exception("%s/%s raised (API Gateway answers 502)", route.service.key, route.function.key)
+        except FunctionError as exc:
+            log.error("%s/%s %s failed (API Gateway answers 502): %s: %s", route.service.key, route.function.key,
+                      request_id, exc.error_type, exc)
             return self._gateway_error(
                 route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
             )
@@ -557,7 +557,7 @@ class Gateway:
         if path == "/_local/events" and request.method == "POST":
             return self._put_events(request)
         lambda_invoke = re.fullmatch(r"/_local/lambda/2015-03-31/functions/([^/]+)/invocations", path)
-        if lambda_invoke and request.method == "POST" and self.lambdas is not None:
+        if lambda_invoke and request.method == "POST":
             return self._lambda_invoke(request, unquote(lambda_invoke.group(1)))
         invoke = re.fullmatch(r"/_local/functions/([^/]+)/([^/]+)/invoke", path)
         if invoke and request.method == "POST":
@@ -640,11 +640,11 @@ class Gateway:
             return self._json(400, _error_json(400, "the event must be JSON"))
         try:
             result = self.runtime.invoke(fn, event)
-        except Exception as exc:
-            log.exception("%s/%s failed when invoked by hand", service_key, function_key)
+        except FunctionError as exc:
+            log.error("%s/%s failed when invoked by hand: %s: %s", service_key, function_key, exc.error_type, exc)
             return self._json(
                 500,
-                json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}),
+                json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}),
                 {"X-Amz-Function-Error": "Unhandled"},
             )
         return self._json(200, json.dumps(result, default=str))
@@ -652,8 +652,7 @@ class Gateway:
     def _lambda_invoke(self, request: Request, name: str) -> Response:
         """Lambda's Invoke API (boto3 via AWS_ENDPOINT_URL_LAMBDA): Event -> 202, run in the background;
         RequestResponse -> 200 with the function's result."""
-        assert self.lambdas is not None
-        fn = self.lambdas.find(name)
+        fn = self.runtime.find(name)
         if fn is None:
             return Response(json.dumps({"Type": "User", "message": f"Function not found: {name}"}), status=404,
                             headers={"x-amzn-ErrorType": "ResourceNotFoundException"}, content_type="application/json")
@@ -663,12 +662,12 @@ class Gateway:
                             status=400, headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
                             content_type="application/json")
         if request.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event":
-            self.lambdas.invoke_async(fn, event)
+            self.runtime.invoke_async(fn, event, source="lambda Invoke")
             return Response(b"", status=202)
         try:
             result = self.runtime.invoke(fn, event)
-        except Exception as exc:
-            return Response(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), status=200,
+        except FunctionError as exc:
+            return Response(json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}), status=200,
                             headers={"X-Amz-Function-Error": "Unhandled"}, content_type="application/json")
         return Response(json.dumps(result, default=str), status=200, content_type="application/json")
 

@@ -3,9 +3,8 @@
 Targets come from the services' own definitions: a function's `s3` events (`bucket`, `event`,
 `rules: [{prefix}, {suffix}]`) and the `NotificationConfiguration.LambdaConfigurations` of an
 `AWS::S3::Bucket` resource (`Event`, `Filter.S3Key.Rules`). Each target is invoked as S3 invokes it:
-asynchronously, with an event shaped as AWS sends it, retried `maximumRetryAttempts` times (default 2)
-while the event is younger than `maximumEventAge`; what fails every attempt is logged (no dead-letter
-queue locally).
+asynchronously (lambda_runtime.LambdaRuntime.invoke_async: retries, then the on-failure destination), with
+an event shaped as AWS sends it.
 
 The object store's changes are read from `weed filer.meta.tail` (SeaweedFS's metadata subscription,
 printed as JSON): a new or rewritten file under /buckets/<bucket>/ is an ObjectCreated event, named after the
@@ -27,7 +26,6 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,15 +33,11 @@ from typing import IO, Any
 
 from imagestore_local.backends import _die_with_parent
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, ServiceConfig
+from imagestore_local.lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("imagestore_local.s3_events")
 
-Invoke = Callable[[FunctionDef, Any], Any]
-
 DEFAULT_EVENT = "s3:ObjectCreated:*"
-# Lambda retries a failed asynchronous invocation after about 1 and then 2 minutes; locally after
-# IMAGESTORE_LOCAL_ASYNC_RETRY_SECONDS (default 1), doubled each time.
-DEFAULT_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -161,67 +155,12 @@ def object_created_event(
     }
 
 
-# --------------------------------------------------------------------------- asynchronous invocation
-
-
-@dataclass
-class AsyncInvoker:
-    """Lambda's asynchronous invocation: a queue, retries with backoff, a maximum event age."""
-
-    invoke: Invoke
-    retry_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("IMAGESTORE_LOCAL_ASYNC_RETRY_SECONDS", DEFAULT_RETRY_SECONDS))
-    )
-    _pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-events")
-    )
-    _stopping: threading.Event = field(default_factory=threading.Event)
-
-    def submit(self, fn: FunctionDef, event: Any, delay: float = 0.0) -> None:
-        """Queue one invocation, made after `delay` seconds (S3's delivery latency)."""
-        if not self._stopping.is_set():
-            self._pool.submit(self._run, fn, event, time.monotonic(), delay)
-
-    def _run(self, fn: FunctionDef, event: Any, queued: float, delay: float = 0.0) -> None:
-        if delay and self._stopping.wait(delay):
-            return
-        spec = (fn.service.config.get("functions") or {}).get(fn.key) or {}
-        retries = int(spec.get("maximumRetryAttempts", 2))
-        max_age = float(spec.get("maximumEventAge", 21600))
-        delay = self.retry_seconds
-        for attempt in range(retries + 1):
-            try:
-                result = self.invoke(fn, event)
-                log.info("s3 event -> %s/%s: %s", fn.service.key, fn.key, _short(result))
-                return
-            except Exception:  # a function error: Lambda retries it, and so do we
-                log.exception("s3 event -> %s/%s failed (attempt %d of %d)", fn.service.key, fn.key,
-                              attempt + 1, retries + 1)
-            if attempt == retries or time.monotonic() - queued + delay > max_age:
-                break
-            if self._stopping.wait(delay):
-                break
-            delay *= 2
-        log.error("s3 event -> %s/%s: dropped after every attempt (AWS would send it to its on-failure "
-                  "destination): %s", fn.service.key, fn.key, _short(event))
-
-    def stop(self) -> None:
-        """Stop retrying; finish invocations in progress."""
-        self._stopping.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _short(value: Any, limit: int = 300) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 @dataclass
 class S3Notifier:
     """Delivers object-created events to the matching targets."""
 
     targets: list[S3Target]
-    invoker: AsyncInvoker
+    runtime: LambdaRuntime
     region: str
     # S3 delivers a notification and Lambda's async queue starts the function after about a second
     # (IMAGESTORE_LOCAL_S3_EVENT_DELAY_SECONDS); a client's own call right after its upload usually runs first,
@@ -239,7 +178,7 @@ class S3Notifier:
             for target in matched:
                 log.info("s3: %s s3://%s/%s -> %s/%s", event_name, bucket, key, target.fn.service.key,
                          target.fn.key)
-                self.invoker.submit(target.fn, event, self.delay)
+                self.runtime.invoke_async(target.fn, event, self.delay, source=f"s3 {event_name} {bucket}/{key}")
         return matched
 
 

@@ -8,19 +8,16 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from imagestore_local.clock import now_epoch
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef
-from imagestore_local.lambda_runtime import HandlerImportError
+from imagestore_local.lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("imagestore_local.scheduler")
-
-Invoke = Callable[[FunctionDef, Any], Any]
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -110,11 +107,12 @@ def schedules_of(fn: FunctionDef) -> list[Schedule]:
 
 
 class ScheduleRunner:
-    """One daemon thread per schedule, invoking its function every period / scale seconds."""
+    """One daemon thread per schedule, invoking its function asynchronously every period / scale seconds
+    (as EventBridge does: a run that fails is retried by Lambda's asynchronous invocation)."""
 
-    def __init__(self, schedules: list[Schedule], invoke: Invoke) -> None:
+    def __init__(self, schedules: list[Schedule], runtime: LambdaRuntime) -> None:
         self.schedules = schedules
-        self.invoke = invoke
+        self.runtime = runtime
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -144,26 +142,13 @@ class ScheduleRunner:
                 if schedule.input is not None
                 else scheduled_event(schedule.fn, schedule.rule_name)
             )
-            try:
-                result = self.invoke(schedule.fn, event)
-            except HandlerImportError:
-                continue  # logged by the runtime
-            except Exception:  # a failed run is retried on the next tick, as EventBridge would
-                log.exception("schedule: %s/%s failed", schedule.fn.service.key, schedule.fn.key)
-            else:
-                log.info("schedule: %s/%s ran: %s", schedule.fn.service.key, schedule.fn.key, _short(result))
+            self.runtime.invoke_async(schedule.fn, event, source=f"schedule {schedule.expression}")
 
     def stop(self) -> None:
         """Stop the threads (a run in progress finishes in the background)."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=2)
-
-
-def _short(value: Any, limit: int = 300) -> str:
-    """A log-sized rendering of a result."""
-    text = json.dumps(value, default=str) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # --------------------------------------------------------------------------- EventBridge
@@ -284,11 +269,10 @@ def rules_of(fn: FunctionDef) -> list[Rule]:
 class EventBus:
     """Local EventBridge: PutEvents entries are matched against every rule and delivered asynchronously."""
 
-    def __init__(self, rules: list[Rule], invoke: Invoke, region: str) -> None:
+    def __init__(self, rules: list[Rule], runtime: LambdaRuntime, region: str) -> None:
         self.rules = rules
-        self.invoke = invoke
+        self.runtime = runtime
         self.region = region
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventbridge")
 
     def to_event(self, entry: dict[str, Any]) -> dict[str, Any]:
         """A PutEvents entry as the event a target receives."""
@@ -342,14 +326,8 @@ class EventBus:
                     )
                     continue
                 payload = rule.input if rule.input is not None else event
-                log.info(
-                    "eventbridge: %s/%s -> %s/%s",
-                    event["source"],
-                    event["detail-type"],
-                    rule.fn.service.key,
-                    rule.fn.key,
-                )
-                futures.append((rule, self._pool.submit(self._deliver, rule.fn, payload)))
+                source = f"eventbridge {event['source']}/{event['detail-type']}"
+                futures.append((rule, self.runtime.invoke_async(rule.fn, payload, source=source)))
                 matched.append(
                     {"eventId": event["id"], "service": rule.fn.service.key, "function": rule.fn.key}
                 )
@@ -357,54 +335,6 @@ class EventBus:
             for (_rule, future), record in zip(futures, matched, strict=True):
                 try:
                     record["result"] = future.result()
-                except Exception as exc:  # reported to the caller of the local API, and logged in _deliver
+                except Exception as exc:  # reported to the caller of the local API, and logged by the runtime
                     record["error"] = f"{type(exc).__name__}: {exc}"
         return {"FailedEntryCount": failed, "Entries": answers, "_local": {"targets": matched}}
-
-    def _deliver(self, fn: FunctionDef, event: Any) -> Any:
-        """Invoke one target, logging a failure with its cause."""
-        try:
-            return self.invoke(fn, event)
-        except Exception:
-            log.exception("eventbridge: %s/%s failed", fn.service.key, fn.key)
-            raise
-
-    def stop(self) -> None:
-        """Finish deliveries in progress."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-# --------------------------------------------------------------------------- Lambda Invoke
-
-
-class FunctionInvocations:
-    """Local Lambda Invoke (boto3's lambda client via AWS_ENDPOINT_URL_LAMBDA): the sweep's fan-out
-    invokes its own function asynchronously (InvocationType Event: queued here, run on a worker thread,
-    failures logged) or synchronously (RequestResponse: the function's result is the answer)."""
-
-    def __init__(self, functions: list[FunctionDef], invoke: Invoke, workers: int = 4) -> None:
-        self.functions = functions
-        self.invoke = invoke
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda-async")
-
-    def find(self, name: str) -> FunctionDef | None:
-        """A function by deployed name or ARN (an ARN with a qualifier too)."""
-        for fn in self.functions:
-            if name in (fn.name, fn.arn) or name.startswith(f"{fn.arn}:"):
-                return fn
-        return None
-
-    def invoke_async(self, fn: FunctionDef, event: Any) -> None:
-        self._pool.submit(self._run, fn, event)
-
-    def _run(self, fn: FunctionDef, event: Any) -> None:
-        try:
-            result = self.invoke(fn, event)
-        except Exception:  # Lambda would retry twice, then the function's onFailure destination
-            log.exception("lambda: %s/%s failed (asynchronous invocation)", fn.service.key, fn.key)
-        else:
-            log.info("lambda: %s/%s ran: %s", fn.service.key, fn.key, _short(result))
-
-    def stop(self) -> None:
-        """Finish invocations in progress; drop those still queued."""
-        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -103,6 +103,9 @@ def running_stack(
         "IMAGESTORE_LOCAL_S3_PORT": str(_free_port()),
         "IMAGESTORE_LOCAL_DYNAMODB_PORT": str(_free_port()),
         "PYTHONUNBUFFERED": "1",
+        # Functions are killed at their timeout; on a busy 2-core CI machine running stacks in parallel a first
+        # invocation can take several times what it takes in Lambda.
+        "IMAGESTORE_LOCAL_TIMEOUT_SCALE": "3",
         **(extra_env or {}),
     }
     for name in [n for n in env if n.startswith("AWS_ENDPOINT_URL") or n == "IMAGESTORE_PUBLIC_BASE_URL"]:

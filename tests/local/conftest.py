@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import textwrap
@@ -15,8 +16,15 @@ import pytest
 
 STUB_HANDLERS = """
 import json
+import os
 
-CALLS = []
+# Each function runs in worker processes of its own: what the test reads goes through a file.
+CALLS_FILE = os.path.join(os.path.dirname(__file__), "calls.jsonl")
+
+
+def _record(event):
+    with open(CALLS_FILE, "a") as out:
+        out.write(json.dumps(event) + "\\n")
 
 
 def _policy(event, effect, resource=None):
@@ -32,7 +40,7 @@ def _policy(event, effect, resource=None):
 
 
 def authorizer(event, context):
-    CALLS.append(event)
+    _record(event)
     token = event["headers"].get("Authorization", "")
     if token == "Bearer deny":
         return _policy(event, "Deny")
@@ -67,7 +75,7 @@ def big(event, context):
 
 
 def event_target(event, context):
-    CALLS.append(event)
+    _record(event)
     return {"got": event["detail-type"]}
 """
 
@@ -248,9 +256,12 @@ class StubRepo:
     root: Path
     package: str
 
-    def handlers(self) -> Any:
-        """The stub handlers module (as the runtime imported it)."""
-        return sys.modules[f"{self.package}.handlers"]
+    def calls(self) -> list[dict[str, Any]]:
+        """The events the stub authorizer and event target got, oldest first (their workers write them)."""
+        path = self.root / "services" / "stub" / self.package / "calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture

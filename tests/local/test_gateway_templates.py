@@ -27,9 +27,10 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     project = Project(ROOT, stage="local")
     data = tmp_path_factory.mktemp("gateway")
     info = StackInfo(stage="local", region="eu-west-1", dynamodb="none", s3="none", data_dir=str(data))
-    bus = EventBus([], LambdaRuntime().invoke, "eu-west-1")
-    yield Client(Gateway(project, build_routes(project), LambdaRuntime(), bus, LocalClock(data / "clock"), info))
-    bus.stop()
+    runtime = LambdaRuntime()
+    bus = EventBus([], runtime, "eu-west-1")
+    yield Client(Gateway(project, build_routes(project), runtime, bus, LocalClock(data / "clock"), info))
+    runtime.stop()
 
 
 @pytest.mark.parametrize(

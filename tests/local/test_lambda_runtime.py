@@ -1,50 +1,231 @@
-"""The local Lambda runtime runs invocations of every function on threads of one process."""
+"""The local Lambda runtime (imagestore_local.lambda_runtime): worker processes per function, one invocation at a
+time each, up to the function's concurrency; timeouts kill the worker; asynchronous invocations retry, then go
+to the on-failure destination the template names."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
+import json
+import logging
 import threading
-import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+import pytest
 
-from imagestore_local.lambda_runtime import LambdaRuntime
+from imagestore_local.config_loader import Project
+from imagestore_local.lambda_runtime import FunctionError, FunctionTimeout, HandlerImportError, LambdaRuntime
+
+SERVICE_YML = """
+service: rt
+provider:
+  name: aws
+  stage: local
+  region: eu-west-1
+  timeout: 10
+  environment:
+    RT_LOG: ${self:custom.log}
+custom:
+  log: LOG_PATH
+functions:
+  api:
+    handler: rtpkg/handlers.api
+  slow:
+    handler: rtpkg/handlers.slow
+    timeout: 1
+  failing:
+    handler: rtpkg/handlers.failing
+    maximumRetryAttempts: 1
+    destinations:
+      onFailure:
+        type: sqs
+        arn: !GetAtt FailuresQueue.Arn
+  broken:
+    handler: rtpkg/missing.handler
+resources:
+  Resources:
+    FailuresQueue:
+      Type: AWS::SQS::Queue
+      Properties:
+        QueueName: rt-local-failures
+"""
+
+# Module-level state as the services have it: one REST resolver and one Logger per process.
+HANDLERS = """
+import json
+import os
+import time
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+logger = Logger(service="rt")
+app = APIGatewayRestResolver()
 
 
-def test_concurrent_invocations_that_add_and_flush_metrics_do_not_fail() -> None:
-    # Given the runtime (it serializes Powertools' process-wide metric set) and six threads of invocations
-    LambdaRuntime()
-    metrics = Metrics(namespace="imagestore", service="local-test")
+def _record(**fields):
+    with open(os.environ["RT_LOG"], "a") as out:
+        out.write(json.dumps({"pid": os.getpid(), "t": time.time(), **fields}) + "\\n")
 
-    @metrics.log_metrics
-    def handler(event: object, context: object) -> None:
-        metrics.add_metric(name="Invoked", unit=MetricUnit.Count, value=1)
 
-    errors: list[Exception] = []
+@app.get("/items/<user>")
+def item(user):
+    logger.append_keys(user_id=app.current_event.request_context.authorizer["sub"])
+    time.sleep(0.02)  # others' requests would overwrite the shared resolver's event here
+    logger.info("item read")
+    return {"user": user, "sub": app.current_event.request_context.authorizer["sub"],
+            "query": app.current_event.get_query_string_value("n")}
 
-    def invoke_many() -> None:
-        for _ in range(500):
-            try:
-                handler({}, None)
-            except Exception as exc:  # collected: the assertion names them
-                errors.append(exc)
 
-    # When they run with frequent thread switches
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
+@logger.inject_lambda_context(clear_state=True)
+def api(event, context):
+    _record(kind="api", start=True)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            threads = [threading.Thread(target=invoke_many) for _ in range(6)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        return app.resolve(event, context)
     finally:
-        sys.setswitchinterval(previous)
+        _record(kind="api", start=False)
 
-    # Then no invocation fails (in Lambda, one invocation at a time uses a process's metric set)
-    assert errors == []
+
+def slow(event, context):
+    time.sleep(event.get("seconds", 5))
+    return {"slept": True, "pid": os.getpid()}
+
+
+def failing(event, context):
+    _record(kind="failing", n=event["n"])
+    raise ValueError("always fails")
+"""
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Any:
+    folder = tmp_path / "services" / "rt"
+    (folder / "rtpkg").mkdir(parents=True)
+    (folder / "rtpkg" / "__init__.py").write_text("")
+    (folder / "rtpkg" / "handlers.py").write_text(HANDLERS)
+    (folder / "serverless.yml").write_text(SERVICE_YML.replace("LOG_PATH", str(tmp_path / "calls.jsonl")))
+    return Project(tmp_path, stage="local").service("rt")
+
+
+@pytest.fixture
+def runtime(service: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaRuntime]:
+    monkeypatch.setenv("IMAGESTORE_LOCAL_ASYNC_RETRY_SECONDS", "0.05")
+    monkeypatch.delenv("IMAGESTORE_LOCAL_TIMEOUT_SCALE", raising=False)
+    monkeypatch.delenv("IMAGESTORE_FAULTS", raising=False)
+    monkeypatch.setenv("RT_LOG", str(tmp_path / "calls.jsonl"))
+    functions = list(service.functions.values())
+    rt = LambdaRuntime(functions, tmp_path / "dead-letters", concurrency="4,rt/slow=2")
+    yield rt
+    rt.stop()
+
+
+def _calls(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _event(user: str, n: int) -> dict[str, Any]:
+    return {
+        "resource": "/items/{user}", "path": f"/items/{user}", "httpMethod": "GET", "headers": {},
+        "multiValueHeaders": {}, "queryStringParameters": {"n": str(n)}, "multiValueQueryStringParameters": {},
+        "pathParameters": {"user": user}, "stageVariables": None, "body": None, "isBase64Encoded": False,
+        "requestContext": {"requestId": f"req-{user}", "resourcePath": "/items/{user}", "httpMethod": "GET",
+                           "stage": "local", "path": f"/items/{user}", "authorizer": {"sub": user}},
+    }
+
+
+def test_concurrent_invocations_of_one_function_each_see_their_own_event_and_log_keys(
+    runtime: LambdaRuntime, service: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fn = service.functions["api"]
+
+    # When 50 users' requests reach one function at once
+    def call(n: int) -> Any:
+        return runtime.invoke(fn, _event(f"user{n}", n), request_id=f"req-user{n}")
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(call, range(50)))
+
+    # Then each answer carries its own request's data
+    for n, answer in enumerate(answers):
+        assert answer["statusCode"] == 200, answer
+        assert json.loads(answer["body"]) == {"user": f"user{n}", "sub": f"user{n}", "query": str(n)}
+    # and every log line of a request carries that request's id and its user (Logger keys are per process)
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"level"')]
+    read = [line for line in lines if line.get("message") == "item read"]
+    assert len(read) == 50
+    for line in read:
+        assert line["function_request_id"] == f"req-{line['user_id']}", line
+    # by at most 4 worker processes (the concurrency), each running one invocation at a time
+    calls = _calls(tmp_path)
+    pids = {c["pid"] for c in calls}
+    assert 1 <= len(pids) <= 4
+    for pid in pids:
+        starts = [c["start"] for c in calls if c["pid"] == pid]
+        assert starts == [True, False] * (len(starts) // 2), f"worker {pid} ran two invocations at once"
+
+
+def test_an_invocation_past_its_timeout_is_killed_and_the_next_one_is_a_cold_start(
+    runtime: LambdaRuntime, service: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fn = service.functions["slow"]  # timeout: 1
+    caplog.set_level(logging.INFO, logger="imagestore_local.lambda")
+
+    first = runtime.invoke(fn, {"seconds": 0})
+    with pytest.raises(FunctionTimeout, match=r"Task timed out after 1\.00 seconds"):
+        runtime.invoke(fn, {"seconds": 30})
+    after = runtime.invoke(fn, {"seconds": 0})
+
+    assert first["slept"] and after["slept"]
+    assert after["pid"] != first["pid"]  # its worker was killed; a new one started
+    cold_starts = [r.getMessage() for r in caplog.records if "cold start" in r.getMessage()]
+    assert len(cold_starts) == 2 and all("rt/slow" in m and " init " in m for m in cold_starts)
+
+
+def test_a_handler_that_cannot_be_imported_is_an_init_error(runtime: LambdaRuntime, service: Any) -> None:
+    with pytest.raises(HandlerImportError, match=r"cannot import rtpkg/missing\.handler"):
+        runtime.invoke(service.functions["broken"], {})
+
+
+def test_a_failed_asynchronous_invocation_is_retried_then_sent_to_its_destination(
+    runtime: LambdaRuntime, service: Any, tmp_path: Path
+) -> None:
+    fn = service.functions["failing"]  # maximumRetryAttempts: 1, onFailure: FailuresQueue
+
+    future = runtime.invoke_async(fn, {"n": 7})
+
+    with pytest.raises(FunctionError, match="always fails"):
+        future.result(timeout=30)
+    assert [c["n"] for c in _calls(tmp_path)] == [7, 7]  # the attempt and one retry
+    records = (tmp_path / "dead-letters" / "rt-local-failures.jsonl").read_text().splitlines()
+    assert len(records) == 1
+    record = json.loads(records[0])
+    assert record["requestPayload"] == {"n": 7}
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["responsePayload"]["errorType"] == "ValueError"
+
+
+def test_asynchronous_invocations_run_concurrently_up_to_the_function_concurrency(
+    runtime: LambdaRuntime, service: Any
+) -> None:
+    fn = service.functions["slow"]  # concurrency 2 (rt/slow=2)
+
+    futures = [runtime.invoke_async(fn, {"seconds": 0.4}) for _ in range(6)]
+    results = [f.result(timeout=60) for f in futures]
+    running = [r["pid"] for r in results]
+
+    assert len(set(running)) == 2  # two workers shared the six invocations
+
+
+def test_a_worker_killed_mid_invocation_is_a_function_error_and_is_replaced(
+    runtime: LambdaRuntime, service: Any
+) -> None:
+    fn = service.functions["slow"]
+    pid = runtime.invoke(fn, {"seconds": 0})["pid"]
+    killer = threading.Timer(0.5, lambda: __import__("os").kill(pid, 9))
+    killer.start()
+    with pytest.raises(FunctionError, match="exited"):
+        runtime.invoke(fn, {"seconds": 0.9})  # the same (idle) worker takes it
+    assert runtime.invoke(fn, {"seconds": 0})["pid"] != pid

@@ -1,5 +1,5 @@
 """S3 events locally (imagestore_local.s3_events): targets from serverless.yml, the event SeaweedFS's
-filer produces for each object written, and Lambda's asynchronous retries."""
+filer produces for each object written, which S3Notifier hands to the runtime's asynchronous invocation."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from botocore.config import Config
 
 from imagestore_local.config_loader import Project
-from imagestore_local.s3_events import AsyncInvoker, FilerEvents, S3Notifier, S3Target, s3_targets
+from imagestore_local.s3_events import FilerEvents, S3Notifier, S3Target, s3_targets
 from imagestore_local.seaweedfs import SeaweedFS, weed_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,11 @@ resources:
 """
 
 
+@pytest.fixture
+def fn(tmp_path: Path) -> Any:
+    return _service(tmp_path).functions["everything"]
+
+
 def _service(tmp_path: Path) -> Any:
     folder = tmp_path / "services" / "s3stub"
     folder.mkdir(parents=True)
@@ -94,50 +99,6 @@ def test_the_file_service_object_created_function_is_a_target() -> None:
                for t in object_created)
 
 
-@pytest.fixture
-def fn(tmp_path: Path) -> Any:
-    return _service(tmp_path).functions["everything"]  # maximumRetryAttempts: 1
-
-
-def test_a_failed_invocation_is_retried_as_many_times_as_the_function_allows(fn: Any) -> None:
-    calls: list[Any] = []
-    done = threading.Event()
-
-    def failing(_fn: Any, event: Any) -> Any:
-        calls.append(event)
-        if len(calls) == 2:
-            done.set()
-        raise RuntimeError("handler error")
-
-    invoker = AsyncInvoker(failing, retry_seconds=0.05)
-    invoker.submit(fn, {"n": 1})
-    assert done.wait(5)
-    time.sleep(0.3)  # no third attempt comes
-    invoker.stop()
-
-    assert calls == [{"n": 1}, {"n": 1}]
-
-
-def test_a_retry_that_succeeds_ends_the_attempts(fn: Any) -> None:
-    calls: list[Any] = []
-
-    def flaky(_fn: Any, event: Any) -> Any:
-        calls.append(event)
-        if len(calls) == 1:
-            raise RuntimeError("first attempt fails")
-        return "ok"
-
-    invoker = AsyncInvoker(flaky, retry_seconds=0.05)
-    invoker.submit(fn, {"n": 2})
-    deadline = time.monotonic() + 5
-    while len(calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)
-    invoker.stop()
-
-    assert len(calls) == 2
-
-
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SeaweedFS, Any]]:
     weed = weed_binary()
@@ -169,14 +130,14 @@ def test_objects_written_to_seaweedfs_reach_the_matching_functions(
     received: list[tuple[str, dict[str, Any]]] = []
     lock = threading.Condition()
 
-    def record(target_fn: Any, event: Any) -> Any:
-        with lock:
-            received.append((target_fn.key, event))
-            lock.notify_all()
-        return "ok"
+    class Recorder:  # the notifier's side of the runtime (its retries: tests/local/test_lambda_runtime.py)
+        def invoke_async(self, target_fn: Any, event: Any, delay: float = 0.0, source: str = "") -> None:
+            with lock:
+                received.append((target_fn.key, event))
+                lock.notify_all()
 
-    invoker = AsyncInvoker(record)
-    events = FilerEvents(server.weed, server.filer_address, S3Notifier(targets, invoker, "eu-west-1", 0.0),
+    events = FilerEvents(server.weed, server.filer_address,
+                         S3Notifier(targets, Recorder(), "eu-west-1", 0.0),  # type: ignore[arg-type]
                          tmp_path / "tail.log")
 
     def probe() -> tuple[str, str]:
@@ -200,7 +161,6 @@ def test_objects_written_to_seaweedfs_reach_the_matching_functions(
         time.sleep(1)  # nothing else arrives
     finally:
         events.stop()
-        invoker.stop()
 
     delivered = {(fn_key, e["Records"][0]["s3"]["object"]["key"]): e["Records"][0] for fn_key, e in received}
     assert set(delivered) == {
