@@ -446,12 +446,13 @@ class ComposeService:
 class Project:
     """All services of the repository, with compose params and cross-service outputs."""
 
-    def __init__(self, root: Path, stage: str = DEFAULT_STAGE, region: str | None = None) -> None:
+    def __init__(self, root: Path, stage: str = DEFAULT_STAGE, region: str | None = None,
+                 resolver: str | None = None) -> None:
         self.root = root
         self.stage = stage
         self.region_option = region
         self.compose = self._load_compose()
-        self.framework = FrameworkPrint.for_root(root)
+        self.framework = FrameworkPrint.for_root(root, resolver)
         self._services: dict[str, ServiceConfig] = {}
         self._loading: set[str] = set()
         self._output_cache: dict[str, dict[str, Any]] = {}

@@ -45,9 +45,10 @@ class FrameworkPrint:
     cache_dir: Path
 
     @classmethod
-    def for_root(cls, root: Path) -> FrameworkPrint | None:
-        """The resolver for a repository, or None when osls (or node) is not installed or not wanted."""
-        mode = os.environ.get(MODE_ENV, "").lower()
+    def for_root(cls, root: Path, mode: str | None = None) -> FrameworkPrint | None:
+        """The resolver for a repository, or None when osls (or node) is not installed or not wanted (mode, else
+        $IMAGESTORE_LOCAL_RESOLVER: osls or builtin)."""
+        mode = (mode if mode is not None else os.environ.get(MODE_ENV, "")).lower()
         if mode == "builtin":
             return None
         osls = (root / "node_modules" / ".bin" / "osls").absolute()

@@ -54,12 +54,12 @@ def _normalized_event(event: Any) -> Any:
     return event
 
 
-def _resolved(stage: str, resolver: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    with monkeypatch.context() as patch:
-        patch.setenv("IMAGESTORE_LOCAL_RESOLVER", resolver)
-        project = Project(ROOT, stage=stage)
-        assert (project.framework is not None) == (resolver == "osls")
-        return _what_the_stack_uses(project)
+def _resolved(stage: str, resolver: str) -> dict[str, Any]:
+    # The resolver is named, not set in the environment: this runs on three threads at once, and an
+    # environment variable set and restored by each of them could outlive the test (issue 29).
+    project = Project(ROOT, stage=stage, resolver=resolver)
+    assert (project.framework is not None) == (resolver == "osls")
+    return _what_the_stack_uses(project)
 
 
 @needs_osls
@@ -68,17 +68,19 @@ def test_osls_print_and_the_builtin_resolver_agree_for_every_service_and_stage(
 ) -> None:
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    resolver_setting = os.environ.get("IMAGESTORE_LOCAL_RESOLVER")
     stages = ("local", "dev", "prod")
     with ThreadPoolExecutor(max_workers=len(stages)) as pool:
-        framework = dict(zip(stages, pool.map(lambda s: _resolved(s, "osls", monkeypatch), stages), strict=True))
+        framework = dict(zip(stages, pool.map(lambda s: _resolved(s, "osls"), stages), strict=True))
 
     for stage in stages:
-        builtin = _resolved(stage, "builtin", monkeypatch)
+        builtin = _resolved(stage, "builtin")
         assert set(framework[stage]) == {"file", "project", "scheduler"}
         for key in framework[stage]:
             assert framework[stage][key] == builtin[key], f"{key} ({stage}) differs"
     assert framework["prod"]["file"]["environment"]["IMAGESTORE_STAGE"] == "prod"
     assert framework["local"]["project"]["environment"]["IMAGESTORE_TABLE_NAME"] == "imagestore-local"
+    assert os.environ.get("IMAGESTORE_LOCAL_RESOLVER") == resolver_setting  # nothing leaks into later tests
 
 
 @needs_osls
