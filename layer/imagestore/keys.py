@@ -280,6 +280,11 @@ def order_frozen_manifest_key(tenant_id: str, order_id: str, project_id: str) ->
     return f"{tenant_id}/documents/orders/{order_id}/{project_id}.manifest.json"
 
 
+def cart_item_manifest_key(tenant_id: str, cart_item_id: str) -> str:
+    """S3 key of the copy of the project version a cart item pinned (what an order of it freezes)."""
+    return f"{tenant_id}/documents/cart-items/{cart_item_id}.manifest.json"
+
+
 def parse_document_object_key(object_key: str) -> tuple[str, str, int, str] | None:
     """(tenant, project id, version, write id) of an S3 key made by document_object_key, or None
     for any other key."""
@@ -299,13 +304,19 @@ def parse_document_object_key(object_key: str) -> tuple[str, str, int, str] | No
 def document_owner_key(object_key: str) -> dict[str, str] | None:
     """The key of the item whose `documentKey` names a document object: the project's META for
     document_object_key, the order's PROJECT# item for order_document_key, the RESUBMISSION# item
-    for order_manifest_key. The exact inverse of those three builders for the ids they are given
+    for order_manifest_key, the cart item's META (`manifestKey`) for cart_item_manifest_key. The
+    exact inverse of those four builders for the ids they are given
     (ids.new_id); None for any other key (images, other shapes, ids not of that form), so that
     what is not recognised is never taken for an orphan."""
     project = parse_document_object_key(object_key)
     if project is not None:
         return project_key(project[0], project[1])
     parts = object_key.split("/")
+    if len(parts) == 4 and parts[1:3] == ["documents", "cart-items"] and parts[0]:
+        cart_item_id = parts[3].removesuffix(".manifest.json")
+        if ids.is_id(cart_item_id) and cart_item_manifest_key(parts[0], cart_item_id) == object_key:
+            return cart_item_key(parts[0], cart_item_id)
+        return None
     if len(parts) not in (5, 6) or parts[1:3] != ["documents", "orders"] or not parts[0]:
         return None
     tenant_id, order_id = parts[0], parts[3]

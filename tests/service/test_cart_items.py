@@ -158,5 +158,6 @@ def test_adding_a_project_costs_a_bounded_number_of_requests(aws: Aws, projects:
     status, item = add(carts, {"projectId": pid, "productSku": "BOOK", "quantity": 1, "externalCartId": "c1"})
 
     assert status == 201 and item["fileCount"] == 60
-    # The project's META, then one transaction: the item, its pointer and the pin. Nothing per file.
-    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1}
+    # The project's META, a server-side copy of its version's manifest (what an order of the item
+    # freezes), then one transaction: the item, its pointer and the pin. Nothing per file.
+    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 1, "s3.CopyObject": 1, "dynamodb.TransactWriteItems": 1}

@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from imagestore.auth import Principal
-from tests.conftest import REGION, Aws
+from tests.conftest import BUCKET, REGION, TABLE, Aws
 from tests.support.events import api_event, call
 from tests.support.files import stored_file, stored_files
+from tests.support.holds_audit import audit
 from tests.support.images import jpeg
 from tests.support.scheduler import run_sweep
 
@@ -200,9 +201,63 @@ def test_an_order_keeps_the_version_it_was_made_from(
     assert hold_count(aws, a.file_id) == 1 and hold_count(aws, c.file_id) == 1
 
 
+def test_a_cart_item_of_a_deleted_project_can_be_ordered(
+    aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
+    """Issue 24: the cart item's pin keeps the deleted project's images for the cart retention, so
+    ordering it works (it answered 409 "no longer exists"), from the version it pinned."""
+    data = jpeg((20, 20))
+    a, b = stored_file(ALICE, data), stored_file(ALICE)
+    project = save(projects, [a.file_id, b.file_id])
+    pid = project["projectId"]
+    item = add_to_cart(carts, pid)
+    delete = api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid})
+    assert call(projects, delete)[0] == 204
+    run_sweep()  # the deleted project stays (hidden) while the cart item pins it
+
+    status, order = place(orders, [item])
+
+    assert status == 201, order
+    (frozen,) = order["projects"]
+    assert frozen["version"] == 1 and frozen["name"] == "Book"
+    assert frozen["document"] == {"pages": [a.file_id, b.file_id]}
+    assert [f["fileId"] for f in frozen["files"]] == [a.file_id, b.file_id]
+    assert order["items"][0]["projectVersion"] == 1
+    assert requests.get(frozen["files"][0]["downloadUrl"], timeout=10).content == data
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
+    # The cart item goes; the order keeps the project (and its files) on its own.
+    assert call(carts, api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE,
+                                 path_params={"cartItemId": item}))[0] == 204
+    run_sweep()
+    assert hold_count(aws, a.file_id) == 1 and hold_count(aws, b.file_id) == 1
+    kept = get(orders, order["orderId"])[1]["projects"][0]
+    assert requests.get(kept["files"][0]["downloadUrl"], timeout=10).content == data
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
+
+
+def test_an_order_contains_what_was_put_in_the_cart_though_the_project_was_edited_since(
+    aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
+    a, b, c = stored_file(ALICE), stored_file(ALICE), stored_file(ALICE)
+    project = save(projects, [a.file_id, b.file_id])
+    pid = project["projectId"]
+    item = add_to_cart(carts, pid)
+    save(projects, [c.file_id], pid, version=1)  # version 2, after the cart item was made
+
+    status, order = place(orders, [item])
+
+    assert status == 201, order
+    (frozen,) = order["projects"]
+    assert frozen["version"] == 1 and frozen["document"] == {"pages": [a.file_id, b.file_id]}
+    assert [f["fileId"] for f in frozen["files"]] == [a.file_id, b.file_id]
+    assert order["items"][0]["projectVersion"] == 1
+    assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 1
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
+
+
 def _edit_right_after_the_order_reads_the_project(monkeypatch: pytest.MonkeyPatch, projects: Any,
-                                                 new_file_id: str) -> None:
-    """The order reads version 1; before it pins it, a save makes version 2 without v1's file."""
+                                                 new_file_id: str, version: int) -> None:
+    """The order reads version n; before it pins it, a save makes version n + 1 without n's files."""
     from imagestore.data.projects import ProjectStore
 
     load, edited = ProjectStore.load, []
@@ -211,34 +266,63 @@ def _edit_right_after_the_order_reads_the_project(monkeypatch: pytest.MonkeyPatc
         loaded = load(self, tenant_id, project_id)
         if not edited:
             edited.append(project_id)
-            save(projects, [new_file_id], project_id, version=1)
+            save(projects, [new_file_id], project_id, version=version)
         return loaded
 
     monkeypatch.setattr(ProjectStore, "load", load_then_edit)
 
 
-def test_an_order_racing_an_edit_freezes_the_edited_version_whole(
+def test_an_order_of_a_cart_item_without_its_version_racing_an_edit_freezes_the_edited_version_whole(
     monkeypatch: pytest.MonkeyPatch, aws: Aws, projects: Any, carts: Any, orders: Any
 ) -> None:
-    old, new = stored_file(ALICE, retention_seconds=3600), stored_file(ALICE, retention_seconds=3600)
+    """A cart item made before cart items kept a copy of their version, whose project was edited since
+    (its version's manifest is gone): the order freezes the project as it is now, whole, even when a
+    save races it."""
+    old, mid, new = (stored_file(ALICE, retention_seconds=3600) for _ in range(3))
     project = save(projects, [old.file_id])
     item = add_to_cart(carts, project["projectId"])
-    _edit_right_after_the_order_reads_the_project(monkeypatch, projects, new.file_id)
+    aws.dynamodb.update_item(TableName=TABLE, Key={"pk": {"S": f"T#shop-a#CART#{item}"}, "sk": {"S": "META"}},
+                             UpdateExpression="REMOVE manifestKey, projectName, projectProductType")
+    save(projects, [mid.file_id], project["projectId"], version=1)
+    _edit_right_after_the_order_reads_the_project(monkeypatch, projects, new.file_id, version=2)
 
     status, order = place(orders, [item])
 
-    # The pin on version 1 failed (version 2 was saved meanwhile): the order froze version 2 instead.
+    # The pin on version 2 failed (version 3 was saved meanwhile): the order froze version 3 instead.
     assert status == 201, order
     (frozen,) = order["projects"]
-    assert frozen["version"] == 2 and frozen["document"] == {"pages": [new.file_id]}
+    assert frozen["version"] == 3 and frozen["document"] == {"pages": [new.file_id]}
     assert [f["fileId"] for f in frozen["files"]] == [new.file_id]
-    assert order["items"][0]["projectVersion"] == 2
-    assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 2
-    every_order = aws.dynamodb.scan(TableName="imagestore-test", FilterExpression="entity = :o",
+    assert order["items"][0]["projectVersion"] == 3
+    assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 3
+    every_order = aws.dynamodb.scan(TableName=TABLE, FilterExpression="entity = :o",
                                     ExpressionAttributeValues={":o": {"S": "order"}})["Items"]
     assert len(every_order) == 1  # the first attempt left nothing behind
-    # The cart item pinned version 1 before the edit: its file stays held with the project.
-    assert hold_count(aws, old.file_id) == 1 and hold_count(aws, new.file_id) == 1
+    # The cart item pinned version 1 before the edits: every file stays held with the project.
+    assert [hold_count(aws, f.file_id) for f in (old, mid, new)] == [1, 1, 1]
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
+
+
+def test_an_order_of_a_cart_item_without_its_version_copy_uses_the_project_if_still_at_that_version(
+    aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
+    """A cart item made before cart items kept a copy, whose project was deleted but not edited: the
+    project's last version is the one the cart item pinned, and the order freezes it."""
+    a = stored_file(ALICE)
+    project = save(projects, [a.file_id])
+    item = add_to_cart(carts, project["projectId"])
+    aws.dynamodb.update_item(TableName=TABLE, Key={"pk": {"S": f"T#shop-a#CART#{item}"}, "sk": {"S": "META"}},
+                             UpdateExpression="REMOVE manifestKey, projectName, projectProductType")
+    delete = api_event("DELETE", "/projects/{projectId}", principal=ALICE,
+                       path_params={"projectId": project["projectId"]})
+    assert call(projects, delete)[0] == 204
+
+    status, order = place(orders, [item])
+
+    assert status == 201, order
+    assert order["projects"][0]["version"] == 1 and order["projects"][0]["name"] == "Book"
+    assert [f["fileId"] for f in order["projects"][0]["files"]] == [a.file_id]
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
 
 
 def test_only_own_live_cart_items_can_be_ordered(aws: Aws, carts: Any, orders: Any) -> None:
@@ -301,9 +385,9 @@ def test_placing_an_order_costs_a_bounded_number_of_requests(
 
     assert status == 201 and len(order["projects"][0]["files"]) == 60
     assert dict(aws.requests.calls) == {
-        "dynamodb.GetItem": 2,             # the order reference (not used yet), per ordered project its META
+        "dynamodb.GetItem": 1,             # the order reference (not used yet)
         "dynamodb.BatchGetItem": 1,        # the cart items
-        "s3.GetObject": 1,                 # per ordered project: its manifest
+        "s3.GetObject": 1,                 # per ordered project: the cart item's copy of its version's manifest
         "s3.PutObject": 2,                 # per ordered project: the frozen document and manifest
         "dynamodb.TransactWriteItems": 1,  # the order, its reference, frozen projects and pins: nothing per file
     }

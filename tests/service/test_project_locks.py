@@ -5,7 +5,9 @@ called one by one, then abandoned) and checks the whole table with the audit."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ import pytest
 from imagestore import ids, keys
 from imagestore.auth import Principal
 from imagestore.data import factory
-from imagestore.data.projects import ACQUIRE, Draft, SaveInProgress
+from imagestore.data.holds import Acquisition
+from imagestore.data.projects import ACQUIRE, Draft, ProjectStore, SaveInProgress
 from imagestore.errors import NotFound
 from imagestore.models.files import FileRecord
 from imagestore.models.holds import FileRef
@@ -161,3 +164,98 @@ def test_a_project_removed_by_ttl_before_the_sweep_lets_its_files_go(aws: Aws) -
     assert aws.item("T#shop-a#U#alice", f"FILE#{a.file_id}")["xsk"].startswith(f"{now:012d}#")
     assert not aws.object_exists(str(old_image["manifestKey"]))
     clean(aws, now)
+
+
+def stalled_save(store: ProjectStore, project: ProjectRecord, base: Manifest, files: list[FileRecord], now: int,
+                 *, after: int, meanwhile: Callable[[], None]) -> None:
+    """A save of files that stalls past its lease after acquiring `after` of its added files (its
+    function froze), while meanwhile() runs (a takeover); then it goes on, as a stalled one does."""
+    real_acquire = store.holds.acquire
+    stalled = threading.Event()
+
+    def acquire_then_stall(tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Any,
+                           at: int) -> Any:
+        if stalled.is_set() or project_id != project.project_id or epoch != project.lock_epoch + 1:
+            return real_acquire(tenant_id, owner_id, project_id, epoch, file_ids, at)
+        stalled.set()
+        first = real_acquire(tenant_id, owner_id, project_id, epoch, list(file_ids)[:after], at)
+        meanwhile()
+        rest = real_acquire(tenant_id, owner_id, project_id, epoch, list(file_ids)[after:], at)
+        return Acquisition(held=first.held + rest.held, gone=first.gone + rest.gone)
+
+    store.holds.acquire = acquire_then_stall  # type: ignore[method-assign]
+    try:
+        store.save(project, base, draft(files, now), now)
+    finally:
+        store.holds.acquire = real_acquire  # type: ignore[method-assign]
+
+
+def take_over(store: ProjectStore, project_id: str, files: list[FileRecord], later: int) -> None:
+    """The next save, after the stalled one's lease: it takes the lock over."""
+    current, manifest = store.load("shop-a", project_id)  # type: ignore[misc]
+    assert current.lock is not None and current.lock.until < later
+    store.save(current, manifest, draft(files, later), later)
+
+
+@pytest.mark.parametrize("after", [0, 1, 2])
+def test_a_stalled_save_that_lost_its_lock_leaks_no_hold(aws: Aws, after: int) -> None:
+    """Issue 24: the takeover released what the stalled save had acquired and skipped the files it had
+    not reached yet (no H#p on them); the stalled save then acquired those at its old epoch, lost its
+    commit, and left their holds for ever. Now the takeover fences every file the dead save's manifest
+    names, and the stalled save's late acquisitions fail (LockLost: 409, nothing held)."""
+    now = int(time.time())
+    a, b, c = stored_file(ALICE), stored_file(ALICE), stored_file(ALICE)
+    store = factory.project_store()
+    record, base = new_project([a], now)
+    later = now + LOCK_SECONDS + 1
+
+    with pytest.raises(SaveInProgress):
+        stalled_save(store, record, base, [a, b, c], now, after=after,
+                     meanwhile=lambda: take_over(store, record.project_id, [a], later))
+
+    stored = store.get("shop-a", record.project_id)
+    assert stored is not None and stored.version == 2 and stored.lock is None
+    assert (hold_count(aws, a), hold_count(aws, b), hold_count(aws, c)) == (1, 0, 0)
+    clean(aws, later)
+    run_sweep_at(later + 7 * 3600)
+    assert aws.item("T#shop-a#U#alice", f"FILE#{b.file_id}") is None  # unheld: gone with its retention
+    assert aws.item("T#shop-a#U#alice", f"FILE#{c.file_id}") is None
+
+
+def test_a_save_that_lost_its_lock_releases_what_it_acquired_itself(aws: Aws) -> None:
+    """The stalled save acquired its files, and the takeover could not tell which (the dead save's
+    manifest was lost): its commit fails (LockLost) and it releases its own acquisitions; a file the
+    takeover's version uses as well is the takeover's (re-marked at its epoch), and stays held."""
+    now = int(time.time())
+    a, b, c = stored_file(ALICE), stored_file(ALICE), stored_file(ALICE)
+    store = factory.project_store()
+    record, base = new_project([a], now)
+    later = now + LOCK_SECONDS + 1
+
+    def takeover_without_the_dead_manifest() -> None:
+        current = store.get("shop-a", record.project_id)
+        assert current is not None and current.lock is not None and current.lock.manifest_key
+        factory.image_bucket().delete_objects([current.lock.manifest_key])
+        take_over(store, record.project_id, [a, c], later)
+
+    with pytest.raises(SaveInProgress):
+        stalled_save(store, record, base, [a, b, c], now, after=2, meanwhile=takeover_without_the_dead_manifest)
+
+    stored, manifest = store.load("shop-a", record.project_id)  # type: ignore[misc]
+    assert stored.version == 2 and manifest.file_ids == (a.file_id, c.file_id)
+    assert (hold_count(aws, a), hold_count(aws, b), hold_count(aws, c)) == (1, 0, 1)
+    clean(aws, later)
+
+
+def run_sweep_at(moment: int) -> dict[str, Any]:
+    import os
+
+    previous = os.environ.get("IMAGESTORE_CLOCK_OFFSET_SECONDS")
+    os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"] = str(moment - int(time.time()))
+    try:
+        return run_sweep()
+    finally:
+        if previous is None:
+            del os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"]
+        else:
+            os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"] = previous

@@ -11,7 +11,9 @@ violations it finds, as sentences (an empty list: the table is consistent):
   project keeps every file of the versions its pins name there);
 - a project's pinCount equals its PIN# items, each pin's holder exists, and each holder's pin exists
   (a cart item's or a frozen order project's pinKey, a copy's pin on its original);
-- TTL never takes what is kept: a held file (holdCount > 0) and a pinned project have no `ttl`;
+- TTL never takes what is kept: a held file (holdCount > 0) and a pinned project have no `ttl`, and
+  no item's `ttl` comes before its `expiresAt` plus the grace week (a write that moved the expiry moved
+  the TTL with it);
 - nothing unheld escapes deletion: a file with holdCount 0 is in the expiry index (xpk, xsk) and has
   its TTL back (the backstop).
 Run it when the writers are done (a save in flight legitimately holds files its version does not list yet).
@@ -24,6 +26,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+
+from imagestore.models.files import TTL_GRACE_SECONDS
 
 _deserializer = TypeDeserializer()
 
@@ -64,6 +68,9 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
     pinning: list[tuple[str, dict[str, Any]]] = []  # (what, pinKey) of holders that pin a project
     for item in items:
         entity = item.get("entity")
+        if "ttl" in item and "expiresAt" in item and int(item["ttl"]) < int(item["expiresAt"]) + TTL_GRACE_SECONDS:
+            problems.append(f"{entity} {item['pk']}/{item['sk']}: ttl {item['ttl']} before its expiry "
+                            f"{item['expiresAt']} + grace (DynamoDB would delete it early)")
         if entity == "file":
             files[(item["tenantId"], item["fileId"])] = item
         elif entity == "project":

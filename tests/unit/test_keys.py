@@ -40,6 +40,8 @@ def test_every_document_key_names_the_item_that_references_it() -> None:
         "pk": keys.order_pk(tid, order), "sk": keys.order_project_sk(project)}
     assert keys.document_owner_key(keys.order_manifest_key(tid, order, resubmission)) == {
         "pk": keys.order_pk(tid, order), "sk": keys.order_resubmission_sk(resubmission)}
+    cart_item = ids.new_id()
+    assert keys.document_owner_key(keys.cart_item_manifest_key(tid, cart_item)) == keys.cart_item_key(tid, cart_item)
     parsed = keys.parse_document_object_key(keys.document_object_key(tid, project, 12, write))
     assert parsed == (tid, project, 12, write)
     assert keys.document_object_key(tid, project, 2, ids.new_id()) != keys.document_object_key(tid, project, 2, write)
@@ -93,6 +95,10 @@ def test_other_keys_name_no_document_owner() -> None:
         keys.document_object_key(tid, p, 1, f"{w}/x"),
         keys.order_document_key(tid, o, f"{p}/x"),
         keys.order_manifest_key(tid, f"{o}/x", r),
+        f"{tid}/documents/cart-items/{o}.json",
+        f"{tid}/documents/cart-items/{o}.manifest.json.manifest.json",
+        f"{tid}/documents/cart-items/x/{o}.manifest.json",
+        f"/documents/cart-items/{o}.manifest.json",
     ]
     for key in foreign:
         assert keys.document_owner_key(key) is None, key

@@ -13,8 +13,12 @@ transaction: what makes a save's changes safe is the project's lock (imagestore.
 Only the holder of the lock changes the project's holds, with the lock's epoch, and epochs only grow:
 a save that lost its lock to a takeover (it stalled past the lease) is fenced off on every file the
 takeover touched (its late acquire finds H#p released at a newer epoch, its late release finds H#p
-acquired at a newer epoch), and LockLost stops it. Acquire and release are idempotent per epoch, so
-a takeover simply redoes what a dead save may have done.
+acquired at a newer epoch), and LockLost stops it. Every change at epoch e leaves H#p at +e or -e:
+an acquire that finds the file held at an older epoch (by a save that died) marks it +e; a fencing
+release (release(fence=True): a takeover's, for every file the dead save's manifest names) marks a
+file the dead save had not reached yet, or had released at an older epoch, -e without touching
+holdCount. Acquire and release are idempotent per epoch, so a takeover simply redoes what a dead save
+may have done.
 
 Legacy (schema 1) holders keep hold *links* in their partition (one item per file, +1 on holdCount
 in the same transaction); only their release is still here (release_links), for cart items and
@@ -111,10 +115,15 @@ class HoldStore:
         return outcome
 
     def release(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Iterable[str],
-                now: int) -> None:
-        """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off."""
-        _each(lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now), list(file_ids),
-              self.pace, RELEASE_UNITS)
+                now: int, *, fence: bool = False, own: bool = False) -> None:
+        """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off.
+
+        fence: also mark at -epoch every file that is not held (no H#p yet, or released at an older
+        epoch), so that a stalled lock holder of an older epoch can no longer acquire it.
+        own: a save that lost its lock lets go of what it acquired itself: a file marked at a newer
+        epoch is the new lock holder's and is skipped (no LockLost)."""
+        _each(lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now, fence=fence, own=own),
+              list(file_ids), self.pace, RELEASE_UNITS)
 
     def _acquire_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
                      now: int) -> bool:
@@ -135,27 +144,50 @@ class HoldStore:
         mark = int(item.get(names["#h"], 0)) if item else 0
         if mark > epoch or -mark > epoch:
             raise LockLost(f"hold of project {project_id} on file {file_id} was changed at a newer epoch")
+        if 0 < mark < epoch:
+            # Held at an older epoch by a save that died (or stalled): the hold is ours now, so that the
+            # stalled save can no longer release it (holdCount unchanged: it is the same hold).
+            try:
+                self.table.update(key, "SET #h = :e", condition="#h = :old", names={"#h": names["#h"]},
+                                  values={":e": epoch, ":old": mark}, return_new=False)
+            except ConditionFailed:
+                return self._acquire_one(tenant_id, owner_id, project_id, epoch, file_id, now)
         return mark > 0  # held already (by an earlier save of this project); otherwise the file is gone
 
     def _release_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
-                     now: int) -> None:
+                     now: int, *, fence: bool = False, own: bool = False) -> None:
         key = keys.file_key(tenant_id, owner_id, file_id)
         attribute = keys.project_hold_attribute(project_id)
-        try:
-            item = self.table.update(
-                key, "SET #h = :neg, xpk = :xpk, xsk = :xsk ADD holdCount :minus",
-                condition="#h > :zero AND #h <= :e",
-                names={"#h": attribute},
-                values={":neg": -epoch, ":e": epoch, ":zero": 0, ":minus": -1,
-                        ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.expiry_shards),
-                        ":xsk": keys.expiry_sort(now, key["pk"], key["sk"])},
-            )
-        except ConditionFailed:
-            current = self.table.get(key)
+        for _ in range(3):  # a fence that races a stalled save's acquire: release what it acquired, once more
+            try:
+                item = self.table.update(
+                    key, "SET #h = :neg, xpk = :xpk, xsk = :xsk ADD holdCount :minus",
+                    condition="#h > :zero AND #h <= :e",
+                    names={"#h": attribute},
+                    values={":neg": -epoch, ":e": epoch, ":zero": 0, ":minus": -1,
+                            ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.expiry_shards),
+                            ":xsk": keys.expiry_sort(now, key["pk"], key["sk"])},
+                )
+                break
+            except ConditionFailed:
+                current = self.table.get(key)
             mark = int(current.get(attribute, 0)) if current else 0
             if mark > epoch or -mark > epoch:
-                raise LockLost(f"hold of project {project_id} on file {file_id} was changed at a newer epoch") from None
-            return
+                if own:
+                    return  # the new lock holder's now
+                raise LockLost(f"hold of project {project_id} on file {file_id} was changed at a newer epoch")
+            if not fence or current is None or mark == -epoch:
+                return  # not held (released already, or never acquired), or gone
+            try:
+                self.table.update(key, "SET #h = :neg",
+                                  condition="attribute_exists(pk) AND (attribute_not_exists(#h) OR "
+                                            "(#h <= :zero AND #h > :neg))",
+                                  names={"#h": attribute}, values={":neg": -epoch, ":zero": 0}, return_new=False)
+                return
+            except ConditionFailed:
+                continue  # acquired meanwhile (by the stalled save), or gone: look again
+        else:
+            raise LockLost(f"hold of project {project_id} on file {file_id} keeps changing")
         if item is not None and int(item.get("holdCount", 0)) == 0:
             # Nothing holds it any more: the TTL backstop covers it again (acquiring removed its TTL).
             ttl = max(int(item.get("expiresAt", now)), now) + TTL_GRACE_SECONDS

@@ -130,15 +130,25 @@ class ProjectStore:
         raise Conflict(f"project {project_id} is being saved; retry")
 
     def extend(self, record: ProjectRecord, expires_at: int) -> None:
-        """Push the project's expiry forward (a load counts as use); lost races are harmless. Its index
-        entry stays: the sweep that finds it due files it under the new expiry."""
-        try:
-            self.table.update(record.key, "SET expiresAt = :e", condition="version = :v AND #status = :active",
-                              names={"#status": "status"},
-                              values={":e": expires_at, ":v": record.version, ":active": ProjectStatus.ACTIVE.value},
-                              return_new=False)
-        except ConditionFailed:
-            return
+        """Push the project's expiry forward (a load counts as use), and its TTL with it in the same
+        write (see _expiry_ttl); lost races are harmless. Its index entry stays: the sweep that finds it
+        due files it under the new expiry."""
+        pinned = record.pin_count > 0
+        for _ in range(2):
+            ttl = _expiry_ttl(expires_at, pinned=pinned)
+            try:
+                self.table.update(record.key, f"SET expiresAt = :e{ttl.set} {ttl.remove}",
+                                  condition="version = :v AND #status = :active AND " + ttl.condition,
+                                  names={"#status": "status", "#ttl": "ttl"},
+                                  values={":e": expires_at, ":v": record.version, ":active": ProjectStatus.ACTIVE.value,
+                                          **ttl.values},
+                                  return_new=False)
+                return
+            except ConditionFailed:
+                stored = self.get(record.tenant_id, record.project_id)
+            if stored is None or stored.version != record.version or (stored.pin_count > 0) == pinned:
+                return  # saved, deleted or gone meanwhile
+            pinned = not pinned  # pinned or unpinned meanwhile: once more with the TTL that goes with it
 
     def list_projects(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's projects, most recently saved first (index gsi1)."""
@@ -232,6 +242,10 @@ class ProjectStore:
                 except LockLost:
                     if committed:  # saved; the save that took the lock over finishes the releases
                         return saved, manifest
+                    # Stalled past the lease and taken over: let go of what this save acquired itself (the
+                    # taker fenced every file our manifest names; this covers any it could not know of).
+                    self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now,
+                                       own=True)
                     raise SaveInProgress("another save took this project over; load it again and retry") from None
         finally:
             if not committed:
@@ -241,45 +255,67 @@ class ProjectStore:
         return saved, manifest
 
     def _commit_unlocked(self, current: ProjectRecord, saved: ProjectRecord) -> None:
-        try:
-            self.table.update(saved.key, *self._commit_expression(saved),
-                              condition="version = :n AND #status = :active AND attribute_not_exists(lockId)",
-                              values={**self._commit_values(saved), ":n": current.version,
-                                      ":active": ProjectStatus.ACTIVE.value},
-                              names={"#status": "status", "#name": "name"}, return_new=False)
-        except ConditionFailed:
-            raise self._refusal(current) from None
+        pinned = current.pin_count > 0
+        for _ in range(3):
+            ttl = _expiry_ttl(saved.expires_at, pinned=pinned)
+            try:
+                self.table.update(saved.key, self._commit_expression(saved, ttl),
+                                  condition="version = :n AND #status = :active AND attribute_not_exists(lockId) AND "
+                                            + ttl.condition,
+                                  values={**self._commit_values(saved), **ttl.values, ":n": current.version,
+                                          ":active": ProjectStatus.ACTIVE.value},
+                                  names={"#status": "status", "#name": "name", "#ttl": "ttl"}, return_new=False)
+                return
+            except ConditionFailed:
+                stored = self.get(current.tenant_id, current.project_id)
+            if (stored is None or stored.status is not ProjectStatus.ACTIVE or stored.version != current.version
+                    or stored.lock is not None or (stored.pin_count > 0) == pinned):
+                break
+            pinned = not pinned  # pinned or unpinned since it was read: commit with the TTL that goes with it
+        raise self._refusal(current)
 
     def _commit_locked(self, saved: ProjectRecord, lock: ProjectLock, added: list[str], *, releasing: bool,
                        now: int) -> None:
         """The new version, if we still hold the lock and the project is active (and, when the save
         releases anything, unpinned); else undo the acquisitions, unlock and say why (404, 409)."""
-        condition = "lockId = :lock AND #status = :active"
-        values = {**self._commit_values(saved), ":lock": lock.lock_id, ":active": ProjectStatus.ACTIVE.value}
-        if releasing:
-            condition += " AND (attribute_not_exists(pinCount) OR pinCount = :zero)"
-            values.update({":release": RELEASE, ":zero": 0})
-        try:
-            self.table.update(saved.key, *self._commit_expression(saved, lock_phase=RELEASE if releasing else None),
-                              condition=condition, values=values, names={"#status": "status", "#name": "name"},
-                              return_new=False)
-            return
-        except ConditionFailed:
-            stored = self.get(saved.tenant_id, saved.project_id)
-        if stored is None or stored.lock is None or stored.lock.lock_id != lock.lock_id:
-            raise LockLost("the save lost its lock")
+        # A save that releases requires the project unpinned (its TTL then follows the expiry); one that
+        # does not commits with the TTL that goes with the pin count it reads (once more if that changed).
+        pinned = saved.pin_count > 0 and not releasing
+        for _ in range(3):
+            ttl = _expiry_ttl(saved.expires_at, pinned=pinned)
+            values = {**self._commit_values(saved), **ttl.values, ":lock": lock.lock_id,
+                      ":active": ProjectStatus.ACTIVE.value}
+            if releasing:
+                values[":release"] = RELEASE
+            try:
+                self.table.update(saved.key,
+                                  self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None),
+                                  condition="lockId = :lock AND #status = :active AND " + ttl.condition,
+                                  values=values, names={"#status": "status", "#name": "name", "#ttl": "ttl"},
+                                  return_new=False)
+                return
+            except ConditionFailed:
+                stored = self.get(saved.tenant_id, saved.project_id)
+            if stored is None or stored.lock is None or stored.lock.lock_id != lock.lock_id:
+                raise LockLost("the save lost its lock")
+            if releasing or stored.status is not ProjectStatus.ACTIVE or (stored.pin_count > 0) == pinned:
+                break
+            pinned = not pinned
         self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now)
         self._unlock(saved, lock)
-        if stored.status is not ProjectStatus.ACTIVE:
+        if stored is None or stored.status is not ProjectStatus.ACTIVE:
             raise NotFound(f"project {saved.project_id} not found")
         raise Conflict("the project was added to a cart or an order while saving; retry")
 
-    def _commit_expression(self, saved: ProjectRecord, *, lock_phase: str | None = None) -> tuple[str]:
+    def _commit_expression(self, saved: ProjectRecord, ttl: _ExpiryTtl, *, lock_phase: str | None = None) -> str:
         expression = ("SET version = :v, #name = :name, productType = :pt, savedAt = :saved, expiresAt = :expires, "
-                      "fileCount = :count, manifestKey = :manifest, gsi1sk = :g1sk")
+                      "fileCount = :count, manifestKey = :manifest, gsi1sk = :g1sk" + ttl.set)
+        remove = [] if lock_phase is not None else [LOCK_FIELDS]
+        if ttl.remove:
+            remove.append("#ttl")
         if lock_phase is not None:
-            return (expression + ", lockPhase = :release",)
-        return (expression + f" REMOVE {LOCK_FIELDS}",)
+            expression += ", lockPhase = :release"
+        return expression + (" REMOVE " + ", ".join(remove) if remove else "")
 
     def _commit_values(self, saved: ProjectRecord) -> dict[str, Any]:
         return {":v": saved.version, ":name": saved.name, ":pt": saved.product_type, ":saved": saved.saved_at,
@@ -350,7 +386,9 @@ class ProjectStore:
             release = [f for f in Manifest.from_bytes(dead).held if f not in base.covered] if dead else []
             if stale.lock.manifest_key and stale.lock.manifest_key != stale.manifest_key:
                 self.bucket.delete_objects([stale.lock.manifest_key])
-        self.holds.release(stale.tenant_id, stale.user_id, stale.project_id, lock.epoch, release, now)
+        # fence: a file the dead save had not reached yet gets our epoch too, so that, if it only stalled,
+        # its late acquire fails (LockLost) instead of leaving a hold that no version names.
+        self.holds.release(stale.tenant_id, stale.user_id, stale.project_id, lock.epoch, release, now, fence=True)
 
     def _put_manifest(self, record: ProjectRecord, manifest: Manifest) -> str:
         key = keys.document_object_key(record.tenant_id, record.project_id, manifest.version, ids.new_id())
@@ -429,6 +467,26 @@ class ProjectStore:
                 "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
                 "ExpressionAttributeValues": {":one": 1, ":v": project.version, ":now": now,
                                               ":active": ProjectStatus.ACTIVE.value},
+            }},
+        ]
+
+    def pin_operations_beside(self, pinned: dict[str, str], holder_pk: str, version: int,
+                              now: int) -> list[dict[str, Any]]:
+        """The operations (for the pinning holder's own transaction) that pin the version another pin
+        keeps (pinned: that pin's key; an order of a cart item pins what the cart item pinned): they fail
+        unless that pin is still there. Its project may have been saved or deleted since: while pinned it
+        released nothing and cannot be removed, so every file of that version is still held by it."""
+        project_key = {"pk": pinned["pk"], "sk": keys.META}
+        pin = keys.pin_key(pinned["pk"], holder_pk)
+        return [
+            {"ConditionCheck": {"Key": dict(pinned), "ConditionExpression": "attribute_exists(pk)"}},
+            {"Put": {"Item": {**pin, "entity": "pin", "holderPk": holder_pk, "version": version, "createdAt": now},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {
+                "Key": project_key, "UpdateExpression": "ADD pinCount :one REMOVE #ttl",
+                "ConditionExpression": "attribute_exists(pk) AND pinCount > :zero",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {":one": 1, ":zero": 0},
             }},
         ]
 
@@ -513,14 +571,9 @@ class ProjectStore:
         assert item is not None
         stored = ProjectRecord.from_item(item)
         epoch = int(item["lockEpoch"])
-        release: set[str] = set()
         documents = [k for k in (stored.manifest_key, record.lock.manifest_key if record.lock else None) if k]
-        for key in dict.fromkeys(documents):
-            body = self.bucket.read(key)
-            if body is not None:  # the current version's, and a dead save's (what it may have acquired)
-                manifest = Manifest.from_bytes(body)
-                release.update(manifest.held, manifest.released)
-        removed = self._release_all(stored, epoch, release, documents, now)
+        release, fence = self._what_it_holds(stored.manifest_key, record.lock)
+        removed = self._release_all(stored, epoch, release, fence, documents, now)
         self.table.delete(stored.key, condition="lockId = :lock", values={":lock": lock_id})
         return removed
 
@@ -529,17 +582,28 @@ class ProjectStore:
         (at an epoch past any its locks reached), drop its base pin, delete what is left of it."""
         record = ProjectRecord.from_item(old_item)
         documents = [k for k in (record.manifest_key, record.lock.manifest_key if record.lock else None) if k]
+        release, fence = self._what_it_holds(record.manifest_key, record.lock)
+        return self._release_all(record, record.lock_epoch + 1, release, fence, documents, now)
+
+    def _what_it_holds(self, manifest_key: str | None, lock: ProjectLock | None) -> tuple[set[str], set[str]]:
+        """What a project being removed may hold: its version's files (held, and released by a save that
+        died before finishing), and the files a save that holds (or held) its lock may have acquired,
+        which are to be fenced (a stalled save must not acquire them after the removal)."""
         release: set[str] = set()
-        for key in dict.fromkeys(documents):
-            body = self.bucket.read(key)
+        fence: set[str] = set()
+        for key, into in ((manifest_key, release), (lock.manifest_key if lock else None, fence)):
+            body = self.bucket.read(key) if key else None
             if body is not None:
                 manifest = Manifest.from_bytes(body)
-                release.update(manifest.held, manifest.released)
-        return self._release_all(record, record.lock_epoch + 1, release, documents, now)
+                into.update(manifest.held, manifest.released)
+        return release, fence - release
 
-    def _release_all(self, record: ProjectRecord, epoch: int, release: set[str], documents: list[str],
-                     now: int) -> Removed:
+    def _release_all(self, record: ProjectRecord, epoch: int, release: set[str], fence: set[str],
+                     documents: list[str], now: int) -> Removed:
         self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(release), now)
+        self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(fence), now,
+                           fence=True)
+        release = release | fence
         removed = Removed(files=[keys.file_key(record.tenant_id, record.user_id, f) for f in sorted(release)])
         if record.base_pin_key is not None and self.unpin(record.base_pin_key, now):
             removed.unpinned.append(record.base_pin_key["pk"])
@@ -567,6 +631,28 @@ class ProjectStore:
                               values=values, return_new=False)
         except ConditionFailed:
             return
+
+
+@dataclass(frozen=True)
+class _ExpiryTtl:
+    """The parts of a write that moves a project's expiry which move its TTL backstop with it."""
+
+    set: str  # appended to the SET clause
+    remove: str  # "REMOVE #ttl" or ""
+    condition: str  # what the write must find (the pin count the TTL was chosen for)
+    values: dict[str, Any]
+
+
+def _expiry_ttl(expires_at: int, *, pinned: bool) -> _ExpiryTtl:
+    """TTL = expiry + grace while nothing pins the project, none while something does (TTL must not take
+    what a pin keeps; pin_operations removes it, the sweep's refile puts it back after the last unpin).
+    The write is conditioned on that pin state, so a pin landing between the read and the write makes
+    it fail rather than put a TTL on a pinned project: the caller reads again and retries."""
+    if pinned:
+        return _ExpiryTtl(set="", remove="REMOVE #ttl", condition="pinCount > :zero", values={":zero": 0})
+    return _ExpiryTtl(set=", #ttl = :ttl", remove="",
+                      condition="(attribute_not_exists(pinCount) OR pinCount = :zero)",
+                      values={":ttl": expires_at + TTL_GRACE_SECONDS, ":zero": 0})
 
 
 def _json(text: str | bytes) -> Any:

@@ -39,6 +39,13 @@ class CartItemRecord(BaseModel):
     external_cart_id: str | None = None
     file_count: int = 0
     status: str = ACTIVE
+    # Made from a project (holds v2): a copy of the version it pinned (keys.cart_item_manifest_key),
+    # and that version's name and product type: what an order of the cart item freezes, whatever
+    # happened to the project since. Absent on cart items made before it was kept.
+    manifest_key: str | None = None
+    project_name: str | None = None
+    project_product_type: str | None = None
+    pin_key: dict[str, str] | None = None  # the pin on the project's version (holds v2; legacy items hold links)
 
     @property
     def pk(self) -> str:
@@ -86,6 +93,10 @@ class CartItemRecord(BaseModel):
         }
         if self.pointer_key is not None:
             item["companionKeys"] = [self.pointer_key]
+        for name, value in (("manifestKey", self.manifest_key), ("projectName", self.project_name),
+                            ("projectProductType", self.project_product_type)):
+            if value is not None:
+                item[name] = value
         return item
 
     def to_pointer_item(self) -> dict[str, Any]:
@@ -103,5 +114,7 @@ class CartItemRecord(BaseModel):
             project_id=item.get("projectId"),
             project_version=int(item["projectVersion"]) if "projectVersion" in item else None,
             external_cart_id=item.get("externalCartId"), file_count=int(item.get("fileCount", 0)),
-            status=item.get("status", ACTIVE),
+            status=item.get("status", ACTIVE), manifest_key=item.get("manifestKey"),
+            project_name=item.get("projectName"), project_product_type=item.get("projectProductType"),
+            pin_key=dict(item["pinKey"]) if item.get("pinKey") else None,
         )

@@ -3,9 +3,10 @@
 A cart item made from a project pins the project's version when it was added (a PIN item and
 pinCount + 1 on the project, in the cart item's own transaction: imagestore.data.projects), so
 editing or deleting the project later does not take images from the cart; it costs a few writes
-whatever the number of images. Cart items made before holds v2 hold links of their own. A cart item
-may belong to an external (shop-side) cart; such items are also listed by externalCartId, by any
-user of the same tenant. Deleting a cart item is the same holder removal the sweep runs
+whatever the number of images. The cart item keeps a copy of that version's manifest (one S3 copy),
+so that an order of it freezes what was put in the cart. Cart items made before holds v2 hold links
+of their own. A cart item may belong to an external (shop-side) cart; such items are also listed by
+externalCartId, by any user of the same tenant. Deleting a cart item is the same holder removal the sweep runs
 (imagestore.data.holders).
 """
 
@@ -47,25 +48,38 @@ def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext
             if project.is_legacy:
                 project, _ = pinnable(*load_own_project(principal, request.project_id, ctx.project, now),
                                       ctx.project, now)
+        cart_item_id = ids.new_id()
+        manifest_key = None
+        if project is not None:
+            # The pinned version as it is now (a server-side copy of its manifest): what an order of
+            # this cart item freezes, even after the project was edited or deleted.
+            assert project.manifest_key is not None
+            manifest_key = keys.cart_item_manifest_key(principal.tenant_id, cart_item_id)
+            if not ctx.project.bucket.copy(project.manifest_key, manifest_key):
+                continue  # saved meanwhile (its manifest replaced): look again
         record = CartItemRecord(
-            tenant_id=principal.tenant_id, user_id=principal.user_id, cart_item_id=ids.new_id(),
+            tenant_id=principal.tenant_id, user_id=principal.user_id, cart_item_id=cart_item_id,
             product_sku=request.product_sku, quantity=request.quantity, created_at=now,
             expires_at=now + ctx.project.tenant.cart_retention_seconds, project_id=request.project_id,
             project_version=project.version if project else None, external_cart_id=request.external_cart_id,
-            file_count=project.files_in_version if project else 0,
+            file_count=project.files_in_version if project else 0, manifest_key=manifest_key,
+            project_name=project.name if project else None,
+            project_product_type=project.product_type if project else None,
         )
         pin = [] if project is None else ctx.project.projects.pin_operations(project, record.pk, now)
         pin_key = None if project is None else keys.pin_key(project.pk, record.pk)
         try:
             ctx.cart_items.add_cart_item(record, pin=pin, pin_key=pin_key)
         except TransactionConflict:
+            if manifest_key is not None:
+                ctx.project.bucket.delete_objects([manifest_key])
             if attempt + 1 == PIN_ATTEMPTS:
                 raise Conflict("the project changed while adding it to the cart; retry") from None
             continue  # saved or deleted meanwhile: look again
         logger.info("cart item added", cart_item_id=record.cart_item_id, project_id=record.project_id,
                     files=record.file_count)
         return CartItemView.of(record)
-    raise AssertionError("unreachable")
+    raise Conflict("the project changed while adding it to the cart; retry")
 
 
 def list_cart_items(principal: Principal, ctx: CartContext, now: int, *, limit: int, cursor: str | None,

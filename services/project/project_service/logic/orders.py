@@ -1,7 +1,9 @@
 """Orders: cart items frozen for the lab, and resubmitting them.
 
-Placing an order freezes, for each cart item made from a project, that project as it is now: its
-version's document and manifest are copied into S3 (keys.order_document_key, for the lab, and
+Placing an order freezes, for each cart item made from a project, the project version the cart item
+pinned (whatever happened to the project since: edited or deleted, the cart item's pin keeps that
+version's files, and the cart item keeps a copy of its manifest): its version's document and manifest
+are copied into S3 (keys.order_document_key, for the lab, and
 keys.order_frozen_manifest_key, document and files, for the order's reads) and the order
 pins that version (imagestore.data.projects): the project keeps the version's files for as long as
 the order exists, whatever happens to the project or the cart item afterwards. The cart items are
@@ -10,9 +12,11 @@ left as they are. An order costs a few writes per project, whatever the number o
 Idempotency is a conditional write on the shop's reference (keys.order_ref_key), in the one
 transaction that writes the order, its frozen projects and their pins: the first POST /orders answers
 201, a repeat with the same externalOrderRef and the same cart items answers 200 with the same order;
-the same reference with other cart items, or by another user, is a 409. A project saved between the
-read and the transaction fails the transaction; the order is then frozen again from the new version.
-Orders placed before holds v2 hold links of their own and keep being read that way.
+the same reference with other cart items, or by another user, is a 409. The order's pin is conditioned
+on the cart item's pin being there (the cart item deleted meanwhile: frozen again, 422). A cart item
+that pins nothing (made before holds v2) freezes its project as it is now; a project saved between the
+read and the transaction then fails the transaction, and the order is frozen again from the new
+version. Orders placed before holds v2 hold links of their own and keep being read that way.
 """
 
 from __future__ import annotations
@@ -145,6 +149,51 @@ def _freeze(principal: Principal, request: OrderInput, order_id: str, ctx: Order
 
 def _freeze_project(principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze,
                     ctx: OrderContext, now: int) -> int:
+    """Add the project version the cart item pinned to freeze (one S3 GET), whatever happened to the
+    project since (edited, deleted: the cart item's pin keeps that version's files); a cart item that
+    pins nothing (made before holds v2), or whose pinned version is no longer known, freezes the
+    project's current version. Its version number."""
+    assert item.project_id is not None
+    pinned = _pinned_version(principal, item, ctx)
+    if pinned is None:
+        return _freeze_current_project(principal, item, order_id, freeze, ctx, now)
+    assert item.pin_key is not None
+    name, product_type, version, manifest = pinned
+    order_pk = keys.order_pk(principal.tenant_id, order_id)
+    project_pk = keys.project_pk(principal.tenant_id, item.project_id)
+    freeze.manifests[item.project_id] = manifest
+    freeze.pins.extend(ctx.project.projects.pin_operations_beside(item.pin_key, order_pk, version, now))
+    freeze.projects.append(FrozenProject(
+        tenant_id=principal.tenant_id, order_id=order_id, project_id=item.project_id, version=version,
+        name=name, product_type=product_type,
+        document_key=keys.order_document_key(principal.tenant_id, order_id, item.project_id),
+        pin_key=keys.pin_key(project_pk, order_pk),
+        manifest_key=keys.order_frozen_manifest_key(principal.tenant_id, order_id, item.project_id),
+    ))
+    return version
+
+
+def _pinned_version(principal: Principal, item: CartItemRecord,
+                    ctx: OrderContext) -> tuple[str, str, int, Manifest] | None:
+    """(name, product type, version, manifest) of the version the cart item pinned: its own copy of the
+    manifest; for a cart item made before it kept one, the project's current version if it is still
+    that one (edited since: None)."""
+    assert item.project_id is not None
+    if item.pin_key is None or item.project_version is None:
+        return None
+    if item.manifest_key is not None and item.project_name is not None and item.project_product_type is not None:
+        body = ctx.project.bucket.read(item.manifest_key)
+        if body is not None:
+            return item.project_name, item.project_product_type, item.project_version, Manifest.from_bytes(body)
+    record = ctx.project.projects.get(principal.tenant_id, item.project_id)
+    if record is None or record.is_legacy or record.version != item.project_version:
+        return None
+    manifest = ctx.project.projects.manifest(record)
+    return None if manifest is None else (record.name, record.product_type, record.version, manifest)
+
+
+def _freeze_current_project(principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze,
+                            ctx: OrderContext, now: int) -> int:
     """Add the project's current version to freeze (one GetItem, one S3 GET); its version number."""
     assert item.project_id is not None
     loaded = ctx.project.projects.load(principal.tenant_id, item.project_id)
