@@ -26,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 from file_service import models as file_models
 from imagestore.bodies import MAX_BODY_BYTES
 from imagestore.data.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from imagestore.models.webhooks import EVENT_MODELS
 from imagestore.preconditions import MAX_VERSION_DIGITS
 from imagestore.previews import MAX_PRINT_MM
 from project_service import models as project_models
@@ -117,6 +118,9 @@ SHARE_ID = _path("shareId", "A share's id")
 SHARE_TOKEN = _path("token", "A share link's capability token (a secret: keep it out of logs)")
 CART_ITEM_ID = _path("cartItemId", "A cart item's id")
 ORDER_ID = _path("orderId", "An order's id")
+ENDPOINT_ID = _path("endpointId", "A webhook endpoint's id")
+WEBHOOKS_SCOPE_NOTE = ("Needs a token whose scope includes `webhooks` (the shop's backend); any other token "
+                       "is a 403. Another tenant's endpoint is a 404. See docs/webhooks.md.")
 
 
 def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
@@ -302,6 +306,56 @@ OPERATIONS: tuple[Operation, ...] = (
         "A manifest of presigned URLs for the print lab", "orders",
         {202: project_models.ResubmissionView}, params=(ORDER_ID,), errors=(404, 409),
     ),
+    Operation(
+        "project", "post", "/webhooks/endpoints", "registerWebhookEndpoint", "Register a webhook endpoint", "webhooks",
+        {201: project_models.WebhookEndpointCreated}, body=project_models.WebhookEndpointInput,
+        body_example={"url": "https://shop.example/imagestore-hooks", "eventTypes": ["order.placed", "file.ready"]},
+        errors=(409, 422),
+        description="The URL must be https and resolve to public addresses only (checked again at every "
+                    "delivery); 422 otherwise. The answer carries the endpoint's `whsec_` signing secret, "
+                    "shown only here and on rotation. " + WEBHOOKS_SCOPE_NOTE,
+        links={"GetWebhookEndpoint": _link("getWebhookEndpoint", endpointId="$response.body#/endpointId")},
+    ),
+    Operation(
+        "project", "get", "/webhooks/endpoints", "listWebhookEndpoints", "The tenant's webhook endpoints", "webhooks",
+        {200: project_models.WebhookEndpointPage}, description=WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project", "get", "/webhooks/endpoints/{endpointId}", "getWebhookEndpoint", "A webhook endpoint",
+        "webhooks", {200: project_models.WebhookEndpointView}, params=(ENDPOINT_ID,), errors=(404,),
+        description=WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project", "delete", "/webhooks/endpoints/{endpointId}", "deleteWebhookEndpoint",
+        "Delete a webhook endpoint (deliveries in flight are dropped)", "webhooks", {204: None},
+        params=(ENDPOINT_ID,), errors=(404,), description=WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project", "post", "/webhooks/endpoints/{endpointId}/enable", "enableWebhookEndpoint",
+        "Deliver to a disabled endpoint again", "webhooks", {200: project_models.WebhookEndpointView},
+        params=(ENDPOINT_ID,), errors=(404, 422), description=WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project", "post", "/webhooks/endpoints/{endpointId}/secret-rotations", "rotateWebhookSecret",
+        "A new signing secret; the previous one stays valid for 24 hours", "webhooks",
+        {201: project_models.SecretRotationView}, params=(ENDPOINT_ID,), errors=(404,),
+        description="Until previousSecretExpiresAt every delivery carries two signatures (webhook-signature "
+                    "`v1,<new> v1,<old>`). " + WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project", "get", "/webhooks/endpoints/{endpointId}/attempts", "listWebhookAttempts",
+        "The endpoint's most recent delivery attempts (7 days)", "webhooks",
+        {200: project_models.WebhookAttemptPage}, params=(ENDPOINT_ID, LIMIT), errors=(404,),
+        description="Newest first: event, attempt number, HTTP status or error, latency. " + WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project", "post", "/webhooks/endpoints/{endpointId}/replays", "replayWebhookEvents",
+        "Deliver one event, or the events of a time range, again (same event ids)", "webhooks",
+        {202: project_models.WebhookReplayView}, body=project_models.WebhookReplayInput, params=(ENDPOINT_ID,),
+        body_example={"eventId": "evt_3f5b0c2a9d8e7f6a5b4c3d2e1f0a9b8c"}, errors=(404,),
+        description="`eventId`, or `since` (and `until`, default now): at most 100 events a call (`truncated`). "
+                    "Events are kept 30 days. " + WEBHOOKS_SCOPE_NOTE,
+    ),
 )
 
 FILE_ID_EXAMPLE = "01m8nwkwqqb06a0sf8aw58z3pk"
@@ -351,11 +405,12 @@ def operations(service: str | None = None) -> list[Operation]:
     return [op for op in (*OPERATIONS, *DOCUMENT_OPERATIONS) if op.service == service]
 
 
-def _schemas(ops: list[Operation]) -> tuple[dict[tuple[type[BaseModel], str], str], dict[str, Any]]:
+def _schemas(ops: list[Operation], extra_outputs: tuple[type[BaseModel], ...] = (),
+             ) -> tuple[dict[tuple[type[BaseModel], str], str], dict[str, Any]]:
     """Each (model, mode)'s $ref and the components; response models list every field as required
     (their dump() always writes every field, null included)."""
     inputs = {op.body for op in ops if op.body is not None}
-    outputs = {m for op in ops for m in op.responses.values() if isinstance(m, type)}
+    outputs = {m for op in ops for m in op.responses.values() if isinstance(m, type)} | set(extra_outputs)
     pairs: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)]
     pairs += [(m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)]
     for model, _ in pairs:
@@ -460,6 +515,39 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
     return out
 
 
+# The events a registered endpoint receives (POST, JSON body, Standard Webhooks headers).
+WEBHOOK_EVENTS = {
+    "order.placed": "An order was placed (also sent again, with the same id, when the order is placed again "
+                    "with the same externalOrderRef)",
+    "order.resubmitted": "An order's manifest was made again for the print lab",
+    "file.ready": "A file's previews are made (it is available and shows previews)",
+    "file.refused": "Uploaded bytes were refused (not the declared type, too many pixels, cut short)",
+    "mobile_upload.file_added": "A phone added a file to a mobile upload",
+    "project.deleted": "A project was deleted by its owner",
+}
+SIGNATURE_HEADERS = (
+    ("webhook-id", "The event's id (the same on every retry and replay: deduplicate on it)"),
+    ("webhook-timestamp", "Seconds since the epoch when this attempt was signed"),
+    ("webhook-signature", "Space-separated `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}` "
+                          "with the endpoint's whsec_ secret; two during a secret rotation"),
+)
+
+
+def _webhook(event_type: str, summary: str, refs: dict[tuple[type[BaseModel], str], str]) -> dict[str, Any]:
+    return {"post": {
+        "operationId": "webhook" + "".join(p.title() for p in event_type.replace("_", ".").split(".")),
+        "summary": summary, "tags": ["webhooks"],
+        "description": "Sent to every enabled endpoint of the tenant subscribed to this type, signed as Standard "
+                       "Webhooks, at least once: a 2xx answer within 10 s acknowledges it; anything else is "
+                       "retried with exponential backoff for 33 hours (10 attempts). Redirects are not followed.",
+        "parameters": [{"name": name, "in": "header", "required": True, "description": text,
+                        "schema": {"type": "string"}} for name, text in SIGNATURE_HEADERS],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": refs[(EVENT_MODELS[event_type], "serialization")]}}}},
+        "responses": {"2XX": {"description": "Received; any other status (or none within 10 s) is retried"}},
+    }}
+
+
 def _success(status: int) -> str:
     return {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}[status]
 
@@ -467,7 +555,8 @@ def _success(status: int) -> str:
 def build(service: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of one REST API, or of every API (service None)."""
     ops = operations(service)
-    refs, defs = _schemas(ops)
+    events = WEBHOOK_EVENTS if service in (None, "project") else {}
+    refs, defs = _schemas(ops, tuple(EVENT_MODELS[t] for t in events))
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(ops, key=lambda o: (o.path, o.method)):
         paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
@@ -498,6 +587,8 @@ def build(service: str | None = None) -> dict[str, Any]:
         "servers": servers,
         "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in ops)],
         "paths": paths,
+        **({"webhooks": {event_type: _webhook(event_type, summary, refs) for event_type, summary in events.items()}}
+           if events else {}),
         "components": {
             "schemas": {"Error": ERROR_SCHEMA, **dict(sorted(defs.items()))},
             "responses": {

@@ -28,7 +28,19 @@ LEEWAY_SECONDS = 30
 
 # What each kind of scoped token may call: (method, resource path template) as API Gateway names them.
 MOBILE_UPLOAD_SCOPE = "mobile-upload"
+# A shop backend's token for its webhook endpoints (and nothing else).
+WEBHOOKS_SCOPE = "webhooks"
 SCOPE_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    WEBHOOKS_SCOPE: (
+        ("POST", "/webhooks/endpoints"),
+        ("GET", "/webhooks/endpoints"),
+        ("GET", "/webhooks/endpoints/{endpointId}"),
+        ("DELETE", "/webhooks/endpoints/{endpointId}"),
+        ("POST", "/webhooks/endpoints/{endpointId}/enable"),
+        ("POST", "/webhooks/endpoints/{endpointId}/secret-rotations"),
+        ("GET", "/webhooks/endpoints/{endpointId}/attempts"),
+        ("POST", "/webhooks/endpoints/{endpointId}/replays"),
+    ),
     MOBILE_UPLOAD_SCOPE: (
         ("POST", "/uploads"),
         ("POST", "/uploads/{fileId}/complete"),

@@ -79,6 +79,12 @@ class Settings(BaseModel):
     cors_origins: tuple[str, ...] = ()
     # Tenants with a usage-plan API key of their own (IMAGESTORE_USAGE_TENANTS, comma-separated).
     usage_tenants: frozenset[str] = frozenset()
+    # Webhooks: the delivery queue (set for the functions that send to it), the first retry's delay
+    # (each next one 3x longer, at most 12 h: SQS's longest visibility timeout), and how long an endpoint
+    # may fail without one success before it is disabled.
+    webhook_queue_url: str = ""
+    webhook_retry_base_seconds: int = Field(default=30, gt=0, le=43200)
+    webhook_disable_after_seconds: int = Field(default=5 * 86400, gt=0)
     _tenants: dict[str, TenantSettings] = PrivateAttr(default_factory=dict)
 
     @field_validator("jwt_public_keys", mode="before")
@@ -131,6 +137,9 @@ _ENV = {
     "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",
     "cors_origins": "IMAGESTORE_CORS_ORIGINS",
     "usage_tenants": "IMAGESTORE_USAGE_TENANTS",
+    "webhook_queue_url": "IMAGESTORE_WEBHOOK_QUEUE_URL",
+    "webhook_retry_base_seconds": "IMAGESTORE_WEBHOOK_RETRY_BASE_SECONDS",
+    "webhook_disable_after_seconds": "IMAGESTORE_WEBHOOK_DISABLE_AFTER_SECONDS",
 }
 
 

@@ -349,3 +349,39 @@ def mobile_upload_key(tenant_id: str, mobile_upload_id: str) -> dict[str, str]:
 def mobile_upload_files(tenant_id: str, mobile_upload_id: str) -> str:
     """gsi1 partition listing the files of one mobile upload (gsi1sk: file_sk)."""
     return mobile_upload_pk(tenant_id, mobile_upload_id)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+# endpoints     T#{tid}#WEBHOOKS             EP#{endpointId}         a tenant's endpoint (url, secrets, status)
+# event log     T#{tid}#WHEVT#{eventId}      EVENT                   one event as sent (for replays; TTL)
+#   index gsi1  T#{tid}#WHEVENTS             by_time(epoch, eventId) the tenant's events by time
+# delivery log  T#{tid}#WHLOG#{endpointId}   {epoch ms:015d}#{attemptId}   one attempt (TTL)
+# None of these is a holder (no META sort key): the TTL backstop passes over them.
+WEBHOOK_ENDPOINT_PREFIX = "EP#"
+WEBHOOK_EVENT_SK = "EVENT"
+
+
+def webhook_endpoints_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#WEBHOOKS"
+
+
+def webhook_endpoint_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    return {"pk": webhook_endpoints_pk(tenant_id), "sk": f"{WEBHOOK_ENDPOINT_PREFIX}{endpoint_id}"}
+
+
+def webhook_event_key(tenant_id: str, event_id: str) -> dict[str, str]:
+    return {"pk": f"T#{tenant_id}#WHEVT#{event_id}", "sk": WEBHOOK_EVENT_SK}
+
+
+def webhook_events_by_time(tenant_id: str) -> str:
+    """gsi1 partition of a tenant's webhook events (gsi1sk: by_time)."""
+    return f"T#{tenant_id}#WHEVENTS"
+
+
+def webhook_attempts_pk(tenant_id: str, endpoint_id: str) -> str:
+    return f"T#{tenant_id}#WHLOG#{endpoint_id}"
+
+
+def webhook_attempt_sk(at_ms: int, attempt_id: str) -> str:
+    """Time first (milliseconds, zero-padded), so the newest attempts are a backward Query."""
+    return f"{at_ms:015d}#{attempt_id}"

@@ -18,6 +18,8 @@ TABLE_ARN = {
 }
 INDEXES = ("gsi1", "expiry")
 OBJECTS_ARN = f"arn:aws:s3:::imagestore-{STAGE}-images-{REGION}/*"
+# Webhook events (imagestore.data.webhooks.WebhookBus) go on the stage's bus.
+BUS_ARN = f"arn:aws:events:{REGION}:${{AWS::AccountId}}:event-bus/default"
 # X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: "*" is the
 # only Resource they accept, so it is the one allowed exception.
 STAR_ONLY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -37,6 +39,7 @@ FILE_SERVICE_GRANTS = {
     "uploads": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
         **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
+        "events:PutEvents": {BUS_ARN},  # file.refused, mobile_upload.file_added
     },
     "files": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"),
@@ -46,6 +49,7 @@ FILE_SERVICE_GRANTS = {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:UpdateItem"),
         **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
         "sqs:SendMessage": {"GetAtt:ObjectCreatedDeadLetterQueue.Arn"},
+        "events:PutEvents": {BUS_ARN},
     },
     # Reads whole originals; writes and deletes previews only (imagestore.keys.preview_key).
     "previews": {
@@ -54,6 +58,7 @@ FILE_SERVICE_GRANTS = {
         **on({f"{OBJECTS_ARN.removesuffix('*')}*.preview.thumb", f"{OBJECTS_ARN.removesuffix('*')}*.preview.screen"},
              "s3:PutObject", "s3:DeleteObject"),
         "sqs:SendMessage": {"GetAtt:PreviewsDeadLetterQueue.Arn"},
+        "events:PutEvents": {BUS_ARN},  # file.ready
     },
 }
 
@@ -174,3 +179,27 @@ def test_file_service_functions_get_exactly_what_their_handlers_call(
     data = {action: resources for action, resources in granted.items()
             if not action.startswith(("logs:", "xray:"))}
     assert data == FILE_SERVICE_GRANTS[function]
+
+
+PROJECT_TABLE = TABLE_ARN["project"]
+# The webhook functions (project service): exactly what their handlers call.
+WEBHOOK_GRANTS = {
+    "webhooks": {
+        **on({PROJECT_TABLE}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+        "dynamodb:Query": {PROJECT_TABLE, f"{PROJECT_TABLE}/index/gsi1"},
+        "sqs:SendMessage": {"GetAtt:WebhookQueue.Arn"},  # replays
+    },
+    "webhookDelivery": {
+        **on({PROJECT_TABLE}, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        **on({"GetAtt:WebhookQueue.Arn"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+             "sqs:ChangeMessageVisibility", "sqs:SendMessage"),
+    },
+}
+
+
+@pytest.mark.parametrize("function", sorted(WEBHOOK_GRANTS))
+def test_webhook_functions_get_exactly_what_their_handlers_call(templates: dict[str, Template], function: str) -> None:
+    template = templates["project"]
+    granted = grants(template, function_roles(template)[function])
+    data = {action: resources for action, resources in granted.items() if not action.startswith(("logs:", "xray:"))}
+    assert data == WEBHOOK_GRANTS[function]

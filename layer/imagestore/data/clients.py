@@ -56,6 +56,11 @@ def events_client() -> Any:
     return _shared("events")
 
 
+def sqs_client() -> Any:
+    # The webhook queue; the local stack answers at AWS_ENDPOINT_URL_SQS.
+    return _shared("sqs")
+
+
 def lambda_client() -> Any:
     # The sweep invokes itself (fan-out); the local stack answers Invoke at AWS_ENDPOINT_URL_LAMBDA.
     return _shared("lambda")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from imagestore.data.shares import ShareStore
     from imagestore.data.storage import ImageBucket
     from imagestore.data.table import Table
+    from imagestore.data.webhooks import WebhookBus, WebhookQueue, WebhookStore
 
 
 @lru_cache(maxsize=1)
@@ -53,7 +54,8 @@ def reset() -> None:
     from imagestore.data.clients import reset_clients
 
     for cached in (table, image_bucket, file_store, hold_store, holder_store, project_store, mobile_upload_store,
-                   share_store, cart_item_store, order_store, order_events, settings):
+                   share_store, cart_item_store, order_store, order_events, webhook_store, webhook_bus,
+                   webhook_queue, settings):
         cached.cache_clear()
     reset_clients()
 
@@ -113,3 +115,26 @@ def order_events() -> OrderEvents:
     from imagestore.data.orders import OrderEvents
 
     return OrderEvents(events_client(), get_settings().event_bus_name)
+
+
+@lru_cache(maxsize=1)
+def webhook_store() -> WebhookStore:
+    from imagestore.data.webhooks import WebhookStore
+
+    return WebhookStore(table())
+
+
+@lru_cache(maxsize=1)
+def webhook_bus() -> WebhookBus:
+    from imagestore.data.clients import events_client
+    from imagestore.data.webhooks import WebhookBus
+
+    return WebhookBus(events_client(), get_settings().event_bus_name)
+
+
+@lru_cache(maxsize=1)
+def webhook_queue() -> WebhookQueue:
+    from imagestore.data.clients import sqs_client
+    from imagestore.data.webhooks import WebhookQueue
+
+    return WebhookQueue(sqs_client(), get_settings().webhook_queue_url)

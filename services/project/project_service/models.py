@@ -14,6 +14,8 @@ from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.holds import FileRef
 from imagestore.models.orders import OrderLine
 from imagestore.models.projects import ProjectRecord
+from imagestore.models.webhooks import EVENT_TYPES as WEBHOOK_EVENT_TYPES
+from imagestore.models.webhooks import EventType
 from imagestore.preview_views import PreviewView
 
 MAX_FILES_PER_PROJECT = 2000
@@ -215,3 +217,73 @@ class ResubmissionView(ApiModel):
     manifest: list[ManifestEntry]
     documents: list[ManifestDocument]
     expires_at: str
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+
+
+class WebhookEndpointInput(ApiModel):
+    url: str = Field(min_length=8, max_length=2048, description="https URL that receives the events (POST)")
+    event_types: list[EventType] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENT_TYPES), min_length=1, max_length=len(WEBHOOK_EVENT_TYPES),
+        description="the events to send; all when absent")
+    description: str | None = Field(default=None, max_length=200)
+
+    @field_validator("event_types")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class WebhookEndpointView(ApiModel):
+    endpoint_id: str
+    url: str
+    event_types: list[str]
+    description: str | None = None
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    failing_since: str | None = None
+    disabled_at: str | None = None
+
+
+class WebhookEndpointCreated(WebhookEndpointView):
+    secret: str = Field(description="whsec_ signing secret (Standard Webhooks); shown only here and on rotation")
+
+
+class WebhookEndpointPage(ApiModel):
+    items: list[WebhookEndpointView]
+
+
+class SecretRotationView(ApiModel):
+    secret: str = Field(description="the new whsec_ secret, used from now on")
+    previous_secret_expires_at: str = Field(description="until then every delivery is also signed with the old one")
+
+
+class WebhookAttemptView(ApiModel):
+    attempt_id: str
+    event_id: str
+    event_type: str
+    attempt: int = Field(description="1 for the first delivery of a message, then each retry")
+    at: str
+    ok: bool
+    status: int | None = Field(default=None, description="the endpoint's HTTP status, when it answered")
+    error: str | None = None
+    latency_ms: int
+    replay: bool
+
+
+class WebhookAttemptPage(ApiModel):
+    items: list[WebhookAttemptView]
+
+
+class WebhookReplayInput(ApiModel):
+    event_id: str | None = Field(default=None, pattern=r"^evt_[0-9a-f]{32}$")
+    since: str | None = Field(default=None, description="ISO 8601 start of a time range (with until)")
+    until: str | None = Field(default=None, description="ISO 8601 end of the time range; now when absent")
+
+
+class WebhookReplayView(ApiModel):
+    queued: int = Field(description="events queued for delivery again, with their ids unchanged")
+    event_ids: list[str]
+    truncated: bool = Field(description="true when the range holds more events than one replay sends (100)")

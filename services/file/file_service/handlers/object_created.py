@@ -48,7 +48,8 @@ def complete_object(key: str) -> str:
         logger.info("staging object deleted: its file is no longer pending", file_id=file_id,
                     status=record.status.value if record else "gone")
         return "discarded"
-    ctx = uploads.UploadContext(get_settings().tenant(tenant_id), files, factory.image_bucket())
+    ctx = uploads.UploadContext(get_settings().tenant(tenant_id), files, factory.image_bucket(),
+                                webhooks=factory.webhook_bus())
     try:
         uploads.complete_upload(record, ctx, int(clock.now_epoch()))
     except DomainError as exc:

@@ -20,7 +20,7 @@ app = api.create_app()
 
 def _context(tenant_id: str) -> uploads.UploadContext:
     return uploads.UploadContext(get_settings().tenant(tenant_id), factory.file_store(),
-                                 factory.image_bucket(), factory.mobile_upload_store())
+                                 factory.image_bucket(), factory.mobile_upload_store(), factory.webhook_bus())
 
 
 @app.post("/uploads")

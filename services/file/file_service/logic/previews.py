@@ -6,23 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from imagestore import keys
+from imagestore import clock, keys, webhook_events
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.storage import ImageBucket
+from imagestore.data.webhooks import WebhookBus
 from imagestore.models.files import FileStatus, PreviewRef, PreviewStatus
 from imagestore.observability import logger
 from imagestore.previews import PreviewError, render_previews
 
 
 def make_previews(key: str, files: FileStore, bucket: ImageBucket,
-                  tenant_of: Callable[[str], TenantSettings]) -> str:
+                  tenant_of: Callable[[str], TenantSettings], webhooks: WebhookBus | None = None) -> str:
     """Previews of the file whose bytes were just written at `key`; the outcome as a word.
 
     Idempotent (S3 may deliver an event twice; a retry after a crash starts over): a file whose
     previews are ready is left alone. An image that cannot be made into previews is marked failed
     (retrying would not help); anything else (S3 or DynamoDB unavailable, out of memory) raises, and
-    the invocation is retried, then goes to the dead-letter queue."""
+    the invocation is retried, then goes to the dead-letter queue. Ready previews send the tenant's
+    `file.ready` webhook event; when the bus refuses it this raises, and the retry finds the previews
+    ready and sends it again (the same event id)."""
     if keys.object_key_of_staging(key) is not None or keys.object_key_of_preview(key) is not None:
         return "ignored"
     parsed = keys.parse_object_key(key)
@@ -33,6 +36,7 @@ def make_previews(key: str, files: FileStore, bucket: ImageBucket,
     if record is None or record.status is not FileStatus.AVAILABLE or record.object_key != key:
         return "ignored"  # gone, being deleted, or not verified yet (the completion's copy comes later)
     if record.preview_status is PreviewStatus.READY:
+        _file_ready(webhooks, tenant_id, user_id, file_id)
         return "ready"
     data = bucket.read(key)
     if data is None:
@@ -56,4 +60,10 @@ def make_previews(key: str, files: FileStore, bucket: ImageBucket,
         return "gone"
     logger.info("previews made", file_id=file_id, width=rendered.width, height=rendered.height,
                 sizes={p.name: [p.width, p.height] for p in rendered.previews})
+    _file_ready(webhooks, tenant_id, user_id, file_id)
     return "ready"
+
+
+def _file_ready(webhooks: WebhookBus | None, tenant_id: str, user_id: str, file_id: str) -> None:
+    if webhooks is not None:
+        webhooks.put([webhook_events.file_ready(tenant_id, user_id, file_id, int(clock.now_epoch()))])

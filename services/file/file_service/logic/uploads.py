@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from file_service.logic.mobile_uploads import open_mobile_upload, reserve_upload
 from file_service.models import UploadRequest, UploadTarget, UploadTicket
-from imagestore import ids
+from imagestore import clock, ids, webhook_events
 from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead
+from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from imagestore.imaging import ImageInfo, ObjectSource, inspect_object
 from imagestore.keys import staging_key
@@ -28,6 +29,7 @@ class UploadContext:
     files: FileStore
     bucket: ImageBucket
     mobile_uploads: MobileUploadStore | None = None
+    webhooks: WebhookBus | None = None
 
 
 def request_upload(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
@@ -139,6 +141,9 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
             return _completed_meanwhile(record, ctx)
     available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
     ctx.bucket.delete_objects([staging])
+    if record.mobile_upload_id is not None:
+        webhook_events.emit(ctx.webhooks, webhook_events.mobile_upload_file_added(
+            record.tenant_id, record.user_id, record.mobile_upload_id, record.file_id, now))
     logger.info("upload completed", file_id=record.file_id, bytes=record.size_bytes,
                 width=info.width, height=info.height)
     return available
@@ -173,6 +178,9 @@ def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext
         # Recorded first: a concurrent completion that then finds the bytes gone answers this refusal.
         ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag))
         ctx.bucket.delete_objects([key])
+        webhook_events.emit(ctx.webhooks, webhook_events.file_refused(
+            record.tenant_id, record.user_id, record.file_id, exc.code, exc.message, str(head.etag),
+            int(clock.now_epoch())))
         raise
     return info
 

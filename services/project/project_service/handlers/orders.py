@@ -20,7 +20,8 @@ app = api.create_app()
 
 def order_context(tenant_id: str) -> orders.OrderContext:
     return orders.OrderContext(project=project_context(tenant_id), cart_items=factory.cart_item_store(),
-                               orders=factory.order_store(), events=factory.order_events())
+                               orders=factory.order_store(), events=factory.order_events(),
+                               webhooks=factory.webhook_bus())
 
 
 @app.post("/orders")

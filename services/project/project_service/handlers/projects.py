@@ -66,7 +66,8 @@ def update_project(project_id: str) -> api.Response:
 @app.delete("/projects/<project_id>")
 def delete_project(project_id: str) -> api.Response:
     principal = api.principal(app)
-    projects.delete_project(principal, project_id, project_context(principal.tenant_id), int(clock.now_epoch()))
+    projects.delete_project(principal, project_id, project_context(principal.tenant_id), int(clock.now_epoch()),
+                            webhooks=factory.webhook_bus())
     logger.info("project deleted", project_id=project_id)
     metrics.add_metric(name="ProjectsDeleted", unit=MetricUnit.Count, value=1)
     return api.Response(status_code=204)

@@ -25,11 +25,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from imagestore import ids, keys
+from imagestore import ids, keys, webhook_events
 from imagestore.auth import Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.data.cart_items import CartItemStore
 from imagestore.data.orders import OrderEvents, OrderPartition, OrderRefTaken, OrderStore
+from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import Conflict, NotFound, TransactionConflict, Unprocessable
 from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.holds import FileRef
@@ -58,6 +59,7 @@ class OrderContext:
     cart_items: CartItemStore
     orders: OrderStore
     events: OrderEvents
+    webhooks: WebhookBus | None = None
 
 
 @dataclass
@@ -71,7 +73,15 @@ class _Freeze:
 
 
 def place_order(principal: Principal, request: OrderInput, ctx: OrderContext, now: int) -> tuple[OrderView, bool]:
-    """The order of request.external_order_ref: (order, True) when placed now, (order, False) on a repeat."""
+    """The order of request.external_order_ref: (order, True) when placed now, (order, False) on a repeat.
+    Both send the tenant's `order.placed` webhook event (the same id): a repeat after a lost event sends it."""
+    view, created = _place_order(principal, request, ctx, now)
+    webhook_events.emit(ctx.webhooks, webhook_events.order_placed(
+        principal.tenant_id, principal.user_id, view.order_id, view.external_order_ref, len(view.items), now))
+    return view, created
+
+
+def _place_order(principal: Principal, request: OrderInput, ctx: OrderContext, now: int) -> tuple[OrderView, bool]:
     principal.require_full_user()
     existing = _placed_order(principal, request, ctx, now)
     if existing is not None:
@@ -297,5 +307,7 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
         "fileCount": len(manifest), "expiresAt": view.expires_at,
         "manifestUrl": bucket.presign_download(manifest_key, expires_in=seconds),
     })
+    webhook_events.emit(ctx.webhooks, webhook_events.order_resubmitted(
+        order.tenant_id, order.user_id, order.order_id, order.external_order_ref, resubmission_id, len(manifest), now))
     logger.info("order resubmitted", order_id=order.order_id, resubmission_id=resubmission_id, files=len(manifest))
     return view

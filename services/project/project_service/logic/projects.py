@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imagestore import ids
+from imagestore import ids, webhook_events
 from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
@@ -16,6 +16,7 @@ from imagestore.data.holders import HolderStore
 from imagestore.data.holds import HoldStore
 from imagestore.data.projects import Draft, ProjectStore
 from imagestore.data.storage import ImageBucket
+from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import NotFound, PreconditionFailed, Unprocessable
 from imagestore.models.files import FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
@@ -183,12 +184,16 @@ def pinnable(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,
     return record, manifest
 
 
-def delete_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int) -> None:
-    """Hide the project at once; the sweep releases its files and removes it (imagestore.data.projects)."""
+def delete_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int,
+                   webhooks: WebhookBus | None = None) -> None:
+    """Hide the project at once; the sweep releases its files and removes it (imagestore.data.projects).
+    The tenant's `project.deleted` webhook event follows."""
     principal.require_full_user()
     project = find_own_project(principal, project_id, ctx, now)
     if project.is_legacy:
         ctx.holders.remove(ctx.projects.legacy_partition(project).holder, now)
     else:
         ctx.projects.mark_deleted(project, now)
+    webhook_events.emit(webhooks, webhook_events.project_deleted(principal.tenant_id, principal.user_id,
+                                                                 project_id, now))
     logger.info("project deleted", project_id=project_id)
