@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout test test-fast lint typecheck loadtest capacity bench bench-sweep bench-previews clean openapi
+.PHONY: help setup run reset token logout webhook-listen test test-fast lint typecheck loadtest capacity bench bench-sweep bench-previews clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-fast  unit and service tests only"
 	@echo "make reset      delete the local stack's data (.local-data)"
 	@echo "make token      print a JWT for tenant t1 / user u1 that the local stack accepts"
+	@echo "make webhook-listen  receive the webhooks of tenant t1 (TENANT=) from the running stack, verified, printed"
 	@echo "make logout     send UserLoggedOut for t1 / u1 / SESSION=<sid> to the running stack"
 	@echo "make package    build the arm64 layer, package the three services offline, cfn-lint"
 	@echo "make loadtest   Locust suite headless against the local stack (bounded, reports in reports/)"
@@ -71,6 +72,12 @@ reset: $(VENV)/.installed
 
 token: $(VENV)/.installed
 	@$(VENV)/bin/imagestore-local token --tenant t1 --user u1
+
+# A receiver on 127.0.0.1 registered as a webhook endpoint of TENANT on the running stack (PORT); prints each
+# event verified by the standardwebhooks library. Ctrl-C stops it and deletes the endpoint.
+TENANT ?= t1
+webhook-listen: $(VENV)/.installed
+	$(VENV)/bin/imagestore-local webhook-listen --tenant $(TENANT) --url http://127.0.0.1:$(PORT)
 
 SESSION ?= s1
 logout: $(VENV)/.installed

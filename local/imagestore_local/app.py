@@ -24,8 +24,9 @@ from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
 from imagestore_local.s3_events import FilerEvents, S3Notifier, s3_targets
-from imagestore_local.scheduler import EventBus, ScheduleRunner, rules_of, schedules_of
+from imagestore_local.scheduler import EventBus, QueueRule, ScheduleRunner, bus_name, rules_of, schedules_of
 from imagestore_local.seaweedfs import local_cors_rules
+from imagestore_local.sqs import LocalSqs, Queue, build_local_sqs, queue_rule_specs, sqs_sources
 from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
 log = logging.getLogger("imagestore_local")
@@ -49,6 +50,7 @@ LOCAL_OWNED = frozenset(
         "AWS_ENDPOINT_URL_S3",
         "AWS_ENDPOINT_URL_EVENTBRIDGE",
         "AWS_ENDPOINT_URL_LAMBDA",
+        "AWS_ENDPOINT_URL_SQS",
     }
 )
 
@@ -179,7 +181,18 @@ class Stack:
                                 lambda fn: own_env[(fn.service.key, fn.key)])
         self._stoppers.append(runtime.stop)
         self._start_s3_events(services, runtime, s3, region)
-        event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime, region)
+        sqs, queues = build_local_sqs(services, self.base_url, region)
+        event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime, region,
+                             self._queue_rules(services, sqs, queues))
+        for fn in functions:
+            for logical_id, batch_size in sqs_sources(fn):
+                queue = queues.get((fn.service.key, logical_id))
+                if queue is None:
+                    log.warning("%s/%s: no queue %s in its service", fn.service.key, fn.key, logical_id)
+                    continue
+                sqs.start_mapping(queue, fn, batch_size, runtime.invoke)
+                log.info("SQS: %s -> %s/%s (batches of %d)", queue.name, fn.service.key, fn.key, batch_size)
+        self._stoppers.append(sqs.stop)
         routes = build_routes(self.project)
         info = StackInfo(
             stage=self.stage,
@@ -195,7 +208,7 @@ class Stack:
         )
         reaper = TtlReaper(dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke,
                            region)
-        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper)
+        gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper, sqs=sqs)
         self.server = make_server(self.host, self.port, gateway, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self._stoppers.append(self._shutdown_server)
@@ -208,6 +221,18 @@ class Stack:
         marker.write_text(json.dumps({"pid": os.getpid(), "url": self.base_url}), encoding="utf-8")
         self._stoppers.append(lambda: marker.unlink(missing_ok=True))
         self._banner(routes_count=len(routes), data=data)
+
+    @staticmethod
+    def _queue_rules(services: list[Any], sqs: LocalSqs, queues: dict[tuple[str, str], Queue]) -> list[QueueRule]:
+        """EventBridge rules (AWS::Events::Rule resources) whose target is one of the stack's queues."""
+        rules = []
+        for service in services:
+            intrinsics = Intrinsics(service)
+            for rule_id, pattern, bus, queue_id in queue_rule_specs(service):
+                queue = queues[(service.key, queue_id)]
+                rules.append(QueueRule(name=rule_id, pattern=pattern, bus=bus_name(intrinsics.evaluate(bus)),
+                                       queue=queue.name, send=lambda body, q=queue: sqs.send(q, body)))
+        return rules
 
     def _apply_bucket_cors(self, service: Any, s3: Any) -> None:
         """Each bucket's CorsConfiguration, at every start, in the form SeaweedFS matches (seaweedfs.py)."""
@@ -293,6 +318,7 @@ class Stack:
             "AWS_XRAY_SDK_ENABLED": "false",
             "AWS_ENDPOINT_URL_EVENTBRIDGE": f"{self.base_url}/_local/events",
             "AWS_ENDPOINT_URL_LAMBDA": f"{self.base_url}/_local/lambda",
+            "AWS_ENDPOINT_URL_SQS": f"{self.base_url}/_local/sqs",
             "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(self.port),
         }
         for name, value in defaults.items():

@@ -118,6 +118,14 @@ def _base_url(url: str | None) -> str:
     return f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
 
 
+def _cmd_webhook_listen(args: argparse.Namespace) -> int:
+    from imagestore_local.webhook_listen import listen
+
+    token = mint_token(args.tenant, "webhook-listen", scope="webhooks", ttl=86400)
+    events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
+    return listen(_base_url(args.url), token, args.port, events, sys.stdout)
+
+
 def _cmd_events_put(args: argparse.Namespace) -> int:
     import requests
 
@@ -233,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ttl.add_argument("--url", default=None)
     ttl.set_defaults(func=_cmd_ttl)
+
+    listen = commands.add_parser("webhook-listen", help="a receiver on 127.0.0.1 registered as a tenant's webhook "
+                                 "endpoint, printing each verified event (Ctrl-C stops and deletes the endpoint)")
+    listen.add_argument("--tenant", default="t1")
+    listen.add_argument("--port", type=int, default=0, help="receiver port (default: a free one)")
+    listen.add_argument("--events", default=None, help="comma-separated event types (default: all)")
+    listen.add_argument("--url", default=None)
+    listen.set_defaults(func=_cmd_webhook_listen)
 
     clock = commands.add_parser("clock", help="show or move the running stack's clock")
     clock.add_argument("--advance", type=float, default=None, help="seconds to move forward")

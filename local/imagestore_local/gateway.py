@@ -28,6 +28,7 @@ from imagestore_local.lambda_runtime import FunctionError, FunctionTimeout, Lamb
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
 from imagestore_local.scheduler import EventBus
+from imagestore_local.sqs import LocalSqs, QueueError
 from imagestore_local.throttling import UsagePlans
 from imagestore_local.ttl import TtlReaper
 
@@ -187,9 +188,11 @@ class Gateway:
         clock: LocalClock,
         info: StackInfo,
         ttl: TtlReaper | None = None,
+        sqs: LocalSqs | None = None,
     ) -> None:
         self.project = project
         self.ttl = ttl
+        self.sqs = sqs
         self.router = Router(routes)
         self.runtime = runtime
         self.authorizers = AuthorizerRunner(runtime)
@@ -556,6 +559,8 @@ class Gateway:
             )
         if path == "/_local/events" and request.method == "POST":
             return self._put_events(request)
+        if (path == "/_local/sqs" or path.startswith("/_local/sqs/")) and request.method == "POST":
+            return self._sqs(request)
         lambda_invoke = re.fullmatch(r"/_local/lambda/2015-03-31/functions/([^/]+)/invocations", path)
         if lambda_invoke and request.method == "POST":
             return self._lambda_invoke(request, unquote(lambda_invoke.group(1)))
@@ -605,6 +610,24 @@ class Gateway:
         wait = request.args.get("wait", "").lower() in ("1", "true", "yes")
         result = self.event_bus.put_events(body["Entries"], wait=wait)
         return Response(json.dumps(result, default=str), status=200, content_type=content_type)
+
+    def _sqs(self, request: Request) -> Response:
+        """The SQS API (boto3's sqs client via AWS_ENDPOINT_URL_SQS: the JSON protocol)."""
+        content_type = "application/x-amz-json-1.0"
+        operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonSQS.")
+        body = self._json_body(request)
+        if self.sqs is None or not isinstance(body, dict):
+            return Response(json.dumps({"__type": "InvalidParameterValue", "message": "no queues or no JSON body"}),
+                            status=400, content_type=content_type)
+        try:
+            result = self.sqs.call(operation, body)
+        except QueueError as exc:
+            return Response(json.dumps({"__type": exc.code, "message": exc.message}), status=exc.status,
+                            content_type=content_type, headers={"x-amzn-query-error": f"{exc.code};Sender"})
+        except (KeyError, ValueError, TypeError) as exc:
+            return Response(json.dumps({"__type": "InvalidParameterValue", "message": str(exc)}), status=400,
+                            content_type=content_type)
+        return Response(json.dumps(result), status=200, content_type=content_type)
 
     def _parameter(self, request: Request) -> Response:
         """The AWS Parameters and Secrets Lambda Extension's GET, serving the local JWT secret."""

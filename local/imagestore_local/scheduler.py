@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,7 +218,7 @@ def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     return True
 
 
-def _bus_name(value: Any) -> str:
+def bus_name(value: Any) -> str:
     """'default', a name, or an event bus ARN -> the name."""
     text = str(value or "default")
     return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
@@ -261,16 +262,30 @@ def rules_of(fn: FunctionDef) -> list[Rule]:
                 log.warning("%s/%s: eventBus %s not resolvable; using default", fn.service.key, fn.key, bus)
                 bus = None
         out.append(
-            Rule(fn=fn, pattern=dict(spec.get("pattern") or {}), bus=_bus_name(bus), input=spec.get("input"))
+            Rule(fn=fn, pattern=dict(spec.get("pattern") or {}), bus=bus_name(bus), input=spec.get("input"))
         )
     return out
 
 
-class EventBus:
-    """Local EventBridge: PutEvents entries are matched against every rule and delivered asynchronously."""
+@dataclass
+class QueueRule:
+    """An AWS::Events::Rule resource whose target is an SQS queue: the event is sent to the queue."""
 
-    def __init__(self, rules: list[Rule], runtime: LambdaRuntime, region: str) -> None:
+    name: str
+    pattern: dict[str, Any]
+    bus: str
+    queue: str
+    send: Callable[[str], Any]
+
+
+class EventBus:
+    """Local EventBridge: PutEvents entries are matched against every rule and delivered asynchronously
+    (functions' eventBridge rules: an asynchronous invocation; rules targeting a queue: SendMessage)."""
+
+    def __init__(self, rules: list[Rule], runtime: LambdaRuntime, region: str,
+                 queue_rules: list[QueueRule] | None = None) -> None:
         self.rules = rules
+        self.queue_rules = queue_rules or []
         self.runtime = runtime
         self.region = region
 
@@ -296,6 +311,7 @@ class EventBus:
         matched: list[dict[str, Any]] = []
         failed = 0
         futures: list[tuple[Rule, Future[Any]]] = []
+        queued: list[dict[str, Any]] = []
         for entry in entries:
             if not entry.get("Source") or not entry.get("DetailType"):
                 answers.append(
@@ -310,7 +326,7 @@ class EventBus:
                 failed += 1
                 continue
             answers.append({"EventId": event["id"]})
-            bus = _bus_name(entry.get("EventBusName"))
+            bus = bus_name(entry.get("EventBusName"))
             for rule in self.rules:
                 if not pattern_matches(rule.pattern, event):
                     continue
@@ -331,10 +347,16 @@ class EventBus:
                 matched.append(
                     {"eventId": event["id"], "service": rule.fn.service.key, "function": rule.fn.key}
                 )
+            for queue_rule in self.queue_rules:
+                if queue_rule.bus == bus and pattern_matches(queue_rule.pattern, event):
+                    queue_rule.send(json.dumps(event))
+                    log.info("eventbridge: %s/%s -> queue %s (rule %s)", event["source"], event["detail-type"],
+                             queue_rule.queue, queue_rule.name)
+                    queued.append({"eventId": event["id"], "queue": queue_rule.queue})
         if wait:
             for (_rule, future), record in zip(futures, matched, strict=True):
                 try:
                     record["result"] = future.result()
                 except Exception as exc:  # reported to the caller of the local API, and logged by the runtime
                     record["error"] = f"{type(exc).__name__}: {exc}"
-        return {"FailedEntryCount": failed, "Entries": answers, "_local": {"targets": matched}}
+        return {"FailedEntryCount": failed, "Entries": answers, "_local": {"targets": matched + queued}}

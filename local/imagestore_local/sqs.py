@@ -9,7 +9,6 @@ ChangeMessageVisibility is when its message is received again: the same retry se
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -268,5 +267,57 @@ def queues_of(resources: dict[str, Any], physical_name: Callable[[str], str], re
     return queues
 
 
-def json_answer(payload: dict[str, Any]) -> str:
-    return json.dumps(payload)
+def _get_att_target(value: Any) -> str | None:
+    """The logical id of `!GetAtt X.Arn` (either form), else None."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0]) if isinstance(target, list) else str(target).split(".")[0]
+    return None
+
+
+def build_local_sqs(services: list[Any], base_url: str, region: str) -> tuple[LocalSqs, dict[tuple[str, str], Queue]]:
+    """Every queue of every service, and (service key, logical id) -> queue."""
+    from imagestore_local.cloudformation import Intrinsics
+
+    by_logical: dict[tuple[str, str], Queue] = {}
+    for service in services:
+        intrinsics = Intrinsics(service)
+        queues = queues_of(service.resources, lambda lid, i=intrinsics: i.physical_name(lid).rsplit("/", 1)[-1],
+                           region)
+        by_logical.update({(service.key, lid): q for lid, q in queues.items()})
+    return LocalSqs(list(by_logical.values()), base_url), by_logical
+
+
+def sqs_sources(fn: FunctionDef) -> list[tuple[str, int]]:
+    """(queue logical id, batch size) of each enabled `sqs` event of fn."""
+    sources = []
+    for event in fn.events:
+        spec = event.get("sqs") if isinstance(event, dict) else None
+        if spec is None:
+            continue
+        spec = spec if isinstance(spec, dict) else {"arn": spec}
+        if spec.get("enabled") is False:
+            continue
+        logical = _get_att_target(spec.get("arn"))
+        if logical is None:
+            log.warning("%s/%s: sqs event %s not resolvable locally", fn.service.key, fn.key, spec.get("arn"))
+            continue
+        sources.append((logical, int(spec.get("batchSize", 10))))
+    return sources
+
+
+def queue_rule_specs(service: Any) -> list[tuple[str, dict[str, Any], Any, str]]:
+    """(rule logical id, event pattern, bus, target queue logical id) of each AWS::Events::Rule of the
+    service with an SQS queue of the same service as target."""
+    specs = []
+    for logical_id, resource in service.resources.items():
+        if resource.get("Type") != "AWS::Events::Rule":
+            continue
+        props = resource.get("Properties") or {}
+        if props.get("State", "ENABLED") != "ENABLED" or not props.get("EventPattern"):
+            continue
+        for target in props.get("Targets") or []:
+            queue = _get_att_target(target.get("Arn"))
+            if queue and (service.resources.get(queue) or {}).get("Type") == "AWS::SQS::Queue":
+                specs.append((logical_id, dict(props["EventPattern"]), props.get("EventBusName"), queue))
+    return specs
