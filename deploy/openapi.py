@@ -149,6 +149,71 @@ OPERATIONS: tuple[Operation, ...] = (
         links={"GetFile": _link("getFile", fileId="$response.body#/fileId")},
     ),
     Operation(
+        "file", "post", "/upload-batches", "requestUploads", "Ask for up to 100 presigned uploads", "uploads",
+        {200: file_models.UploadBatchResult}, body=file_models.UploadBatchRequest,
+        body_example={"files": [{"filename": "p1.jpg", "contentType": "image/jpeg", "sizeBytes": 2_345_678,
+                                 "sha256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="}]},
+        errors=(404, 409), security=("bearerJwt", "mobileUploadToken"),
+        description="Each file is checked as by requestUpload and answered on its own in `items` (same order, "
+                    "`index`): 201 with its ticket, 200 with `ticket.duplicate` true when the caller already "
+                    "has an available file of that `sha256` (nothing to upload), or its 4xx `error` (a bad "
+                    "field, a type or size the tenant refuses, a sha256 repeated in the batch). More than "
+                    f"{file_models.MAX_BATCH} files, or none, is a 400 for the whole batch.",
+    ),
+    Operation(
+        "file", "post", "/upload-batches/complete", "completeUploads", "Verify up to 100 uploaded files",
+        "uploads", {200: file_models.CompleteBatchResult}, body=file_models.CompleteBatchRequest,
+        body_example={"fileIds": ["01J8Z6Q4W5V9XK2M3N4P5R6S7T"]}, errors=(404,),
+        security=("bearerJwt", "mobileUploadToken"),
+        description="Each file is completed as by completeUpload and answered on its own in `items`: 200 with "
+                    "the file, or its error (404 unknown, 409 bytes not there yet, 422 refused bytes, 400 an id "
+                    f"repeated in the batch). More than {file_models.MAX_BATCH} ids, or none, is a 400.",
+    ),
+    Operation(
+        "file", "post", "/multipart-uploads", "createMultipartUpload", "Start a multipart upload", "multipart",
+        {201: file_models.MultipartTicket, 200: file_models.MultipartTicket}, body=file_models.MultipartRequest,
+        body_example={"filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": 60_000_000},
+        errors=(404, 409, 413, 415), security=("bearerJwt", "mobileUploadToken"),
+        description="For large files and weak networks: parts of `partSizeBytes` (the last one smaller) go "
+                    "straight to S3 with URLs from signMultipartParts; after a cut, listMultipartParts says "
+                    "which are missing. With `sha256`, S3 verifies every part's sha256 and the whole file's "
+                    "is checked at completion; 200 with `duplicate` true when the caller already has those bytes.",
+        links={"SignMultipartParts": _link("signMultipartParts", fileId="$response.body#/fileId"),
+               "ListMultipartParts": _link("listMultipartParts", fileId="$response.body#/fileId"),
+               "CompleteMultipartUpload": _link("completeMultipartUpload", fileId="$response.body#/fileId"),
+               "AbortMultipartUpload": _link("abortMultipartUpload", fileId="$response.body#/fileId")},
+    ),
+    Operation(
+        "file", "post", "/multipart-uploads/{fileId}/parts", "signMultipartParts",
+        "Presigned URLs for parts of a multipart upload", "multipart",
+        {200: file_models.SignedParts}, body=file_models.SignPartsRequest, params=(FILE_ID,),
+        body_example={"parts": [{"partNumber": 1}, {"partNumber": 2}]}, errors=(404, 409),
+        security=("bearerJwt", "mobileUploadToken"),
+        description=f"Up to {file_models.MAX_PARTS_PER_CALL} parts a call. Each URL is a PUT signed for the "
+                    "part's exact size (and its sha256): send the listed `headers` with it.",
+    ),
+    Operation(
+        "file", "get", "/multipart-uploads/{fileId}/parts", "listMultipartParts",
+        "The parts S3 holds of a multipart upload", "multipart",
+        {200: file_models.MultipartPartsView}, params=(FILE_ID,), errors=(404, 409),
+        security=("bearerJwt", "mobileUploadToken"),
+        description="After a cut, send only `missingPartNumbers`.",
+    ),
+    Operation(
+        "file", "post", "/multipart-uploads/{fileId}/complete", "completeMultipartUpload",
+        "Join the parts and verify the file", "multipart",
+        {200: file_models.FileView}, body=file_models.CompleteMultipartRequest, body_required=False,
+        params=(FILE_ID,), errors=(404, 409, 422), security=("bearerJwt", "mobileUploadToken"),
+        description="Joins the parts S3 holds (409 with `details.missingPartNumbers` while some are missing) "
+                    "and checks the file as completeUpload does (size, type, structure, sha256). An optional "
+                    "`parts` list must be ascending and name every part (400 otherwise).",
+    ),
+    Operation(
+        "file", "delete", "/multipart-uploads/{fileId}", "abortMultipartUpload", "Abort a multipart upload",
+        "multipart", {204: None}, params=(FILE_ID,), errors=(404, 409),
+        security=("bearerJwt", "mobileUploadToken"),
+    ),
+    Operation(
         "file", "get", "/files", "listFiles", "The caller's files", "files",
         {200: file_models.FilePage}, params=(LIMIT, CURSOR),
     ),

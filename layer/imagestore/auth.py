@@ -44,6 +44,13 @@ SCOPE_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
     MOBILE_UPLOAD_SCOPE: (
         ("POST", "/uploads"),
         ("POST", "/uploads/{fileId}/complete"),
+        ("POST", "/upload-batches"),
+        ("POST", "/upload-batches/complete"),
+        ("POST", "/multipart-uploads"),
+        ("POST", "/multipart-uploads/{fileId}/parts"),
+        ("GET", "/multipart-uploads/{fileId}/parts"),
+        ("POST", "/multipart-uploads/{fileId}/complete"),
+        ("DELETE", "/multipart-uploads/{fileId}"),
         ("GET", "/mobile-uploads/{mobileUploadId}/session"),
     ),
 }
@@ -216,7 +223,7 @@ def bearer_token(headers: dict[str, str] | None) -> str:
 
 # The first path segments of the File API's resources; every other resource is the Project API's.
 # tests/deploy/test_usage_plans.py checks this against both templates.
-FILE_API_RESOURCES = frozenset({"uploads", "files", "mobile-uploads"})
+FILE_API_RESOURCES = frozenset({"uploads", "upload-batches", "multipart-uploads", "files", "mobile-uploads"})
 
 
 def api_of(resource: str) -> str:

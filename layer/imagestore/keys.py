@@ -3,6 +3,7 @@
 Layout (pk / sk):
   user partition  T#{tid}#U#{uid}   FILE#{fileId}                    file
                                     HOLD#{fileId}#{kind}#{holderId}  a holder keeps that file
+                                    SHA256#{hex}                     the user's available file of that SHA-256
 Index gsi1 (gsi1pk / gsi1sk) and index expiry (xpk / xsk) are filled by the entities that need them.
 The expiry index is sharded: xpk = EXP#{nn}, nn derived from the item key, so that expiring
 writes spread over `expiry_shards` partitions instead of one.
@@ -39,6 +40,12 @@ FILE_PREFIX = "FILE#"
 
 def file_key(tenant_id: str, user_id: str, file_id: str) -> dict[str, str]:
     return {"pk": tenant_user_pk(tenant_id, user_id), "sk": file_sk(file_id)}
+
+
+def file_digest_key(tenant_id: str, user_id: str, sha256_hex: str) -> dict[str, str]:
+    """The pointer from a SHA-256 (lower-case hex) to the user's file of those bytes (duplicates are
+    found per user, in the user's own partition)."""
+    return {"pk": tenant_user_pk(tenant_id, user_id), "sk": f"SHA256#{sha256_hex}"}
 
 
 def hold_sk(file_id: str, holder_kind: str, holder_id: str) -> str:

@@ -37,16 +37,21 @@ FILE_SERVICE_GRANTS = {
         "kms:Decrypt": {f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"},
     },
     "uploads": {
-        **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+             "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
         **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
         "events:PutEvents": {BUS_ARN},  # file.refused, mobile_upload.file_added
+        # Multipart uploads write staging keys only (imagestore.keys.staging_key).
+        **on({f"{OBJECTS_ARN.removesuffix('*')}*.upload"}, "s3:ListMultipartUploadParts",
+             "s3:AbortMultipartUpload"),
     },
     "files": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"),
         **on({OBJECTS_ARN}, "s3:GetObject", "s3:DeleteObject"),
     },
     "objectCreated": {
-        **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:UpdateItem"),
+        # PutItem: the SHA-256 pointer of a completed file (duplicates).
+        **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
         **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
         "sqs:SendMessage": {"GetAtt:ObjectCreatedDeadLetterQueue.Arn"},
         "events:PutEvents": {BUS_ARN},

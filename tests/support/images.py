@@ -107,3 +107,14 @@ def mpf_jpeg(size: tuple[int, int] = (1024, 768)) -> bytes:
     buffer = io.BytesIO()
     first.save(buffer, format="MPO", save_all=True, append_images=[second], quality=90)
     return buffer.getvalue()
+
+
+def large_jpeg(min_bytes: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A valid JPEG of at least min_bytes: comment segments (64 KiB each) after its scan data, before
+    its End Of Image (its headers stay within the first bytes the completion reads)."""
+    small = jpeg(size)
+    start = len(small) - 2  # EOI
+    chunk = 65_533
+    count = -(-max(0, min_bytes - len(small)) // (chunk + 4))
+    comment = b"\xff\xfe" + (chunk + 2).to_bytes(2, "big") + b"c" * chunk
+    return small[:start] + comment * count + small[start:]

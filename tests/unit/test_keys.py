@@ -103,3 +103,12 @@ def test_other_keys_name_no_document_owner() -> None:
     for key in foreign:
         assert keys.document_owner_key(key) is None, key
     assert keys.parse_document_object_key(f"{tid}/documents/projects/{p}/v01-{w}.json") is None
+
+
+def test_a_digest_pointer_lives_in_its_users_partition() -> None:
+    from imagestore import keys
+
+    key = keys.file_digest_key("t1", "u1", "ab" * 32)
+
+    assert key == {"pk": "T#t1#U#u1", "sk": "SHA256#" + "ab" * 32}
+    assert keys.file_digest_key("t2", "u1", "ab" * 32)["pk"] != key["pk"]

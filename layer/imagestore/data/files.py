@@ -9,13 +9,17 @@ from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.table import Table
 from imagestore.errors import ConditionFailed, Conflict, NotFound
 from imagestore.models.files import (
+    TTL_GRACE_SECONDS,
     FileRecord,
     FileStatus,
     PreviewRef,
     PreviewStatus,
     UploadRefusal,
     previews_item,
+    sha256_hex,
 )
+
+FILE_DIGEST_ENTITY = "fileDigest"
 
 
 class FileStore:
@@ -34,6 +38,66 @@ class FileStore:
         if due_at is not None and "xsk" in item:
             item["xsk"] = keys.expiry_sort(due_at, item["pk"], item["sk"])
         self.table.put(item, condition="attribute_not_exists(pk)")
+
+    def add_pending_files(self, records: list[tuple[FileRecord, int]]) -> None:
+        """Record many requested uploads at once (BatchWriteItem, 25 a call), each with its due_at as
+        add_pending_file; their ids are fresh, so no condition is needed."""
+        items = []
+        for record, due_at in records:
+            item = record.to_item(self.expiry_shards)
+            if "xsk" in item:
+                item["xsk"] = keys.expiry_sort(due_at, item["pk"], item["sk"])
+            items.append(item)
+        self.table.batch_write(puts=items)
+
+    def remember_digest(self, record: FileRecord) -> None:
+        """Point the user's SHA-256 of these bytes at this available file (the latest wins). The pointer
+        expires with DynamoDB TTL a grace period after the file would; a pointer to a file that is gone
+        meanwhile is ignored by files_of_digests."""
+        if record.sha256 is None:
+            return
+        self.table.put({**keys.file_digest_key(record.tenant_id, record.user_id, sha256_hex(record.sha256)),
+                        "entity": FILE_DIGEST_ENTITY, "fileId": record.file_id,
+                        "ttl": record.expires_at + TTL_GRACE_SECONDS})
+
+    def files_of_digests(self, tenant_id: str, user_id: str, digests: list[str]) -> dict[str, FileRecord]:
+        """The user's files whose bytes have these SHA-256s (base64), as far as the pointers know
+        (two BatchGetItems: the pointers, then their files); digests without a file are absent."""
+        by_hex = {sha256_hex(d): d for d in digests}
+        pointers = self.table.batch_get([keys.file_digest_key(tenant_id, user_id, h) for h in by_hex])
+        file_of_digest = {by_hex[p["sk"].removeprefix("SHA256#")]: p["fileId"] for p in pointers
+                          if p["sk"].removeprefix("SHA256#") in by_hex}
+        if not file_of_digest:
+            return {}
+        found = self.get_files(tenant_id, user_id, list(set(file_of_digest.values())))
+        return {digest: found[file_id] for digest, file_id in file_of_digest.items()
+                if file_id in found and found[file_id].sha256 == digest}
+
+    def adopt_duplicate(self, record: FileRecord, *, session_id: str, expires_at: int, now: int) -> FileRecord | None:
+        """An available file answered for a new upload of the same bytes: it joins the caller's session
+        and lives at least until expires_at (never shorter). One conditional UpdateItem; None when the
+        file changed meanwhile (deleted, expired, held or released): the caller uploads instead."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":sid": session_id, ":exp": max(expires_at, record.expires_at),
+                                  ":available": FileStatus.AVAILABLE.value, ":now": now,
+                                  ":holds": record.hold_count}
+        expression = "SET sessionId = :sid, expiresAt = :exp"
+        if record.hold_count == 0:
+            # Its TTL backstop stays after its own expiry (invariant 7).
+            expression += ", #ttl = :ttl"
+            names["#ttl"] = "ttl"
+            values[":ttl"] = values[":exp"] + TTL_GRACE_SECONDS
+        try:
+            item = self.table.update(
+                record.key, expression,
+                condition="attribute_exists(pk) AND #status = :available AND holdCount = :holds "
+                          "AND (expiresAt > :now OR holdCount > :zero)",
+                names=names, values={**values, ":zero": 0},
+            )
+        except ConditionFailed:
+            return None
+        assert item is not None
+        return FileRecord.from_item(item)
 
     def get_file(self, tenant_id: str, user_id: str, file_id: str) -> FileRecord | None:
         item = self.table.get(keys.file_key(tenant_id, user_id, file_id))
@@ -133,6 +197,16 @@ class FileStore:
             limit=limit, forward=False, start_key=start,
         )
         return Page(items=[FileRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
+
+    def delete_pending_file(self, record: FileRecord) -> None:
+        """Forget a pending upload (aborted by its client); 409 once it is no longer pending."""
+        try:
+            self.table.delete(record.key, condition="attribute_exists(pk) AND #status = :pending",
+                              names={"#status": "status"}, values={":pending": FileStatus.PENDING.value})
+        except ConditionFailed:
+            if self.get_file(record.tenant_id, record.user_id, record.file_id) is None:
+                raise NotFound(f"file {record.file_id} not found") from None
+            raise Conflict(f"file {record.file_id} is no longer pending") from None
 
     def delete_unheld_file(self, record: FileRecord) -> None:
         """Delete the file's item unless something holds it (409 then)."""

@@ -30,6 +30,30 @@ class PresignedPost:
 
 
 @dataclass(frozen=True)
+class PresignedPart:
+    part_number: int
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    part_number: int
+    size_bytes: int
+    etag: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """A verified copy: copied False when the source was gone or changed; sha256 is the copy's full
+    SHA-256 (base64) when the store computed it, else None."""
+
+    copied: bool
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class ObjectHead:
     size_bytes: int
     content_type: str | None
@@ -62,19 +86,22 @@ class ImageBucket:
         return self._client() if callable(self._client) else self._client
 
     def presign_upload(self, key: str, *, content_type: str, max_bytes: int, min_bytes: int,
-                       expires_in: int) -> PresignedPost:
-        """A POST policy that accepts exactly this key, this content type and this size range."""
+                       expires_in: int, sha256: str | None = None) -> PresignedPost:
+        """A POST policy that accepts exactly this key, this content type and this size range; with
+        sha256 (base64), only bytes of that SHA-256 (S3 checks x-amz-checksum-sha256 and refuses others)."""
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            {"bucket": self.name},
+            ["eq", "$key", key],
+            ["eq", "$Content-Type", content_type],
+            ["content-length-range", min_bytes, max_bytes],
+        ]
+        if sha256 is not None:
+            fields["x-amz-checksum-algorithm"] = "SHA256"
+            fields["x-amz-checksum-sha256"] = sha256
+            conditions += [["eq", "$x-amz-checksum-algorithm", "SHA256"], ["eq", "$x-amz-checksum-sha256", sha256]]
         post = self.client.generate_presigned_post(
-            Bucket=self.name,
-            Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[
-                {"bucket": self.name},
-                ["eq", "$key", key],
-                ["eq", "$Content-Type", content_type],
-                ["content-length-range", min_bytes, max_bytes],
-            ],
-            ExpiresIn=expires_in,
+            Bucket=self.name, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in,
         )
         return PresignedPost(url=post["url"], fields=dict(post["fields"]))
 
@@ -122,25 +149,107 @@ class ImageBucket:
             raise
         return response["Body"].read()
 
-    def copy_if_unchanged(self, source_key: str, target_key: str, etag: str) -> bool:
-        """Server-side copy of source_key's version `etag` to target_key; False when the source is
+    def copy_if_unchanged(self, source_key: str, target_key: str, etag: str) -> CopyOutcome:
+        """Server-side copy of source_key's version `etag` to target_key; not copied when the source is
         gone or holds other bytes now. S3 checks x-amz-copy-source-if-match; the copy's own ETag is
         compared too (an emulator may ignore the header; a single-part object's ETag is its MD5 under
-        SSE-S3), and a copy of other bytes is deleted again."""
+        SSE-S3), and a copy of other bytes is deleted again. The ETag of a multipart upload's object
+        ("...-N") is not its copy's (the copy is one part): that source is written by nothing but
+        its own completed multipart upload, and If-Match alone guards it.
+
+        S3 computes the copy's full-object SHA-256 (ChecksumAlgorithm), which the caller compares with
+        a declared one: a multipart object's own checksum is a checksum of its parts' checksums."""
         try:
             response = self.client.copy_object(Bucket=self.name, Key=target_key, CopySourceIfMatch=etag,
                                                CopySource={"Bucket": self.name, "Key": source_key},
-                                               MetadataDirective="COPY")
+                                               MetadataDirective="COPY", ChecksumAlgorithm="SHA256")
         except ClientError as exc:
             if _code(exc) in ("PreconditionFailed", "412", "404", "NoSuchKey", "NotFound"):
+                return CopyOutcome(copied=False)
+            _raise_throttled(exc)
+            raise
+        result = response.get("CopyObjectResult", {})
+        # Compared without quotes: S3 quotes ETags, some S3 stores (SeaweedFS) leave the copy's unquoted.
+        if "-" not in etag and str(result.get("ETag", "")).strip('"') != etag.strip('"'):
+            self.delete_objects([target_key])
+            return CopyOutcome(copied=False)
+        return CopyOutcome(copied=True, sha256=result.get("ChecksumSHA256") or None)
+
+    # ---- multipart uploads: the parts go straight from the client to S3 with presigned URLs
+
+    def create_multipart(self, key: str, *, content_type: str, checksum: bool) -> str:
+        """Start a multipart upload of key (its type fixed here); with checksum, every part must carry
+        its SHA-256 (S3 verifies each). Its upload id."""
+        kwargs: dict[str, Any] = {"Bucket": self.name, "Key": key, "ContentType": content_type}
+        if checksum:
+            kwargs["ChecksumAlgorithm"] = "SHA256"
+        try:
+            return str(self.client.create_multipart_upload(**kwargs)["UploadId"])
+        except ClientError as exc:
+            _raise_throttled(exc)
+            raise
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, *, size_bytes: int,
+                     sha256: str | None, expires_in: int) -> PresignedPart:
+        """A presigned UploadPart whose signature covers the part's exact Content-Length (and its
+        x-amz-checksum-sha256 when given): S3 refuses a part of any other size or hash."""
+        params: dict[str, Any] = {"Bucket": self.name, "Key": key, "UploadId": upload_id,
+                                  "PartNumber": part_number, "ContentLength": size_bytes}
+        headers = {"Content-Length": str(size_bytes)}
+        if sha256 is not None:
+            params["ChecksumSHA256"] = sha256
+            headers["x-amz-checksum-sha256"] = sha256
+        url = self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_in)
+        return PresignedPart(part_number=part_number, url=url, headers=headers)
+
+    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart] | None:
+        """The parts S3 holds of an upload (every page), in part order; None when the upload is gone
+        (completed or aborted)."""
+        parts: list[UploadedPart] = []
+        marker = 0
+        while True:
+            try:
+                response = self.client.list_parts(Bucket=self.name, Key=key, UploadId=upload_id,
+                                                  PartNumberMarker=marker, MaxParts=1000)
+            except ClientError as exc:
+                if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
+                    return None
+                _raise_throttled(exc)
+                raise
+            parts.extend(UploadedPart(part_number=int(p["PartNumber"]), size_bytes=int(p["Size"]),
+                                      etag=str(p["ETag"]), sha256=p.get("ChecksumSHA256") or None)
+                         for p in response.get("Parts", []))
+            if not response.get("IsTruncated"):
+                return sorted(parts, key=lambda p: p.part_number)
+            marker = int(response.get("NextPartNumberMarker", 0))
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[UploadedPart]) -> bool:
+        """Join the parts into the object; False when the upload is gone (completed or aborted)."""
+        listed: list[dict[str, Any]] = []
+        for p in parts:
+            entry: dict[str, Any] = {"PartNumber": p.part_number, "ETag": p.etag}
+            if p.sha256:
+                entry["ChecksumSHA256"] = p.sha256
+            listed.append(entry)
+        try:
+            self.client.complete_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id,
+                                                  MultipartUpload={"Parts": listed})  # type: ignore[typeddict-item]
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
                 return False
             _raise_throttled(exc)
             raise
-        # Compared without quotes: S3 quotes ETags, some S3 stores (SeaweedFS) leave the copy's unquoted.
-        if str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"') != etag.strip('"'):
-            self.delete_objects([target_key])
-            return False
         return True
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort an upload and free its parts; an upload already gone is fine."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
+                return
+            _raise_throttled(exc)
+            raise
 
     def put_document(self, key: str, body: bytes) -> None:
         """Store a JSON document (a project too large for its item, or one frozen into an order)."""

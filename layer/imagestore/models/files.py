@@ -116,6 +116,12 @@ class FileRecord(BaseModel):
     previews: dict[str, PreviewRef] = {}
     taken_at: str | None = None
     refusal: UploadRefusal | None = None
+    # The SHA-256 the client declared (base64, as S3's x-amz-checksum-sha256): S3 verifies the bytes
+    # against it; an available file keeps it (duplicates are found by it).
+    sha256: str | None = None
+    # A multipart upload (POST /multipart-uploads): S3's upload id and the size of every part but the last.
+    multipart_upload_id: str | None = None
+    part_size_bytes: int | None = None
 
     @property
     def object_key(self) -> str:
@@ -153,6 +159,9 @@ class FileRecord(BaseModel):
             ("height", self.height),
             ("mobileUploadId", self.mobile_upload_id),
             ("takenAt", self.taken_at),
+            ("sha256", self.sha256),
+            ("multipartUploadId", self.multipart_upload_id),
+            ("partSizeBytes", self.part_size_bytes),
         ):
             if value is not None:
                 item[name] = value
@@ -194,7 +203,17 @@ class FileRecord(BaseModel):
                       for name, p in (item.get("previews") or {}).items()},
             taken_at=item.get("takenAt"),
             refusal=UploadRefusal.from_item(item["refusal"]) if "refusal" in item else None,
+            sha256=item.get("sha256"),
+            multipart_upload_id=item.get("multipartUploadId"),
+            part_size_bytes=int(item["partSizeBytes"]) if "partSizeBytes" in item else None,
         )
+
+
+def sha256_hex(sha256_base64: str) -> str:
+    """The hex form of a base64 SHA-256 (keys are case-sensitive; base64 is not safe in every key)."""
+    import base64
+
+    return base64.b64decode(sha256_base64).hex()
 
 
 def previews_item(previews: dict[str, PreviewRef]) -> dict[str, dict[str, Any]]:

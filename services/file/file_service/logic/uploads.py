@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from file_service.logic.mobile_uploads import open_mobile_upload, reserve_upload
-from file_service.models import UploadRequest, UploadTarget, UploadTicket
+from file_service.models import FileView, UploadRequest, UploadTarget, UploadTicket
 from imagestore import clock, ids, webhook_events
 from imagestore.auth import MOBILE_UPLOAD_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
@@ -14,7 +17,16 @@ from imagestore.data.files import FileStore
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead
 from imagestore.data.webhooks import WebhookBus
-from imagestore.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from imagestore.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    TransactionConflict,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from imagestore.imaging import ImageInfo, ObjectSource, inspect_object
 from imagestore.keys import staging_key
 from imagestore.models.files import FileRecord, FileStatus, Retention, UploadRefusal, pending_deadline
@@ -32,25 +44,29 @@ class UploadContext:
     webhooks: WebhookBus | None = None
 
 
-def request_upload(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
-                   retention: Retention = Retention.SESSION) -> UploadTicket:
-    """Record a pending file and return a presigned POST that accepts exactly its declared bytes."""
-    if request.content_type not in ctx.tenant.allowed_types:
+def check_declared(request: UploadRequest, tenant: TenantSettings) -> None:
+    """The declared type and size against the tenant's limits (415, 413)."""
+    if request.content_type not in tenant.allowed_types:
         raise UnsupportedMediaType(
             f"content type {request.content_type} is not accepted",
-            details={"allowedTypes": list(ctx.tenant.allowed_types)},
+            details={"allowedTypes": list(tenant.allowed_types)},
         )
-    if request.size_bytes > ctx.tenant.max_upload_bytes:
+    if request.size_bytes > tenant.max_upload_bytes:
         raise PayloadTooLarge(
-            f"{request.size_bytes} bytes is over the limit of {ctx.tenant.max_upload_bytes}",
-            details={"maxBytes": ctx.tenant.max_upload_bytes},
+            f"{request.size_bytes} bytes is over the limit of {tenant.max_upload_bytes}",
+            details={"maxBytes": tenant.max_upload_bytes},
         )
+
+
+def new_pending_record(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
+                       retention: Retention = Retention.SESSION, **extra: object) -> FileRecord:
+    """The pending file of a requested upload (not yet written); a phone's token takes a slot of its
+    mobile upload here (409/413 when it is full)."""
+    check_declared(request, ctx.tenant)
     mobile_upload = reserve_upload(principal, request.size_bytes, ctx.mobile_uploads, now)
     if mobile_upload is not None:
         retention = mobile_upload.retention
-    retention_seconds = (ctx.tenant.extended_retention_seconds if retention is Retention.EXTENDED
-                         else ctx.tenant.session_retention_seconds)
-    record = FileRecord(
+    return FileRecord(
         tenant_id=principal.tenant_id,
         user_id=principal.user_id,
         file_id=ids.new_id(),
@@ -60,20 +76,189 @@ def request_upload(principal: Principal, request: UploadRequest, ctx: UploadCont
         size_bytes=request.size_bytes,
         retention=retention,
         created_at=now,
-        expires_at=now + retention_seconds,
+        expires_at=now + retention_seconds(ctx.tenant, retention),
         mobile_upload_id=principal.scope_value(MOBILE_UPLOAD_SCOPE),
+        sha256=request.sha256,
+        **extra,  # type: ignore[arg-type]
     )
+
+
+def retention_seconds(tenant: TenantSettings, retention: Retention) -> int:
+    return tenant.extended_retention_seconds if retention is Retention.EXTENDED else tenant.session_retention_seconds
+
+
+def pending_due(record: FileRecord, ctx: UploadContext, now: int) -> int:
+    """When the sweep first looks at a pending file (an upload never completed goes then)."""
+    return min(pending_deadline(now, ctx.tenant.upload_url_seconds), record.expires_at)
+
+
+def ticket_for(record: FileRecord, ctx: UploadContext, now: int) -> UploadTicket:
+    """The presigned POST of a pending file: exactly its declared bytes (and SHA-256, when declared)."""
     expires_in = ctx.tenant.upload_url_seconds
-    ctx.files.add_pending_file(record, due_at=min(pending_deadline(now, expires_in), record.expires_at))
     post = ctx.bucket.presign_upload(
         staging_key(record.object_key), content_type=record.content_type,
-        min_bytes=record.size_bytes, max_bytes=record.size_bytes, expires_in=expires_in,
+        min_bytes=record.size_bytes, max_bytes=record.size_bytes, expires_in=expires_in, sha256=record.sha256,
     )
     return UploadTicket(
         file_id=record.file_id,
         upload=UploadTarget(url=post.url, fields=post.fields, expires_at=iso(from_epoch(now + expires_in))),
         max_bytes=ctx.tenant.max_upload_bytes,
     )
+
+
+def find_duplicates(principal: Principal, requests: list[UploadRequest], ctx: UploadContext,
+                    now: int) -> dict[str, FileRecord]:
+    """The caller's available files (by sha256) whose bytes these requests would upload again, each
+    adopted into the caller's session for at least a new upload's retention (see docs/uploads.md:
+    per user, full user tokens only: a phone's mobile upload always gets its own file)."""
+    if not principal.is_full_user:
+        return {}
+    digests = [r.sha256 for r in requests if r.sha256 is not None]
+    if not digests:
+        return {}
+    found = ctx.files.files_of_digests(principal.tenant_id, principal.user_id, digests)
+    adopted: dict[str, FileRecord] = {}
+    for digest, record in found.items():
+        if record.status is not FileStatus.AVAILABLE or record.is_expired(now):
+            continue
+        request = next(r for r in requests if r.sha256 == digest)
+        if request.content_type != record.content_type or request.size_bytes != record.size_bytes:
+            continue  # the same hash with another declared type or size: not these bytes
+        kept = ctx.files.adopt_duplicate(record, session_id=principal.session_id,
+                                         expires_at=now + ctx.tenant.session_retention_seconds, now=now)
+        if kept is not None:
+            adopted[digest] = kept
+    return adopted
+
+
+def duplicate_ticket(record: FileRecord, ctx: UploadContext) -> UploadTicket:
+    return UploadTicket(file_id=record.file_id, upload=None, max_bytes=ctx.tenant.max_upload_bytes,
+                        duplicate=True, file=FileView.of(record))
+
+
+def request_upload(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
+                   retention: Retention = Retention.SESSION) -> UploadTicket:
+    """Record a pending file and return a presigned POST that accepts exactly its declared bytes; bytes
+    the caller already has available (same sha256) are answered with that file, nothing to upload."""
+    check_declared(request, ctx.tenant)
+    duplicate = find_duplicates(principal, [request], ctx, now).get(request.sha256 or "")
+    if duplicate is not None:
+        return duplicate_ticket(duplicate, ctx)
+    record = new_pending_record(principal, request, ctx, now, retention)
+    ctx.files.add_pending_file(record, due_at=pending_due(record, ctx, now))
+    return ticket_for(record, ctx, now)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One item of a batch: its result (a ticket, a file) or its error."""
+
+    result: object = None
+    error: DomainError | None = None
+
+
+def request_uploads(principal: Principal, bodies: list[object], ctx: UploadContext,
+                    now: int) -> list[ItemOutcome]:
+    """Tickets for up to 100 files in one call, each checked as request_upload checks one: an item that
+    is malformed, refused or a repeat of an earlier item's sha256 is answered with its own error. The
+    pending files are written together (BatchWriteItem), duplicates found with two BatchGetItems."""
+    outcomes: dict[int, ItemOutcome] = {}
+    parsed: dict[int, UploadRequest] = {}
+    first_of_digest: dict[str, int] = {}
+    for index, body in enumerate(bodies):
+        try:
+            request = UploadRequest.model_validate(body)
+            check_declared(request, ctx.tenant)
+        except ValidationError as exc:
+            outcomes[index] = ItemOutcome(error=BadRequest("file is invalid", details={"problems": [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)]}))
+            continue
+        except DomainError as exc:
+            outcomes[index] = ItemOutcome(error=exc)
+            continue
+        if request.sha256 is not None:
+            if request.sha256 in first_of_digest:
+                outcomes[index] = ItemOutcome(error=BadRequest(
+                    f"the same sha256 as files[{first_of_digest[request.sha256]}] in this batch",
+                    details={"sameAs": first_of_digest[request.sha256]}))
+                continue
+            first_of_digest[request.sha256] = index
+        parsed[index] = request
+    duplicates = find_duplicates(principal, list(parsed.values()), ctx, now)
+    pending: list[tuple[FileRecord, int]] = []
+    for index, request in parsed.items():
+        duplicate = duplicates.get(request.sha256 or "")
+        if duplicate is not None:
+            outcomes[index] = ItemOutcome(duplicate_ticket(duplicate, ctx))
+            continue
+        try:
+            record = new_pending_record(principal, request, ctx, now)
+        except DomainError as exc:
+            outcomes[index] = ItemOutcome(error=exc)
+            continue
+        pending.append((record, pending_due(record, ctx, now)))
+        outcomes[index] = ItemOutcome(record)
+    ctx.files.add_pending_files(pending)
+    for index, outcome in outcomes.items():
+        if isinstance(outcome.result, FileRecord):
+            outcomes[index] = ItemOutcome(ticket_for(outcome.result, ctx, now))
+    return [outcomes[i] for i in range(len(bodies))]
+
+
+def complete_uploads(principal: Principal, file_ids: list[str], ctx: UploadContext, now: int,
+                     workers: int = 16) -> list[ItemOutcome]:
+    """Complete up to 100 files in one call, each as complete_upload does (its own status and error):
+    one BatchGetItem reads them all, files already available are answered at once, the others are
+    verified in parallel (each a few S3 requests). A file id given twice is answered once, the repeat 400."""
+    if not principal.is_full_user:
+        open_mobile_upload(principal, ctx.mobile_uploads, now)
+    outcomes: dict[int, ItemOutcome] = {}
+    first: dict[str, int] = {}
+    for index, file_id in enumerate(file_ids):
+        if file_id in first:
+            outcomes[index] = ItemOutcome(error=BadRequest(
+                f"file {file_id} is already fileIds[{first[file_id]}] of this batch",
+                details={"sameAs": first[file_id]}))
+        elif not ids.is_id(file_id):
+            outcomes[index] = ItemOutcome(error=NotFound(f"file {file_id} not found"))
+            first[file_id] = index
+        else:
+            first[file_id] = index
+    wanted = [f for f, i in first.items() if i not in outcomes]
+    records = ctx.files.get_files(principal.tenant_id, principal.user_id, wanted) if wanted else {}
+    to_verify: dict[int, FileRecord] = {}
+    for file_id in wanted:
+        index = first[file_id]
+        record = records.get(file_id)
+        if record is None or not _visible(principal, record, now):
+            outcomes[index] = ItemOutcome(error=NotFound(f"file {file_id} not found"))
+        elif record.status is FileStatus.AVAILABLE:
+            outcomes[index] = ItemOutcome(record)
+        else:
+            to_verify[index] = record
+
+    def verify(record: FileRecord) -> ItemOutcome:
+        try:
+            return ItemOutcome(complete_upload(record, ctx, now))
+        except DomainError as exc:
+            return ItemOutcome(error=exc)
+        except TransactionConflict:
+            return ItemOutcome(error=Conflict("a concurrent change won; complete again"))
+
+    if to_verify:
+        with ThreadPoolExecutor(max_workers=min(workers, len(to_verify))) as pool:
+            for index, outcome in zip(to_verify, pool.map(verify, to_verify.values()), strict=True):
+                outcomes[index] = outcome
+    return [outcomes[i] for i in range(len(file_ids))]
+
+
+def _visible(principal: Principal, record: FileRecord, now: float) -> bool:
+    """As find_own_file: not expired, and a phone's token sees only its mobile upload's files."""
+    if record.is_expired(now):
+        return False
+    mobile_upload_id = principal.scope_value(MOBILE_UPLOAD_SCOPE)
+    return principal.is_full_user or (mobile_upload_id is not None and record.mobile_upload_id == mobile_upload_id)
 
 
 def find_own_file(principal: Principal, file_id: str, files: FileStore, now: float) -> FileRecord:
@@ -119,6 +304,8 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
     if record.status is FileStatus.AVAILABLE:
         return record
     staging = staging_key(record.object_key)
+    if record.multipart_upload_id is not None:
+        join_parts(record, ctx)
     key = staging
     head = ctx.bucket.head(staging)
     if head is None:
@@ -137,16 +324,78 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
             f"the bytes of file {record.file_id} changed while they were checked; complete again"))
     if key == staging:
         assert head.etag is not None
-        if not ctx.bucket.copy_if_unchanged(staging, record.object_key, head.etag):
+        copy = ctx.bucket.copy_if_unchanged(staging, record.object_key, head.etag)
+        if not copy.copied:
             return _completed_meanwhile(record, ctx)
+        _check_sha256(record, copy.sha256, head, ctx)
     available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
     ctx.bucket.delete_objects([staging])
     if record.mobile_upload_id is not None:
         webhook_events.emit(ctx.webhooks, webhook_events.mobile_upload_file_added(
             record.tenant_id, record.user_id, record.mobile_upload_id, record.file_id, now))
+    ctx.files.remember_digest(available)
     logger.info("upload completed", file_id=record.file_id, bytes=record.size_bytes,
                 width=info.width, height=info.height)
     return available
+
+
+class ChecksumMismatch(Unprocessable):
+    """The stored bytes' SHA-256 is not the one the client declared."""
+
+    code = "checksum_mismatch"
+
+
+def _check_sha256(record: FileRecord, computed: str | None, head: ObjectHead, ctx: UploadContext) -> None:
+    """The copy's SHA-256, computed by S3, against the declared one: a mismatch deletes both copies
+    (nothing is stored) and is a 422 checksum_mismatch. S3 has already refused other bytes on upload
+    (the POST's x-amz-checksum-sha256, each part's); this catches a multipart upload's whole file.
+    A store that computes no SHA-256 (the local stack's SeaweedFS, see docs/uploads.md) is logged."""
+    if record.sha256 is None:
+        return
+    if computed is None:
+        logger.warning("the S3 store computed no SHA-256 for the copy: the declared sha256 is not verified",
+                       file_id=record.file_id)
+        return
+    if computed == record.sha256:
+        return
+    exc = ChecksumMismatch("the uploaded bytes do not have the declared sha256",
+                           details={"declaredSha256": record.sha256, "actualSha256": computed})
+    ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag))
+    ctx.bucket.delete_objects([record.object_key, staging_key(record.object_key)])
+    raise exc
+
+
+def join_parts(record: FileRecord, ctx: UploadContext) -> None:
+    """Join a multipart upload's parts into the staging object, once they are all there, each of its
+    size (every part but the last part_size_bytes, the total the declared size): 409 with the missing
+    part numbers while some are missing, 422 (and the upload aborted) when their sizes are wrong. An
+    upload already joined (or aborted) leaves whatever the staging key holds to be verified."""
+    assert record.multipart_upload_id is not None and record.part_size_bytes is not None
+    staging = staging_key(record.object_key)
+    parts = ctx.bucket.list_parts(staging, record.multipart_upload_id)
+    if parts is None:
+        return
+    expected = expected_part_sizes(record.size_bytes, record.part_size_bytes)
+    held = {p.part_number: p for p in parts}
+    wrong = [p.part_number for p in parts if expected.get(p.part_number) != p.size_bytes]
+    if wrong:
+        ctx.bucket.abort_multipart(staging, record.multipart_upload_id)
+        exc = Unprocessable(f"parts {wrong[:20]} do not have their declared sizes; start the upload again",
+                            details={"wrongParts": ",".join(map(str, wrong[:100]))})
+        ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, None))
+        raise exc
+    missing = [n for n in expected if n not in held]
+    if missing:
+        raise Conflict(f"{len(missing)} of {len(expected)} parts have not been uploaded yet",
+                       details={"missingPartNumbers": missing[:1000]})
+    if not ctx.bucket.complete_multipart(staging, record.multipart_upload_id, [held[n] for n in expected]):
+        return
+
+
+def expected_part_sizes(size_bytes: int, part_size: int) -> dict[int, int]:
+    """Part number -> its size: every part part_size, the last what remains."""
+    count = -(-size_bytes // part_size)
+    return {n: part_size if n < count else size_bytes - part_size * (count - 1) for n in range(1, count + 1)}
 
 
 def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext) -> ImageInfo:
