@@ -32,6 +32,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Unprocessable: 422,
     errors.PreconditionRequired: 428,
     errors.Throttled: 429,
+    errors.Unavailable: 503,
 }
 
 

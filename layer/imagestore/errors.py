@@ -93,6 +93,14 @@ class Throttled(DomainError):
     code = "throttled"
 
 
+class Unavailable(DomainError):
+    """The backend failed (DynamoDB InternalServerError, S3 InternalError or ServiceUnavailable); the client
+    may retry."""
+
+    code = "unavailable"
+    retryable = True
+
+
 class ConditionFailed(Exception):
     """A conditional write did not apply (data layer; logic turns it into a domain error)."""
 

@@ -20,6 +20,8 @@ from imagestore_local.backends import Backends, DynamoDBSnapshot, S3Snapshot, Sn
 from imagestore_local.clock import LocalClock
 from imagestore_local.cloudformation import Intrinsics, create_resources, environment_of
 from imagestore_local.config_loader import DEFAULT_REGION, FunctionDef, Project, find_root
+from imagestore_local.faults import ENV as FAULTS_ENV
+from imagestore_local.faults import Faults
 from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
 from imagestore_local.routing import build_routes
@@ -177,6 +179,8 @@ class Stack:
         own_env = self._apply_environment(services, shell_env)
 
         functions = [fn for service in services for fn in service.functions.values()]
+        if Faults.parse(os.environ.get(FAULTS_ENV)) is not None:  # a malformed spec stops the start (ValueError)
+            log.warning("fault mode: %s=%s (local/README.md)", FAULTS_ENV, os.environ[FAULTS_ENV])
         runtime = LambdaRuntime(functions, data / "dead-letters", self.concurrency,
                                 lambda fn: own_env[(fn.service.key, fn.key)])
         self._stoppers.append(runtime.stop)

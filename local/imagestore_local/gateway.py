@@ -24,6 +24,8 @@ from imagestore_local import api_docs
 from imagestore_local.authorizer import AuthorizerRunner
 from imagestore_local.clock import LocalClock
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, Project, ServiceConfig
+from imagestore_local.faults import ENV as FAULTS_ENV
+from imagestore_local.faults import Faults
 from imagestore_local.lambda_runtime import FunctionError, FunctionTimeout, LambdaRuntime
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
@@ -569,6 +571,8 @@ class Gateway:
             return self._invoke_function(request, invoke.group(1), invoke.group(2))
         if path == "/_local/ttl" and request.method == "POST" and self.ttl is not None:
             return self._json(200, json.dumps(self.ttl.run_once(), default=str))
+        if path == "/_local/faults":
+            return self._faults(request)
         if path == "/_local/authorizer-cache" and request.method == "DELETE":
             self.authorizers.clear()
             return Response(status=204)
@@ -628,6 +632,25 @@ class Gateway:
             return Response(json.dumps({"__type": "InvalidParameterValue", "message": str(exc)}), status=400,
                             content_type=content_type)
         return Response(json.dumps(result), status=200, content_type=content_type)
+
+    def _faults(self, request: Request) -> Response:
+        """GET: IMAGESTORE_FAULTS in effect and the faults injected so far, by kind; POST {"spec": "..."}: set it
+        ("" turns faults off), for every invocation from now on."""
+        if request.method == "POST":
+            body = self._json_body(request)
+            spec = body.get("spec") if isinstance(body, dict) else None
+            if not isinstance(spec, str):
+                return self._json(400, _error_json(400, 'give {"spec": "kind=rate,..."}'))
+            try:
+                Faults.parse(spec)
+            except ValueError as exc:
+                return self._json(400, _error_json(400, str(exc)))
+            os.environ[FAULTS_ENV] = spec
+            log.warning("faults now %r", spec)
+        elif request.method != "GET":
+            return self._json(405, _error_json(405, "GET or POST"))
+        return self._json(200, json.dumps({"spec": os.environ.get(FAULTS_ENV, ""),
+                                           "injected": dict(self.runtime.faults)}))
 
     def _parameter(self, request: Request) -> Response:
         """The AWS Parameters and Secrets Lambda Extension's GET, serving the local JWT secret."""

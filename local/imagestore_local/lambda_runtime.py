@@ -32,19 +32,21 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from imagestore_local.config_loader import FunctionDef
+from imagestore_local.faults import ENV, Faults
 from imagestore_local.worker import json_default
 
 log = logging.getLogger("imagestore_local.lambda")
 
 DEFAULT_CONCURRENCY = 4
 # Set in a worker before each invocation from the stack's current values (the clock can move while it lives).
-LIVE_ENV = ("IMAGESTORE_CLOCK_OFFSET_SECONDS",)
+LIVE_ENV = ("IMAGESTORE_CLOCK_OFFSET_SECONDS", ENV)
 _OUTPUT_LOCK = threading.Lock()
 
 
@@ -78,53 +80,100 @@ def concurrency_of(fn: FunctionDef, setting: str | None = None) -> int:
     return max(1, value)
 
 
-class Worker:
-    """One execution environment of a function: a process and the socket it answers on."""
+class Zygote:
+    """worker.py's zygote: one process that has imported what every handler imports, forking a worker per cold
+    start (so a cold start costs the function's own imports, not the SDK's and Powertools' again)."""
 
-    def __init__(self, fn: FunctionDef, env: dict[str, str]) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def fork(self, directory: str, handler: str, env: dict[str, str]) -> tuple[int, socket.socket, int]:
+        """(pid, the worker's channel, the read end of its output pipe)."""
+        parent, child = socket.socketpair()
+        out_read, out_write = os.pipe()
+        try:
+            with self._lock:
+                if self._process is None or self._process.poll() is not None:
+                    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                    self._process = subprocess.Popen(
+                        [sys.executable, "-m", "imagestore_local.worker", "--zygote", str(theirs.fileno())],
+                        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+                    theirs.close()
+                    self._control = ours
+                assert self._control is not None
+                message = json.dumps({"directory": directory, "handler": handler, "env": env}).encode()
+                socket.send_fds(self._control, [message], [child.fileno(), out_write])
+                self._control.settimeout(60)
+                pid = int(json.loads(self._control.recv(1 << 16))["pid"])
+        except BaseException:
+            parent.close()
+            os.close(out_read)
+            raise
+        finally:
+            child.close()
+            os.close(out_write)
+        return pid, parent, out_read
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._control is not None:
+                self._control.close()
+            if self._process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=5)
+                if self._process.poll() is None:
+                    self._process.kill()
+                    self._process.wait()
+
+
+class Worker:
+    """One execution environment of a function: a process forked by the zygote and the socket it answers on."""
+
+    def __init__(self, fn: FunctionDef, env: dict[str, str], zygote: Zygote,
+                 faults: Counter[str] | None = None) -> None:
         self.fn = fn
         self.timeout = fn.timeout * float(os.environ.get("IMAGESTORE_LOCAL_TIMEOUT_SCALE") or 1)
-        parent, child = socket.socketpair()
+        self.faults = faults if faults is not None else Counter()
+        self._exited = False
         started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imagestore_local.worker", str(child.fileno()), str(fn.service.directory),
-             fn.handler],
-            env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        child.close()
+        self.pid, self.socket, output = zygote.fork(str(fn.service.directory), fn.handler, env)
+        self._output = os.fdopen(output, "rb")
         threading.Thread(target=self._relay_output, name=f"log-{fn.key}", daemon=True).start()
-        self.socket = parent
-        self.reader, self.writer = parent.makefile("rb"), parent.makefile("wb")
+        self.reader, self.writer = self.socket.makefile("rb"), self.socket.makefile("wb")
         hello = self._receive(max(self.timeout, 10.0))
         if "initError" in hello:
             self.kill()
             raise HandlerImportError(hello["initError"]["errorType"], hello["initError"]["errorMessage"])
-        log.info("%s/%s: cold start, worker %d, init %.0f ms (%.0f ms with the process)", fn.service.key, fn.key,
-                 self.process.pid, hello.get("initMs", 0), (time.perf_counter() - started) * 1000)
+        log.info("%s/%s: cold start, worker %d, init %.0f ms (%.0f ms with the fork)", fn.service.key, fn.key,
+                 self.pid, hello.get("initMs", 0), (time.perf_counter() - started) * 1000)
 
     def _relay_output(self) -> None:
         """The worker's output to the stack's, a whole line at a time (as each Lambda environment has a log
         stream of its own: lines of workers never interleave)."""
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
+        for line in self._output:
             view = memoryview(line if line.endswith(b"\n") else line + b"\n")
             with _OUTPUT_LOCK, contextlib.suppress(OSError):
                 while view:
                     view = view[os.write(1, view):]
 
     def _receive(self, timeout: float) -> dict[str, Any]:
-        self.socket.settimeout(timeout)
-        try:
-            line = self.reader.readline()
-        except TimeoutError:
-            self.kill()
-            raise FunctionTimeout("Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds") from None
-        if not line:
-            status = self.process.wait()
-            raise FunctionError("Runtime.ExitError", f"worker {self.process.pid} exited with {status}")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        deadline = time.monotonic() + timeout
+        while True:
+            self.socket.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                line = self.reader.readline()
+            except TimeoutError:
+                self.kill()
+                raise FunctionTimeout("Sandbox.Timedout", f"Task timed out after {self.timeout:.2f} seconds") from None
+            if not line:
+                self._exited = True
+                raise FunctionError("Runtime.ExitError", f"worker {self.pid} exited")
+            answer: dict[str, Any] = json.loads(line)
+            if "fault" not in answer:
+                return answer
+            self.faults[answer["fault"]] += 1  # IMAGESTORE_FAULTS injected one (faults.py)
 
     def invoke(self, event: Any, request_id: str) -> Any:
         """One invocation; FunctionError when the handler raised, timed out or its process died."""
@@ -135,40 +184,41 @@ class Worker:
             self.writer.write(json.dumps(request, default=json_default).encode() + b"\n")
             self.writer.flush()
         except OSError:
-            status = self.process.wait()
-            raise FunctionError("Runtime.ExitError", f"worker {self.process.pid} exited with {status}") from None
+            self._exited = True
+            raise FunctionError("Runtime.ExitError", f"worker {self.pid} exited") from None
         answer = self._receive(self.timeout)
         if "error" in answer:
             raise FunctionError(answer["error"].get("errorType", "Error"), answer["error"].get("errorMessage", ""))
         return answer.get("result")
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return not self._exited
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-        self.process.wait()
+        if not self._exited:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self._exited = True
         self.socket.close()
 
     def stop(self) -> None:
-        """End the worker: EOF on its socket, then SIGTERM, then SIGKILL."""
+        """End the worker: EOF on its socket (it exits), SIGKILL after 2 s."""
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_WR)
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=2)
+        self.socket.settimeout(2)
+        with contextlib.suppress(OSError):
+            self.reader.read()
         self.kill()
 
 
 class FunctionPool:
     """The workers of one function: reused when idle, started up to its concurrency, else waited for."""
 
-    def __init__(self, fn: FunctionDef, concurrency: int, env: Callable[[], dict[str, str]]) -> None:
+    def __init__(self, fn: FunctionDef, concurrency: int, env: Callable[[], dict[str, str]],
+                 faults: Counter[str], zygote: Zygote) -> None:
         self.fn = fn
+        self.zygote = zygote
+        self.faults = faults
         self.concurrency = concurrency
         self._env = env
         self._idle: list[Worker] = []
@@ -188,7 +238,7 @@ class FunctionPool:
                     break
                 self._cond.wait()
         try:
-            return Worker(self.fn, self._env())
+            return Worker(self.fn, self._env(), self.zygote, self.faults)
         except BaseException:
             self._release(None)
             raise
@@ -240,6 +290,8 @@ class LambdaRuntime:
         self.concurrency = concurrency
         self.retry_seconds = float(os.environ.get("IMAGESTORE_LOCAL_ASYNC_RETRY_SECONDS") or 1.0)
         self._pools: dict[tuple[str, str], FunctionPool] = {}
+        self.faults: Counter[str] = Counter()  # injected by IMAGESTORE_FAULTS, by kind
+        self.zygote = Zygote()
         self._executors: dict[tuple[str, str], ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -267,7 +319,7 @@ class LambdaRuntime:
         with self._lock:
             if key not in self._pools:
                 self._pools[key] = FunctionPool(fn, concurrency_of(fn, self.concurrency),
-                                                lambda: self.environment(fn))
+                                                lambda: self.environment(fn), self.faults, self.zygote)
             return self._pools[key]
 
     def invoke(self, fn: FunctionDef, event: Any, request_id: str | None = None) -> Any:
@@ -283,7 +335,8 @@ class LambdaRuntime:
 
     # ---- asynchronous
 
-    def invoke_async(self, fn: FunctionDef, event: Any, delay: float = 0.0, source: str = "async") -> Future[Any]:
+    def invoke_async(self, fn: FunctionDef, event: Any, delay: float = 0.0, source: str = "async",
+                     faulty: bool = True) -> Future[Any]:
         """Queue an asynchronous invocation; the future gets the result of the attempt that succeeded, or the
         last attempt's error once the event went to the function's on-failure destination."""
         future: Future[Any] = Future()
@@ -314,6 +367,18 @@ class LambdaRuntime:
                 log.info("%s -> %s/%s: %s", source, fn.service.key, fn.key, _short(result))
                 future.set_result(result)
 
+        faults = Faults.parse(os.environ.get(ENV)) if faulty else None
+        if faults is not None:
+            if faults.roll("event_late"):
+                self.faults["event_late"] += 1
+                delay += faults.rng.uniform(1.0, faults.late_seconds)
+            elif faults.roll("event_reorder"):  # behind the events that follow it within a second
+                self.faults["event_reorder"] += 1
+                delay += faults.rng.uniform(0.2, 1.0)
+            if faults.roll("event_duplicate"):  # at-least-once: the same event once more, on its own
+                self.faults["event_duplicate"] += 1
+                self._later(delay + faults.rng.uniform(0.0, 1.0),
+                            lambda: self.invoke_async(fn, event, source=f"{source} (delivered twice)", faulty=False))
         self._later(delay, lambda: self._submit(fn, lambda: attempt(1)))
         return future
 
@@ -380,6 +445,7 @@ class LambdaRuntime:
             executor.shutdown(wait=True, cancel_futures=True)
         for pool in pools:
             pool.stop()
+        self.zygote.stop()
 
 
 def _short(value: Any, limit: int = 300) -> str:

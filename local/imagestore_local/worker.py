@@ -64,9 +64,8 @@ def error_of(exc: BaseException) -> dict[str, Any]:
             "stackTrace": traceback.format_tb(exc.__traceback__)}
 
 
-def main(argv: list[str]) -> int:
-    fd, directory, handler_name = int(argv[0]), argv[1], argv[2]
-    channel = socket.socket(fileno=fd)
+def serve(channel: socket.socket, directory: str, handler_name: str) -> int:
+    """Import the handler (the init), then answer invocations on channel until it closes."""
     reader, writer = channel.makefile("rb"), channel.makefile("wb")
 
     lock = threading.Lock()
@@ -75,6 +74,11 @@ def main(argv: list[str]) -> int:
         with lock:
             writer.write(json.dumps(message, default=json_default).encode() + b"\n")
             writer.flush()
+
+    from imagestore_local.faults import CallFaults
+
+    faults = CallFaults(lambda kind: send({"fault": kind}))
+    faults.install()
 
     started = time.perf_counter()
     try:
@@ -95,6 +99,7 @@ def main(argv: list[str]) -> int:
     for line in reader:
         request = json.loads(line)
         os.environ.update(request.get("env") or {})
+        faults.start_invocation()
         context = LambdaContext(
             function_name=name, function_version="$LATEST", invoked_function_arn=arn, memory_limit_in_mb=memory,
             aws_request_id=request["requestId"], log_group_name=f"/aws/lambda/{name}", log_stream_name=stream,
@@ -112,6 +117,57 @@ def main(argv: list[str]) -> int:
             writer.write(payload + b"\n")
             writer.flush()
     return 0
+
+
+# Imported once by the zygote, before it forks a worker: what every handler imports, so that a cold start imports
+# only the function's own modules (its init), as a Lambda environment's runtime and layer are already there.
+PRELOAD = ("boto3", "botocore.client", "aws_lambda_powertools", "aws_lambda_powertools.event_handler",
+           "aws_lambda_powertools.logging", "aws_lambda_powertools.metrics", "aws_lambda_powertools.utilities.parser",
+           "pydantic", "imagestore_local.faults")
+
+
+def zygote(control: socket.socket) -> int:
+    """Fork a worker for each request on control: a JSON message {"directory", "handler", "env"} with two file
+    descriptors (the worker's channel, the write end of its output pipe); answers {"pid"}. Single-threaded, so
+    forking is safe; children are reaped by the kernel (SIGCHLD ignored)."""
+    import contextlib
+    import signal
+
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:  # control is a SOCK_SEQPACKET socket: one request a message
+        data, fds, _flags, _address = socket.recv_fds(control, 1 << 20, 2)
+        if not data:
+            return 0
+        request = json.loads(data)
+        pid = os.fork()
+        if pid == 0:  # the worker
+            try:
+                control.close()
+                os.dup2(fds[1], 1)
+                os.dup2(fds[1], 2)
+                os.close(fds[1])
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.environ.clear()
+                os.environ.update(request["env"])
+                code = serve(socket.socket(fileno=fds[0]), request["directory"], request["handler"])
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        control.send(json.dumps({"pid": pid}).encode())
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "--zygote":
+        return zygote(socket.socket(fileno=int(argv[1])))
+    return serve(socket.socket(fileno=int(argv[0])), argv[1], argv[2])
 
 
 if __name__ == "__main__":

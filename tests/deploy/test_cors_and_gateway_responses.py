@@ -103,7 +103,7 @@ def test_gateway_made_answers_have_the_api_error_body_and_cors(
     headers = props["ResponseParameters"]
     assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.Origin"
     assert headers["gatewayresponse.header.Vary"] == "'Origin'"
-    if status == "429":
+    if status == "429" or response_type in ("DEFAULT_5XX", "INTEGRATION_TIMEOUT"):  # a retry may get past it
         assert re.fullmatch(r"'\d+'", headers["gatewayresponse.header.Retry-After"])
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +44,9 @@ functions:
         arn: !GetAtt FailuresQueue.Arn
   broken:
     handler: rtpkg/missing.handler
+  aws:
+    handler: rtpkg/handlers.aws_calls
+    maximumRetryAttempts: 0
 resources:
   Resources:
     FailuresQueue:
@@ -90,6 +94,22 @@ def api(event, context):
 def slow(event, context):
     time.sleep(event.get("seconds", 5))
     return {"slept": True, "pid": os.getpid()}
+
+
+def aws_calls(event, context):
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="eu-west-1", aws_access_key_id="x",
+                      aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    outcomes = []
+    for _ in range(event.get("calls", 2)):
+        try:
+            s3.head_bucket(Bucket="b")
+        except Exception as exc:
+            outcomes.append(getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__)
+    _record(kind="aws", outcomes=outcomes)
+    return outcomes
 
 
 def failing(event, context):
@@ -229,3 +249,26 @@ def test_a_worker_killed_mid_invocation_is_a_function_error_and_is_replaced(
     with pytest.raises(FunctionError, match="exited"):
         runtime.invoke(fn, {"seconds": 0.9})  # the same (idle) worker takes it
     assert runtime.invoke(fn, {"seconds": 0})["pid"] != pid
+
+
+def test_the_fault_mode_fails_aws_calls_kills_between_two_and_delivers_events_twice(
+    runtime: LambdaRuntime, service: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = service.functions["aws"]  # two S3 calls (to a closed port: each fails on its own, unfaulted)
+
+    monkeypatch.setenv("IMAGESTORE_FAULTS", "s3_slowdown=1")
+    assert runtime.invoke(fn, {"calls": 2}) == ["SlowDown", "SlowDown"]
+    monkeypatch.setenv("IMAGESTORE_FAULTS", "kill=1")
+    with pytest.raises(FunctionError, match="exited"):
+        runtime.invoke(fn, {"calls": 2})  # killed before the second call
+    assert runtime.invoke(fn, {"calls": 1}) == ["EndpointConnectionError"]  # a new worker; one call is never killed
+    monkeypatch.setenv("IMAGESTORE_FAULTS", "event_duplicate=1")
+    runtime.invoke_async(fn, {"calls": 0}).result(timeout=30)
+    deadline = time.monotonic() + 30
+    while len([c for c in _calls(tmp_path) if c["kind"] == "aws"]) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # and no third delivery
+
+    assert [c["outcomes"] for c in _calls(tmp_path)] == [["SlowDown", "SlowDown"], ["EndpointConnectionError"], [], []]
+    assert runtime.faults["s3_slowdown"] == 2 and runtime.faults["kill"] == 1
+    assert runtime.faults["event_duplicate"] >= 1

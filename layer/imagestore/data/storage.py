@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from imagestore.errors import Throttled
+from imagestore.errors import Throttled, Unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -349,3 +349,5 @@ def _code(exc: ClientError) -> str:
 def _raise_throttled(exc: ClientError) -> None:
     if _code(exc) in ("SlowDown", "ThrottlingException", "RequestLimitExceeded", "503"):
         raise Throttled("the bucket is busy; retry") from exc
+    if _code(exc) in ("InternalError", "ServiceUnavailable", "500"):
+        raise Unavailable("the bucket failed to answer; retry") from exc

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from imagestore.errors import ConditionFailed, RefusedByTable, Throttled, TransactionConflict
+from imagestore.errors import ConditionFailed, RefusedByTable, Throttled, TransactionConflict, Unavailable
 from imagestore.observability import logger
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ def sdk_errors() -> Iterator[None]:
             raise TransactionConflict(reasons) from exc
         if code in _THROTTLING:
             raise Throttled("the table is busy; retry") from exc
+        if code in ("InternalServerError", "ServiceUnavailable"):
+            raise Unavailable("the table failed to answer; retry") from exc
         if code in ("TransactionConflictException", "TransactionInProgressException"):
             raise TransactionConflict(["TransactionConflict"]) from exc
         if code == "ValidationException":
