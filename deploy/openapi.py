@@ -28,7 +28,7 @@ from imagestore.bodies import MAX_BODY_BYTES
 from imagestore.data.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 from imagestore.models.webhooks import EVENT_MODELS
 from imagestore.preconditions import MAX_VERSION_DIGITS
-from imagestore.previews import MAX_PRINT_MM
+from imagestore.previews import MAX_PRINT_MM, MIN_PRINT_MM
 from project_service import models as project_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "file", "get", "/files/{fileId}/print-check", "checkPrint", "Whether a file prints well at a size",
         "files", {200: file_models.PrintCheckView},
-        params=(FILE_ID, *(Param(name, "query", {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_PRINT_MM},
+        params=(FILE_ID, *(Param(name, "query", {"type": "number", "minimum": MIN_PRINT_MM, "maximum": MAX_PRINT_MM},
                                  f"The print's {side} in millimetres", required=True, example=example)
                            for name, side, example in (("widthMm", "width", 150), ("heightMm", "height", 100)))),
         errors=(404, 409),

@@ -7,6 +7,7 @@ does not import Powertools' event handler with it (cold start).
 from __future__ import annotations
 
 import json
+import math
 import re
 from itertools import accumulate
 from typing import Any
@@ -64,7 +65,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"request body is nested more than {MAX_JSON_DEPTH} levels deep",
                          details={"maxDepth": MAX_JSON_DEPTH})
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if _SURROGATE_ESCAPE.search(raw):
@@ -93,3 +94,12 @@ def json_depth(raw: bytes) -> int:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it overflows a double (1e400 would be
+    stored as null: nothing reads back what was sent). Integers stay exact Python ints."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number

@@ -17,12 +17,25 @@ def split_origins(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+# One DNS label (letters, digits, hyphens inside), and a port.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_LABELS = rf"{_LABEL}(?:\.{_LABEL})*"
+_PORT = r"[0-9]{1,5}"
+
+
 @lru_cache(maxsize=256)
 def _pattern(origin: str) -> re.Pattern[str]:
-    """An origin as Serverless's preflight template matches it: literal, except that one `*`
-    stands for any non-empty text (https://*.shop.example)."""
+    """An allowed origin as a pattern: literal, except one `*`, which stands for a port where a port
+    goes (`http://localhost:*`: digits only) and otherwise for host labels (`https://*.shop.example`:
+    `a` or `a.b`, each a DNS label, never `@`, `/`, `:`, `?` or `#`), so that no malformed origin
+    (`http://localhost:@evil.example`) matches. A lone `*` matches any origin."""
+    if origin == "*":
+        return re.compile(".+")
     head, star, tail = origin.partition("*")
-    return re.compile(re.escape(head) + (".+" + re.escape(tail) if star else ""))
+    if not star:
+        return re.compile(re.escape(origin))
+    part = _PORT if head.endswith(":") and "://" in head[:-1] and not tail else _HOST_LABELS
+    return re.compile(re.escape(head) + part + re.escape(tail))
 
 
 def origin_matches(origin: str, allowed: Iterable[str]) -> bool:

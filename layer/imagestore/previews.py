@@ -30,6 +30,7 @@ PREVIEW_SIZES: dict[str, int] = {"thumb": 320, "screen": 1600}  # longest side, 
 PREVIEW_CONTENT_TYPE = "image/jpeg"
 JPEG_QUALITY = {"thumb": 80, "screen": 82}
 MM_PER_INCH = 25.4
+MIN_PRINT_MM = 1.0  # 1 mm: a smaller print is no print (and 5e-324 mm would divide by zero)
 MAX_PRINT_MM = 10_000.0  # 10 m: any larger print size is a mistake, not a product
 
 _ORIENTATION_TAG = 0x0112
@@ -273,8 +274,10 @@ def print_check(width_px: int, height_px: int, width_mm: float, height_mm: float
                 good_dpi: float, acceptable_dpi: float) -> PrintCheck:
     """The effective DPI and its verdict against the tenant's thresholds."""
     for name, value in (("widthMm", width_mm), ("heightMm", height_mm)):
-        if not (math.isfinite(value) and 0 < value <= MAX_PRINT_MM):
-            raise ValueError(f"{name} must be a number of millimetres above 0 and at most {MAX_PRINT_MM:g}")
+        if not (math.isfinite(value) and MIN_PRINT_MM <= value <= MAX_PRINT_MM):
+            raise ValueError(f"{name} must be a number of millimetres from {MIN_PRINT_MM:g} to {MAX_PRINT_MM:g}")
     dpi = round(effective_dpi(width_px, height_px, width_mm, height_mm), 1)  # the verdict of the figure shown
+    if not math.isfinite(dpi):  # not for any size in bounds and pixel count we store; never answered as JSON
+        raise ValueError(f"no finite DPI for {width_mm:g} x {height_mm:g} mm")
     verdict = Verdict.GOOD if dpi >= good_dpi else Verdict.ACCEPTABLE if dpi >= acceptable_dpi else Verdict.LOW
     return PrintCheck(dpi=dpi, verdict=verdict)

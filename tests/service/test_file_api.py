@@ -177,6 +177,9 @@ def test_complete_refuses_images_over_the_tenant_pixel_limit(
         ({"filename": "a\u200b.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
         ({"filename": "a\x7f.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
         ({"filename": "a\x85.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        # issue 24: line and paragraph separators (Zl, Zp) were accepted
+        ({"filename": "a\u2028.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
+        ({"filename": "a\u2029.jpg", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
         ({"filename": "..", "contentType": "image/jpeg", "sizeBytes": 10}, 400, "bad_request"),
     ],
 )

@@ -186,12 +186,18 @@ def test_print_check_answers_dpi_and_verdict_with_the_tenants_thresholds(
 @pytest.mark.parametrize("query", [{}, {"widthMm": "100"}, {"widthMm": "abc", "heightMm": "100"},
                                    {"widthMm": "0", "heightMm": "100"}, {"widthMm": "-3", "heightMm": "100"},
                                    {"widthMm": "nan", "heightMm": "100"}, {"widthMm": "100", "heightMm": "inf"},
-                                   {"widthMm": "100", "heightMm": "1e9"}])
+                                   {"widthMm": "100", "heightMm": "1e9"},
+                                   # issue 24: a 500 (ZeroDivisionError) and {"dpi": Infinity} before
+                                   {"widthMm": "5e-324", "heightMm": "100"}, {"widthMm": "1e-308", "heightMm": "100"},
+                                   {"widthMm": "100", "heightMm": "0.5"}])
 def test_print_check_with_bad_parameters_is_400(aws: Aws, files: Any, query: dict[str, str]) -> None:
     record = stored_file(ALICE)
     status, body = print_check(files, record.file_id, query)
     assert status == 400, body
     assert body["error"]["code"] == "bad_request"
+    bad = [name for name in ("widthMm", "heightMm") if name not in query] or [
+        name for name, value in query.items() if not 1 <= (float(value) if value != "abc" else 0) <= 10_000]
+    assert bad[0] in body["error"]["message"]  # the field named
 
 
 def test_print_check_of_another_tenants_file_is_404(aws: Aws, files: Any) -> None:

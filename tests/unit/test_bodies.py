@@ -37,6 +37,8 @@ def test_depth_is_counted_outside_strings(raw: bytes, depth: int) -> None:
         (b'{"name": "\\ud800"}', "surrogate"),
         (b'{"n": NaN}', "not valid JSON"),
         (b'{"n": -Infinity}', "not valid JSON"),
+        (b'{"document": {"n": 1e400}}', "too large"),  # issue 24: stored as null before
+        (b'{"n": -1.5e309}', "too large"),
         (b'{"a": 1', "not valid JSON"),
         (b"[1, 2]", "JSON object"),
         (b"null", "JSON object"),

@@ -84,6 +84,41 @@ def test_a_tenant_with_its_own_origins_is_readable_only_from_them() -> None:
     }
 
 
+@pytest.mark.parametrize("origin", [
+    "http://localhost:@evil.example",  # issue 24: reflected before (`*` was `.+`)
+    "http://localhost:1@evil.example",
+    "http://localhost:80/evil",
+    "http://localhost:80.evil.example",
+    "http://localhost:",
+    "http://localhost:123456",
+    "https://evil.example/.shops.example",
+    "https://evil.example?.shops.example",
+    "https://evil.example#.shops.example",
+    "https://evil.example:443.shops.example",
+    "https://user@evil.example.shops.example:1",
+    "https://a@b.shops.example",
+    "https://-a.shops.example",
+    "https://a..shops.example",
+    "https://a_b.shops.example",
+    "https://\u0430.shops.example",  # Cyrillic a: not a DNS label character
+])
+def test_a_malformed_origin_never_matches_a_wildcard(origin: str) -> None:
+    assert not cors.origin_matches(origin, split_stage())
+    assert header(_answer(origin), "Access-Control-Allow-Origin") is None
+
+
+def test_a_wildcard_port_is_digits_and_a_wildcard_host_is_dns_labels() -> None:
+    assert cors.origin_matches("http://localhost:5173", ["http://localhost:*"])
+    assert cors.origin_matches("http://localhost:1", ["http://localhost:*"])
+    assert cors.origin_matches("https://shop-1.shops.example", ["https://*.shops.example"])
+    assert cors.origin_matches("https://a.b-2.shops.example", ["https://*.shops.example"])
+    assert cors.origin_matches("https://anything.example", ["*"])
+
+
+def split_stage() -> tuple[str, ...]:
+    return cors.split_origins(STAGE_ORIGINS)
+
+
 def test_wildcards_match_as_serverless_preflight_does() -> None:
     assert cors.origin_matches("https://a.b.shops.example", ["https://*.shops.example"])
     assert not cors.origin_matches("https://.shops.example", ["https://*.shops.example"])

@@ -217,10 +217,21 @@ def test_print_check_uses_the_thresholds_it_is_given() -> None:
 
 
 @pytest.mark.parametrize(("width_mm", "height_mm"), [(0, 100), (-5, 100), (float("nan"), 100), (100, float("inf")),
-                                                     (100, 20_000)])
+                                                     (100, 20_000), (5e-324, 100), (1e-308, 100), (100, 0.999)])
 def test_print_check_refuses_sizes_that_are_no_print(width_mm: float, height_mm: float) -> None:
     with pytest.raises(ValueError):
         print_check(6000, 4000, width_mm, height_mm, good_dpi=300, acceptable_dpi=150)
+
+
+def test_print_check_at_the_bounds_answers_finite_figures() -> None:
+    """Issue 24: 5e-324 mm divided by zero (a 500) and 1e-308 mm gave dpi Infinity (not JSON); sizes
+    are from 1 mm to 10 m, and at the smallest the DPI of a huge image is a finite number."""
+    import math
+
+    smallest = print_check(2**31 - 1, 2**31 - 1, 1, 1, good_dpi=300, acceptable_dpi=150)
+    assert math.isfinite(smallest.dpi) and smallest.verdict is Verdict.GOOD
+    largest = print_check(1, 1, 10_000, 10_000, good_dpi=300, acceptable_dpi=150)
+    assert math.isfinite(largest.dpi) and largest.verdict is Verdict.LOW
 
 
 # --- keys --------------------------------------------------------------------------------------

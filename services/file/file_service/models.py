@@ -34,6 +34,8 @@ def _sha256_base64(value: str) -> str:
 Sha256 = Annotated[str, Field(min_length=44, max_length=44, description="SHA-256 in base64, as x-amz-checksum-sha256"),
                    AfterValidator(_sha256_base64)]
 
+_NOT_IN_FILENAMES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
 
 class UploadRequest(ApiModel):
     filename: str = Field(min_length=1, max_length=255)
@@ -46,10 +48,12 @@ class UploadRequest(ApiModel):
     @field_validator("filename")
     @classmethod
     def _printable(cls, value: str) -> str:
-        """No path separators, no control (Cc: C0, DEL, C1) or format (Cf: bidi overrides, zero-width)
-        characters: a filename is shown to people and sent back in Content-Disposition."""
-        if any(c in "/\\" or unicodedata.category(c) in ("Cc", "Cf") for c in value):
-            raise ValueError("filename must not contain control or format characters or path separators")
+        """No path separators, no control (Cc: C0, DEL, C1), format (Cf: bidi overrides, zero-width) or
+        line and paragraph separator (Zl U+2028, Zp U+2029: line breaks in JavaScript and in what shows
+        the name) characters: a filename is shown to people and sent back in Content-Disposition."""
+        if any(c in "/\\" or unicodedata.category(c) in _NOT_IN_FILENAMES for c in value):
+            raise ValueError("filename must not contain control, format or line separator characters or path "
+                             "separators")
         if value.strip() in ("", ".", ".."):
             raise ValueError("filename must name a file")
         return value

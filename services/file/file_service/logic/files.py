@@ -16,7 +16,7 @@ from imagestore.errors import BadRequest, Conflict
 from imagestore.keys import image_object_keys
 from imagestore.models.files import FileRecord, FileStatus
 from imagestore.observability import logger
-from imagestore.previews import MAX_PRINT_MM, print_check
+from imagestore.previews import MAX_PRINT_MM, MIN_PRINT_MM, print_check
 
 
 def list_files(principal: Principal, files: FileStore, bucket: ImageBucket, tenant: TenantSettings,
@@ -67,13 +67,15 @@ def check_print(principal: Principal, file_id: str, files: FileStore, tenant: Te
 
 
 def _millimetres(name: str, value: str | None) -> float:
-    """A print side from the query string: a finite number above 0 (checked with the rest by print_check)."""
+    """A print side from the query string: a finite number from MIN_PRINT_MM to MAX_PRINT_MM (checked
+    with the rest by print_check)."""
     if value is None or not value.strip():
         raise BadRequest(f"query parameter {name} is required (millimetres)")
     try:
         number = float(value)
     except ValueError:
         raise BadRequest(f"query parameter {name} must be a number of millimetres") from None
-    if not math.isfinite(number) or number <= 0 or number > MAX_PRINT_MM:
-        raise BadRequest(f"query parameter {name} must be above 0 and at most {MAX_PRINT_MM:g} millimetres")
+    if not (math.isfinite(number) and MIN_PRINT_MM <= number <= MAX_PRINT_MM):
+        raise BadRequest(f"query parameter {name} must be from {MIN_PRINT_MM:g} to {MAX_PRINT_MM:g} millimetres",
+                         details={"parameter": name, "minimum": MIN_PRINT_MM, "maximum": MAX_PRINT_MM})
     return number
