@@ -180,3 +180,29 @@ def test_a_pin_landing_between_the_read_and_the_write_keeps_the_project_without_
         item = meta(aws, project["projectId"])
         assert "ttl" not in item and int(item["pinCount"]) == 1
     assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now) == []
+
+
+def test_a_live_project_that_ttl_took_with_a_ttl_written_before_the_fix_is_put_back(
+    aws: Aws, projects: Any, clock: Any
+) -> None:
+    """Items written before saves moved the TTL keep their creation-time TTL until their next save,
+    load or refile: if TTL takes such a live META, the stream function puts it back as it was (with the
+    TTL of its expiry) instead of letting its images go."""
+    photo = stored_file(ALICE)
+    project = create(projects, [photo.file_id])
+    first_ttl = meta(aws, project["projectId"])["ttl"]
+    clock.day(300)
+    save(projects, project, [photo.file_id])
+    factory.table().update({"pk": f"T#shop-a#P#{project['projectId']}", "sk": "META"}, "SET #ttl = :old",
+                           names={"#ttl": "ttl"}, values={":old": first_ttl}, return_new=False)  # as before the fix
+
+    now = clock.day(373)
+    deleted = ttl_pass(aws, now)
+
+    assert deleted == [f"T#shop-a#P#{project['projectId']}/META"]  # TTL took it...
+    status, loaded = load(projects, project["projectId"])  # ...and the backstop put it back
+    assert status == 200, loaded
+    assert requests.get(loaded["files"][0]["downloadUrl"], timeout=10).status_code == 200
+    item = meta(aws, project["projectId"])
+    assert item["ttl"] == item["expiresAt"] + TTL_GRACE_SECONDS
+    assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now) == []

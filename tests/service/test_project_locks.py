@@ -157,13 +157,14 @@ def test_a_project_removed_by_ttl_before_the_sweep_lets_its_files_go(aws: Aws) -
     record, _ = new_project([a], now)
     old_image = aws.item(record.pk, keys.META)
     factory.table().delete(record.key)  # what DynamoDB TTL does, then its stream record arrives
+    later = int(old_image["ttl"]) + 1  # TTL deletes only past expiry + grace
 
-    clean_up_after_ttl([old_image], expiry_store(), factory.holder_store(), now)
+    clean_up_after_ttl([old_image], expiry_store(), factory.holder_store(), later)
 
     assert hold_count(aws, a) == 0
-    assert aws.item("T#shop-a#U#alice", f"FILE#{a.file_id}")["xsk"].startswith(f"{now:012d}#")
+    assert aws.item("T#shop-a#U#alice", f"FILE#{a.file_id}")["xsk"].startswith(f"{later:012d}#")
     assert not aws.object_exists(str(old_image["manifestKey"]))
-    clean(aws, now)
+    clean(aws, later)
 
 
 def stalled_save(store: ProjectStore, project: ProjectRecord, base: Manifest, files: list[FileRecord], now: int,

@@ -579,8 +579,19 @@ class ProjectStore:
 
     def remove_after_ttl(self, old_item: dict[str, Any], now: int) -> Removed:
         """TTL deleted a project's META before the sweep removed it (the backstop): release what it held
-        (at an epoch past any its locks reached), drop its base pin, delete what is left of it."""
+        (at an epoch past any its locks reached), drop its base pin, delete what is left of it.
+
+        A META that was still live (active, not expired: a TTL written before saves moved it with the
+        expiry, on items older than that fix) is put back as it was, with the TTL of its expiry: the
+        rest of its partition and its holds are untouched, so nothing is lost."""
         record = ProjectRecord.from_item(old_item)
+        if record.status is ProjectStatus.ACTIVE and record.expires_at > now:
+            restored = {k: v for k, v in old_item.items() if k != "ttl"}
+            if record.pin_count == 0:
+                restored["ttl"] = record.expires_at + TTL_GRACE_SECONDS
+            with contextlib.suppress(ConditionFailed):  # put back already (the stream record came twice)
+                self.table.put(restored, condition="attribute_not_exists(pk)")
+            return Removed()
         documents = [k for k in (record.manifest_key, record.lock.manifest_key if record.lock else None) if k]
         release, fence = self._what_it_holds(record.manifest_key, record.lock)
         return self._release_all(record, record.lock_epoch + 1, release, fence, documents, now)
