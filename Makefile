@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout webhook-listen test test-fast lint typecheck loadtest capacity bench bench-sweep bench-previews clean openapi
+.PHONY: help setup run reset token logout webhook-listen test test-fast lint typecheck loadtest capacity bench bench-sweep bench-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -29,6 +29,7 @@ help:
 	@echo "make capacity   per-operation request counts and the capacity model"
 	@echo "make bench      cold-start and local-stack benchmarks"
 	@echo "make bench-sweep  images deleted per second by the sweep (10,000 and 100,000 expired uploads): batched vs one request per image, 1/4/16 workers"
+	@echo "make bench-webhooks  webhook deliveries/s of one sender and p95 event-to-receiver delay (local stack)"
 	@echo "make bench-previews  seconds and peak memory of the previews of a 24 MP JPEG, 12 MP HEIC, 100 MP PNG"
 
 # --- installation ---------------------------------------------------------------------------------
@@ -119,6 +120,10 @@ bench: setup
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.local_stack
 	$(PY) -m benchmarks.previews
+
+# Deliveries a second of one webhook sender and the event-to-receiver delay (p50/p95) on the local stack.
+bench-webhooks: setup
+	$(PY) -m benchmarks.webhooks
 
 bench-previews: $(VENV)/.installed
 	$(PY) -m benchmarks.previews

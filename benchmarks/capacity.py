@@ -819,6 +819,63 @@ def run_other_operations(bench: Bench) -> None:
             MOBILE, "GET", "/mobile-uploads/{mobileUploadId}", path_params={"mobileUploadId": mid}), 200)
 
 
+class _Messages:
+    """Stands in for the webhook queue: the fan-out's delivery messages are SQS's, not the table's."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, bodies: list[dict[str, Any]]) -> None:
+        self.sent.extend(bodies)
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        pass
+
+
+def run_webhook_event(bench: Bench) -> None:
+    """The write cost of each webhook event (issue 30), for a tenant with one endpoint: its fan-out (the
+    event kept 30 days for replays, with its gsi1 copy; the tenant's endpoints read) and one delivery (the
+    endpoint read, the attempt logged), through the delivery function's logic on the layer's clients,
+    to a receiver on 127.0.0.1. A failed attempt adds one UpdateItem (the endpoint's failingSince)."""
+    from imagestore import ids, webhook_events, webhook_signing
+    from imagestore.data import factory
+    from imagestore.models.webhooks import EVENT_TYPES, EndpointRecord, SecretRecord, WebhookEvent
+    from imagestore.webhook_http import DeliveryPolicy
+    from imagestore_local.webhook_listen import Listener
+    from project_service.logic import webhook_delivery
+
+    secret, now = webhook_signing.new_secret(), int(bench.now())
+    listener = Listener()
+    listener.secret = secret
+    listener.start()
+    store, messages = factory.webhook_store(), _Messages()
+    store.add_endpoint(EndpointRecord(tenantId="shop-a", endpointId=ids.new_id(), url=listener.url,
+                                      eventTypes=EVENT_TYPES, secrets=(SecretRecord(secret=secret, createdAt=now),),
+                                      createdAt=now))
+    ctx = webhook_delivery.DeliveryContext(store=store, queue=messages,  # type: ignore[arg-type]
+                                           policy=DeliveryPolicy(allow_loopback_http=True), retry_base_seconds=30,
+                                           disable_after_seconds=5 * 86400)
+    event = webhook_events.order_placed("shop-a", "alice", ids.new_id(), "shop-order-1001", 3, now)
+
+    def fan_out() -> tuple[int, Any]:
+        outcome = webhook_delivery.fan_out(event, ctx, int(bench.now()))
+        return (200 if outcome.fanned_out == 1 else 500), outcome
+
+    def deliver() -> tuple[int, Any]:
+        message = messages.sent[0]
+        outcome = webhook_delivery.deliver(WebhookEvent.model_validate(message["event"]), message["endpointId"], 1,
+                                           False, ctx, int(bench.now()))
+        return (200 if outcome.delivered else 500), outcome
+
+    try:
+        bench.measure("webhook.fanout", "webhook event: fan-out (kept for replays; 1 endpoint read)", fan_out, 200,
+                      main=False)
+        bench.measure("webhook.delivery", "webhook event: one delivery attempt (endpoint read, attempt logged)",
+                      deliver, 200, main=False)
+    finally:
+        listener.stop()
+
+
 def run_first_load_of_the_day(bench: Bench, project_id: str, n: int) -> None:
     """A load more than a day after the last save also extends the project (one write a day)."""
     bench.tick(86_400 + STEP_SECONDS)
@@ -843,6 +900,7 @@ def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool
     projects = {n: run_size(bench, n, largest=n == max(sizes)) for n in sizes}
     run_list(bench)
     run_other_operations(bench)
+    run_webhook_event(bench)
     if largest_create:
         run_largest_create(bench)
     run_first_load_of_the_day(bench, projects[max(sizes)], max(sizes))  # last: the clock moves a day

@@ -107,3 +107,39 @@ def test_targets_are_judged_against_the_issue(indexes: None) -> None:
     assert verdicts["save, 1 image(s) replaced (400 images)"] is True  # +9 WCU for 2 hold changes
     assert verdicts["share.copy (1 x 400 images)"] is False
     assert verdicts[f"list of {cap.LIST_PROJECTS} projects"] is None  # not measured
+
+
+class _Captured:
+    """A table that keeps what is put (the webhook store's items, as DynamoDB would store them)."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def put(self, item: dict[str, Any], **_: Any) -> None:
+        from imagestore.data.table import serialize
+
+        self.items.append(serialize(item))
+
+
+def test_each_webhook_event_writes_its_log_item_with_a_gsi1_copy_and_one_item_per_attempt(indexes: None) -> None:
+    """The write cost of an event (docs/webhooks.md, `make capacity`): the event log item (within 1 KB: 1 WCU,
+    and 1 more for its gsi1 copy: gsi1 projects ALL) and one attempt item (1 WCU) per delivery attempt, for the
+    largest payload a producer sends (file.refused with a 300-character message)."""
+    from imagestore import webhook_events
+    from imagestore.data.webhooks import WebhookStore
+    from imagestore.models.webhooks import AttemptRecord
+
+    table = _Captured()
+    store = WebhookStore(table)  # type: ignore[arg-type]
+    event = webhook_events.file_refused("t" * 32, "u" * 64, "01m995jdr0037xje0stn2j0rej", "unprocessable", "m" * 400,
+                                        '"0123456789abcdef0123456789abcdef"', 1_796_000_000)
+    store.put_event(event, 1_796_000_000)
+    store.add_attempt(event.tenantId, AttemptRecord(
+        attemptId="01m995jdr0037xje0stn2j0rej", endpointId="01m995jdre0qc1vx9embpcsdw1", eventId=event.id,
+        eventType=event.type, attempt=10, at=1_796_000_000, ok=False, status=None,
+        error="connection failed: ConnectionRefusedError", latencyMs=10_000), 1_796_000_000_000)
+    event_item, attempt_item = table.items
+    assert cap.write_units(cap.item_size(event_item)) == 1
+    assert cap.write_units(cap.index_item_size(event_item, cap.INDEXES["gsi1"].projected)) == 1
+    assert cap.write_units(cap.item_size(attempt_item)) == 1
+    assert "gsi1pk" not in attempt_item and "xpk" not in attempt_item and "xpk" not in event_item

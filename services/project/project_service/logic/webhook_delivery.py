@@ -78,7 +78,8 @@ def deliver(event: WebhookEvent, endpoint_id: str, attempt: int, replay: bool, c
         logger.info("webhook delivery dropped: endpoint gone or disabled", endpoint_id=endpoint_id, event_id=event.id)
         return Outcome(done=True)
     body = json.dumps(event.model_dump(mode="json"), separators=(",", ":")).encode()
-    headers = webhook_signing.signed_headers(endpoint.signing_secrets(now), event.id, now, body)
+    # The timestamp receivers check against their own clock: the wall clock, not the local stack's moved one.
+    headers = webhook_signing.signed_headers(endpoint.signing_secrets(now), event.id, int(time.time()), body)
     result = post(endpoint.url, body, headers, ctx.policy, ctx.resolver)
     ctx.store.add_attempt(event.tenantId, AttemptRecord(
         attemptId=ids.new_id(), endpointId=endpoint_id, eventId=event.id, eventType=event.type, attempt=attempt,
