@@ -81,7 +81,7 @@ class CallFaults:
         from botocore.client import BaseClient
         from botocore.exceptions import ClientError
 
-        original = BaseClient._make_api_call
+        original = BaseClient._make_api_call  # type: ignore[attr-defined]
         owner = self
 
         def make_api_call(client: Any, operation: str, params: Any) -> Any:
@@ -99,8 +99,9 @@ class CallFaults:
                 if failure is not None:
                     owner.report(failure)
                     _, code, message, status = ERRORS[failure]
-                    raise ClientError({"Error": {"Code": code, "Message": message},
-                                       "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+                    metadata: Any = {"HTTPStatusCode": status}
+                    raise ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata},
+                                      operation)
             return original(client, operation, params)
 
-        BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+        BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]

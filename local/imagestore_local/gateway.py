@@ -1,4 +1,4 @@
-"""The API Gateway emulator: REST proxy events, authorizers, gateway responses, CORS, admin endpoints."""
+"""The API Gateway emulator: REST proxy events, authorizers, gateway responses, CORS (admin endpoints: admin.py)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from werkzeug.datastructures import Headers
 from werkzeug.security import safe_join
 from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Request, Response
 
-from imagestore_local import api_docs
+from imagestore_local import admin, api_docs
 from imagestore_local.authorizer import AuthorizerRunner
 from imagestore_local.clock import LocalClock
-from imagestore_local.config_loader import ACCOUNT_ID, FunctionDef, Project, ServiceConfig
-from imagestore_local.faults import ENV as FAULTS_ENV
-from imagestore_local.faults import Faults
+from imagestore_local.config_loader import ACCOUNT_ID, Project, ServiceConfig
 from imagestore_local.lambda_runtime import FunctionError, FunctionTimeout, LambdaRuntime
 from imagestore_local.policy import method_arn
 from imagestore_local.routing import Route, Router, api_id
 from imagestore_local.scheduler import EventBus
-from imagestore_local.sqs import LocalSqs, QueueError
+from imagestore_local.sqs import LocalSqs
 from imagestore_local.throttling import UsagePlans
 from imagestore_local.ttl import TtlReaper
 
@@ -204,7 +201,7 @@ class Gateway:
         self.stage = project.stage
         self._responses = {service.key: gateway_responses(service) for service in project.services()}
         self.usage_plans = {service.key: UsagePlans(service) for service in project.services()}
-        self._started = time.time()
+        self.started = time.time()
 
     # ---- WSGI
 
@@ -220,9 +217,9 @@ class Gateway:
     def dispatch(self, request: Request) -> Response:
         """Route one request."""
         if request.path.startswith("/_local/"):
-            return self._admin(request)
+            return admin.respond(self, request)
         if request.path == "/systemsmanager/parameters/get":
-            return self._parameter(request)
+            return admin.parameter(self, request)
         if request.path == MOBILE_PAGE_PATH.rstrip("/") or request.path.startswith(MOBILE_PAGE_PATH):
             return self._mobile_page(request)
         docs = api_docs.respond(self.project.root, request)  # GET /openapi.json and /docs, no token
@@ -505,226 +502,6 @@ class Gateway:
         if cors.get("cacheControl"):
             headers["Cache-Control"] = str(cors["cacheControl"])
         return Response(b"", status=200, headers=headers, content_type="application/json")
-
-    # ---- admin
-
-    def _admin(self, request: Request) -> Response:
-        """/_local/* endpoints."""
-        path = request.path.rstrip("/")
-        if path == "/_local/health" and request.method == "GET":
-            return self._json(
-                200,
-                json.dumps(
-                    {
-                        "status": "ok",
-                        "stage": self.info.stage,
-                        "region": self.info.region,
-                        "dynamodb": self.info.dynamodb,
-                        "s3": self.info.s3,
-                        "dataDir": self.info.data_dir,
-                        "uptimeSeconds": round(time.time() - self._started, 1),
-                        "clockOffsetSeconds": self.clock.offset,
-                        "services": [service.key for service in self.project.services()],
-                        **self.info.extra,
-                    }
-                ),
-            )
-        if path == "/_local/clock":
-            if request.method == "GET":
-                return self._json(200, json.dumps(self.clock.describe()))
-            if request.method == "POST":
-                body = self._json_body(request)
-                if not isinstance(body, dict):
-                    return self._json(400, _error_json(400, "body must be a JSON object"))
-                if "offsetSeconds" in body:
-                    self.clock.set(float(body["offsetSeconds"]))
-                elif "advanceSeconds" in body:
-                    self.clock.advance(float(body["advanceSeconds"]))
-                else:
-                    return self._json(400, _error_json(400, "give advanceSeconds or offsetSeconds"))
-                return self._json(200, json.dumps(self.clock.describe()))
-        if path == "/_local/routes" and request.method == "GET":
-            return self._json(
-                200,
-                json.dumps(
-                    [
-                        {
-                            "method": r.method,
-                            "path": r.resource,
-                            "service": r.service.key,
-                            "function": r.function.key,
-                            "authorizer": r.authorizer.function.key if r.authorizer else None,
-                        }
-                        for r in self.router.routes
-                    ]
-                ),
-            )
-        if path == "/_local/events" and request.method == "POST":
-            return self._put_events(request)
-        if (path == "/_local/sqs" or path.startswith("/_local/sqs/")) and request.method == "POST":
-            return self._sqs(request)
-        lambda_invoke = re.fullmatch(r"/_local/lambda/2015-03-31/functions/([^/]+)/invocations", path)
-        if lambda_invoke and request.method == "POST":
-            return self._lambda_invoke(request, unquote(lambda_invoke.group(1)))
-        invoke = re.fullmatch(r"/_local/functions/([^/]+)/([^/]+)/invoke", path)
-        if invoke and request.method == "POST":
-            return self._invoke_function(request, invoke.group(1), invoke.group(2))
-        if path == "/_local/ttl" and request.method == "POST" and self.ttl is not None:
-            return self._json(200, json.dumps(self.ttl.run_once(), default=str))
-        if path == "/_local/faults":
-            return self._faults(request)
-        if path == "/_local/authorizer-cache" and request.method == "DELETE":
-            self.authorizers.clear()
-            return Response(status=204)
-        if path == "/_local/usage-plans" and request.method == "DELETE":
-            for plans in self.usage_plans.values():
-                plans.reset()
-            return Response(status=204)
-        return self._json(404, _error_json(404, f"No route for {request.method} {request.path}"))
-
-    @staticmethod
-    def _json_body(request: Request) -> Any:
-        raw = request.get_data(cache=True)
-        if not raw:
-            return {}
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return None
-
-    def _put_events(self, request: Request) -> Response:
-        """PutEvents (also reached by boto3's events client via AWS_ENDPOINT_URL_EVENTBRIDGE)."""
-        target = request.headers.get("X-Amz-Target", "AWSEvents.PutEvents")
-        body = self._json_body(request)
-        content_type = (
-            "application/x-amz-json-1.1" if "X-Amz-Target" in request.headers else "application/json"
-        )
-        if not target.endswith(".PutEvents"):
-            return Response(
-                json.dumps({"__type": "UnknownOperationException", "message": target}),
-                status=400,
-                content_type=content_type,
-            )
-        if not isinstance(body, dict) or not isinstance(body.get("Entries"), list):
-            return Response(
-                json.dumps({"__type": "ValidationException", "message": "Entries is required"}),
-                status=400,
-                content_type=content_type,
-            )
-        wait = request.args.get("wait", "").lower() in ("1", "true", "yes")
-        result = self.event_bus.put_events(body["Entries"], wait=wait)
-        return Response(json.dumps(result, default=str), status=200, content_type=content_type)
-
-    def _sqs(self, request: Request) -> Response:
-        """The SQS API (boto3's sqs client via AWS_ENDPOINT_URL_SQS: the JSON protocol)."""
-        content_type = "application/x-amz-json-1.0"
-        operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonSQS.")
-        body = self._json_body(request)
-        if self.sqs is None or not isinstance(body, dict):
-            return Response(json.dumps({"__type": "InvalidParameterValue", "message": "no queues or no JSON body"}),
-                            status=400, content_type=content_type)
-        try:
-            result = self.sqs.call(operation, body)
-        except QueueError as exc:
-            return Response(json.dumps({"__type": exc.code, "message": exc.message}), status=exc.status,
-                            content_type=content_type, headers={"x-amzn-query-error": f"{exc.code};Sender"})
-        except (KeyError, ValueError, TypeError) as exc:
-            return Response(json.dumps({"__type": "InvalidParameterValue", "message": str(exc)}), status=400,
-                            content_type=content_type)
-        return Response(json.dumps(result), status=200, content_type=content_type)
-
-    def _faults(self, request: Request) -> Response:
-        """GET: IMAGESTORE_FAULTS in effect and the faults injected so far, by kind; POST {"spec": "..."}: set it
-        ("" turns faults off), for every invocation from now on."""
-        if request.method == "POST":
-            body = self._json_body(request)
-            spec = body.get("spec") if isinstance(body, dict) else None
-            if not isinstance(spec, str):
-                return self._json(400, _error_json(400, 'give {"spec": "kind=rate,..."}'))
-            try:
-                Faults.parse(spec)
-            except ValueError as exc:
-                return self._json(400, _error_json(400, str(exc)))
-            os.environ[FAULTS_ENV] = spec
-            log.warning("faults now %r", spec)
-        elif request.method != "GET":
-            return self._json(405, _error_json(405, "GET or POST"))
-        return self._json(200, json.dumps({"spec": os.environ.get(FAULTS_ENV, ""),
-                                           "injected": dict(self.runtime.faults)}))
-
-    def _parameter(self, request: Request) -> Response:
-        """The AWS Parameters and Secrets Lambda Extension's GET, serving the local JWT secret."""
-        name = request.args.get("name", "")
-        secret_parameter = os.environ.get("IMAGESTORE_JWT_SECRET_PARAMETER")
-        if name and (name == secret_parameter or name.endswith("jwt-secret")):
-            value = os.environ.get("IMAGESTORE_JWT_SECRET", "")
-            return self._json(
-                200,
-                json.dumps(
-                    {
-                        "Parameter": {
-                            "Name": name,
-                            "Type": "SecureString",
-                            "Value": value,
-                            "Version": 1,
-                            "ARN": f"arn:aws:ssm:{self.info.region}:{ACCOUNT_ID}:parameter/{name.strip('/')}",
-                        }
-                    }
-                ),
-            )
-        return self._json(
-            400, json.dumps({"__type": "ParameterNotFound", "message": f"parameter {name} not found"})
-        )
-
-    def _invoke_function(self, request: Request, service_key: str, function_key: str) -> Response:
-        """Invoke any function with a JSON event; answers its JSON result."""
-        fn = self._function(service_key, function_key)
-        if fn is None:
-            return self._json(404, _error_json(404, f"no function {service_key}/{function_key}"))
-        event = self._json_body(request)
-        if event is None:
-            return self._json(400, _error_json(400, "the event must be JSON"))
-        try:
-            result = self.runtime.invoke(fn, event)
-        except FunctionError as exc:
-            log.error("%s/%s failed when invoked by hand: %s: %s", service_key, function_key, exc.error_type, exc)
-            return self._json(
-                500,
-                json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}),
-                {"X-Amz-Function-Error": "Unhandled"},
-            )
-        return self._json(200, json.dumps(result, default=str))
-
-    def _lambda_invoke(self, request: Request, name: str) -> Response:
-        """Lambda's Invoke API (boto3 via AWS_ENDPOINT_URL_LAMBDA): Event -> 202, run in the background;
-        RequestResponse -> 200 with the function's result."""
-        fn = self.runtime.find(name)
-        if fn is None:
-            return Response(json.dumps({"Type": "User", "message": f"Function not found: {name}"}), status=404,
-                            headers={"x-amzn-ErrorType": "ResourceNotFoundException"}, content_type="application/json")
-        event = self._json_body(request)
-        if event is None:
-            return Response(json.dumps({"Type": "User", "message": "Could not parse request body into json"}),
-                            status=400, headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
-                            content_type="application/json")
-        if request.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event":
-            self.runtime.invoke_async(fn, event, source="lambda Invoke")
-            return Response(b"", status=202)
-        try:
-            result = self.runtime.invoke(fn, event)
-        except FunctionError as exc:
-            return Response(json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}), status=200,
-                            headers={"X-Amz-Function-Error": "Unhandled"}, content_type="application/json")
-        return Response(json.dumps(result, default=str), status=200, content_type="application/json")
-
-    def _function(self, service_key: str, function_key: str) -> FunctionDef | None:
-        """A function by service key (or service name) and function key (or deployed name)."""
-        for service in self.project.services():
-            if service_key in (service.key, service.service_name):
-                for fn in service.functions.values():
-                    if function_key in (fn.key, fn.name):
-                        return fn
-        return None
 
 
 def _error_type(response_type: str) -> str:

@@ -377,8 +377,10 @@ class LambdaRuntime:
                 delay += faults.rng.uniform(0.2, 1.0)
             if faults.roll("event_duplicate"):  # at-least-once: the same event once more, on its own
                 self.faults["event_duplicate"] += 1
-                self._later(delay + faults.rng.uniform(0.0, 1.0),
-                            lambda: self.invoke_async(fn, event, source=f"{source} (delivered twice)", faulty=False))
+                def again() -> None:
+                    self.invoke_async(fn, event, source=f"{source} (delivered twice)", faulty=False)
+
+                self._later(delay + faults.rng.uniform(0.0, 1.0), again)
         self._later(delay, lambda: self._submit(fn, lambda: attempt(1)))
         return future
 
