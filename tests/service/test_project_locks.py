@@ -260,3 +260,33 @@ def run_sweep_at(moment: int) -> dict[str, Any]:
             del os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"]
         else:
             os.environ["IMAGESTORE_CLOCK_OFFSET_SECONDS"] = previous
+
+
+def test_a_save_that_fails_holding_the_lock_leaves_its_manifest_for_the_next_save_to_undo(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throttled (or failed) call after the lock and the acquire: the save raises, and the manifest its lock
+    names stays, so the next lock holder releases what it acquired (found by tests/local/test_chaos_e2e.py)."""
+    from imagestore.errors import Throttled
+
+    now = int(time.time())
+    a, b, c = stored_file(ALICE), stored_file(ALICE), stored_file(ALICE)
+    record, base = new_project([a, b], now)
+    store = factory.project_store()
+
+    def throttled(*_args: Any, **_kwargs: Any) -> None:
+        raise Throttled("the table is busy; retry")
+
+    monkeypatch.setattr(store, "_commit_locked", throttled)
+    with pytest.raises(Throttled):
+        store.save(record, base, draft([b, c], now), now)  # adds c (acquired), then fails to commit
+    assert hold_count(aws, c) == 1
+    monkeypatch.undo()
+
+    later = now + LOCK_SECONDS + 1
+    current, manifest = store.load("shop-a", record.project_id)  # type: ignore[misc]
+    saved, _ = store.save(current, manifest, draft([a, b], later), later)
+
+    assert saved.version == 2
+    assert (hold_count(aws, a), hold_count(aws, b), hold_count(aws, c)) == (1, 1, 0)
+    clean(aws, later)

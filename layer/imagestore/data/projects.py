@@ -222,13 +222,14 @@ class ProjectStore:
         })
         manifest_key = self._put_manifest(saved, manifest)
         saved = saved.model_copy(update={"manifest_key": manifest_key})
-        committed = False
+        committed = locked = False
         try:
             if not added and not released and current.lock is None:
                 self._commit_unlocked(current, saved)
                 committed = True
             else:
                 lock = self._lock(current, manifest_key, now)
+                locked = True
                 try:
                     if current.lock is not None:
                         self._take_over(current, base, lock, now)
@@ -247,8 +248,17 @@ class ProjectStore:
                     self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now,
                                        own=True)
                     raise SaveInProgress("another save took this project over; load it again and retry") from None
+        except LockLost:
+            raise
+        except Exception:
+            if locked and not committed:
+                # Failed while holding the lock (a throttled or failed call): the lock names this manifest, which
+                # the next lock holder reads to undo the holds this save acquired. It must stay.
+                locked = False
+                manifest_key = ""
+            raise
         finally:
-            if not committed:
+            if not committed and manifest_key:
                 self.bucket.delete_objects([manifest_key])
         if current.manifest_key:
             self.bucket.delete_objects([current.manifest_key])  # a reader that still had it reads META again
