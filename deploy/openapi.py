@@ -101,6 +101,9 @@ CURSOR = Param("cursor", "query", {"type": "string", "maxLength": MAX_CURSOR_CHA
                "The `nextCursor` of the previous page (opaque; a cursor of another list or user is a 400)")
 # A version from 1 up, at most MAX_VERSION_DIGITS digits (the API also takes leading zeros; "0" is refused).
 _VERSION = f"[1-9][0-9]{{0,{MAX_VERSION_DIGITS - 1}}}"
+FILES_CURSOR = Param("filesCursor", "query", {"type": "string", "maxLength": 40},
+                     f"The `filesNextCursor` of the previous answer: the next page of files "
+                     f"({project_models.FILES_PAGE_SIZE} a page; a cursor of another version of the project is a 409)")
 IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^((W/)?"{_VERSION}"|{_VERSION})$'},
                  "The version being replaced: `3`, `\"3\"` or `W/\"3\"` (the ETag of the last save)", required=True,
                  example='"1"')
@@ -293,8 +296,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "project", "get", "/projects/{projectId}", "getProject",
-        "A project: its document and its files with download URLs", "projects",
-        {200: project_models.ProjectView}, params=(PROJECT_ID,), errors=(404,),
+        "A project: its document and a page of its files with download URLs", "projects",
+        {200: project_models.ProjectView}, params=(PROJECT_ID, FILES_CURSOR), errors=(404, 409),
     ),
     Operation(
         "project", "put", "/projects/{projectId}", "updateProject", "Save a new version of a project", "projects",
@@ -323,7 +326,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "project", "get", "/shares/{token}", "viewShare", "The shared project, as GET /projects/{projectId}",
-        "shares", {200: project_models.SharedProjectView}, params=(SHARE_TOKEN,), errors=(404,),
+        "shares", {200: project_models.SharedProjectView}, params=(SHARE_TOKEN, FILES_CURSOR), errors=(404, 409),
     ),
     Operation(
         "project", "post", "/shares/{token}/copies", "copyShare",
@@ -363,8 +366,9 @@ OPERATIONS: tuple[Operation, ...] = (
                "ResubmitOrder": _link("resubmitOrder", orderId="$response.body#/orderId")},
     ),
     Operation(
-        "project", "get", "/orders/{orderId}", "getOrder", "An order with its frozen projects", "orders",
-        {200: project_models.OrderView}, params=(ORDER_ID,), errors=(404,),
+        "project", "get", "/orders/{orderId}", "getOrder",
+        "An order with its frozen projects: documents by URL, a page of files", "orders",
+        {200: project_models.OrderView}, params=(ORDER_ID, FILES_CURSOR), errors=(404,),
     ),
     Operation(
         "project", "post", "/orders/{orderId}/resubmissions", "resubmitOrder",

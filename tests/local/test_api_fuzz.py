@@ -125,3 +125,28 @@ def test_schemathesis_with_a_phones_mobile_upload_token(stack: StackHandle, tmp_
     )
     assert report["operations"]["selected"] == 3, summary
     assert {"POST /uploads", "GET /mobile-uploads/{mobileUploadId}/session"} <= accepted(report), summary
+
+
+def test_the_hostile_inputs_of_issue_24_are_4xx_answers_of_bounded_size(stack: StackHandle) -> None:
+    """Inputs Schemathesis does not make up: a 4 MiB body of escaped quotes (the depth pre-check was
+    quadratic: hours of CPU), 100,000 unknown keys (a 6.4 MB 400 answer: a 502), a forged filesCursor."""
+    headers = {"Authorization": f"Bearer {stack.mint_token('fuzz-tenant', 'hostile', session='s-hostile')}",
+               "Content-Type": "application/json"}
+    escapes = b'{"filename": "' + b'\\"' * (2 * 1024 * 1024 - 16)
+    answer = requests.post(f"{stack.base_url}/uploads", data=escapes, headers=headers, timeout=60)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_request"
+
+    keys = json.dumps({"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 10,
+                       **{f"k{i:05d}": 0 for i in range(100_000)}})
+    answer = requests.post(f"{stack.base_url}/uploads", data=keys, headers=headers, timeout=60)
+    assert answer.status_code == 400 and len(answer.content) < 10_000
+    details = answer.json()["error"]["details"]
+    assert len(details["problems"]) == 20 and details["problemCount"] == 100_000
+
+    created = requests.post(f"{stack.base_url}/projects", json={"name": "p", "productType": "book"},
+                            headers=headers, timeout=60)
+    assert created.status_code == 201 and created.json()["filesNextCursor"] is None
+    for forged in ("MS4x", "x" * 41, "%00"):
+        answer = requests.get(f"{stack.base_url}/projects/{created.json()['projectId']}",
+                              params={"filesCursor": forged}, headers=headers, timeout=60)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_cursor", forged

@@ -23,6 +23,13 @@ OTHER_TENANT = Principal("shop-b", "alice", "s1")
 DAY = 86400
 
 
+def document_of(frozen: dict[str, Any]) -> Any:
+    """An order's frozen document, from its documentUrl (orders link documents, never inline them)."""
+    response = requests.get(frozen["documentUrl"], timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
 @pytest.fixture
 def lab_queue(aws: Aws) -> Any:
     """An SQS queue receiving the default bus's imagestore.orders events; returns a reader."""
@@ -108,7 +115,7 @@ def test_an_order_freezes_its_project_and_holds_its_files(aws: Aws, projects: An
     assert [i["cartItemId"] for i in order["items"]] == [book, mug]
     assert order["items"][0]["projectVersion"] == 1 and order["items"][1]["projectId"] is None
     (frozen,) = order["projects"]
-    assert frozen["document"] == {"pages": [f1.file_id, f2.file_id]} and frozen["version"] == 1
+    assert document_of(frozen) == {"pages": [f1.file_id, f2.file_id]} and frozen["version"] == 1
     assert requests.get(frozen["files"][0]["downloadUrl"], timeout=10).content == data
     meta = aws.item(f"T#shop-a#ORDER#{oid}", "META")
     assert meta["entity"] == "order" and meta["status"] == "active" and meta["placed"] is True
@@ -192,7 +199,7 @@ def test_an_order_keeps_the_version_it_was_made_from(
 
     assert status == 200
     assert kept["projects"][0]["version"] == 1
-    assert kept["projects"][0]["document"] == {"pages": [a.file_id, b.file_id]}
+    assert document_of(kept["projects"][0]) == {"pages": [a.file_id, b.file_id]}
     assert [f["fileId"] for f in kept["projects"][0]["files"]] == [a.file_id, b.file_id]
     assert requests.get(kept["projects"][0]["files"][0]["downloadUrl"], timeout=10).content == data
     run_sweep()  # the deleted project stays (hidden) while the order pins it
@@ -220,7 +227,7 @@ def test_a_cart_item_of_a_deleted_project_can_be_ordered(
     assert status == 201, order
     (frozen,) = order["projects"]
     assert frozen["version"] == 1 and frozen["name"] == "Book"
-    assert frozen["document"] == {"pages": [a.file_id, b.file_id]}
+    assert document_of(frozen) == {"pages": [a.file_id, b.file_id]}
     assert [f["fileId"] for f in frozen["files"]] == [a.file_id, b.file_id]
     assert order["items"][0]["projectVersion"] == 1
     assert requests.get(frozen["files"][0]["downloadUrl"], timeout=10).content == data
@@ -248,7 +255,7 @@ def test_an_order_contains_what_was_put_in_the_cart_though_the_project_was_edite
 
     assert status == 201, order
     (frozen,) = order["projects"]
-    assert frozen["version"] == 1 and frozen["document"] == {"pages": [a.file_id, b.file_id]}
+    assert frozen["version"] == 1 and document_of(frozen) == {"pages": [a.file_id, b.file_id]}
     assert [f["fileId"] for f in frozen["files"]] == [a.file_id, b.file_id]
     assert order["items"][0]["projectVersion"] == 1
     assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 1
@@ -291,7 +298,7 @@ def test_an_order_of_a_cart_item_without_its_version_racing_an_edit_freezes_the_
     # The pin on version 2 failed (version 3 was saved meanwhile): the order froze version 3 instead.
     assert status == 201, order
     (frozen,) = order["projects"]
-    assert frozen["version"] == 3 and frozen["document"] == {"pages": [new.file_id]}
+    assert frozen["version"] == 3 and document_of(frozen) == {"pages": [new.file_id]}
     assert [f["fileId"] for f in frozen["files"]] == [new.file_id]
     assert order["items"][0]["projectVersion"] == 3
     assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 3

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 
 from imagestore import ids, keys
 from imagestore.auth import Principal
@@ -124,7 +125,7 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
     assert status == 200 and loaded["document"] == second and loaded["version"] == 2
     status, kept = call(orders, api_event("GET", "/orders/{orderId}", principal=ALICE,
                                           path_params={"orderId": oid}))
-    assert status == 200 and kept["projects"][0]["document"] == first
+    assert status == 200 and requests.get(kept["projects"][0]["documentUrl"], timeout=10).json() == first
     manifest = json.loads(body(aws, referenced[2]))
     assert manifest["resubmissionId"] == resubmission["resubmissionId"]
 

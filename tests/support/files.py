@@ -34,7 +34,8 @@ def stored_file(principal: Principal, data: bytes | None = None, *, retention_se
     return record
 
 
-def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6 * 3600) -> list[FileRecord]:
+def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6 * 3600,
+                 filename: str | None = None) -> list[FileRecord]:
     """count available file items of principal's, written with BatchWriteItem (25 a call).
 
     Their objects are not uploaded: for tests about what holds and loads files, not their bytes.
@@ -43,8 +44,9 @@ def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6
     records = [
         FileRecord(
             tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
-            session_id=principal.session_id, filename=f"photo-{n}.jpg", content_type="image/jpeg",
-            size_bytes=1000 + n, status=FileStatus.AVAILABLE, created_at=now, completed_at=now,
+            session_id=principal.session_id, filename=filename or f"photo-{n}.jpg",
+            content_type="image/jpeg", size_bytes=1000 + n, status=FileStatus.AVAILABLE, created_at=now,
+            completed_at=now,
             expires_at=now + retention_seconds, width=64, height=48, **PREVIEWS_MADE,
         )
         for n in range(count)

@@ -20,10 +20,14 @@ from imagestore.preview_views import PreviewView
 
 MAX_FILES_PER_PROJECT = 2000
 # A project's document, as compact JSON with non-ASCII escaped (as every response carries it), is at
-# most 1 MiB: GET /projects/{id} (the document and up to MAX_FILES_PER_PROJECT files with a download
-# URL each, about 1 KB a file with a usual filename) then stays well under Lambda's 6 MB response limit,
-# and so do a share's and an order's view of it.
+# most 1 MiB.
 MAX_DOCUMENT_BYTES = 1024 * 1024
+# Answers list a project's (a share's, an order's) files a page at a time: a file entry is up to about
+# 14 KB (a 255-character filename of emoji: 3 KB escaped in JSON, 5 KB percent-encoded twice in its
+# download URL; three presigned URLs, each with the function's session token), so a page of 200 and a
+# document of 1 MiB stay well under Lambda's 6 MB response limit (tests/service/test_answer_sizes.py).
+# An order's documents are not inlined but linked (documentUrl): 25 of 1 MiB would not fit.
+FILES_PAGE_SIZE = 200
 
 
 class ProjectInput(ApiModel):
@@ -87,7 +91,8 @@ class ProjectSummary(ApiModel):
 
 class ProjectView(ProjectSummary):
     document: Any
-    files: list[ProjectFileView]
+    files: list[ProjectFileView]  # at most FILES_PAGE_SIZE, in the version's order
+    files_next_cursor: str | None = None  # the next page: GET with ?filesCursor=; None on the last
 
 
 class ProjectPage(ApiModel):
@@ -180,8 +185,9 @@ class OrderProjectView(ApiModel):
     version: int
     name: str
     product_type: str
-    document: Any
-    files: list[ProjectFileView]
+    document_url: str  # the frozen document (JSON), presigned for the tenant's download_url_seconds
+    file_count: int
+    files: list[ProjectFileView]  # those of this page (the order's files in order, FILES_PAGE_SIZE a page)
 
 
 class OrderView(ApiModel):
@@ -192,6 +198,7 @@ class OrderView(ApiModel):
     expires_at: str
     items: list[OrderLineView]
     projects: list[OrderProjectView]
+    files_next_cursor: str | None = None  # the next page of files: GET /orders/{id}?filesCursor=
 
 
 class ManifestEntry(ApiModel):

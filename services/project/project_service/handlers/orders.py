@@ -38,7 +38,8 @@ def place_order() -> tuple[dict[str, Any], int]:
 @app.get("/orders/<order_id>")
 def get_order(order_id: str) -> dict[str, Any]:
     principal = api.principal(app)
-    view = orders.get_order(principal, order_id, order_context(principal.tenant_id), int(clock.now_epoch()))
+    view = orders.get_order(principal, order_id, order_context(principal.tenant_id), int(clock.now_epoch()),
+                            app.current_event.get_query_string_value("filesCursor"))
     metrics.add_metric(name="OrdersLoaded", unit=MetricUnit.Count, value=1)
     return view.dump()
 

@@ -45,7 +45,7 @@ def list_projects() -> dict[str, Any]:
 def get_project(project_id: str) -> dict[str, Any]:
     principal = api.principal(app)
     view = projects.get_project(principal, project_id, project_context(principal.tenant_id),
-                                int(clock.now_epoch()))
+                                int(clock.now_epoch()), app.current_event.get_query_string_value("filesCursor"))
     metrics.add_metric(name="ProjectsLoaded", unit=MetricUnit.Count, value=1)
     return view.dump()
 

@@ -46,7 +46,8 @@ def revoke_share(project_id: str, share_id: str) -> api.Response:
 @app.get("/shares/<token>")
 def view_share(token: str) -> dict[str, Any]:
     principal = api.principal(app)
-    view = shares.view_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()))
+    view = shares.view_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()),
+                             app.current_event.get_query_string_value("filesCursor"))
     metrics.add_metric(name="SharesViewed", unit=MetricUnit.Count, value=1)
     return view.dump()
 

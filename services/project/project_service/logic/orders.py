@@ -37,8 +37,9 @@ from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
 from imagestore.models.orders import FrozenProject, OrderLine, OrderRecord
 from imagestore.observability import logger
-from project_service.logic.projects import ProjectContext, file_views, pinnable
+from project_service.logic.projects import ProjectContext, file_views, files_offset, next_files_cursor, pinnable
 from project_service.models import (
+    FILES_PAGE_SIZE,
     ManifestDocument,
     ManifestEntry,
     OrderInput,
@@ -236,24 +237,35 @@ def find_own_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
     return partition
 
 
-def get_order(principal: Principal, order_id: str, ctx: OrderContext, now: int) -> OrderView:
-    return order_view(find_own_order(principal, order_id, ctx, now), ctx)
+def get_order(principal: Principal, order_id: str, ctx: OrderContext, now: int,
+              files_cursor: str | None = None) -> OrderView:
+    return order_view(find_own_order(principal, order_id, ctx, now), ctx, files_cursor=files_cursor)
 
 
-def order_view(partition: OrderPartition, ctx: OrderContext,
-               manifests: dict[str, Manifest] | None = None) -> OrderView:
-    """The order with its frozen projects: documents and files with download URLs."""
+def order_view(partition: OrderPartition, ctx: OrderContext, manifests: dict[str, Manifest] | None = None,
+               files_cursor: str | None = None) -> OrderView:
+    """The order with its frozen projects: each document by a presigned URL (25 of 1 MiB inline would
+    not fit in an answer), and a page of the order's files (its projects' in turn, FILES_PAGE_SIZE a
+    page) with download URLs."""
     order = partition.order
     assert order is not None
-    projects = []
-    for frozen in partition.projects:
-        document, refs = _frozen_contents(frozen, partition, ctx, manifests)
-        projects.append(OrderProjectView(project_id=frozen.project_id, version=frozen.version, name=frozen.name,
-                                         product_type=frozen.product_type, document=document,
-                                         files=file_views(refs, ctx.project)))
+    contents = [(frozen, _frozen_contents(frozen, partition, ctx, manifests)[1]) for frozen in partition.projects]
+    total = sum(len(refs) for _, refs in contents)
+    start = files_offset(files_cursor, 0, total)
+    end = start + FILES_PAGE_SIZE
+    projects, first = [], 0
+    seconds = ctx.project.tenant.download_url_seconds
+    for frozen, refs in contents:
+        page = refs[max(0, start - first):max(0, end - first)]
+        first += len(refs)
+        projects.append(OrderProjectView(
+            project_id=frozen.project_id, version=frozen.version, name=frozen.name, product_type=frozen.product_type,
+            document_url=ctx.project.bucket.presign_download(frozen.document_key, expires_in=seconds),
+            file_count=len(refs), files=file_views(page, ctx.project)))
     return OrderView(order_id=order.order_id, external_order_ref=order.external_order_ref, status="placed",
                      created_at=iso(from_epoch(order.created_at)), expires_at=iso(from_epoch(order.expires_at)),
-                     items=[OrderLineView.of(line) for line in order.lines], projects=projects)
+                     items=[OrderLineView.of(line) for line in order.lines], projects=projects,
+                     files_next_cursor=next_files_cursor(0, end, total))
 
 
 def _frozen_contents(frozen: FrozenProject, partition: OrderPartition, ctx: OrderContext,

@@ -6,6 +6,9 @@ the caller's rights and inputs and builds what is saved and shown.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass
 
 from imagestore import ids, webhook_events
@@ -17,7 +20,7 @@ from imagestore.data.holds import HoldStore
 from imagestore.data.projects import Draft, ProjectStore
 from imagestore.data.storage import ImageBucket
 from imagestore.data.webhooks import WebhookBus
-from imagestore.errors import NotFound, PreconditionFailed, Unprocessable
+from imagestore.errors import Conflict, InvalidCursor, NotFound, PreconditionFailed, Unprocessable
 from imagestore.models.files import FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
@@ -25,7 +28,7 @@ from imagestore.models.projects import ProjectRecord
 from imagestore.observability import logger
 from imagestore.preconditions import parse_if_match
 from imagestore.preview_views import preview_views
-from project_service.models import ProjectFileView, ProjectInput, ProjectSummary, ProjectView
+from project_service.models import FILES_PAGE_SIZE, ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
 EXTEND_AFTER_SECONDS = 86400  # a load extends the project's life at most once a day
 
@@ -96,20 +99,56 @@ def _own_live(principal: Principal, project_id: str, record: ProjectRecord | Non
     return record
 
 
-def get_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int) -> ProjectView:
+def get_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int,
+                files_cursor: str | None = None) -> ProjectView:
     principal.require_full_user()
     project, manifest = load_own_project(principal, project_id, ctx, now)
     retention = ctx.tenant.project_retention_seconds
     if project.expires_at - now < retention - EXTEND_AFTER_SECONDS:
         ctx.projects.extend(project, now + retention)
         project = project.model_copy(update={"expires_at": now + retention})
-    return project_view(project, manifest, ctx)
+    return project_view(project, manifest, ctx, files_cursor)
 
 
-def project_view(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext) -> ProjectView:
-    """The project with its document and, for every file it uses, a download URL."""
+def project_view(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,
+                 files_cursor: str | None = None) -> ProjectView:
+    """The project with its document and a page of its files (the first, or the one files_cursor names)
+    with download URLs."""
+    start = files_offset(files_cursor, record.version, len(manifest.files))
+    end = start + FILES_PAGE_SIZE
     return ProjectView(**ProjectSummary.of(record).model_dump(), document=manifest.document,
-                       files=file_views(manifest.files, ctx))
+                       files=file_views(manifest.files[start:end], ctx),
+                       files_next_cursor=next_files_cursor(record.version, end, len(manifest.files)))
+
+
+_CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_FILES_CURSOR = re.compile(r"([0-9]{1,9})\.([0-9]{1,6})")
+
+
+def next_files_cursor(version: int, offset: int, total: int) -> str | None:
+    """The cursor of the page of files from offset (None past the last) of that version."""
+    if offset >= total:
+        return None
+    return base64.urlsafe_b64encode(f"{version}.{offset}".encode()).rstrip(b"=").decode()
+
+
+def files_offset(cursor: str | None, version: int, total: int) -> int:
+    """Where the page a files cursor names starts (0 without one): a cursor that is not one of this
+    list's is a 400, one of another version (the project was saved since) a 409."""
+    if not cursor:
+        return 0
+    match = None
+    if _CURSOR_CHARS.fullmatch(cursor):
+        try:
+            match = _FILES_CURSOR.fullmatch(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        except (binascii.Error, ValueError):
+            match = None
+    if match is None or not 0 < int(match[2]) < total:
+        raise InvalidCursor("filesCursor is not one this API issued for this list")
+    if int(match[1]) != version:
+        raise Conflict(f"the files cursor is of version {match[1]}, the project is at {version}; "
+                       "load it again without filesCursor", details={"currentVersion": version})
+    return int(match[2])
 
 
 def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -> list[ProjectFileView]:

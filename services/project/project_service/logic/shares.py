@@ -97,11 +97,12 @@ def resolve_share(principal: Principal, token: str, ctx: ShareContext,
     return share, loaded[0], loaded[1]
 
 
-def view_share(principal: Principal, token: str, ctx: ShareContext, now: int) -> SharedProjectView:
+def view_share(principal: Principal, token: str, ctx: ShareContext, now: int,
+               files_cursor: str | None = None) -> SharedProjectView:
     share, project, manifest = resolve_share(principal, token, ctx, now)
     return SharedProjectView(share_id=share.share_id, mode=share.mode.value,
                              expires_at=iso(from_epoch(share.expires_at)),
-                             project=projects.project_view(project, manifest, ctx.project))
+                             project=projects.project_view(project, manifest, ctx.project, files_cursor))
 
 
 def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) -> ProjectView:
