@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -88,7 +89,12 @@ def listen(base_url: str, token: str, port: int, event_types: list[str] | None, 
         print(json.dumps({"verified": True, "webhook-id": headers.get("webhook-id"), **event}), file=out, flush=True)
 
     listener.on_event = show
-    print(f"listening on {listener.url} as endpoint {endpoint['endpointId']} of tenant "
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # make stops it as Ctrl-C does: the endpoint is deleted
+    print(f"listening on {listener.url} as endpoint {endpoint['endpointId']} "
           f"(events: {', '.join(endpoint['eventTypes'])}); every delivery is verified with its whsec_ secret. "
           "Ctrl-C stops.", file=sys.stderr, flush=True)
     try:

@@ -265,3 +265,34 @@ def test_an_endpoint_failing_past_the_limit_is_disabled(webhooks: Any, queue: Qu
     assert queue.pump() == 0  # the message is done: nothing is sent to a disabled endpoint
     status, enabled = endpoint_call(webhooks, "POST", "/enable", created["endpointId"])
     assert status == 200 and enabled["status"] == "enabled" and enabled["failingSince"] is None
+
+
+def test_refusals_phone_uploads_and_resubmissions_send_their_events(
+        webhooks: Any, queue: Queue, receiver: Receiver, projects: Any, carts: Any, orders: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from file_service.handlers import uploads
+    from tests.service.test_file_api import _uploaded_over_the_pixel_limit, complete
+    from tests.service.test_mobile_uploads import open_mobile_upload, phone_of, phone_upload
+    from tests.support.images import jpeg
+
+    _, created = register(webhooks, receiver.url, eventTypes=["file.refused", "mobile_upload.file_added",
+                                                              "order.resubmitted"])
+    _, ticket = _uploaded_over_the_pixel_limit(monkeypatch, uploads.handler)
+    assert complete(uploads.handler, ticket["fileId"])[0] == 422
+    mobile = open_mobile_upload(ALICE)
+    added = phone_upload({"uploads": uploads.handler}, phone_of(mobile), jpeg((20, 20)))  # under the 1,000-pixel limit set above
+    project = save(projects, [stored_file(ALICE).file_id])
+    _, order = place(orders, [add_to_cart(carts, project["projectId"])], ref="shop-2002")
+    status, resubmission = call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=ALICE,
+                                                  path_params={"orderId": order["orderId"]}))
+    assert status == 202
+    queue.pump(rounds=5)
+    events = {e["type"]: e for e in receiver.verified(created["secret"])}
+    assert set(events) == {"file.refused", "mobile_upload.file_added", "order.resubmitted"}  # order.placed: not subscribed
+    assert events["file.refused"]["data"]["fileId"] == ticket["fileId"]
+    assert events["file.refused"]["data"]["code"] == "unprocessable"
+    assert events["mobile_upload.file_added"]["data"] == {
+        "mobileUploadId": mobile.mobile_upload_id, "fileId": added["fileId"], "userId": "alice",
+        "links": events["mobile_upload.file_added"]["data"]["links"]}
+    assert events["order.resubmitted"]["data"]["resubmissionId"] == resubmission["resubmissionId"]
+    assert "manifestUrl" not in events["order.resubmitted"]["data"]  # no presigned URL in a payload
