@@ -280,7 +280,8 @@ def test_refusals_phone_uploads_and_resubmissions_send_their_events(
     _, ticket = _uploaded_over_the_pixel_limit(monkeypatch, uploads.handler)
     assert complete(uploads.handler, ticket["fileId"])[0] == 422
     mobile = open_mobile_upload(ALICE)
-    added = phone_upload({"uploads": uploads.handler}, phone_of(mobile), jpeg((20, 20)))  # under the 1,000-pixel limit set above
+    # 400 pixels: under the 1,000-pixel limit set above.
+    added = phone_upload({"uploads": uploads.handler}, phone_of(mobile), jpeg((20, 20)))
     project = save(projects, [stored_file(ALICE).file_id])
     _, order = place(orders, [add_to_cart(carts, project["projectId"])], ref="shop-2002")
     status, resubmission = call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=ALICE,
@@ -288,7 +289,8 @@ def test_refusals_phone_uploads_and_resubmissions_send_their_events(
     assert status == 202
     queue.pump(rounds=5)
     events = {e["type"]: e for e in receiver.verified(created["secret"])}
-    assert set(events) == {"file.refused", "mobile_upload.file_added", "order.resubmitted"}  # order.placed: not subscribed
+    # order.placed is not among the endpoint's types.
+    assert set(events) == {"file.refused", "mobile_upload.file_added", "order.resubmitted"}
     assert events["file.refused"]["data"]["fileId"] == ticket["fileId"]
     assert events["file.refused"]["data"]["code"] == "unprocessable"
     assert events["mobile_upload.file_added"]["data"] == {
