@@ -203,6 +203,28 @@ def test_a_requested_upload_never_completed_goes_after_its_upload_url_and_a_grac
     assert aws.item(**key) is None
 
 
+def test_an_abandoned_multipart_upload_is_aborted_with_its_file(aws: Aws, clock: Any) -> None:
+    import requests
+
+    from file_service.handlers.uploads import handler
+
+    status, ticket = call(handler, api_event("POST", "/multipart-uploads", principal=ALICE,
+                                             body={"filename": "a.jpg", "contentType": "image/jpeg",
+                                                   "sizeBytes": 6 * 1024 * 1024}))
+    assert status == 201
+    _, signed = call(handler, api_event("POST", "/multipart-uploads/{fileId}/parts", principal=ALICE,
+                                        path_params={"fileId": ticket["fileId"]}, body={"parts": [{"partNumber": 1}]}))
+    part = signed["parts"][0]
+    assert requests.put(part["url"], data=bytes(part["sizeBytes"]), timeout=30).status_code == 200
+    assert len(aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 1
+
+    clock.advance(900 + 3601)
+    run_sweep()
+
+    assert aws.item(**keys.file_key("shop-a", "alice", ticket["fileId"])) is None
+    assert aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
 def test_a_completed_upload_is_filed_under_its_retention_not_the_upload_deadline(aws: Aws, clock: Any) -> None:
     from file_service.handlers.uploads import handler
     from tests.support.images import jpeg

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from imagestore import keys
 from imagestore.data.partitions import remove_belongings
 from imagestore.data.storage import ImageBucket
@@ -175,6 +177,9 @@ class ExpiryStore:
         # The file's bytes, its upload's staging object (a POST that was never completed, or repeated)
         # and its previews.
         result = self.bucket.delete_objects(k for r in records for k in keys.image_object_keys(r.object_key))
+        for record in records:
+            if record.multipart_upload_id is not None and record.completed_at is None:
+                self._abort_upload(record)
         failed_keys = set(result.failed)
         failed = [r for r in records if set(keys.image_object_keys(r.object_key)) & failed_keys]
         gone = [r for r in records if r not in failed]
@@ -188,6 +193,15 @@ class ExpiryStore:
                 continue
             removal.removed.extend(chunk)
         return removal
+
+    def _abort_upload(self, record: FileRecord) -> None:
+        """Abort a multipart upload that was never completed, so its parts cost nothing; one that fails
+        here is aborted by the bucket's lifecycle rule (AbortIncompleteMultipartUpload, a day after it began)."""
+        assert record.multipart_upload_id is not None
+        try:
+            self.bucket.abort_multipart(keys.staging_key(record.object_key), record.multipart_upload_id)
+        except (Throttled, ClientError):
+            return
 
     # --- logout --------------------------------------------------------------------------------
 

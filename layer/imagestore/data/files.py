@@ -198,6 +198,22 @@ class FileStore:
         )
         return Page(items=[FileRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
 
+    def record_part_checksums(self, record: FileRecord, sums: dict[int, str]) -> None:
+        """The sha256 each part of a multipart upload is signed with (one UpdateItem, while pending)."""
+        names: dict[str, str] = {"#status": "status"}
+        values: dict[str, Any] = {":pending": FileStatus.PENDING.value}
+        sets = []
+        for i, (number, digest) in enumerate(sums.items()):
+            names[f"#p{i}"] = str(number)
+            values[f":s{i}"] = digest
+            sets.append(f"partSha256.#p{i} = :s{i}")
+        try:
+            self.table.update(record.key, "SET " + ", ".join(sets),
+                              condition="attribute_exists(pk) AND #status = :pending AND attribute_exists(partSha256)",
+                              names=names, values=values, return_new=False)
+        except ConditionFailed:
+            raise Conflict(f"file {record.file_id} is no longer pending") from None
+
     def delete_pending_file(self, record: FileRecord) -> None:
         """Forget a pending upload (aborted by its client); 409 once it is no longer pending."""
         try:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from imagestore.errors import Throttled, Unavailable
+from imagestore.errors import Conflict, Throttled, Unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -237,6 +237,11 @@ class ImageBucket:
         except ClientError as exc:
             if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
                 return False
+            if _code(exc) in ("InvalidPart", "InvalidPartOrder", "InvalidRequest", "BadDigest", "EntityTooSmall",
+                              "InvalidArgument"):
+                # The parts S3 holds are not the ones named (a part sent again with other bytes meanwhile).
+                raise Conflict("the parts do not match the ones signed; list the parts and send them again",
+                               details={"s3Error": _code(exc)}) from exc
             _raise_throttled(exc)
             raise
         return True

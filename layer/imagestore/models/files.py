@@ -122,6 +122,8 @@ class FileRecord(BaseModel):
     # A multipart upload (POST /multipart-uploads): S3's upload id and the size of every part but the last.
     multipart_upload_id: str | None = None
     part_size_bytes: int | None = None
+    # The sha256 each part was signed with (part number -> base64): CompleteMultipartUpload names them.
+    part_sha256: dict[int, str] = {}
 
     @property
     def object_key(self) -> str:
@@ -175,6 +177,8 @@ class FileRecord(BaseModel):
             item["gsi1sk"] = keys.file_sk(self.file_id)
         if self.refusal is not None:
             item["refusal"] = self.refusal.to_item()
+        if self.multipart_upload_id is not None and self.sha256 is not None:
+            item["partSha256"] = {str(n): v for n, v in self.part_sha256.items()}
         if self.hold_count == 0:
             item.update(expiry_attributes(key, self.expires_at, expiry_shards))
         return item
@@ -206,6 +210,7 @@ class FileRecord(BaseModel):
             sha256=item.get("sha256"),
             multipart_upload_id=item.get("multipartUploadId"),
             part_size_bytes=int(item["partSizeBytes"]) if "partSizeBytes" in item else None,
+            part_sha256={int(n): str(v) for n, v in (item.get("partSha256") or {}).items()},
         )
 
 

@@ -42,10 +42,14 @@ from imagestore.models.files import FileRecord, FileStatus
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
 
 
-def part_size_for(size_bytes: int, asked: int | None) -> int:
-    """The part size: asked (or 8 MiB), raised until the file needs at most 10,000 parts."""
+MAX_CHECKSUMMED_PARTS = 1000  # their sha256s are kept on the file's item (44 bytes each)
+
+
+def part_size_for(size_bytes: int, asked: int | None, checksum: bool) -> int:
+    """The part size: asked (or 8 MiB), raised until the file needs at most 10,000 parts (1,000 with
+    checksums)."""
     part_size = asked or DEFAULT_PART_BYTES
-    return max(part_size, -(-size_bytes // MAX_PARTS))
+    return max(part_size, -(-size_bytes // (MAX_CHECKSUMMED_PARTS if checksum else MAX_PARTS)))
 
 
 def create_multipart_upload(principal: Principal, request: MultipartRequest, ctx: UploadContext,
@@ -60,7 +64,7 @@ def create_multipart_upload(principal: Principal, request: MultipartRequest, ctx
         return MultipartTicket(file_id=duplicate.file_id, part_size_bytes=0, part_count=0,
                                max_bytes=ticket.max_bytes, checksum=duplicate.sha256 is not None,
                                expires_at=expires_at, duplicate=True, file=ticket.file)
-    part_size = part_size_for(request.size_bytes, request.part_size_bytes)
+    part_size = part_size_for(request.size_bytes, request.part_size_bytes, request.sha256 is not None)
     record = new_pending_record(principal, request, ctx, now, part_size_bytes=part_size)
     upload_id = ctx.bucket.create_multipart(staging_key(record.object_key), content_type=record.content_type,
                                             checksum=record.sha256 is not None)
@@ -99,6 +103,8 @@ def sign_parts(record: FileRecord, parts: list[PartToSign], ctx: UploadContext, 
         raise BadRequest("this upload declared the file's sha256: every part needs its own sha256")
     if record.sha256 is None and any(p.sha256 is not None for p in parts):
         raise BadRequest("part sha256s need the file's sha256 declared when the upload was created")
+    if record.sha256 is not None:
+        ctx.files.record_part_checksums(record, {p.part_number: p.sha256 for p in parts if p.sha256 is not None})
     expires_in = ctx.tenant.upload_url_seconds
     staging = staging_key(record.object_key)
     signed = [ctx.bucket.presign_part(staging, upload_id, p.part_number, size_bytes=sizes[p.part_number],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
@@ -388,8 +388,9 @@ def join_parts(record: FileRecord, ctx: UploadContext) -> None:
     if missing:
         raise Conflict(f"{len(missing)} of {len(expected)} parts have not been uploaded yet",
                        details={"missingPartNumbers": missing[:1000]})
-    if not ctx.bucket.complete_multipart(staging, record.multipart_upload_id, [held[n] for n in expected]):
-        return
+    joined = [held[n] if held[n].sha256 or n not in record.part_sha256
+              else replace(held[n], sha256=record.part_sha256[n]) for n in expected]
+    ctx.bucket.complete_multipart(staging, record.multipart_upload_id, joined)
 
 
 def expected_part_sizes(size_bytes: int, part_size: int) -> dict[int, int]:
