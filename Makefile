@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout webhook-listen test test-fast lint typecheck loadtest capacity bench bench-sweep bench-previews bench-webhooks clean openapi
+.PHONY: help setup run reset token logout webhook-listen test test-fast lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make openapi    regenerate the OpenAPI documents (docs/openapi.json, services/*/openapi.json)"
 	@echo "make capacity   per-operation request counts and the capacity model"
 	@echo "make bench      cold-start and local-stack benchmarks"
+	@echo "make bench-uploads  a 400-photo book (4 MB each) + a 60 MB file, +100 ms per request: one by one vs batched + multipart"
 	@echo "make bench-sweep  images deleted per second by the sweep (10,000 and 100,000 expired uploads): batched vs one request per image, 1/4/16 workers"
 	@echo "make bench-webhooks  webhook deliveries/s of one sender and p95 event-to-receiver delay (local stack)"
 	@echo "make bench-previews  seconds and peak memory of the previews of a 24 MP JPEG, 12 MP HEIC, 100 MP PNG"
@@ -131,6 +132,10 @@ bench-previews: $(VENV)/.installed
 # LOCAL_STACK=http://127.0.0.1:3000 measures against a running local stack's emulators.
 # On the local stack's emulators (DynamoDB Local, SeaweedFS) started for the run: about 7 minutes, most of it
 # seeding; `.venv/bin/python -m benchmarks.sweep` alone uses moto in its process (whose index Query reads the table).
+# The issue's photo book: 400 photos x 4 MB + 60 MB; BENCH_UPLOADS_ARGS="--photos 100 --photo-mb 1" is lighter.
+bench-uploads: setup
+	$(PY) -m benchmarks.uploads $(BENCH_UPLOADS_ARGS)
+
 bench-sweep: setup
 	$(PY) -m benchmarks.sweep $(if $(LOCAL_STACK),--local-stack $(LOCAL_STACK),--emulators)
 

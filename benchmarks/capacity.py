@@ -4,7 +4,9 @@ workloads, and the rate at which it meets its first AWS limit.
 Workloads: projects of 10, 150 and 400 images with ~300 bytes of document per image (a 120 KB document
 for 400 images); saves that change 0, 1 and 5 images (a changed image is replaced by another one: one
 hold released, one acquired; the document changes on every save); an upload (request + complete, two API
-calls); a list of 20 projects; a share copy, a cart item, an order of 3 projects, a delete.
+calls); a batch of 100 uploads (upload.batch: two API calls) and a multipart upload of 3 parts
+(upload.multipart: create, sign, list, complete); a list of 20 projects; a share copy, a cart item, an
+order of 3 projects, a delete.
 `--json` prints the rows to stdout as JSON; every other line goes to stderr then.
 
 The requests are counted, not written down: every operation runs through its real handler, in-process,
@@ -736,6 +738,71 @@ def run_upload(bench: Bench) -> Usage | None:
     return usage
 
 
+BATCH_FILES = 100  # an editor's batch of tickets and of completions (the API's maximum)
+MULTIPART_PARTS = 3  # a multipart upload measured: 3 parts of 5 MiB (the last smaller)
+
+
+def run_batch_upload(bench: Bench) -> Usage | None:
+    """upload.batch: POST /upload-batches (100 tickets with sha256), the bytes (uncounted), then
+    POST /upload-batches/complete (100 completions): 2 API calls for 100 files."""
+    import base64
+    import hashlib
+
+    from tests.support.images import jpeg
+
+    datas = [jpeg((320 + n, 240)) for n in range(BATCH_FILES)]
+    files = [{"filename": f"IMG_{n:04d}.jpg", "contentType": "image/jpeg", "sizeBytes": len(d),
+              "sha256": base64.b64encode(hashlib.sha256(d).digest()).decode()} for n, d in enumerate(datas)]
+    answer, request, note = bench.measured(lambda: bench.call(UPLOADS, "POST", "/upload-batches",
+                                                              body={"files": files}), 200)
+    usage = None
+    if answer and request:
+        tickets = [item["ticket"] for item in answer["items"]]
+        for ticket, data in zip(tickets, datas, strict=True):
+            _put_bytes(ticket["upload"]["fields"]["key"], data)
+        done, complete, note = bench.measured(lambda: bench.call(
+            UPLOADS, "POST", "/upload-batches/complete", body={"fileIds": [t["fileId"] for t in tickets]}), 200)
+        if done and done["failed"]:
+            note = f"not measured: {done['failed']} completions failed"
+        usage = request.plus(complete) if complete and not note else None
+    label = f"POST /upload-batches + /upload-batches/complete ({BATCH_FILES} files)"
+    bench.results.append(Result("upload.batch", label, usage, files=BATCH_FILES, note=note))
+    return usage
+
+
+def run_multipart_upload(bench: Bench) -> Usage | None:
+    """upload.multipart: create, sign every part in one call, list the parts (as a resume would), complete:
+    4 API calls for one file of MULTIPART_PARTS parts (the parts' PUTs go to S3, uncounted)."""
+    import requests
+
+    from tests.support.images import large_jpeg
+
+    part = 5 * 1024 * 1024
+    data = large_jpeg((MULTIPART_PARTS - 1) * part + 1000)
+    created, create, note = bench.measured(lambda: bench.call(UPLOADS, "POST", "/multipart-uploads", body={
+        "filename": "IMG_big.jpg", "contentType": "image/jpeg", "sizeBytes": len(data), "partSizeBytes": part}), 201)
+    usage = None
+    if created and create:
+        path = {"fileId": created["fileId"]}
+        signed, sign, note = bench.measured(lambda: bench.call(
+            UPLOADS, "POST", "/multipart-uploads/{fileId}/parts", path_params=path,
+            body={"parts": [{"partNumber": n} for n in range(1, created["partCount"] + 1)]}), 200)
+        if signed and sign:
+            for p in signed["parts"]:
+                start = (p["partNumber"] - 1) * part
+                requests.put(p["url"], data=data[start:start + p["sizeBytes"]], timeout=60)
+            _, listed, note = bench.measured(lambda: bench.call(
+                UPLOADS, "GET", "/multipart-uploads/{fileId}/parts", path_params=path), 200)
+            _, complete, note2 = bench.measured(lambda: bench.call(
+                UPLOADS, "POST", "/multipart-uploads/{fileId}/complete", path_params=path), 200)
+            note = note or note2
+            if listed and complete:
+                usage = create.plus(sign).plus(listed).plus(complete)
+    bench.results.append(Result("upload.multipart", f"multipart upload: create, sign {MULTIPART_PARTS} parts, "
+                                "list, complete", usage, files=1, note=note))
+    return usage
+
+
 def _make_previews(key: str) -> tuple[int, Any]:
     from file_service.handlers.previews import handler
     from tests.support.events import LambdaContext
@@ -897,6 +964,8 @@ def run_largest_create(bench: Bench) -> None:
 
 def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool = False) -> None:
     run_upload(bench)
+    run_batch_upload(bench)
+    run_multipart_upload(bench)
     projects = {n: run_size(bench, n, largest=n == max(sizes)) for n in sizes}
     run_list(bench)
     run_other_operations(bench)
@@ -1194,6 +1263,12 @@ def targets(results: list[Result], shard_load: ShardLoad | None) -> list[Target]
     if upload is not None and upload.usage is not None:
         writes = sum(1 for t in upload.usage.touches if t.where == "index expiry" and t.wcu)
         out.append(Target("upload (request + complete): <= 1 expiry-index write", f"{writes}", writes <= 1))
+    batch = find("upload.batch")
+    if batch is not None:
+        calls = None if batch.usage is None else batch.usage.api_calls * math.ceil(400 / max(batch.files, 1))
+        out.append(Target("400 uploads in batches: <= 10 API calls for the tickets and completions",
+                          f"{_g(calls)} API calls ({batch.files} files a batch)",
+                          None if calls is None else calls <= 10))
     if shard_load is not None:
         out.append(Target(f"expiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant: busiest of "
                           f"{shard_load.shards} shards <= {SHARD_LIMIT_WCU} WCU/s",

@@ -213,6 +213,39 @@ class ImagestoreUser(FastHttpUser):
                         f"POST /uploads/{{fileId}}/complete{tag}", 200, token)
         return file_id if done else None
 
+    def upload_photos(self, count: int) -> list[str]:
+        """As an editor uploads a selection: one requestUploads for up to 100 photos, their presigned POSTs,
+        one completeUploads; the ids of the files that became available."""
+        setup = _setup()
+        chosen = [random.choice(setup.photos) for _ in range(min(count, 100))]
+        files = [{"filename": f"IMG_{random.randrange(10000):04d}.jpg", "contentType": "image/jpeg",
+                  "sizeBytes": len(data)} for data in chosen]
+        batch = self.api("POST", setup.file_host, "/upload-batches", "POST /upload-batches", 200,
+                         json={"files": files})
+        if not batch:
+            return []
+        sent: list[str] = []
+        for item, data, described in zip(batch["items"], chosen, files, strict=True):
+            if item.get("status") != 201:
+                continue
+            target = item["ticket"]["upload"]
+            body, content_type = payloads.multipart_form(target["fields"], data, described["filename"], "image/jpeg")
+            with self.client.request("POST", target["url"], name="S3 POST presigned upload",
+                                     data=body,  # type: ignore[arg-type]  # bytes are sent as they are
+                                     headers={**target.get("headers", {}), "Content-Type": content_type},
+                                     catch_response=True) as response:
+                if mark_throttled(response):
+                    continue
+                if response.status_code not in (200, 201, 204):
+                    response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
+                    continue
+            sent.append(str(item["ticket"]["fileId"]))
+        if not sent:
+            return []
+        done = self.api("POST", setup.file_host, "/upload-batches/complete", "POST /upload-batches/complete", 200,
+                        json={"fileIds": sent})
+        return [str(i["fileId"]) for i in (done or {}).get("items", []) if i.get("status") == 200]
+
     def download(self, url: str) -> None:
         with self.client.request("GET", url, name="S3 GET presigned download", catch_response=True) as response:
             if not mark_throttled(response) and response.status_code != 200:
@@ -233,7 +266,7 @@ class PeakUploadUser(ImagestoreUser):
     @task
     def design_session(self) -> None:
         setup = _setup()
-        added = [f for _ in range(setup.files_per_visit) if (f := self.upload_photo())]
+        added = self.upload_photos(setup.files_per_visit)  # in batches, as the editor (and Uppy module) does
         if not added:
             return
         self.file_ids = (self.file_ids + added)[-MAX_PROJECT_FILES:]

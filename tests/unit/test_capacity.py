@@ -143,3 +143,15 @@ def test_each_webhook_event_writes_its_log_item_with_a_gsi1_copy_and_one_item_pe
     assert cap.write_units(cap.index_item_size(event_item, cap.INDEXES["gsi1"].projected)) == 1
     assert cap.write_units(cap.item_size(attempt_item)) == 1
     assert "gsi1pk" not in attempt_item and "xpk" not in attempt_item and "xpk" not in event_item
+
+
+def test_batched_uploads_are_judged_by_api_calls_for_a_400_photo_book(indexes: None) -> None:
+    batch = cap.Result("upload.batch", "batch", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=100), api_calls=2),
+                       files=100)
+    verdicts = {t.what: (t.met, t.measured) for t in cap.targets([batch], None)}
+    met, measured = verdicts["400 uploads in batches: <= 10 API calls for the tickets and completions"]
+    assert met is True and measured.startswith("8 API calls")
+    one_by_one = cap.Result("upload.batch", "batch", usage(api_calls=2), files=1)
+    assert [t.met for t in cap.targets([one_by_one], None) if t.what.startswith("400 uploads")] == [False]
+    row = cap.row(batch, cap.Model(ARGS, shards=32, skew=1.1))
+    assert row["name"] == "upload.batch" and row["wcu"] == 100
