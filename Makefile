@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout webhook-listen test test-fast lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
+.PHONY: help setup run reset token logout webhook-listen smoke test test-fast lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -23,6 +23,7 @@ help:
 	@echo "make token      print a JWT for tenant t1 / user u1 that the local stack accepts"
 	@echo "make webhook-listen  receive the webhooks of tenant t1 (TENANT=) from the running stack, verified, printed"
 	@echo "make logout     send UserLoggedOut for t1 / u1 / SESSION=<sid> to the running stack"
+	@echo "make smoke      BASE_URL=<File API> TOKEN=<JWT> [PROJECT_URL=<Project API>]: the main flows against any stage"
 	@echo "make package    build the arm64 layer, package the three services offline, cfn-lint"
 	@echo "make loadtest   Locust suite headless against the local stack (bounded, reports in reports/)"
 	@echo "make openapi    regenerate the OpenAPI documents (docs/openapi.json, services/*/openapi.json)"
@@ -85,13 +86,19 @@ SESSION ?= s1
 logout: $(VENV)/.installed
 	$(VENV)/bin/imagestore-local logout --tenant t1 --user u1 --session $(SESSION)
 
+# The main flows over HTTP against any stage (imagestore_admin/smoke.py); the local stack: BASE_URL=http://127.0.0.1:3000
+# TOKEN=$$(make -s token). A deployed stage: its two APIs' URLs (docs/deploy.md) and a JWT of a registered tenant.
+smoke: $(VENV)/.installed
+	@test -n "$(BASE_URL)" && test -n "$(TOKEN)" || { echo "usage: make smoke BASE_URL=<File API URL> TOKEN=<JWT> [PROJECT_URL=<Project API URL>]" >&2; exit 2; }
+	$(VENV)/bin/imagestore-admin smoke --base-url "$(BASE_URL)" --token "$(TOKEN)" $(if $(PROJECT_URL),--project-url "$(PROJECT_URL)")
+
 # --- tests ----------------------------------------------------------------------------------------
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy layer/imagestore services/file/file_service services/project/project_service \
+	$(VENV)/bin/mypy layer/imagestore admin/imagestore_admin services/file/file_service services/project/project_service \
 		services/scheduler/scheduler_service
 
 test: setup

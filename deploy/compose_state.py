@@ -24,6 +24,8 @@ def file_service_outputs(stage: str, region: str, account_id: str = ACCOUNT_ID) 
         "AuthorizerLambdaFunctionQualifiedArn":
             f"arn:aws:lambda:{region}:{account_id}:function:imagestore-file-{stage}-authorizer:1",
         "CorsOrigins": "http://localhost:*,http://127.0.0.1:*",
+        "TenantCacheSeconds": "60",
+        "UnknownTenants": "refuse",
     }
 
 

@@ -1,9 +1,9 @@
 'use strict';
 // The usage plans, API keys and method throttles of one REST API (services/file or services/project),
 // from deploy/usage-plans.yml: `${file(../../deploy/usage-plans.js):<property>}` in serverless.yml.
-// Key values: `imagestore` + the first 48 hex digits of sha256("<stage>/<api>/tenant/<tenantId>") for a
-// listed tenant, of sha256("<stage>/<api>/shared") for the key every other tenant shares; the authorizer
-// returns the same value (imagestore.auth.usage_identifier_key). API Gateway wants 20-128 letters and
+// Key values: `imagestore` + the first 48 hex digits of sha256("<stage>/<api>/plan/<plan>") for a named
+// plan, of sha256("<stage>/<api>/shared") for the key of the tenants on none; the authorizer returns the
+// same value for the plan the tenant registry gives the caller's tenant (imagestore.auth.usage_identifier_key). API Gateway wants 20-128 letters and
 // digits, unique per account and region (hence the stage and the api in what is hashed).
 
 const fs = require('fs');
@@ -28,9 +28,9 @@ function planProps(limits) {
 }
 
 // A usage plan's name: letters and digits (it becomes part of a CloudFormation logical id).
-function planName(tenantId) {
-  const hash = crypto.createHash('sha256').update(tenantId).digest('hex').slice(0, 8);
-  return `tenant${tenantId.replace(/[^0-9A-Za-z]/g, '').slice(0, 40)}${hash}`;
+function planName(plan) {
+  const hash = crypto.createHash('sha256').update(plan).digest('hex').slice(0, 8);
+  return `plan${plan.replace(/[^0-9A-Za-z]/g, '').slice(0, 40)}${hash}`;
 }
 
 module.exports = async ({ resolveVariable }) => {
@@ -38,15 +38,18 @@ module.exports = async ({ resolveVariable }) => {
   const service = await resolveVariable('self:service');
   const api = service.replace(/^imagestore-/, '');
   const config = stageConfig(stage);
-  const tenants = config.tenants || {};
+  const plans = config.plans || {};
   const prefix = `imagestore-${stage}-${api}`;
   const usagePlan = [{ shared: planProps(config.plan) }];
   const apiKeys = [{ shared: [{ name: `${prefix}-shared`, value: keyValue(stage, api, 'shared') }] }];
-  for (const [tenantId, limits] of Object.entries(tenants)) {
-    const name = planName(tenantId);
+  for (const [plan, limits] of Object.entries(plans)) {
+    if (!/^[A-Za-z0-9-]{1,40}$/.test(plan)) {
+      throw new Error(`deploy/usage-plans.yml: plan name ${JSON.stringify(plan)}: 1-40 letters, digits or '-'`);
+    }
+    const name = planName(plan);
     usagePlan.push({ [name]: planProps({ ...config.plan, ...(limits || {}) }) });
-    apiKeys.push({ [name]: [{ name: `${prefix}-tenant-${tenantId}`, value: keyValue(stage, api, `tenant/${tenantId}`),
-                              description: `tenant ${tenantId}` }] });
+    apiKeys.push({ [name]: [{ name: `${prefix}-plan-${plan}`, value: keyValue(stage, api, `plan/${plan}`),
+                              description: `usage plan ${plan}` }] });
   }
   // Method throttles per key: an extension of each generated usage plan's ApiStages.
   const methods = (config.methods || {})[api] || {};
@@ -65,7 +68,7 @@ module.exports = async ({ resolveVariable }) => {
     usagePlan,
     apiKeys,
     extensions,
-    // IMAGESTORE_USAGE_TENANTS of the authorizer: the tenants with a key of their own.
-    tenants: Object.keys(tenants).join(','),
+    // IMAGESTORE_USAGE_PLANS of the authorizer: the named plans this stage deploys.
+    plans: Object.keys(plans).join(','),
   };
 };

@@ -1,7 +1,8 @@
 """One tenant over its usage plan is throttled while another keeps its rate (issue 19).
 
-Two groups of users call GET /files at the same target rate: tenant `throttled-shop` (held to 20
-requests a second on the local stage by deploy/usage-plans.yml) and another tenant on the shared
+Two groups of users call GET /files at the same target rate: tenant `throttled-shop` (on the usage plan
+`throttled` in the tenant registry, which deploy/usage-plans.yml holds to 20 requests a second on the
+local stage; registered by this file's test_start on a local stack) and another tenant on the shared
 plan. At the end it prints, per tenant, the answered rate (2xx), the throttled rate (429, each with
 Retry-After and the API's error body) and other failures, and exits non-zero when the throttled tenant
 got more than its plan allows or the other tenant was throttled or fell short of its target.
@@ -9,8 +10,9 @@ got more than its plan allows or the other tenant was throttled or fell short of
     .venv/bin/locust -f loadtest/tenant_isolation.py --headless --host http://127.0.0.1:3000 \
         -u 24 -r 24 -t 30s --only-summary        # 12 users a tenant, 30 requests a second each
 
-On a deployed stage, list the throttled tenant in deploy/usage-plans.yml with the limit to check
-(--throttled-rate) and mint tokens with that stage's secret (--jwt-secret, --jwt-issuer).
+On a deployed stage, deploy a plan with the limit to check (deploy/usage-plans.yml, --throttled-rate), put
+the throttled tenant on it (`imagestore-admin tenants put`) and mint tokens with that stage's secret
+(--jwt-secret, --jwt-issuer).
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ def _token(environment: Any, tenant: str) -> str:
     minter = identity.TokenMinter(options.jwt_secret, options.jwt_issuer, options.jwt_audience, tenants=1,
                                   tenant_prefix="unused")
     return identity.mint_for(minter, tenant)
+
+
+@events.test_start.add_listener
+def _register_throttled_tenant(environment: Any, **_: Any) -> None:
+    """On a local stack, put the throttled tenant on its plan in the tenant registry."""
+    host = environment.host or ""
+    if host.startswith(("http://127.0.0.1", "http://localhost")):
+        from imagestore.models.tenants import TenantRecord
+        from imagestore_admin.cli import local_registry
+
+        record = TenantRecord(tenant_id=THROTTLED_TENANT, display_name="Throttled shop", usage_plan="throttled")
+        local_registry(host).put(record, int(time.time()))
 
 
 class _TenantUser(FastHttpUser):

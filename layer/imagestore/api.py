@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from pydantic import BaseModel, ValidationError
 
-from imagestore import bodies, cors, errors
+from imagestore import bodies, cors, errors, tenants
 from imagestore.auth import Principal
 from imagestore.config import get_settings
 from imagestore.observability import logger
@@ -89,9 +89,18 @@ class Resolver(APIGatewayRestResolver):
         result = super().resolve(event, context)
         settings = get_settings()
         tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
-        tenant_origins = settings.tenant(tenant_id).cors_origins if isinstance(tenant_id, str) else None
+        tenant_origins = _tenant_origins(tenant_id) if isinstance(tenant_id, str) else None
         headers = cors.cors_headers(cors.request_origin(event.get("headers")), settings.cors_origins, tenant_origins)
         return cors.add_headers(result, headers)
+
+
+def _tenant_origins(tenant_id: str) -> tuple[str, ...] | None:
+    """The tenant's own CORS origins; none at all when its registry entry cannot be read (its
+    answer, an error, still reaches the client; a browser is not let read it)."""
+    try:
+        return tenants.tenant_settings(tenant_id).cors_origins
+    except errors.DomainError:
+        return ()
 
 
 def create_app() -> APIGatewayRestResolver:
@@ -130,9 +139,13 @@ def create_app() -> APIGatewayRestResolver:
 
 def principal(app: APIGatewayRestResolver) -> Principal:
     """The caller, as the authorizer described it; 401 once its token's exp has passed (API Gateway
-    caches the authorizer's answer for minutes, longer than a token may have left)."""
+    caches the authorizer's answer for minutes, longer than a token may have left); 403 when its tenant
+    is disabled (or unknown, on a stage that refuses unknown tenants)."""
     caller = Principal.from_context(app.current_event.raw_event.get("requestContext", {}).get("authorizer"))
     caller.require_unexpired(time.time())  # the wall clock, as the authorizer's JWT check
+    # API Gateway caches the authorizer's answer too: the registry (cached for tenant_cache_seconds) is
+    # asked on every call, so a disabled tenant is refused within that time.
+    tenants.require_active(caller.tenant_id)
     return caller
 
 

@@ -231,11 +231,12 @@ def api_of(resource: str) -> str:
     return "file" if resource.strip("/").split("/", 1)[0] in FILE_API_RESOURCES else "project"
 
 
-def usage_identifier_key(stage: str, resource: str, tenant_id: str, own_key_tenants: frozenset[str]) -> str:
-    """The API key of the tenant's usage plan on the API of `resource`: its own key when it has one,
-    else the key every other tenant shares. deploy/usage-plans.js makes the same values: alphanumeric
-    (API Gateway: 20-128 letters and digits) and unique per stage and API (unique per account and region)."""
-    owner = f"tenant/{tenant_id}" if tenant_id in own_key_tenants else "shared"
+def usage_identifier_key(stage: str, resource: str, plan: str | None) -> str:
+    """The API key of a usage plan on the API of `resource`: the named plan's (the caller's tenant's
+    usage_plan in the registry, when the stage deploys it), else the key of the tenants on none.
+    deploy/usage-plans.js makes the same values: alphanumeric (API Gateway: 20-128 letters and digits)
+    and unique per stage and API (unique per account and region)."""
+    owner = f"plan/{plan}" if plan else "shared"
     return "imagestore" + hashlib.sha256(f"{stage}/{api_of(resource)}/{owner}".encode()).hexdigest()[:48]
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -77,8 +78,15 @@ class Settings(BaseModel):
     tenant_overrides: dict[str, dict[str, object]] = Field(default_factory=dict)
     # Browser origins allowed by the stage (IMAGESTORE_CORS_ORIGINS, comma-separated): none by default.
     cors_origins: tuple[str, ...] = ()
-    # Tenants with a usage-plan API key of their own (IMAGESTORE_USAGE_TENANTS, comma-separated).
-    usage_tenants: frozenset[str] = frozenset()
+    # The named usage plans the stage deploys, each with an API key of its own (IMAGESTORE_USAGE_PLANS,
+    # comma-separated); a tenant's plan is its registry entry's usage_plan.
+    usage_plans: frozenset[str] = frozenset()
+    # The tenant registry (imagestore.tenants): how long an execution environment keeps a tenant's
+    # entry before reading it again, and what a tenant that is not in it gets: "defaults" (its
+    # settings from tenant_overrides or the defaults; the local stack and the tests) or "refuse"
+    # (403 unknown_tenant; every deployed stage, serverless.yml's unknownTenants param).
+    tenant_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    unknown_tenants: Literal["defaults", "refuse"] = "defaults"
     # Webhooks: the delivery queue (set for the functions that send to it), the first retry's delay
     # (each next one 3x longer, at most 12 h: SQS's longest visibility timeout), and how long an endpoint
     # may fail without one success before it is disabled.
@@ -95,9 +103,9 @@ class Settings(BaseModel):
             return tuple(part.strip() + "\n" + marker for part in value.split(marker) if part.strip())
         return value
 
-    @field_validator("usage_tenants", mode="before")
+    @field_validator("usage_plans", mode="before")
     @classmethod
-    def _split_tenants(cls, value: object) -> object:
+    def _split_plans(cls, value: object) -> object:
         return frozenset(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
@@ -111,7 +119,9 @@ class Settings(BaseModel):
         return json.loads(value) if isinstance(value, str) and value else value or {}
 
     def tenant(self, tenant_id: str) -> TenantSettings:
-        """The tenant's settings: defaults, overridden by IMAGESTORE_TENANT_SETTINGS[tenant_id]."""
+        """The settings of a tenant the registry does not have: defaults, overridden by
+        IMAGESTORE_TENANT_SETTINGS[tenant_id] (the local stack's and the tests' way; no template sets it).
+        Functions read a tenant's settings through imagestore.tenants.tenant_settings."""
         cached = self._tenants.get(tenant_id)
         if cached is None:
             try:
@@ -136,7 +146,9 @@ _ENV = {
     "event_bus_name": "IMAGESTORE_EVENT_BUS_NAME",
     "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",
     "cors_origins": "IMAGESTORE_CORS_ORIGINS",
-    "usage_tenants": "IMAGESTORE_USAGE_TENANTS",
+    "usage_plans": "IMAGESTORE_USAGE_PLANS",
+    "tenant_cache_seconds": "IMAGESTORE_TENANT_CACHE_SECONDS",
+    "unknown_tenants": "IMAGESTORE_UNKNOWN_TENANTS",
     "webhook_queue_url": "IMAGESTORE_WEBHOOK_QUEUE_URL",
     "webhook_retry_base_seconds": "IMAGESTORE_WEBHOOK_RETRY_BASE_SECONDS",
     "webhook_disable_after_seconds": "IMAGESTORE_WEBHOOK_DISABLE_AFTER_SECONDS",

@@ -45,6 +45,24 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class TenantDisabled(Forbidden):
+    """The caller's tenant is disabled in the tenant registry."""
+
+    code = "tenant_disabled"
+
+
+class UnknownTenant(Forbidden):
+    """The caller's tenant is not in the tenant registry of a stage that refuses unknown tenants."""
+
+    code = "unknown_tenant"
+
+
+class TenantMisconfigured(Forbidden):
+    """The tenant's registry entry does not validate (written around `imagestore-admin`)."""
+
+    code = "tenant_misconfigured"
+
+
 class NotFound(DomainError):
     """No such resource for this caller (also what other tenants and users see)."""
 

@@ -392,3 +392,14 @@ def webhook_attempts_pk(tenant_id: str, endpoint_id: str) -> str:
 def webhook_attempt_sk(at_ms: int, attempt_id: str) -> str:
     """Time first (milliseconds, zero-padded), so the newest attempts are a backward Query."""
     return f"{at_ms:015d}#{attempt_id}"
+
+
+# The tenant registry (imagestore.data.tenants): one partition holding one item per tenant, so that
+# `imagestore-admin tenants list` is one Query and the functions' read path is a GetItem on this
+# partition only (their IAM grant is conditioned on dynamodb:LeadingKeys = TENANTS_PK).
+TENANTS_PK = "TENANTS"
+
+
+def tenant_registry_key(tenant_id: str) -> dict[str, str]:
+    """The registry item of one tenant."""
+    return {"pk": TENANTS_PK, "sk": f"TENANT#{tenant_id}"}

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.datastructures import Headers
-from werkzeug.security import safe_join
-from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Request, Response
 
 from imagestore_local import admin, api_docs
@@ -33,8 +31,6 @@ from imagestore_local.ttl import TtlReaper
 
 log = logging.getLogger("imagestore_local.gateway")
 
-MOBILE_PAGE_PATH = "/mobile/"
-MOBILE_PAGE_DIR = "services/file/web/mobile"
 
 # What Serverless's `cors: true` allows (and its defaults for a `cors:` object without `headers`).
 CORS_ALLOW_HEADERS = (
@@ -220,8 +216,6 @@ class Gateway:
             return admin.respond(self, request)
         if request.path == "/systemsmanager/parameters/get":
             return admin.parameter(self, request)
-        if request.path == MOBILE_PAGE_PATH.rstrip("/") or request.path.startswith(MOBILE_PAGE_PATH):
-            return self._mobile_page(request)
         docs = api_docs.respond(self.project.root, request)  # GET /openapi.json and /docs, no token
         if docs is not None:
             return docs
@@ -267,17 +261,6 @@ class Gateway:
                 return "Request Too Long"
             request._cached_data = data  # type: ignore[attr-defined]  # werkzeug's get_data() cache
         return None
-
-    def _mobile_page(self, request: Request) -> Response:
-        """The phone's mobile upload page (services/file/web/mobile/): static files, as a shop's web
-        server would serve them; the QR code's URL of the local stack points here."""
-        if request.path == MOBILE_PAGE_PATH.rstrip("/"):
-            return redirect(MOBILE_PAGE_PATH)
-        folder = self.project.root / MOBILE_PAGE_DIR
-        path = safe_join(str(folder), request.path.removeprefix(MOBILE_PAGE_PATH) or "index.html")
-        if request.method not in ("GET", "HEAD") or path is None or not os.path.isfile(path):
-            return self._json(404, _error_json(404, f"No page at {request.path}"))
-        return send_file(path, request.environ, max_age=0)
 
     # ---- REST proxy
 

@@ -1,5 +1,5 @@
 """Every route of every REST API goes through the imagestore authorizer; no route is public but each API's
-own OpenAPI document (GET /openapi.json)."""
+own OpenAPI document (GET /openapi.json) and the File API's phone page (GET /mobile, GET /mobile/{asset})."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ def _is_openapi_document(template: Template, props: dict[str, Any]) -> bool:
     return bool(resource.get("Properties", {}).get("PathPart") == "openapi.json")
 
 
+def _is_phone_page(template: Template, props: dict[str, Any]) -> bool:
+    """GET /mobile or /mobile/{asset} of the File API (the mobilePage function's static page)."""
+    resource = template.resources.get(props.get("ResourceId", {}).get("Ref", ""), {}).get("Properties", {})
+    parent = template.resources.get((resource.get("ParentId") or {}).get("Ref", ""), {}).get("Properties", {})
+    return template.service == "file" and (
+        resource.get("PathPart") == "mobile" or (resource.get("PathPart") == "{asset}"
+                                                 and parent.get("PathPart") == "mobile"))
+
+
 @pytest.mark.parametrize("service", ["file", "project"])
 def test_every_method_but_options_uses_the_request_authorizer(
     templates: dict[str, Template], service: str
@@ -29,7 +38,7 @@ def test_every_method_but_options_uses_the_request_authorizer(
         props = method["Properties"]
         if props["HttpMethod"] == "OPTIONS":
             continue
-        if _is_openapi_document(template, props):  # GET /openapi.json: the API's contract, no token
+        if _is_openapi_document(template, props) or _is_phone_page(template, props):  # no token
             assert props["HttpMethod"] == "GET" and props["AuthorizationType"] == "NONE", name
             continue
         authorizer = props.get("AuthorizerId", {}).get("Ref")

@@ -35,7 +35,10 @@ FILE_SERVICE_GRANTS = {
     "authorizer": {
         "ssm:GetParameter": {f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/imagestore/{STAGE}/jwt-secret"},
         "kms:Decrypt": {f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"},
+        # Only the registry's and the mobile uploads' items (test_the_tenant_registry_is_read_only...).
+        "dynamodb:GetItem": {"GetAtt:Table.Arn"},
     },
+    "mobilePage": {},
     "uploads": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
              "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
@@ -208,3 +211,63 @@ def test_webhook_functions_get_exactly_what_their_handlers_call(templates: dict[
     granted = grants(template, function_roles(template)[function])
     data = {action: resources for action, resources in granted.items() if not action.startswith(("logs:", "xray:"))}
     assert data == WEBHOOK_GRANTS[function]
+
+
+# Functions that read the tenant registry (imagestore.tenants): every API function that has a caller
+# (imagestore.api.principal and the answers' CORS), the authorizer (usage plan), the S3-event function and
+# the previews function (its webhooks) and the sweep (a tenant's settings).
+REGISTRY_READERS = {
+    "file": ("authorizer", "uploads", "files", "mobileUploads", "objectCreated", "previews"),
+    "project": ("projects", "shares", "cartItems", "orders", "webhooks"),
+    "scheduler": ("sweep",),
+}
+# The roles that get GetItem for the registry alone: their grant names the registry's partition key.
+REGISTRY_ONLY = {"file": {"authorizer": ["TENANTS", "T#*#MU#*"]}, "project": {"cartItems": ["TENANTS"]}}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_tenant_registry_is_read_only_and_only_its_keys_where_nothing_else_is_read(
+    templates: dict[str, Template], service: str
+) -> None:
+    template = templates[service]
+    roles = function_roles(template)
+    variables = {name.removeprefix(f"imagestore-{service}-{STAGE}-"): f["Properties"]
+                 for f in template.functions().values() for name in [f["Properties"]["FunctionName"]]}
+    for function in REGISTRY_READERS[service]:
+        statements = [st for st in role_statements(template, roles[function])
+                      if "dynamodb:GetItem" in as_list(st["Action"])]
+        assert statements, f"{function} reads the registry: it needs GetItem on the table"
+        assert all(str(render(r)) == TABLE_ARN[service] for st in statements for r in as_list(st["Resource"]))
+        env = variables[function].get("Environment", {}).get("Variables", {})
+        assert "IMAGESTORE_TENANT_CACHE_SECONDS" in env, function
+        narrowed = REGISTRY_ONLY.get(service, {}).get(function)
+        if narrowed is not None:
+            (statement,) = statements
+            assert as_list(statement["Action"]) == ["dynamodb:GetItem"]
+            condition = statement["Condition"]["ForAllValues:StringLike" if len(narrowed) > 1
+                                                else "ForAllValues:StringEquals"]
+            assert condition == {"dynamodb:LeadingKeys": narrowed}
+    # Nothing writes it but the admin (imagestore-admin, with the operator's own credentials).
+    for function, role in roles.items():
+        for statement in role_statements(template, role):
+            condition = statement.get("Condition", {})
+            if any("dynamodb:LeadingKeys" in str(value) for value in condition.values()):
+                assert as_list(statement["Action"]) == ["dynamodb:GetItem"], function
+
+
+def test_functions_that_build_links_have_the_stages_public_url(templates: dict[str, Template]) -> None:
+    """Not the local stack's address: the custom domain when the customDomain param is set, else the API's
+    generated endpoint (an Fn::If on the HasCustomDomain condition)."""
+    for service in ("file", "project"):
+        template = templates[service]
+        for function in template.functions().values():
+            value = function["Properties"]["Environment"]["Variables"].get("IMAGESTORE_PUBLIC_BASE_URL")
+            assert isinstance(value, dict) and "Fn::If" in value, function["Properties"]["FunctionName"]
+            condition, custom, generated = value["Fn::If"]
+            assert condition == "HasCustomDomain" and "127.0.0.1" not in str(value) and "localhost" not in str(value)
+            assert custom == {"Fn::Sub": "https://${CustomDomain}"}
+            assert generated == {"Fn::Sub": f"https://${{ApiGatewayRestApi}}.execute-api.${{AWS::Region}}."
+                                            f"${{AWS::URLSuffix}}/{STAGE}"}
+        assert template.body["Conditions"]["HasCustomDomain"] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomain"}, ""]}]}
+        assert template.body["Parameters"]["CustomDomain"]["Default"] == ""  # the param's default

@@ -1,5 +1,5 @@
 """Per-tenant throttling in the templates: API key source AUTHORIZER, every authorized method needs
-a key, a usage plan (rate, burst, daily quota) per listed tenant plus the shared one, one key each
+a key, a usage plan (rate, burst, daily quota) per named plan plus the shared one, one key each
 with the value the authorizer returns, and method throttles on the operations that grow with the
 project's size, each naming a method the API has."""
 
@@ -58,14 +58,12 @@ def test_each_plan_has_its_rate_burst_quota_and_one_key_the_authorizer_returns(
     plans = template.of_type("AWS::ApiGateway::UsagePlan")
     keys = {name: r["Properties"] for name, r in template.of_type("AWS::ApiGateway::ApiKey").items()}
     links = [r["Properties"] for r in template.of_type("AWS::ApiGateway::UsagePlanKey").values()]
-    tenants = STAGE_CONFIG.get("tenants") or {}
-    assert len(plans) == 1 + len(tenants) and len(keys) == len(plans) and len(links) == len(plans)
+    named = STAGE_CONFIG.get("plans") or {}
+    assert len(plans) == 1 + len(named) and len(keys) == len(plans) and len(links) == len(plans)
     resource = "/files" if service == "file" else "/projects"
-    expected = {usage_identifier_key(STAGE, resource, "unlisted-shop", frozenset(tenants)): STAGE_CONFIG["plan"]}
-    for tenant, limits in tenants.items():
-        expected[usage_identifier_key(STAGE, resource, tenant, frozenset(tenants))] = {
-            **STAGE_CONFIG["plan"], **(limits or {})
-        }
+    expected = {usage_identifier_key(STAGE, resource, None): STAGE_CONFIG["plan"]}
+    for name, limits in named.items():
+        expected[usage_identifier_key(STAGE, resource, name)] = {**STAGE_CONFIG["plan"], **(limits or {})}
     for link in links:
         key = keys[link["KeyId"]["Ref"]]
         plan = plans[link["UsagePlanId"]["Ref"]]["Properties"]
@@ -91,8 +89,8 @@ def test_method_throttles_name_methods_of_the_api(templates: dict[str, Template]
         assert {"/projects/POST", "/projects/{projectId}/PUT", "/orders/POST"} <= set(configured)
 
 
-def test_the_authorizer_knows_the_tenants_with_a_key_of_their_own(templates: dict[str, Template]) -> None:
+def test_the_authorizer_knows_the_plans_the_stage_deploys(templates: dict[str, Template]) -> None:
     (authorizer,) = [f for n, f in templates["file"].functions().items() if n == "AuthorizerLambdaFunction"]
     variables = authorizer["Properties"]["Environment"]["Variables"]
-    assert variables["IMAGESTORE_USAGE_TENANTS"] == ",".join(STAGE_CONFIG.get("tenants") or {})
+    assert variables["IMAGESTORE_USAGE_PLANS"] == ",".join(STAGE_CONFIG.get("plans") or {})
     assert variables["IMAGESTORE_STAGE"] == STAGE

@@ -54,7 +54,7 @@ def test_the_phone_page_uploads_two_photos_that_the_desktop_then_lists(tmp_path:
                   headers={"Accept": "image/png", "X-Mobile-Upload-Token": phone_token})
         assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
         page_url = decode(png.content)
-        assert page_url == created["url"] and page_url.startswith(f"{stack.base_url}/mobile/#token=")
+        assert page_url == created["url"] and page_url.startswith(f"{stack.base_url}/mobile#token=")
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -25,14 +25,13 @@ def plans() -> dict[str, dict[str, UsagePlans]]:
 
 
 @pytest.mark.parametrize("api", ["file", "project"])
-def test_a_listed_tenant_has_its_own_plan_and_the_others_share_one(
+def test_a_named_plan_has_its_own_key_and_the_others_share_one(
     plans: dict[str, dict[str, UsagePlans]], api: str
 ) -> None:
     usage = plans["local"][api]
     assert usage.key_source == "AUTHORIZER"
-    listed = frozenset({"throttled-shop"})
-    own = usage_identifier_key("local", f"/{'files' if api == 'file' else 'projects'}", "throttled-shop", listed)
-    shared = usage_identifier_key("local", f"/{'files' if api == 'file' else 'projects'}", "t1", listed)
+    own = usage_identifier_key("local", f"/{'files' if api == 'file' else 'projects'}", "throttled")
+    shared = usage_identifier_key("local", f"/{'files' if api == 'file' else 'projects'}", None)
     assert own != shared and own.isalnum() and shared.isalnum()
     assert usage.plans[usage.keys[own]].throttle == Limits(rate=20, burst=20)
     assert usage.plans[usage.keys[shared]].throttle == Limits(rate=100000, burst=100000)

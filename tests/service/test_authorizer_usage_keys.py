@@ -1,6 +1,7 @@
 """The authorizer names each tenant's API key to API Gateway (usageIdentifierKey, API key source
-AUTHORIZER): a tenant listed in deploy/usage-plans.yml has its own key on each API, the others share
-one; the keys are the values deploy/usage-plans.js gives the usage plans."""
+AUTHORIZER): a tenant whose registry entry names a usage plan the stage deploys (deploy/usage-plans.yml)
+gets that plan's key on each API, the others share one; the keys are the values deploy/usage-plans.js
+gives the usage plans."""
 
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ from typing import Any
 import pytest
 
 from imagestore.config import get_settings
+from imagestore.data import factory
+from imagestore.models.tenants import TenantRecord
+from tests.conftest import Aws
 from tests.support.events import LambdaContext
 from tests.support.tokens import mint
 
 
 @pytest.fixture
-def authorizer(env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def authorizer(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("IMAGESTORE_STAGE", "prod")
-    monkeypatch.setenv("IMAGESTORE_USAGE_TENANTS", "shop-a,shop.b")
+    monkeypatch.setenv("IMAGESTORE_USAGE_PLANS", "gold,silver")
     get_settings.cache_clear()
+    registry = factory.tenant_registry()
+    for tenant, plan in (("shop-a", "gold"), ("shop.b", "silver"), ("shop-d", "platinum"), ("shop-e", None)):
+        registry.put(TenantRecord(tenant_id=tenant, display_name=tenant, usage_plan=plan), 0)
     from file_service.handlers import authorizer as module
 
     yield module.handler
@@ -45,12 +52,15 @@ def answer(handler: Any, token: str, method: str, resource: str) -> dict[str, An
 @pytest.mark.parametrize(
     ("tenant", "method", "resource", "key"),
     [
-        ("shop-a", "POST", "/uploads", "prod/file/tenant/shop-a"),
-        ("shop-a", "GET", "/files/{fileId}", "prod/file/tenant/shop-a"),
-        ("shop-a", "PUT", "/projects/{projectId}", "prod/project/tenant/shop-a"),
-        ("shop.b", "POST", "/orders", "prod/project/tenant/shop.b"),
+        ("shop-a", "POST", "/uploads", "prod/file/plan/gold"),
+        ("shop-a", "GET", "/files/{fileId}", "prod/file/plan/gold"),
+        ("shop-a", "PUT", "/projects/{projectId}", "prod/project/plan/gold"),
+        ("shop.b", "POST", "/orders", "prod/project/plan/silver"),
+        # Not registered, registered on no plan, on a plan this stage does not deploy: the shared key.
         ("shop-c", "POST", "/mobile-uploads", "prod/file/shared"),
         ("shop-c", "GET", "/cart-items", "prod/project/shared"),
+        ("shop-d", "GET", "/cart-items", "prod/project/shared"),
+        ("shop-e", "POST", "/uploads", "prod/file/shared"),
     ],
 )
 def test_the_tenants_key_on_the_api_called(authorizer: Any, tenant: str, method: str, resource: str, key: str) -> None:

@@ -110,7 +110,7 @@ def test_creating_returns_a_token_its_page_url_and_qr_code_and_stores_only_the_h
     prefix, tenant, token_upload_id, secret = body["token"].split(".")
     assert (prefix, tenant, token_upload_id) == ("mu1", "shop-a", upload_id)
     assert len(base64.urlsafe_b64decode(secret + "=")) * 8 >= 128
-    assert body["url"] == f"http://127.0.0.1:3000/mobile/#token={body['token']}"
+    assert body["url"] == f"http://127.0.0.1:3000/mobile#token={body['token']}"
     assert body["qr"]["svg"].startswith("<svg") and "</svg>" in body["qr"]["svg"]
     assert body["qr"]["pngUrl"] == f"http://127.0.0.1:3000/mobile-uploads/{upload_id}/qr.png"
     assert body["retention"] == "extended"

@@ -12,15 +12,29 @@ import pytest
 from imagestore import api, cors, errors
 from imagestore.auth import Principal
 from imagestore.config import get_settings
+from imagestore.data import factory
 from tests.support.events import LambdaContext, api_event
 
 STAGE_ORIGINS = "https://*.shops.example,http://localhost:*"
 
 
+class RegistryDocuments:
+    """The registry's cached reader, over documents in memory."""
+
+    def __init__(self, documents: dict[str, str]) -> None:
+        self.documents = documents
+
+    def get(self, name: str, max_age: int | None = None) -> str:
+        return self.documents.get(name, "")
+
+
 @pytest.fixture(autouse=True)
 def origins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("IMAGESTORE_CORS_ORIGINS", STAGE_ORIGINS)
-    monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps({"narrow": {"cors_origins": ["https://a.shops.example"]}}))
+    # The tenant registry's entry of "narrow" (read through its cache, as in Lambda); t1 is not registered.
+    documents = {"narrow": json.dumps({"tenant_id": "narrow", "display_name": "Narrow",
+                                       "settings": {"cors_origins": ["https://a.shops.example"]}})}
+    monkeypatch.setattr(factory, "tenant_documents", lambda: RegistryDocuments(documents))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

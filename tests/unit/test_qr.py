@@ -35,7 +35,7 @@ def rules(env: None) -> ModuleType:
 def test_the_png_decodes_to_the_local_page_url_with_the_token_in_the_fragment(rules: ModuleType) -> None:
     url = rules.page_url(TenantSettings(), "http://127.0.0.1:3000/", TOKEN)
 
-    assert url == f"http://127.0.0.1:3000/mobile/#token={TOKEN}"
+    assert url == f"http://127.0.0.1:3000/mobile#token={TOKEN}"
     assert decode(rules.qr_png(url)) == url
 
 

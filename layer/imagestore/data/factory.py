@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from imagestore.data.shares import ShareStore
     from imagestore.data.storage import ImageBucket
     from imagestore.data.table import Table
+    from imagestore.data.tenants import CachedTenantDocuments, TenantRegistry
     from imagestore.data.webhooks import WebhookBus, WebhookQueue, WebhookStore
 
 
@@ -55,7 +56,7 @@ def reset() -> None:
 
     for cached in (table, image_bucket, file_store, hold_store, holder_store, project_store, mobile_upload_store,
                    share_store, cart_item_store, order_store, order_events, webhook_store, webhook_bus,
-                   webhook_queue, settings):
+                   webhook_queue, tenant_registry, tenant_documents, settings):
         cached.cache_clear()
     reset_clients()
 
@@ -138,3 +139,18 @@ def webhook_queue() -> WebhookQueue:
     from imagestore.data.webhooks import WebhookQueue
 
     return WebhookQueue(sqs_client(), get_settings().webhook_queue_url)
+
+
+@lru_cache(maxsize=1)
+def tenant_registry() -> TenantRegistry:
+    from imagestore.data.tenants import TenantRegistry
+
+    return TenantRegistry(table())
+
+
+@lru_cache(maxsize=1)
+def tenant_documents() -> CachedTenantDocuments:
+    """The registry's documents, cached per execution environment (imagestore.tenants)."""
+    from imagestore.data.tenants import CachedTenantDocuments
+
+    return CachedTenantDocuments(tenant_registry())

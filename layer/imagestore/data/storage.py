@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -117,6 +117,20 @@ class ImageBucket:
         if content_type:
             params["ResponseContentType"] = content_type
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    def browser_origins(self) -> list[str]:
+        """The origins a browser reaches this bucket at through the URLs above (presigned POST and GET),
+        for a page's Content-Security-Policy; presigning makes no request."""
+        urls = (self.presign_upload("origin-probe", content_type="image/jpeg", max_bytes=1, min_bytes=1,
+                                    expires_in=60).url,
+                self.presign_download("origin-probe", expires_in=60))
+        origins = []
+        for url in urls:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in origins:
+                origins.append(origin)
+        return origins
 
     def head(self, key: str) -> ObjectHead | None:
         """Size and type of an object, or None when it does not exist."""

@@ -22,7 +22,7 @@ from imagestore.auth import (
     verify_token,
 )
 from imagestore.config import get_settings
-from imagestore.errors import Unauthorized
+from imagestore.errors import DomainError, Unauthorized
 from imagestore.observability import logger
 
 
@@ -48,10 +48,29 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
     # API Gateway counts the request against this key's usage plan (API key source AUTHORIZER).
     return {
         **authorizer_policy(principal, event.method_arn),
-        "usageIdentifierKey": usage_identifier_key(
-            settings.stage, event.resource, principal.tenant_id, settings.usage_tenants
-        ),
+        "usageIdentifierKey": usage_identifier_key(settings.stage, event.resource, _usage_plan(principal.tenant_id)),
     }
+
+
+def _usage_plan(tenant_id: str) -> str | None:
+    """The tenant's plan from the registry (cached), when this stage deploys it; else None (shared).
+    Whether the tenant may call at all is the functions' check (imagestore.api.principal): this answer
+    is cached by API Gateway for the authorizer's resultTtlInSeconds."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    from imagestore import tenants  # the registry's read path brings boto3: not on the import path
+
+    try:
+        record = tenants.tenant_record(tenant_id)
+    except (DomainError, GetParameterError) as exc:
+        # The caller still gets in (on the shared plan): the registry's outage is not the caller's.
+        logger.warning("tenant registry not read; shared usage plan", reason=str(exc))
+        return None
+    plan = record.usage_plan if record is not None else None
+    if plan is not None and plan not in get_settings().usage_plans:
+        logger.warning("tenant's usage plan is not deployed on this stage; shared usage plan", plan=plan)
+        return None
+    return plan
 
 
 def _verify(token: str) -> Principal:

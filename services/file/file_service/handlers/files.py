@@ -9,8 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import files
-from imagestore import api, clock
-from imagestore.config import get_settings
+from imagestore import api, clock, tenants
 from imagestore.data import factory
 from imagestore.observability import lambda_handler, logger, metrics
 
@@ -21,7 +20,7 @@ app = api.create_app()
 def list_files() -> dict[str, Any]:
     principal = api.principal(app)
     page = files.list_files(
-        principal, factory.file_store(), factory.image_bucket(), get_settings().tenant(principal.tenant_id),
+        principal, factory.file_store(), factory.image_bucket(), tenants.tenant_settings(principal.tenant_id),
         limit=api.int_query(app, "limit"), cursor=app.current_event.get_query_string_value("cursor"),
         now=clock.now_epoch(),
     )
@@ -33,7 +32,7 @@ def list_files() -> dict[str, Any]:
 def get_file(file_id: str) -> dict[str, Any]:
     principal = api.principal(app)
     view = files.get_file(principal, file_id, factory.file_store(), factory.image_bucket(),
-                          get_settings().tenant(principal.tenant_id), clock.now_epoch())
+                          tenants.tenant_settings(principal.tenant_id), clock.now_epoch())
     metrics.add_metric(name="FilesRead", unit=MetricUnit.Count, value=1)
     return view.dump()
 
@@ -42,7 +41,7 @@ def get_file(file_id: str) -> dict[str, Any]:
 def check_print(file_id: str) -> dict[str, Any]:
     principal = api.principal(app)
     event = app.current_event
-    check = files.check_print(principal, file_id, factory.file_store(), get_settings().tenant(principal.tenant_id),
+    check = files.check_print(principal, file_id, factory.file_store(), tenants.tenant_settings(principal.tenant_id),
                               clock.now_epoch(), width_mm=event.get_query_string_value("widthMm"),
                               height_mm=event.get_query_string_value("heightMm"))
     metrics.add_metric(name="PrintChecks", unit=MetricUnit.Count, value=1)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import mobile_uploads
 from file_service.models import MobileUploadRequest
-from imagestore import api, clock
+from imagestore import api, clock, tenants
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.models.files import Retention
@@ -21,7 +21,7 @@ app = api.create_app()
 
 def _context(tenant_id: str) -> mobile_uploads.MobileUploadContext:
     settings = get_settings()
-    return mobile_uploads.MobileUploadContext(settings.tenant(tenant_id), factory.mobile_upload_store(),
+    return mobile_uploads.MobileUploadContext(tenants.tenant_settings(tenant_id), factory.mobile_upload_store(),
                                               factory.image_bucket(), settings.public_base_url)
 
 

@@ -10,8 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import uploads
-from imagestore import clock, keys
-from imagestore.config import get_settings
+from imagestore import clock, keys, tenants
 from imagestore.data import factory
 from imagestore.errors import DomainError
 from imagestore.keys import object_key_of_staging
@@ -48,7 +47,7 @@ def complete_object(key: str) -> str:
         logger.info("staging object deleted: its file is no longer pending", file_id=file_id,
                     status=record.status.value if record else "gone")
         return "discarded"
-    ctx = uploads.UploadContext(get_settings().tenant(tenant_id), files, factory.image_bucket(),
+    ctx = uploads.UploadContext(tenants.tenant_settings(tenant_id), files, factory.image_bucket(),
                                 webhooks=factory.webhook_bus())
     try:
         uploads.complete_upload(record, ctx, int(clock.now_epoch()))

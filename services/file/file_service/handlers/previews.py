@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic.previews import make_previews
-from imagestore.config import get_settings
+from imagestore import tenants
 from imagestore.data import factory
 from imagestore.observability import lambda_handler, metrics
 
@@ -25,7 +25,7 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
             continue
         key = unquote_plus(record.s3.object.key)
         outcomes[key] = outcome = make_previews(key, factory.file_store(), factory.image_bucket(),
-                                                get_settings().tenant, factory.webhook_bus())
+                                                tenants.tenant_settings, factory.webhook_bus())
         if outcome in ("ready", "failed"):
             metrics.add_metric(name="PreviewsMade" if outcome == "ready" else "PreviewsFailed",
                                unit=MetricUnit.Count, value=1)

@@ -25,8 +25,7 @@ from file_service.models import (
     UploadRequest,
     UploadTicket,
 )
-from imagestore import api, clock, errors
-from imagestore.config import get_settings
+from imagestore import api, clock, errors, tenants
 from imagestore.data import factory
 from imagestore.models.files import FileRecord
 from imagestore.observability import lambda_handler, logger, metrics
@@ -35,7 +34,7 @@ app = api.create_app()
 
 
 def _context(tenant_id: str) -> uploads.UploadContext:
-    return uploads.UploadContext(get_settings().tenant(tenant_id), factory.file_store(),
+    return uploads.UploadContext(tenants.tenant_settings(tenant_id), factory.file_store(),
                                  factory.image_bucket(), factory.mobile_upload_store(), factory.webhook_bus())
 
 

@@ -32,7 +32,8 @@ from imagestore.errors import (
 from imagestore.models.files import FileRecord, Retention
 from imagestore.models.mobile_uploads import MobileUploadRecord, mobile_upload_token
 
-LOCAL_PAGE = "{public_base_url}/mobile/#token={token}"
+# The stage's own page (the mobilePage function, services/file/web/mobile), at the stage's public address.
+DEFAULT_PAGE = "{public_base_url}/mobile#token={token}"
 
 
 class MobileUploadFull(Conflict):
@@ -52,9 +53,9 @@ class MobileUploadContext:
 
 
 def page_url(tenant: TenantSettings, public_base_url: str, token: str) -> str:
-    """The page the QR code opens: the tenant's template, else the local stack's page.
+    """The page the QR code opens: the tenant's template, else the stage's own page.
     The token travels in the fragment, which browsers never send to a server."""
-    return link_from_template(tenant.mobile_upload_url_template or LOCAL_PAGE, public_base_url, token)
+    return link_from_template(tenant.mobile_upload_url_template or DEFAULT_PAGE, public_base_url, token)
 
 
 def qr_svg(url: str) -> str:

@@ -5,14 +5,14 @@ Every function works on projects; each handler adds the stores of its own resour
 
 from __future__ import annotations
 
-from imagestore.config import get_settings
+from imagestore import tenants
 from imagestore.data import factory
 from project_service.logic.projects import ProjectContext
 
 
 def project_context(tenant_id: str) -> ProjectContext:
     return ProjectContext(
-        tenant=get_settings().tenant(tenant_id),
+        tenant=tenants.tenant_settings(tenant_id),
         files=factory.file_store(),
         holds=factory.hold_store(),
         projects=factory.project_store(),

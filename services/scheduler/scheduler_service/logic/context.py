@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from imagestore import tenants
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.data.clients import lambda_client
@@ -16,7 +17,7 @@ def expiry_store() -> ExpiryStore:
 
 def sweep_context() -> SweepContext:
     settings = get_settings()
-    return SweepContext(expiry=expiry_store(), holders=factory.holder_store(), tenant=settings.tenant,
+    return SweepContext(expiry=expiry_store(), holders=factory.holder_store(), tenant=tenants.tenant_settings,
                         shards=settings.expiry_shards)
 
 

@@ -1,0 +1,143 @@
+"""imagestore-admin: the tenant registry of a stage, and the smoke test of a stage.
+
+  imagestore-admin [--table NAME --region R | --local URL] tenants list|get|put|disable|enable
+  imagestore-admin smoke --base-url URL --token JWT [--project-url URL]
+
+A deployed stage is named by its table (the file service's TableName output, imagestore-<stage>)
+and reached with the shell's AWS credentials; `--local http://127.0.0.1:3000` names a running local
+stack, whose DynamoDB endpoint and stage its /_local/health tells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import requests
+from pydantic import ValidationError
+
+from imagestore.data.table import Table
+from imagestore.data.tenants import TenantRegistry
+from imagestore.errors import ConditionFailed, DomainError
+from imagestore.models.tenants import TenantRecord, TenantStatus
+
+
+def local_registry(base_url: str, table: str | None = None) -> TenantRegistry:
+    """The registry of the local stack at base_url: its DynamoDB endpoint and stage from /_local/health."""
+    import boto3
+
+    health = requests.get(base_url.rstrip("/") + "/_local/health", timeout=10).json()
+    client = boto3.client("dynamodb", endpoint_url=health["dynamodb"], region_name=health["region"],
+                          aws_access_key_id="test", aws_secret_access_key="test")  # the local stack's
+    return TenantRegistry(Table(client, table or f"imagestore-{health['stage']}"))
+
+
+def registry_of(args: argparse.Namespace) -> TenantRegistry:
+    """The registry of the stage the options name."""
+    import boto3
+
+    if args.local:
+        return local_registry(args.local, args.table)
+    if not args.table:
+        raise SystemExit("imagestore-admin: name the stage's table (--table imagestore-<stage>, or "
+                         "IMAGESTORE_TABLE_NAME), or a local stack (--local http://127.0.0.1:3000)")
+    return TenantRegistry(Table(boto3.client("dynamodb", region_name=args.region), args.table))
+
+
+def read_document(source: str) -> Any:
+    text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()  # noqa: SIM115
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"imagestore-admin: {source} is not JSON: {exc}") from exc
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each refused field by name, with why."""
+    return "\n".join(f"  {'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}"
+                     for error in exc.errors(include_url=False, include_input=False))
+
+
+def tenants_command(args: argparse.Namespace) -> int:
+    registry = registry_of(args)
+    now = int(time.time())
+    if args.action == "list":
+        records = registry.list()
+        print(f"{'tenant':<32} {'status':<9} {'plan':<12} display name")
+        for record in records:
+            print(f"{record.tenant_id:<32} {record.status.value:<9} {record.usage_plan or '-':<12} "
+                  f"{record.display_name}")
+        print(f"{len(records)} tenant(s) in {registry.table.name}")
+        return 0
+    if args.action == "get":
+        found = registry.get(args.tenant)
+        if found is None:
+            print(f"imagestore-admin: no tenant {args.tenant} in {registry.table.name}", file=sys.stderr)
+            return 1
+        print(json.dumps(found.document(), indent=2, sort_keys=True))
+        return 0
+    if args.action == "put":
+        try:
+            record = TenantRecord.model_validate(read_document(args.document))
+        except ValidationError as exc:
+            print(f"imagestore-admin: the document is refused, nothing was written:\n{validation_problems(exc)}",
+                  file=sys.stderr)
+            return 2
+        registry.put(record, now)
+        print(f"put {record.tenant_id} ({record.status.value}) in {registry.table.name}")
+        return 0
+    status = TenantStatus.DISABLED if args.action == "disable" else TenantStatus.ACTIVE
+    try:
+        registry.set_status(args.tenant, status, now)
+    except (DomainError, ConditionFailed) as exc:
+        print(f"imagestore-admin: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.tenant} is {status.value} in {registry.table.name}; the functions see it within their "
+          f"cache period (IMAGESTORE_TENANT_CACHE_SECONDS)")
+    return 0
+
+
+def smoke_command(args: argparse.Namespace) -> int:
+    from imagestore_admin import smoke
+
+    return smoke.main(args.base_url, args.token, project_url=args.project_url)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="imagestore-admin", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--table", default=os.environ.get("IMAGESTORE_TABLE_NAME"),
+                     help="the stage's table (imagestore-<stage>); default IMAGESTORE_TABLE_NAME")
+    top.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    top.add_argument("--local", metavar="URL", help="a running local stack, e.g. http://127.0.0.1:3000")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    tenants = commands.add_parser("tenants", help="the tenant registry")
+    actions = tenants.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every tenant")
+    for name, text in (("get", "a tenant's document"), ("disable", "refuse the tenant's requests (403)"),
+                       ("enable", "accept the tenant's requests again")):
+        actions.add_parser(name, help=text).add_argument("tenant")
+    put = actions.add_parser("put", help="create or replace a tenant from its JSON document (a file, or - for stdin)")
+    put.add_argument("document")
+    tenants.set_defaults(run=tenants_command)
+
+    smoke = commands.add_parser("smoke", help="the main flows over HTTP against a stage; non-zero exit on failure")
+    smoke.add_argument("--base-url", required=True, help="the stage's File API (and Project API) base URL")
+    smoke.add_argument("--project-url", help="the Project API's base URL when it is not --base-url")
+    smoke.add_argument("--token", required=True, help="a JWT of a user of a registered, active tenant")
+    smoke.set_defaults(run=smoke_command)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
