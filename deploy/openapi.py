@@ -257,6 +257,20 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: file_models.MobileUploadView}, params=(MOBILE_UPLOAD_ID,), errors=(404,),
     ),
     Operation(
+        "file", "get", "/mobile", "mobileUploadPage", "The phone's upload page (no token needed)", "mobile uploads",
+        {200: "text/html"}, security=(), errors=(404,),
+        description="The page the QR code opens by default (`<public base URL>/mobile#token=...`: the token stays "
+                    "in the fragment). Served with a strict Content-Security-Policy: scripts, styles and API "
+                    "calls from this API's origin only, uploads and thumbnails from the image bucket's.",
+    ),
+    Operation(
+        "file", "get", "/mobile/{asset}", "mobileUploadPageAsset", "The phone page's script and style sheet",
+        "mobile uploads", {200: "text/plain"}, security=(), errors=(404,),
+        params=(Param("asset", "path", {"type": "string", "enum": ["app.js", "style.css", "index.html"]},
+                      "The asset's name", required=True, example="app.js"),),
+        description="`app.js` (text/javascript) or `style.css` (text/css); any other name is a 404.",
+    ),
+    Operation(
         "file", "delete", "/mobile-uploads/{mobileUploadId}", "revokeMobileUpload", "Revoke a mobile upload",
         "mobile uploads", {204: None}, params=(MOBILE_UPLOAD_ID,), errors=(404, 409),
     ),
@@ -572,6 +586,8 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
             response["content"] = {model: {"schema": {"type": "string", "format": "binary"}}}
         elif model == "application/json":
             response["content"] = {model: {"schema": {"type": "object"}}}
+        elif isinstance(model, str) and model.startswith("text/"):
+            response["content"] = {model: {"schema": {"type": "string"}}}
         if status in op.response_headers:
             response["headers"] = op.response_headers[status]
         if op.links and status in (200, 201):

@@ -31,9 +31,9 @@ def local_registry(base_url: str, table: str | None = None) -> TenantRegistry:
     import boto3
 
     health = requests.get(base_url.rstrip("/") + "/_local/health", timeout=10).json()
-    client = boto3.client("dynamodb", endpoint_url=health["dynamodb"], region_name=health["region"],
+    client = boto3.client("dynamodb", endpoint_url=health["endpoints"]["dynamodb"], region_name=health["region"],
                           aws_access_key_id="test", aws_secret_access_key="test")  # the local stack's
-    return TenantRegistry(Table(client, table or f"imagestore-{health['stage']}"))
+    return TenantRegistry(Table(client, table or health["tables"][0]))
 
 
 def registry_of(args: argparse.Namespace) -> TenantRegistry:

@@ -19,6 +19,8 @@ PARAMS = {
     "layerArn": "ImagestoreLambdaLayerQualifiedArn",
     "authorizerArn": "AuthorizerLambdaFunctionQualifiedArn",
     "corsOrigins": "CorsOrigins",
+    "tenantCacheSeconds": "TenantCacheSeconds",
+    "unknownTenants": "UnknownTenants",
 }
 
 

@@ -214,7 +214,7 @@ def test_webhook_functions_get_exactly_what_their_handlers_call(templates: dict[
 
 
 # Functions that read the tenant registry (imagestore.tenants): every API function that has a caller
-# (imagestore.api.principal and the answers' CORS), the authorizer (usage plan), the S3-event function and
+# (imagestore.api.principal and the answers' CORS), the authorizer (usage plan), the S3-event function,
 # the previews function (its webhooks) and the sweep (a tenant's settings).
 REGISTRY_READERS = {
     "file": ("authorizer", "uploads", "files", "mobileUploads", "objectCreated", "previews"),

@@ -70,13 +70,16 @@ def test_every_route_of_every_service_is_documented_and_nothing_else(routes: lis
     assert merged == {(r.method, r.resource) for r in routes}
 
 
+PUBLIC_RESOURCES = {"file": {"/openapi.json", "/mobile", "/mobile/{asset}"}, "project": {"/openapi.json"}}
+
+
 def test_only_the_document_itself_is_served_without_a_token(routes: list[Route]) -> None:
     for service in openapi.SERVICES:
         operations = _operations(openapi.build(service))
         for route in (r for r in routes if r.service.key == service):
             security = operations[(route.method, route.resource)]["security"]
-            if route.authorizer is None:
-                assert route.resource == "/openapi.json" and security == [], route.resource
+            if route.authorizer is None:  # the document, and the File API's phone page
+                assert route.resource in PUBLIC_RESOURCES[service] and security == [], route.resource
             else:
                 assert security and all(set(s) <= {"bearerJwt", "mobileUploadToken"} for s in security)
                 statuses = operations[(route.method, route.resource)]["responses"]
@@ -95,8 +98,9 @@ def test_each_handlers_resolver_serves_exactly_its_functions_routes(
         module_name, _, attribute = handler.replace("/", ".").rpartition(".")
         module = importlib.import_module(module_name)
         app = getattr(module, "app", None)
-        if app is None:  # a plain handler (the document's own function): one route
-            assert callable(getattr(module, attribute)) and len(expected) == 1, handler
+        if app is None:  # a plain handler: the document's own function (one route), the phone page (two)
+            assert callable(getattr(module, attribute)), handler
+            assert len(expected) == (2 if module_name.endswith("mobile_page") else 1), handler
             continue
         served = {(r.method, _template(r.path)) for r in app._static_routes + app._dynamic_routes}
         assert served == expected, f"{handler}: resolver routes differ from serverless.yml"
