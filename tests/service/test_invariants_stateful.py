@@ -507,26 +507,27 @@ class Retention(RuleBasedStateMachine):
             self.take_out_of_cart(cart_item_id)
 
     def order(self, chosen: list[str]) -> None:
-        """An order pins the current version of each of its cart items' projects (their files)."""
+        """An order pins, for each of its cart items' projects, the version the (first) cart item of it
+        pinned: what was put in the cart, whether the project was edited, deleted or expired since."""
         from project_service.logic.orders import place_order
         from project_service.models import OrderInput
 
         unavailable = [c for c in chosen if c not in self.cart_items or self.cart_items[c].expires_at <= self.now]
         # A cart item pins its project: the project is not removed while the cart item exists.
         project_ids = {p for c in chosen if c not in unavailable for p in self.cart_items[c].pins}
-        projects = [self.projects[p] for p in project_ids]
-        all_live = all(p.live(self.now) for p in projects)
+        pinned: dict[str, set[str]] = {}
+        for c in dict.fromkeys(chosen):
+            if c not in unavailable:
+                for p in self.cart_items[c].pins:
+                    pinned.setdefault(p, self.cart_items[c].files)
         request = OrderInput(cart_item_ids=chosen, external_order_ref=f"ref-{next(self.orders_placed)}")
         try:
             view, placed = place_order(self.principal, request, self.order_ctx, self.now)
         except Unprocessable:
             assert unavailable, "an order of live cart items was refused"
             return
-        except Conflict:
-            assert not unavailable and not all_live, "an order of live cart items of live projects failed"
-            return
-        assert placed and not unavailable and all_live, "an order of what is gone was placed"
-        file_ids = {f for p in projects for f in p.files}
+        assert placed and not unavailable, "an order of what is gone was placed"
+        file_ids = {f for files in pinned.values() for f in files}
         assert {f.file_id for p in view.projects for f in p.files} == file_ids
         assert {p.project_id for p in view.projects} == project_ids
         self.orders[view.order_id] = PinModel(view.order_id, self.now + TENANT.order_retention_seconds, file_ids,
@@ -702,6 +703,7 @@ class Retention(RuleBasedStateMachine):
                               else {"active", "deleting"}), (project_id, status)
         # Documents: one manifest per project or copy, the frozen ones of each order; none of the removed.
         expected_documents = Counter({**{p: 1 for p in self.all_projects()},
+                                      **{f"{c}.manifest.json": 1 for c in self.cart_items},  # the pinned version
                                       **{o: 2 * len(m.pins) for o, m in self.orders.items()}})
         assert stored.documents == expected_documents, (stored.documents, expected_documents)
 
