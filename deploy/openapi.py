@@ -83,7 +83,8 @@ class Operation:
     operation_id: str
     summary: str
     tag: str
-    responses: dict[int, type[BaseModel] | str | None]  # status -> model, a media type (binary), or no body
+    # status -> model, a media type (binary or text), text media types the answer is one of, or no body
+    responses: dict[int, type[BaseModel] | str | tuple[str, ...] | None]
     body: type[BaseModel] | None = None
     body_required: bool = True
     body_example: dict[str, Any] | None = None
@@ -265,7 +266,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "file", "get", "/mobile/{asset}", "mobileUploadPageAsset", "The phone page's script and style sheet",
-        "mobile uploads", {200: "text/plain"}, security=(), errors=(404,),
+        "mobile uploads", {200: ("text/javascript", "text/css", "text/html")}, security=(), errors=(404,),
         params=(Param("asset", "path", {"type": "string", "enum": ["app.js", "style.css", "index.html"]},
                       "The asset's name", required=True, example="app.js"),),
         description="`app.js` (text/javascript) or `style.css` (text/css); any other name is a 404.",
@@ -588,6 +589,8 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
             response["content"] = {model: {"schema": {"type": "object"}}}
         elif isinstance(model, str) and model.startswith("text/"):
             response["content"] = {model: {"schema": {"type": "string"}}}
+        elif isinstance(model, tuple):
+            response["content"] = {media_type: {"schema": {"type": "string"}} for media_type in model}
         if status in op.response_headers:
             response["headers"] = op.response_headers[status]
         if op.links and status in (200, 201):
