@@ -95,6 +95,7 @@ def render_previews(data: bytes, *, max_pixels: int) -> Rendered:
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
+    PILImage.MAX_IMAGE_PIXELS = None  # the tenant's max_pixels is checked right after open instead
     content_type = sniff_type(data[:64])
     if content_type is None:
         raise Undecodable("not a JPEG, PNG, WebP or HEIC image")
