@@ -184,6 +184,7 @@ class Touch:
     s3_writes: int = 0
     call: str = ""  # the request (UpdateItem, PutObject, ...)
     item: str = ""  # the item's sort key, or the S3 key
+    found: int = -1  # a Query or Scan: the items it returned
 
 
 @dataclass
@@ -194,6 +195,7 @@ class Usage:
     parallel_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # from worker threads
     touches: list[Touch] = field(default_factory=list)
     api_calls: int = 1
+    reported: list[tuple[str, str, float]] = field(default_factory=list)  # DynamoDB's own count: (call, where, units)
     paced_seconds: float = 0.0  # seconds the layer waited to keep its hold changes under HOLDS_PER_SECOND
     work_ms: float = 0.0  # Lambda time beyond its requests (the previews' decode and encode)
 
@@ -230,16 +232,18 @@ class Usage:
             for name, n in source.parallel_calls.items():
                 merged.parallel_calls[name] += n
             merged.touches.extend(source.touches)
+            merged.reported.extend(source.reported)
         return merged
 
 
 class SdkMeter:
     """boto3 hooks on the layer's clients: counts calls and works out what each one consumed."""
 
-    def __init__(self, plain_dynamodb: Any) -> None:
+    def __init__(self, plain_dynamodb: Any, *, consumed: bool = False) -> None:
         self.plain = plain_dynamodb  # uncounted client, to read an item's old image
         self.usage = Usage()
         self.active = False
+        self.consumed = consumed  # ask DynamoDB for ConsumedCapacity (INDEXES) on every call
         self.lock = threading.Lock()  # the layer updates files 8 at a time, from worker threads
 
     def attach(self, client: Any) -> None:
@@ -278,6 +282,8 @@ class SdkMeter:
         service = model.service_model.endpoint_prefix
         context["capacity"] = {"params": _copy(params), "old": self._old_images(model.name, params)
                                if service == "dynamodb" else []}
+        if self.consumed and service == "dynamodb" and model.name in CONSUMED_CALLS:
+            params["ReturnConsumedCapacity"] = "INDEXES"
 
     def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if not self.active or "capacity" not in context:
@@ -297,7 +303,9 @@ class SdkMeter:
             touches = self._dynamodb(model.name, params, parsed, old)
         for touch in touches:
             touch.call = model.name
+        reported = _reported(model.name, parsed.get("ConsumedCapacity")) if self.consumed else []
         with self.lock:
+            self.usage.reported.extend(reported)
             self.usage.calls[name] += 1
             if threading.current_thread() is not threading.main_thread():
                 self.usage.parallel_calls[name] += 1
@@ -345,7 +353,7 @@ class SdkMeter:
             size = sum(item_size(i) for i in parsed.get("Items", []))
             consistent = bool(params.get("ConsistentRead")) and not index
             touches.append(Touch(f"index {index}" if index else "table", _query_partition(params),
-                                 rcu=read_units(size, consistent)))
+                                 rcu=read_units(size, consistent), found=len(parsed.get("Items", []))))
         elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
             new = parsed.get("Attributes") if operation == "UpdateItem" else params.get("Item")
             if operation == "UpdateItem" and params.get("ReturnValues") != "ALL_NEW":
@@ -369,6 +377,25 @@ class SdkMeter:
             for request, before in zip(requests, old, strict=False):
                 touches.extend(_write(before, request.get("PutRequest", {}).get("Item") or {}, transactional=False))
         return touches
+
+
+CONSUMED_CALLS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+                  "BatchWriteItem", "TransactWriteItems", "TransactGetItems"}
+TRANSACTIONS = {"TransactWriteItems", "TransactGetItems"}
+
+
+def _reported(call: str, consumed: Any) -> list[tuple[str, str, float]]:
+    """DynamoDB's ConsumedCapacity of one call (ReturnConsumedCapacity=INDEXES): (call, where, units),
+    where "table" or "index NAME"; read or write units by the call."""
+    out: list[tuple[str, str, float]] = []
+    for entry in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
+        table = entry.get("Table") or {}
+        if table or not entry.get("GlobalSecondaryIndexes"):
+            units = (table or entry).get("CapacityUnits", 0.0)
+            out.append((call, "table", float(units or 0.0)))
+        for name, index in (entry.get("GlobalSecondaryIndexes") or {}).items():
+            out.append((call, f"index {name}", float(index.get("CapacityUnits", 0.0))))
+    return out
 
 
 def _write(old: dict[str, Any], new: dict[str, Any], transactional: bool) -> list[Touch]:
@@ -533,6 +560,38 @@ class Result:
     projects: int = 0
     note: str = ""
     main: bool = True  # one of the rows of the JSON's "operations"
+    life: Life | None = None  # what the operation sets off later (run_lives)
+
+
+@dataclass
+class Life:
+    """What one operation sets off after its request: each later invocation (the previews function, every
+    sweep run until what the operation wrote is gone) measured on its own. The sweep's Queries of shards
+    with nothing due are left out: every run reads every shard once a period whatever was written."""
+
+    runs: list[tuple[str, Usage]] = field(default_factory=list)
+    # Lives measured with this one that are not this operation's (a copy's timeline also removes the
+    # project it copied: that project's own life is subtracted).
+    less: list[Life] = field(default_factory=list)
+
+    def touches(self) -> Iterator[Touch]:
+        for _, usage in self.runs:
+            yield from (t for t in usage.touches if t.found != 0)
+
+    def total(self, attribute: str, where: str | None = None) -> float:
+        own = sum(getattr(t, attribute) for t in self.touches()
+                  if where is None or t.where == where or (where == "dynamodb" and t.where != "s3"))
+        return own - sum(other.total(attribute, where) for other in self.less)
+
+    def max_partition_wcu(self) -> float:
+        """The largest write into one partition by one later invocation."""
+        return max((usage.max_partition_wcu()[0] for _, usage in self.runs), default=0.0)
+
+    def count(self, call: str, where: str | None = None) -> int:
+        """Writes of one kind (e.g. index expiry writes: where="index expiry")."""
+        own = sum(1 for t in self.touches() if (where is None or t.where == where) and t.wcu and
+                  (not call or t.call == call))
+        return own - sum(other.count(call, where) for other in self.less)
 
 
 class Bench:
@@ -1002,6 +1061,159 @@ def run_sweep_delete(bench: Bench) -> None:
                   200, files=SWEEP_IMAGES, main=False)
 
 
+# --- whole lives: what an operation sets off later ------------------------------------------------
+
+LIFE_HORIZON_SECONDS = 2 * 365 * 86_400  # past every retention (projects: a year)
+TIMELINE_RUNS = 12  # sweep runs at most per timeline (each at the next due time)
+SAVED_SHARE = 0.3  # steady.uploads10k: the share of uploads saved in projects
+
+
+def next_due(bench: Bench) -> int | None:
+    """The earliest due time in the expiry index (an uncounted Scan of the index)."""
+    from imagestore import keys
+
+    due: list[int] = []
+    start: dict[str, Any] | None = None
+    while True:
+        page = bench.meter.plain.scan(TableName=TABLE, IndexName="expiry", ProjectionExpression="xsk",
+                                      **({"ExclusiveStartKey": start} if start else {}))
+        due.extend(keys.expiry_sort_epoch(i["xsk"]["S"]) for i in page.get("Items", []))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return min(due, default=None)
+
+
+def timeline(bench: Bench, life: Life | None, horizon: int, *, runs: int = TIMELINE_RUNS) -> None:
+    """The sweep at each due time from now on (the scheduler's own logic on the layer's clients), each
+    run measured into life (None: not measured), until nothing is due within horizon seconds."""
+    from scheduler_service.logic.context import sweep_context
+    from scheduler_service.logic.sweep import Budget, sweep
+
+    end = bench.now() + horizon
+    for _ in range(runs):
+        due = next_due(bench)
+        if due is None or due > end:
+            return
+        if due >= bench.now():
+            bench.tick(due - bench.now() + 1)
+        with bench.meter.measuring() as usage:
+            sweep(sweep_context(), bench.now(), Budget())
+        if life is not None:
+            life.runs.append(("sweep", usage))
+
+
+def life_files(bench: Bench, principal: Any, count: int) -> list[str]:
+    """Available files (previews made) at the bench's clock, as a user's uploads leave them."""
+    from tests.support.files import stored_files
+
+    return [f.file_id for f in stored_files(principal, count, now=bench.now())]
+
+
+def put_life(bench: Bench, name: str, life: Life, files: int | None = None, changed: int | None = None) -> None:
+    for result in bench.results:
+        if result.main and result.name == name and files in (None, result.files) and changed in (None, result.changed):
+            result.life = life
+
+
+def run_lives(bench: Bench, sizes: tuple[int, ...]) -> None:
+    """Each operation again, its request not measured, then what it sets off until what it wrote is gone:
+    the previews function (an upload), and the sweep at every due time after it (refiles, removals,
+    releases, deletions). One at a time, each ending with nothing due, so no life sees another's work.
+    TTL deletes cost no write units and the stream's records are read outside the table's capacity; the
+    sweep removes everything before its TTL, so neither adds to a life."""
+    timeline(bench, None, LIFE_HORIZON_SECONDS, runs=10 * TIMELINE_RUNS)  # what the other operations left
+    left = next_due(bench)
+    if left is not None and left <= bench.now() + LIFE_HORIZON_SECONDS:
+        raise RuntimeError("the other operations left due entries the sweep does not clear: lives would mix")
+    life_of_upload(bench)
+    for n in sizes:
+        project_life = life_of(bench, n, lambda pid: None, LIFE_HORIZON_SECONDS)
+        put_life(bench, "project.create", project_life, files=n)
+        cart = life_of(bench, n, lambda pid: add_to_cart(bench, pid), LIFE_HORIZON_SECONDS, less=[project_life])
+        put_life(bench, "cart.add", cart, files=n)
+        put_life(bench, "share.copy", life_of(bench, n, lambda pid: _copy_of(bench, pid), LIFE_HORIZON_SECONDS,
+                                              less=[project_life]), files=n)
+        put_life(bench, "project.delete", life_of(bench, n, lambda pid: _delete(bench, pid), 7 * 86_400), files=n)
+        put_life(bench, "order.place", life_of_order(bench, n, [project_life, cart] * ORDER_PROJECTS), files=n)
+    n = max(sizes)
+    for changed in (c for c in CHANGES if c < n):
+        put_life(bench, "project.save", life_of_save(bench, n, changed), files=n, changed=changed)
+    for name in ("project.load", "project.list"):  # nothing later: a load extends at most once a day, in its request
+        put_life(bench, name, Life())
+
+
+def life_of(bench: Bench, n: int, operation: Callable[[str], Any], horizon: int, *,
+            less: list[Life] | None = None) -> Life:
+    """A project of n images made now, operation(projectId), then the timeline."""
+    project = new_project(bench, bench.alice, life_files(bench, bench.alice, n))
+    operation(project["projectId"])
+    life = Life(less=list(less or []))
+    timeline(bench, life, horizon)
+    timeline(bench, None, LIFE_HORIZON_SECONDS)  # what is left (a deleted project's far due times): not its life
+    return life
+
+
+def life_of_upload(bench: Bench) -> None:
+    """POST /uploads + complete (not measured: the upload row), the previews function, the timeline."""
+    from tests.support.images import jpeg
+
+    data = jpeg((640, 480))
+    ticket = bench.setup(lambda: bench.call(UPLOADS, "POST", "/uploads", body={
+        "filename": "IMG_20260812_153012.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}), 201)
+    _put_bytes(ticket["upload"]["fields"]["key"], data)
+    bench.setup(lambda: bench.call(UPLOADS, "POST", "/uploads/{fileId}/complete",
+                                   path_params={"fileId": ticket["fileId"]}), 200)
+    life = Life()
+    with bench.meter.measuring() as usage:
+        _make_previews(ticket["upload"]["fields"]["key"].removesuffix(".upload"))
+    life.runs.append(("previews", usage))
+    timeline(bench, life, LIFE_HORIZON_SECONDS)
+    put_life(bench, "upload", life)
+
+
+def life_of_save(bench: Bench, n: int, changed: int) -> Life:
+    """A save replacing `changed` of n images: the released images' later work, until the project's
+    own expiry (then the project is deleted and its removal left out)."""
+    files = life_files(bench, bench.alice, n + changed)
+    project = new_project(bench, bench.alice, files[:n])
+    current = files[:n - changed] + files[n:] if changed else files[:n]
+    bench.tick()
+    bench.setup(lambda: bench.call(PROJECTS, "PUT", "/projects/{projectId}", path_params={
+        "projectId": project["projectId"]}, body=project_body(current, 1),
+        headers={"If-Match": f'"{project["version"]}"'}), 200)
+    life = Life()
+    timeline(bench, life, 7 * 86_400)
+    _delete(bench, project["projectId"])
+    timeline(bench, None, LIFE_HORIZON_SECONDS)
+    return life
+
+
+def life_of_order(bench: Bench, n: int, less: list[Life]) -> Life:
+    """An order of ORDER_PROJECTS projects (each carted): its own removal at the end of the order's
+    retention, beyond the projects' and cart items' own lives."""
+    items = []
+    for _ in range(ORDER_PROJECTS):
+        project = new_project(bench, bench.alice, life_files(bench, bench.alice, n))
+        items.append(add_to_cart(bench, project["projectId"]))
+    bench.setup(lambda: bench.call(ORDERS, "POST", "/orders", body={
+        "cartItemIds": [i["cartItemId"] for i in items], "externalOrderRef": f"order-life-{time.time_ns()}"}), 201)
+    life = Life(less=less)
+    timeline(bench, life, LIFE_HORIZON_SECONDS)
+    return life
+
+
+def _copy_of(bench: Bench, project_id: str) -> Any:
+    share = bench.setup(lambda: bench.call(SHARES, "POST", "/projects/{projectId}/shares", path_params={
+        "projectId": project_id}, body={"mode": "copy", "expiresInDays": 7}), 201)
+    return bench.setup(lambda: bench.call(SHARES, "POST", "/shares/{token}/copies", principal=bench.bob,
+                                          path_params={"token": share["token"]}), 201)
+
+
+def _delete(bench: Bench, project_id: str) -> None:
+    bench.setup(lambda: bench.call(PROJECTS, "DELETE", "/projects/{projectId}",
+                                   path_params={"projectId": project_id}), 204)
+
+
 def sweep_groups() -> int:
     """The sweep's runs started at once each period (sweepGroups of services/scheduler/serverless.yml)."""
     from tests.support.cfn import service_definition
@@ -1183,12 +1395,160 @@ def row(result: Result, model: Model) -> dict[str, Any]:
                            "projects": result.projects}
     if result.usage is None:
         return {**out, "wcu": None, "rcu": None, "maxPartitionWcu": None, "firstLimitPerSecond": None,
-                "firstLimit": result.note}
+                "firstLimit": result.note, **life_fields(None)}
     usage = result.usage
     limits, _ = model.limits(usage)
     return {**out, "wcu": usage.total("wcu", "dynamodb"), "rcu": usage.total("rcu", "dynamodb"),
             "maxPartitionWcu": usage.max_partition_wcu()[0], "firstLimitPerSecond": math.floor(limits[0].rate),
-            "firstLimit": limits[0].what}
+            "firstLimit": limits[0].what, **life_fields(result.life)}
+
+
+def life_fields(life: Life | None) -> dict[str, Any]:
+    """What the operation sets off later (None: not measured)."""
+    if life is None:
+        return {"lifeWcu": None, "lifeRcu": None, "lifeMaxPartitionWcu": None, "lifeExpiryIndexWrites": None}
+    return {"lifeWcu": round(life.total("wcu", "dynamodb"), 2), "lifeRcu": round(life.total("rcu", "dynamodb"), 2),
+            "lifeMaxPartitionWcu": life.max_partition_wcu(),
+            "lifeExpiryIndexWrites": life.count("", "index expiry")}
+
+
+# --- the independent count (--dynamodb-local) -------------------------------------------------------
+
+CHECKED = ("upload", "project.save", "project.delete", "share.copy")  # issue 28: these must agree
+
+
+def counted(usages: list[Usage]) -> tuple[dict[str, float], dict[str, float], int]:
+    """(the model's units by where, DynamoDB's own ConsumedCapacity by where, transaction calls left out):
+    reads and writes together, every call but transactions (their units come from item sizes alone)."""
+    model: dict[str, float] = defaultdict(float)
+    reported: dict[str, float] = defaultdict(float)
+    transactions = 0
+    for usage in usages:
+        for touch in usage.touches:
+            # A Query that finds nothing: the model charges AWS's minimum (half a read unit, eventually
+            # consistent), DynamoDB Local reports 0; lives leave them out (the sweep's reads of empty shards).
+            if touch.where != "s3" and touch.call not in TRANSACTIONS and touch.found != 0:
+                model[touch.where] += touch.wcu + touch.rcu
+        for call, where, units in usage.reported:
+            if call in TRANSACTIONS:
+                continue
+            reported[where] += units
+        transactions += sum(n for name, n in usage.calls.items() if name.split(".", 1)[1] in TRANSACTIONS)
+    return dict(model), dict(reported), transactions
+
+
+def consumed_rows(results: list[Result]) -> list[dict[str, Any]]:
+    """Model against DynamoDB's own count, for each measured operation: its request, and its life."""
+    rows = []
+    for result in (r for r in results if r.usage is not None and (r.main or r.name.endswith("(background)"))):
+        parts: list[tuple[str, list[Usage]]] = [("request", [result.usage])]  # type: ignore[list-item]
+        if result.life is not None and result.life.runs:
+            parts.append(("life", [usage for _, usage in result.life.runs]))
+        for part, usages in parts:
+            model, reported, transactions = counted(usages)
+            wheres = sorted(set(model) | set(reported))
+            agree = all(abs(model.get(w, 0.0) - reported.get(w, 0.0)) < 0.01 for w in wheres)
+            rows.append({"name": result.name, "label": result.label.strip(), "part": part,
+                         "model": {w: round(model.get(w, 0.0), 2) for w in wheres},
+                         "dynamodbLocal": {w: round(reported.get(w, 0.0), 2) for w in wheres},
+                         "transactionsLeftOut": transactions, "agree": agree})
+    return rows
+
+
+def print_consumed(rows: list[dict[str, Any]], out: Any) -> None:
+    print("\nIndependent count: DynamoDB Local's ConsumedCapacity (INDEXES) on every call but transactions, "
+          "against the units the model computes from item sizes (read + write units, by table and index):", file=out)
+    for row_ in rows:
+        verdict = "agree" if row_["agree"] else "DIFFER"
+        print(f"  [{verdict:>6}] {row_['label']:58} {row_['part']:7} model {row_['model']} "
+              f"DynamoDB Local {row_['dynamodbLocal']}"
+              + (f" ({row_['transactionsLeftOut']} transaction(s) left out)" if row_["transactionsLeftOut"] else ""),
+              file=out)
+
+
+# --- the steady state ------------------------------------------------------------------------------
+
+@dataclass
+class Steady:
+    """steady.uploads10k: UPLOADS_PER_SECOND uploads a second, sustained, SAVED_SHARE of them saved in
+    projects of `files` images, every upload's whole life (request, previews, sweep; for a saved one its
+    share of the project's create and removal) at that rate."""
+
+    files: int
+    per_second: dict[str, float]  # WCU/s by where: table, index gsi1, index expiry
+    rcu_per_second: dict[str, float]
+    expiry_writes_per_upload: float
+    shard_load: ShardLoad
+
+    @property
+    def table_wcu(self) -> float:
+        return self.per_second.get("table", 0.0)
+
+    @property
+    def total_wcu(self) -> float:
+        return sum(self.per_second.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"uploadsPerSecond": UPLOADS_PER_SECOND, "savedShare": SAVED_SHARE, "projectFiles": self.files,
+                "tableWcuPerSecond": round(self.table_wcu), "totalWcuPerSecond": round(self.total_wcu),
+                "indexWcuPerSecond": {w.split()[1]: round(v) for w, v in self.per_second.items() if w != "table"},
+                "tableRcuPerSecond": round(self.rcu_per_second.get("table", 0.0)),
+                "expiryIndexWcuPerUpload": round(self.expiry_writes_per_upload, 3),
+                "expiryShards": self.shard_load.shards,
+                "busiestShardWcuPerSecond": round(self.shard_load.busiest, 1),
+                "meanShardWcuPerSecond": round(self.shard_load.mean, 1),
+                "met": self.shard_load.busiest <= SHARD_LIMIT_WCU and self.table_wcu <= TABLE_WCU
+                and all(v <= TABLE_WCU for w, v in self.per_second.items() if w != "table")}
+
+
+def steady_state(results: list[Result], shards: int) -> Steady | None:
+    """steady.uploads10k from the measured lives (None when one of them was not measured)."""
+    upload = next((r for r in results if r.name == "upload" and r.main), None)
+    creates = [r for r in results if r.main and r.name == "project.create" and r.usage and r.life]
+    if upload is None or upload.usage is None or upload.life is None or not creates:
+        return None
+    create = max(creates, key=lambda r: r.files)
+    assert create.usage is not None and create.life is not None
+    previews = Life(runs=[run for run in upload.life.runs if run[0] == "previews"])
+    saved = UPLOADS_PER_SECOND * SAVED_SHARE
+    unsaved = UPLOADS_PER_SECOND - saved
+
+    def rate(attribute: str, where: str) -> float:
+        request = upload.usage.total(attribute, where)  # type: ignore[union-attr]
+        project = (create.usage.total(attribute, where) + create.life.total(attribute, where)) / create.files  # type: ignore[union-attr]
+        return (unsaved * (request + upload.life.total(attribute, where))  # type: ignore[union-attr]
+                + saved * (request + previews.total(attribute, where) + project))
+
+    wheres = ("table", *(f"index {i}" for i in INDEXES))
+    per_second = {w: rate("wcu", w) for w in wheres}
+    expiry = per_second.get("index expiry", 0.0) / UPLOADS_PER_SECOND
+    return Steady(files=create.files, per_second=per_second, rcu_per_second={w: rate("rcu", w) for w in wheres},
+                  expiry_writes_per_upload=expiry, shard_load=expiry_shard_load(shards, expiry))
+
+
+def steady_targets(steady: Steady | None, results: list[Result], model: Model) -> list[Target]:
+    """Issue 28: the steady state within the shards' and the table's limits, and the expiry index never
+    the binding limit of a create."""
+    if steady is None:
+        return [Target("steady.uploads10k", "not measured", None)]
+    load = steady.shard_load
+    out = [Target(f"steady.uploads10k ({UPLOADS_PER_SECOND:,} uploads/s, {SAVED_SHARE:.0%} saved in "
+                  f"{steady.files}-image projects, whole lives): busiest of {load.shards} expiry shards <= "
+                  f"{SHARD_LIMIT_WCU} WCU/s", f"{load.busiest:.0f} WCU/s (mean {load.mean:.0f}; "
+                  f"{steady.expiry_writes_per_upload:.2f} index writes per upload)", load.busiest <= SHARD_LIMIT_WCU),
+           Target(f"steady.uploads10k: base table <= {TABLE_WCU:,} WCU/s", f"{steady.table_wcu:,.0f} WCU/s",
+                  steady.table_wcu <= TABLE_WCU)]
+    for where, value in steady.per_second.items():
+        if where != "table":
+            out.append(Target(f"steady.uploads10k: {where} <= {TABLE_WCU:,} WCU/s (its own quota)",
+                              f"{value:,.0f} WCU/s", value <= TABLE_WCU))
+    for result in (r for r in results if r.main and r.name == "project.create" and r.usage):
+        limits, _ = model.limits(result.usage)  # type: ignore[arg-type]
+        table = min((limit.rate for limit in limits if limit.what.startswith("base table")), default=math.inf)
+        shards = min((limit.rate for limit in limits if "index expiry" in limit.what), default=math.inf)
+        out.append(Target(f"project.create ({result.files} images): the expiry shards bind after the base table",
+                          f"table {_rate(table)}/s, shards {_rate(shards)}/s", shards >= table))
+    return out
 
 
 # --- targets (issue 14) -----------------------------------------------------------------------------
@@ -1297,6 +1657,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", metavar="TEXT", action="append", default=[],
                         help="also print, request by request, what the operations whose label holds TEXT wrote "
                              "and read (repeatable)")
+    parser.add_argument("--dynamodb-local", action="store_true",
+                        help="run against the local stack's emulators (DynamoDB Local, SeaweedFS) instead of moto, "
+                             "and set DynamoDB Local's own ConsumedCapacity beside the model's units (the upload, "
+                             "the project operations at --sizes and their lives; slow: use --sizes 10)")
     parser.add_argument("--lambda-base-ms", type=float, default=15.0, help="warm handler time without AWS calls")
     parser.add_argument("--dynamodb-call-ms", type=float, default=6.0)
     parser.add_argument("--s3-call-ms", type=float, default=20.0)
@@ -1312,25 +1676,48 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        results, shards = measure_all(sizes, largest_create=args.largest_create)
+        results, shards = measure_all(sizes, largest_create=args.largest_create, emulators=args.dynamodb_local)
         upload = next((r for r in results if r.name == "upload"), None)
         index_wcu = upload.usage.total("wcu", "index expiry") if upload and upload.usage else 1.0
         shard_load = expiry_shard_load(shards, index_wcu)
         model = Model(args, shards, shard_load.skew)
-        checks = targets(results, shard_load) + sweep_targets(results, model)
+        steady = steady_state(results, shards)
+        checks = targets(results, shard_load) + sweep_targets(results, model) + steady_targets(steady, results, model)
     elapsed = time.monotonic() - started
+    consumed = consumed_rows(results) if args.dynamodb_local else None
     if args.json:
-        json.dump(report(results, model, shard_load, checks), out, indent=1)
+        json.dump({**report(results, model, shard_load, checks, steady),
+                   **({"independentCount": consumed} if consumed is not None else {})}, out, indent=1)
         out.write("\n")
     else:
-        print_report(results, model, shard_load, checks, elapsed)
+        print_report(results, model, shard_load, checks, elapsed, steady)
+        if consumed is not None:
+            print_consumed(consumed, sys.stdout)
     for text in args.trace:
         for result in (r for r in results if text.lower() in r.label.lower() and r.usage is not None):
             print_trace(result, sys.stderr if args.json else sys.stdout)
     return 0 if all(r.usage is not None for r in results if r.main) else 1
 
 
-def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False) -> tuple[list[Result], int]:
+@contextmanager
+def local_emulators() -> Iterator[None]:
+    """DynamoDB Local and SeaweedFS as the local stack starts them, this process's SDK pointed at them."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "local"))
+    from imagestore_local.backends import Backends
+
+    with tempfile.TemporaryDirectory(prefix="capacity-") as data:
+        backends = Backends(root=ROOT, data_dir=Path(data), region=REGION)
+        try:
+            backends.start()
+            yield
+        finally:
+            backends.stop()
+
+
+def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False,
+                emulators: bool = False) -> tuple[list[Result], int]:
     import boto3
     from moto import mock_aws
 
@@ -1340,25 +1727,32 @@ def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False) -> tupl
     from tests.support.cfn import create_bucket, create_table
 
     INDEXES.update(deployed_indexes())
-    with mock_aws():
+    with local_emulators() if emulators else mock_aws():
         factory.reset()
         ddb, s3 = dynamodb_client(), s3_client()
         create_table(ddb, TABLE)
         create_bucket(s3, BUCKET, REGION)
-        meter = SdkMeter(boto3.client("dynamodb", region_name=REGION))
+        meter = SdkMeter(boto3.client("dynamodb", region_name=REGION), consumed=emulators)
         meter.attach(ddb)
         meter.attach(s3)
         meter.watch_pacing()
         bench = Bench(meter)
         try:
-            run_operations(bench, sizes, largest_create=largest_create)
-            run_sweep_delete(bench)
+            if emulators:  # the operations the independent count is for, and their lives
+                run_upload(bench)
+                for n in sizes:
+                    run_size(bench, n, largest=False)
+            else:
+                run_operations(bench, sizes, largest_create=largest_create)
+                run_sweep_delete(bench)
+            run_lives(bench, sizes)
         finally:
             os.environ.pop("IMAGESTORE_CLOCK_OFFSET_SECONDS", None)
         return bench.results, get_settings().expiry_shards
 
 
-def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target]) -> dict[str, Any]:
+def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target],
+           steady: Steady | None = None) -> dict[str, Any]:
     return {
         "operations": [*(row(r, model) for r in results if r.main),
                        *(sweep_row(r, model) for r in results if r.name == "sweep.delete")],
@@ -1368,12 +1762,13 @@ def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: l
         "changedFiles": "images replaced by other images in one save (one hold released, one acquired each)",
         "documentBytesPerImage": DOCUMENT_BYTES_PER_FILE,
         "expiryIndex": shard_load.as_json(),
+        "steady": {"uploads10k": steady.as_json() if steady else None},
         "targets": [{"target": t.what, "measured": t.measured, "met": t.met} for t in checks],
     }
 
 
 def print_report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target],
-                 elapsed: float) -> None:
+                 elapsed: float, steady: Steady | None = None) -> None:
     a = model.args
     print("Capacity per API operation: requests counted through the SDK against moto; CU computed from item sizes.")
     print(f"Documents ~{DOCUMENT_BYTES_PER_FILE} B per image; Lambda duration assumed {a.lambda_base_ms:g} ms per "
@@ -1416,7 +1811,8 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
           f"{shard_load.index_wcu_per_upload:g} index WCU per upload): {shard_load.shards} shards, mean "
           f"{shard_load.mean:.0f} WCU/s, busiest shard {shard_load.busiest:.0f} WCU/s in its busiest second "
           f"({shard_load.busiest_mean:.0f} over the minute); limit {SHARD_LIMIT_WCU}.")
-    print("\nTargets (issue 14):")
+    print_lives(results, steady)
+    print("\nTargets (issues 14, 20, 28):")
     for check in checks:
         verdict = "not measured" if check.met is None else "met" if check.met else "MISSED"
         print(f"  [{verdict:>12}] {check.what}: {check.measured}")
@@ -1428,6 +1824,24 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
     else:
         print(f"No operation meets a limit below {GOAL_RPS:,}/s.")
     print(f"\n({elapsed:.0f} s against moto; CU computed from item sizes, see the module doc)")
+
+
+def print_lives(results: list[Result], steady: Steady | None) -> None:
+    """Each operation's life: what it sets off later, and the steady state."""
+    print("\nWhole lives: what an operation sets off later (previews function, sweep runs until what it wrote is "
+          "gone; the sweep's reads of empty shards left out)")
+    print(f"  {'operation':58} {'WCU':>7} {'lifeWCU':>8} {'lifeRCU':>8} {'lifeMaxPart':>11} {'expiry writes':>13}")
+    for result in (r for r in results if r.main and r.usage is not None and r.life is not None):
+        life = life_fields(result.life)
+        print(f"  {result.label:58} {result.usage.total('wcu', 'dynamodb'):7g} {life['lifeWcu']:8g} "  # type: ignore[union-attr]
+              f"{life['lifeRcu']:8g} {life['lifeMaxPartitionWcu']:11g} {life['lifeExpiryIndexWrites']:13d}")
+    if steady is not None:
+        j = steady.as_json()
+        print(f"\nsteady.uploads10k: {UPLOADS_PER_SECOND:,} uploads/s, {SAVED_SHARE:.0%} saved in {steady.files}-image "
+              f"projects: base table {j['tableWcuPerSecond']:,} WCU/s, indexes {j['indexWcuPerSecond']}, total "
+              f"{j['totalWcuPerSecond']:,} WCU/s; expiry index {j['expiryIndexWcuPerUpload']} writes per upload, "
+              f"busiest of {j['expiryShards']} shards {j['busiestShardWcuPerSecond']} WCU/s "
+              f"(mean {j['meanShardWcuPerSecond']})")
 
 
 def print_sweep(results: list[Result], model: Model) -> None:

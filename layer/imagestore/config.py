@@ -73,7 +73,13 @@ class Settings(BaseModel):
     jwt_audience: str = "imagestore"
     # A token whose exp is further than this from now is refused: a leaked token stops working.
     jwt_max_lifetime_seconds: int = Field(default=24 * 3600, gt=0)
-    expiry_shards: int = Field(default=32, gt=0, le=1000)
+    # Partitions of the expiry index. Sized from the table's write quota, so that the index is never
+    # the binding limit of creates: an acquire or release writes 1 unit into the table and at most 1
+    # into one shard, so at the table's quota Q WCU/s the shards take at most Q WCU/s together, and
+    # ceil(Q x skew / 500) shards keep the busiest under 500 WCU/s (half a partition). 96 covers the
+    # default quota of 40,000 WCU/s (skew 1.2); raise it with the quota (more only: never fewer, an
+    # entry filed under a shard the sweep no longer reads would be stranded). docs/benchmarks.md.
+    expiry_shards: int = Field(default=96, gt=0, le=1000)
     event_bus_name: str = "default"
     tenant_overrides: dict[str, dict[str, object]] = Field(default_factory=dict)
     # Browser origins allowed by the stage (IMAGESTORE_CORS_ORIGINS, comma-separated): none by default.

@@ -50,7 +50,7 @@ from imagestore import keys
 from imagestore.auth import Principal
 from imagestore.config import TenantSettings
 from imagestore.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from imagestore.models.files import pending_deadline
+from imagestore.models.files import abandoned_due
 from tests.conftest import BUCKET, Aws
 from tests.support.cfn import resources_of_type
 from tests.support.holds_audit import audit
@@ -220,8 +220,8 @@ class Retention(RuleBasedStateMachine):
             return False
         listed = (any(file_id in p.files and p.live(self.now) for p in self.all_projects().values())
                   or any(file_id in h.files and h.expires_at > self.now for h in self.pinners()))
-        own = f.expires_at > self.now and (not f.pending or pending_deadline(f.created_at, TENANT.upload_url_seconds)
-                                           > self.now)
+        own = f.expires_at > self.now and (
+            not f.pending or abandoned_due(f.created_at, TENANT.upload_url_seconds, f.expires_at) > self.now)
         return listed or own
 
     def state(self) -> tuple[int, str]:
@@ -606,7 +606,7 @@ class Retention(RuleBasedStateMachine):
                     removed.append(keys.project_key(self.tenant_id, project_id))
                     progress = True
         for f in self.files.values():
-            abandoned = f.pending and pending_deadline(f.created_at, TENANT.upload_url_seconds) <= self.now
+            abandoned = f.pending and abandoned_due(f.created_at, TENANT.upload_url_seconds, f.expires_at) <= self.now
             if not f.deleted and not self.held(f.file_id) and (f.expires_at <= self.now or abandoned):
                 f.deleted = True
         self.gone.extend(removed)

@@ -35,12 +35,12 @@ def stored_file(principal: Principal, data: bytes | None = None, *, retention_se
 
 
 def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6 * 3600,
-                 filename: str | None = None) -> list[FileRecord]:
+                 filename: str | None = None, now: int | None = None) -> list[FileRecord]:
     """count available file items of principal's, written with BatchWriteItem (25 a call).
 
     Their objects are not uploaded: for tests about what holds and loads files, not their bytes.
     """
-    now = int(time.time())
+    now = now or int(time.time())
     records = [
         FileRecord(
             tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),

@@ -13,7 +13,7 @@ import pytest
 from benchmarks import capacity as cap
 
 ROW_KEYS = {"name", "projectFiles", "changedFiles", "projects", "wcu", "rcu", "maxPartitionWcu",
-            "firstLimitPerSecond", "firstLimit"}
+            "firstLimitPerSecond", "firstLimit", "lifeWcu", "lifeRcu", "lifeMaxPartitionWcu", "lifeExpiryIndexWrites"}
 PROJECT = "T#shop-a#P#01hz3k6m9q2w4e6r8t0y2u4i6o"  # a project's partition (an id: spread with the traffic)
 ARGS = argparse.Namespace(lambda_base_ms=15.0, dynamodb_call_ms=6.0, s3_call_ms=20.0)
 
@@ -155,3 +155,43 @@ def test_batched_uploads_are_judged_by_api_calls_for_a_400_photo_book(indexes: N
     assert [t.met for t in cap.targets([one_by_one], None) if t.what.startswith("400 uploads")] == [False]
     row = cap.row(batch, cap.Model(ARGS, shards=32, skew=1.1))
     assert row["name"] == "upload.batch" and row["wcu"] == 100
+
+def test_a_life_sums_its_later_runs_without_empty_shard_reads_and_less_what_is_not_its_own(indexes: None) -> None:
+    sweep = usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1, call="DeleteItem"),
+                  cap.Touch("index expiry", "EXP#03", wcu=1, call="DeleteItem"),
+                  cap.Touch("index expiry", "EXP#03", rcu=0.5, call="Query", found=1),
+                  *(cap.Touch("index expiry", f"EXP#{n:02d}", rcu=0.5, call="Query", found=0) for n in range(95)))
+    previews = usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1, rcu=0.5, call="UpdateItem"))
+    life = cap.Life(runs=[("previews", previews), ("sweep", sweep)])
+    assert (life.total("wcu", "dynamodb"), life.total("rcu", "dynamodb")) == (3, 1)  # 95 empty shards left out
+    assert life.count("", "index expiry") == 1 and life.max_partition_wcu() == 1
+    original = cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=2)))])
+    both = cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=2), cap.Touch("table", PROJECT, wcu=3)))],
+                    less=[original])
+    assert both.total("wcu", "table") == 3 and both.max_partition_wcu() == 5
+    assert cap.row(cap.Result("upload", "up", usage(), life=life), cap.Model(ARGS, 96, 1.1))["lifeWcu"] == 3
+    assert cap.life_fields(None)["lifeWcu"] is None
+
+
+def test_the_steady_state_weighs_unsaved_and_saved_uploads_whole_lives(indexes: None) -> None:
+    upload = cap.Result("upload", "up", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=2),
+                                              cap.Touch("index expiry", "EXP#01", wcu=1), api_calls=2),
+                        life=cap.Life(runs=[("previews", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1))),
+                                            ("sweep", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1),
+                                                            cap.Touch("index expiry", "EXP#01", wcu=1)))]))
+    # A 400-image create: 400 acquires (each takes the file out of the index), its removal 400 deletes.
+    create = cap.Result("project.create", "create", usage(cap.Touch("table", PROJECT, wcu=402),
+                                                          cap.Touch("index expiry", "EXP#02", wcu=400)),
+                        files=400, projects=1,
+                        life=cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=404)))]))
+    steady = cap.steady_state([upload, create], shards=96)
+    assert steady is not None
+    # unsaved: 2 + 1 + 1 = 4 table, 2 index; saved: 2 + 1 + (402 + 404) / 400 table, 1 + 1 index
+    assert steady.table_wcu == pytest.approx(7_000 * 4 + 3_000 * (3 + 806 / 400))
+    assert steady.per_second["index expiry"] == pytest.approx(10_000 * 2)
+    assert steady.expiry_writes_per_upload == pytest.approx(2)
+    assert steady.shard_load.shards == 96 and steady.shard_load.mean == pytest.approx(20_000 / 96)
+    checks = cap.steady_targets(steady, [create], cap.Model(ARGS, 96, 1.1))
+    verdicts = {t.what.split(":")[-1].strip(): t.met for t in checks}
+    assert verdicts["base table <= 40,000 WCU/s"] is False  # 43,045
+    assert cap.steady_state([upload], shards=96) is None  # no create measured

@@ -30,9 +30,15 @@ def record(**changes: Any) -> FileRecord:
     ({"hold_count": 2, "status": FileStatus.AVAILABLE, "expires_at": NOW + 10}, (FileAction.UNINDEX, NOW)),
     ({"expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
     ({"status": FileStatus.DELETING, "expires_at": NOW + 60}, (FileAction.FINISH_REMOVAL, NOW)),
+    # A session upload never completed waits for its retention's end (it is filed there: never refiled).
     ({"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 6 * 3600},
-     (FileAction.REFILE, pending_deadline(NOW - 10, URL_SECONDS))),
+     (FileAction.REFILE, NOW + 6 * 3600)),
     ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600},
+     (FileAction.REFILE, NOW + 3600)),
+    # An extended one (retention more than a day after the deadline) goes at the deadline.
+    ({"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 30 * 86400},
+     (FileAction.REFILE, pending_deadline(NOW - 10, URL_SECONDS))),
+    ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 30 * 86400},
      (FileAction.REMOVE_ABANDONED, NOW)),
     ({"status": FileStatus.PENDING, "created_at": NOW, "expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
 ])

@@ -32,8 +32,8 @@ class FileStore:
     def add_pending_file(self, record: FileRecord, *, due_at: int | None = None) -> None:
         """Record a requested upload; the id is fresh, so an existing item is a bug, not a retry.
 
-        due_at: when the sweep should first look at it (an upload never completed goes then);
-        completing it files it under its retention instead."""
+        due_at: when the sweep should first look at it (imagestore.models.files.abandoned_due: an
+        upload never completed goes then; for a session upload that is its retention's end)."""
         item = record.to_item(self.expiry_shards)
         if due_at is not None and "xsk" in item:
             item["xsk"] = keys.expiry_sort(due_at, item["pk"], item["sk"])
@@ -119,9 +119,8 @@ class FileStore:
         """Pending -> available with its pixel size, without any earlier refusal; a repeat of the
         same completion is harmless.
 
-        Its expiry-index entry stays where the request put it (due when an abandoned upload would be
-        removed): an upload writes the index once on the request path, and the sweep that finds it
-        due and available files it under its retention."""
+        Its expiry-index entry stays where the request put it (abandoned_due: a session upload's
+        retention end, so its entry is never moved; an extended upload's is refiled by the sweep)."""
         expression = "SET #status = :available, completedAt = :at"
         values: dict[str, Any] = {":available": FileStatus.AVAILABLE.value, ":at": completed_at,
                                   ":pending": FileStatus.PENDING.value}

@@ -231,9 +231,25 @@ TTL_GRACE_SECONDS = 7 * 86400
 PENDING_GRACE_SECONDS = 3600  # a pending upload is removed this long after its upload URL expired
 
 
+# A requested upload that is never completed waits for its own retention's end when that comes at most
+# this long after pending_deadline (every session upload), so the index is written twice in a file's life.
+ABANDONED_WAIT_SECONDS = 86400
+
+
 def pending_deadline(created_at: int, upload_url_seconds: int) -> int:
-    """When a requested upload that was never completed is removed (and due in the expiry index)."""
+    """The earliest time a requested upload that was never completed may be removed."""
     return created_at + upload_url_seconds + PENDING_GRACE_SECONDS
+
+
+def abandoned_due(created_at: int, upload_url_seconds: int, expires_at: int) -> int:
+    """When the sweep removes a requested upload that was never completed, and where the expiry index
+    files it when it is requested: at its retention's end if that comes within ABANDONED_WAIT_SECONDS
+    of pending_deadline (a session upload: completing it changes nothing in the index, and the sweep
+    never refiles it, so its index entry is written once and deleted once), otherwise at
+    pending_deadline (an extended mobile upload: the sweep refiles it under its retention once it is
+    completed)."""
+    deadline = pending_deadline(created_at, upload_url_seconds)
+    return expires_at if expires_at - deadline <= ABANDONED_WAIT_SECONDS else deadline
 
 
 def expiry_attributes(key: dict[str, str], expires_at: int, shards: int) -> dict[str, Any]:

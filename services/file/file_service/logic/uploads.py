@@ -29,7 +29,7 @@ from imagestore.errors import (
 )
 from imagestore.imaging import ImageInfo, ObjectSource, inspect_object
 from imagestore.keys import staging_key
-from imagestore.models.files import FileRecord, FileStatus, Retention, UploadRefusal, pending_deadline
+from imagestore.models.files import FileRecord, FileStatus, Retention, UploadRefusal, abandoned_due
 from imagestore.observability import logger
 
 
@@ -88,8 +88,9 @@ def retention_seconds(tenant: TenantSettings, retention: Retention) -> int:
 
 
 def pending_due(record: FileRecord, ctx: UploadContext, now: int) -> int:
-    """When the sweep first looks at a pending file (an upload never completed goes then)."""
-    return min(pending_deadline(now, ctx.tenant.upload_url_seconds), record.expires_at)
+    """When the sweep first looks at a pending file (an upload never completed goes then: for a session
+    upload, its retention's end, so completing it never moves the entry; imagestore.models.files.abandoned_due)."""
+    return abandoned_due(now, ctx.tenant.upload_url_seconds, record.expires_at)
 
 
 def ticket_for(record: FileRecord, ctx: UploadContext, now: int) -> UploadTicket:

@@ -32,7 +32,7 @@ from imagestore.config import TenantSettings
 from imagestore.data.expiry import DueEntry, ExpiryStore
 from imagestore.data.holders import HolderStore
 from imagestore.errors import Throttled, TransactionConflict
-from imagestore.models.files import FileRecord, FileStatus, pending_deadline
+from imagestore.models.files import FileRecord, FileStatus, abandoned_due, pending_deadline
 from imagestore.observability import logger
 
 PAGE = 500  # index entries per Query (KEYS_ONLY entries are small: one page is far below 1 MB)
@@ -61,10 +61,10 @@ def file_action(record: FileRecord, now: int, upload_url_seconds: int) -> tuple[
     if record.expires_at <= now:
         return FileAction.REMOVE_EXPIRED, now
     if record.status is FileStatus.PENDING:
-        deadline = pending_deadline(record.created_at, upload_url_seconds)
+        deadline = abandoned_due(record.created_at, upload_url_seconds, record.expires_at)
         if deadline <= now:
             return FileAction.REMOVE_ABANDONED, now
-        return FileAction.REFILE, min(deadline, record.expires_at)
+        return FileAction.REFILE, deadline
     return FileAction.REFILE, record.expires_at
 
 
