@@ -35,6 +35,9 @@ def record(**changes: Any) -> FileRecord:
      (FileAction.REFILE, NOW + 6 * 3600)),
     ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600},
      (FileAction.REFILE, NOW + 3600)),
+    # A multipart upload goes at the deadline (S3 keeps its parts until it is aborted).
+    ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600,
+      "multipart_upload_id": "upload-1"}, (FileAction.REMOVE_ABANDONED, NOW)),
     # An extended one (retention more than a day after the deadline) goes at the deadline.
     ({"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 30 * 86400},
      (FileAction.REFILE, pending_deadline(NOW - 10, URL_SECONDS))),

@@ -241,14 +241,17 @@ def pending_deadline(created_at: int, upload_url_seconds: int) -> int:
     return created_at + upload_url_seconds + PENDING_GRACE_SECONDS
 
 
-def abandoned_due(created_at: int, upload_url_seconds: int, expires_at: int) -> int:
+def abandoned_due(created_at: int, upload_url_seconds: int, expires_at: int, *, multipart: bool = False) -> int:
     """When the sweep removes a requested upload that was never completed, and where the expiry index
     files it when it is requested: at its retention's end if that comes within ABANDONED_WAIT_SECONDS
     of pending_deadline (a session upload: completing it changes nothing in the index, and the sweep
     never refiles it, so its index entry is written once and deleted once), otherwise at
     pending_deadline (an extended mobile upload: the sweep refiles it under its retention once it is
-    completed)."""
+    completed). A multipart upload keeps the deadline whatever its retention: its parts are bytes S3
+    keeps (and bills) until the upload is aborted."""
     deadline = pending_deadline(created_at, upload_url_seconds)
+    if multipart:
+        return min(deadline, expires_at)
     return expires_at if expires_at - deadline <= ABANDONED_WAIT_SECONDS else deadline
 
 

@@ -90,7 +90,8 @@ def retention_seconds(tenant: TenantSettings, retention: Retention) -> int:
 def pending_due(record: FileRecord, ctx: UploadContext, now: int) -> int:
     """When the sweep first looks at a pending file (an upload never completed goes then: for a session
     upload, its retention's end, so completing it never moves the entry; imagestore.models.files.abandoned_due)."""
-    return abandoned_due(now, ctx.tenant.upload_url_seconds, record.expires_at)
+    return abandoned_due(now, ctx.tenant.upload_url_seconds, record.expires_at,
+                         multipart=record.multipart_upload_id is not None)
 
 
 def ticket_for(record: FileRecord, ctx: UploadContext, now: int) -> UploadTicket:

@@ -61,7 +61,8 @@ def file_action(record: FileRecord, now: int, upload_url_seconds: int) -> tuple[
     if record.expires_at <= now:
         return FileAction.REMOVE_EXPIRED, now
     if record.status is FileStatus.PENDING:
-        deadline = abandoned_due(record.created_at, upload_url_seconds, record.expires_at)
+        deadline = abandoned_due(record.created_at, upload_url_seconds, record.expires_at,
+                                 multipart=record.multipart_upload_id is not None)
         if deadline <= now:
             return FileAction.REMOVE_ABANDONED, now
         return FileAction.REFILE, deadline
