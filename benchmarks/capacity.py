@@ -914,6 +914,14 @@ def run_other_operations(bench: Bench) -> None:
         other("GET /shares/{token}", lambda: bench.call(SHARES, "GET", "/shares/{token}", principal=bench.bob,
                                                         path_params={"token": share["token"]}), 200)
     item = add_to_cart(bench, project["projectId"])
+    # Idempotency-Key (imagestore.idempotency): what the key adds to a create, and what a replay costs
+    keyed = {"Idempotency-Key": f"capacity-{time.time_ns()}"}
+    cart_body = {"projectId": project["projectId"], "productSku": "photobook-a4", "quantity": 1}
+    other("POST /cart-items (no Idempotency-Key)", lambda: bench.call(CART, "POST", "/cart-items", body=cart_body), 201)
+    other("POST /cart-items with Idempotency-Key (first)", lambda: bench.call(
+        CART, "POST", "/cart-items", body=cart_body, headers=keyed), 201)
+    other("POST /cart-items with Idempotency-Key (replay)", lambda: bench.call(
+        CART, "POST", "/cart-items", body=cart_body, headers=keyed), 201)
     other("GET /cart-items", lambda: bench.call(CART, "GET", "/cart-items"), 200)
     order = other("POST /orders (1 project of 10 images)", lambda: bench.call(ORDERS, "POST", "/orders", body={
         "cartItemIds": [item["cartItemId"]], "externalOrderRef": f"order-other-{time.time_ns()}"}), 201,

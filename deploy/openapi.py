@@ -26,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 from file_service import models as file_models
 from imagestore.bodies import MAX_BODY_BYTES
 from imagestore.data.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from imagestore.idempotency import MAX_KEY_CHARS
 from imagestore.models.webhooks import EVENT_MODELS
 from imagestore.preconditions import MAX_VERSION_DIGITS
 from imagestore.previews import MAX_PRINT_MM, MIN_PRINT_MM
@@ -94,6 +95,7 @@ class Operation:
     response_headers: dict[int, dict[str, Any]] = field(default_factory=dict)
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # link name -> OpenAPI Link object
     description: str = ""
+    idempotent: bool = False  # takes Idempotency-Key (the route names imagestore.idempotency.idempotent)
 
 
 LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
@@ -108,6 +110,18 @@ FILES_CURSOR = Param("filesCursor", "query", {"type": "string", "maxLength": 40}
 IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^((W/)?"{_VERSION}"|{_VERSION})$'},
                  "The version being replaced: `3`, `\"3\"` or `W/\"3\"` (the ETag of the last save)", required=True,
                  example='"1"')
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key", "header",
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[\\x20-\\x7e]+$"},
+    "A key the client makes per intended create (a UUID, say). The same key with the same request within "
+    "24 hours answers the first request's answer again (header `Idempotent-Replayed: true`) and creates "
+    "nothing; with another request it is a 422 (`idempotency_key_reused`); while the first still runs, a "
+    "409 (`idempotency_key_in_use`, retry after Retry-After). Keys are the caller's own (tenant and user). "
+    "Only successful answers are kept: after an error the same key runs the request again.",
+    example="8e0f6a3c-1b5d-4f7e-9a2c-6d4b8e1f0a37")
+REPLAYED = {"Idempotent-Replayed": {"description": "`true` when this answer is the replay of an earlier "
+                                                   "request with the same Idempotency-Key",
+                                    "schema": {"type": "string", "enum": ["true"]}}}
 ETAG = {"ETag": {"description": "The new version, quoted", "schema": {"type": "string"}, "example": '"2"'}}
 
 
@@ -143,6 +157,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "the file joins that mobile upload (404 once it is gone, 409 when it is full).",
         links={"CompleteUpload": _link("completeUpload", fileId="$response.body#/fileId"),
                "GetFile": _link("getFile", fileId="$response.body#/fileId")},
+        idempotent=True,
     ),
     Operation(
         "file", "post", "/uploads/{fileId}/complete", "completeUpload", "Verify an uploaded file", "uploads",
@@ -251,6 +266,7 @@ OPERATIONS: tuple[Operation, ...] = (
                                        **{"header.X-Mobile-Upload-Token": "$response.body#/token"}),
                "RevokeMobileUpload": _link("revokeMobileUpload",
                                            mobileUploadId="$response.body#/mobileUploadId")},
+        idempotent=True,
     ),
     Operation(
         "file", "get", "/mobile-uploads/{mobileUploadId}", "showMobileUpload",
@@ -304,6 +320,7 @@ OPERATIONS: tuple[Operation, ...] = (
                                       **{"header.If-Match": "$response.body#/version"}),
                "CreateShare": _link("createShare", projectId="$response.body#/projectId"),
                "DeleteProject": _link("deleteProject", projectId="$response.body#/projectId")},
+        idempotent=True,
     ),
     Operation(
         "project", "get", "/projects", "listProjects", "The caller's projects, last saved first", "projects",
@@ -334,6 +351,7 @@ OPERATIONS: tuple[Operation, ...] = (
                "CopyShare": _link("copyShare", token="$response.body#/token"),
                "RevokeShare": _link("revokeShare", projectId="$request.path.projectId",
                                     shareId="$response.body#/shareId")},
+        idempotent=True,
     ),
     Operation(
         "project", "delete", "/projects/{projectId}/shares/{shareId}", "revokeShare", "Revoke a share link",
@@ -348,6 +366,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Make the caller an independent copy (mode copy)", "shares",
         {201: project_models.ProjectView}, params=(SHARE_TOKEN,), errors=(404, 409, 422),
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
+        idempotent=True,
     ),
     Operation(
         "project", "post", "/cart-items", "addCartItem", "Keep a cart item (and the project version it pins)",
@@ -358,6 +377,7 @@ OPERATIONS: tuple[Operation, ...] = (
                "PlaceOrder": {"operationId": "placeOrder",
                               "requestBody": {"cartItemIds": ["$response.body#/cartItemId"],
                                               "externalOrderRef": "order-of-$response.body#/cartItemId"}}},
+        idempotent=True,
     ),
     Operation(
         "project", "get", "/cart-items", "listCartItems", "The caller's cart items, or an external cart's",
@@ -379,6 +399,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "The order freezes its projects and files for the tenant's order retention.",
         links={"GetOrder": _link("getOrder", orderId="$response.body#/orderId"),
                "ResubmitOrder": _link("resubmitOrder", orderId="$response.body#/orderId")},
+        idempotent=True,
     ),
     Operation(
         "project", "get", "/orders/{orderId}", "getOrder",
@@ -389,6 +410,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "project", "post", "/orders/{orderId}/resubmissions", "resubmitOrder",
         "A manifest of presigned URLs for the print lab", "orders",
         {202: project_models.ResubmissionView}, params=(ORDER_ID,), errors=(404, 409),
+        idempotent=True,
     ),
     Operation(
         "project", "post", "/webhooks/endpoints", "registerWebhookEndpoint", "Register a webhook endpoint", "webhooks",
@@ -545,7 +567,8 @@ ERROR_SCHEMA = {
                 "code": {"type": "string", "description": "Stable, machine-readable: bad_request, "
                          "invalid_cursor, unauthorized, forbidden, not_found, conflict, save_in_progress, "
                          "transaction_conflict, precondition_failed, payload_too_large, unsupported_media_type, "
-                         "unprocessable, precondition_required, throttled, too_many_requests", "example": "not_found"},
+                         "unprocessable, idempotency_key_reused, idempotency_key_in_use, precondition_required, "
+                         "throttled, too_many_requests", "example": "not_found"},
                 "message": {"type": "string", "description": "For people; may change", "example": "no such file"},
                 "details": {"type": "object", "description": "Extra facts, e.g. `problems` for bad fields",
                             "additionalProperties": True},
@@ -567,8 +590,9 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
     out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
         out["description"] = op.description
-    if op.params:
-        out["parameters"] = [_parameter(p) for p in op.params]
+    params = (*op.params, IDEMPOTENCY_KEY) if op.idempotent else op.params
+    if params:
+        out["parameters"] = [_parameter(p) for p in params]
     if op.body is not None:
         media: dict[str, Any] = {"schema": {"$ref": refs[(op.body, "validation")]}}
         if op.body_example is not None:
@@ -591,12 +615,14 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
             response["content"] = {model: {"schema": {"type": "string"}}}
         elif isinstance(model, tuple):
             response["content"] = {media_type: {"schema": {"type": "string"}} for media_type in model}
-        if status in op.response_headers:
-            response["headers"] = op.response_headers[status]
+        headers = {**op.response_headers.get(status, {}), **(REPLAYED if op.idempotent else {})}
+        if headers:
+            response["headers"] = headers
         if op.links and status in (200, 201):
             response["links"] = op.links
         responses[str(status)] = response
-    statuses = sorted(set(op.errors) | (set(AUTHORIZED_ERRORS) if op.security else set()))
+    statuses = sorted(set(op.errors) | (set(AUTHORIZED_ERRORS) if op.security else set())
+                      | ({409, 422} if op.idempotent else set()))
     for status in statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     out["responses"] = responses

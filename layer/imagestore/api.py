@@ -152,10 +152,10 @@ def principal(app: APIGatewayRestResolver) -> Principal:
 def parse_body(app: APIGatewayRestResolver, model: type[ModelT]) -> ModelT:
     """The JSON body validated into `model`; malformed JSON or fields are a 400, a body over
     bodies.MAX_BODY_BYTES a 413."""
-    return model.model_validate(bodies.json_object(_raw_body(app)))
+    return model.model_validate(bodies.json_object(raw_body(app)))
 
 
-def _raw_body(app: APIGatewayRestResolver) -> bytes:
+def raw_body(app: APIGatewayRestResolver) -> bytes:
     """The request body's bytes as the client sent them (API Gateway base64-encodes binary bodies)."""
     event = app.current_event
     body = event.body

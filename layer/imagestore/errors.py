@@ -105,6 +105,19 @@ class Unprocessable(DomainError):
     code = "unprocessable"
 
 
+class IdempotencyKeyReused(Unprocessable):
+    """An Idempotency-Key sent again with another request (method, path or body) than its first."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """The first request with this Idempotency-Key is still running; retry to get its answer."""
+
+    code = "idempotency_key_in_use"
+    retryable = True
+
+
 class Throttled(DomainError):
     """The backend throttled us; the client may retry."""
 

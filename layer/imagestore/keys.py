@@ -403,3 +403,16 @@ TENANTS_PK = "TENANTS"
 def tenant_registry_key(tenant_id: str) -> dict[str, str]:
     """The registry item of one tenant."""
     return {"pk": TENANTS_PK, "sk": f"TENANT#{tenant_id}"}
+
+
+# --- idempotency keys ------------------------------------------------------------------------
+# idempotency partition  T#{tid}#U#{uid}#IDEM#{sha256 of the client's key}  IDEMPOTENCY
+#   one request sent with an Idempotency-Key header: its fingerprint, then its stored answer; removed
+#   by TTL (`ttl`) a day after. One partition a key, so no tenant's retries share a partition; scoped
+#   by tenant and user, so one user's key never finds another's record.
+IDEMPOTENCY_SK = "IDEMPOTENCY"
+
+
+def idempotency_key(tenant_id: str, user_id: str, key_digest: str) -> dict[str, str]:
+    """The record of one Idempotency-Key (key_digest: the hex SHA-256 of the client's key)."""
+    return {"pk": f"T#{tenant_id}#U#{user_id}#IDEM#{key_digest}", "sk": IDEMPOTENCY_SK}

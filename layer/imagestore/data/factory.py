@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from imagestore.data.files import FileStore
     from imagestore.data.holders import HolderStore
     from imagestore.data.holds import HoldStore
+    from imagestore.data.idempotency import IdempotencyStore
     from imagestore.data.mobile_uploads import MobileUploadStore
     from imagestore.data.orders import OrderEvents, OrderStore
     from imagestore.data.projects import ProjectStore
@@ -56,7 +57,7 @@ def reset() -> None:
 
     for cached in (table, image_bucket, file_store, hold_store, holder_store, project_store, mobile_upload_store,
                    share_store, cart_item_store, order_store, order_events, webhook_store, webhook_bus,
-                   webhook_queue, tenant_registry, tenant_documents, settings):
+                   webhook_queue, tenant_registry, tenant_documents, idempotency_store, settings):
         cached.cache_clear()
     reset_clients()
 
@@ -154,3 +155,10 @@ def tenant_documents() -> CachedTenantDocuments:
     from imagestore.data.tenants import CachedTenantDocuments
 
     return CachedTenantDocuments(tenant_registry())
+
+
+@lru_cache(maxsize=1)
+def idempotency_store() -> IdempotencyStore:
+    from imagestore.data.idempotency import IdempotencyStore
+
+    return IdempotencyStore(table())

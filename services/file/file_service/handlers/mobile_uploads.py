@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from file_service.logic import mobile_uploads
 from file_service.models import MobileUploadRequest
-from imagestore import api, clock, tenants
+from imagestore import api, clock, idempotency, tenants
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.models.files import Retention
@@ -25,7 +25,7 @@ def _context(tenant_id: str) -> mobile_uploads.MobileUploadContext:
                                               factory.image_bucket(), settings.public_base_url)
 
 
-@app.post("/mobile-uploads")
+@app.post("/mobile-uploads", middlewares=[idempotency.idempotent])
 def create_mobile_upload() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, MobileUploadRequest) if app.current_event.body else MobileUploadRequest()

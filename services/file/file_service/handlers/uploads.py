@@ -25,7 +25,7 @@ from file_service.models import (
     UploadRequest,
     UploadTicket,
 )
-from imagestore import api, clock, errors, tenants
+from imagestore import api, clock, errors, idempotency, tenants
 from imagestore.data import factory
 from imagestore.models.files import FileRecord
 from imagestore.observability import lambda_handler, logger, metrics
@@ -38,7 +38,7 @@ def _context(tenant_id: str) -> uploads.UploadContext:
                                  factory.image_bucket(), factory.mobile_upload_store(), factory.webhook_bus())
 
 
-@app.post("/uploads")
+@app.post("/uploads", middlewares=[idempotency.idempotent])
 def request_upload() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, UploadRequest)

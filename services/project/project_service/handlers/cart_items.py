@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock
+from imagestore import api, clock, idempotency
 from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
 from imagestore.observability import lambda_handler, metrics
@@ -23,7 +23,7 @@ def cart_context(tenant_id: str) -> cart_items.CartContext:
     return cart_items.CartContext(project=project_context(tenant_id), cart_items=factory.cart_item_store())
 
 
-@app.post("/cart-items")
+@app.post("/cart-items", middlewares=[idempotency.idempotent])
 def add_cart_item() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, CartItemInput)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock
+from imagestore import api, clock, idempotency
 from imagestore.data import factory
 from imagestore.observability import lambda_handler, metrics
 from project_service.logic import orders
@@ -24,7 +24,7 @@ def order_context(tenant_id: str) -> orders.OrderContext:
                                webhooks=factory.webhook_bus())
 
 
-@app.post("/orders")
+@app.post("/orders", middlewares=[idempotency.idempotent])
 def place_order() -> tuple[dict[str, Any], int]:
     """201 when the order is placed now, 200 with the same order for a repeated externalOrderRef."""
     principal = api.principal(app)
@@ -44,7 +44,7 @@ def get_order(order_id: str) -> dict[str, Any]:
     return view.dump()
 
 
-@app.post("/orders/<order_id>/resubmissions")
+@app.post("/orders/<order_id>/resubmissions", middlewares=[idempotency.idempotent])
 def resubmit_order(order_id: str) -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     view = orders.resubmit_order(principal, order_id, order_context(principal.tenant_id), int(clock.now_epoch()))

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock, preconditions
+from imagestore import api, clock, idempotency, preconditions
 from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
 from imagestore.observability import lambda_handler, logger, metrics
@@ -19,7 +19,7 @@ from project_service.models import ProjectInput, ProjectPage, ProjectSummary
 app = api.create_app()
 
 
-@app.post("/projects")
+@app.post("/projects", middlewares=[idempotency.idempotent])
 def create_project() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, ProjectInput)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock
+from imagestore import api, clock, idempotency
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.observability import lambda_handler, metrics
@@ -25,7 +25,7 @@ def share_context(tenant_id: str) -> shares.ShareContext:
                                public_base_url=get_settings().public_base_url)
 
 
-@app.post("/projects/<project_id>/shares")
+@app.post("/projects/<project_id>/shares", middlewares=[idempotency.idempotent])
 def create_share(project_id: str) -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, ShareInput)
@@ -52,7 +52,7 @@ def view_share(token: str) -> dict[str, Any]:
     return view.dump()
 
 
-@app.post("/shares/<token>/copies")
+@app.post("/shares/<token>/copies", middlewares=[idempotency.idempotent])
 def copy_share(token: str) -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     copy = shares.copy_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()))
