@@ -112,17 +112,22 @@ IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^((W/)?"{
                  example='"1"')
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key", "header",
-    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[\\x20-\\x7e]+$"},
-    "A key the client makes per intended create (a UUID, say). The same key with the same request within "
-    "24 hours answers the first request's answer again (header `Idempotent-Replayed: true`) and creates "
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
+    "A key the client makes per intended create (a UUID, say; printable ASCII). The same key with the same "
+    "request within 24 hours answers the first request's answer again (header `Idempotent-Replayed: true`) and creates "
     "nothing; with another request it is a 422 (`idempotency_key_reused`); while the first still runs, a "
     "409 (`idempotency_key_in_use`, retry after Retry-After). Keys are the caller's own (tenant and user). "
-    "Only successful answers are kept: after an error the same key runs the request again.",
-    example="8e0f6a3c-1b5d-4f7e-9a2c-6d4b8e1f0a37")
+    "Only successful answers are kept: after an error the same key runs the request again. (No example: "
+    "one example key shared by every operation would be the reuse this header refuses.)")
 REPLAYED = {"Idempotent-Replayed": {"description": "`true` when this answer is the replay of an earlier "
                                                    "request with the same Idempotency-Key",
                                     "schema": {"type": "string", "enum": ["true"]}}}
-ETAG = {"ETag": {"description": "The new version, quoted", "schema": {"type": "string"}, "example": '"2"'}}
+ETAG = {"ETag": {"description": "The project's version, quoted: send it back as If-Match (to save) or "
+                                 "If-None-Match (to read only when it changed)",
+                  "schema": {"type": "string"}, "example": '"2"'}}
+IF_NONE_MATCH = Param("If-None-Match", "header", {"type": "string"},
+                      "The ETag of the copy the client has (`\"3\"`; a list or `*` too): when it is the current "
+                      "version the answer is 304 with no body, at the cost of one small read", example='"1"')
 
 
 def _path(name: str, description: str) -> Param:
@@ -269,6 +274,12 @@ OPERATIONS: tuple[Operation, ...] = (
         idempotent=True,
     ),
     Operation(
+        "file", "get", "/mobile-uploads", "listMobileUploads", "The caller's mobile uploads, newest first",
+        "mobile uploads", {200: file_models.MobileUploadPage}, params=(LIMIT, CURSOR),
+        description="Mobile uploads whose retention is not over, revoked ones included; the files of one: "
+                    "GET /mobile-uploads/{mobileUploadId}.",
+    ),
+    Operation(
         "file", "get", "/mobile-uploads/{mobileUploadId}", "showMobileUpload",
         "A mobile upload as the desktop sees it, with the files that arrived", "mobile uploads",
         {200: file_models.MobileUploadView}, params=(MOBILE_UPLOAD_ID,), errors=(404,),
@@ -314,6 +325,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": []},
                       "fileIds": []},
         errors=(409, 413, 422),
+        response_headers={201: ETAG},
         description="`fileIds` are the caller's own available files; the project holds them.",
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId"),
                "UpdateProject": _link("updateProject", projectId="$response.body#/projectId",
@@ -329,7 +341,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "project", "get", "/projects/{projectId}", "getProject",
         "A project: its document and a page of its files with download URLs", "projects",
-        {200: project_models.ProjectView}, params=(PROJECT_ID, FILES_CURSOR), errors=(404, 409),
+        {200: project_models.ProjectView, 304: None}, params=(PROJECT_ID, FILES_CURSOR, IF_NONE_MATCH),
+        errors=(404, 409), response_headers={200: ETAG, 304: ETAG},
     ),
     Operation(
         "project", "put", "/projects/{projectId}", "updateProject", "Save a new version of a project", "projects",
@@ -354,6 +367,12 @@ OPERATIONS: tuple[Operation, ...] = (
         idempotent=True,
     ),
     Operation(
+        "project", "get", "/projects/{projectId}/shares", "listShares", "A project's live shares", "shares",
+        {200: project_models.SharePage}, params=(PROJECT_ID, LIMIT, CURSOR), errors=(404,),
+        description="The caller's own live project's unexpired shares, by id. A share's token is shown once, "
+                    "when it is created (only its hash is stored).",
+    ),
+    Operation(
         "project", "delete", "/projects/{projectId}/shares/{shareId}", "revokeShare", "Revoke a share link",
         "shares", {204: None}, params=(PROJECT_ID, SHARE_ID), errors=(404, 409),
     ),
@@ -365,6 +384,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "project", "post", "/shares/{token}/copies", "copyShare",
         "Make the caller an independent copy (mode copy)", "shares",
         {201: project_models.ProjectView}, params=(SHARE_TOKEN,), errors=(404, 409, 422),
+        response_headers={201: ETAG},
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
         idempotent=True,
     ),
@@ -400,6 +420,12 @@ OPERATIONS: tuple[Operation, ...] = (
         links={"GetOrder": _link("getOrder", orderId="$response.body#/orderId"),
                "ResubmitOrder": _link("resubmitOrder", orderId="$response.body#/orderId")},
         idempotent=True,
+    ),
+    Operation(
+        "project", "get", "/orders", "listOrders", "The caller's orders, newest first", "orders",
+        {200: project_models.OrderPage}, params=(LIMIT, CURSOR),
+        description="Placed orders within their retention, with their lines; the frozen projects of one: "
+                    "GET /orders/{orderId}.",
     ),
     Operation(
         "project", "get", "/orders/{orderId}", "getOrder",
@@ -562,7 +588,7 @@ ERROR_SCHEMA = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message"],
+            "required": ["code", "message", "requestId"],
             "properties": {
                 "code": {"type": "string", "description": "Stable, machine-readable: bad_request, "
                          "invalid_cursor, unauthorized, forbidden, not_found, conflict, save_in_progress, "
@@ -570,6 +596,9 @@ ERROR_SCHEMA = {
                          "unprocessable, idempotency_key_reused, idempotency_key_in_use, precondition_required, "
                          "throttled, too_many_requests", "example": "not_found"},
                 "message": {"type": "string", "description": "For people; may change", "example": "no such file"},
+                "requestId": {"type": "string", "description": "The request's id, as the X-Amzn-RequestId "
+                              "header and the logs carry it: quote it when reporting a problem",
+                              "example": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
                 "details": {"type": "object", "description": "Extra facts, e.g. `problems` for bad fields",
                             "additionalProperties": True},
             },
@@ -663,7 +692,8 @@ def _webhook(event_type: str, summary: str, refs: dict[tuple[type[BaseModel], st
 
 
 def _success(status: int) -> str:
-    return {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}[status]
+    return {200: "OK", 201: "Created", 202: "Accepted", 204: "No content",
+            304: "Not modified: If-None-Match names the current version"}[status]
 
 
 def build(service: str | None = None) -> dict[str, Any]:

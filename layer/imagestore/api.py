@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from pydantic import BaseModel, ValidationError
 
-from imagestore import bodies, cors, errors, tenants
+from imagestore import bodies, cors, errors, preconditions, tenants
 from imagestore.auth import Principal
 from imagestore.config import get_settings
 from imagestore.observability import logger
@@ -46,7 +46,8 @@ MAX_PROBLEM_MESSAGE_CHARS = 300
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
                    *, retry: bool = False) -> Response:
-    """The API's error shape: {"error": {"code", "message", "details"?}}; Retry-After on 429 and
+    """The API's error shape: {"error": {"code", "message", "details"?}} (the resolver adds "requestId");
+    Retry-After on 429 and
     on any error a retry may get past."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details:
@@ -86,7 +87,8 @@ class Resolver(APIGatewayRestResolver):
     """The REST resolver; every answer, errors included, carries the CORS headers of its request."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        result = super().resolve(event, context)
+        result = with_request_id(super().resolve(event, context),
+                                 (event.get("requestContext") or {}).get("requestId"))
         settings = get_settings()
         tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
         tenant_origins = _tenant_origins(tenant_id) if isinstance(tenant_id, str) else None
@@ -101,6 +103,21 @@ def _tenant_origins(tenant_id: str) -> tuple[str, ...] | None:
         return tenants.tenant_settings(tenant_id).cors_origins
     except errors.DomainError:
         return ()
+
+
+def with_request_id(result: dict[str, Any], request_id: Any) -> dict[str, Any]:
+    """An error answer's body with `error.requestId`: the id API Gateway answers in X-Amzn-RequestId
+    and logs under, so that a client can report the failed request (answers below 400 are untouched)."""
+    if int(result.get("statusCode") or 0) < 400 or not isinstance(request_id, str) or result.get("isBase64Encoded"):
+        return result
+    try:
+        body = json.loads(result.get("body") or "")
+    except ValueError:
+        return result
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body["error"]["requestId"] = request_id
+        result["body"] = json.dumps(body)
+    return result
 
 
 def create_app() -> APIGatewayRestResolver:
@@ -135,6 +152,17 @@ def create_app() -> APIGatewayRestResolver:
         return error_response(500, "internal_error", "internal error; it has been logged")
 
     return app
+
+
+def versioned(view: BaseModel, version: int, status: int = 200) -> Response:
+    """A versioned resource's answer: its JSON (by alias, as every answer) and its ETag."""
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=view.model_dump_json(by_alias=True), headers={"ETag": preconditions.etag(version)})
+
+
+def not_modified(version: int) -> Response:
+    """304: the client's copy (If-None-Match) is the current version; no body."""
+    return Response(status_code=304, body=None, headers={"ETag": preconditions.etag(version)})
 
 
 def principal(app: APIGatewayRestResolver) -> Principal:

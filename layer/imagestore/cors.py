@@ -9,7 +9,9 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-EXPOSED_HEADERS = "Retry-After"
+# The answer headers browser code may read: the version, when to retry, the request's id (to report a
+# failure), an idempotent replay, and the IETF httpapi draft's rate-limit fields.
+EXPOSED_HEADERS = "ETag, Retry-After, X-Amzn-RequestId, Idempotent-Replayed, RateLimit, RateLimit-Policy"
 
 
 def split_origins(value: str) -> tuple[str, ...]:

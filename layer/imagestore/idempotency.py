@@ -18,14 +18,17 @@ import hashlib
 import json
 import math
 import time
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from imagestore import api, clock, errors, keys
 from imagestore.data import factory
-from imagestore.data.idempotency import COMPLETED, StoredAnswer
 from imagestore.observability import logger
+
+if TYPE_CHECKING:
+    from imagestore.data.idempotency import StoredAnswer
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -62,6 +65,8 @@ def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> 
     digest = key_digest(event.headers.get(HEADER.lower()))
     if digest is None:
         return next_middleware(app)
+    from imagestore.data.idempotency import COMPLETED  # the data layer (boto3) loads with the first key
+
     caller = api.principal(app)
     record_key = keys.idempotency_key(caller.tenant_id, caller.user_id, digest)
     request = fingerprint(event.http_method, event.path, api.raw_body(app))
@@ -107,6 +112,8 @@ def _lock_seconds(app: APIGatewayRestResolver) -> int:
 
 
 def _answer(response: Response) -> StoredAnswer:
+    from imagestore.data.idempotency import StoredAnswer
+
     body = response.body
     if isinstance(body, bytes):
         text = body.decode("utf-8")

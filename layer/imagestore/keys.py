@@ -221,6 +221,11 @@ def order_pk(tenant_id: str, order_id: str) -> str:
     return f"T#{tenant_id}#ORDER#{order_id}"
 
 
+def orders_of_user(tenant_id: str, user_id: str) -> str:
+    """gsi1 partition listing a user's orders, newest first (gsi1sk: by_time(createdAt, orderId))."""
+    return f"T#{tenant_id}#U#{user_id}#ORDERS"
+
+
 def order_ref_key(tenant_id: str, external_order_ref: str) -> dict[str, str]:
     """Uniqueness item of a shop's order reference (makes POST /orders idempotent)."""
     return {"pk": f"T#{tenant_id}#OREF#{external_order_ref}", "sk": META}
@@ -351,6 +356,11 @@ def mobile_upload_pk(tenant_id: str, mobile_upload_id: str) -> str:
 
 def mobile_upload_key(tenant_id: str, mobile_upload_id: str) -> dict[str, str]:
     return {"pk": mobile_upload_pk(tenant_id, mobile_upload_id), "sk": META}
+
+
+def mobile_uploads_of_user(tenant_id: str, user_id: str) -> str:
+    """gsi1 partition listing a user's mobile uploads, newest first (gsi1sk: by_time(createdAt, id))."""
+    return f"T#{tenant_id}#U#{user_id}#MOBILE"
 
 
 def mobile_upload_files(tenant_id: str, mobile_upload_id: str) -> str:

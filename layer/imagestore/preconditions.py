@@ -25,3 +25,24 @@ def parse_if_match(value: str | None) -> int:
             f"If-Match must name a version: 1 to {MAX_VERSION_DIGITS} digits, quoted or not, not {shown!r}"
         )
     return version
+
+
+def etag(version: int) -> str:
+    """The ETag of a resource's version: the version, quoted (what If-Match takes back)."""
+    return f'"{version}"'
+
+
+def none_match(value: str | None, version: int) -> bool:
+    """Whether If-None-Match names this version (`"3"`, `W/"3"`, `3`, a comma-separated list, or `*`),
+    so that a GET answers 304 Not Modified. Compared weakly, as RFC 9110 says for If-None-Match;
+    anything that names no version matches nothing."""
+    if value is None:
+        return False
+    for part in value.split(","):
+        tag = part.strip()
+        if tag == "*":
+            return True
+        match = _VERSION.fullmatch(tag)
+        if match and int(match.group(1) or match.group(2)) == version:
+            return True
+    return False

@@ -44,7 +44,7 @@ def test_preflight_of_every_api(client: Client, path: str, method: str) -> None:
     assert preflight.headers["Access-Control-Allow-Origin"] == LOCAL_ORIGIN
     assert method in preflight.headers["Access-Control-Allow-Methods"].split(",")
     allowed_headers = set(preflight.headers["Access-Control-Allow-Headers"].split(","))
-    assert {"Authorization", "Content-Type", "If-Match"} <= allowed_headers
+    assert {"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"} <= allowed_headers
     assert preflight.headers["Access-Control-Max-Age"] == "600"
     other = client.options(path, headers={"Origin": "https://evil.example"})
     assert other.headers["Access-Control-Allow-Origin"] != "https://evil.example"
@@ -53,14 +53,19 @@ def test_preflight_of_every_api(client: Client, path: str, method: str) -> None:
 def test_gateway_errors_have_the_api_body_and_cors(client: Client) -> None:
     unauthorized = client.get("/projects", headers={"Origin": LOCAL_ORIGIN})
     assert unauthorized.status_code == 401
-    assert json.loads(unauthorized.data) == {"error": {"code": "unauthorized", "message": "Unauthorized"}}
+    assert json.loads(unauthorized.data) == {"error": {"code": "unauthorized", "message": "Unauthorized",
+                                                       "requestId": unauthorized.headers["X-Amzn-RequestId"]}}
+    assert {"ETag", "Retry-After", "X-Amzn-RequestId", "RateLimit", "RateLimit-Policy"} <= {
+        h.strip() for h in unauthorized.headers["Access-Control-Expose-Headers"].split(",")}
     assert unauthorized.headers["Access-Control-Allow-Origin"] == LOCAL_ORIGIN
     assert unauthorized.headers["Vary"] == "Origin"
     for missing in (client.get("/nowhere"), client.patch("/files/f1")):
         assert missing.status_code == 404
-        assert json.loads(missing.data) == {"error": {"code": "not_found", "message": "no such route"}}
+        assert json.loads(missing.data) == {"error": {"code": "not_found", "message": "no such route",
+                                                      "requestId": missing.headers["X-Amzn-RequestId"]}}
     too_large = client.post("/projects", data=b"{" + b" " * (10 * 1024 * 1024) + b"}",
                             headers={"Content-Type": "application/json", "Origin": LOCAL_ORIGIN})
     assert too_large.status_code == 413
-    assert json.loads(too_large.data) == {"error": {"code": "payload_too_large", "message": "Request Too Long"}}
+    assert json.loads(too_large.data) == {"error": {"code": "payload_too_large", "message": "Request Too Long",
+                                                    "requestId": too_large.headers["X-Amzn-RequestId"]}}
     assert too_large.headers["Access-Control-Allow-Origin"] == LOCAL_ORIGIN

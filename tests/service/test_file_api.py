@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import requests
@@ -390,7 +391,7 @@ def test_a_principal_whose_token_expired_after_the_authorizer_cached_it_is_401(f
     expired = Principal("shop-a", "alice", "s1", expires_at=int(time.time()) - 60)
     status, body = call(files, api_event("GET", "/files", principal=expired))
     assert status == 401
-    assert body == {"error": {"code": "unauthorized", "message": "token has expired"}}
+    assert body == {"error": {"code": "unauthorized", "message": "token has expired", "requestId": ANY}}
     fresh = Principal("shop-a", "alice", "s1", expires_at=int(time.time()) + 60)
     assert call(files, api_event("GET", "/files", principal=fresh))[0] == 200
 

@@ -48,7 +48,9 @@ def _resolve(raised: Exception) -> dict[str, Any]:
     def _things() -> dict[str, Any]:
         raise raised
 
-    return app.resolve(api_event("POST", "/things", principal=None, body={}), LambdaContext())  # type: ignore[arg-type]
+    event = api_event("POST", "/things", principal=None, body={})
+    event["requestContext"]["requestId"] = "req-0123"
+    return app.resolve(event, LambdaContext())  # type: ignore[arg-type]
 
 
 def test_a_transaction_conflict_that_reaches_the_api_is_409_with_retry_after() -> None:
@@ -60,6 +62,7 @@ def test_a_transaction_conflict_that_reaches_the_api_is_409_with_retry_after() -
             "code": "transaction_conflict",
             "message": "a concurrent change to the same items won; retry the request",
             "details": {"retryable": True},
+            "requestId": "req-0123",
         }
     }
 
@@ -115,3 +118,26 @@ def test_a_few_problems_are_all_listed() -> None:
     details = json.loads(response["body"])["error"]["details"]
     assert [p["field"] for p in details["problems"]] == ["name", "other"]
     assert "omittedProblems" not in details
+
+
+@pytest.mark.parametrize("raised", [errors.NotFound("no such thing"), ValueError("a bug"),
+                                    errors.Throttled("busy")])
+def test_every_error_body_carries_the_request_id(raised: Exception) -> None:
+    response = _resolve(raised)
+    assert response["statusCode"] >= 400
+    assert json.loads(response["body"])["error"]["requestId"] == "req-0123"
+
+
+def test_an_unknown_route_and_a_success_are_left_as_they_are() -> None:
+    app = api.create_app()
+
+    @app.get("/things")
+    def _things() -> dict[str, Any]:
+        return {"error": "a field of a successful answer"}
+
+    ok = app.resolve(api_event("GET", "/things", principal=None), LambdaContext())  # type: ignore[arg-type]
+    assert json.loads(ok["body"]) == {"error": "a field of a successful answer"}
+    missing = api_event("GET", "/nothing", principal=None)
+    answer = app.resolve(missing, LambdaContext())  # type: ignore[arg-type]
+    assert answer["statusCode"] == 404
+    assert json.loads(answer["body"])["error"]["requestId"] == missing["requestContext"]["requestId"]

@@ -64,7 +64,9 @@ def test_an_allowed_origin_is_echoed(origin: str) -> None:
     response = _answer(origin)
     assert response["statusCode"] == 200
     assert header(response, "Access-Control-Allow-Origin") == origin
-    assert header(response, "Access-Control-Expose-Headers") == "Retry-After"
+    assert header(response, "Access-Control-Expose-Headers") == cors.EXPOSED_HEADERS
+    assert {"ETag", "Retry-After", "X-Amzn-RequestId", "RateLimit", "RateLimit-Policy"} <= {
+        h.strip() for h in cors.EXPOSED_HEADERS.split(",")}
     assert header(response, "Vary") == "Origin"
 
 

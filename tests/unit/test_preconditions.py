@@ -56,3 +56,13 @@ def test_anything_but_a_version_is_400(value: str) -> None:
     with pytest.raises(BadRequest) as raised:
         parse_if_match(value)
     assert len(raised.value.message) < 200
+
+
+def test_if_none_match_names_a_version_weakly_in_a_list_or_by_star() -> None:
+    from imagestore.preconditions import etag, none_match
+
+    assert etag(3) == '"3"'
+    assert none_match('"3"', 3) and none_match('W/"3"', 3) and none_match("3", 3)
+    assert none_match('"1", W/"3"', 3) and none_match("*", 3)
+    assert not none_match(None, 3) and not none_match('"2"', 3) and not none_match("", 3)
+    assert not none_match('"abc"', 3) and not none_match('"03x"', 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagestore import keys
+from imagestore.data.pagination import Page, newest_first_in_gsi1
 from imagestore.data.table import Table
 from imagestore.models.files import FileRecord
 from imagestore.models.mobile_uploads import MobileUploadRecord
@@ -21,6 +22,12 @@ class MobileUploadStore:
     def get_mobile_upload(self, tenant_id: str, mobile_upload_id: str) -> MobileUploadRecord | None:
         item = self.table.get(keys.mobile_upload_key(tenant_id, mobile_upload_id))
         return MobileUploadRecord.from_item(item) if item else None
+
+    def list_mobile_uploads(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
+        """The user's mobile uploads, newest first (index gsi1, one Query a page)."""
+        items, next_cursor = newest_first_in_gsi1(self.table, keys.mobile_uploads_of_user(tenant_id, user_id),
+                                                  keys.mobile_upload_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        return Page(items=[MobileUploadRecord.from_item(i) for i in items], next_cursor=next_cursor)
 
     def reserve_slot(self, record: MobileUploadRecord, size_bytes: int, now: int) -> MobileUploadRecord:
         """Count one more file of size_bytes, atomically, only while the upload is open and under its

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from imagestore import keys
+from imagestore.data.pagination import Page, newest_first_in_gsi1
 from imagestore.data.partitions import read_partition
 from imagestore.data.table import Table
 from imagestore.errors import Throttled, TransactionConflict
@@ -61,6 +62,12 @@ class OrderStore:
             if conflict.reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise OrderRefTaken(record.external_order_ref) from None
             raise
+
+    def list_orders(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
+        """The user's placed orders, newest first (index gsi1, one Query a page)."""
+        items, next_cursor = newest_first_in_gsi1(self.table, keys.orders_of_user(tenant_id, user_id),
+                                                  keys.order_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        return Page(items=[OrderRecord.from_item(i) for i in items], next_cursor=next_cursor)
 
     def load_order(self, tenant_id: str, order_id: str) -> OrderPartition:
         """META, frozen projects and hold links of an order: one Query (a page per MB)."""

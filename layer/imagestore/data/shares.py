@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagestore import keys
+from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.table import Table
 from imagestore.errors import NotFound, TransactionConflict
 from imagestore.models.projects import ProjectStatus
@@ -45,6 +46,15 @@ class ShareStore:
         """The share a token's hash names, within the tenant (one GetItem)."""
         item = self.table.get(keys.share_token_key(tenant_id, token_hash))
         return ShareRecord.from_item(item) if item else None
+
+    def list_project_shares(self, tenant_id: str, project_id: str, *, limit: int, cursor: str | None) -> Page:
+        """A project's shares, by id (its partition's SHARE# items: one Query a page)."""
+        pk = keys.project_pk(tenant_id, project_id)
+        start = decode_cursor(cursor, exact={"pk": pk}, prefixes={"sk": keys.SHARE_PREFIX})
+        items, last = self.table.query_page(key_condition="pk = :pk AND begins_with(sk, :prefix)",
+                                            values={":pk": pk, ":prefix": keys.SHARE_PREFIX},
+                                            limit=limit, start_key=start)
+        return Page(items=[ShareRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
 
     def get_project_share(self, tenant_id: str, project_id: str, share_id: str) -> ShareRecord | None:
         item = self.table.get(keys.project_share_key(tenant_id, project_id, share_id))

@@ -66,6 +66,8 @@ class MobileUploadRecord(BaseModel):
             "fileCount": self.file_count,
             "uploadedBytes": self.uploaded_bytes,
             "revoked": self.revoked,
+            "gsi1pk": keys.mobile_uploads_of_user(self.tenant_id, self.user_id),
+            "gsi1sk": keys.by_time(self.created_at, self.mobile_upload_id),
             **expiry_attributes(key, self.expires_at, expiry_shards),
         }
 

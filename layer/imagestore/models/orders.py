@@ -101,7 +101,9 @@ class OrderRecord(BaseModel):
             "status": self.status,
             **expiry_attributes(self.key, self.expires_at, expiry_shards),
         }
-        if self.placed:
+        if self.placed:  # listed by GET /orders once placed
+            item["gsi1pk"] = keys.orders_of_user(self.tenant_id, self.user_id)
+            item["gsi1sk"] = keys.by_time(self.created_at, self.order_id)
             item["companionKeys"] = [self.ref_key]
         return item
 

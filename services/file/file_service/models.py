@@ -293,6 +293,23 @@ class MobileUploadView(ApiModel):
     files: list[FileView]
 
 
+class MobileUploadSummary(ApiModel):
+    """A mobile upload as GET /mobile-uploads lists it (its files: GET /mobile-uploads/{mobileUploadId})."""
+
+    mobile_upload_id: str
+    retention: str
+    created_at: str
+    expires_at: str
+    revoked: bool
+    file_count: int
+    max_files: int
+
+
+class MobileUploadPage(ApiModel):
+    items: list[MobileUploadSummary]
+    next_cursor: str | None
+
+
 class MobileUploadSession(ApiModel):
     """What the phone's page needs: the limits, the link's expiry and what it has uploaded."""
 

@@ -113,6 +113,21 @@ class ShareCreated(ApiModel):
     expires_at: str
 
 
+class ShareView(ApiModel):
+    """A share as its project's owner lists it (its token is shown once, when it is created: only its
+    hash is stored)."""
+
+    share_id: str
+    mode: Literal["view", "copy"]
+    created_at: str
+    expires_at: str
+
+
+class SharePage(ApiModel):
+    items: list[ShareView]
+    next_cursor: str | None
+
+
 class SharedProjectView(ApiModel):
     share_id: str
     mode: str
@@ -199,6 +214,23 @@ class OrderView(ApiModel):
     items: list[OrderLineView]
     projects: list[OrderProjectView]
     files_next_cursor: str | None = None  # the next page of files: GET /orders/{id}?filesCursor=
+
+
+class OrderSummary(ApiModel):
+    """An order as GET /orders lists it: its lines, without the frozen projects (GET /orders/{orderId})."""
+
+    order_id: str
+    external_order_ref: str
+    status: str
+    created_at: str
+    expires_at: str
+    file_count: int
+    items: list[OrderLineView]
+
+
+class OrderPage(ApiModel):
+    items: list[OrderSummary]
+    next_cursor: str | None
 
 
 class ManifestEntry(ApiModel):

@@ -1,4 +1,4 @@
-"""POST /mobile-uploads, GET and DELETE /mobile-uploads/{id}, its QR code, and the phone's session."""
+"""POST and GET /mobile-uploads, GET and DELETE /mobile-uploads/{id}, its QR code, and the phone's session."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from file_service.models import MobileUploadRequest
 from imagestore import api, clock, idempotency, tenants
 from imagestore.config import get_settings
 from imagestore.data import factory
+from imagestore.data.pagination import clamp_limit
 from imagestore.models.files import Retention
 from imagestore.observability import lambda_handler, logger, metrics
 
@@ -35,6 +36,16 @@ def create_mobile_upload() -> tuple[dict[str, Any], int]:
                 retention=request.retention)
     metrics.add_metric(name="MobileUploadsOpened", unit=MetricUnit.Count, value=1)
     return created.dump(), 201
+
+
+@app.get("/mobile-uploads")
+def list_mobile_uploads() -> dict[str, Any]:
+    principal = api.principal(app)
+    page = mobile_uploads.list_mobile_uploads(
+        principal, factory.mobile_upload_store(), clock.now_epoch(), limit=clamp_limit(api.int_query(app, "limit")),
+        cursor=app.current_event.get_query_string_value("cursor"))
+    metrics.add_metric(name="MobileUploadsListed", unit=MetricUnit.Count, value=1)
+    return page.dump()
 
 
 @app.get("/mobile-uploads/<mobile_upload_id>")

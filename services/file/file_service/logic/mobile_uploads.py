@@ -10,7 +10,9 @@ from file_service.logic.views import view as file_view
 from file_service.models import (
     FileView,
     MobileUploadCreated,
+    MobileUploadPage,
     MobileUploadSession,
+    MobileUploadSummary,
     MobileUploadView,
     QrCode,
 )
@@ -121,6 +123,17 @@ def show_mobile_upload(principal: Principal, mobile_upload_id: str, ctx: MobileU
         file_count=record.file_count, max_files=record.max_files,
         files=[_view(f, ctx) for f in files],
     )
+
+
+def list_mobile_uploads(principal: Principal, store: MobileUploadStore, now: float, *, limit: int,
+                        cursor: str | None) -> MobileUploadPage:
+    """The caller's mobile uploads whose retention is not over, newest first, a page at a time."""
+    principal.require_full_user()
+    page = store.list_mobile_uploads(principal.tenant_id, principal.user_id, limit=limit, cursor=cursor)
+    return MobileUploadPage(items=[MobileUploadSummary(
+        mobile_upload_id=r.mobile_upload_id, retention=r.retention.value, created_at=iso(from_epoch(r.created_at)),
+        expires_at=iso(from_epoch(r.link_expires_at)), revoked=r.revoked, file_count=r.file_count,
+        max_files=r.max_files) for r in page.items if r.expires_at > now], next_cursor=page.next_cursor)
 
 
 def mobile_upload_qr_png(principal: Principal, mobile_upload_id: str, token: str | None,

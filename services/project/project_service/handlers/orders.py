@@ -1,4 +1,4 @@
-"""POST /orders, GET /orders/{orderId}, POST /orders/{orderId}/resubmissions."""
+"""POST and GET /orders, GET /orders/{orderId}, POST /orders/{orderId}/resubmissions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestore import api, clock, idempotency
 from imagestore.data import factory
+from imagestore.data.pagination import clamp_limit
 from imagestore.observability import lambda_handler, metrics
 from project_service.logic import orders
 from project_service.logic.context import project_context
@@ -33,6 +34,16 @@ def place_order() -> tuple[dict[str, Any], int]:
                                        int(clock.now_epoch()))
     metrics.add_metric(name="OrdersPlaced" if created else "OrdersRepeated", unit=MetricUnit.Count, value=1)
     return view.dump(), 201 if created else 200
+
+
+@app.get("/orders")
+def list_orders() -> dict[str, Any]:
+    principal = api.principal(app)
+    page = orders.list_orders(principal, order_context(principal.tenant_id), int(clock.now_epoch()),
+                              limit=clamp_limit(api.int_query(app, "limit")),
+                              cursor=app.current_event.get_query_string_value("cursor"))
+    metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
+    return page.dump()
 
 
 @app.get("/orders/<order_id>")

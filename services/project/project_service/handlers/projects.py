@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagestore import api, clock, idempotency, preconditions
 from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
+from imagestore.models.projects import ProjectRecord
 from imagestore.observability import lambda_handler, logger, metrics
 from project_service.logic import projects
 from project_service.logic.context import project_context
@@ -20,13 +21,13 @@ app = api.create_app()
 
 
 @app.post("/projects", middlewares=[idempotency.idempotent])
-def create_project() -> tuple[dict[str, Any], int]:
+def create_project() -> api.Response:
     principal = api.principal(app)
     request = api.parse_body(app, ProjectInput)
     view = projects.create_project(principal, request, project_context(principal.tenant_id),
                                    int(clock.now_epoch()))
     metrics.add_metric(name="ProjectsCreated", unit=MetricUnit.Count, value=1)
-    return view.dump(), 201
+    return api.versioned(view, view.version, 201)
 
 
 @app.get("/projects")
@@ -42,12 +43,16 @@ def list_projects() -> dict[str, Any]:
 
 
 @app.get("/projects/<project_id>")
-def get_project(project_id: str) -> dict[str, Any]:
+def get_project(project_id: str) -> api.Response:
     principal = api.principal(app)
-    view = projects.get_project(principal, project_id, project_context(principal.tenant_id),
-                                int(clock.now_epoch()), app.current_event.get_query_string_value("filesCursor"))
+    found = projects.get_project(principal, project_id, project_context(principal.tenant_id),
+                                 int(clock.now_epoch()), app.current_event.get_query_string_value("filesCursor"),
+                                 app.current_event.headers.get("if-none-match"))
+    if isinstance(found, ProjectRecord):  # If-None-Match named the current version
+        metrics.add_metric(name="ProjectsNotModified", unit=MetricUnit.Count, value=1)
+        return api.not_modified(found.version)
     metrics.add_metric(name="ProjectsLoaded", unit=MetricUnit.Count, value=1)
-    return view.dump()
+    return api.versioned(found, found.version)
 
 
 @app.put("/projects/<project_id>")
@@ -59,8 +64,7 @@ def update_project(project_id: str) -> api.Response:
     view = projects.update_project(principal, project_id, request, str(version),
                                    project_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="ProjectsSaved", unit=MetricUnit.Count, value=1)
-    return api.Response(status_code=200, content_type="application/json", body=view.model_dump_json(by_alias=True),
-                    headers={"ETag": f'"{view.version}"'})
+    return api.versioned(view, view.version)
 
 
 @app.delete("/projects/<project_id>")

@@ -1,4 +1,4 @@
-"""POST /projects/{projectId}/shares, DELETE /projects/{projectId}/shares/{shareId},
+"""POST and GET /projects/{projectId}/shares, DELETE /projects/{projectId}/shares/{shareId},
 GET /shares/{token}, POST /shares/{token}/copies."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagestore import api, clock, idempotency
 from imagestore.config import get_settings
 from imagestore.data import factory
+from imagestore.data.pagination import clamp_limit
 from imagestore.observability import lambda_handler, metrics
 from project_service.logic import shares
 from project_service.logic.context import project_context
@@ -35,6 +36,16 @@ def create_share(project_id: str) -> tuple[dict[str, Any], int]:
     return created.dump(), 201
 
 
+@app.get("/projects/<project_id>/shares")
+def list_shares(project_id: str) -> dict[str, Any]:
+    principal = api.principal(app)
+    page = shares.list_shares(principal, project_id, share_context(principal.tenant_id), int(clock.now_epoch()),
+                              limit=clamp_limit(api.int_query(app, "limit")),
+                              cursor=app.current_event.get_query_string_value("cursor"))
+    metrics.add_metric(name="SharesListed", unit=MetricUnit.Count, value=1)
+    return page.dump()
+
+
 @app.delete("/projects/<project_id>/shares/<share_id>")
 def revoke_share(project_id: str, share_id: str) -> api.Response:
     principal = api.principal(app)
@@ -53,11 +64,11 @@ def view_share(token: str) -> dict[str, Any]:
 
 
 @app.post("/shares/<token>/copies", middlewares=[idempotency.idempotent])
-def copy_share(token: str) -> tuple[dict[str, Any], int]:
+def copy_share(token: str) -> api.Response:
     principal = api.principal(app)
     copy = shares.copy_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="SharesCopied", unit=MetricUnit.Count, value=1)
-    return copy.dump(), 201
+    return api.versioned(copy, copy.version, 201)
 
 
 @lambda_handler(correlation_paths.API_GATEWAY_REST)

@@ -44,7 +44,9 @@ from project_service.models import (
     ManifestEntry,
     OrderInput,
     OrderLineView,
+    OrderPage,
     OrderProjectView,
+    OrderSummary,
     OrderView,
     ResubmissionView,
 )
@@ -235,6 +237,17 @@ def find_own_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
     if order is None or order.user_id != principal.user_id or not order.is_live(now):
         raise NotFound(f"order {order_id} not found")
     return partition
+
+
+def list_orders(principal: Principal, ctx: OrderContext, now: int, *, limit: int, cursor: str | None) -> OrderPage:
+    """The caller's live orders, newest first, a page at a time."""
+    principal.require_full_user()
+    page = ctx.orders.list_orders(principal.tenant_id, principal.user_id, limit=limit, cursor=cursor)
+    return OrderPage(items=[OrderSummary(
+        order_id=o.order_id, external_order_ref=o.external_order_ref, status="placed",
+        created_at=iso(from_epoch(o.created_at)), expires_at=iso(from_epoch(o.expires_at)), file_count=o.file_count,
+        items=[OrderLineView.of(line) for line in o.lines]) for o in page.items if o.is_live(now)],
+        next_cursor=page.next_cursor)
 
 
 def get_order(principal: Principal, order_id: str, ctx: OrderContext, now: int,

@@ -26,7 +26,7 @@ from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
 from imagestore.models.projects import ProjectRecord
 from imagestore.observability import logger
-from imagestore.preconditions import parse_if_match
+from imagestore.preconditions import none_match, parse_if_match
 from imagestore.preview_views import preview_views
 from project_service.models import FILES_PAGE_SIZE, ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
@@ -100,14 +100,26 @@ def _own_live(principal: Principal, project_id: str, record: ProjectRecord | Non
 
 
 def get_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int,
-                files_cursor: str | None = None) -> ProjectView:
+                files_cursor: str | None = None, if_none_match: str | None = None) -> ProjectView | ProjectRecord:
+    """The project with its document and a page of its files with download URLs; with If-None-Match
+    naming its current version, only its record (one GetItem, no document read, no URL signed): the
+    caller answers 304."""
     principal.require_full_user()
+    if if_none_match is not None and ids.is_id(project_id):
+        record = _own_live(principal, project_id, ctx.projects.get(principal.tenant_id, project_id), now)
+        if none_match(if_none_match, record.version):
+            return _extended(record, ctx, now)
     project, manifest = load_own_project(principal, project_id, ctx, now)
+    return project_view(_extended(project, ctx, now), manifest, ctx, files_cursor)
+
+
+def _extended(project: ProjectRecord, ctx: ProjectContext, now: int) -> ProjectRecord:
+    """A load counts as use: the project's expiry moves forward (one write a day at most)."""
     retention = ctx.tenant.project_retention_seconds
     if project.expires_at - now < retention - EXTEND_AFTER_SECONDS:
         ctx.projects.extend(project, now + retention)
-        project = project.model_copy(update={"expires_at": now + retention})
-    return project_view(project, manifest, ctx, files_cursor)
+        return project.model_copy(update={"expires_at": now + retention})
+    return project
 
 
 def project_view(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,

@@ -31,7 +31,7 @@ from imagestore.models.shares import ShareMode, ShareRecord
 from imagestore.observability import logger
 from project_service.logic import projects
 from project_service.logic.projects import ProjectContext
-from project_service.models import ProjectView, ShareCreated, SharedProjectView, ShareInput
+from project_service.models import ProjectView, ShareCreated, SharedProjectView, ShareInput, SharePage, ShareView
 
 LOCAL_SHARE_URL = "{public_base_url}/shares/{token}"
 MAX_TOKEN_LENGTH = 200
@@ -79,6 +79,19 @@ def revoke_share(principal: Principal, project_id: str, share_id: str, ctx: Shar
         raise NotFound(f"share {share_id} not found")
     ctx.shares.revoke(share)
     logger.info("share revoked", project_id=project_id, share_id=share_id)
+
+
+def list_shares(principal: Principal, project_id: str, ctx: ShareContext, now: int, *, limit: int,
+                cursor: str | None) -> SharePage:
+    """The live shares of the caller's live project (404 otherwise), a page at a time."""
+    principal.require_full_user()
+    record = ctx.project.projects.get(principal.tenant_id, project_id) if ids.is_id(project_id) else None
+    if record is None or record.user_id != principal.user_id or not record.is_live(now):
+        raise NotFound(f"project {project_id} not found")
+    page = ctx.shares.list_project_shares(principal.tenant_id, project_id, limit=limit, cursor=cursor)
+    return SharePage(items=[ShareView(share_id=s.share_id, mode=s.mode.value, created_at=iso(from_epoch(s.created_at)),
+                                      expires_at=iso(from_epoch(s.expires_at)))
+                            for s in page.items if s.is_live(now)], next_cursor=page.next_cursor)
 
 
 def resolve_share(principal: Principal, token: str, ctx: ShareContext,
