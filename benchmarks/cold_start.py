@@ -86,7 +86,7 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "total_ms": (served 
                   "outcome": outcome}))
 """
 
-# Request bodies of the first route of each function, as DESIGN.md describes the API.
+# Request bodies of the first route of each function, as docs/design.md describes the API.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/uploads"): {"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 1000},
     ("POST", "/mobile-uploads"): {"retention": "session"},
