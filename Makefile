@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout webhook-listen smoke test test-fast lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
+.PHONY: help setup run reset token logout walkthrough webhook-listen smoke test test-fast lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make webhook-listen  receive the webhooks of tenant t1 (TENANT=) from the running stack, verified, printed"
 	@echo "make logout     send UserLoggedOut for t1 / u1 / SESSION=<sid> to the running stack"
 	@echo "make smoke      BASE_URL=<File API> TOKEN=<JWT> [PROJECT_URL=<Project API>]: the main flows against any stage"
+	@echo "make walkthrough  run docs/walkthrough.sh (the README's curl walk-through) against the running stack"
 	@echo "make package    build the arm64 layer, package the three services offline, cfn-lint"
 	@echo "make loadtest   Locust suite headless against the local stack (bounded, reports in reports/)"
 	@echo "make openapi    regenerate the OpenAPI documents (docs/openapi.json, services/*/openapi.json)"
@@ -76,15 +77,27 @@ reset: $(VENV)/.installed
 token: $(VENV)/.installed
 	@$(VENV)/bin/imagestore-local token --tenant t1 --user u1
 
+# Targets that talk to a running stack first check that one answers on $(PORT), and say so when none does.
+STACK_URL = http://127.0.0.1:$(PORT)
+STACK_CHECK = @curl -s -o /dev/null --max-time 5 $(STACK_URL)/openapi.json || { \
+	echo "$@: no local stack answers on $(STACK_URL): start one with 'make run' (or give its PORT=...)" >&2; exit 2; }
+
 # A receiver on 127.0.0.1 registered as a webhook endpoint of TENANT on the running stack (PORT); prints each
 # event verified by the standardwebhooks library. Ctrl-C stops it and deletes the endpoint.
 TENANT ?= t1
 webhook-listen: $(VENV)/.installed
+	$(STACK_CHECK)
 	$(VENV)/bin/imagestore-local webhook-listen --tenant $(TENANT) --url http://127.0.0.1:$(PORT)
 
 SESSION ?= s1
 logout: $(VENV)/.installed
-	$(VENV)/bin/imagestore-local logout --tenant t1 --user u1 --session $(SESSION)
+	$(STACK_CHECK)
+	$(VENV)/bin/imagestore-local logout --tenant t1 --user u1 --session $(SESSION) --url $(STACK_URL)
+
+# The README's curl walk-through as a script (every id from the answers) against the running stack.
+walkthrough: $(VENV)/.installed
+	$(STACK_CHECK)
+	API=$(STACK_URL) bash docs/walkthrough.sh
 
 # The main flows over HTTP against any stage (imagestore_admin/smoke.py); the local stack: BASE_URL=http://127.0.0.1:3000
 # TOKEN=$$(make -s token). A deployed stage: its two APIs' URLs (docs/deploy.md) and a JWT of a registered tenant.
