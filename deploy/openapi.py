@@ -183,6 +183,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "has an available file of that `sha256` (nothing to upload), or its 4xx `error` (a bad "
                     "field, a type or size the tenant refuses, a sha256 repeated in the batch). More than "
                     f"{file_models.MAX_BATCH} files, or none, is a 400 for the whole batch.",
+        idempotent=True,
     ),
     Operation(
         "file", "post", "/upload-batches/complete", "completeUploads", "Verify up to 100 uploaded files",
@@ -206,6 +207,7 @@ OPERATIONS: tuple[Operation, ...] = (
                "ListMultipartParts": _link("listMultipartParts", fileId="$response.body#/fileId"),
                "CompleteMultipartUpload": _link("completeMultipartUpload", fileId="$response.body#/fileId"),
                "AbortMultipartUpload": _link("abortMultipartUpload", fileId="$response.body#/fileId")},
+        idempotent=True,
     ),
     Operation(
         "file", "post", "/multipart-uploads/{fileId}/parts", "signMultipartParts",
@@ -447,6 +449,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "delivery); 422 otherwise. The answer carries the endpoint's `whsec_` signing secret, "
                     "shown only here and on rotation. " + WEBHOOKS_SCOPE_NOTE,
         links={"GetWebhookEndpoint": _link("getWebhookEndpoint", endpointId="$response.body#/endpointId")},
+        idempotent=True,
     ),
     Operation(
         "project", "get", "/webhooks/endpoints", "listWebhookEndpoints", "The tenant's webhook endpoints", "webhooks",

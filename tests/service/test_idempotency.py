@@ -200,6 +200,10 @@ def _creates(projects: Any, shares: Any, carts: Any, orders: Any, uploads: Any,
     return {
         "POST /uploads": lambda key: send(uploads, "POST", "/uploads", key=key,
                                       body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 100}),
+        "POST /upload-batches": lambda key: send(uploads, "POST", "/upload-batches", key=key, body={
+            "files": [{"filename": "b.jpg", "contentType": "image/jpeg", "sizeBytes": 100}]}),
+        "POST /multipart-uploads": lambda key: send(uploads, "POST", "/multipart-uploads", key=key, body={
+            "filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": 12_000_000}),
         "POST /projects": lambda key: send(projects, "POST", "/projects", key=key, body=project_body([f.file_id])),
         "POST /projects/{id}/shares": lambda key: send(shares, "POST", "/projects/{projectId}/shares", key=key,
                                                        path_params=pid, body={"mode": "view", "expiresInDays": 7}),
@@ -215,7 +219,7 @@ def _creates(projects: Any, shares: Any, carts: Any, orders: Any, uploads: Any,
     }
 
 
-ID_FIELD = {"POST /uploads": "fileId", "POST /projects": "projectId", "POST /projects/{id}/shares": "shareId",
+ID_FIELD = {"POST /uploads": "fileId", "POST /upload-batches": "items", "POST /multipart-uploads": "fileId", "POST /projects": "projectId", "POST /projects/{id}/shares": "shareId",
             "POST /shares/{token}/copies": "projectId", "POST /cart-items": "cartItemId", "POST /orders": "orderId",
             "POST /orders/{id}/resubmissions": "resubmissionId", "POST /mobile-uploads": "mobileUploadId"}
 
@@ -233,3 +237,6 @@ def test_every_create_route_replays_with_a_key(projects: Any, shares: Any, carts
         other_status, other, _ = create(f"another key of {name}")
         if name != "POST /orders":  # an order reference places one order whatever the key
             assert other_status in (200, 201, 202) and other[ID_FIELD[name]] != first[ID_FIELD[name]], name
+    # h26's batch and multipart routes: a retried batch is the same files, not a second set
+    assert routes["POST /upload-batches"]("key of POST /upload-batches")[1]["items"] == \
+        routes["POST /upload-batches"]("key of POST /upload-batches")[1]["items"]

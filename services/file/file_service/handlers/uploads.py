@@ -55,7 +55,7 @@ def _error(exc: errors.DomainError) -> ErrorBody:
     return ErrorBody(code=exc.code, message=exc.message, details=exc.details or None)
 
 
-@app.post("/upload-batches")
+@app.post("/upload-batches", middlewares=[idempotency.idempotent])
 def request_uploads() -> dict[str, Any]:
     principal = api.principal(app)
     batch = api.parse_body(app, UploadBatchRequest)
@@ -110,7 +110,7 @@ def complete_upload(file_id: str) -> dict[str, Any]:
     return FileView.of(completed).dump()
 
 
-@app.post("/multipart-uploads")
+@app.post("/multipart-uploads", middlewares=[idempotency.idempotent])
 def create_multipart_upload() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, MultipartRequest)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import api, clock
+from imagestore import api, clock, idempotency
 from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.data.pagination import clamp_limit
@@ -29,7 +29,7 @@ def webhook_context(*, queue: bool = False) -> webhooks.WebhookContext:
                                    policy=webhooks.delivery_policy(get_settings().stage))
 
 
-@app.post("/webhooks/endpoints")
+@app.post("/webhooks/endpoints", middlewares=[idempotency.idempotent])
 def register_endpoint() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, WebhookEndpointInput)
