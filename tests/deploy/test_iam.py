@@ -222,7 +222,8 @@ REGISTRY_READERS = {
     "scheduler": ("sweep",),
 }
 # The roles that get GetItem for the registry alone: their grant names the registry's partition key.
-REGISTRY_ONLY = {"file": {"authorizer": ["TENANTS", "T#*#MU#*"]}, "project": {"cartItems": ["TENANTS"]}}
+REGISTRY_ONLY = {"file": {"authorizer": ["TENANTS", "T#*#MU#*"]},
+                 "project": {"cartItems": ["TENANTS", "T#*#U#*#IDEM#*"]}}
 
 
 @pytest.mark.parametrize("service", SERVICES)

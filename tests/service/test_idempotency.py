@@ -219,7 +219,8 @@ def _creates(projects: Any, shares: Any, carts: Any, orders: Any, uploads: Any,
     }
 
 
-ID_FIELD = {"POST /uploads": "fileId", "POST /upload-batches": "items", "POST /multipart-uploads": "fileId", "POST /projects": "projectId", "POST /projects/{id}/shares": "shareId",
+ID_FIELD = {"POST /uploads": "fileId", "POST /upload-batches": "items", "POST /multipart-uploads": "fileId",
+            "POST /projects": "projectId", "POST /projects/{id}/shares": "shareId",
             "POST /shares/{token}/copies": "projectId", "POST /cart-items": "cartItemId", "POST /orders": "orderId",
             "POST /orders/{id}/resubmissions": "resubmissionId", "POST /mobile-uploads": "mobileUploadId"}
 
