@@ -591,7 +591,7 @@ ERROR_SCHEMA = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message", "requestId"],
+            "required": ["code", "message"],
             "properties": {
                 "code": {"type": "string", "description": "Stable, machine-readable: bad_request, "
                          "invalid_cursor, unauthorized, forbidden, not_found, conflict, save_in_progress, "
