@@ -58,6 +58,7 @@ ERROR_DESCRIPTIONS = {
     422: "Well-formed but wrong: bytes that are not the declared image type, unknown or unavailable file ids",
     428: "If-Match is required",
     429: "Throttled (the tenant's rate or the table's); retry after Retry-After",
+    503: "DynamoDB or S3 failed for a moment; retry after Retry-After",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}}
 
@@ -742,7 +743,7 @@ def build(service: str | None = None) -> dict[str, Any]:
                 f"Error{status}": {
                     "description": ERROR_DESCRIPTIONS[status],
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    **({"headers": copy.deepcopy(RETRY_AFTER)} if status in (409, 429) else {}),
+                    **({"headers": copy.deepcopy(RETRY_AFTER)} if status in (409, 429, 503) else {}),
                 }
                 for status in used_errors
             },

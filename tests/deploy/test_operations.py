@@ -95,7 +95,19 @@ def asynchronous_functions(template: Template) -> set[str]:
         targets |= {str(render(c["Function"])) for c in config.get("LambdaConfigurations", [])}
     for rule in template.of_type("AWS::Events::Rule").values():
         targets |= {str(render(t["Arn"])) for t in rule["Properties"].get("Targets", [])}
-    return {t.removeprefix("GetAtt:").removesuffix(".Arn") for t in targets}
+    names = {t.removeprefix("GetAtt:").removesuffix(".Arn") for t in targets}
+    return {name for name in names if template.resources[name]["Type"] == "AWS::Lambda::Function"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_rules_that_target_a_queue_keep_what_they_cannot_deliver(templates: dict[str, Template], service: str) -> None:
+    template = templates[service]
+    for rule in template.of_type("AWS::Events::Rule").values():
+        for target in rule["Properties"].get("Targets", []):
+            name = str(render(target["Arn"])).removeprefix("GetAtt:").removesuffix(".Arn")
+            if template.resources[name]["Type"] == "AWS::SQS::Queue":
+                dead_letters = str(render(target["DeadLetterConfig"]["Arn"])).removeprefix("GetAtt:")
+                assert template.resources[dead_letters.removesuffix(".Arn")]["Type"] == "AWS::SQS::Queue"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -117,7 +129,13 @@ def test_asynchronous_handlers_send_failures_to_an_alarmed_dead_letter_queue(
         assert template.resources[queue]["Type"] == "AWS::SQS::Queue", function
         assert queue in watched_queues, f"{function}: no alarm on {queue}"
     for mapping in template.of_type("AWS::Lambda::EventSourceMapping").values():
-        assert mapping["Properties"].get("DestinationConfig", {}).get("OnFailure"), "stream failures are kept"
+        source = str(render(mapping["Properties"]["EventSourceArn"])).removeprefix("GetAtt:").removesuffix(".Arn")
+        if source in template.resources and template.resources[source]["Type"] == "AWS::SQS::Queue":
+            # An SQS source keeps its failures by the queue's redrive policy (OnFailure is for streams).
+            dead_letters = render(template.resources[source]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+            assert str(dead_letters).removeprefix("GetAtt:").removesuffix(".Arn") in watched_queues, source
+        else:
+            assert mapping["Properties"].get("DestinationConfig", {}).get("OnFailure"), "stream failures are kept"
 
 
 def test_object_created_is_asynchronous_and_covered(templates: dict[str, Template]) -> None:
