@@ -90,7 +90,7 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
 
     manifests: dict[tuple[str, str], dict[str, Any]] = {}
     for key, meta in projects.items():
-        if int(meta.get("schema", 1)) >= 2 and meta.get("manifestKey"):
+        if meta.get("manifestKey"):
             manifest = read_json(s3, bucket, meta["manifestKey"])
             if manifest is None:
                 problems.append(f"project {key[1]}: manifest {meta['manifestKey']} is missing")
@@ -112,8 +112,6 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
         return pinned and kept(tenant, base, file_id, depth + 1)
 
     for (tenant, project_id), meta in projects.items():
-        if int(meta.get("schema", 1)) < 2:
-            continue
         manifest = manifests.get((tenant, project_id))
         live = meta.get("status") == "active" and int(meta["expiresAt"]) > now
         if live and manifest is not None:

@@ -14,7 +14,7 @@ Removal is the same for every kind, and safe to repeat or to run twice at once:
     and due *now* in the expiry index, so the sweep finishes the job if this call dies;
  2. release every legacy hold link (the files go back into the expiry index, due now) and every pin;
  3. delete the S3 objects and the companion items, then the partition's items, META last.
-Projects of schema 2 hold their files differently and are removed by imagestore.data.projects.
+Projects hold their files differently (holds on the files, pins) and are removed by imagestore.data.projects.
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ class HolderStore:
         (a save or load that extended it wins). What it let go when the holder is gone afterwards,
         None when it stays."""
         meta = partition.meta
-        if meta is not None and meta.get("entity") == "project" and int(meta.get("schema", 1)) >= 2:
+        if meta is not None and meta.get("entity") == "project":
             return self.projects.remove(partition, now, only_if_expired=only_if_expired)
         if meta is None:
-            ttl_removed = [i for i in partition.others if i.get("sk") == keys.META and i.get("entity") == "project"
-                           and int(i.get("schema", 1)) >= 2]
+            ttl_removed = [i for i in partition.others if i.get("sk") == keys.META and i.get("entity") == "project"]
             if ttl_removed:
                 return self.projects.remove_after_ttl(ttl_removed[0], now)
         if meta is not None and meta.get("status", ACTIVE) == ACTIVE:

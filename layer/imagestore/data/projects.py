@@ -80,18 +80,6 @@ class Draft:
     expires_at: int
 
 
-@dataclass
-class ProjectPartition:
-    """A legacy (schema 1) project's partition: META, hold links, shares (one Query)."""
-
-    project: ProjectRecord | None
-    holder: HolderPartition
-
-    @property
-    def links(self) -> list[FileRef]:
-        return self.holder.links
-
-
 class ProjectStore:
     """Projects: reading, saving under the hold protocol above, pinning, removing."""
 
@@ -109,11 +97,8 @@ class ProjectStore:
         return ProjectRecord.from_item(item) if item and item.get("entity") == ProjectRecord.ENTITY else None
 
     def manifest(self, record: ProjectRecord) -> Manifest | None:
-        """The record's version (document and files): one S3 GET; a legacy project is read from its
-        item, its links and its document object. None when the manifest is gone (a newer save
-        replaced it: read META again)."""
-        if record.is_legacy:
-            return self._legacy_manifest(record)
+        """The record's version (document and files): one S3 GET. None when the manifest is gone (a
+        newer save replaced it: read META again)."""
         assert record.manifest_key is not None
         body = self.bucket.read(record.manifest_key)
         return Manifest.from_bytes(body) if body is not None else None
@@ -205,8 +190,6 @@ class ProjectStore:
     def save(self, current: ProjectRecord, base: Manifest, draft: Draft, now: int) -> tuple[ProjectRecord, Manifest]:
         """Save version current.version + 1 (see the module doc); 412 if current is no longer the
         stored version, 409 while another save holds the lock, 422 if an added file is gone."""
-        if current.is_legacy:
-            current, base = self.upgrade(current, base, now)
         new_ids = [ref.file_id for ref in draft.files]
         keep = set(new_ids)
         covered = base.covered
@@ -329,7 +312,7 @@ class ProjectStore:
 
     def _commit_values(self, saved: ProjectRecord) -> dict[str, Any]:
         return {":v": saved.version, ":name": saved.name, ":pt": saved.product_type, ":saved": saved.saved_at,
-                ":expires": saved.expires_at, ":count": saved.files_in_version, ":manifest": saved.manifest_key,
+                ":expires": saved.expires_at, ":count": saved.file_count, ":manifest": saved.manifest_key,
                 ":g1sk": keys.by_time(saved.saved_at, saved.project_id)}
 
     def _refusal(self, current: ProjectRecord) -> Exception:
@@ -404,62 +387,6 @@ class ProjectStore:
         key = keys.document_object_key(record.tenant_id, record.project_id, manifest.version, ids.new_id())
         self.bucket.put_document(key, manifest.to_bytes())
         return key
-
-    # --- legacy projects (schema 1) ----------------------------------------------------------
-
-    def _legacy_manifest(self, record: ProjectRecord) -> Manifest | None:
-        partition = read_partition(self.table, record.pk)
-        by_id = {ref.file_id: ref for ref in partition.links}
-        if record.document is not None:
-            document = _json(record.document)
-        elif record.document_key is not None:
-            body = self.bucket.read(record.document_key)
-            if body is None:
-                return None
-            document = _json(body)
-        else:
-            document = {}
-        return Manifest(project_id=record.project_id, version=record.version, document=document,
-                        files=tuple(by_id[f] for f in record.file_ids if f in by_id),
-                        held=tuple(by_id))
-
-    def upgrade(self, legacy: ProjectRecord, base: Manifest, now: int) -> tuple[ProjectRecord, Manifest]:
-        """Turn a legacy project into schema 2 in place, version unchanged, under the lock (the version
-        must still be legacy.version): each linked file gets H#p (holdCount unchanged: the link's +1 is
-        now the hold's), then META gets its manifest and schema 2, then the links are deleted. A step
-        repeated is harmless; an upgrade that died before META changed leaves a legacy project (read and
-        removed through its links), one that died after leaves links that removal deletes."""
-        lock = self._lock(legacy, None, now)
-        links = self.holds.links(legacy.pk)
-        attribute = keys.project_hold_attribute(legacy.project_id)
-        for ref in links:
-            with contextlib.suppress(ConditionFailed):  # marked by an upgrade that died, or gone
-                self.table.update(ref.file_key, "SET #h = :e",
-                                  condition="attribute_exists(pk) AND attribute_not_exists(#h)",
-                                  names={"#h": attribute}, values={":e": lock.epoch}, return_new=False)
-        record = legacy.model_copy(update={"lock": None, "lock_epoch": lock.epoch, "schema_version": 2,
-                                           "document": None, "document_key": None, "file_ids": (),
-                                           "file_count": len(base.files)})
-        manifest_key = self._put_manifest(record, base)
-        record = record.model_copy(update={"manifest_key": manifest_key})
-        try:
-            self.table.update(
-                record.key, f"SET #schema = :two, manifestKey = :m, fileCount = :count REMOVE fileIds, document, "
-                            f"documentKey, {LOCK_FIELDS}",
-                condition="lockId = :lock", names={"#schema": "schema"},
-                values={":two": 2, ":m": manifest_key, ":count": len(base.files), ":lock": lock.lock_id},
-                return_new=False,
-            )
-        except ConditionFailed:
-            self.bucket.delete_objects([manifest_key])
-            raise SaveInProgress(f"project {legacy.project_id} is being saved by another request; retry") from None
-        self.table.batch_write(deletes=[{"pk": legacy.pk, "sk": keys.link_sk(ref.file_id)} for ref in links])
-        if legacy.document_key:
-            self.bucket.delete_objects([legacy.document_key])
-        return record, base
-
-    def legacy_partition(self, record: ProjectRecord) -> ProjectPartition:
-        return ProjectPartition(project=record, holder=read_partition(self.table, record.pk))
 
     # --- pins --------------------------------------------------------------------------------
 
@@ -628,10 +555,9 @@ class ProjectStore:
         removed = Removed(files=[keys.file_key(record.tenant_id, record.user_id, f) for f in sorted(release)])
         if record.base_pin_key is not None and self.unpin(record.base_pin_key, now):
             removed.unpinned.append(record.base_pin_key["pk"])
-        rest = read_partition(self.table, record.pk)  # shares; links an upgrade that died left (not holds)
+        rest = read_partition(self.table, record.pk)  # its shares and the pins left of it
         remove_belongings(self.table, self.bucket, [{"documentKey": k} for k in dict.fromkeys(documents)] + rest.others,
-                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others]
-                          + [{"pk": rest.pk, "sk": keys.link_sk(ref.file_id)} for ref in rest.links])
+                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others])
         return removed
 
     def _refile(self, record: ProjectRecord) -> None:
@@ -675,8 +601,3 @@ def _expiry_ttl(expires_at: int, *, pinned: bool) -> _ExpiryTtl:
                       condition="(attribute_not_exists(pinCount) OR pinCount = :zero)",
                       values={":ttl": expires_at + TTL_GRACE_SECONDS, ":zero": 0})
 
-
-def _json(text: str | bytes) -> Any:
-    import json
-
-    return json.loads(text)

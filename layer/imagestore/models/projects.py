@@ -17,7 +17,7 @@ class ProjectStatus(StrEnum):
     DELETING = "deleting"  # deleted or expired: invisible; removed once no pin keeps it
 
 
-SCHEMA = 2  # holds v2: document and file list in an S3 manifest, holds recorded on the files
+SCHEMA = 2  # written on every META: document and file list in an S3 manifest, holds recorded on the files
 LOCK_SECONDS = 60  # a save's lock may be taken over after this (the API function times out at 29 s)
 
 
@@ -36,8 +36,8 @@ class ProjectLock(BaseModel):
 class ProjectRecord(BaseModel):
     """A project's META item: small whatever the project's size. Its document and file list are the
     version's manifest in S3 (manifest_key; imagestore.models.manifests), its holds are recorded on
-    the files (imagestore.data.holds). Legacy (schema 1) items carry file_ids, an inline document or
-    a document_key, and hold links in the partition; they are upgraded on their first save."""
+    the files (imagestore.data.holds). Every META carries `schema` = SCHEMA, so that a future change
+    of shape can tell old items from new (docs/holds.md, "Changing the shape")."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -52,25 +52,13 @@ class ProjectRecord(BaseModel):
     created_at: int
     saved_at: int
     expires_at: int
-    file_ids: tuple[str, ...] = ()
-    document: str | None = None
-    document_key: str | None = None
     status: ProjectStatus = ProjectStatus.ACTIVE
-    schema_version: int = SCHEMA
     manifest_key: str | None = None
-    file_count: int | None = None
+    file_count: int = 0
     lock: ProjectLock | None = None
     lock_epoch: int = 0
     pin_count: int = 0
     base_project_id: str | None = None  # a copy: the original whose pinned version it started from
-
-    @property
-    def is_legacy(self) -> bool:
-        return self.schema_version < SCHEMA
-
-    @property
-    def files_in_version(self) -> int:
-        return self.file_count if self.file_count is not None else len(self.file_ids)
 
     def live_lock(self, now: float) -> ProjectLock | None:
         return self.lock if self.lock is not None and self.lock.until > now else None
@@ -93,7 +81,7 @@ class ProjectRecord(BaseModel):
         return self.status is ProjectStatus.ACTIVE and self.expires_at > now
 
     def to_item(self, expiry_shards: int, *, due_at: int | None = None) -> dict[str, Any]:
-        """The META item (schema 2); due_at files it in the expiry index then instead of at expiry."""
+        """The META item; due_at files it in the expiry index then instead of at expiry."""
         item: dict[str, Any] = {
             **self.key,
             "entity": self.ENTITY,
@@ -108,7 +96,7 @@ class ProjectRecord(BaseModel):
             "expiresAt": self.expires_at,
             "status": self.status.value,
             "schema": SCHEMA,
-            "fileCount": self.files_in_version,
+            "fileCount": self.file_count,
             "lockEpoch": self.lock_epoch,
             "pinCount": self.pin_count,
             **expiry_attributes(self.key, self.expires_at, expiry_shards),
@@ -133,11 +121,8 @@ class ProjectRecord(BaseModel):
             tenant_id=item["tenantId"], user_id=item["userId"], project_id=item["projectId"],
             name=item["name"], product_type=item["productType"], version=int(item["version"]),
             created_at=int(item["createdAt"]), saved_at=int(item["savedAt"]),
-            expires_at=int(item["expiresAt"]), file_ids=tuple(item.get("fileIds", [])),
-            document=item.get("document"), document_key=item.get("documentKey"),
-            status=ProjectStatus(item.get("status", "active")),
-            schema_version=int(item.get("schema", 1)), manifest_key=item.get("manifestKey"),
-            file_count=int(item["fileCount"]) if "fileCount" in item else None,
+            expires_at=int(item["expiresAt"]), status=ProjectStatus(item.get("status", "active")),
+            manifest_key=item.get("manifestKey"), file_count=int(item.get("fileCount", 0)),
             lock=ProjectLock(lock_id=item["lockId"], epoch=int(item.get("lockEpoch", 0)),
                              until=int(item.get("lockUntil", 0)), manifest_key=item.get("lockManifestKey"),
                              phase=item.get("lockPhase", "acquire")) if item.get("lockId") else None,

@@ -86,7 +86,7 @@ class ProjectSummary(ApiModel):
         return cls(project_id=record.project_id, name=record.name, product_type=record.product_type,
                    version=record.version, created_at=iso(from_epoch(record.created_at)),
                    saved_at=iso(from_epoch(record.saved_at)), expires_at=iso(from_epoch(record.expires_at)),
-                   file_count=record.files_in_version)
+                   file_count=record.file_count)
 
 
 class ProjectView(ProjectSummary):

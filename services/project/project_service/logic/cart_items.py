@@ -22,7 +22,7 @@ from imagestore.data.partitions import HolderPartition
 from imagestore.errors import Conflict, NotFound, TransactionConflict, Unprocessable
 from imagestore.models.cart_items import CartItemRecord
 from imagestore.observability import logger
-from project_service.logic.projects import ProjectContext, find_own_project, load_own_project, pinnable
+from project_service.logic.projects import ProjectContext, find_own_project
 from project_service.models import CartItemInput, CartItemPage, CartItemView
 
 PIN_ATTEMPTS = 3
@@ -45,9 +45,6 @@ def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext
             except NotFound:
                 raise Unprocessable(f"project {request.project_id} is not one of your projects",
                                     details={"projectId": request.project_id}) from None
-            if project.is_legacy:
-                project, _ = pinnable(*load_own_project(principal, request.project_id, ctx.project, now),
-                                      ctx.project, now)
         cart_item_id = ids.new_id()
         manifest_key = None
         if project is not None:
@@ -62,7 +59,7 @@ def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext
             product_sku=request.product_sku, quantity=request.quantity, created_at=now,
             expires_at=now + ctx.project.tenant.cart_retention_seconds, project_id=request.project_id,
             project_version=project.version if project else None, external_cart_id=request.external_cart_id,
-            file_count=project.files_in_version if project else 0, manifest_key=manifest_key,
+            file_count=project.file_count if project else 0, manifest_key=manifest_key,
             project_name=project.name if project else None,
             project_product_type=project.product_type if project else None,
         )

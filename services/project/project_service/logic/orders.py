@@ -37,7 +37,7 @@ from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
 from imagestore.models.orders import FrozenProject, OrderLine, OrderRecord
 from imagestore.observability import logger
-from project_service.logic.projects import ProjectContext, file_views, files_offset, next_files_cursor, pinnable
+from project_service.logic.projects import ProjectContext, file_views, files_offset, next_files_cursor
 from project_service.models import (
     FILES_PAGE_SIZE,
     ManifestDocument,
@@ -199,7 +199,7 @@ def _pinned_version(principal: Principal, item: CartItemRecord,
         if body is not None:
             return item.project_name, item.project_product_type, item.project_version, Manifest.from_bytes(body)
     record = ctx.project.projects.get(principal.tenant_id, item.project_id)
-    if record is None or record.is_legacy or record.version != item.project_version:
+    if record is None or record.version != item.project_version:
         return None
     manifest = ctx.project.projects.manifest(record)
     return None if manifest is None else (record.name, record.product_type, record.version, manifest)
@@ -213,7 +213,7 @@ def _freeze_current_project(principal: Principal, item: CartItemRecord, order_id
     if loaded is None or loaded[0].user_id != principal.user_id or not loaded[0].is_live(now):
         raise Conflict(f"the project of cart item {item.cart_item_id} no longer exists",
                        details={"cartItemId": item.cart_item_id, "projectId": item.project_id})
-    project, manifest = pinnable(*loaded, ctx.project, now)
+    project, manifest = loaded
     order_pk = keys.order_pk(principal.tenant_id, order_id)
     freeze.manifests[project.project_id] = manifest
     freeze.pins.extend(ctx.project.projects.pin_operations(project, order_pk, now))

@@ -227,24 +227,13 @@ def _previews_due(ref: FileRef, now: int) -> bool:
             and now - ref.completed_at < PREVIEWS_DUE_SECONDS)
 
 
-def pinnable(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,
-             now: int) -> tuple[ProjectRecord, Manifest]:
-    """The project in a shape a pin can keep: a legacy project is upgraded first (same version)."""
-    if record.is_legacy:
-        return ctx.projects.upgrade(record, manifest, now)
-    return record, manifest
-
-
 def delete_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int,
                    webhooks: WebhookBus | None = None) -> None:
     """Hide the project at once; the sweep releases its files and removes it (imagestore.data.projects).
     The tenant's `project.deleted` webhook event follows."""
     principal.require_full_user()
     project = find_own_project(principal, project_id, ctx, now)
-    if project.is_legacy:
-        ctx.holders.remove(ctx.projects.legacy_partition(project).holder, now)
-    else:
-        ctx.projects.mark_deleted(project, now)
+    ctx.projects.mark_deleted(project, now)
     webhook_events.emit(webhooks, webhook_events.project_deleted(principal.tenant_id, principal.user_id,
                                                                  project_id, now))
     logger.info("project deleted", project_id=project_id)

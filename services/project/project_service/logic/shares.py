@@ -124,7 +124,6 @@ def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) ->
         share, original, manifest = resolve_share(principal, token, ctx, now)
         if share.mode is not ShareMode.COPY:
             raise Forbidden("this share allows viewing only, not copying")
-        original, manifest = projects.pinnable(original, manifest, ctx.project, now)
         record = ProjectRecord(
             tenant_id=principal.tenant_id, user_id=principal.user_id, project_id=ids.new_id(), name=original.name,
             product_type=original.product_type, version=1, created_at=now, saved_at=now,
