@@ -54,7 +54,7 @@ from imagestore.errors import (
 from imagestore.models.files import TTL_GRACE_SECONDS
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
-from imagestore.models.projects import LOCK_SECONDS, ProjectLock, ProjectRecord, ProjectStatus
+from imagestore.models.projects import LOCK_SECONDS, NOT_SAVED, ProjectLock, ProjectRecord, ProjectStatus
 
 ACQUIRE = "acquire"
 RELEASE = "release"
@@ -257,7 +257,8 @@ class ProjectStore:
                                             + ttl.condition,
                                   values={**self._commit_values(saved), **ttl.values, ":n": current.version,
                                           ":active": ProjectStatus.ACTIVE.value},
-                                  names={"#status": "status", "#name": "name", "#ttl": "ttl"}, return_new=False)
+                                  names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
+                                  return_new=False)
                 return
             except ConditionFailed:
                 stored = self.get(current.tenant_id, current.project_id)
@@ -284,7 +285,8 @@ class ProjectStore:
                 self.table.update(saved.key,
                                   self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None),
                                   condition="lockId = :lock AND #status = :active AND " + ttl.condition,
-                                  values=values, names={"#status": "status", "#name": "name", "#ttl": "ttl"},
+                                  values=values,
+                                  names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
                                   return_new=False)
                 return
             except ConditionFailed:
@@ -301,8 +303,10 @@ class ProjectStore:
         raise Conflict("the project was added to a cart or an order while saving; retry")
 
     def _commit_expression(self, saved: ProjectRecord, ttl: _ExpiryTtl, *, lock_phase: str | None = None) -> str:
-        expression = ("SET version = :v, #name = :name, productType = :pt, savedAt = :saved, expiresAt = :expires, "
-                      "fileCount = :count, manifestKey = :manifest, gsi1sk = :g1sk" + ttl.set)
+        """The save's UpdateExpression: SET every attribute of saved's item but those a save leaves alone
+        (NOT_SAVED), named #s_<attribute> with the value :s_<attribute> (_commit_names, _commit_values);
+        the TTL as ttl says; the lock removed (or, for a save that releases next, kept in its release phase)."""
+        expression = "SET " + ", ".join(f"#s_{name} = :s_{name}" for name in self._saved_attributes(saved)) + ttl.set
         remove = [] if lock_phase is not None else [LOCK_FIELDS]
         if ttl.remove:
             remove.append("#ttl")
@@ -311,9 +315,14 @@ class ProjectStore:
         return expression + (" REMOVE " + ", ".join(remove) if remove else "")
 
     def _commit_values(self, saved: ProjectRecord) -> dict[str, Any]:
-        return {":v": saved.version, ":name": saved.name, ":pt": saved.product_type, ":saved": saved.saved_at,
-                ":expires": saved.expires_at, ":count": saved.file_count, ":manifest": saved.manifest_key,
-                ":g1sk": keys.by_time(saved.saved_at, saved.project_id)}
+        return {f":s_{name}": value for name, value in self._saved_attributes(saved).items()}
+
+    def _commit_names(self, saved: ProjectRecord) -> dict[str, str]:
+        return {f"#s_{name}": name for name in self._saved_attributes(saved)}
+
+    def _saved_attributes(self, saved: ProjectRecord) -> dict[str, Any]:
+        """What a save writes: the saved record's item (ProjectRecord.to_item) but NOT_SAVED."""
+        return {name: value for name, value in saved.to_item(self.expiry_shards).items() if name not in NOT_SAVED}
 
     def _refusal(self, current: ProjectRecord) -> Exception:
         """Why a conditional write on current's META failed: 404, 412 or 409."""

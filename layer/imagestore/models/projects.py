@@ -20,6 +20,22 @@ class ProjectStatus(StrEnum):
 SCHEMA = 2  # written on every META: document and file list in an S3 manifest, holds recorded on the files
 LOCK_SECONDS = 60  # a save's lock may be taken over after this (the API function times out at 29 s)
 
+# The attributes of the META item (ProjectRecord.to_item) a save does not write: a save writes every
+# other attribute of the saved record's item (imagestore.data.projects.ProjectStore._commit_update), so
+# an attribute added to the item is saved without anyone having to remember it.
+NOT_SAVED: dict[str, str] = {
+    "pk": "the key", "sk": "the key",
+    "entity": "set at creation", "tenantId": "set at creation", "userId": "set at creation",
+    "projectId": "set at creation", "createdAt": "set at creation", "baseProjectId": "set at creation",
+    "schema": "set at creation", "gsi1pk": "set at activation (the owner's list)",
+    "status": "the save requires active; create, delete and removal change it",
+    "pinCount": "pins and unpins change it concurrently (ADD); a save only conditions on it",
+    "lockEpoch": "taking the lock moves it (ADD); a save only holds the lock",
+    "lockId": "the lock's", "lockUntil": "the lock's", "lockPhase": "the lock's", "lockManifestKey": "the lock's",
+    "xpk": "the expiry index entry stays (the sweep refiles a live project it finds due)", "xsk": "as xpk",
+    "ttl": "follows the expiry and the pin count (imagestore.data.projects._expiry_ttl)",
+}
+
 
 class ProjectLock(BaseModel):
     """A save (or removal) in progress: only its holder changes the project's holds, fenced by epoch."""
