@@ -13,12 +13,13 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout walkthrough webhook-listen smoke test test-fast lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
+.PHONY: help setup run reset token logout walkthrough webhook-listen smoke test test-fast test-stateful lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
 	@echo "make test       ruff + mypy + pytest (unit, service, local, deploy, e2e)"
-	@echo "make test-fast  unit and service tests only"
+	@echo "make test-fast  unit and service tests only (the edit-test loop)"
+	@echo "make test-stateful  the stateful invariants test's long profile (400 sequences; nightly or by hand)"
 	@echo "make reset      delete the local stack's data (.local-data)"
 	@echo "make token      print a JWT for tenant t1 / user u1 that the local stack accepts"
 	@echo "make webhook-listen  receive the webhooks of tenant t1 (TENANT=) from the running stack, verified, printed"
@@ -121,6 +122,12 @@ test: setup
 
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/service $(PYTEST_ARGS)
+
+# tests/service/test_invariants_stateful.py runs 60 random sequences in `make test`; this is its long profile.
+STATEFUL_EXAMPLES ?= 400
+test-stateful: $(VENV)/.installed
+	IMAGESTORE_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) \
+		tests/service/test_invariants_stateful.py $(PYTEST_ARGS)
 
 # --- the API's contract ---------------------------------------------------------------------------
 
