@@ -1,6 +1,6 @@
 # imagestore — the two commands a newcomer needs:
 #   make run    install everything (virtualenv, npm packages) and start the local stack on :3000
-#   make test   lint, type-check and run every test layer
+#   make test   lint, check the formatting, type-check and run every test layer
 # Everything else is below; `make help` lists it.
 
 PYTHON ?= python3
@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
-	@echo "make test       ruff + mypy + pytest (unit, service, local, deploy, e2e)"
+	@echo "make test       ruff check, ruff format --check, mypy, pytest (unit, service, local, deploy, e2e)"
 	@echo "make test-fast  unit and service tests only (the edit-test loop)"
 	@echo "make test-stateful  the stateful invariants test's long profile (400 sequences; nightly or by hand)"
 	@echo "make reset      delete the local stack's data (.local-data)"
@@ -110,6 +110,7 @@ smoke: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy layer/imagestore admin/imagestore_admin services/file/file_service services/project/project_service \
@@ -117,6 +118,7 @@ typecheck: $(VENV)/.installed
 
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(MAKE) --no-print-directory typecheck
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 

@@ -94,12 +94,21 @@ S3_READS = {"GetObject", "HeadObject", "ListObjectsV2", "ListObjects"}
 TABLE_KEYS = ("pk", "sk")
 
 ENV = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "IMAGESTORE_TABLE_NAME": TABLE,
-    "IMAGESTORE_BUCKET_NAME": BUCKET, "IMAGESTORE_JWT_SECRET": SECRET, "IMAGESTORE_JWT_ISSUER": "imagestore-local",
-    "IMAGESTORE_JWT_AUDIENCE": "imagestore", "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "imagestore", "POWERTOOLS_SERVICE_NAME": "capacity",
-    "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "IMAGESTORE_TABLE_NAME": TABLE,
+    "IMAGESTORE_BUCKET_NAME": BUCKET,
+    "IMAGESTORE_JWT_SECRET": SECRET,
+    "IMAGESTORE_JWT_ISSUER": "imagestore-local",
+    "IMAGESTORE_JWT_AUDIENCE": "imagestore",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "imagestore",
+    "POWERTOOLS_SERVICE_NAME": "capacity",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_METRICS_DISABLED": "true",
 }
 
 
@@ -122,8 +131,11 @@ def deployed_indexes() -> dict[str, Index]:
         key = {k["KeyType"]: k["AttributeName"] for k in gsi["KeySchema"]}
         projection = gsi["Projection"]
         kind = projection["ProjectionType"]
-        projected = None if kind == "ALL" else (*TABLE_KEYS, *key.values(), *(
-            projection.get("NonKeyAttributes", []) if kind == "INCLUDE" else []))
+        projected = (
+            None
+            if kind == "ALL"
+            else (*TABLE_KEYS, *key.values(), *(projection.get("NonKeyAttributes", []) if kind == "INCLUDE" else []))
+        )
         indexes[gsi["IndexName"]] = Index(key["HASH"], key.get("RANGE"), projected)
     return indexes
 
@@ -133,9 +145,10 @@ INDEXES: dict[str, Index] = {}
 
 # --- item sizes and capacity units ----------------------------------------------------------------
 
+
 def value_size(value: dict[str, Any]) -> int:
     """Bytes of one attribute value in DynamoDB's accounting (wire format {"S": ...})."""
-    (kind, data), = value.items()
+    ((kind, data),) = value.items()
     if kind == "S":
         return len(data.encode())
     if kind == "N":
@@ -172,6 +185,7 @@ def write_units(size: int, transactional: bool = False) -> float:
 
 # --- what a request touched ----------------------------------------------------------------------
 
+
 @dataclass
 class Touch:
     """Capacity one request used on one partition (table or index) or one S3 prefix."""
@@ -205,8 +219,11 @@ class Usage:
         return total if parallel is None else in_workers if parallel else total - in_workers
 
     def total(self, attribute: str, where: str | None = None) -> float:
-        return sum(getattr(t, attribute) for t in self.touches
-                   if where is None or t.where == where or (where == "dynamodb" and t.where != "s3"))
+        return sum(
+            getattr(t, attribute)
+            for t in self.touches
+            if where is None or t.where == where or (where == "dynamodb" and t.where != "s3")
+        )
 
     def s3(self, operation: str) -> int:
         return self.calls.get(f"s3.{operation}", 0)
@@ -224,8 +241,9 @@ class Usage:
 
     def plus(self, other: Usage) -> Usage:
         """Two API calls measured as one operation (an upload: request, then complete)."""
-        merged = Usage(api_calls=self.api_calls + other.api_calls,
-                       paced_seconds=self.paced_seconds + other.paced_seconds)
+        merged = Usage(
+            api_calls=self.api_calls + other.api_calls, paced_seconds=self.paced_seconds + other.paced_seconds
+        )
         for source in (self, other):
             for name, n in source.calls.items():
                 merged.calls[name] += n
@@ -280,8 +298,10 @@ class SdkMeter:
         if not self.active:
             return
         service = model.service_model.endpoint_prefix
-        context["capacity"] = {"params": _copy(params), "old": self._old_images(model.name, params)
-                               if service == "dynamodb" else []}
+        context["capacity"] = {
+            "params": _copy(params),
+            "old": self._old_images(model.name, params) if service == "dynamodb" else [],
+        }
         if self.consumed and service == "dynamodb" and model.name in CONSUMED_CALLS:
             params["ReturnConsumedCapacity"] = "INDEXES"
 
@@ -297,8 +317,9 @@ class SdkMeter:
             prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else "/"
             count = len(params.get("Delete", {}).get("Objects", [])) or 1  # DeleteObjects: one per key
             reads = model.name in S3_READS
-            touches.append(Touch("s3", prefix, s3_reads=count if reads else 0, s3_writes=0 if reads else count,
-                                 item=key))
+            touches.append(
+                Touch("s3", prefix, s3_reads=count if reads else 0, s3_writes=0 if reads else count, item=key)
+            )
         elif service == "dynamodb":
             touches = self._dynamodb(model.name, params, parsed, old)
         for touch in touches:
@@ -318,7 +339,7 @@ class SdkMeter:
             keys.append((params["TableName"], item))
         elif operation == "TransactWriteItems":
             for action in params["TransactItems"]:
-                (_kind, body), = action.items()
+                ((_kind, body),) = action.items()
                 item = body.get("Key") or {k: body["Item"][k] for k in TABLE_KEYS}
                 keys.append((body["TableName"], item))
         elif operation == "BatchWriteItem":
@@ -328,49 +349,76 @@ class SdkMeter:
                     keys.append((table, {k: body[k] for k in TABLE_KEYS}))
         return [self.plain.get_item(TableName=t, Key=k, ConsistentRead=True).get("Item") or {} for t, k in keys]
 
-    def _dynamodb(self, operation: str, params: dict[str, Any], parsed: dict[str, Any],
-                  old: list[dict[str, Any]]) -> list[Touch]:
+    def _dynamodb(
+        self, operation: str, params: dict[str, Any], parsed: dict[str, Any], old: list[dict[str, Any]]
+    ) -> list[Touch]:
         touches: list[Touch] = []
         if operation == "GetItem":
             item = parsed.get("Item")
-            touches.append(Touch("table", _s(params["Key"]["pk"]),
-                                 rcu=read_units(item_size(item), bool(params.get("ConsistentRead"))),
-                                 item=_s(params["Key"]["sk"])))
+            touches.append(
+                Touch(
+                    "table",
+                    _s(params["Key"]["pk"]),
+                    rcu=read_units(item_size(item), bool(params.get("ConsistentRead"))),
+                    item=_s(params["Key"]["sk"]),
+                )
+            )
         elif operation == "BatchGetItem":
             consistent = {t: bool(r.get("ConsistentRead")) for t, r in params["RequestItems"].items()}
             for table, table_items in parsed.get("Responses", {}).items():
                 for item in table_items:
-                    touches.append(Touch("table", _s(item["pk"]),
-                                         rcu=read_units(item_size(item), consistent.get(table, False)),
-                                         item=_s(item.get("sk"))))
+                    touches.append(
+                        Touch(
+                            "table",
+                            _s(item["pk"]),
+                            rcu=read_units(item_size(item), consistent.get(table, False)),
+                            item=_s(item.get("sk")),
+                        )
+                    )
         elif operation == "TransactGetItems":
             for response in parsed.get("Responses", []):
                 item = response.get("Item") or {}
-                touches.append(Touch("table", _s(item.get("pk", {"S": "?"})),
-                                     rcu=read_units(item_size(item), True, transactional=True)))
+                touches.append(
+                    Touch(
+                        "table",
+                        _s(item.get("pk", {"S": "?"})),
+                        rcu=read_units(item_size(item), True, transactional=True),
+                    )
+                )
         elif operation in ("Query", "Scan"):
             index = params.get("IndexName")
             size = sum(item_size(i) for i in parsed.get("Items", []))
             consistent = bool(params.get("ConsistentRead")) and not index
-            touches.append(Touch(f"index {index}" if index else "table", _query_partition(params),
-                                 rcu=read_units(size, consistent), found=len(parsed.get("Items", []))))
+            touches.append(
+                Touch(
+                    f"index {index}" if index else "table",
+                    _query_partition(params),
+                    rcu=read_units(size, consistent),
+                    found=len(parsed.get("Items", [])),
+                )
+            )
         elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
             new = parsed.get("Attributes") if operation == "UpdateItem" else params.get("Item")
             if operation == "UpdateItem" and params.get("ReturnValues") != "ALL_NEW":
-                new = self.plain.get_item(TableName=params["TableName"], Key=params["Key"],
-                                          ConsistentRead=True).get("Item")
+                new = self.plain.get_item(TableName=params["TableName"], Key=params["Key"], ConsistentRead=True).get(
+                    "Item"
+                )
             touches.extend(_write(old[0] if old else {}, new or {}, transactional=False))
         elif operation == "TransactWriteItems":
             for action, before in zip(params["TransactItems"], old, strict=False):
-                (kind, body), = action.items()
+                ((kind, body),) = action.items()
                 if kind == "ConditionCheck":
-                    touches.append(Touch("table", _s(body["Key"]["pk"]),
-                                         rcu=read_units(item_size(before), True, transactional=True)))
+                    touches.append(
+                        Touch(
+                            "table", _s(body["Key"]["pk"]), rcu=read_units(item_size(before), True, transactional=True)
+                        )
+                    )
                     continue
                 new = body.get("Item") if kind == "Put" else None
                 if kind == "Update":
-                    new = self.plain.get_item(TableName=body["TableName"], Key=body["Key"],
-                                              ConsistentRead=True).get("Item")
+                    new = self.plain.get_item(TableName=body["TableName"], Key=body["Key"], ConsistentRead=True).get(
+                        "Item"
+                    )
                 touches.extend(_write(before, new or {}, transactional=True))
         elif operation == "BatchWriteItem":
             requests = [r for rs in params["RequestItems"].values() for r in rs]
@@ -379,8 +427,18 @@ class SdkMeter:
         return touches
 
 
-CONSUMED_CALLS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-                  "BatchWriteItem", "TransactWriteItems", "TransactGetItems"}
+CONSUMED_CALLS = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+}
 TRANSACTIONS = {"TransactWriteItems", "TransactGetItems"}
 
 
@@ -402,8 +460,14 @@ def _write(old: dict[str, Any], new: dict[str, Any], transactional: bool) -> lis
     """A write of one item: the table's units, and each index's (as the index is projected)."""
     image = new or old
     sk = _s(image.get("sk"))
-    touches = [Touch("table", _s(image.get("pk", {"S": "?"})),
-                     wcu=write_units(max(item_size(old), item_size(new)), transactional), item=sk)]
+    touches = [
+        Touch(
+            "table",
+            _s(image.get("pk", {"S": "?"})),
+            wcu=write_units(max(item_size(old), item_size(new)), transactional),
+            item=sk,
+        )
+    ]
     for name, index in INDEXES.items():
         key_names = (index.hash_key, index.range_key)
         before_key = tuple(old.get(k) for k in key_names if k)
@@ -418,8 +482,7 @@ def _write(old: dict[str, Any], new: dict[str, Any], transactional: bool) -> lis
                     touches.append(Touch(f"index {name}", _s(key[0]), wcu=units, item=sk))
         elif _projected(old, index.projected) != _projected(new, index.projected):
             size = max(index_item_size(old, index.projected), index_item_size(new, index.projected))
-            touches.append(Touch(f"index {name}", _s(after_key[0]), wcu=write_units(size, transactional),
-                                 item=sk))
+            touches.append(Touch(f"index {name}", _s(after_key[0]), wcu=write_units(size, transactional), item=sk))
     return touches
 
 
@@ -502,13 +565,20 @@ class ShardLoad:
     skew: float  # at the shards' capacity (1,000 writes/s each): busiest shard-second over the mean
 
     def as_json(self) -> dict[str, Any]:
-        return {"shards": self.shards, "uploadsPerSecond": UPLOADS_PER_SECOND, "tenants": 1,
-                "users": SHARD_SAMPLE_USERS, "sampleSeconds": SHARD_SAMPLE_SECONDS,
-                "indexWcuPerUpload": self.index_wcu_per_upload, "meanShardWcuPerSecond": round(self.mean, 1),
-                "busiestShardWcuPerSecond": round(self.busiest, 1),
-                "busiestShardWcuPerSecondOverSample": round(self.busiest_mean, 1),
-                "skewAtCapacity": round(self.skew, 3), "limitWcuPerSecond": SHARD_LIMIT_WCU,
-                "met": self.busiest <= SHARD_LIMIT_WCU}
+        return {
+            "shards": self.shards,
+            "uploadsPerSecond": UPLOADS_PER_SECOND,
+            "tenants": 1,
+            "users": SHARD_SAMPLE_USERS,
+            "sampleSeconds": SHARD_SAMPLE_SECONDS,
+            "indexWcuPerUpload": self.index_wcu_per_upload,
+            "meanShardWcuPerSecond": round(self.mean, 1),
+            "busiestShardWcuPerSecond": round(self.busiest, 1),
+            "busiestShardWcuPerSecondOverSample": round(self.busiest_mean, 1),
+            "skewAtCapacity": round(self.skew, 3),
+            "limitWcuPerSecond": SHARD_LIMIT_WCU,
+            "met": self.busiest <= SHARD_LIMIT_WCU,
+        }
 
 
 def shard_counts(shards: int, per_second: int, seconds: int, rng: random.Random) -> tuple[int, int]:
@@ -540,7 +610,8 @@ def expiry_shard_load(shards: int, index_wcu_per_upload: float, *, seed: int = 1
     at_capacity = shards * PARTITION_WCU
     peak, _ = shard_counts(shards, at_capacity, 10, rng)
     return ShardLoad(
-        shards=shards, index_wcu_per_upload=index_wcu_per_upload,
+        shards=shards,
+        index_wcu_per_upload=index_wcu_per_upload,
         mean=UPLOADS_PER_SECOND / shards * index_wcu_per_upload,
         busiest=busiest * index_wcu_per_upload,
         busiest_mean=busiest_total / SHARD_SAMPLE_SECONDS * index_wcu_per_upload,
@@ -549,6 +620,7 @@ def expiry_shard_load(shards: int, index_wcu_per_upload: float, *, seed: int = 1
 
 
 # --- operations -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Result:
@@ -579,8 +651,11 @@ class Life:
             yield from (t for t in usage.touches if t.found != 0)
 
     def total(self, attribute: str, where: str | None = None) -> float:
-        own = sum(getattr(t, attribute) for t in self.touches()
-                  if where is None or t.where == where or (where == "dynamodb" and t.where != "s3"))
+        own = sum(
+            getattr(t, attribute)
+            for t in self.touches()
+            if where is None or t.where == where or (where == "dynamodb" and t.where != "s3")
+        )
         return own - sum(other.total(attribute, where) for other in self.less)
 
     def max_partition_wcu(self) -> float:
@@ -589,8 +664,9 @@ class Life:
 
     def count(self, call: str, where: str | None = None) -> int:
         """Writes of one kind (e.g. index expiry writes: where="index expiry")."""
-        own = sum(1 for t in self.touches() if (where is None or t.where == where) and t.wcu and
-                  (not call or t.call == call))
+        own = sum(
+            1 for t in self.touches() if (where is None or t.where == where) and t.wcu and (not call or t.call == call)
+        )
         return own - sum(other.count(call, where) for other in self.less)
 
 
@@ -617,13 +693,29 @@ class Bench:
 
         return int(clock.now_epoch())
 
-    def call(self, module: str, method: str, resource: str, *, principal: Any = None, body: Any = None,
-             path_params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-             query: dict[str, str] | None = None) -> tuple[int, Any]:
+    def call(
+        self,
+        module: str,
+        method: str,
+        resource: str,
+        *,
+        principal: Any = None,
+        body: Any = None,
+        path_params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         from tests.support.events import api_event, call
 
-        event = api_event(method, resource, principal=principal or self.alice, body=body, path_params=path_params,
-                          headers=headers, query=query)
+        event = api_event(
+            method,
+            resource,
+            principal=principal or self.alice,
+            body=body,
+            path_params=path_params,
+            headers=headers,
+            query=query,
+        )
         return call(importlib.import_module(module).handler, event)
 
     def setup(self, run: Callable[[], tuple[int, Any]], expect: int) -> Any:
@@ -641,8 +733,18 @@ class Bench:
             return None, None, f"not measured: {status} {str(body)[:160]}"
         return body, usage, ""
 
-    def measure(self, name: str, label: str, run: Callable[[], tuple[int, Any]], expect: int, *, files: int = 0,
-                changed: int = 0, projects: int = 0, main: bool = True) -> Any:
+    def measure(
+        self,
+        name: str,
+        label: str,
+        run: Callable[[], tuple[int, Any]],
+        expect: int,
+        *,
+        files: int = 0,
+        changed: int = 0,
+        projects: int = 0,
+        main: bool = True,
+    ) -> Any:
         body, usage, note = self.measured(run, expect)
         self.results.append(Result(name, label, usage, files, changed, projects, note, main))
         return body
@@ -668,18 +770,27 @@ def document(file_ids: list[str], revision: int = 0) -> dict[str, Any]:
 
 
 def project_body(file_ids: list[str], revision: int = 0) -> dict[str, Any]:
-    return {"name": "Summer 2026", "productType": "photobook-a4", "document": document(file_ids, revision),
-            "fileIds": file_ids}
+    return {
+        "name": "Summer 2026",
+        "productType": "photobook-a4",
+        "document": document(file_ids, revision),
+        "fileIds": file_ids,
+    }
 
 
 def new_project(bench: Bench, principal: Any, file_ids: list[str]) -> dict[str, Any]:
-    return bench.setup(lambda: bench.call(PROJECTS, "POST", "/projects", principal=principal,
-                                          body=project_body(file_ids)), 201)
+    return bench.setup(
+        lambda: bench.call(PROJECTS, "POST", "/projects", principal=principal, body=project_body(file_ids)), 201
+    )
 
 
 def add_to_cart(bench: Bench, project_id: str) -> dict[str, Any]:
-    return bench.setup(lambda: bench.call(CART, "POST", "/cart-items", body={
-        "projectId": project_id, "productSku": "photobook-a4", "quantity": 1}), 201)
+    return bench.setup(
+        lambda: bench.call(
+            CART, "POST", "/cart-items", body={"projectId": project_id, "productSku": "photobook-a4", "quantity": 1}
+        ),
+        201,
+    )
 
 
 def run_size(bench: Bench, n: int, *, largest: bool) -> str:
@@ -691,15 +802,27 @@ def run_size(bench: Bench, n: int, *, largest: bool) -> str:
     pool = [f.file_id for f in stored_files(bench.alice, n + spare_count)]
     first, spare = pool[:n], pool[n:]
 
-    project = bench.measure("project.create", f"POST /projects ({n} images)", lambda: bench.call(
-        PROJECTS, "POST", "/projects", body=project_body(first)), 201, files=n, projects=1)
+    project = bench.measure(
+        "project.create",
+        f"POST /projects ({n} images)",
+        lambda: bench.call(PROJECTS, "POST", "/projects", body=project_body(first)),
+        201,
+        files=n,
+        projects=1,
+    )
     if project is None:
         project = new_project(bench, bench.alice, first)
     pid, version = project["projectId"], project["version"]
     path = {"projectId": pid}
 
-    bench.measure("project.load", f"GET /projects/{{id}} ({n} images)", lambda: bench.call(
-        PROJECTS, "GET", "/projects/{projectId}", path_params=path), 200, files=n, projects=1)
+    bench.measure(
+        "project.load",
+        f"GET /projects/{{id}} ({n} images)",
+        lambda: bench.call(PROJECTS, "GET", "/projects/{projectId}", path_params=path),
+        200,
+        files=n,
+        projects=1,
+    )
 
     current, revision = list(first), 0
     for changed in (c for c in CHANGES if c < n):
@@ -708,50 +831,115 @@ def run_size(bench: Bench, n: int, *, largest: bool) -> str:
             removed = current[-changed:]
             current, spare = current[:-changed] + spare[:changed], spare[changed:] + removed
         body = project_body(current, revision)
-        saved = bench.measure("project.save", f"PUT /projects/{{id}} ({changed} of {n} images changed)",
-                              lambda body=body, version=version: bench.call(
-                                  PROJECTS, "PUT", "/projects/{projectId}", path_params=path, body=body,
-                                  headers={"If-Match": f'"{version}"'}), 200, files=n, changed=changed, projects=1)
-        version = saved["version"] if saved else bench.setup(lambda: bench.call(
-            PROJECTS, "GET", "/projects/{projectId}", path_params=path), 200)["version"]
+        saved = bench.measure(
+            "project.save",
+            f"PUT /projects/{{id}} ({changed} of {n} images changed)",
+            lambda body=body, version=version: bench.call(
+                PROJECTS,
+                "PUT",
+                "/projects/{projectId}",
+                path_params=path,
+                body=body,
+                headers={"If-Match": f'"{version}"'},
+            ),
+            200,
+            files=n,
+            changed=changed,
+            projects=1,
+        )
+        version = (
+            saved["version"]
+            if saved
+            else bench.setup(lambda: bench.call(PROJECTS, "GET", "/projects/{projectId}", path_params=path), 200)[
+                "version"
+            ]
+        )
     if largest:
         # A save that only adds one image, and one that only drops one (the issue's "each added or removed").
         for label in ("1 image added", "1 image removed"):
             files = [*current, spare[0]] if label.endswith("added") else current[1:]
             revision += 1
             body = project_body(files, revision)
-            saved = bench.measure("project.save", f"PUT /projects/{{id}} ({label}, {n} images)",
-                                  lambda body=body, version=version: bench.call(
-                                      PROJECTS, "PUT", "/projects/{projectId}", path_params=path, body=body,
-                                      headers={"If-Match": f'"{version}"'}), 200, files=n, changed=1, projects=1,
-                                  main=False)
+            saved = bench.measure(
+                "project.save",
+                f"PUT /projects/{{id}} ({label}, {n} images)",
+                lambda body=body, version=version: bench.call(
+                    PROJECTS,
+                    "PUT",
+                    "/projects/{projectId}",
+                    path_params=path,
+                    body=body,
+                    headers={"If-Match": f'"{version}"'},
+                ),
+                200,
+                files=n,
+                changed=1,
+                projects=1,
+                main=False,
+            )
             version = saved["version"] if saved else version
             current = files
 
-    share = bench.setup(lambda: bench.call(SHARES, "POST", "/projects/{projectId}/shares", path_params=path,
-                                           body={"mode": "copy", "expiresInDays": 7}), 201)
-    bench.measure("share.copy", f"POST /shares/{{token}}/copies ({n} images)", lambda: bench.call(
-        SHARES, "POST", "/shares/{token}/copies", principal=bench.bob, path_params={"token": share["token"]}),
-        201, files=n, projects=1)
+    share = bench.setup(
+        lambda: bench.call(
+            SHARES, "POST", "/projects/{projectId}/shares", path_params=path, body={"mode": "copy", "expiresInDays": 7}
+        ),
+        201,
+    )
+    bench.measure(
+        "share.copy",
+        f"POST /shares/{{token}}/copies ({n} images)",
+        lambda: bench.call(
+            SHARES, "POST", "/shares/{token}/copies", principal=bench.bob, path_params={"token": share["token"]}
+        ),
+        201,
+        files=n,
+        projects=1,
+    )
 
-    item = bench.measure("cart.add", f"POST /cart-items ({n}-image project)", lambda: bench.call(
-        CART, "POST", "/cart-items", body={"projectId": pid, "productSku": "photobook-a4", "quantity": 1}),
-        201, files=n, projects=1)
+    item = bench.measure(
+        "cart.add",
+        f"POST /cart-items ({n}-image project)",
+        lambda: bench.call(
+            CART, "POST", "/cart-items", body={"projectId": pid, "productSku": "photobook-a4", "quantity": 1}
+        ),
+        201,
+        files=n,
+        projects=1,
+    )
     items = [item or add_to_cart(bench, pid)]
     for _ in range(ORDER_PROJECTS - 1):
         other = new_project(bench, bench.alice, [f.file_id for f in stored_files(bench.alice, n)])
         items.append(add_to_cart(bench, other["projectId"]))
     order_body = {"cartItemIds": [i["cartItemId"] for i in items], "externalOrderRef": f"order-{n}-{time.time_ns()}"}
-    bench.measure("order.place", f"POST /orders ({ORDER_PROJECTS} projects of {n} images)", lambda: bench.call(
-        ORDERS, "POST", "/orders", body=order_body), 201, files=n, projects=ORDER_PROJECTS)
+    bench.measure(
+        "order.place",
+        f"POST /orders ({ORDER_PROJECTS} projects of {n} images)",
+        lambda: bench.call(ORDERS, "POST", "/orders", body=order_body),
+        201,
+        files=n,
+        projects=ORDER_PROJECTS,
+    )
 
     doomed = new_project(bench, bench.alice, [f.file_id for f in stored_files(bench.alice, n)])
-    bench.measure("project.delete", f"DELETE /projects/{{id}} ({n} images)", lambda: bench.call(
-        PROJECTS, "DELETE", "/projects/{projectId}", path_params={"projectId": doomed["projectId"]}), 204,
-        files=n, projects=1)
+    bench.measure(
+        "project.delete",
+        f"DELETE /projects/{{id}} ({n} images)",
+        lambda: bench.call(PROJECTS, "DELETE", "/projects/{projectId}", path_params={"projectId": doomed["projectId"]}),
+        204,
+        files=n,
+        projects=1,
+    )
     if bench.results[-1].usage is not None:
-        bench.measure("project.delete (background)", f"  sweep removes the deleted project ({n} images)",
-                      lambda: _sweep_remove(bench, doomed["projectId"]), 200, files=n, projects=1, main=False)
+        bench.measure(
+            "project.delete (background)",
+            f"  sweep removes the deleted project ({n} images)",
+            lambda: _sweep_remove(bench, doomed["projectId"]),
+            200,
+            files=n,
+            projects=1,
+            main=False,
+        )
     return str(pid)
 
 
@@ -771,29 +959,52 @@ def run_upload(bench: Bench) -> Usage | None:
     from tests.support.images import jpeg
 
     data = jpeg((640, 480))
-    ticket, request, note = bench.measured(lambda: bench.call(UPLOADS, "POST", "/uploads", body={
-        "filename": "IMG_20260812_153012.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}), 201)
+    ticket, request, note = bench.measured(
+        lambda: bench.call(
+            UPLOADS,
+            "POST",
+            "/uploads",
+            body={"filename": "IMG_20260812_153012.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+        ),
+        201,
+    )
     usage = None
     if ticket and request:
         _put_bytes(ticket["upload"]["fields"]["key"], data)
-        _, complete, note = bench.measured(lambda: bench.call(
-            UPLOADS, "POST", "/uploads/{fileId}/complete", path_params={"fileId": ticket["fileId"]}), 200)
+        _, complete, note = bench.measured(
+            lambda: bench.call(UPLOADS, "POST", "/uploads/{fileId}/complete", path_params={"fileId": ticket["fileId"]}),
+            200,
+        )
         usage = request.plus(complete) if complete else None
     bench.results.append(Result("upload", "POST /uploads + POST /uploads/{id}/complete", usage, note=note))
     if usage is not None:
         # What the completion's copy sets off (issue 18): the previews function, and a print check.
         path = {"fileId": ticket["fileId"]}
         previews = bench.measure(
-            "previews", "previews function (S3 ObjectCreated:Copy: read, 2 previews, 1 update)",
-            lambda: _make_previews(ticket["upload"]["fields"]["key"].removesuffix(".upload")), 200, main=False)
+            "previews",
+            "previews function (S3 ObjectCreated:Copy: read, 2 previews, 1 update)",
+            lambda: _make_previews(ticket["upload"]["fields"]["key"].removesuffix(".upload")),
+            200,
+            main=False,
+        )
         if previews is not None and bench.results[-1].usage is not None:
             # Invoked by S3, not through API Gateway; its Lambda time is the decode and encode of the
             # photo (a 24 MP JPEG: PREVIEW_WORK_MS, benchmarks/previews.py), not the requests.
             bench.results[-1].usage.api_calls = 0
             bench.results[-1].usage.work_ms = PREVIEW_WORK_MS
-        bench.measure("print-check", "GET /files/{id}/print-check", lambda: bench.call(
-            FILES, "GET", "/files/{fileId}/print-check", path_params=path,
-            query={"widthMm": "150", "heightMm": "100"}), 200, main=False)
+        bench.measure(
+            "print-check",
+            "GET /files/{id}/print-check",
+            lambda: bench.call(
+                FILES,
+                "GET",
+                "/files/{fileId}/print-check",
+                path_params=path,
+                query={"widthMm": "150", "heightMm": "100"},
+            ),
+            200,
+            main=False,
+        )
     return usage
 
 
@@ -810,17 +1021,29 @@ def run_batch_upload(bench: Bench) -> Usage | None:
     from tests.support.images import jpeg
 
     datas = [jpeg((320 + n, 240)) for n in range(BATCH_FILES)]
-    files = [{"filename": f"IMG_{n:04d}.jpg", "contentType": "image/jpeg", "sizeBytes": len(d),
-              "sha256": base64.b64encode(hashlib.sha256(d).digest()).decode()} for n, d in enumerate(datas)]
-    answer, request, note = bench.measured(lambda: bench.call(UPLOADS, "POST", "/upload-batches",
-                                                              body={"files": files}), 200)
+    files = [
+        {
+            "filename": f"IMG_{n:04d}.jpg",
+            "contentType": "image/jpeg",
+            "sizeBytes": len(d),
+            "sha256": base64.b64encode(hashlib.sha256(d).digest()).decode(),
+        }
+        for n, d in enumerate(datas)
+    ]
+    answer, request, note = bench.measured(
+        lambda: bench.call(UPLOADS, "POST", "/upload-batches", body={"files": files}), 200
+    )
     usage = None
     if answer and request:
         tickets = [item["ticket"] for item in answer["items"]]
         for ticket, data in zip(tickets, datas, strict=True):
             _put_bytes(ticket["upload"]["fields"]["key"], data)
-        done, complete, note = bench.measured(lambda: bench.call(
-            UPLOADS, "POST", "/upload-batches/complete", body={"fileIds": [t["fileId"] for t in tickets]}), 200)
+        done, complete, note = bench.measured(
+            lambda: bench.call(
+                UPLOADS, "POST", "/upload-batches/complete", body={"fileIds": [t["fileId"] for t in tickets]}
+            ),
+            200,
+        )
         if done and done["failed"]:
             note = f"not measured: {done['failed']} completions failed"
         usage = request.plus(complete) if complete and not note else None
@@ -838,27 +1061,55 @@ def run_multipart_upload(bench: Bench) -> Usage | None:
 
     part = 5 * 1024 * 1024
     data = large_jpeg((MULTIPART_PARTS - 1) * part + 1000)
-    created, create, note = bench.measured(lambda: bench.call(UPLOADS, "POST", "/multipart-uploads", body={
-        "filename": "IMG_big.jpg", "contentType": "image/jpeg", "sizeBytes": len(data), "partSizeBytes": part}), 201)
+    created, create, note = bench.measured(
+        lambda: bench.call(
+            UPLOADS,
+            "POST",
+            "/multipart-uploads",
+            body={
+                "filename": "IMG_big.jpg",
+                "contentType": "image/jpeg",
+                "sizeBytes": len(data),
+                "partSizeBytes": part,
+            },
+        ),
+        201,
+    )
     usage = None
     if created and create:
         path = {"fileId": created["fileId"]}
-        signed, sign, note = bench.measured(lambda: bench.call(
-            UPLOADS, "POST", "/multipart-uploads/{fileId}/parts", path_params=path,
-            body={"parts": [{"partNumber": n} for n in range(1, created["partCount"] + 1)]}), 200)
+        signed, sign, note = bench.measured(
+            lambda: bench.call(
+                UPLOADS,
+                "POST",
+                "/multipart-uploads/{fileId}/parts",
+                path_params=path,
+                body={"parts": [{"partNumber": n} for n in range(1, created["partCount"] + 1)]},
+            ),
+            200,
+        )
         if signed and sign:
             for p in signed["parts"]:
                 start = (p["partNumber"] - 1) * part
-                requests.put(p["url"], data=data[start:start + p["sizeBytes"]], timeout=60)
-            _, listed, note = bench.measured(lambda: bench.call(
-                UPLOADS, "GET", "/multipart-uploads/{fileId}/parts", path_params=path), 200)
-            _, complete, note2 = bench.measured(lambda: bench.call(
-                UPLOADS, "POST", "/multipart-uploads/{fileId}/complete", path_params=path), 200)
+                requests.put(p["url"], data=data[start : start + p["sizeBytes"]], timeout=60)
+            _, listed, note = bench.measured(
+                lambda: bench.call(UPLOADS, "GET", "/multipart-uploads/{fileId}/parts", path_params=path), 200
+            )
+            _, complete, note2 = bench.measured(
+                lambda: bench.call(UPLOADS, "POST", "/multipart-uploads/{fileId}/complete", path_params=path), 200
+            )
             note = note or note2
             if listed and complete:
                 usage = create.plus(sign).plus(listed).plus(complete)
-    bench.results.append(Result("upload.multipart", f"multipart upload: create, sign {MULTIPART_PARTS} parts, "
-                                "list, complete", usage, files=1, note=note))
+    bench.results.append(
+        Result(
+            "upload.multipart",
+            f"multipart upload: create, sign {MULTIPART_PARTS} parts, list, complete",
+            usage,
+            files=1,
+            note=note,
+        )
+    )
     return usage
 
 
@@ -866,13 +1117,22 @@ def _make_previews(key: str) -> tuple[int, Any]:
     from file_service.handlers.previews import handler
     from tests.support.events import LambdaContext
 
-    record = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Copy",
-              "eventTime": "2026-11-30T10:00:00.000Z", "userIdentity": {"principalId": "AWS:x"},
-              "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-              "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
-              "s3": {"s3SchemaVersion": "1.0", "configurationId": "previews",
-                     "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "o"}, "arn": f"arn:aws:s3:::{BUCKET}"},
-                     "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "0"}}}
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventName": "ObjectCreated:Copy",
+        "eventTime": "2026-11-30T10:00:00.000Z",
+        "userIdentity": {"principalId": "AWS:x"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "previews",
+            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "o"}, "arn": f"arn:aws:s3:::{BUCKET}"},
+            "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "0"},
+        },
+    }
     outcomes = handler({"Records": [record]}, LambdaContext())["outcomes"]
     return (200 if outcomes.get(key) == "ready" else 500), outcomes
 
@@ -882,10 +1142,15 @@ def run_list(bench: Bench) -> None:
 
     files = [f.file_id for f in stored_files(bench.carol, LIST_PROJECTS * LIST_PROJECT_FILES)]
     for n in range(LIST_PROJECTS):
-        new_project(bench, bench.carol, files[n * LIST_PROJECT_FILES:(n + 1) * LIST_PROJECT_FILES])
-    bench.measure("project.list", f"GET /projects ({LIST_PROJECTS} projects)", lambda: bench.call(
-        PROJECTS, "GET", "/projects", principal=bench.carol, query={"limit": str(LIST_PROJECTS)}), 200,
-        files=LIST_PROJECT_FILES, projects=LIST_PROJECTS)
+        new_project(bench, bench.carol, files[n * LIST_PROJECT_FILES : (n + 1) * LIST_PROJECT_FILES])
+    bench.measure(
+        "project.list",
+        f"GET /projects ({LIST_PROJECTS} projects)",
+        lambda: bench.call(PROJECTS, "GET", "/projects", principal=bench.carol, query={"limit": str(LIST_PROJECTS)}),
+        200,
+        files=LIST_PROJECT_FILES,
+        projects=LIST_PROJECTS,
+    )
 
 
 def run_other_operations(bench: Bench) -> None:
@@ -901,56 +1166,120 @@ def run_other_operations(bench: Bench) -> None:
     stored_files(bench.alice, 20)
     other("GET /files (page of 20)", lambda: bench.call(FILES, "GET", "/files", query={"limit": "20"}), 200)
     one = stored_file(bench.alice, data)
-    other("GET /files/{id}", lambda: bench.call(FILES, "GET", "/files/{fileId}", path_params={"fileId": one.file_id}),
-          200)
-    other("DELETE /files/{id}", lambda: bench.call(FILES, "DELETE", "/files/{fileId}",
-                                                   path_params={"fileId": one.file_id}), 204)
+    other(
+        "GET /files/{id}", lambda: bench.call(FILES, "GET", "/files/{fileId}", path_params={"fileId": one.file_id}), 200
+    )
+    other(
+        "DELETE /files/{id}",
+        lambda: bench.call(FILES, "DELETE", "/files/{fileId}", path_params={"fileId": one.file_id}),
+        204,
+    )
     project = new_project(bench, bench.alice, [f.file_id for f in stored_files(bench.alice, 10)])
     path = {"projectId": project["projectId"]}
-    share = other("POST /projects/{id}/shares", lambda: bench.call(
-        SHARES, "POST", "/projects/{projectId}/shares", path_params=path, body={"mode": "view", "expiresInDays": 7}),
-        201)
+    share = other(
+        "POST /projects/{id}/shares",
+        lambda: bench.call(
+            SHARES, "POST", "/projects/{projectId}/shares", path_params=path, body={"mode": "view", "expiresInDays": 7}
+        ),
+        201,
+    )
     if share:
-        other("GET /shares/{token}", lambda: bench.call(SHARES, "GET", "/shares/{token}", principal=bench.bob,
-                                                        path_params={"token": share["token"]}), 200)
+        other(
+            "GET /shares/{token}",
+            lambda: bench.call(
+                SHARES, "GET", "/shares/{token}", principal=bench.bob, path_params={"token": share["token"]}
+            ),
+            200,
+        )
     item = add_to_cart(bench, project["projectId"])
     # Idempotency-Key (imagestore.idempotency): what the key adds to a create, and what a replay costs
     keyed = {"Idempotency-Key": f"capacity-{time.time_ns()}"}
     cart_body = {"projectId": project["projectId"], "productSku": "photobook-a4", "quantity": 1}
     other("POST /cart-items (no Idempotency-Key)", lambda: bench.call(CART, "POST", "/cart-items", body=cart_body), 201)
-    other("POST /cart-items with Idempotency-Key (first)", lambda: bench.call(
-        CART, "POST", "/cart-items", body=cart_body, headers=keyed), 201)
-    other("POST /cart-items with Idempotency-Key (replay)", lambda: bench.call(
-        CART, "POST", "/cart-items", body=cart_body, headers=keyed), 201)
+    other(
+        "POST /cart-items with Idempotency-Key (first)",
+        lambda: bench.call(CART, "POST", "/cart-items", body=cart_body, headers=keyed),
+        201,
+    )
+    other(
+        "POST /cart-items with Idempotency-Key (replay)",
+        lambda: bench.call(CART, "POST", "/cart-items", body=cart_body, headers=keyed),
+        201,
+    )
     other("GET /cart-items", lambda: bench.call(CART, "GET", "/cart-items"), 200)
-    order = other("POST /orders (1 project of 10 images)", lambda: bench.call(ORDERS, "POST", "/orders", body={
-        "cartItemIds": [item["cartItemId"]], "externalOrderRef": f"order-other-{time.time_ns()}"}), 201,
-        files=10, projects=1)
+    order = other(
+        "POST /orders (1 project of 10 images)",
+        lambda: bench.call(
+            ORDERS,
+            "POST",
+            "/orders",
+            body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": f"order-other-{time.time_ns()}"},
+        ),
+        201,
+        files=10,
+        projects=1,
+    )
     if order:
-        other("GET /orders/{id}", lambda: bench.call(ORDERS, "GET", "/orders/{orderId}",
-                                                     path_params={"orderId": order["orderId"]}), 200)
-    other("DELETE /cart-items/{id}", lambda: bench.call(CART, "DELETE", "/cart-items/{cartItemId}",
-                                                        path_params={"cartItemId": item["cartItemId"]}), 204)
+        other(
+            "GET /orders/{id}",
+            lambda: bench.call(ORDERS, "GET", "/orders/{orderId}", path_params={"orderId": order["orderId"]}),
+            200,
+        )
+    other(
+        "DELETE /cart-items/{id}",
+        lambda: bench.call(CART, "DELETE", "/cart-items/{cartItemId}", path_params={"cartItemId": item["cartItemId"]}),
+        204,
+    )
 
-    opened = other("POST /mobile-uploads", lambda: bench.call(MOBILE, "POST", "/mobile-uploads",
-                                                              body={"retention": "session"}), 201)
+    opened = other(
+        "POST /mobile-uploads",
+        lambda: bench.call(MOBILE, "POST", "/mobile-uploads", body={"retention": "session"}),
+        201,
+    )
     if opened:
         mid = opened["mobileUploadId"]
         phone = Principal("shop-a", "alice", "s1", (f"mobile-upload:{mid}",))
         other("authorizer: phone token (cache miss)", lambda: _authorize(opened["token"]), 200)
-        other("GET /mobile-uploads/{id}/session (phone)", lambda: bench.call(
-            MOBILE, "GET", "/mobile-uploads/{mobileUploadId}/session", principal=phone,
-            path_params={"mobileUploadId": mid}), 200)
-        ticket = other("POST /uploads (phone)", lambda: bench.call(
-            UPLOADS, "POST", "/uploads", principal=phone,
-            body={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}), 201)
+        other(
+            "GET /mobile-uploads/{id}/session (phone)",
+            lambda: bench.call(
+                MOBILE,
+                "GET",
+                "/mobile-uploads/{mobileUploadId}/session",
+                principal=phone,
+                path_params={"mobileUploadId": mid},
+            ),
+            200,
+        )
+        ticket = other(
+            "POST /uploads (phone)",
+            lambda: bench.call(
+                UPLOADS,
+                "POST",
+                "/uploads",
+                principal=phone,
+                body={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+            ),
+            201,
+        )
         if ticket:
             _put_bytes(ticket["upload"]["fields"]["key"], data)
-            other("POST /uploads/{id}/complete (phone)", lambda: bench.call(
-                UPLOADS, "POST", "/uploads/{fileId}/complete", principal=phone,
-                path_params={"fileId": ticket["fileId"]}), 200)
-        other("GET /mobile-uploads/{id}", lambda: bench.call(
-            MOBILE, "GET", "/mobile-uploads/{mobileUploadId}", path_params={"mobileUploadId": mid}), 200)
+            other(
+                "POST /uploads/{id}/complete (phone)",
+                lambda: bench.call(
+                    UPLOADS,
+                    "POST",
+                    "/uploads/{fileId}/complete",
+                    principal=phone,
+                    path_params={"fileId": ticket["fileId"]},
+                ),
+                200,
+            )
+        other(
+            "GET /mobile-uploads/{id}",
+            lambda: bench.call(MOBILE, "GET", "/mobile-uploads/{mobileUploadId}", path_params={"mobileUploadId": mid}),
+            200,
+        )
 
 
 class _Messages:
@@ -983,12 +1312,23 @@ def run_webhook_event(bench: Bench) -> None:
     listener.secret = secret
     listener.start()
     store, messages = factory.webhook_store(), _Messages()
-    store.add_endpoint(EndpointRecord(tenantId="shop-a", endpointId=ids.new_id(), url=listener.url,
-                                      eventTypes=EVENT_TYPES, secrets=(SecretRecord(secret=secret, createdAt=now),),
-                                      createdAt=now))
-    ctx = webhook_delivery.DeliveryContext(store=store, queue=messages,  # type: ignore[arg-type]
-                                           policy=DeliveryPolicy(allow_loopback_http=True), retry_base_seconds=30,
-                                           disable_after_seconds=5 * 86400)
+    store.add_endpoint(
+        EndpointRecord(
+            tenantId="shop-a",
+            endpointId=ids.new_id(),
+            url=listener.url,
+            eventTypes=EVENT_TYPES,
+            secrets=(SecretRecord(secret=secret, createdAt=now),),
+            createdAt=now,
+        )
+    )
+    ctx = webhook_delivery.DeliveryContext(
+        store=store,
+        queue=messages,  # type: ignore[arg-type]
+        policy=DeliveryPolicy(allow_loopback_http=True),
+        retry_base_seconds=30,
+        disable_after_seconds=5 * 86400,
+    )
     event = webhook_events.order_placed("shop-a", "alice", ids.new_id(), "shop-order-1001", 3, now)
 
     def fan_out() -> tuple[int, Any]:
@@ -997,15 +1337,22 @@ def run_webhook_event(bench: Bench) -> None:
 
     def deliver() -> tuple[int, Any]:
         message = messages.sent[0]
-        outcome = webhook_delivery.deliver(WebhookEvent.model_validate(message["event"]), message["endpointId"], 1,
-                                           False, ctx, int(bench.now()))
+        outcome = webhook_delivery.deliver(
+            WebhookEvent.model_validate(message["event"]), message["endpointId"], 1, False, ctx, int(bench.now())
+        )
         return (200 if outcome.delivered else 500), outcome
 
     try:
-        bench.measure("webhook.fanout", "webhook event: fan-out (kept for replays; 1 endpoint read)", fan_out, 200,
-                      main=False)
-        bench.measure("webhook.delivery", "webhook event: one delivery attempt (endpoint read, attempt logged)",
-                      deliver, 200, main=False)
+        bench.measure(
+            "webhook.fanout", "webhook event: fan-out (kept for replays; 1 endpoint read)", fan_out, 200, main=False
+        )
+        bench.measure(
+            "webhook.delivery",
+            "webhook event: one delivery attempt (endpoint read, attempt logged)",
+            deliver,
+            200,
+            main=False,
+        )
     finally:
         listener.stop()
 
@@ -1013,9 +1360,15 @@ def run_webhook_event(bench: Bench) -> None:
 def run_first_load_of_the_day(bench: Bench, project_id: str, n: int) -> None:
     """A load more than a day after the last save also extends the project (one write a day)."""
     bench.tick(86_400 + STEP_SECONDS)
-    bench.measure("project.load (extends)", f"GET /projects/{{id}} (first load of the day, {n} images)",
-                  lambda: bench.call(PROJECTS, "GET", "/projects/{projectId}", path_params={"projectId": project_id}),
-                  200, files=n, projects=1, main=False)
+    bench.measure(
+        "project.load (extends)",
+        f"GET /projects/{{id}} (first load of the day, {n} images)",
+        lambda: bench.call(PROJECTS, "GET", "/projects/{projectId}", path_params={"projectId": project_id}),
+        200,
+        files=n,
+        projects=1,
+        main=False,
+    )
 
 
 def run_largest_create(bench: Bench) -> None:
@@ -1024,9 +1377,15 @@ def run_largest_create(bench: Bench) -> None:
     from tests.support.files import stored_files
 
     files = [f.file_id for f in stored_files(bench.alice, MAX_FILES_PER_PROJECT)]
-    bench.measure("project.create", f"POST /projects ({MAX_FILES_PER_PROJECT} images: the API's maximum)",
-                  lambda: bench.call(PROJECTS, "POST", "/projects", body=project_body(files)), 201,
-                  files=MAX_FILES_PER_PROJECT, projects=1, main=False)
+    bench.measure(
+        "project.create",
+        f"POST /projects ({MAX_FILES_PER_PROJECT} images: the API's maximum)",
+        lambda: bench.call(PROJECTS, "POST", "/projects", body=project_body(files)),
+        201,
+        files=MAX_FILES_PER_PROJECT,
+        projects=1,
+        main=False,
+    )
 
 
 def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool = False) -> None:
@@ -1065,8 +1424,14 @@ def run_sweep_delete(bench: Bench) -> None:
         report = sweep(sweep_context(), bench.now(), Budget())
         return (200 if report.files_removed == SWEEP_IMAGES else 500), report.dump()
 
-    bench.measure("sweep.delete", f"sweep: {SWEEP_IMAGES} expired unsaved uploads removed (per image below)", run,
-                  200, files=SWEEP_IMAGES, main=False)
+    bench.measure(
+        "sweep.delete",
+        f"sweep: {SWEEP_IMAGES} expired unsaved uploads removed (per image below)",
+        run,
+        200,
+        files=SWEEP_IMAGES,
+        main=False,
+    )
 
 
 # --- whole lives: what an operation sets off later ------------------------------------------------
@@ -1083,8 +1448,12 @@ def next_due(bench: Bench) -> int | None:
     due: list[int] = []
     start: dict[str, Any] | None = None
     while True:
-        page = bench.meter.plain.scan(TableName=TABLE, IndexName="expiry", ProjectionExpression="xsk",
-                                      **({"ExclusiveStartKey": start} if start else {}))
+        page = bench.meter.plain.scan(
+            TableName=TABLE,
+            IndexName="expiry",
+            ProjectionExpression="xsk",
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
         due.extend(keys.expiry_sort_epoch(i["xsk"]["S"]) for i in page.get("Items", []))
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -1139,8 +1508,12 @@ def run_lives(bench: Bench, sizes: tuple[int, ...]) -> None:
         put_life(bench, "project.create", project_life, files=n)
         cart = life_of(bench, n, lambda pid: add_to_cart(bench, pid), LIFE_HORIZON_SECONDS, less=[project_life])
         put_life(bench, "cart.add", cart, files=n)
-        put_life(bench, "share.copy", life_of(bench, n, lambda pid: _copy_of(bench, pid), LIFE_HORIZON_SECONDS,
-                                              less=[project_life]), files=n)
+        put_life(
+            bench,
+            "share.copy",
+            life_of(bench, n, lambda pid: _copy_of(bench, pid), LIFE_HORIZON_SECONDS, less=[project_life]),
+            files=n,
+        )
         put_life(bench, "project.delete", life_of(bench, n, lambda pid: _delete(bench, pid), 7 * 86_400), files=n)
         put_life(bench, "order.place", life_of_order(bench, n, [project_life, cart] * ORDER_PROJECTS), files=n)
     n = max(sizes)
@@ -1150,8 +1523,9 @@ def run_lives(bench: Bench, sizes: tuple[int, ...]) -> None:
         put_life(bench, name, Life())
 
 
-def life_of(bench: Bench, n: int, operation: Callable[[str], Any], horizon: int, *,
-            less: list[Life] | None = None) -> Life:
+def life_of(
+    bench: Bench, n: int, operation: Callable[[str], Any], horizon: int, *, less: list[Life] | None = None
+) -> Life:
     """A project of n images made now, operation(projectId), then the timeline."""
     project = new_project(bench, bench.alice, life_files(bench, bench.alice, n))
     operation(project["projectId"])
@@ -1166,11 +1540,19 @@ def life_of_upload(bench: Bench) -> None:
     from tests.support.images import jpeg
 
     data = jpeg((640, 480))
-    ticket = bench.setup(lambda: bench.call(UPLOADS, "POST", "/uploads", body={
-        "filename": "IMG_20260812_153012.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}), 201)
+    ticket = bench.setup(
+        lambda: bench.call(
+            UPLOADS,
+            "POST",
+            "/uploads",
+            body={"filename": "IMG_20260812_153012.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+        ),
+        201,
+    )
     _put_bytes(ticket["upload"]["fields"]["key"], data)
-    bench.setup(lambda: bench.call(UPLOADS, "POST", "/uploads/{fileId}/complete",
-                                   path_params={"fileId": ticket["fileId"]}), 200)
+    bench.setup(
+        lambda: bench.call(UPLOADS, "POST", "/uploads/{fileId}/complete", path_params={"fileId": ticket["fileId"]}), 200
+    )
     life = Life()
     with bench.meter.measuring() as usage:
         _make_previews(ticket["upload"]["fields"]["key"].removesuffix(".upload"))
@@ -1184,11 +1566,19 @@ def life_of_save(bench: Bench, n: int, changed: int) -> Life:
     own expiry (then the project is deleted and its removal left out)."""
     files = life_files(bench, bench.alice, n + changed)
     project = new_project(bench, bench.alice, files[:n])
-    current = files[:n - changed] + files[n:] if changed else files[:n]
+    current = files[: n - changed] + files[n:] if changed else files[:n]
     bench.tick()
-    bench.setup(lambda: bench.call(PROJECTS, "PUT", "/projects/{projectId}", path_params={
-        "projectId": project["projectId"]}, body=project_body(current, 1),
-        headers={"If-Match": f'"{project["version"]}"'}), 200)
+    bench.setup(
+        lambda: bench.call(
+            PROJECTS,
+            "PUT",
+            "/projects/{projectId}",
+            path_params={"projectId": project["projectId"]},
+            body=project_body(current, 1),
+            headers={"If-Match": f'"{project["version"]}"'},
+        ),
+        200,
+    )
     life = Life()
     timeline(bench, life, 7 * 86_400)
     _delete(bench, project["projectId"])
@@ -1203,23 +1593,43 @@ def life_of_order(bench: Bench, n: int, less: list[Life]) -> Life:
     for _ in range(ORDER_PROJECTS):
         project = new_project(bench, bench.alice, life_files(bench, bench.alice, n))
         items.append(add_to_cart(bench, project["projectId"]))
-    bench.setup(lambda: bench.call(ORDERS, "POST", "/orders", body={
-        "cartItemIds": [i["cartItemId"] for i in items], "externalOrderRef": f"order-life-{time.time_ns()}"}), 201)
+    bench.setup(
+        lambda: bench.call(
+            ORDERS,
+            "POST",
+            "/orders",
+            body={"cartItemIds": [i["cartItemId"] for i in items], "externalOrderRef": f"order-life-{time.time_ns()}"},
+        ),
+        201,
+    )
     life = Life(less=less)
     timeline(bench, life, LIFE_HORIZON_SECONDS)
     return life
 
 
 def _copy_of(bench: Bench, project_id: str) -> Any:
-    share = bench.setup(lambda: bench.call(SHARES, "POST", "/projects/{projectId}/shares", path_params={
-        "projectId": project_id}, body={"mode": "copy", "expiresInDays": 7}), 201)
-    return bench.setup(lambda: bench.call(SHARES, "POST", "/shares/{token}/copies", principal=bench.bob,
-                                          path_params={"token": share["token"]}), 201)
+    share = bench.setup(
+        lambda: bench.call(
+            SHARES,
+            "POST",
+            "/projects/{projectId}/shares",
+            path_params={"projectId": project_id},
+            body={"mode": "copy", "expiresInDays": 7},
+        ),
+        201,
+    )
+    return bench.setup(
+        lambda: bench.call(
+            SHARES, "POST", "/shares/{token}/copies", principal=bench.bob, path_params={"token": share["token"]}
+        ),
+        201,
+    )
 
 
 def _delete(bench: Bench, project_id: str) -> None:
-    bench.setup(lambda: bench.call(PROJECTS, "DELETE", "/projects/{projectId}",
-                                   path_params={"projectId": project_id}), 204)
+    bench.setup(
+        lambda: bench.call(PROJECTS, "DELETE", "/projects/{projectId}", path_params={"projectId": project_id}), 204
+    )
 
 
 def sweep_groups() -> int:
@@ -1236,20 +1646,36 @@ def sweep_limits(result: Result, model: Model) -> tuple[list[Limit], list[Limit]
     assert result.usage is not None
     images = result.files
     limits, per_entity = model.limits(result.usage)
-    def per_image(what: str) -> str:  # "(400 WCU/req in it)" of the whole run -> "(2 WCU per image in it)"
-        return re.sub(r"\(([\d.]+) (WCU|RCU)/req in it\)",
-                      lambda m: f"({float(m.group(1)) / images:g} {m.group(2)} per image in it)", what)
 
-    scaled = [Limit(limit.rate * images, per_image(limit.what), limit.lift) for limit in limits
-              if not limit.what.startswith(("API Gateway", "Lambda"))]
+    def per_image(what: str) -> str:  # "(400 WCU/req in it)" of the whole run -> "(2 WCU per image in it)"
+        return re.sub(
+            r"\(([\d.]+) (WCU|RCU)/req in it\)",
+            lambda m: f"({float(m.group(1)) / images:g} {m.group(2)} per image in it)",
+            what,
+        )
+
+    scaled = [
+        Limit(limit.rate * images, per_image(limit.what), limit.lift)
+        for limit in limits
+        if not limit.what.startswith(("API Gateway", "Lambda"))
+    ]
     per_run = images * 1000 / model.duration_ms(result.usage)  # images/s one run removes
     groups = sweep_groups()
-    scaled.append(Limit(per_run * LAMBDA_CONCURRENCY,
-                        f"Lambda 1,000 concurrent runs x {per_run:.0f} images/s each",
-                        "raise the Lambda concurrent-executions quota"))
-    scaled.append(Limit(per_run * groups, f"the fan-out: sweepGroups {groups} runs at once x {per_run:.0f} images/s",
-                        "raise sweepGroups (and IMAGESTORE_EXPIRY_SHARDS: one shard a run at most) and the "
-                        "sweep's reserved concurrency"))
+    scaled.append(
+        Limit(
+            per_run * LAMBDA_CONCURRENCY,
+            f"Lambda 1,000 concurrent runs x {per_run:.0f} images/s each",
+            "raise the Lambda concurrent-executions quota",
+        )
+    )
+    scaled.append(
+        Limit(
+            per_run * groups,
+            f"the fan-out: sweepGroups {groups} runs at once x {per_run:.0f} images/s",
+            "raise sweepGroups (and IMAGESTORE_EXPIRY_SHARDS: one shard a run at most) and the "
+            "sweep's reserved concurrency",
+        )
+    )
     scaled.sort(key=lambda limit: limit.rate)
     return scaled, [Limit(limit.rate * images, limit.what, limit.lift) for limit in per_entity]
 
@@ -1261,14 +1687,21 @@ def sweep_row(result: Result, model: Model) -> dict[str, Any]:
         return out
     images = result.files
     limits, per_entity = sweep_limits(result, model)
-    return {**out, "projectFiles": 0, "images": images, "wcu": result.usage.total("wcu", "dynamodb") / images,
-            "rcu": result.usage.total("rcu", "dynamodb") / images,
-            "maxPartitionWcu": result.usage.max_partition_wcu()[0] / images,
-            "s3DeletesPerImage": result.usage.total("s3_writes") / images,
-            "firstLimitPerSecond": math.floor(limits[0].rate), "firstLimit": limits[0].what,
-            "limits": [{"perSecond": math.floor(limit.rate), "limit": limit.what} for limit in limits],
-            "perUserLimit": ({"perSecond": math.floor(per_entity[0].rate), "limit": per_entity[0].what}
-                             if per_entity else None)}
+    return {
+        **out,
+        "projectFiles": 0,
+        "images": images,
+        "wcu": result.usage.total("wcu", "dynamodb") / images,
+        "rcu": result.usage.total("rcu", "dynamodb") / images,
+        "maxPartitionWcu": result.usage.max_partition_wcu()[0] / images,
+        "s3DeletesPerImage": result.usage.total("s3_writes") / images,
+        "firstLimitPerSecond": math.floor(limits[0].rate),
+        "firstLimit": limits[0].what,
+        "limits": [{"perSecond": math.floor(limit.rate), "limit": limit.what} for limit in limits],
+        "perUserLimit": (
+            {"perSecond": math.floor(per_entity[0].rate), "limit": per_entity[0].what} if per_entity else None
+        ),
+    }
 
 
 def sweep_targets(results: list[Result], model: Model) -> list[Target]:
@@ -1279,15 +1712,24 @@ def sweep_targets(results: list[Result], model: Model) -> list[Target]:
     if sweep_result is None or sweep_result.usage is None:
         return [Target(f"sweep.delete >= {GOAL_RPS:,} images/s", "not measured", None)]
     limits, _ = sweep_limits(sweep_result, model)
-    out = [Target(f"sweep.delete: >= {GOAL_RPS:,} images deleted/s (a sale hour of {GOAL_RPS:,} unsaved uploads/s "
-                  "cleared within one sweep period after its retention)",
-                  f"{math.floor(limits[0].rate):,}/s ({limits[0].what})", limits[0].rate >= GOAL_RPS)]
+    out = [
+        Target(
+            f"sweep.delete: >= {GOAL_RPS:,} images deleted/s (a sale hour of {GOAL_RPS:,} unsaved uploads/s "
+            "cleared within one sweep period after its retention)",
+            f"{math.floor(limits[0].rate):,}/s ({limits[0].what})",
+            limits[0].rate >= GOAL_RPS,
+        )
+    ]
     if upload is not None and upload.usage is not None:
         per_image = sweep_result.usage.total("wcu", "table") / sweep_result.files
         both = GOAL_RPS * (upload.usage.total("wcu", "table") + per_image)
-        out.append(Target(f"uploads and their deletions at {GOAL_RPS:,}/s each: base table <= {TABLE_WCU:,} WCU/s",
-                          f"{both:,.0f} WCU/s ({upload.usage.total('wcu', 'table'):g} per upload + "
-                          f"{per_image:g} per deletion)", both <= TABLE_WCU))
+        out.append(
+            Target(
+                f"uploads and their deletions at {GOAL_RPS:,}/s each: base table <= {TABLE_WCU:,} WCU/s",
+                f"{both:,.0f} WCU/s ({upload.usage.total('wcu', 'table'):g} per upload + {per_image:g} per deletion)",
+                both <= TABLE_WCU,
+            )
+        )
     return out
 
 
@@ -1295,13 +1737,29 @@ def _authorize(token: str) -> tuple[int, Any]:
     from file_service.handlers.authorizer import handler
     from tests.support.events import LambdaContext
 
-    event = {"type": "REQUEST", "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:a/prod/POST/uploads",
-             "resource": "/uploads", "path": "/uploads", "httpMethod": "POST",
-             "headers": {"Authorization": f"Bearer {token}"}, "multiValueHeaders": {}, "queryStringParameters": None,
-             "pathParameters": None, "stageVariables": None,
-             "requestContext": {"path": "/prod/uploads", "accountId": "123456789012", "resourceId": "r",
-                                "stage": "prod", "requestId": "r1", "identity": {"sourceIp": "127.0.0.1"},
-                                "resourcePath": "/uploads", "httpMethod": "POST", "apiId": "a"}}
+    event = {
+        "type": "REQUEST",
+        "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:a/prod/POST/uploads",
+        "resource": "/uploads",
+        "path": "/uploads",
+        "httpMethod": "POST",
+        "headers": {"Authorization": f"Bearer {token}"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "path": "/prod/uploads",
+            "accountId": "123456789012",
+            "resourceId": "r",
+            "stage": "prod",
+            "requestId": "r1",
+            "identity": {"sourceIp": "127.0.0.1"},
+            "resourcePath": "/uploads",
+            "httpMethod": "POST",
+            "apiId": "a",
+        },
+    }
     policy = handler(event, LambdaContext())
     return (200 if policy["policyDocument"]["Statement"][0]["Effect"] == "Allow" else 403), policy
 
@@ -1314,6 +1772,7 @@ def _put_bytes(key: str, data: bytes) -> None:
 
 
 # --- the model ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Limit:
@@ -1332,33 +1791,61 @@ class Model:
         from imagestore.data.holds import IN_FLIGHT
 
         a = self.args
-        return (max(usage.api_calls, 1) * a.lambda_base_ms + usage.paced_seconds * 1000 + usage.work_ms
-                + usage.calls_of("dynamodb", parallel=False) * a.dynamodb_call_ms
-                + usage.calls_of("dynamodb", parallel=True) * a.dynamodb_call_ms / IN_FLIGHT
-                + usage.calls_of("s3", parallel=False) * a.s3_call_ms
-                + usage.calls_of("s3", parallel=True) * a.s3_call_ms / IN_FLIGHT)
+        return (
+            max(usage.api_calls, 1) * a.lambda_base_ms
+            + usage.paced_seconds * 1000
+            + usage.work_ms
+            + usage.calls_of("dynamodb", parallel=False) * a.dynamodb_call_ms
+            + usage.calls_of("dynamodb", parallel=True) * a.dynamodb_call_ms / IN_FLIGHT
+            + usage.calls_of("s3", parallel=False) * a.s3_call_ms
+            + usage.calls_of("s3", parallel=True) * a.s3_call_ms / IN_FLIGHT
+        )
 
     def limits(self, usage: Usage) -> tuple[list[Limit], list[Limit]]:
         """Every account-wide limit's rate for this operation (smallest first), and the limits of one
         user's or one entity's partitions and prefixes (smallest first)."""
         calls = usage.api_calls
-        limits = [Limit(API_GATEWAY_RPS / calls,
-                        f"API Gateway 10,000 req/s account budget ({calls} calls)" if calls > 1
-                        else "API Gateway 10,000 req/s account budget",
-                        "ask for a higher API Gateway account throttle (Service Quotas); it is one budget for "
-                        "every API of the account and region")] if calls else []  # 0: invoked by S3
+        limits = (
+            [
+                Limit(
+                    API_GATEWAY_RPS / calls,
+                    f"API Gateway 10,000 req/s account budget ({calls} calls)"
+                    if calls > 1
+                    else "API Gateway 10,000 req/s account budget",
+                    "ask for a higher API Gateway account throttle (Service Quotas); it is one budget for "
+                    "every API of the account and region",
+                )
+            ]
+            if calls
+            else []
+        )  # 0: invoked by S3
         duration = self.duration_ms(usage)
-        limits.append(Limit(LAMBDA_CONCURRENCY * 1000 / duration, f"Lambda 1,000 concurrent x {duration:.0f} ms",
-                            "raise the Lambda concurrent-executions quota (Service Quotas)"))
+        limits.append(
+            Limit(
+                LAMBDA_CONCURRENCY * 1000 / duration,
+                f"Lambda 1,000 concurrent x {duration:.0f} ms",
+                "raise the Lambda concurrent-executions quota (Service Quotas)",
+            )
+        )
         for where in ("table", *(f"index {i}" for i in INDEXES)):
             rcu, wcu = usage.total("rcu", where), usage.total("wcu", where)
             label = "base table" if where == "table" else where
             if wcu:
-                limits.append(Limit(TABLE_WCU / wcu, f"{label} 40,000 WCU/s ({wcu:g} WCU/req in it)",
-                                    "raise the table's on-demand maximum (Service Quotas), or write fewer units"))
+                limits.append(
+                    Limit(
+                        TABLE_WCU / wcu,
+                        f"{label} 40,000 WCU/s ({wcu:g} WCU/req in it)",
+                        "raise the table's on-demand maximum (Service Quotas), or write fewer units",
+                    )
+                )
             if rcu:
-                limits.append(Limit(TABLE_RCU / rcu, f"{label} 40,000 RCU/s ({rcu:g} RCU/req in it)",
-                                    "raise the table's on-demand maximum; cache reads"))
+                limits.append(
+                    Limit(
+                        TABLE_RCU / rcu,
+                        f"{label} 40,000 RCU/s ({rcu:g} RCU/req in it)",
+                        "raise the table's on-demand maximum; cache reads",
+                    )
+                )
         per_entity: list[Limit] = []
         groups: dict[tuple[str, str], list[Touch]] = defaultdict(list)
         for touch in usage.touches:
@@ -1377,11 +1864,13 @@ class Model:
                     candidates.append((S3_READS_PER_PREFIX / reads, f"S3 5,500 reads/s on prefix {pattern}"))
             else:
                 if wcu:
-                    candidates.append((spread * PARTITION_WCU / wcu,
-                                       f"{where} partition {pattern} 1,000 WCU/s{suffix}"))
+                    candidates.append(
+                        (spread * PARTITION_WCU / wcu, f"{where} partition {pattern} 1,000 WCU/s{suffix}")
+                    )
                 if rcu:
-                    candidates.append((spread * PARTITION_RCU / rcu,
-                                       f"{where} partition {pattern} 3,000 RCU/s{suffix}"))
+                    candidates.append(
+                        (spread * PARTITION_RCU / rcu, f"{where} partition {pattern} 3,000 RCU/s{suffix}")
+                    )
             scope = scope_of(pattern)
             for rate, what in candidates:
                 if scope == "spread":
@@ -1389,8 +1878,9 @@ class Model:
                 elif scope == "tenant":
                     limits.append(Limit(rate, f"HOT per tenant: {what}", f"shard {pattern} by user or a suffix"))
                 else:
-                    lift = ("more expiry shards (IMAGESTORE_EXPIRY_SHARDS)" if sharded
-                            else f"shard {pattern} with a suffix")
+                    lift = (
+                        "more expiry shards (IMAGESTORE_EXPIRY_SHARDS)" if sharded else f"shard {pattern} with a suffix"
+                    )
                     limits.append(Limit(rate, f"shared by all tenants: {what}", lift))
         limits.sort(key=lambda limit: limit.rate)
         per_entity.sort(key=lambda limit: limit.rate)
@@ -1399,25 +1889,45 @@ class Model:
 
 def row(result: Result, model: Model) -> dict[str, Any]:
     """One operation as the JSON shows it."""
-    out: dict[str, Any] = {"name": result.name, "projectFiles": result.files, "changedFiles": result.changed,
-                           "projects": result.projects}
+    out: dict[str, Any] = {
+        "name": result.name,
+        "projectFiles": result.files,
+        "changedFiles": result.changed,
+        "projects": result.projects,
+    }
     if result.usage is None:
-        return {**out, "wcu": None, "rcu": None, "maxPartitionWcu": None, "firstLimitPerSecond": None,
-                "firstLimit": result.note, **life_fields(None)}
+        return {
+            **out,
+            "wcu": None,
+            "rcu": None,
+            "maxPartitionWcu": None,
+            "firstLimitPerSecond": None,
+            "firstLimit": result.note,
+            **life_fields(None),
+        }
     usage = result.usage
     limits, _ = model.limits(usage)
-    return {**out, "wcu": usage.total("wcu", "dynamodb"), "rcu": usage.total("rcu", "dynamodb"),
-            "maxPartitionWcu": usage.max_partition_wcu()[0], "firstLimitPerSecond": math.floor(limits[0].rate),
-            "firstLimit": limits[0].what, **life_fields(result.life)}
+    return {
+        **out,
+        "wcu": usage.total("wcu", "dynamodb"),
+        "rcu": usage.total("rcu", "dynamodb"),
+        "maxPartitionWcu": usage.max_partition_wcu()[0],
+        "firstLimitPerSecond": math.floor(limits[0].rate),
+        "firstLimit": limits[0].what,
+        **life_fields(result.life),
+    }
 
 
 def life_fields(life: Life | None) -> dict[str, Any]:
     """What the operation sets off later (None: not measured)."""
     if life is None:
         return {"lifeWcu": None, "lifeRcu": None, "lifeMaxPartitionWcu": None, "lifeExpiryIndexWrites": None}
-    return {"lifeWcu": round(life.total("wcu", "dynamodb"), 2), "lifeRcu": round(life.total("rcu", "dynamodb"), 2),
-            "lifeMaxPartitionWcu": life.max_partition_wcu(),
-            "lifeExpiryIndexWrites": life.count("", "index expiry")}
+    return {
+        "lifeWcu": round(life.total("wcu", "dynamodb"), 2),
+        "lifeRcu": round(life.total("rcu", "dynamodb"), 2),
+        "lifeMaxPartitionWcu": life.max_partition_wcu(),
+        "lifeExpiryIndexWrites": life.count("", "index expiry"),
+    }
 
 
 # --- the independent count (--dynamodb-local) -------------------------------------------------------
@@ -1456,25 +1966,38 @@ def consumed_rows(results: list[Result]) -> list[dict[str, Any]]:
             model, reported, transactions = counted(usages)
             wheres = sorted(set(model) | set(reported))
             agree = all(abs(model.get(w, 0.0) - reported.get(w, 0.0)) < 0.01 for w in wheres)
-            rows.append({"name": result.name, "label": result.label.strip(), "part": part,
-                         "model": {w: round(model.get(w, 0.0), 2) for w in wheres},
-                         "dynamodbLocal": {w: round(reported.get(w, 0.0), 2) for w in wheres},
-                         "transactionsLeftOut": transactions, "agree": agree})
+            rows.append(
+                {
+                    "name": result.name,
+                    "label": result.label.strip(),
+                    "part": part,
+                    "model": {w: round(model.get(w, 0.0), 2) for w in wheres},
+                    "dynamodbLocal": {w: round(reported.get(w, 0.0), 2) for w in wheres},
+                    "transactionsLeftOut": transactions,
+                    "agree": agree,
+                }
+            )
     return rows
 
 
 def print_consumed(rows: list[dict[str, Any]], out: Any) -> None:
-    print("\nIndependent count: DynamoDB Local's ConsumedCapacity (INDEXES) on every call but transactions, "
-          "against the units the model computes from item sizes (read + write units, by table and index):", file=out)
+    print(
+        "\nIndependent count: DynamoDB Local's ConsumedCapacity (INDEXES) on every call but transactions, "
+        "against the units the model computes from item sizes (read + write units, by table and index):",
+        file=out,
+    )
     for row_ in rows:
         verdict = "agree" if row_["agree"] else "DIFFER"
-        print(f"  [{verdict:>6}] {row_['label']:58} {row_['part']:7} model {row_['model']} "
-              f"DynamoDB Local {row_['dynamodbLocal']}"
-              + (f" ({row_['transactionsLeftOut']} transaction(s) left out)" if row_["transactionsLeftOut"] else ""),
-              file=out)
+        print(
+            f"  [{verdict:>6}] {row_['label']:58} {row_['part']:7} model {row_['model']} "
+            f"DynamoDB Local {row_['dynamodbLocal']}"
+            + (f" ({row_['transactionsLeftOut']} transaction(s) left out)" if row_["transactionsLeftOut"] else ""),
+            file=out,
+        )
 
 
 # --- the steady state ------------------------------------------------------------------------------
+
 
 @dataclass
 class Steady:
@@ -1497,16 +2020,22 @@ class Steady:
         return sum(self.per_second.values())
 
     def as_json(self) -> dict[str, Any]:
-        return {"uploadsPerSecond": UPLOADS_PER_SECOND, "savedShare": SAVED_SHARE, "projectFiles": self.files,
-                "tableWcuPerSecond": round(self.table_wcu), "totalWcuPerSecond": round(self.total_wcu),
-                "indexWcuPerSecond": {w.split()[1]: round(v) for w, v in self.per_second.items() if w != "table"},
-                "tableRcuPerSecond": round(self.rcu_per_second.get("table", 0.0)),
-                "expiryIndexWcuPerUpload": round(self.expiry_writes_per_upload, 3),
-                "expiryShards": self.shard_load.shards,
-                "busiestShardWcuPerSecond": round(self.shard_load.busiest, 1),
-                "meanShardWcuPerSecond": round(self.shard_load.mean, 1),
-                "met": self.shard_load.busiest <= SHARD_LIMIT_WCU and self.table_wcu <= TABLE_WCU
-                and all(v <= TABLE_WCU for w, v in self.per_second.items() if w != "table")}
+        return {
+            "uploadsPerSecond": UPLOADS_PER_SECOND,
+            "savedShare": SAVED_SHARE,
+            "projectFiles": self.files,
+            "tableWcuPerSecond": round(self.table_wcu),
+            "totalWcuPerSecond": round(self.total_wcu),
+            "indexWcuPerSecond": {w.split()[1]: round(v) for w, v in self.per_second.items() if w != "table"},
+            "tableRcuPerSecond": round(self.rcu_per_second.get("table", 0.0)),
+            "expiryIndexWcuPerUpload": round(self.expiry_writes_per_upload, 3),
+            "expiryShards": self.shard_load.shards,
+            "busiestShardWcuPerSecond": round(self.shard_load.busiest, 1),
+            "meanShardWcuPerSecond": round(self.shard_load.mean, 1),
+            "met": self.shard_load.busiest <= SHARD_LIMIT_WCU
+            and self.table_wcu <= TABLE_WCU
+            and all(v <= TABLE_WCU for w, v in self.per_second.items() if w != "table"),
+        }
 
 
 def steady_state(results: list[Result], shards: int) -> Steady | None:
@@ -1524,14 +2053,21 @@ def steady_state(results: list[Result], shards: int) -> Steady | None:
     def rate(attribute: str, where: str) -> float:
         request = upload.usage.total(attribute, where)  # type: ignore[union-attr]
         project = (create.usage.total(attribute, where) + create.life.total(attribute, where)) / create.files  # type: ignore[union-attr]
-        return (unsaved * (request + upload.life.total(attribute, where))  # type: ignore[union-attr]
-                + saved * (request + previews.total(attribute, where) + project))
+        return (
+            unsaved * (request + upload.life.total(attribute, where))  # type: ignore[union-attr]
+            + saved * (request + previews.total(attribute, where) + project)
+        )
 
     wheres = ("table", *(f"index {i}" for i in INDEXES))
     per_second = {w: rate("wcu", w) for w in wheres}
     expiry = per_second.get("index expiry", 0.0) / UPLOADS_PER_SECOND
-    return Steady(files=create.files, per_second=per_second, rcu_per_second={w: rate("rcu", w) for w in wheres},
-                  expiry_writes_per_upload=expiry, shard_load=expiry_shard_load(shards, expiry))
+    return Steady(
+        files=create.files,
+        per_second=per_second,
+        rcu_per_second={w: rate("rcu", w) for w in wheres},
+        expiry_writes_per_upload=expiry,
+        shard_load=expiry_shard_load(shards, expiry),
+    )
 
 
 def steady_targets(steady: Steady | None, results: list[Result], model: Model) -> list[Target]:
@@ -1540,16 +2076,30 @@ def steady_targets(steady: Steady | None, results: list[Result], model: Model) -
     if steady is None:
         return [Target("steady.uploads10k", "not measured", None)]
     load = steady.shard_load
-    out = [Target(f"steady.uploads10k ({UPLOADS_PER_SECOND:,} uploads/s, {SAVED_SHARE:.0%} saved in "
-                  f"{steady.files}-image projects, whole lives): busiest of {load.shards} expiry shards <= "
-                  f"{SHARD_LIMIT_WCU} WCU/s", f"{load.busiest:.0f} WCU/s (mean {load.mean:.0f}; "
-                  f"{steady.expiry_writes_per_upload:.2f} index writes per upload)", load.busiest <= SHARD_LIMIT_WCU),
-           Target(f"steady.uploads10k: base table <= {TABLE_WCU:,} WCU/s", f"{steady.table_wcu:,.0f} WCU/s",
-                  steady.table_wcu <= TABLE_WCU)]
+    out = [
+        Target(
+            f"steady.uploads10k ({UPLOADS_PER_SECOND:,} uploads/s, {SAVED_SHARE:.0%} saved in "
+            f"{steady.files}-image projects, whole lives): busiest of {load.shards} expiry shards <= "
+            f"{SHARD_LIMIT_WCU} WCU/s",
+            f"{load.busiest:.0f} WCU/s (mean {load.mean:.0f}; "
+            f"{steady.expiry_writes_per_upload:.2f} index writes per upload)",
+            load.busiest <= SHARD_LIMIT_WCU,
+        ),
+        Target(
+            f"steady.uploads10k: base table <= {TABLE_WCU:,} WCU/s",
+            f"{steady.table_wcu:,.0f} WCU/s",
+            steady.table_wcu <= TABLE_WCU,
+        ),
+    ]
     for where, value in steady.per_second.items():
         if where != "table":
-            out.append(Target(f"steady.uploads10k: {where} <= {TABLE_WCU:,} WCU/s (its own quota)",
-                              f"{value:,.0f} WCU/s", value <= TABLE_WCU))
+            out.append(
+                Target(
+                    f"steady.uploads10k: {where} <= {TABLE_WCU:,} WCU/s (its own quota)",
+                    f"{value:,.0f} WCU/s",
+                    value <= TABLE_WCU,
+                )
+            )
     for result in (r for r in results if r.main and r.name == "project.create" and r.usage):
         limits, _ = model.limits(result.usage)  # type: ignore[arg-type]
         table = min((limit.rate for limit in limits if limit.what.startswith("base table")), default=math.inf)
@@ -1557,13 +2107,19 @@ def steady_targets(steady: Steady | None, results: list[Result], model: Model) -
         # The index's own 40,000 WCU/s is raised with the table's (the same on-demand quota, per table and
         # per index): about 1 index write per table write for a create, so both bind at about the same rate.
         quota = min((limit.rate for limit in limits if limit.what.startswith("index expiry 40,000")), default=math.inf)
-        out.append(Target(f"project.create ({result.files} images): the expiry shards bind after the base table",
-                          f"table {_rate(table)}/s, shards {_rate(shards)}/s (the index's own quota, raised with "
-                          f"the table's: {_rate(quota)}/s)", shards >= table))
+        out.append(
+            Target(
+                f"project.create ({result.files} images): the expiry shards bind after the base table",
+                f"table {_rate(table)}/s, shards {_rate(shards)}/s (the index's own quota, raised with "
+                f"the table's: {_rate(quota)}/s)",
+                shards >= table,
+            )
+        )
     return out
 
 
 # --- targets (issue 14) -----------------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -1574,6 +2130,7 @@ class Target:
 
 def targets(results: list[Result], shard_load: ShardLoad | None) -> list[Target]:
     """The issue's targets against what was measured (400-image project unless said)."""
+
     def find(name: str, files: int | None = None, changed: int | None = None) -> Result | None:
         for r in results:
             if r.main and r.name == name and files in (None, r.files) and changed in (None, r.changed):
@@ -1590,47 +2147,89 @@ def targets(results: list[Result], shard_load: ShardLoad | None) -> list[Target]
     big = max((r.files for r in results if r.name == "project.save" and r.main), default=0)
     save0 = find("project.save", big, 0)
     w0, r0 = wcu(save0), rcu(save0)
-    out.append(Target(f"save, no image changed ({big} images): <= 5 WCU and <= 5 RCU",
-                      f"{_g(w0)} WCU, {_g(r0)} RCU",
-                      None if w0 is None or r0 is None else w0 <= 5 and r0 <= 5))
+    out.append(
+        Target(
+            f"save, no image changed ({big} images): <= 5 WCU and <= 5 RCU",
+            f"{_g(w0)} WCU, {_g(r0)} RCU",
+            None if w0 is None or r0 is None else w0 <= 5 and r0 <= 5,
+        )
+    )
     for changed in (c for c in CHANGES if c):
         w = wcu(find("project.save", big, changed))
         if w is None or w0 is None:
             out.append(Target(f"save, {changed} changed: <= 8 WCU more per added or removed image", "-", None))
             continue
         per_change = (w - w0) / (2 * changed)  # a changed image: one hold released, one acquired
-        out.append(Target(f"save, {changed} image(s) replaced ({big} images): <= 8 WCU more per added or removed "
-                          f"image ({2 * changed} hold changes)",
-                          f"+{_g(w - w0)} WCU = {per_change:.1f} per added or removed image, "
-                          f"{(w - w0) / changed:.1f} per replaced image", per_change <= 8))
+        out.append(
+            Target(
+                f"save, {changed} image(s) replaced ({big} images): <= 8 WCU more per added or removed "
+                f"image ({2 * changed} hold changes)",
+                f"+{_g(w - w0)} WCU = {per_change:.1f} per added or removed image, "
+                f"{(w - w0) / changed:.1f} per replaced image",
+                per_change <= 8,
+            )
+        )
     for r in results:
         if r.name == "project.save" and not r.main and r.usage and w0 is not None:
             extra = wcu(r)
             assert extra is not None
-            out.append(Target(f"{r.label}: <= 8 WCU more than a save with no image changed",
-                              f"+{_g(extra - w0)} WCU ({_g(extra)} in all)", extra - w0 <= 8))
+            out.append(
+                Target(
+                    f"{r.label}: <= 8 WCU more than a save with no image changed",
+                    f"+{_g(extra - w0)} WCU ({_g(extra)} in all)",
+                    extra - w0 <= 8,
+                )
+            )
     for r in (r for r in results if r.main and r.name == "project.load"):
         gets = r.usage.s3("GetObject") if r.usage else None
-        out.append(Target(f"load ({r.files} images): <= 10 RCU and <= 1 S3 GET", f"{_g(rcu(r))} RCU, {gets} S3 GET",
-                          None if r.usage is None else rcu(r) <= 10 and gets <= 1))  # type: ignore[operator]
+        out.append(
+            Target(
+                f"load ({r.files} images): <= 10 RCU and <= 1 S3 GET",
+                f"{_g(rcu(r))} RCU, {gets} S3 GET",
+                None if r.usage is None else rcu(r) <= 10 and gets <= 1,
+            )
+        )  # type: ignore[operator]
     listed = find("project.list")
-    out.append(Target(f"list of {LIST_PROJECTS} projects: <= 3 RCU", f"{_g(rcu(listed))} RCU",
-                      None if rcu(listed) is None else rcu(listed) <= 3))  # type: ignore[operator]
+    out.append(
+        Target(
+            f"list of {LIST_PROJECTS} projects: <= 3 RCU",
+            f"{_g(rcu(listed))} RCU",
+            None if rcu(listed) is None else rcu(listed) <= 3,
+        )
+    )  # type: ignore[operator]
     for name in ("share.copy", "cart.add", "order.place"):
         for r in (r for r in results if r.main and r.name == name):
             w = wcu(r)
             per = w / r.projects if w is not None and r.projects else None
-            out.append(Target(f"{name} ({r.projects} x {r.files} images): <= 12 WCU per project",
-                              f"{_g(w)} WCU = {_g(per)} per project", None if per is None else per <= 12))
+            out.append(
+                Target(
+                    f"{name} ({r.projects} x {r.files} images): <= 12 WCU per project",
+                    f"{_g(w)} WCU = {_g(per)} per project",
+                    None if per is None else per <= 12,
+                )
+            )
     for r in (r for r in results if r.main and r.name == "project.delete"):
-        out.append(Target(f"delete ({r.files} images): <= 10 WCU in the request", f"{_g(wcu(r))} WCU",
-                          None if wcu(r) is None else wcu(r) <= 10))  # type: ignore[operator]
-    worst = max((r for r in results if r.main and r.usage), key=lambda r: r.usage.max_partition_wcu()[0],  # type: ignore[union-attr]
-                default=None)
+        out.append(
+            Target(
+                f"delete ({r.files} images): <= 10 WCU in the request",
+                f"{_g(wcu(r))} WCU",
+                None if wcu(r) is None else wcu(r) <= 10,
+            )
+        )  # type: ignore[operator]
+    worst = max(
+        (r for r in results if r.main and r.usage),
+        key=lambda r: r.usage.max_partition_wcu()[0],  # type: ignore[union-attr]
+        default=None,
+    )
     if worst is not None and worst.usage is not None:
         top, where = worst.usage.max_partition_wcu()
-        out.append(Target("no request writes > 500 WCU into one partition",
-                          f"largest: {_g(top)} WCU ({worst.label}, {where})", top <= 500))
+        out.append(
+            Target(
+                "no request writes > 500 WCU into one partition",
+                f"largest: {_g(top)} WCU ({worst.label}, {where})",
+                top <= 500,
+            )
+        )
     upload = find("upload")
     if upload is not None and upload.usage is not None:
         writes = sum(1 for t in upload.usage.touches if t.where == "index expiry" and t.wcu)
@@ -1638,14 +2237,22 @@ def targets(results: list[Result], shard_load: ShardLoad | None) -> list[Target]
     batch = find("upload.batch")
     if batch is not None:
         calls = None if batch.usage is None else batch.usage.api_calls * math.ceil(400 / max(batch.files, 1))
-        out.append(Target("400 uploads in batches: <= 10 API calls for the tickets and completions",
-                          f"{_g(calls)} API calls ({batch.files} files a batch)",
-                          None if calls is None else calls <= 10))
+        out.append(
+            Target(
+                "400 uploads in batches: <= 10 API calls for the tickets and completions",
+                f"{_g(calls)} API calls ({batch.files} files a batch)",
+                None if calls is None else calls <= 10,
+            )
+        )
     if shard_load is not None:
-        out.append(Target(f"expiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant: busiest of "
-                          f"{shard_load.shards} shards <= {SHARD_LIMIT_WCU} WCU/s",
-                          f"{shard_load.busiest:.0f} WCU/s (mean {shard_load.mean:.0f})",
-                          shard_load.busiest <= SHARD_LIMIT_WCU))
+        out.append(
+            Target(
+                f"expiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant: busiest of "
+                f"{shard_load.shards} shards <= {SHARD_LIMIT_WCU} WCU/s",
+                f"{shard_load.busiest:.0f} WCU/s (mean {shard_load.mean:.0f})",
+                shard_load.busiest <= SHARD_LIMIT_WCU,
+            )
+        )
     return out
 
 
@@ -1659,20 +2266,32 @@ def _g(value: float | None) -> str:
 
 # --- main -----------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the figures to stdout as JSON")
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="images per project, comma-separated (default %(default)s)")
-    parser.add_argument("--largest-create", action="store_true",
-                        help="also measure POST /projects with the API's maximum of images (slow against moto)")
-    parser.add_argument("--trace", metavar="TEXT", action="append", default=[],
-                        help="also print, request by request, what the operations whose label holds TEXT wrote "
-                             "and read (repeatable)")
-    parser.add_argument("--dynamodb-local", action="store_true",
-                        help="run against the local stack's emulators (DynamoDB Local, SeaweedFS) instead of moto, "
-                             "and set DynamoDB Local's own ConsumedCapacity beside the model's units (the upload, "
-                             "the project operations at --sizes and their lives; slow: use --sizes 10)")
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, SIZES)), help="images per project, comma-separated (default %(default)s)"
+    )
+    parser.add_argument(
+        "--largest-create",
+        action="store_true",
+        help="also measure POST /projects with the API's maximum of images (slow against moto)",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="TEXT",
+        action="append",
+        default=[],
+        help="also print, request by request, what the operations whose label holds TEXT wrote and read (repeatable)",
+    )
+    parser.add_argument(
+        "--dynamodb-local",
+        action="store_true",
+        help="run against the local stack's emulators (DynamoDB Local, SeaweedFS) instead of moto, "
+        "and set DynamoDB Local's own ConsumedCapacity beside the model's units (the upload, "
+        "the project operations at --sizes and their lives; slow: use --sizes 10)",
+    )
     parser.add_argument("--lambda-base-ms", type=float, default=15.0, help="warm handler time without AWS calls")
     parser.add_argument("--dynamodb-call-ms", type=float, default=6.0)
     parser.add_argument("--s3-call-ms", type=float, default=20.0)
@@ -1698,8 +2317,14 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     consumed = consumed_rows(results) if args.dynamodb_local else None
     if args.json:
-        json.dump({**report(results, model, shard_load, checks, steady),
-                   **({"independentCount": consumed} if consumed is not None else {})}, out, indent=1)
+        json.dump(
+            {
+                **report(results, model, shard_load, checks, steady),
+                **({"independentCount": consumed} if consumed is not None else {}),
+            },
+            out,
+            indent=1,
+        )
         out.write("\n")
     else:
         print_report(results, model, shard_load, checks, elapsed, steady)
@@ -1728,8 +2353,9 @@ def local_emulators() -> Iterator[None]:
             backends.stop()
 
 
-def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False,
-                emulators: bool = False) -> tuple[list[Result], int]:
+def measure_all(
+    sizes: tuple[int, ...], *, largest_create: bool = False, emulators: bool = False
+) -> tuple[list[Result], int]:
     import boto3
     from moto import mock_aws
 
@@ -1763,13 +2389,17 @@ def measure_all(sizes: tuple[int, ...], *, largest_create: bool = False,
         return bench.results, get_settings().expiry_shards
 
 
-def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target],
-           steady: Steady | None = None) -> dict[str, Any]:
+def report(
+    results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target], steady: Steady | None = None
+) -> dict[str, Any]:
     return {
-        "operations": [*(row(r, model) for r in results if r.main),
-                       *(sweep_row(r, model) for r in results if r.name == "sweep.delete")],
-        "otherOperations": [{**row(r, model), "name": r.label.strip()} for r in results
-                            if not r.main and r.name != "sweep.delete"],
+        "operations": [
+            *(row(r, model) for r in results if r.main),
+            *(sweep_row(r, model) for r in results if r.name == "sweep.delete"),
+        ],
+        "otherOperations": [
+            {**row(r, model), "name": r.label.strip()} for r in results if not r.main and r.name != "sweep.delete"
+        ],
         "goalPerSecond": GOAL_RPS,
         "changedFiles": "images replaced by other images in one save (one hold released, one acquired each)",
         "documentBytesPerImage": DOCUMENT_BYTES_PER_FILE,
@@ -1779,17 +2409,29 @@ def report(results: list[Result], model: Model, shard_load: ShardLoad, checks: l
     }
 
 
-def print_report(results: list[Result], model: Model, shard_load: ShardLoad, checks: list[Target],
-                 elapsed: float, steady: Steady | None = None) -> None:
+def print_report(
+    results: list[Result],
+    model: Model,
+    shard_load: ShardLoad,
+    checks: list[Target],
+    elapsed: float,
+    steady: Steady | None = None,
+) -> None:
     a = model.args
     print("Capacity per API operation: requests counted through the SDK against moto; CU computed from item sizes.")
-    print(f"Documents ~{DOCUMENT_BYTES_PER_FILE} B per image; Lambda duration assumed {a.lambda_base_ms:g} ms per "
-          f"invocation + {a.dynamodb_call_ms:g} ms per DynamoDB call + {a.s3_call_ms:g} ms per S3 call (file updates "
-          f"8 in flight); goal {GOAL_RPS:,}/s.")
-    print("API: API calls; DDB/S3: requests; WCU/RCU: table + indexes; maxPart: largest write into one partition; "
-          "per entity: first limit of one user's or project's own partitions.\n")
-    header = (f"{'operation':58} {'API':>3} {'DDB':>4} {'S3':>3} {'RCU':>6} {'WCU':>7} {'maxPart':>7} "
-              f"{'first limit/s':>13}  first limit  | per entity")
+    print(
+        f"Documents ~{DOCUMENT_BYTES_PER_FILE} B per image; Lambda duration assumed {a.lambda_base_ms:g} ms per "
+        f"invocation + {a.dynamodb_call_ms:g} ms per DynamoDB call + {a.s3_call_ms:g} ms per S3 call (file updates "
+        f"8 in flight); goal {GOAL_RPS:,}/s."
+    )
+    print(
+        "API: API calls; DDB/S3: requests; WCU/RCU: table + indexes; maxPart: largest write into one partition; "
+        "per entity: first limit of one user's or project's own partitions.\n"
+    )
+    header = (
+        f"{'operation':58} {'API':>3} {'DDB':>4} {'S3':>3} {'RCU':>6} {'WCU':>7} {'maxPart':>7} "
+        f"{'first limit/s':>13}  first limit  | per entity"
+    )
     print(header)
     print("-" * len(header))
     below: list[str] = []
@@ -1805,24 +2447,35 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
             first = limits[0]
             mark = " !" if first.rate < GOAL_RPS else ""
             entity = f"{_rate(per_entity[0].rate)}/s ({per_entity[0].what})" if per_entity else "-"
-            print(f"{result.label:58} {usage.api_calls:3d} {usage.calls_of('dynamodb'):4d} {usage.calls_of('s3'):3d} "
-                  f"{usage.total('rcu', 'dynamodb'):6g} {usage.total('wcu', 'dynamodb'):7g} "
-                  f"{usage.max_partition_wcu()[0]:7g} {_rate(first.rate):>13}  {first.what}{mark} | {entity}")
+            print(
+                f"{result.label:58} {usage.api_calls:3d} {usage.calls_of('dynamodb'):4d} {usage.calls_of('s3'):3d} "
+                f"{usage.total('rcu', 'dynamodb'):6g} {usage.total('wcu', 'dynamodb'):7g} "
+                f"{usage.max_partition_wcu()[0]:7g} {_rate(first.rate):>13}  {first.what}{mark} | {entity}"
+            )
             if main:
-                calls = ", ".join(f"{name.split('.', 1)[1]} x{n}" if n > 1 else name.split(".", 1)[1]
-                                  for name, n in sorted(usage.calls.items()))
-                index = ", ".join(f"{w.split()[1]} {usage.total('wcu', w):g}" for w in (f"index {i}" for i in INDEXES)
-                                  if usage.total("wcu", w))
-                print(f"{'':58}   calls: {calls or 'none'}; index WCU: {index or 'none'}; next: "
-                      f"{limits[1].what} at {_rate(limits[1].rate)}/s")
+                calls = ", ".join(
+                    f"{name.split('.', 1)[1]} x{n}" if n > 1 else name.split(".", 1)[1]
+                    for name, n in sorted(usage.calls.items())
+                )
+                index = ", ".join(
+                    f"{w.split()[1]} {usage.total('wcu', w):g}"
+                    for w in (f"index {i}" for i in INDEXES)
+                    if usage.total("wcu", w)
+                )
+                print(
+                    f"{'':58}   calls: {calls or 'none'}; index WCU: {index or 'none'}; next: "
+                    f"{limits[1].what} at {_rate(limits[1].rate)}/s"
+                )
                 if first.rate < GOAL_RPS:
                     below.append(f"{result.label}: {first.what} at {_rate(first.rate)}/s -> {first.lift}")
     print_sweep(results, model)
-    print(f"\nExpiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant ({SHARD_SAMPLE_USERS:,} users, "
-          f"{SHARD_SAMPLE_SECONDS} s of generated keys through imagestore.keys.expiry_shard, "
-          f"{shard_load.index_wcu_per_upload:g} index WCU per upload): {shard_load.shards} shards, mean "
-          f"{shard_load.mean:.0f} WCU/s, busiest shard {shard_load.busiest:.0f} WCU/s in its busiest second "
-          f"({shard_load.busiest_mean:.0f} over the minute); limit {SHARD_LIMIT_WCU}.")
+    print(
+        f"\nExpiry index at {UPLOADS_PER_SECOND:,} uploads/s from one tenant ({SHARD_SAMPLE_USERS:,} users, "
+        f"{SHARD_SAMPLE_SECONDS} s of generated keys through imagestore.keys.expiry_shard, "
+        f"{shard_load.index_wcu_per_upload:g} index WCU per upload): {shard_load.shards} shards, mean "
+        f"{shard_load.mean:.0f} WCU/s, busiest shard {shard_load.busiest:.0f} WCU/s in its busiest second "
+        f"({shard_load.busiest_mean:.0f} over the minute); limit {SHARD_LIMIT_WCU}."
+    )
     print_lives(results, steady)
     print("\nTargets (issues 14, 20, 28):")
     for check in checks:
@@ -1840,20 +2493,26 @@ def print_report(results: list[Result], model: Model, shard_load: ShardLoad, che
 
 def print_lives(results: list[Result], steady: Steady | None) -> None:
     """Each operation's life: what it sets off later, and the steady state."""
-    print("\nWhole lives: what an operation sets off later (previews function, sweep runs until what it wrote is "
-          "gone; the sweep's reads of empty shards left out)")
+    print(
+        "\nWhole lives: what an operation sets off later (previews function, sweep runs until what it wrote is "
+        "gone; the sweep's reads of empty shards left out)"
+    )
     print(f"  {'operation':58} {'WCU':>7} {'lifeWCU':>8} {'lifeRCU':>8} {'lifeMaxPart':>11} {'expiry writes':>13}")
     for result in (r for r in results if r.main and r.usage is not None and r.life is not None):
         life = life_fields(result.life)
-        print(f"  {result.label:58} {result.usage.total('wcu', 'dynamodb'):7g} {life['lifeWcu']:8g} "  # type: ignore[union-attr]
-              f"{life['lifeRcu']:8g} {life['lifeMaxPartitionWcu']:11g} {life['lifeExpiryIndexWrites']:13d}")
+        print(
+            f"  {result.label:58} {result.usage.total('wcu', 'dynamodb'):7g} {life['lifeWcu']:8g} "  # type: ignore[union-attr]
+            f"{life['lifeRcu']:8g} {life['lifeMaxPartitionWcu']:11g} {life['lifeExpiryIndexWrites']:13d}"
+        )
     if steady is not None:
         j = steady.as_json()
-        print(f"\nsteady.uploads10k: {UPLOADS_PER_SECOND:,} uploads/s, {SAVED_SHARE:.0%} saved in {steady.files}-image "
-              f"projects: base table {j['tableWcuPerSecond']:,} WCU/s, indexes {j['indexWcuPerSecond']}, total "
-              f"{j['totalWcuPerSecond']:,} WCU/s; expiry index {j['expiryIndexWcuPerUpload']} writes per upload, "
-              f"busiest of {j['expiryShards']} shards {j['busiestShardWcuPerSecond']} WCU/s "
-              f"(mean {j['meanShardWcuPerSecond']})")
+        print(
+            f"\nsteady.uploads10k: {UPLOADS_PER_SECOND:,} uploads/s, {SAVED_SHARE:.0%} saved in {steady.files}-image "
+            f"projects: base table {j['tableWcuPerSecond']:,} WCU/s, indexes {j['indexWcuPerSecond']}, total "
+            f"{j['totalWcuPerSecond']:,} WCU/s; expiry index {j['expiryIndexWcuPerUpload']} writes per upload, "
+            f"busiest of {j['expiryShards']} shards {j['busiestShardWcuPerSecond']} WCU/s "
+            f"(mean {j['meanShardWcuPerSecond']})"
+        )
 
 
 def print_sweep(results: list[Result], model: Model) -> None:
@@ -1866,10 +2525,14 @@ def print_sweep(results: list[Result], model: Model) -> None:
         return
     out = sweep_row(result, model)
     calls = ", ".join(f"{name.split('.', 1)[1]} x{n}" for name, n in sorted(result.usage.calls.items()))
-    print(f"\nsweep.delete (the sweep's background work, on the same table quota as the API): one run removing "
-          f"{result.files} expired unsaved uploads: {calls}")
-    print(f"  per image: {out['wcu']:g} WCU, {out['rcu']:g} RCU, {out['s3DeletesPerImage']:g} S3 deletes "
-          f"(DeleteObjects keys: bytes, staging object, previews)")
+    print(
+        f"\nsweep.delete (the sweep's background work, on the same table quota as the API): one run removing "
+        f"{result.files} expired unsaved uploads: {calls}"
+    )
+    print(
+        f"  per image: {out['wcu']:g} WCU, {out['rcu']:g} RCU, {out['s3DeletesPerImage']:g} S3 deletes "
+        f"(DeleteObjects keys: bytes, staging object, previews)"
+    )
     print("  images deleted per second at each limit:")
     for limit in out["limits"]:
         print(f"    {limit['perSecond']:>10,}/s  {limit['limit']}")
@@ -1884,11 +2547,15 @@ def print_trace(result: Result, out: Any) -> None:
     for touch in result.usage.touches:
         groups[(touch.call, touch.where, normalize(touch.key), normalize(touch.item))].append(touch)
     print(f"\n{result.label}:", file=out)
-    print(f"  {'request':20} {'where':14} {'partition or prefix':40} {'item':44} {'n':>4} {'RCU':>6} {'WCU':>6}",
-          file=out)
+    print(
+        f"  {'request':20} {'where':14} {'partition or prefix':40} {'item':44} {'n':>4} {'RCU':>6} {'WCU':>6}", file=out
+    )
     for (call, where, key, item), touches in sorted(groups.items(), key=lambda kv: -sum(t.wcu for t in kv[1])):
-        print(f"  {call:20} {where:14} {key:40} {item[:44]:44} {len(touches):4d} "
-              f"{sum(t.rcu for t in touches):6g} {sum(t.wcu for t in touches):6g}", file=out)
+        print(
+            f"  {call:20} {where:14} {key:40} {item[:44]:44} {len(touches):4d} "
+            f"{sum(t.rcu for t in touches):6g} {sum(t.wcu for t in touches):6g}",
+            file=out,
+        )
 
 
 if __name__ == "__main__":

@@ -122,8 +122,15 @@ def _token() -> str:
     import jwt
 
     now = int(time.time())
-    claims = {"sub": "u1", "tid": "t1", "sid": "s1", "iat": now, "exp": now + 3600, "iss": "imagestore-bench",
-              "aud": "imagestore"}
+    claims = {
+        "sub": "u1",
+        "tid": "t1",
+        "sid": "s1",
+        "iat": now,
+        "exp": now + 3600,
+        "iss": "imagestore-bench",
+        "aud": "imagestore",
+    }
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
@@ -135,14 +142,28 @@ def _api_event(method: str, resource: str) -> dict[str, Any]:
     body = BODIES.get((method, resource))
     principal = {"principalId": "t1|u1", "tenantId": "t1", "userId": "u1", "sessionId": "s1", "scope": ""}
     return {
-        "resource": resource, "path": path, "httpMethod": method,
-        "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": params or None, "stageVariables": None,
-        "requestContext": {"resourcePath": resource, "httpMethod": method, "path": f"/bench{path}",
-                           "stage": "bench", "requestId": "r-1", "accountId": "123456789012", "apiId": "bench",
-                           "identity": {"sourceIp": "127.0.0.1"}, "authorizer": principal},
-        "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False,
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/bench{path}",
+            "stage": "bench",
+            "requestId": "r-1",
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "identity": {"sourceIp": "127.0.0.1"},
+            "authorizer": principal,
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
     }
 
 
@@ -166,36 +187,79 @@ def event_for(key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
 
                     return {"detail": {"group": 0, "groups": sweep_groups()}}
                 return dict(spec["input"])  # a rule with a constant input sends it instead of the event
-            return {"version": "0", "id": "e-1", "detail-type": "Scheduled Event", "source": "aws.events",
-                    "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": REGION,
-                    "resources": [], "detail": {}}
+            return {
+                "version": "0",
+                "id": "e-1",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": "2026-01-01T00:00:00Z",
+                "region": REGION,
+                "resources": [],
+                "detail": {},
+            }
         if "eventBridge" in trigger:
             pattern = trigger["eventBridge"].get("pattern", {})
             source = (pattern.get("source") or ["imagestore.bench"])[0]
             detail_type = (pattern.get("detail-type") or ["Bench"])[0]
-            return {"version": "0", "id": "e-1", "detail-type": detail_type, "source": source,
-                    "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": REGION,
-                    "resources": [], "detail": {"tenantId": "t1", "userId": "u1", "sessionId": "s1"}}
+            return {
+                "version": "0",
+                "id": "e-1",
+                "detail-type": detail_type,
+                "source": source,
+                "account": "123456789012",
+                "time": "2026-01-01T00:00:00Z",
+                "region": REGION,
+                "resources": [],
+                "detail": {"tenantId": "t1", "userId": "u1", "sessionId": "s1"},
+            }
         if "stream" in trigger or "sqs" in trigger:
             return {"Records": []}
     if key == "authorizer":
-        return {"type": "REQUEST", "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:bench/bench/GET/files",
-                "resource": "/files", "path": "/files", "httpMethod": "GET",
-                "headers": {"Authorization": f"Bearer {_token()}"}, "multiValueHeaders": {},
-                "queryStringParameters": None, "pathParameters": None, "stageVariables": None,
-                "requestContext": {"path": "/bench/files", "accountId": "123456789012", "resourceId": "r",
-                                   "stage": "bench", "requestId": "r-1", "identity": {"sourceIp": "127.0.0.1"},
-                                   "resourcePath": "/files", "httpMethod": "GET", "apiId": "bench"}}
+        return {
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:bench/bench/GET/files",
+            "resource": "/files",
+            "path": "/files",
+            "httpMethod": "GET",
+            "headers": {"Authorization": f"Bearer {_token()}"},
+            "multiValueHeaders": {},
+            "queryStringParameters": None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "requestContext": {
+                "path": "/bench/files",
+                "accountId": "123456789012",
+                "resourceId": "r",
+                "stage": "bench",
+                "requestId": "r-1",
+                "identity": {"sourceIp": "127.0.0.1"},
+                "resourcePath": "/files",
+                "httpMethod": "GET",
+                "apiId": "bench",
+            },
+        }
     # S3 ObjectCreated (objectCreated): an object without a file record (one GetItem, then "orphan").
-    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-                         "eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Post",
-                         "userIdentity": {"principalId": "x"}, "requestParameters": {"sourceIPAddress": "1.2.3.4"},
-                         "responseElements": {"x-amz-request-id": "x", "x-amz-id-2": "x"},
-                         "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
-                                "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "x"},
-                                           "arn": f"arn:aws:s3:::{BUCKET}"},
-                                "object": {"key": "t1/u1/01jzzzzzzzzzzzzzzzzzzzzzzz", "size": 1000,
-                                           "eTag": "e", "sequencer": "1"}}}]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-01-01T00:00:00.000Z",
+                "eventName": "ObjectCreated:Post",
+                "userIdentity": {"principalId": "x"},
+                "requestParameters": {"sourceIPAddress": "1.2.3.4"},
+                "responseElements": {"x-amz-request-id": "x", "x-amz-id-2": "x"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "c",
+                    "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "x"}, "arn": f"arn:aws:s3:::{BUCKET}"},
+                    "object": {"key": "t1/u1/01jzzzzzzzzzzzzzzzzzzzzzzz", "size": 1000, "eTag": "e", "sequencer": "1"},
+                },
+            }
+        ]
+    }
 
 
 def discover() -> tuple[list[Function], list[str]]:
@@ -214,13 +278,17 @@ def discover() -> tuple[list[Function], list[str]]:
                 continue
             env = {
                 **template_environment(definition, spec),
-                "IMAGESTORE_STAGE": "bench", "IMAGESTORE_TABLE_NAME": TABLE, "IMAGESTORE_BUCKET_NAME": BUCKET,
-                "IMAGESTORE_JWT_SECRET": SECRET, "IMAGESTORE_JWT_ISSUER": "imagestore-bench",
-                "IMAGESTORE_JWT_AUDIENCE": "imagestore", "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": "imagestore", "AWS_LAMBDA_FUNCTION_NAME": f"bench-{key}",
+                "IMAGESTORE_STAGE": "bench",
+                "IMAGESTORE_TABLE_NAME": TABLE,
+                "IMAGESTORE_BUCKET_NAME": BUCKET,
+                "IMAGESTORE_JWT_SECRET": SECRET,
+                "IMAGESTORE_JWT_ISSUER": "imagestore-bench",
+                "IMAGESTORE_JWT_AUDIENCE": "imagestore",
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": "imagestore",
+                "AWS_LAMBDA_FUNCTION_NAME": f"bench-{key}",
             }
-            functions.append(Function(service, key, module, attribute, event_for(key, spec.get("events") or []),
-                                      env))
+            functions.append(Function(service, key, module, attribute, event_for(key, spec.get("events") or []), env))
     return functions, missing
 
 
@@ -245,17 +313,26 @@ def template_environment(definition: dict[str, Any], spec: dict[str, Any]) -> di
 
 def base_environment(endpoint: str) -> dict[str, str]:
     """A Lambda execution environment's variables, with AWS pointed at the local moto server."""
-    pythonpath = os.pathsep.join(str(ROOT / p) for p in ("layer", "services/file", "services/project",
-                                                         "services/scheduler"))
+    pythonpath = os.pathsep.join(
+        str(ROOT / p) for p in ("layer", "services/file", "services/project", "services/scheduler")
+    )
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
     return {
-        **keep, "PYTHONPATH": pythonpath,
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": endpoint,
-        "LAMBDA_TASK_ROOT": str(ROOT), "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        **keep,
+        "PYTHONPATH": pythonpath,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 
@@ -269,8 +346,12 @@ def moto_server() -> Iterator[str]:
     from tests.support.cfn import create_bucket, create_table
 
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -296,10 +377,18 @@ def moto_server() -> Iterator[str]:
 
 def run_child(code: str, env: dict[str, str], args: list[str], stdin: str = "") -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-c", code, *args], input=stdin, capture_output=True, text=True,
-                               env=env, cwd=ROOT, timeout=120, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     wall = (time.perf_counter() - started) * 1000
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{\"")]
+    lines = [line for line in completed.stdout.splitlines() if line.startswith('{"')]
     if completed.returncode != 0 or not lines:
         raise RuntimeError(f"child failed ({completed.returncode}): {completed.stderr[-2000:]}")
     return json.loads(lines[-1]), wall
@@ -309,11 +398,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=9, help="runs of every function (and of the baseline)")
     parser.add_argument("--only", default="", help="comma-separated function keys to measure")
-    parser.add_argument("--xray-sdk", action="store_true",
-                        help="trace with the X-Ray SDK (POWERTOOLS_TRACE_DISABLED=false), as a stage that turns it on")
-    parser.add_argument("--event", action="append", default=[], metavar="KEY=JSON",
-                        help="serve this event instead of the first trigger's, e.g. sweep='{}' (a sweep invoked by "
-                             "hand: every shard); repeatable")
+    parser.add_argument(
+        "--xray-sdk",
+        action="store_true",
+        help="trace with the X-Ray SDK (POWERTOOLS_TRACE_DISABLED=false), as a stage that turns it on",
+    )
+    parser.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="serve this event instead of the first trigger's, e.g. sweep='{}' (a sweep invoked by "
+        "hand: every shard); repeatable",
+    )
     args = parser.parse_args(argv)
     events: dict[str, Any] = {}
     for option in args.event:
@@ -336,8 +433,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--event: no function {', '.join(sorted(unknown))} among those measured")
         for fn in functions:
             fn.event = events.get(fn.key, fn.event)
-        print(f"cold start: {len(functions)} functions x {args.rounds} rounds, each interleaved with a baseline "
-              f"(moto server {endpoint})", flush=True)
+        print(
+            f"cold start: {len(functions)} functions x {args.rounds} rounds, each interleaved with a baseline "
+            f"(moto server {endpoint})",
+            flush=True,
+        )
         for round_number in range(args.rounds):
             order = functions[:]
             random.shuffle(order)
@@ -346,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                 paired = figures["total_ms"]
                 baseline.append(paired)
                 baseline_walls.append(wall)
-                figures, wall = run_child(HANDLER, {**env, **fn.environment}, [fn.module, fn.attribute],
-                                          json.dumps(fn.event))
+                figures, wall = run_child(
+                    HANDLER, {**env, **fn.environment}, [fn.module, fn.attribute], json.dumps(fn.event)
+                )
                 fn.runs.append(figures["total_ms"])
                 fn.ratios.append(figures["total_ms"] / paired)
                 fn.imports.append(figures["import_ms"])
@@ -355,19 +456,25 @@ def main(argv: list[str] | None = None) -> int:
                 fn.outcomes.add(figures["outcome"])
             print(f"  round {round_number + 1}/{args.rounds} done", flush=True)
     base = statistics.median(baseline)
-    print(f"\nbaseline (import boto3 + DynamoDB and S3 clients): median {base:.0f} ms "
-          f"(process wall {statistics.median(baseline_walls):.0f} ms), {len(baseline)} runs")
-    print(f"{'function':32} {'import ms':>9} {'import+1st request ms':>22} {'wall ms':>8} {'ratio':>6} "
-          f"{'(paired min-max)':>16}  outcome")
+    print(
+        f"\nbaseline (import boto3 + DynamoDB and S3 clients): median {base:.0f} ms "
+        f"(process wall {statistics.median(baseline_walls):.0f} ms), {len(baseline)} runs"
+    )
+    print(
+        f"{'function':32} {'import ms':>9} {'import+1st request ms':>22} {'wall ms':>8} {'ratio':>6} "
+        f"{'(paired min-max)':>16}  outcome"
+    )
     worst = 0.0
     for fn in sorted(functions, key=lambda f: (f.service, f.key)):
         ratio = statistics.median(fn.ratios)
         worst = max(worst, ratio)
         flag = "" if ratio <= TARGET_RATIO else f"  > {TARGET_RATIO}"
         spread = f"{min(fn.ratios):.2f}-{max(fn.ratios):.2f}"
-        print(f"{fn.service + '/' + fn.key:32} {statistics.median(fn.imports):9.0f} "
-              f"{statistics.median(fn.runs):22.0f} {statistics.median(fn.walls):8.0f} {ratio:6.2f} {spread:>16}  "
-              f"{','.join(sorted(fn.outcomes))}{flag}")
+        print(
+            f"{fn.service + '/' + fn.key:32} {statistics.median(fn.imports):9.0f} "
+            f"{statistics.median(fn.runs):22.0f} {statistics.median(fn.walls):8.0f} {ratio:6.2f} {spread:>16}  "
+            f"{','.join(sorted(fn.outcomes))}{flag}"
+        )
     for name in missing:
         print(f"{name:32} not measured: the handler module does not exist yet")
     print(f"\nworst ratio {worst:.2f} (target <= {TARGET_RATIO})")

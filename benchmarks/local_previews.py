@@ -24,8 +24,9 @@ from loadtest.run_local import local_stack
 
 
 def upload(base: str, session: requests.Session, photo: bytes) -> str:
-    ticket = session.post(f"{base}/uploads", json={"filename": "p.jpg", "contentType": "image/jpeg",
-                                                   "sizeBytes": len(photo)}, timeout=60)
+    ticket = session.post(
+        f"{base}/uploads", json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": len(photo)}, timeout=60
+    )
     ticket.raise_for_status()
     fields, file_id = ticket.json()["upload"], ticket.json()["fileId"]
     body, content_type = payloads.multipart_form(fields["fields"], photo, "p.jpg", "image/jpeg")
@@ -75,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         elapsed = time.monotonic() - started
     failed = sum(1 for v in done.values() if v != "ready")
-    print(f"previews of {len(done)} of {len(ids)} photos ({failed} failed) {elapsed:.1f} s after the first upload: "
-          f"{len(done) / elapsed:.1f} photos/s")
+    print(
+        f"previews of {len(done)} of {len(ids)} photos ({failed} failed) {elapsed:.1f} s after the first upload: "
+        f"{len(done) / elapsed:.1f} photos/s"
+    )
     return 0 if len(done) == len(ids) and not failed else 1
 
 

@@ -42,8 +42,11 @@ def make_images(directory: Path) -> dict[str, Path]:
 
     def photo(width: int, height: int) -> Image.Image:
         gradient = Image.linear_gradient("L")
-        channels = [gradient.resize((width, height)), gradient.rotate(90).resize((width, height)),
-                    Image.radial_gradient("L").resize((width, height))]
+        channels = [
+            gradient.resize((width, height)),
+            gradient.rotate(90).resize((width, height)),
+            Image.radial_gradient("L").resize((width, height)),
+        ]
         # Sensor grain, so that JPEG and PNG have as much to code as on a photo (uniform noise, 10 %).
         grain = Image.frombytes("L", (width, height), random.Random(18).randbytes(width * height))
         return Image.merge("RGB", [Image.blend(c, grain, 0.1) for c in channels])
@@ -116,8 +119,10 @@ def _reset_peak() -> float:
 
 
 def child(path: Path, mode: str, rounds: int, cpu: int | None) -> dict[str, Any]:
-    code = ("import json, sys; from benchmarks.previews import run_one; "
-            f"print(json.dumps(run_one({str(path)!r}, {mode!r}, {rounds})))")
+    code = (
+        "import json, sys; from benchmarks.previews import run_one; "
+        f"print(json.dumps(run_one({str(path)!r}, {mode!r}, {rounds})))"
+    )
     command = [sys.executable, "-c", code]
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         command = ["taskset", "-c", str(cpu), *command]
@@ -127,11 +132,15 @@ def child(path: Path, mode: str, rounds: int, cpu: int | None) -> dict[str, Any]
 
 
 def import_seconds() -> float:
-    code = ("import time; s = time.perf_counter(); import PIL.Image, PIL.ImageCms, pillow_heif, imagestore.previews; "
-            "print(time.perf_counter() - s)")
+    code = (
+        "import time; s = time.perf_counter(); import PIL.Image, PIL.ImageCms, pillow_heif, imagestore.previews; "
+        "print(time.perf_counter() - s)"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layer")}
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                 env=env).stdout) for _ in range(3)]
+    runs = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout)
+        for _ in range(3)
+    ]
     return statistics.median(runs)
 
 
@@ -147,38 +156,67 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="imagestore-previews-") as tmp:
         # Made in a child process: this one stays small, so its children start small.
-        code = ("import json, sys; from pathlib import Path; from benchmarks.previews import make_images; "
-                f"print(json.dumps({{k: str(v) for k, v in make_images(Path({tmp!r})).items()}}))")
-        made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+        code = (
+            "import json, sys; from pathlib import Path; from benchmarks.previews import make_images; "
+            f"print(json.dumps({{k: str(v) for k, v in make_images(Path({tmp!r})).items()}}))"
+        )
+        made = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ).stdout
         images = {name: Path(path) for name, path in json.loads(made.strip().splitlines()[-1]).items()}
         for name, path in images.items():
             ours = child(path, "previews", args.rounds, args.cpu)
             naive = child(path, "naive", args.rounds, args.cpu)
-            rows.append({"image": name, "bytes": path.stat().st_size, "previews": ours, "naive": naive,
-                         "ratio": naive["seconds"] / ours["seconds"]})
+            rows.append(
+                {
+                    "image": name,
+                    "bytes": path.stat().st_size,
+                    "previews": ours,
+                    "naive": naive,
+                    "ratio": naive["seconds"] / ours["seconds"],
+                }
+            )
     imports = import_seconds()
     if args.json:
         print(json.dumps({"rows": rows, "importSeconds": imports}, indent=2))
         return 0
-    print(f"previews (thumb <= 320 px + screen <= 1600 px, JPEG) per image, one core, median of {args.rounds};"
-          f" Pillow {PIL.__version__}, pillow-heif {pillow_heif.__version__}")
-    print(f"{'image':<11} {'MB':>6} | {'previews s':>10} {'peak MB':>8} {'+MB':>6} | "
-          f"{'naive s':>8} {'peak MB':>8} {'+MB':>6} | {'ratio':>5}")
+    print(
+        f"previews (thumb <= 320 px + screen <= 1600 px, JPEG) per image, one core, median of {args.rounds};"
+        f" Pillow {PIL.__version__}, pillow-heif {pillow_heif.__version__}"
+    )
+    print(
+        f"{'image':<11} {'MB':>6} | {'previews s':>10} {'peak MB':>8} {'+MB':>6} | "
+        f"{'naive s':>8} {'peak MB':>8} {'+MB':>6} | {'ratio':>5}"
+    )
     for row in rows:
         ours, naive = row["previews"], row["naive"]
-        print(f"{row['image']:<11} {row['bytes'] / 1e6:6.1f} | {ours['seconds']:10.3f} {ours['peakMb']:8.0f} "
-              f"{ours['growthMb']:6.0f} | {naive['seconds']:8.3f} {naive['peakMb']:8.0f} {naive['growthMb']:6.0f} | "
-              f"{row['ratio']:5.1f}x")
-    print("load average of the machine (1, 5, 15 min) after the run: "
-          + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} cores")
+        print(
+            f"{row['image']:<11} {row['bytes'] / 1e6:6.1f} | {ours['seconds']:10.3f} {ours['peakMb']:8.0f} "
+            f"{ours['growthMb']:6.0f} | {naive['seconds']:8.3f} {naive['peakMb']:8.0f} {naive['growthMb']:6.0f} | "
+            f"{row['ratio']:5.1f}x"
+        )
+    print(
+        "load average of the machine (1, 5, 15 min) after the run: "
+        + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        + f" on {os.cpu_count()} cores"
+    )
     print(f"import of Pillow + ImageCms + pillow-heif + imagestore.previews (fresh interpreter): {imports:.3f} s")
     jpeg = next(r for r in rows if r["image"] == "jpeg-24mp")
-    checks = [("24 MP JPEG seconds", jpeg["previews"]["seconds"], f"<= {GOAL_SECONDS}",
-               jpeg["previews"]["seconds"] <= GOAL_SECONDS),
-              ("24 MP JPEG peak MB", jpeg["previews"]["peakMb"], f"<= {GOAL_MB}",
-               jpeg["previews"]["peakMb"] <= GOAL_MB),
-              ("24 MP JPEG ratio to naive", jpeg["ratio"], f">= {GOAL_RATIO}", jpeg["ratio"] >= GOAL_RATIO)]
+    checks = [
+        (
+            "24 MP JPEG seconds",
+            jpeg["previews"]["seconds"],
+            f"<= {GOAL_SECONDS}",
+            jpeg["previews"]["seconds"] <= GOAL_SECONDS,
+        ),
+        ("24 MP JPEG peak MB", jpeg["previews"]["peakMb"], f"<= {GOAL_MB}", jpeg["previews"]["peakMb"] <= GOAL_MB),
+        ("24 MP JPEG ratio to naive", jpeg["ratio"], f">= {GOAL_RATIO}", jpeg["ratio"] >= GOAL_RATIO),
+    ]
     for label, value, goal, met in checks:
         print(f"goal {label}: {value:.2f} ({goal}) {'met' if met else 'NOT met'}")
     return 0

@@ -73,8 +73,7 @@ def local_stack_endpoints(url: str) -> tuple[str, str]:
     return health["endpoints"]["dynamodb"], health["endpoints"]["s3"]
 
 
-def seed(ddb: Any, s3: Any, images: int, now: int, *, in_process: bool,
-         objects_max: int) -> tuple[Table, ImageBucket]:
+def seed(ddb: Any, s3: Any, images: int, now: int, *, in_process: bool, objects_max: int) -> tuple[Table, ImageBucket]:
     """A fresh table and bucket with `images` files whose retention ended an hour ago; the first
     objects_max of them with their object in the bucket (the others' DeleteObjects keys name no object,
     which S3 answers as deleted, at the same request cost)."""
@@ -83,9 +82,18 @@ def seed(ddb: Any, s3: Any, images: int, now: int, *, in_process: bool,
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     table, bucket = Table(ddb, name), ImageBucket(s3, name)
     records = [
-        FileRecord(tenant_id="bench", user_id=f"u{n % 50}", file_id=uuid.uuid4().hex, session_id="s",
-                   filename="a.jpg", content_type="image/jpeg", size_bytes=4, status=FileStatus.AVAILABLE,
-                   created_at=now - 7 * 3600, expires_at=now - 3600)
+        FileRecord(
+            tenant_id="bench",
+            user_id=f"u{n % 50}",
+            file_id=uuid.uuid4().hex,
+            session_id="s",
+            filename="a.jpg",
+            content_type="image/jpeg",
+            size_bytes=4,
+            status=FileStatus.AVAILABLE,
+            created_at=now - 7 * 3600,
+            expires_at=now - 3600,
+        )
         for n in range(images)
     ]
     if in_process:  # straight into moto's backends: seeding is not measured, and 100,000 puts through
@@ -101,7 +109,7 @@ def seed(ddb: Any, s3: Any, images: int, now: int, *, in_process: bool,
             tables.put_item(name, serialize(record.to_item(SHARDS)))
             buckets.put_object(name, record.object_key, b"\xff\xd8\xff\xe0")
         return table, bucket
-    chunks = [records[i:i + 500] for i in range(0, len(records), 500)]
+    chunks = [records[i : i + 500] for i in range(0, len(records), 500)]
 
     def write(chunk: list[FileRecord]) -> None:
         table.batch_write(puts=[r.to_item(SHARDS) for r in chunk])
@@ -123,15 +131,22 @@ def batched(workers: int, run_entries: int) -> Callable[[Table, ImageBucket, int
 
     def run(table: Table, bucket: ImageBucket, now: int, deadline: float) -> int:
         expiry = ExpiryStore(table, bucket, SHARDS)
-        ctx = SweepContext(expiry=expiry, holders=HolderStore(table, HoldStore(table, SHARDS), bucket),
-                           tenant=lambda _: TenantSettings(), shards=SHARDS)
+        ctx = SweepContext(
+            expiry=expiry,
+            holders=HolderStore(table, HoldStore(table, SHARDS), bucket),
+            tenant=lambda _: TenantSettings(),
+            shards=SHARDS,
+        )
 
         def group(g: int) -> int:
             removed = 0
             shards = run_shards(SHARDS, g, workers, now)
             while time.monotonic() < deadline:  # one run, then the group's next while entries are due
-                budget = Budget(max_entries=run_entries,
-                                remaining_ms=lambda: int((deadline - time.monotonic()) * 1000), reserve_ms=0)
+                budget = Budget(
+                    max_entries=run_entries,
+                    remaining_ms=lambda: int((deadline - time.monotonic()) * 1000),
+                    reserve_ms=0,
+                )
                 report = sweep(ctx, now, budget, shards)
                 removed += report.files_removed
                 if report.complete:
@@ -185,9 +200,12 @@ def backend(args: argparse.Namespace) -> Iterator[tuple[str | None, str | None, 
             backends = Backends(root=Path(__file__).resolve().parents[1], data_dir=Path(data), region=REGION)
             try:
                 backends.start()
-                yield (backends.dynamodb_endpoint, backends.s3_endpoint,
-                       f"the local stack's emulators started here (DynamoDB: {backends.dynamodb_kind}, "
-                       f"S3: {backends.s3_kind})")
+                yield (
+                    backends.dynamodb_endpoint,
+                    backends.s3_endpoint,
+                    f"the local stack's emulators started here (DynamoDB: {backends.dynamodb_kind}, "
+                    f"S3: {backends.s3_kind})",
+                )
             finally:
                 backends.stop()
     else:
@@ -203,15 +221,27 @@ def main() -> None:
     parser.add_argument("--workers", default="1,4,16", help="concurrent sweep runs, comma-separated")
     parser.add_argument("--seconds", type=float, default=15.0, help="each mode stops after this long")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added before every AWS request")
-    parser.add_argument("--run-entries", type=int, default=200,
-                        help="due entries one run takes (then the group's next run starts)")
-    parser.add_argument("--objects-max", type=int, default=10_000,
-                        help="images seeded with their object (the rest: item only; seeding is slow)")
+    parser.add_argument(
+        "--run-entries", type=int, default=200, help="due entries one run takes (then the group's next run starts)"
+    )
+    parser.add_argument(
+        "--objects-max",
+        type=int,
+        default=10_000,
+        help="images seeded with their object (the rest: item only; seeding is slow)",
+    )
     parser.add_argument("--endpoint", default=None, help="DynamoDB+S3 endpoint (default: moto in this process)")
-    parser.add_argument("--emulators", action="store_true",
-                        help="start the local stack's emulators (DynamoDB Local, SeaweedFS) for the run")
-    parser.add_argument("--local-stack", default=None, metavar="URL",
-                        help="use the emulators of the local stack at URL (e.g. http://127.0.0.1:3000)")
+    parser.add_argument(
+        "--emulators",
+        action="store_true",
+        help="start the local stack's emulators (DynamoDB Local, SeaweedFS) for the run",
+    )
+    parser.add_argument(
+        "--local-stack",
+        default=None,
+        metavar="URL",
+        help="use the emulators of the local stack at URL (e.g. http://127.0.0.1:3000)",
+    )
     args = parser.parse_args()
     sizes = [int(n) for n in args.images.split(",") if n.strip()]
     worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
@@ -221,8 +251,10 @@ def main() -> None:
     modes += [(f"batched, {w} worker{'s' if w > 1 else ''}", batched(w, args.run_entries)) for w in worker_counts]
     with backend(args) as (ddb_endpoint, s3_endpoint, label):
         ddb, s3 = clients(ddb_endpoint, s3_endpoint, args.latency_ms)
-        print(f"Sweep throughput: {label}, {SHARDS} expiry shards, {args.latency_ms:g} ms added per request, "
-              f"each mode stopped after {args.seconds:g} s, {os.cpu_count()} CPUs")
+        print(
+            f"Sweep throughput: {label}, {SHARDS} expiry shards, {args.latency_ms:g} ms added per request, "
+            f"each mode stopped after {args.seconds:g} s, {os.cpu_count()} CPUs"
+        )
         for images in sizes:
             now = int(time.time())
             objects = images if ddb_endpoint is None else min(images, args.objects_max)  # in-process: all
@@ -234,16 +266,18 @@ def main() -> None:
                     if table is not None and bucket is not None:
                         drop(ddb, s3, table, bucket)
                     started = time.perf_counter()
-                    table, bucket = seed(ddb, s3, images, now, in_process=ddb_endpoint is None,
-                                         objects_max=objects)
+                    table, bucket = seed(ddb, s3, images, now, in_process=ddb_endpoint is None, objects_max=objects)
                     due = images
                     print(f"  (seeded in {time.perf_counter() - started:.0f} s)", flush=True)
                 started = time.perf_counter()
                 removed = run(table, bucket, now, time.monotonic() + args.seconds)
                 elapsed = time.perf_counter() - started
                 rates[mode] = removed / elapsed
-                print(f"  {mode:<24} {removed:>7,} removed in {elapsed:6.1f} s = {rates[mode]:8.1f} images/s"
-                      f"  (backlog {due:,} due before, {due - removed:,} after)", flush=True)
+                print(
+                    f"  {mode:<24} {removed:>7,} removed in {elapsed:6.1f} s = {rates[mode]:8.1f} images/s"
+                    f"  (backlog {due:,} due before, {due - removed:,} after)",
+                    flush=True,
+                )
                 due -= removed
             if table is not None and bucket is not None:
                 drop(ddb, s3, table, bucket)

@@ -74,8 +74,7 @@ class Client:
         with self.slots:
             time.sleep(self.rtt)
             self.tally.add(api_calls=1)
-            response = self.session.request(method, self.base_url + path, json=body, headers=self.headers,
-                                            timeout=300)
+            response = self.session.request(method, self.base_url + path, json=body, headers=self.headers, timeout=300)
         if response.status_code != expect:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json() if response.content else None
@@ -84,15 +83,15 @@ class Client:
         with self.slots:
             time.sleep(self.rtt)
             self.tally.add(s3_requests=1, bytes_sent=len(data))
-            return self.session.post(upload["url"], data=upload["fields"], files={"file": ("f", data)},
-                                     timeout=300).status_code
+            return self.session.post(
+                upload["url"], data=upload["fields"], files={"file": ("f", data)}, timeout=300
+            ).status_code
 
     def put(self, part: dict[str, Any], data: bytes, headers: dict[str, str] | None = None) -> int:
         with self.slots:
             time.sleep(self.rtt)
             self.tally.add(s3_requests=1, bytes_sent=len(data))
-            return self.session.put(part["url"], data=data, headers=headers or part["headers"],
-                                    timeout=300).status_code
+            return self.session.put(part["url"], data=data, headers=headers or part["headers"], timeout=300).status_code
 
 
 def sha256(data: bytes) -> str:
@@ -111,7 +110,7 @@ def one_by_one(client: Client, photos: list[bytes], big: bytes, connections: int
         n, data = item
         ticket = client.api("POST", "/uploads", describe(f"p{n}.jpg", data, False), expect=201)
         if n < 0:  # the large file: cut at 50 %, then sent again from its start
-            half = data[:len(data) // 2]
+            half = data[: len(data) // 2]
             if client.post(ticket["upload"], half) < 300:
                 raise RuntimeError("a POST cut short was accepted")
             client.tally.add(bytes_resent=len(half))
@@ -129,16 +128,19 @@ def batched(client: Client, photos: list[bytes], big: bytes, connections: int) -
         big_file = pool.submit(multipart, client, big, connections)
         tickets: list[dict[str, Any]] = []
         for start in range(0, len(photos), BATCH):
-            chunk = photos[start:start + BATCH]
-            answer = client.api("POST", "/upload-batches",
-                                {"files": [describe(f"p{start + i}.jpg", d, True) for i, d in enumerate(chunk)]})
+            chunk = photos[start : start + BATCH]
+            answer = client.api(
+                "POST",
+                "/upload-batches",
+                {"files": [describe(f"p{start + i}.jpg", d, True) for i, d in enumerate(chunk)]},
+            )
             tickets.extend(item["ticket"] for item in answer["items"])
         statuses = list(pool.map(lambda td: client.post(td[0]["upload"], td[1]), zip(tickets, photos, strict=True)))
         if set(statuses) != {204}:
             raise RuntimeError(f"POSTs answered {sorted(set(statuses))}")
         ids = [t["fileId"] for t in tickets]
         for start in range(0, len(ids), BATCH):
-            done = client.api("POST", "/upload-batches/complete", {"fileIds": ids[start:start + BATCH]})
+            done = client.api("POST", "/upload-batches/complete", {"fileIds": ids[start : start + BATCH]})
             if done["failed"]:
                 raise RuntimeError(f"{done['failed']} completions failed: {done['items'][:2]}")
         return [big_file.result(), *ids]
@@ -146,24 +148,26 @@ def batched(client: Client, photos: list[bytes], big: bytes, connections: int) -
 
 def multipart(client: Client, data: bytes, connections: int) -> str:
     """Parts in order; at 50 % of the bytes the part in flight is cut; then list, send the missing, complete."""
-    created = client.api("POST", "/multipart-uploads", {**describe("big.jpg", data, True),
-                                                        "partSizeBytes": PART_BYTES}, expect=201)
+    created = client.api(
+        "POST", "/multipart-uploads", {**describe("big.jpg", data, True), "partSizeBytes": PART_BYTES}, expect=201
+    )
     file_id = created["fileId"]
     count = created["partCount"]
 
     def part_bytes(n: int) -> bytes:
-        return data[(n - 1) * PART_BYTES:n * PART_BYTES]
+        return data[(n - 1) * PART_BYTES : n * PART_BYTES]
 
     parts = [{"partNumber": n, "sha256": sha256(part_bytes(n))} for n in range(1, count + 1)]
-    signed = {p["partNumber"]: p for p in client.api("POST", f"/multipart-uploads/{file_id}/parts",
-                                                     {"parts": parts})["parts"]}
+    signed = {
+        p["partNumber"]: p for p in client.api("POST", f"/multipart-uploads/{file_id}/parts", {"parts": parts})["parts"]
+    }
     # The parts that fit in the first half go in parallel; the next one is cut half-way (the connection drops).
     before_cut = [n for n in range(1, count + 1) if n * PART_BYTES <= len(data) // 2]
     with ThreadPoolExecutor(connections) as pool:
         if set(pool.map(lambda n: client.put(signed[n], part_bytes(n)), before_cut)) - {200}:
             raise RuntimeError("a part was refused")
     cut_part = len(before_cut) + 1
-    cut = part_bytes(cut_part)[:len(part_bytes(cut_part)) // 2]
+    cut = part_bytes(cut_part)[: len(part_bytes(cut_part)) // 2]
     if client.put(signed[cut_part], cut, {**signed[cut_part]["headers"], "Content-Length": str(len(cut))}) < 300:
         raise RuntimeError("a part cut short was accepted")
     client.tally.add(bytes_resent=len(cut))
@@ -185,18 +189,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.e2e.stack import running_stack
 
     photo_size, big_size = int(args.photo_mb * 1_000_000), int(args.big_mb * 1_000_000)
-    print(f"bench-uploads: making {args.photos} photos of {args.photo_mb} MB and one of {args.big_mb} MB",
-          file=sys.stderr)
-    settings = json.dumps({BIG_TENANT: {"max_upload_bytes": max(big_size, photo_size) + 1_000_000,
-                                        "upload_url_seconds": 3600}})
-    results: dict[str, Any] = {"photos": args.photos, "photoBytes": photo_size, "bigBytes": big_size,
-                               "rttMs": args.rtt_ms, "connections": args.connections, "modes": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-uploads-") as folder, running_stack(
-            Path(folder) / "data", extra_env={"IMAGESTORE_TENANT_SETTINGS": settings}, timeout=180) as stack:
+    print(
+        f"bench-uploads: making {args.photos} photos of {args.photo_mb} MB and one of {args.big_mb} MB", file=sys.stderr
+    )
+    settings = json.dumps(
+        {BIG_TENANT: {"max_upload_bytes": max(big_size, photo_size) + 1_000_000, "upload_url_seconds": 3600}}
+    )
+    results: dict[str, Any] = {
+        "photos": args.photos,
+        "photoBytes": photo_size,
+        "bigBytes": big_size,
+        "rttMs": args.rtt_ms,
+        "connections": args.connections,
+        "modes": {},
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-uploads-") as folder,
+        running_stack(Path(folder) / "data", extra_env={"IMAGESTORE_TENANT_SETTINGS": settings}, timeout=180) as stack,
+    ):
         for mode, upload in (("one-by-one", one_by_one), ("batched+multipart", batched)):
             # Other users each run: the photos are the same bytes (a duplicate is the same user's only).
-            client = Client(stack.base_url, stack.mint_token(BIG_TENANT, f"user-{mode}"), args.rtt_ms / 1000,
-                            args.connections)
+            client = Client(
+                stack.base_url, stack.mint_token(BIG_TENANT, f"user-{mode}"), args.rtt_ms / 1000, args.connections
+            )
             photos = [photo_bytes(n, photo_size) for n in range(args.photos)]
             big = photo_bytes(10_000, big_size)
             print(f"bench-uploads: {mode} ...", file=sys.stderr)
@@ -204,10 +219,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ids = upload(client, photos, big, args.connections)
             wall = time.perf_counter() - started
             t = client.tally
-            results["modes"][mode] = {"apiCalls": t.api_calls, "s3Requests": t.s3_requests,
-                                      "wallSeconds": round(wall, 2),
-                                      "bytesSent": t.bytes_sent, "bytesResentAfterCut": t.bytes_resent,
-                                      "files": len(ids)}
+            results["modes"][mode] = {
+                "apiCalls": t.api_calls,
+                "s3Requests": t.s3_requests,
+                "wallSeconds": round(wall, 2),
+                "bytesSent": t.bytes_sent,
+                "bytesResentAfterCut": t.bytes_resent,
+                "files": len(ids),
+            }
             del photos, big
     one, both = results["modes"]["one-by-one"], results["modes"]["batched+multipart"]
     results["speedup"] = round(one["wallSeconds"] / both["wallSeconds"], 2)
@@ -227,14 +246,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print(f"{args.photos} photos x {args.photo_mb} MB + 1 x {args.big_mb} MB, +{args.rtt_ms:g} ms per request, "
-          f"{args.connections} connections, a cut at 50 % of the large file")
+    print(
+        f"{args.photos} photos x {args.photo_mb} MB + 1 x {args.big_mb} MB, +{args.rtt_ms:g} ms per request, "
+        f"{args.connections} connections, a cut at 50 % of the large file"
+    )
     print(f"{'mode':<20} {'API calls':>9} {'S3 requests':>11} {'wall s':>8} {'MB sent':>8} {'MB re-sent':>10}")
     for mode, m in results["modes"].items():
-        print(f"{mode:<20} {m['apiCalls']:>9} {m['s3Requests']:>11} {m['wallSeconds']:>8.1f} "
-              f"{m['bytesSent'] / 1e6:>8.1f} {m['bytesResentAfterCut'] / 1e6:>10.1f}")
-    print(f"batched+multipart is {results['speedup']}x faster; re-sent after the cut: at most one part "
-          f"({PART_BYTES / 1e6:.1f} MB) vs the whole file's first half")
+        print(
+            f"{mode:<20} {m['apiCalls']:>9} {m['s3Requests']:>11} {m['wallSeconds']:>8.1f} "
+            f"{m['bytesSent'] / 1e6:>8.1f} {m['bytesResentAfterCut'] / 1e6:>10.1f}"
+        )
+    print(
+        f"batched+multipart is {results['speedup']}x faster; re-sent after the cut: at most one part "
+        f"({PART_BYTES / 1e6:.1f} MB) vs the whole file's first half"
+    )
     return 0
 
 

@@ -50,8 +50,9 @@ def sender_phase(seconds: float) -> float:
     while time.monotonic() < deadline:
         event = webhook_events.project_deleted(TENANT, "u", uuid.uuid4().hex, int(time.time()))
         body = event.model_dump_json().encode()
-        result = post(listener.url, body, webhook_signing.signed_headers([secret], event.id, int(time.time()), body),
-                      policy)
+        result = post(
+            listener.url, body, webhook_signing.signed_headers([secret], event.id, int(time.time()), body), policy
+        )
         sent += result.ok
     elapsed = time.monotonic() - started
     listener.stop()
@@ -83,8 +84,10 @@ def stack_phase(base: str, secret: str, count: int, timeout: float, interval: fl
     first = time.time()
     step = 1 if interval else 10
     for start in range(0, count, step):
-        events = [webhook_events.project_deleted(TENANT, "u", uuid.uuid4().hex, int(time.time()))
-                  for _ in range(min(step, count - start))]
+        events = [
+            webhook_events.project_deleted(TENANT, "u", uuid.uuid4().hex, int(time.time()))
+            for _ in range(min(step, count - start))
+        ]
         now = time.time()
         _put(base, events)
         put_at.update({e.id: now for e in events})
@@ -101,16 +104,33 @@ def stack_phase(base: str, secret: str, count: int, timeout: float, interval: fl
     listener.stop()
     delays = [arrived[i] - put_at[i] for i in put_at if i in arrived]
     last = max((arrived[i] for i in put_at if i in arrived), default=first)
-    return {"events": count, "delivered": len(delays), "rejected": listener.rejected,
-            "deliveries_per_s": len(delays) / max(1e-9, last - first),
-            "p50_delay_ms": statistics.median(delays) * 1000 if delays else float("nan"),
-            "p95_delay_ms": p(delays, 0.95) * 1000, "max_delay_ms": max(delays, default=float("nan")) * 1000}
+    return {
+        "events": count,
+        "delivered": len(delays),
+        "rejected": listener.rejected,
+        "deliveries_per_s": len(delays) / max(1e-9, last - first),
+        "p50_delay_ms": statistics.median(delays) * 1000 if delays else float("nan"),
+        "p95_delay_ms": p(delays, 0.95) * 1000,
+        "max_delay_ms": max(delays, default=float("nan")) * 1000,
+    }
 
 
 def _put(base: str, events: list[Any]) -> None:
-    answer = requests.post(f"{base}/_local/events", timeout=30, json={"Entries": [
-        {"Source": "imagestore.webhooks", "DetailType": e.type, "Detail": e.model_dump_json(),
-         "EventBusName": "default"} for e in events]})
+    answer = requests.post(
+        f"{base}/_local/events",
+        timeout=30,
+        json={
+            "Entries": [
+                {
+                    "Source": "imagestore.webhooks",
+                    "DetailType": e.type,
+                    "Detail": e.model_dump_json(),
+                    "EventBusName": "default",
+                }
+                for e in events
+            ]
+        },
+    )
     answer.raise_for_status()
     if answer.json().get("FailedEntryCount"):
         raise RuntimeError(answer.text)
@@ -137,16 +157,28 @@ def main(argv: list[str] | None = None) -> int:
         from tests.e2e.stack import running_stack
 
         secret = uuid.uuid4().hex * 2
-        with tempfile.TemporaryDirectory(prefix="imagestore-bench-webhooks-") as data, running_stack(
-                Path(data), extra_env={"IMAGESTORE_JWT_SECRET": secret, "IMAGESTORE_LOCAL_ACCESS_LOG": "0",
-                                       "IMAGESTORE_LOCAL_CONCURRENCY": "4,project/webhookDelivery=1"},
-                timeout=180) as stack:
+        with (
+            tempfile.TemporaryDirectory(prefix="imagestore-bench-webhooks-") as data,
+            running_stack(
+                Path(data),
+                extra_env={
+                    "IMAGESTORE_JWT_SECRET": secret,
+                    "IMAGESTORE_LOCAL_ACCESS_LOG": "0",
+                    "IMAGESTORE_LOCAL_CONCURRENCY": "4,project/webhookDelivery=1",
+                },
+                timeout=180,
+            ) as stack,
+        ):
             result = stack_phase(stack.base_url, secret, args.events, args.timeout)
             paced = stack_phase(stack.base_url, secret, args.paced, args.timeout, args.interval)
-    print(f"phase 2, a burst of {args.events} events, the stack's path with one webhookDelivery worker: "
-          + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
-    print(f"phase 3, one event every {args.interval} s (no backlog): "
-          + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in paced.items()}))
+    print(
+        f"phase 2, a burst of {args.events} events, the stack's path with one webhookDelivery worker: "
+        + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()})
+    )
+    print(
+        f"phase 3, one event every {args.interval} s (no backlog): "
+        + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in paced.items()})
+    )
     return 0 if all(r["delivered"] == r["events"] and not r["rejected"] for r in (result, paced)) else 1
 
 

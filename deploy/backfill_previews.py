@@ -29,11 +29,14 @@ def files_without_previews(page_size: int) -> Iterator[FileRecord]:
     """Every available file of the table that has no previewStatus (Scan, a page at a time)."""
     table = factory.table()
     kwargs: dict[str, Any] = {
-        "TableName": table.name, "Limit": page_size,
+        "TableName": table.name,
+        "Limit": page_size,
         "FilterExpression": "entity = :file AND #status = :available AND attribute_not_exists(previewStatus)",
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {":file": {"S": FileRecord.ENTITY},
-                                      ":available": {"S": FileStatus.AVAILABLE.value}},
+        "ExpressionAttributeValues": {
+            ":file": {"S": FileRecord.ENTITY},
+            ":available": {"S": FileStatus.AVAILABLE.value},
+        },
     }
     while True:
         page = table.client.scan(**kwargs)
@@ -45,20 +48,41 @@ def files_without_previews(page_size: int) -> Iterator[FileRecord]:
 
 def copy_event(bucket: str, key: str, region: str) -> dict[str, Any]:
     """The S3 notification the previews function receives for the completion's copy of key."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region, "eventName": "ObjectCreated:Copy",
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "userIdentity": {"principalId": "imagestore-backfill"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "backfill", "x-amz-id-2": "backfill"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "backfill-previews",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "imagestore"},
-                          "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": key, "size": 0, "eTag": "", "sequencer": "0"}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventName": "ObjectCreated:Copy",
+                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "userIdentity": {"principalId": "imagestore-backfill"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "backfill", "x-amz-id-2": "backfill"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "backfill-previews",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "imagestore"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {"key": key, "size": 0, "eTag": "", "sequencer": "0"},
+                },
+            }
+        ]
+    }
 
 
-def backfill(invoke: Callable[[dict[str, Any]], None], *, bucket: str, region: str, dry_run: bool,
-             rate: float, page_size: int = 500) -> int:
+def backfill(
+    invoke: Callable[[dict[str, Any]], None],
+    *,
+    bucket: str,
+    region: str,
+    dry_run: bool,
+    rate: float,
+    page_size: int = 500,
+) -> int:
     """Invoke the previews function for every file without previews (or, with dry_run, count them)."""
     count = 0
     for record in files_without_previews(page_size):

@@ -14,6 +14,7 @@ def file_service_outputs(stage: str, region: str, account_id: str = ACCOUNT_ID) 
     table = f"imagestore-{stage}"
     bucket = f"imagestore-{stage}-images-{region}"
     table_arn = f"arn:aws:dynamodb:{region}:{account_id}:table/{table}"
+    authorizer = f"arn:aws:lambda:{region}:{account_id}:function:imagestore-file-{stage}-authorizer:1"
     return {
         "TableName": table,
         "TableArn": table_arn,
@@ -21,8 +22,7 @@ def file_service_outputs(stage: str, region: str, account_id: str = ACCOUNT_ID) 
         "BucketName": bucket,
         "BucketArn": f"arn:aws:s3:::{bucket}",
         "ImagestoreLambdaLayerQualifiedArn": f"arn:aws:lambda:{region}:{account_id}:layer:imagestore:1",
-        "AuthorizerLambdaFunctionQualifiedArn":
-            f"arn:aws:lambda:{region}:{account_id}:function:imagestore-file-{stage}-authorizer:1",
+        "AuthorizerLambdaFunctionQualifiedArn": authorizer,
         "CorsOrigins": "http://localhost:*,http://127.0.0.1:*",
         "TenantCacheSeconds": "60",
         "UnknownTenants": "refuse",

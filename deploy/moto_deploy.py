@@ -49,23 +49,25 @@ def deploy_service(service: str, session: Any) -> dict[str, Any]:
     cfn.create_stack(StackName=name, TemplateBody=create, Capabilities=["CAPABILITY_NAMED_IAM"])
     report: dict[str, Any] = {"create": _wait(cfn, name)}
     bucket = cfn.describe_stack_resource(StackName=name, LogicalResourceId="ServerlessDeploymentBucket")[
-        "StackResourceDetail"]["PhysicalResourceId"]
+        "StackResourceDetail"
+    ]["PhysicalResourceId"]
     update = json.loads((folder / "cloudformation-template-update-stack.json").read_text())
     for key, filename in _artifact_keys(update).items():
         s3.upload_file(str(folder / filename), bucket, key)
     try:
-        cfn.update_stack(StackName=name, TemplateBody=json.dumps(update),
-                         Capabilities=["CAPABILITY_NAMED_IAM"])
+        cfn.update_stack(StackName=name, TemplateBody=json.dumps(update), Capabilities=["CAPABILITY_NAMED_IAM"])
         report["update"] = _wait(cfn, name)
     except ClientError as exc:  # a refusal is what this report is for
         report["update"] = f"refused: {exc}"
     resources = cfn.get_paginator("list_stack_resources").paginate(StackName=name)
-    created = {r.get("LogicalResourceId", "?"): r.get("ResourceStatus") for page in resources
-               for r in page["StackResourceSummaries"]}
+    created = {
+        r.get("LogicalResourceId", "?"): r.get("ResourceStatus")
+        for page in resources
+        for r in page["StackResourceSummaries"]
+    }
     report["resources"] = created
     report["missing"] = sorted(
-        f"{logical} ({spec['Type']})" for logical, spec in update["Resources"].items()
-        if logical not in created
+        f"{logical} ({spec['Type']})" for logical, spec in update["Resources"].items() if logical not in created
     )
     stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     report["outputs"] = {o["OutputKey"]: o.get("OutputValue") for o in stack.get("Outputs", [])}
@@ -90,8 +92,9 @@ def main() -> None:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                          AWS_ENDPOINT_URL=f"http://{host}:{port}")
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=f"http://{host}:{port}"
+        )
         session = boto3.Session(region_name="eu-west-1")
         results = {}
         for service in SERVICES:
@@ -104,8 +107,7 @@ def main() -> None:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(results, indent=2) + "\n")
     for service, result in results.items():
-        print(f"{service}: create={result.get('create')} update={result.get('update')} "
-              f"error={result.get('error')}")
+        print(f"{service}: create={result.get('create')} update={result.get('update')} error={result.get('error')}")
         print(f"  not created by moto: {', '.join(result.get('missing', [])) or 'none'}")
 
 

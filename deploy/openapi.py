@@ -47,7 +47,7 @@ REF = "#/components/schemas/{model}"
 AUTHORIZED_ERRORS = (400, 401, 403, 429)
 ERROR_DESCRIPTIONS = {
     400: "Malformed request: body, field, query parameter, header or cursor (`details.problems` lists up to 20 "
-         "bad fields; `details.problemCount` and `details.omittedProblems` say how many more there were)",
+    "bad fields; `details.problemCount` and `details.omittedProblems` say how many more there were)",
     401: "No token, a forged or expired one, or claims of the wrong type",
     403: "A scoped token (such as a mobile-upload token) outside its scope",
     404: "No such resource for this caller (also what another user or tenant sees)",
@@ -99,36 +99,69 @@ class Operation:
     idempotent: bool = False  # takes Idempotency-Key (the route names imagestore.idempotency.idempotent)
 
 
-LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-              f"Page size, {DEFAULT_LIMIT} by default; values outside 1..{MAX_LIMIT} are clamped to it", example=20)
-CURSOR = Param("cursor", "query", {"type": "string", "maxLength": MAX_CURSOR_CHARS},
-               "The `nextCursor` of the previous page (opaque; a cursor of another list or user is a 400)")
+LIMIT = Param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    f"Page size, {DEFAULT_LIMIT} by default; values outside 1..{MAX_LIMIT} are clamped to it",
+    example=20,
+)
+CURSOR = Param(
+    "cursor",
+    "query",
+    {"type": "string", "maxLength": MAX_CURSOR_CHARS},
+    "The `nextCursor` of the previous page (opaque; a cursor of another list or user is a 400)",
+)
 # A version from 1 up, at most MAX_VERSION_DIGITS digits (the API also takes leading zeros; "0" is refused).
 _VERSION = f"[1-9][0-9]{{0,{MAX_VERSION_DIGITS - 1}}}"
-FILES_CURSOR = Param("filesCursor", "query", {"type": "string", "maxLength": 40},
-                     f"The `filesNextCursor` of the previous answer: the next page of files "
-                     f"({project_models.FILES_PAGE_SIZE} a page; a cursor of another version of the project is a 409)")
-IF_MATCH = Param("If-Match", "header", {"type": "string", "pattern": f'^((W/)?"{_VERSION}"|{_VERSION})$'},
-                 "The version being replaced: `3`, `\"3\"` or `W/\"3\"` (the ETag of the last save)", required=True,
-                 example='"1"')
+FILES_CURSOR = Param(
+    "filesCursor",
+    "query",
+    {"type": "string", "maxLength": 40},
+    f"The `filesNextCursor` of the previous answer: the next page of files "
+    f"({project_models.FILES_PAGE_SIZE} a page; a cursor of another version of the project is a 409)",
+)
+IF_MATCH = Param(
+    "If-Match",
+    "header",
+    {"type": "string", "pattern": f'^((W/)?"{_VERSION}"|{_VERSION})$'},
+    'The version being replaced: `3`, `"3"` or `W/"3"` (the ETag of the last save)',
+    required=True,
+    example='"1"',
+)
 IDEMPOTENCY_KEY = Param(
-    "Idempotency-Key", "header",
+    "Idempotency-Key",
+    "header",
     {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
     "A key the client makes per intended create (a UUID, say; printable ASCII). The same key with the same "
     "request within 24 hours answers the first request's answer again (header `Idempotent-Replayed: true`) and creates "
     "nothing; with another request it is a 422 (`idempotency_key_reused`); while the first still runs, a "
     "409 (`idempotency_key_in_use`, retry after Retry-After). Keys are the caller's own (tenant and user). "
     "Only successful answers are kept: after an error the same key runs the request again. (No example: "
-    "one example key shared by every operation would be the reuse this header refuses.)")
-REPLAYED = {"Idempotent-Replayed": {"description": "`true` when this answer is the replay of an earlier "
-                                                   "request with the same Idempotency-Key",
-                                    "schema": {"type": "string", "enum": ["true"]}}}
-ETAG = {"ETag": {"description": "The project's version, quoted: send it back as If-Match (to save) or "
-                                 "If-None-Match (to read only when it changed)",
-                  "schema": {"type": "string"}, "example": '"2"'}}
-IF_NONE_MATCH = Param("If-None-Match", "header", {"type": "string"},
-                      "The ETag of the copy the client has (`\"3\"`; a list or `*` too): when it is the current "
-                      "version the answer is 304 with no body, at the cost of one small read", example='"1"')
+    "one example key shared by every operation would be the reuse this header refuses.)",
+)
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this answer is the replay of an earlier request with the same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+ETAG = {
+    "ETag": {
+        "description": "The project's version, quoted: send it back as If-Match (to save) or "
+        "If-None-Match (to read only when it changed)",
+        "schema": {"type": "string"},
+        "example": '"2"',
+    }
+}
+IF_NONE_MATCH = Param(
+    "If-None-Match",
+    "header",
+    {"type": "string"},
+    'The ETag of the copy the client has (`"3"`; a list or `*` too): when it is the current '
+    "version the answer is 304 with no body, at the cost of one small read",
+    example='"1"',
+)
 
 
 def _path(name: str, description: str) -> Param:
@@ -143,8 +176,10 @@ SHARE_TOKEN = _path("token", "A share link's capability token (a secret: keep it
 CART_ITEM_ID = _path("cartItemId", "A cart item's id")
 ORDER_ID = _path("orderId", "An order's id")
 ENDPOINT_ID = _path("endpointId", "A webhook endpoint's id")
-WEBHOOKS_SCOPE_NOTE = ("Needs a token whose scope includes `webhooks` (the shop's backend); any other token "
-                       "is a 403. Another tenant's endpoint is a 404. See docs/webhooks.md.")
+WEBHOOKS_SCOPE_NOTE = (
+    "Needs a token whose scope includes `webhooks` (the shop's backend); any other token "
+    "is a 403. Another tenant's endpoint is a 404. See docs/webhooks.md."
+)
 
 
 def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
@@ -154,343 +189,703 @@ def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
 OPERATIONS: tuple[Operation, ...] = (
     # ---- File API
     Operation(
-        "file", "post", "/uploads", "requestUpload", "Ask for a presigned upload", "uploads",
-        {201: file_models.UploadTicket}, body=file_models.UploadRequest,
+        "file",
+        "post",
+        "/uploads",
+        "requestUpload",
+        "Ask for a presigned upload",
+        "uploads",
+        {201: file_models.UploadTicket},
+        body=file_models.UploadRequest,
         body_example={"filename": "photo.jpg", "contentType": "image/jpeg", "sizeBytes": 2_345_678},
-        errors=(404, 409, 413, 415), security=("bearerJwt", "mobileUploadToken"),
+        errors=(404, 409, 413, 415),
+        security=("bearerJwt", "mobileUploadToken"),
         description="A presigned S3 POST whose policy pins the key, the content type and the size. Send the "
-                    "bytes to `upload.url` with `upload.fields`, then call complete. With a mobile-upload token "
-                    "the file joins that mobile upload (404 once it is gone, 409 when it is full).",
-        links={"CompleteUpload": _link("completeUpload", fileId="$response.body#/fileId"),
-               "GetFile": _link("getFile", fileId="$response.body#/fileId")},
+        "bytes to `upload.url` with `upload.fields`, then call complete. With a mobile-upload token "
+        "the file joins that mobile upload (404 once it is gone, 409 when it is full).",
+        links={
+            "CompleteUpload": _link("completeUpload", fileId="$response.body#/fileId"),
+            "GetFile": _link("getFile", fileId="$response.body#/fileId"),
+        },
         idempotent=True,
     ),
     Operation(
-        "file", "post", "/uploads/{fileId}/complete", "completeUpload", "Verify an uploaded file", "uploads",
-        {200: file_models.FileView}, params=(FILE_ID,), errors=(404, 409, 413, 415, 422),
+        "file",
+        "post",
+        "/uploads/{fileId}/complete",
+        "completeUpload",
+        "Verify an uploaded file",
+        "uploads",
+        {200: file_models.FileView},
+        params=(FILE_ID,),
+        errors=(404, 409, 413, 415, 422),
         security=("bearerJwt", "mobileUploadToken"),
         description="Checks the object exists, its size and that its bytes really are the declared image type; "
-                    "the file becomes available. The S3 ObjectCreated event does the same, idempotently.",
+        "the file becomes available. The S3 ObjectCreated event does the same, idempotently.",
         links={"GetFile": _link("getFile", fileId="$response.body#/fileId")},
     ),
     Operation(
-        "file", "post", "/upload-batches", "requestUploads", "Ask for up to 100 presigned uploads", "uploads",
-        {200: file_models.UploadBatchResult}, body=file_models.UploadBatchRequest,
-        body_example={"files": [{"filename": "p1.jpg", "contentType": "image/jpeg", "sizeBytes": 2_345_678,
-                                 "sha256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="}]},
-        errors=(404, 409), security=("bearerJwt", "mobileUploadToken"),
+        "file",
+        "post",
+        "/upload-batches",
+        "requestUploads",
+        "Ask for up to 100 presigned uploads",
+        "uploads",
+        {200: file_models.UploadBatchResult},
+        body=file_models.UploadBatchRequest,
+        body_example={
+            "files": [
+                {
+                    "filename": "p1.jpg",
+                    "contentType": "image/jpeg",
+                    "sizeBytes": 2_345_678,
+                    "sha256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+                }
+            ]
+        },
+        errors=(404, 409),
+        security=("bearerJwt", "mobileUploadToken"),
         description="Each file is checked as by requestUpload and answered on its own in `items` (same order, "
-                    "`index`): 201 with its ticket, 200 with `ticket.duplicate` true when the caller already "
-                    "has an available file of that `sha256` (nothing to upload), or its 4xx `error` (a bad "
-                    "field, a type or size the tenant refuses, a sha256 repeated in the batch). More than "
-                    f"{file_models.MAX_BATCH} files, or none, is a 400 for the whole batch.",
+        "`index`): 201 with its ticket, 200 with `ticket.duplicate` true when the caller already "
+        "has an available file of that `sha256` (nothing to upload), or its 4xx `error` (a bad "
+        "field, a type or size the tenant refuses, a sha256 repeated in the batch). More than "
+        f"{file_models.MAX_BATCH} files, or none, is a 400 for the whole batch.",
         idempotent=True,
     ),
     Operation(
-        "file", "post", "/upload-batches/complete", "completeUploads", "Verify up to 100 uploaded files",
-        "uploads", {200: file_models.CompleteBatchResult}, body=file_models.CompleteBatchRequest,
-        body_example={"fileIds": ["01J8Z6Q4W5V9XK2M3N4P5R6S7T"]}, errors=(404,),
+        "file",
+        "post",
+        "/upload-batches/complete",
+        "completeUploads",
+        "Verify up to 100 uploaded files",
+        "uploads",
+        {200: file_models.CompleteBatchResult},
+        body=file_models.CompleteBatchRequest,
+        body_example={"fileIds": ["01J8Z6Q4W5V9XK2M3N4P5R6S7T"]},
+        errors=(404,),
         security=("bearerJwt", "mobileUploadToken"),
         description="Each file is completed as by completeUpload and answered on its own in `items`: 200 with "
-                    "the file, or its error (404 unknown, 409 bytes not there yet, 422 refused bytes, 400 an id "
-                    f"repeated in the batch). More than {file_models.MAX_BATCH} ids, or none, is a 400.",
+        "the file, or its error (404 unknown, 409 bytes not there yet, 422 refused bytes, 400 an id "
+        f"repeated in the batch). More than {file_models.MAX_BATCH} ids, or none, is a 400.",
     ),
     Operation(
-        "file", "post", "/multipart-uploads", "createMultipartUpload", "Start a multipart upload", "multipart",
-        {201: file_models.MultipartTicket, 200: file_models.MultipartTicket}, body=file_models.MultipartRequest,
+        "file",
+        "post",
+        "/multipart-uploads",
+        "createMultipartUpload",
+        "Start a multipart upload",
+        "multipart",
+        {201: file_models.MultipartTicket, 200: file_models.MultipartTicket},
+        body=file_models.MultipartRequest,
         body_example={"filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": 60_000_000},
-        errors=(404, 409, 413, 415), security=("bearerJwt", "mobileUploadToken"),
+        errors=(404, 409, 413, 415),
+        security=("bearerJwt", "mobileUploadToken"),
         description="For large files and weak networks: parts of `partSizeBytes` (the last one smaller) go "
-                    "straight to S3 with URLs from signMultipartParts; after a cut, listMultipartParts says "
-                    "which are missing. With `sha256`, S3 verifies every part's sha256 and the whole file's "
-                    "is checked at completion; 200 with `duplicate` true when the caller already has those bytes.",
-        links={"SignMultipartParts": _link("signMultipartParts", fileId="$response.body#/fileId"),
-               "ListMultipartParts": _link("listMultipartParts", fileId="$response.body#/fileId"),
-               "CompleteMultipartUpload": _link("completeMultipartUpload", fileId="$response.body#/fileId"),
-               "AbortMultipartUpload": _link("abortMultipartUpload", fileId="$response.body#/fileId")},
+        "straight to S3 with URLs from signMultipartParts; after a cut, listMultipartParts says "
+        "which are missing. With `sha256`, S3 verifies every part's sha256 and the whole file's "
+        "is checked at completion; 200 with `duplicate` true when the caller already has those bytes.",
+        links={
+            "SignMultipartParts": _link("signMultipartParts", fileId="$response.body#/fileId"),
+            "ListMultipartParts": _link("listMultipartParts", fileId="$response.body#/fileId"),
+            "CompleteMultipartUpload": _link("completeMultipartUpload", fileId="$response.body#/fileId"),
+            "AbortMultipartUpload": _link("abortMultipartUpload", fileId="$response.body#/fileId"),
+        },
         idempotent=True,
     ),
     Operation(
-        "file", "post", "/multipart-uploads/{fileId}/parts", "signMultipartParts",
-        "Presigned URLs for parts of a multipart upload", "multipart",
-        {200: file_models.SignedParts}, body=file_models.SignPartsRequest, params=(FILE_ID,),
-        body_example={"parts": [{"partNumber": 1}, {"partNumber": 2}]}, errors=(404, 409),
+        "file",
+        "post",
+        "/multipart-uploads/{fileId}/parts",
+        "signMultipartParts",
+        "Presigned URLs for parts of a multipart upload",
+        "multipart",
+        {200: file_models.SignedParts},
+        body=file_models.SignPartsRequest,
+        params=(FILE_ID,),
+        body_example={"parts": [{"partNumber": 1}, {"partNumber": 2}]},
+        errors=(404, 409),
         security=("bearerJwt", "mobileUploadToken"),
         description=f"Up to {file_models.MAX_PARTS_PER_CALL} parts a call. Each URL is a PUT signed for the "
-                    "part's exact size (and its sha256): send the listed `headers` with it.",
+        "part's exact size (and its sha256): send the listed `headers` with it.",
     ),
     Operation(
-        "file", "get", "/multipart-uploads/{fileId}/parts", "listMultipartParts",
-        "The parts S3 holds of a multipart upload", "multipart",
-        {200: file_models.MultipartPartsView}, params=(FILE_ID,), errors=(404, 409),
+        "file",
+        "get",
+        "/multipart-uploads/{fileId}/parts",
+        "listMultipartParts",
+        "The parts S3 holds of a multipart upload",
+        "multipart",
+        {200: file_models.MultipartPartsView},
+        params=(FILE_ID,),
+        errors=(404, 409),
         security=("bearerJwt", "mobileUploadToken"),
         description="After a cut, send only `missingPartNumbers`.",
     ),
     Operation(
-        "file", "post", "/multipart-uploads/{fileId}/complete", "completeMultipartUpload",
-        "Join the parts and verify the file", "multipart",
-        {200: file_models.FileView}, body=file_models.CompleteMultipartRequest, body_required=False,
-        params=(FILE_ID,), errors=(404, 409, 422), security=("bearerJwt", "mobileUploadToken"),
+        "file",
+        "post",
+        "/multipart-uploads/{fileId}/complete",
+        "completeMultipartUpload",
+        "Join the parts and verify the file",
+        "multipart",
+        {200: file_models.FileView},
+        body=file_models.CompleteMultipartRequest,
+        body_required=False,
+        params=(FILE_ID,),
+        errors=(404, 409, 422),
+        security=("bearerJwt", "mobileUploadToken"),
         description="Joins the parts S3 holds (409 with `details.missingPartNumbers` while some are missing) "
-                    "and checks the file as completeUpload does (size, type, structure, sha256). An optional "
-                    "`parts` list must be ascending and name every part (400 otherwise).",
+        "and checks the file as completeUpload does (size, type, structure, sha256). An optional "
+        "`parts` list must be ascending and name every part (400 otherwise).",
     ),
     Operation(
-        "file", "delete", "/multipart-uploads/{fileId}", "abortMultipartUpload", "Abort a multipart upload",
-        "multipart", {204: None}, params=(FILE_ID,), errors=(404, 409),
+        "file",
+        "delete",
+        "/multipart-uploads/{fileId}",
+        "abortMultipartUpload",
+        "Abort a multipart upload",
+        "multipart",
+        {204: None},
+        params=(FILE_ID,),
+        errors=(404, 409),
         security=("bearerJwt", "mobileUploadToken"),
     ),
     Operation(
-        "file", "get", "/files", "listFiles", "The caller's files", "files",
-        {200: file_models.FilePage}, params=(LIMIT, CURSOR),
+        "file",
+        "get",
+        "/files",
+        "listFiles",
+        "The caller's files",
+        "files",
+        {200: file_models.FilePage},
+        params=(LIMIT, CURSOR),
     ),
     Operation(
-        "file", "get", "/files/{fileId}", "getFile", "A file, with a short-lived download URL", "files",
-        {200: file_models.FileView}, params=(FILE_ID,), errors=(404,),
+        "file",
+        "get",
+        "/files/{fileId}",
+        "getFile",
+        "A file, with a short-lived download URL",
+        "files",
+        {200: file_models.FileView},
+        params=(FILE_ID,),
+        errors=(404,),
         links={"DeleteFile": _link("deleteFile", fileId="$request.path.fileId")},
     ),
     Operation(
-        "file", "get", "/files/{fileId}/print-check", "checkPrint", "Whether a file prints well at a size",
-        "files", {200: file_models.PrintCheckView},
-        params=(FILE_ID, *(Param(name, "query", {"type": "number", "minimum": MIN_PRINT_MM, "maximum": MAX_PRINT_MM},
-                                 f"The print's {side} in millimetres", required=True, example=example)
-                           for name, side, example in (("widthMm", "width", 150), ("heightMm", "height", 100)))),
+        "file",
+        "get",
+        "/files/{fileId}/print-check",
+        "checkPrint",
+        "Whether a file prints well at a size",
+        "files",
+        {200: file_models.PrintCheckView},
+        params=(
+            FILE_ID,
+            *(
+                Param(
+                    name,
+                    "query",
+                    {"type": "number", "minimum": MIN_PRINT_MM, "maximum": MAX_PRINT_MM},
+                    f"The print's {side} in millimetres",
+                    required=True,
+                    example=example,
+                )
+                for name, side, example in (("widthMm", "width", 150), ("heightMm", "height", 100))
+            ),
+        ),
         errors=(404, 409),
         description="The effective DPI of the file's pixels printed at widthMm x heightMm, and the verdict "
-                    "against the tenant's thresholds (default: good from 300 dpi, acceptable from 150). 409 while "
-                    "the file's pixel size is not known (not yet available).",
+        "against the tenant's thresholds (default: good from 300 dpi, acceptable from 150). 409 while "
+        "the file's pixel size is not known (not yet available).",
     ),
     Operation(
-        "file", "delete", "/files/{fileId}", "deleteFile", "Delete a file", "files",
-        {204: None}, params=(FILE_ID,), errors=(404, 409),
+        "file",
+        "delete",
+        "/files/{fileId}",
+        "deleteFile",
+        "Delete a file",
+        "files",
+        {204: None},
+        params=(FILE_ID,),
+        errors=(404, 409),
         description="409 while a project, share copy, cart item or order still holds the file.",
     ),
     Operation(
-        "file", "post", "/mobile-uploads", "createMobileUpload", "Open a mobile upload (QR code for a phone)",
-        "mobile uploads", {201: file_models.MobileUploadCreated}, body=file_models.MobileUploadRequest,
-        body_required=False, body_example={"retention": "session"}, errors=(409, 413),
-        links={"ShowMobileUpload": _link("showMobileUpload", mobileUploadId="$response.body#/mobileUploadId"),
-               "MobileUploadQr": _link("mobileUploadQr", mobileUploadId="$response.body#/mobileUploadId",
-                                       **{"header.X-Mobile-Upload-Token": "$response.body#/token"}),
-               "RevokeMobileUpload": _link("revokeMobileUpload",
-                                           mobileUploadId="$response.body#/mobileUploadId")},
+        "file",
+        "post",
+        "/mobile-uploads",
+        "createMobileUpload",
+        "Open a mobile upload (QR code for a phone)",
+        "mobile uploads",
+        {201: file_models.MobileUploadCreated},
+        body=file_models.MobileUploadRequest,
+        body_required=False,
+        body_example={"retention": "session"},
+        errors=(409, 413),
+        links={
+            "ShowMobileUpload": _link("showMobileUpload", mobileUploadId="$response.body#/mobileUploadId"),
+            "MobileUploadQr": _link(
+                "mobileUploadQr",
+                mobileUploadId="$response.body#/mobileUploadId",
+                **{"header.X-Mobile-Upload-Token": "$response.body#/token"},
+            ),
+            "RevokeMobileUpload": _link("revokeMobileUpload", mobileUploadId="$response.body#/mobileUploadId"),
+        },
         idempotent=True,
     ),
     Operation(
-        "file", "get", "/mobile-uploads", "listMobileUploads", "The caller's mobile uploads, newest first",
-        "mobile uploads", {200: file_models.MobileUploadPage}, params=(LIMIT, CURSOR),
+        "file",
+        "get",
+        "/mobile-uploads",
+        "listMobileUploads",
+        "The caller's mobile uploads, newest first",
+        "mobile uploads",
+        {200: file_models.MobileUploadPage},
+        params=(LIMIT, CURSOR),
         description="Mobile uploads whose retention is not over, revoked ones included; the files of one: "
-                    "GET /mobile-uploads/{mobileUploadId}.",
+        "GET /mobile-uploads/{mobileUploadId}.",
     ),
     Operation(
-        "file", "get", "/mobile-uploads/{mobileUploadId}", "showMobileUpload",
-        "A mobile upload as the desktop sees it, with the files that arrived", "mobile uploads",
-        {200: file_models.MobileUploadView}, params=(MOBILE_UPLOAD_ID,), errors=(404,),
+        "file",
+        "get",
+        "/mobile-uploads/{mobileUploadId}",
+        "showMobileUpload",
+        "A mobile upload as the desktop sees it, with the files that arrived",
+        "mobile uploads",
+        {200: file_models.MobileUploadView},
+        params=(MOBILE_UPLOAD_ID,),
+        errors=(404,),
     ),
     Operation(
-        "file", "get", "/mobile", "mobileUploadPage", "The phone's upload page (no token needed)", "mobile uploads",
-        {200: "text/html"}, security=(), errors=(404,),
+        "file",
+        "get",
+        "/mobile",
+        "mobileUploadPage",
+        "The phone's upload page (no token needed)",
+        "mobile uploads",
+        {200: "text/html"},
+        security=(),
+        errors=(404,),
         description="The page the QR code opens by default (`<public base URL>/mobile#token=...`: the token stays "
-                    "in the fragment). Served with a strict Content-Security-Policy: scripts, styles and API "
-                    "calls from this API's origin only, uploads and thumbnails from the image bucket's.",
+        "in the fragment). Served with a strict Content-Security-Policy: scripts, styles and API "
+        "calls from this API's origin only, uploads and thumbnails from the image bucket's.",
     ),
     Operation(
-        "file", "get", "/mobile/{asset}", "mobileUploadPageAsset", "The phone page's script and style sheet",
-        "mobile uploads", {200: ("text/javascript", "text/css", "text/html")}, security=(), errors=(404,),
-        params=(Param("asset", "path", {"type": "string", "enum": ["app.js", "style.css", "index.html"]},
-                      "The asset's name", required=True, example="app.js"),),
+        "file",
+        "get",
+        "/mobile/{asset}",
+        "mobileUploadPageAsset",
+        "The phone page's script and style sheet",
+        "mobile uploads",
+        {200: ("text/javascript", "text/css", "text/html")},
+        security=(),
+        errors=(404,),
+        params=(
+            Param(
+                "asset",
+                "path",
+                {"type": "string", "enum": ["app.js", "style.css", "index.html"]},
+                "The asset's name",
+                required=True,
+                example="app.js",
+            ),
+        ),
         description="`app.js` (text/javascript) or `style.css` (text/css); any other name is a 404.",
     ),
     Operation(
-        "file", "delete", "/mobile-uploads/{mobileUploadId}", "revokeMobileUpload", "Revoke a mobile upload",
-        "mobile uploads", {204: None}, params=(MOBILE_UPLOAD_ID,), errors=(404, 409),
+        "file",
+        "delete",
+        "/mobile-uploads/{mobileUploadId}",
+        "revokeMobileUpload",
+        "Revoke a mobile upload",
+        "mobile uploads",
+        {204: None},
+        params=(MOBILE_UPLOAD_ID,),
+        errors=(404, 409),
     ),
     Operation(
-        "file", "get", "/mobile-uploads/{mobileUploadId}/qr.png", "mobileUploadQr", "The QR code as PNG",
-        "mobile uploads", {200: "image/png"},
-        params=(MOBILE_UPLOAD_ID, Param("X-Mobile-Upload-Token", "header", {"type": "string"},
-                                        "The mobile upload's token, as POST /mobile-uploads returned it "
-                                        "(only its hash is stored)")),
-        errors=(404,), response_headers={200: {"Cache-Control": {"schema": {"type": "string"},
-                                                                 "example": "no-store"}}},
+        "file",
+        "get",
+        "/mobile-uploads/{mobileUploadId}/qr.png",
+        "mobileUploadQr",
+        "The QR code as PNG",
+        "mobile uploads",
+        {200: "image/png"},
+        params=(
+            MOBILE_UPLOAD_ID,
+            Param(
+                "X-Mobile-Upload-Token",
+                "header",
+                {"type": "string"},
+                "The mobile upload's token, as POST /mobile-uploads returned it (only its hash is stored)",
+            ),
+        ),
+        errors=(404,),
+        response_headers={200: {"Cache-Control": {"schema": {"type": "string"}, "example": "no-store"}}},
     ),
     Operation(
-        "file", "get", "/mobile-uploads/{mobileUploadId}/session", "phoneSession",
-        "What the phone's page needs: limits, expiry, what it uploaded", "mobile uploads",
-        {200: file_models.MobileUploadSession}, params=(MOBILE_UPLOAD_ID,), errors=(404,),
+        "file",
+        "get",
+        "/mobile-uploads/{mobileUploadId}/session",
+        "phoneSession",
+        "What the phone's page needs: limits, expiry, what it uploaded",
+        "mobile uploads",
+        {200: file_models.MobileUploadSession},
+        params=(MOBILE_UPLOAD_ID,),
+        errors=(404,),
         security=("mobileUploadToken", "bearerJwt"),
         description="Called by the phone with the mobile-upload token of this mobile upload.",
     ),
     # ---- Project API
     Operation(
-        "project", "post", "/projects", "createProject", "Save a new project", "projects",
-        {201: project_models.ProjectView}, body=project_models.ProjectInput,
-        body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": []},
-                      "fileIds": []},
+        "project",
+        "post",
+        "/projects",
+        "createProject",
+        "Save a new project",
+        "projects",
+        {201: project_models.ProjectView},
+        body=project_models.ProjectInput,
+        body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": []}, "fileIds": []},
         errors=(409, 413, 422),
         response_headers={201: ETAG},
         description="`fileIds` are the caller's own available files; the project holds them.",
-        links={"GetProject": _link("getProject", projectId="$response.body#/projectId"),
-               "UpdateProject": _link("updateProject", projectId="$response.body#/projectId",
-                                      **{"header.If-Match": "$response.body#/version"}),
-               "CreateShare": _link("createShare", projectId="$response.body#/projectId"),
-               "DeleteProject": _link("deleteProject", projectId="$response.body#/projectId")},
+        links={
+            "GetProject": _link("getProject", projectId="$response.body#/projectId"),
+            "UpdateProject": _link(
+                "updateProject", projectId="$response.body#/projectId", **{"header.If-Match": "$response.body#/version"}
+            ),
+            "CreateShare": _link("createShare", projectId="$response.body#/projectId"),
+            "DeleteProject": _link("deleteProject", projectId="$response.body#/projectId"),
+        },
         idempotent=True,
     ),
     Operation(
-        "project", "get", "/projects", "listProjects", "The caller's projects, last saved first", "projects",
-        {200: project_models.ProjectPage}, params=(LIMIT, CURSOR),
+        "project",
+        "get",
+        "/projects",
+        "listProjects",
+        "The caller's projects, last saved first",
+        "projects",
+        {200: project_models.ProjectPage},
+        params=(LIMIT, CURSOR),
     ),
     Operation(
-        "project", "get", "/projects/{projectId}", "getProject",
-        "A project: its document and a page of its files with download URLs", "projects",
-        {200: project_models.ProjectView, 304: None}, params=(PROJECT_ID, FILES_CURSOR, IF_NONE_MATCH),
-        errors=(404, 409), response_headers={200: ETAG, 304: ETAG},
+        "project",
+        "get",
+        "/projects/{projectId}",
+        "getProject",
+        "A project: its document and a page of its files with download URLs",
+        "projects",
+        {200: project_models.ProjectView, 304: None},
+        params=(PROJECT_ID, FILES_CURSOR, IF_NONE_MATCH),
+        errors=(404, 409),
+        response_headers={200: ETAG, 304: ETAG},
     ),
     Operation(
-        "project", "put", "/projects/{projectId}", "updateProject", "Save a new version of a project", "projects",
-        {200: project_models.ProjectView}, body=project_models.ProjectInput,
-        body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": [1]},
-                      "fileIds": []},
-        params=(PROJECT_ID, IF_MATCH), errors=(404, 409, 412, 413, 422, 428), response_headers={200: ETAG},
+        "project",
+        "put",
+        "/projects/{projectId}",
+        "updateProject",
+        "Save a new version of a project",
+        "projects",
+        {200: project_models.ProjectView},
+        body=project_models.ProjectInput,
+        body_example={"name": "Summer 2026", "productType": "photobook-a4", "document": {"pages": [1]}, "fileIds": []},
+        params=(PROJECT_ID, IF_MATCH),
+        errors=(404, 409, 412, 413, 422, 428),
+        response_headers={200: ETAG},
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
     ),
     Operation(
-        "project", "delete", "/projects/{projectId}", "deleteProject", "Delete a project", "projects",
-        {204: None}, params=(PROJECT_ID,), errors=(404, 409),
+        "project",
+        "delete",
+        "/projects/{projectId}",
+        "deleteProject",
+        "Delete a project",
+        "projects",
+        {204: None},
+        params=(PROJECT_ID,),
+        errors=(404, 409),
     ),
     Operation(
-        "project", "post", "/projects/{projectId}/shares", "createShare", "Share a project by link", "shares",
-        {201: project_models.ShareCreated}, body=project_models.ShareInput,
-        body_example={"mode": "copy", "expiresInDays": 7}, params=(PROJECT_ID,), errors=(404, 409, 413),
-        links={"ViewShare": _link("viewShare", token="$response.body#/token"),
-               "CopyShare": _link("copyShare", token="$response.body#/token"),
-               "RevokeShare": _link("revokeShare", projectId="$request.path.projectId",
-                                    shareId="$response.body#/shareId")},
+        "project",
+        "post",
+        "/projects/{projectId}/shares",
+        "createShare",
+        "Share a project by link",
+        "shares",
+        {201: project_models.ShareCreated},
+        body=project_models.ShareInput,
+        body_example={"mode": "copy", "expiresInDays": 7},
+        params=(PROJECT_ID,),
+        errors=(404, 409, 413),
+        links={
+            "ViewShare": _link("viewShare", token="$response.body#/token"),
+            "CopyShare": _link("copyShare", token="$response.body#/token"),
+            "RevokeShare": _link("revokeShare", projectId="$request.path.projectId", shareId="$response.body#/shareId"),
+        },
         idempotent=True,
     ),
     Operation(
-        "project", "get", "/projects/{projectId}/shares", "listShares", "A project's live shares", "shares",
-        {200: project_models.SharePage}, params=(PROJECT_ID, LIMIT, CURSOR), errors=(404,),
+        "project",
+        "get",
+        "/projects/{projectId}/shares",
+        "listShares",
+        "A project's live shares",
+        "shares",
+        {200: project_models.SharePage},
+        params=(PROJECT_ID, LIMIT, CURSOR),
+        errors=(404,),
         description="The caller's own live project's unexpired shares, by id. A share's token is shown once, "
-                    "when it is created (only its hash is stored).",
+        "when it is created (only its hash is stored).",
     ),
     Operation(
-        "project", "delete", "/projects/{projectId}/shares/{shareId}", "revokeShare", "Revoke a share link",
-        "shares", {204: None}, params=(PROJECT_ID, SHARE_ID), errors=(404, 409),
+        "project",
+        "delete",
+        "/projects/{projectId}/shares/{shareId}",
+        "revokeShare",
+        "Revoke a share link",
+        "shares",
+        {204: None},
+        params=(PROJECT_ID, SHARE_ID),
+        errors=(404, 409),
     ),
     Operation(
-        "project", "get", "/shares/{token}", "viewShare", "The shared project, as GET /projects/{projectId}",
-        "shares", {200: project_models.SharedProjectView}, params=(SHARE_TOKEN, FILES_CURSOR), errors=(404, 409),
+        "project",
+        "get",
+        "/shares/{token}",
+        "viewShare",
+        "The shared project, as GET /projects/{projectId}",
+        "shares",
+        {200: project_models.SharedProjectView},
+        params=(SHARE_TOKEN, FILES_CURSOR),
+        errors=(404, 409),
     ),
     Operation(
-        "project", "post", "/shares/{token}/copies", "copyShare",
-        "Make the caller an independent copy (mode copy)", "shares",
-        {201: project_models.ProjectView}, params=(SHARE_TOKEN,), errors=(404, 409, 422),
+        "project",
+        "post",
+        "/shares/{token}/copies",
+        "copyShare",
+        "Make the caller an independent copy (mode copy)",
+        "shares",
+        {201: project_models.ProjectView},
+        params=(SHARE_TOKEN,),
+        errors=(404, 409, 422),
         response_headers={201: ETAG},
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
         idempotent=True,
     ),
     Operation(
-        "project", "post", "/cart-items", "addCartItem", "Keep a cart item (and the project version it pins)",
-        "cart items", {201: project_models.CartItemView}, body=project_models.CartItemInput,
+        "project",
+        "post",
+        "/cart-items",
+        "addCartItem",
+        "Keep a cart item (and the project version it pins)",
+        "cart items",
+        {201: project_models.CartItemView},
+        body=project_models.CartItemInput,
         body_example={"productSku": "print-10x15", "quantity": 2, "externalCartId": "cart-42"},
         errors=(404, 409, 413, 422),
-        links={"DeleteCartItem": _link("deleteCartItem", cartItemId="$response.body#/cartItemId"),
-               "PlaceOrder": {"operationId": "placeOrder",
-                              "requestBody": {"cartItemIds": ["$response.body#/cartItemId"],
-                                              "externalOrderRef": "order-of-$response.body#/cartItemId"}}},
+        links={
+            "DeleteCartItem": _link("deleteCartItem", cartItemId="$response.body#/cartItemId"),
+            "PlaceOrder": {
+                "operationId": "placeOrder",
+                "requestBody": {
+                    "cartItemIds": ["$response.body#/cartItemId"],
+                    "externalOrderRef": "order-of-$response.body#/cartItemId",
+                },
+            },
+        },
         idempotent=True,
     ),
     Operation(
-        "project", "get", "/cart-items", "listCartItems", "The caller's cart items, or an external cart's",
-        "cart items", {200: project_models.CartItemPage},
-        params=(LIMIT, CURSOR, Param("externalCartId", "query",
-                                     {"type": "string", "pattern": project_models.SAFE_REFERENCE},
-                                     "Only the items of this external (shop) cart")),
+        "project",
+        "get",
+        "/cart-items",
+        "listCartItems",
+        "The caller's cart items, or an external cart's",
+        "cart items",
+        {200: project_models.CartItemPage},
+        params=(
+            LIMIT,
+            CURSOR,
+            Param(
+                "externalCartId",
+                "query",
+                {"type": "string", "pattern": project_models.SAFE_REFERENCE},
+                "Only the items of this external (shop) cart",
+            ),
+        ),
     ),
     Operation(
-        "project", "delete", "/cart-items/{cartItemId}", "deleteCartItem", "Remove a cart item", "cart items",
-        {204: None}, params=(CART_ITEM_ID,), errors=(404, 409),
+        "project",
+        "delete",
+        "/cart-items/{cartItemId}",
+        "deleteCartItem",
+        "Remove a cart item",
+        "cart items",
+        {204: None},
+        params=(CART_ITEM_ID,),
+        errors=(404, 409),
     ),
     Operation(
-        "project", "post", "/orders", "placeOrder", "Place an order from cart items", "orders",
-        {201: project_models.OrderView, 200: project_models.OrderView}, body=project_models.OrderInput,
+        "project",
+        "post",
+        "/orders",
+        "placeOrder",
+        "Place an order from cart items",
+        "orders",
+        {201: project_models.OrderView, 200: project_models.OrderView},
+        body=project_models.OrderInput,
         body_example={"cartItemIds": ["ci_0123456789abcdef"], "externalOrderRef": "shop-order-1001"},
         errors=(404, 409, 413, 422),
         description="201 when placed now; 200 with the same order when externalOrderRef was placed before. "
-                    "The order freezes its projects and files for the tenant's order retention.",
-        links={"GetOrder": _link("getOrder", orderId="$response.body#/orderId"),
-               "ResubmitOrder": _link("resubmitOrder", orderId="$response.body#/orderId")},
+        "The order freezes its projects and files for the tenant's order retention.",
+        links={
+            "GetOrder": _link("getOrder", orderId="$response.body#/orderId"),
+            "ResubmitOrder": _link("resubmitOrder", orderId="$response.body#/orderId"),
+        },
         idempotent=True,
     ),
     Operation(
-        "project", "get", "/orders", "listOrders", "The caller's orders, newest first", "orders",
-        {200: project_models.OrderPage}, params=(LIMIT, CURSOR),
+        "project",
+        "get",
+        "/orders",
+        "listOrders",
+        "The caller's orders, newest first",
+        "orders",
+        {200: project_models.OrderPage},
+        params=(LIMIT, CURSOR),
         description="Placed orders within their retention, with their lines; the frozen projects of one: "
-                    "GET /orders/{orderId}.",
+        "GET /orders/{orderId}.",
     ),
     Operation(
-        "project", "get", "/orders/{orderId}", "getOrder",
-        "An order with its frozen projects: documents by URL, a page of files", "orders",
-        {200: project_models.OrderView}, params=(ORDER_ID, FILES_CURSOR), errors=(404,),
+        "project",
+        "get",
+        "/orders/{orderId}",
+        "getOrder",
+        "An order with its frozen projects: documents by URL, a page of files",
+        "orders",
+        {200: project_models.OrderView},
+        params=(ORDER_ID, FILES_CURSOR),
+        errors=(404,),
     ),
     Operation(
-        "project", "post", "/orders/{orderId}/resubmissions", "resubmitOrder",
-        "A manifest of presigned URLs for the print lab", "orders",
-        {202: project_models.ResubmissionView}, params=(ORDER_ID,), errors=(404, 409),
+        "project",
+        "post",
+        "/orders/{orderId}/resubmissions",
+        "resubmitOrder",
+        "A manifest of presigned URLs for the print lab",
+        "orders",
+        {202: project_models.ResubmissionView},
+        params=(ORDER_ID,),
+        errors=(404, 409),
         idempotent=True,
     ),
     Operation(
-        "project", "post", "/webhooks/endpoints", "registerWebhookEndpoint", "Register a webhook endpoint", "webhooks",
-        {201: project_models.WebhookEndpointCreated}, body=project_models.WebhookEndpointInput,
+        "project",
+        "post",
+        "/webhooks/endpoints",
+        "registerWebhookEndpoint",
+        "Register a webhook endpoint",
+        "webhooks",
+        {201: project_models.WebhookEndpointCreated},
+        body=project_models.WebhookEndpointInput,
         body_example={"url": "https://shop.example/imagestore-hooks", "eventTypes": ["order.placed", "file.ready"]},
         errors=(409, 422),
         description="The URL must be https and resolve to public addresses only (checked again at every "
-                    "delivery); 422 otherwise. The answer carries the endpoint's `whsec_` signing secret, "
-                    "shown only here and on rotation. " + WEBHOOKS_SCOPE_NOTE,
+        "delivery); 422 otherwise. The answer carries the endpoint's `whsec_` signing secret, "
+        "shown only here and on rotation. " + WEBHOOKS_SCOPE_NOTE,
         links={"GetWebhookEndpoint": _link("getWebhookEndpoint", endpointId="$response.body#/endpointId")},
         idempotent=True,
     ),
     Operation(
-        "project", "get", "/webhooks/endpoints", "listWebhookEndpoints", "The tenant's webhook endpoints", "webhooks",
-        {200: project_models.WebhookEndpointPage}, description=WEBHOOKS_SCOPE_NOTE,
-    ),
-    Operation(
-        "project", "get", "/webhooks/endpoints/{endpointId}", "getWebhookEndpoint", "A webhook endpoint",
-        "webhooks", {200: project_models.WebhookEndpointView}, params=(ENDPOINT_ID,), errors=(404,),
+        "project",
+        "get",
+        "/webhooks/endpoints",
+        "listWebhookEndpoints",
+        "The tenant's webhook endpoints",
+        "webhooks",
+        {200: project_models.WebhookEndpointPage},
         description=WEBHOOKS_SCOPE_NOTE,
     ),
     Operation(
-        "project", "delete", "/webhooks/endpoints/{endpointId}", "deleteWebhookEndpoint",
-        "Delete a webhook endpoint (deliveries in flight are dropped)", "webhooks", {204: None},
-        params=(ENDPOINT_ID,), errors=(404,), description=WEBHOOKS_SCOPE_NOTE,
+        "project",
+        "get",
+        "/webhooks/endpoints/{endpointId}",
+        "getWebhookEndpoint",
+        "A webhook endpoint",
+        "webhooks",
+        {200: project_models.WebhookEndpointView},
+        params=(ENDPOINT_ID,),
+        errors=(404,),
+        description=WEBHOOKS_SCOPE_NOTE,
     ),
     Operation(
-        "project", "post", "/webhooks/endpoints/{endpointId}/enable", "enableWebhookEndpoint",
-        "Deliver to a disabled endpoint again", "webhooks", {200: project_models.WebhookEndpointView},
-        params=(ENDPOINT_ID,), errors=(404, 422), description=WEBHOOKS_SCOPE_NOTE,
+        "project",
+        "delete",
+        "/webhooks/endpoints/{endpointId}",
+        "deleteWebhookEndpoint",
+        "Delete a webhook endpoint (deliveries in flight are dropped)",
+        "webhooks",
+        {204: None},
+        params=(ENDPOINT_ID,),
+        errors=(404,),
+        description=WEBHOOKS_SCOPE_NOTE,
     ),
     Operation(
-        "project", "post", "/webhooks/endpoints/{endpointId}/secret-rotations", "rotateWebhookSecret",
-        "A new signing secret; the previous one stays valid for 24 hours", "webhooks",
-        {201: project_models.SecretRotationView}, params=(ENDPOINT_ID,), errors=(404,),
+        "project",
+        "post",
+        "/webhooks/endpoints/{endpointId}/enable",
+        "enableWebhookEndpoint",
+        "Deliver to a disabled endpoint again",
+        "webhooks",
+        {200: project_models.WebhookEndpointView},
+        params=(ENDPOINT_ID,),
+        errors=(404, 422),
+        description=WEBHOOKS_SCOPE_NOTE,
+    ),
+    Operation(
+        "project",
+        "post",
+        "/webhooks/endpoints/{endpointId}/secret-rotations",
+        "rotateWebhookSecret",
+        "A new signing secret; the previous one stays valid for 24 hours",
+        "webhooks",
+        {201: project_models.SecretRotationView},
+        params=(ENDPOINT_ID,),
+        errors=(404,),
         description="Until previousSecretExpiresAt every delivery carries two signatures (webhook-signature "
-                    "`v1,<new> v1,<old>`). " + WEBHOOKS_SCOPE_NOTE,
+        "`v1,<new> v1,<old>`). " + WEBHOOKS_SCOPE_NOTE,
     ),
     Operation(
-        "project", "get", "/webhooks/endpoints/{endpointId}/attempts", "listWebhookAttempts",
-        "The endpoint's most recent delivery attempts (7 days)", "webhooks",
-        {200: project_models.WebhookAttemptPage}, params=(ENDPOINT_ID, LIMIT), errors=(404,),
+        "project",
+        "get",
+        "/webhooks/endpoints/{endpointId}/attempts",
+        "listWebhookAttempts",
+        "The endpoint's most recent delivery attempts (7 days)",
+        "webhooks",
+        {200: project_models.WebhookAttemptPage},
+        params=(ENDPOINT_ID, LIMIT),
+        errors=(404,),
         description="Newest first: event, attempt number, HTTP status or error, latency. " + WEBHOOKS_SCOPE_NOTE,
     ),
     Operation(
-        "project", "post", "/webhooks/endpoints/{endpointId}/replays", "replayWebhookEvents",
-        "Deliver one event, or the events of a time range, again (same event ids)", "webhooks",
-        {202: project_models.WebhookReplayView}, body=project_models.WebhookReplayInput, params=(ENDPOINT_ID,),
-        body_example={"eventId": "evt_3f5b0c2a9d8e7f6a5b4c3d2e1f0a9b8c"}, errors=(404,),
+        "project",
+        "post",
+        "/webhooks/endpoints/{endpointId}/replays",
+        "replayWebhookEvents",
+        "Deliver one event, or the events of a time range, again (same event ids)",
+        "webhooks",
+        {202: project_models.WebhookReplayView},
+        body=project_models.WebhookReplayInput,
+        params=(ENDPOINT_ID,),
+        body_example={"eventId": "evt_3f5b0c2a9d8e7f6a5b4c3d2e1f0a9b8c"},
+        errors=(404,),
         description="`eventId`, or `since` (and `until`, default now): at most 100 events a call (`truncated`). "
-                    "Events are kept 30 days. " + WEBHOOKS_SCOPE_NOTE,
+        "Events are kept 30 days. " + WEBHOOKS_SCOPE_NOTE,
     ),
 )
 
@@ -500,36 +895,68 @@ PROJECT_ID_EXAMPLE = "01m8nx2c7d0hq3k9w5v1e8t6ra"
 # its model fails `make openapi` (and the drift test) instead of showing clients a shape the API left.
 RESPONSE_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     file_models.UploadTicket: {
-        "fileId": FILE_ID_EXAMPLE, "maxBytes": 52_428_800,
-        "upload": {"method": "POST", "url": "https://imagestore-dev-images-eu-west-1.s3.amazonaws.com/",
-                   "fields": {"key": "staging/...", "Content-Type": "image/jpeg", "policy": "...",
-                              "x-amz-signature": "..."},
-                   "headers": {}, "expiresAt": "2026-11-30T10:15:00Z"},
+        "fileId": FILE_ID_EXAMPLE,
+        "maxBytes": 52_428_800,
+        "upload": {
+            "method": "POST",
+            "url": "https://imagestore-dev-images-eu-west-1.s3.amazonaws.com/",
+            "fields": {"key": "staging/...", "Content-Type": "image/jpeg", "policy": "...", "x-amz-signature": "..."},
+            "headers": {},
+            "expiresAt": "2026-11-30T10:15:00Z",
+        },
     },
     file_models.FileView: {
-        "fileId": FILE_ID_EXAMPLE, "filename": "photo.jpg", "contentType": "image/jpeg", "sizeBytes": 2_345_678,
-        "status": "available", "retention": "session", "width": 4000, "height": 3000,
-        "createdAt": "2026-11-30T10:00:00Z", "expiresAt": "2026-11-30T16:00:00Z", "holdCount": 1,
-        "mobileUploadId": None, "downloadUrl": "https://imagestore-dev-images-eu-west-1.s3.amazonaws.com/...",
-        "previewStatus": "ready", "takenAt": "2026-07-14T18:03:11Z",
+        "fileId": FILE_ID_EXAMPLE,
+        "filename": "photo.jpg",
+        "contentType": "image/jpeg",
+        "sizeBytes": 2_345_678,
+        "status": "available",
+        "retention": "session",
+        "width": 4000,
+        "height": 3000,
+        "createdAt": "2026-11-30T10:00:00Z",
+        "expiresAt": "2026-11-30T16:00:00Z",
+        "holdCount": 1,
+        "mobileUploadId": None,
+        "downloadUrl": "https://imagestore-dev-images-eu-west-1.s3.amazonaws.com/...",
+        "previewStatus": "ready",
+        "takenAt": "2026-07-14T18:03:11Z",
         "previews": {"thumb": {"url": "https://...", "width": 320, "height": 240, "contentType": "image/webp"}},
     },
     file_models.PrintCheckView: {"dpi": 677.3, "verdict": "good"},
     project_models.ShareCreated: {
-        "shareId": "01m8nx5q2m7v0c4d9e3f6g8h1j", "token": "...", "url": "https://shop.example/share#...",
-        "mode": "copy", "expiresAt": "2026-12-07T10:00:00Z",
+        "shareId": "01m8nx5q2m7v0c4d9e3f6g8h1j",
+        "token": "...",
+        "url": "https://shop.example/share#...",
+        "mode": "copy",
+        "expiresAt": "2026-12-07T10:00:00Z",
     },
     project_models.CartItemView: {
-        "cartItemId": "01m8nx7a1b2c3d4e5f6g7h8j9k", "userId": "u1", "productSku": "print-10x15", "quantity": 2,
-        "projectId": PROJECT_ID_EXAMPLE, "projectVersion": 3, "externalCartId": "cart-42", "fileCount": 12,
-        "createdAt": "2026-11-30T10:00:00Z", "expiresAt": "2026-12-14T10:00:00Z",
+        "cartItemId": "01m8nx7a1b2c3d4e5f6g7h8j9k",
+        "userId": "u1",
+        "productSku": "print-10x15",
+        "quantity": 2,
+        "projectId": PROJECT_ID_EXAMPLE,
+        "projectVersion": 3,
+        "externalCartId": "cart-42",
+        "fileCount": 12,
+        "createdAt": "2026-11-30T10:00:00Z",
+        "expiresAt": "2026-12-14T10:00:00Z",
     },
 }
 
 
 DOCUMENT_OPERATIONS = tuple(
-    Operation(service, "get", "/openapi.json", f"openApiDocument{service.title()}",
-              "This OpenAPI document (no token needed)", "documents", {200: "application/json"}, security=())
+    Operation(
+        service,
+        "get",
+        "/openapi.json",
+        f"openApiDocument{service.title()}",
+        "This OpenAPI document (no token needed)",
+        "documents",
+        {200: "application/json"},
+        security=(),
+    )
     for service in SERVICES
 )
 
@@ -541,8 +968,10 @@ def operations(service: str | None = None) -> list[Operation]:
     return [op for op in (*OPERATIONS, *DOCUMENT_OPERATIONS) if op.service == service]
 
 
-def _schemas(ops: list[Operation], extra_outputs: tuple[type[BaseModel], ...] = (),
-             ) -> tuple[dict[tuple[type[BaseModel], str], str], dict[str, Any]]:
+def _schemas(
+    ops: list[Operation],
+    extra_outputs: tuple[type[BaseModel], ...] = (),
+) -> tuple[dict[tuple[type[BaseModel], str], str], dict[str, Any]]:
     """Each (model, mode)'s $ref and the components; response models list every field as required
     (their dump() always writes every field, null included)."""
     inputs = {op.body for op in ops if op.body is not None}
@@ -561,8 +990,11 @@ def _schemas(ops: list[Operation], extra_outputs: tuple[type[BaseModel], ...] = 
         schema = defs[name]
         if "properties" in schema:
             schema["required"] = list(schema["properties"])
-    return {(model, mode): value["$ref"] for (model, mode), value in refs.items()  # type: ignore[misc]
-            if isinstance(model, type) and issubclass(model, BaseModel)}, defs
+    return {
+        (model, mode): value["$ref"]
+        for (model, mode), value in refs.items()  # type: ignore[misc]
+        if isinstance(model, type) and issubclass(model, BaseModel)
+    }, defs
 
 
 def _reachable(refs: list[str], defs: dict[str, Any]) -> set[str]:
@@ -594,17 +1026,27 @@ ERROR_SCHEMA = {
             "type": "object",
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string", "description": "Stable, machine-readable: bad_request, "
-                         "invalid_cursor, unauthorized, forbidden, not_found, conflict, save_in_progress, "
-                         "transaction_conflict, precondition_failed, payload_too_large, unsupported_media_type, "
-                         "unprocessable, idempotency_key_reused, idempotency_key_in_use, precondition_required, "
-                         "throttled, too_many_requests", "example": "not_found"},
+                "code": {
+                    "type": "string",
+                    "description": "Stable, machine-readable: bad_request, "
+                    "invalid_cursor, unauthorized, forbidden, not_found, conflict, save_in_progress, "
+                    "transaction_conflict, precondition_failed, payload_too_large, unsupported_media_type, "
+                    "unprocessable, idempotency_key_reused, idempotency_key_in_use, precondition_required, "
+                    "throttled, too_many_requests",
+                    "example": "not_found",
+                },
                 "message": {"type": "string", "description": "For people; may change", "example": "no such file"},
-                "requestId": {"type": "string", "description": "The request's id, as the X-Amzn-RequestId "
-                              "header and the logs carry it: quote it when reporting a problem",
-                              "example": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
-                "details": {"type": "object", "description": "Extra facts, e.g. `problems` for bad fields",
-                            "additionalProperties": True},
+                "requestId": {
+                    "type": "string",
+                    "description": "The request's id, as the X-Amzn-RequestId "
+                    "header and the logs carry it: quote it when reporting a problem",
+                    "example": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+                },
+                "details": {
+                    "type": "object",
+                    "description": "Extra facts, e.g. `problems` for bad fields",
+                    "additionalProperties": True,
+                },
             },
         }
     },
@@ -612,8 +1054,13 @@ ERROR_SCHEMA = {
 
 
 def _parameter(param: Param) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": param.name, "in": param.where, "description": param.description,
-                           "required": param.required, "schema": param.schema}
+    out: dict[str, Any] = {
+        "name": param.name,
+        "in": param.where,
+        "description": param.description,
+        "required": param.required,
+        "schema": param.schema,
+    }
     if param.example is not None:
         out["example"] = param.example
     return out
@@ -654,8 +1101,9 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
         if op.links and status in (200, 201):
             response["links"] = op.links
         responses[str(status)] = response
-    statuses = sorted(set(op.errors) | (set(AUTHORIZED_ERRORS) if op.security else set())
-                      | ({409, 422} if op.idempotent else set()))
+    statuses = sorted(
+        set(op.errors) | (set(AUTHORIZED_ERRORS) if op.security else set()) | ({409, 422} if op.idempotent else set())
+    )
     for status in statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     out["responses"] = responses
@@ -665,7 +1113,7 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
 # The events a registered endpoint receives (POST, JSON body, Standard Webhooks headers).
 WEBHOOK_EVENTS = {
     "order.placed": "An order was placed (also sent again, with the same id, when the order is placed again "
-                    "with the same externalOrderRef)",
+    "with the same externalOrderRef)",
     "order.resubmitted": "An order's manifest was made again for the print lab",
     "file.ready": "A file's previews are made (it is available and shows previews)",
     "file.refused": "Uploaded bytes were refused (not the declared type, too many pixels, cut short)",
@@ -675,29 +1123,46 @@ WEBHOOK_EVENTS = {
 SIGNATURE_HEADERS = (
     ("webhook-id", "The event's id (the same on every retry and replay: deduplicate on it)"),
     ("webhook-timestamp", "Seconds since the epoch when this attempt was signed"),
-    ("webhook-signature", "Space-separated `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}` "
-                          "with the endpoint's whsec_ secret; two during a secret rotation"),
+    (
+        "webhook-signature",
+        "Space-separated `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}` "
+        "with the endpoint's whsec_ secret; two during a secret rotation",
+    ),
 )
 
 
 def _webhook(event_type: str, summary: str, refs: dict[tuple[type[BaseModel], str], str]) -> dict[str, Any]:
-    return {"post": {
-        "operationId": "webhook" + "".join(p.title() for p in event_type.replace("_", ".").split(".")),
-        "summary": summary, "tags": ["webhooks"],
-        "description": "Sent to every enabled endpoint of the tenant subscribed to this type, signed as Standard "
-                       "Webhooks, at least once: a 2xx answer within 10 s acknowledges it; anything else is "
-                       "retried with exponential backoff for 33 hours (10 attempts). Redirects are not followed.",
-        "parameters": [{"name": name, "in": "header", "required": True, "description": text,
-                        "schema": {"type": "string"}} for name, text in SIGNATURE_HEADERS],
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": refs[(EVENT_MODELS[event_type], "serialization")]}}}},
-        "responses": {"2XX": {"description": "Received; any other status (or none within 10 s) is retried"}},
-    }}
+    return {
+        "post": {
+            "operationId": "webhook" + "".join(p.title() for p in event_type.replace("_", ".").split(".")),
+            "summary": summary,
+            "tags": ["webhooks"],
+            "description": "Sent to every enabled endpoint of the tenant subscribed to this type, signed as Standard "
+            "Webhooks, at least once: a 2xx answer within 10 s acknowledges it; anything else is "
+            "retried with exponential backoff for 33 hours (10 attempts). Redirects are not followed.",
+            "parameters": [
+                {"name": name, "in": "header", "required": True, "description": text, "schema": {"type": "string"}}
+                for name, text in SIGNATURE_HEADERS
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": refs[(EVENT_MODELS[event_type], "serialization")]}}
+                },
+            },
+            "responses": {"2XX": {"description": "Received; any other status (or none within 10 s) is retried"}},
+        }
+    }
 
 
 def _success(status: int) -> str:
-    return {200: "OK", 201: "Created", 202: "Accepted", 204: "No content",
-            304: "Not modified: If-None-Match names the current version"}[status]
+    return {
+        200: "OK",
+        201: "Created",
+        202: "Accepted",
+        204: "No content",
+        304: "Not modified: If-None-Match names the current version",
+    }[status]
 
 
 def build(service: str | None = None) -> dict[str, Any]:
@@ -708,16 +1173,28 @@ def build(service: str | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(ops, key=lambda o: (o.path, o.method)):
         paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
-    used_errors = sorted({int(r["$ref"].rsplit("Error", 1)[1]) for item in paths.values() for o in item.values()
-                          for r in o["responses"].values() if "$ref" in r})
+    used_errors = sorted(
+        {
+            int(r["$ref"].rsplit("Error", 1)[1])
+            for item in paths.values()
+            for o in item.values()
+            for r in o["responses"].values()
+            if "$ref" in r
+        }
+    )
     servers: list[dict[str, Any]] = [{"url": "http://127.0.0.1:3000", "description": "The local stack (make run)"}]
     if service is not None:
-        servers.append({
-            "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
-            "description": f"A deployed stage of the {service} service",
-            "variables": {"restApiId": {"default": "restApiId"}, "region": {"default": "eu-west-1"},
-                          "stage": {"default": "dev"}},
-        })
+        servers.append(
+            {
+                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
+                "description": f"A deployed stage of the {service} service",
+                "variables": {
+                    "restApiId": {"default": "restApiId"},
+                    "region": {"default": "eu-west-1"},
+                    "stage": {"default": "dev"},
+                },
+            }
+        )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -726,7 +1203,7 @@ def build(service: str | None = None) -> dict[str, Any]:
             "description": (
                 "Serverless image storage for white-label photo-product shops. Every call but this document "
                 "carries `Authorization: Bearer <JWT>` (tid, sub, sid, optional scope). Errors are JSON "
-                "`{\"error\": {\"code\", \"message\", \"details\"?}}`. Lists take `limit` and an opaque "
+                '`{"error": {"code", "message", "details"?}}`. Lists take `limit` and an opaque '
                 "`cursor` and answer `items` and `nextCursor` (null on the last page). Timestamps are ISO "
                 f"8601 UTC. Request bodies are at most {MAX_BODY_BYTES} bytes. Generated by deploy/openapi.py "
                 "from the handlers' pydantic models."
@@ -735,8 +1212,11 @@ def build(service: str | None = None) -> dict[str, Any]:
         "servers": servers,
         "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in ops)],
         "paths": paths,
-        **({"webhooks": {event_type: _webhook(event_type, summary, refs) for event_type, summary in events.items()}}
-           if events else {}),
+        **(
+            {"webhooks": {event_type: _webhook(event_type, summary, refs) for event_type, summary in events.items()}}
+            if events
+            else {}
+        ),
         "components": {
             "schemas": {"Error": ERROR_SCHEMA, **dict(sorted(defs.items()))},
             "responses": {
@@ -748,13 +1228,20 @@ def build(service: str | None = None) -> dict[str, Any]:
                 for status in used_errors
             },
             "securitySchemes": {
-                "bearerJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                              "description": "A shop's JWT: HS256 or RS256, iss/aud/exp checked; claims tid "
-                                             "(tenant), sub (user), sid (browser session), optional scope."},
-                "mobileUploadToken": {"type": "http", "scheme": "bearer",
-                                      "description": "A phone's mobile-upload capability token (from POST "
-                                                     "/mobile-uploads), sent as the bearer token: it allows "
-                                                     "only uploads into that mobile upload and its session."},
+                "bearerJwt": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A shop's JWT: HS256 or RS256, iss/aud/exp checked; claims tid "
+                    "(tenant), sub (user), sid (browser session), optional scope.",
+                },
+                "mobileUploadToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A phone's mobile-upload capability token (from POST "
+                    "/mobile-uploads), sent as the bearer token: it allows "
+                    "only uploads into that mobile upload and its session.",
+                },
             },
         },
     }

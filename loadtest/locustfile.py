@@ -38,50 +38,123 @@ MAX_PROJECT_FILES = 24
 
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
-    parser.add_argument("--file-host", default="", env_var="LOADTEST_FILE_HOST",
-                       help="base URL of the File API (default: --host)")
-    parser.add_argument("--project-host", default="", env_var="LOADTEST_PROJECT_HOST",
-                       help="base URL of the Project API (default: --host)")
-    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, env_var="LOADTEST_WEIGHTS",
-                       help=f"user mix upload=N,mobile=N,browse=N (default {DEFAULT_WEIGHTS})")
-    parser.add_argument("--think-time", default="0.5,2.0", env_var="LOADTEST_THINK_TIME",
-                       help="MIN,MAX seconds a user waits between actions")
-    parser.add_argument("--files-per-visit", type=int, default=2, env_var="LOADTEST_FILES_PER_VISIT",
-                       help="photos an upload user adds per visit before saving the project")
-    parser.add_argument("--image-sizes", default="320x240,800x600,1600x1200", env_var="LOADTEST_IMAGE_SIZES",
-                       help="JPEGs generated at start, WIDTHxHEIGHT,...")
-    parser.add_argument("--jwt-secret", default=identity.LOCAL_SECRET, env_var="IMAGESTORE_JWT_SECRET",
-                       is_secret=True, help="HS256 secret of the target (default: the local stack's)")
+    parser.add_argument(
+        "--file-host", default="", env_var="LOADTEST_FILE_HOST", help="base URL of the File API (default: --host)"
+    )
+    parser.add_argument(
+        "--project-host",
+        default="",
+        env_var="LOADTEST_PROJECT_HOST",
+        help="base URL of the Project API (default: --host)",
+    )
+    parser.add_argument(
+        "--weights",
+        default=DEFAULT_WEIGHTS,
+        env_var="LOADTEST_WEIGHTS",
+        help=f"user mix upload=N,mobile=N,browse=N (default {DEFAULT_WEIGHTS})",
+    )
+    parser.add_argument(
+        "--think-time",
+        default="0.5,2.0",
+        env_var="LOADTEST_THINK_TIME",
+        help="MIN,MAX seconds a user waits between actions",
+    )
+    parser.add_argument(
+        "--files-per-visit",
+        type=int,
+        default=2,
+        env_var="LOADTEST_FILES_PER_VISIT",
+        help="photos an upload user adds per visit before saving the project",
+    )
+    parser.add_argument(
+        "--image-sizes",
+        default="320x240,800x600,1600x1200",
+        env_var="LOADTEST_IMAGE_SIZES",
+        help="JPEGs generated at start, WIDTHxHEIGHT,...",
+    )
+    parser.add_argument(
+        "--jwt-secret",
+        default=identity.LOCAL_SECRET,
+        env_var="IMAGESTORE_JWT_SECRET",
+        is_secret=True,
+        help="HS256 secret of the target (default: the local stack's)",
+    )
     parser.add_argument("--jwt-issuer", default=identity.LOCAL_ISSUER, env_var="IMAGESTORE_JWT_ISSUER")
     parser.add_argument("--jwt-audience", default=identity.LOCAL_AUDIENCE, env_var="IMAGESTORE_JWT_AUDIENCE")
-    parser.add_argument("--tenants", type=int, default=10, env_var="LOADTEST_TENANTS",
-                       help="tenants the minted users are spread over")
-    parser.add_argument("--token-file", default="", env_var="LOADTEST_TOKEN_FILE",
-                       help="file of bearer tokens, one a line (a deployed stage's users), instead of minting")
+    parser.add_argument(
+        "--tenants", type=int, default=10, env_var="LOADTEST_TENANTS", help="tenants the minted users are spread over"
+    )
+    parser.add_argument(
+        "--token-file",
+        default="",
+        env_var="LOADTEST_TOKEN_FILE",
+        help="file of bearer tokens, one a line (a deployed stage's users), instead of minting",
+    )
     # load shape
     parser.add_argument("--shape", choices=["steady", "spike"], default="steady", env_var="LOADTEST_SHAPE")
-    parser.add_argument("--ramp", type=float, default=10.0, env_var="LOADTEST_RAMP",
-                       help="seconds to reach --users")
-    parser.add_argument("--hold", type=float, default=60.0, env_var="LOADTEST_HOLD",
-                       help="seconds at --users (shortened to fit --run-time)")
-    parser.add_argument("--baseline-users", type=int, default=0, env_var="LOADTEST_BASELINE_USERS",
-                       help="spike: users before and after the peak")
-    parser.add_argument("--warmup", type=float, default=0.0, env_var="LOADTEST_WARMUP",
-                       help="spike: seconds at the baseline before the ramp")
-    parser.add_argument("--cooldown", type=float, default=0.0, env_var="LOADTEST_COOLDOWN",
-                       help="spike: seconds back at the baseline after the peak")
-    parser.add_argument("--concurrency-per-user", type=float, default=1.0, env_var="LOADTEST_CONCURRENCY_PER_USER",
-                       help="Lambda environments one user occupies (<=1); caps the spike's ramp at 100/this users/s")
+    parser.add_argument("--ramp", type=float, default=10.0, env_var="LOADTEST_RAMP", help="seconds to reach --users")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=60.0,
+        env_var="LOADTEST_HOLD",
+        help="seconds at --users (shortened to fit --run-time)",
+    )
+    parser.add_argument(
+        "--baseline-users",
+        type=int,
+        default=0,
+        env_var="LOADTEST_BASELINE_USERS",
+        help="spike: users before and after the peak",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        env_var="LOADTEST_WARMUP",
+        help="spike: seconds at the baseline before the ramp",
+    )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=0.0,
+        env_var="LOADTEST_COOLDOWN",
+        help="spike: seconds back at the baseline after the peak",
+    )
+    parser.add_argument(
+        "--concurrency-per-user",
+        type=float,
+        default=1.0,
+        env_var="LOADTEST_CONCURRENCY_PER_USER",
+        help="Lambda environments one user occupies (<=1); caps the spike's ramp at 100/this users/s",
+    )
     # verdict
-    parser.add_argument("--max-failure-ratio", default="0.01", env_var="LOADTEST_MAX_FAILURE_RATIO",
-                       help="0.01 or 1%% (429s are not failures)")
-    parser.add_argument("--p95", default="1000", env_var="LOADTEST_P95",
-                       help="p95 limit in ms: N, or 'default=N;POST /uploads=M;...' per endpoint name")
-    parser.add_argument("--min-rps", type=float, default=1000.0, env_var="LOADTEST_MIN_RPS",
-                       help="API requests/s the run must reach (best --rate-window s); default: the old Data API limit")
+    parser.add_argument(
+        "--max-failure-ratio",
+        default="0.01",
+        env_var="LOADTEST_MAX_FAILURE_RATIO",
+        help="0.01 or 1%% (429s are not failures)",
+    )
+    parser.add_argument(
+        "--p95",
+        default="1000",
+        env_var="LOADTEST_P95",
+        help="p95 limit in ms: N, or 'default=N;POST /uploads=M;...' per endpoint name",
+    )
+    parser.add_argument(
+        "--min-rps",
+        type=float,
+        default=1000.0,
+        env_var="LOADTEST_MIN_RPS",
+        help="API requests/s the run must reach (best --rate-window s); default: the old Data API limit",
+    )
     parser.add_argument("--rate-window", type=int, default=10, env_var="LOADTEST_RATE_WINDOW")
-    parser.add_argument("--max-throttle-ratio", default="", env_var="LOADTEST_MAX_THROTTLE_RATIO",
-                       help="fail above this share of 429s (default: report only)")
+    parser.add_argument(
+        "--max-throttle-ratio",
+        default="",
+        env_var="LOADTEST_MAX_THROTTLE_RATIO",
+        help="fail above this share of 429s (default: report only)",
+    )
 
 
 @dataclass
@@ -129,8 +202,12 @@ def _init(environment: Any, **_: Any) -> None:
         return
     try:
         thresholds = build_thresholds(
-            max_failure_ratio=options.max_failure_ratio, p95=options.p95, min_rps=options.min_rps,
-            rate_window=options.rate_window, max_throttle_ratio=options.max_throttle_ratio or None)
+            max_failure_ratio=options.max_failure_ratio,
+            p95=options.p95,
+            min_rps=options.min_rps,
+            rate_window=options.rate_window,
+            max_throttle_ratio=options.max_throttle_ratio or None,
+        )
         weights = parse_weights(options.weights)
         low, high = (float(v) for v in options.think_time.split(","))
         sizes = payloads.parse_sizes(options.image_sizes)
@@ -138,8 +215,10 @@ def _init(environment: Any, **_: Any) -> None:
         raise SystemExit(f"loadtest: {exc}") from exc
     host = (options.host or environment.host or "").rstrip("/")
     tokens: identity.TokenMinter | identity.TokenFile = (
-        identity.TokenFile(Path(options.token_file)) if options.token_file
-        else identity.TokenMinter(options.jwt_secret, options.jwt_issuer, options.jwt_audience, options.tenants))
+        identity.TokenFile(Path(options.token_file))
+        if options.token_file
+        else identity.TokenMinter(options.jwt_secret, options.jwt_issuer, options.jwt_audience, options.tenants)
+    )
     SETUP = Setup(
         file_host=(options.file_host or host).rstrip("/"),
         project_host=(options.project_host or host).rstrip("/"),
@@ -154,9 +233,14 @@ def _init(environment: Any, **_: Any) -> None:
     if environment.user_classes:
         environment.user_classes[:] = [c for c in environment.user_classes if getattr(c, "weight", 1) > 0]
     if not isinstance(environment.runner, WorkerRunner):
-        log.info("imagestore load test: file API %s, project API %s, weights %s, %d JPEGs (%s bytes)",
-                 SETUP.file_host, SETUP.project_host, weights, len(SETUP.photos),
-                 "/".join(str(len(p)) for p in SETUP.photos))
+        log.info(
+            "imagestore load test: file API %s, project API %s, weights %s, %d JPEGs (%s bytes)",
+            SETUP.file_host,
+            SETUP.project_host,
+            weights,
+            len(SETUP.photos),
+            "/".join(str(len(p)) for p in SETUP.photos),
+        )
 
 
 class ImagestoreUser(FastHttpUser):
@@ -168,12 +252,14 @@ class ImagestoreUser(FastHttpUser):
     def on_start(self) -> None:
         self.identity = _setup().tokens.next()
 
-    def api(self, method: str, host: str, path: str, name: str, expect: int, token: str | None = None,
-            **kwargs: Any) -> dict[str, Any] | None:
+    def api(
+        self, method: str, host: str, path: str, name: str, expect: int, token: str | None = None, **kwargs: Any
+    ) -> dict[str, Any] | None:
         """One API call: the parsed body on the expected status, None otherwise (failure or throttle)."""
         headers = {"Authorization": f"Bearer {token or self.identity.token}", **kwargs.pop("headers", {})}
-        with self.client.request(method, host + path, name=name, headers=headers, catch_response=True,
-                                 **kwargs) as response:
+        with self.client.request(
+            method, host + path, name=name, headers=headers, catch_response=True, **kwargs
+        ) as response:
             if mark_throttled(response):
                 return None
             if response.status_code != expect:
@@ -193,24 +279,41 @@ class ImagestoreUser(FastHttpUser):
         setup = _setup()
         data = random.choice(setup.photos)
         filename = f"IMG_{random.randrange(10000):04d}.jpg"
-        ticket = self.api("POST", setup.file_host, "/uploads", f"POST /uploads{tag}", 201, token,
-                          json={"filename": filename, "contentType": "image/jpeg", "sizeBytes": len(data)})
+        ticket = self.api(
+            "POST",
+            setup.file_host,
+            "/uploads",
+            f"POST /uploads{tag}",
+            201,
+            token,
+            json={"filename": filename, "contentType": "image/jpeg", "sizeBytes": len(data)},
+        )
         if not ticket:
             return None
         target = ticket["upload"]
         body, content_type = payloads.multipart_form(target["fields"], data, filename, "image/jpeg")
-        with self.client.request(target.get("method", "POST"), target["url"], name="S3 POST presigned upload",
-                                 data=body,  # type: ignore[arg-type]  # bytes are sent as they are
-                                 headers={**target.get("headers", {}), "Content-Type": content_type},
-                                 catch_response=True) as response:
+        with self.client.request(
+            target.get("method", "POST"),
+            target["url"],
+            name="S3 POST presigned upload",
+            data=body,  # type: ignore[arg-type]  # bytes are sent as they are
+            headers={**target.get("headers", {}), "Content-Type": content_type},
+            catch_response=True,
+        ) as response:
             if mark_throttled(response):
                 return None
             if response.status_code not in (200, 201, 204):
                 response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
                 return None
         file_id = str(ticket["fileId"])
-        done = self.api("POST", setup.file_host, f"/uploads/{file_id}/complete",
-                        f"POST /uploads/{{fileId}}/complete{tag}", 200, token)
+        done = self.api(
+            "POST",
+            setup.file_host,
+            f"/uploads/{file_id}/complete",
+            f"POST /uploads/{{fileId}}/complete{tag}",
+            200,
+            token,
+        )
         return file_id if done else None
 
     def upload_photos(self, count: int) -> list[str]:
@@ -218,10 +321,11 @@ class ImagestoreUser(FastHttpUser):
         one completeUploads; the ids of the files that became available."""
         setup = _setup()
         chosen = [random.choice(setup.photos) for _ in range(min(count, 100))]
-        files = [{"filename": f"IMG_{random.randrange(10000):04d}.jpg", "contentType": "image/jpeg",
-                  "sizeBytes": len(data)} for data in chosen]
-        batch = self.api("POST", setup.file_host, "/upload-batches", "POST /upload-batches", 200,
-                         json={"files": files})
+        files = [
+            {"filename": f"IMG_{random.randrange(10000):04d}.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}
+            for data in chosen
+        ]
+        batch = self.api("POST", setup.file_host, "/upload-batches", "POST /upload-batches", 200, json={"files": files})
         if not batch:
             return []
         sent: list[str] = []
@@ -230,10 +334,14 @@ class ImagestoreUser(FastHttpUser):
                 continue
             target = item["ticket"]["upload"]
             body, content_type = payloads.multipart_form(target["fields"], data, described["filename"], "image/jpeg")
-            with self.client.request("POST", target["url"], name="S3 POST presigned upload",
-                                     data=body,  # type: ignore[arg-type]  # bytes are sent as they are
-                                     headers={**target.get("headers", {}), "Content-Type": content_type},
-                                     catch_response=True) as response:
+            with self.client.request(
+                "POST",
+                target["url"],
+                name="S3 POST presigned upload",
+                data=body,  # type: ignore[arg-type]  # bytes are sent as they are
+                headers={**target.get("headers", {}), "Content-Type": content_type},
+                catch_response=True,
+            ) as response:
                 if mark_throttled(response):
                     continue
                 if response.status_code not in (200, 201, 204):
@@ -242,8 +350,14 @@ class ImagestoreUser(FastHttpUser):
             sent.append(str(item["ticket"]["fileId"]))
         if not sent:
             return []
-        done = self.api("POST", setup.file_host, "/upload-batches/complete", "POST /upload-batches/complete", 200,
-                        json={"fileIds": sent})
+        done = self.api(
+            "POST",
+            setup.file_host,
+            "/upload-batches/complete",
+            "POST /upload-batches/complete",
+            200,
+            json={"fileIds": sent},
+        )
         return [str(i["fileId"]) for i in (done or {}).get("items", []) if i.get("status") == 200]
 
     def download(self, url: str) -> None:
@@ -270,18 +384,30 @@ class PeakUploadUser(ImagestoreUser):
         if not added:
             return
         self.file_ids = (self.file_ids + added)[-MAX_PROJECT_FILES:]
-        body = {"name": "Sale-day photobook", "productType": "photobook",
-                "document": {"pages": [{"image": f} for f in self.file_ids]}, "fileIds": self.file_ids}
+        body = {
+            "name": "Sale-day photobook",
+            "productType": "photobook",
+            "document": {"pages": [{"image": f} for f in self.file_ids]},
+            "fileIds": self.file_ids,
+        }
         if self.project_id is None:
             saved = self.api("POST", setup.project_host, "/projects", "POST /projects", 201, json=body)
         else:
-            saved = self.api("PUT", setup.project_host, f"/projects/{self.project_id}", "PUT /projects/{projectId}",
-                             200, json=body, headers={"If-Match": str(self.version)})
+            saved = self.api(
+                "PUT",
+                setup.project_host,
+                f"/projects/{self.project_id}",
+                "PUT /projects/{projectId}",
+                200,
+                json=body,
+                headers={"If-Match": str(self.version)},
+            )
         if saved:
             self.project_id, self.version = str(saved["projectId"]), int(saved["version"])
         if self.project_id:
-            loaded = self.api("GET", setup.project_host, f"/projects/{self.project_id}",
-                              "GET /projects/{projectId}", 200)
+            loaded = self.api(
+                "GET", setup.project_host, f"/projects/{self.project_id}", "GET /projects/{projectId}", 200
+            )
             if loaded:
                 self.version = int(loaded.get("version", self.version))
 
@@ -294,17 +420,25 @@ class MobileUploadUser(ImagestoreUser):
     @task
     def phone_upload(self) -> None:
         setup = _setup()
-        opened = self.api("POST", setup.file_host, "/mobile-uploads", "POST /mobile-uploads", 201,
-                          json={"retention": "session"})
+        opened = self.api(
+            "POST", setup.file_host, "/mobile-uploads", "POST /mobile-uploads", 201, json={"retention": "session"}
+        )
         if not opened:
             return
         mobile_upload_id, phone_token = str(opened["mobileUploadId"]), str(opened["token"])
-        self.api("GET", setup.file_host, f"/mobile-uploads/{mobile_upload_id}/session",
-                 "GET /mobile-uploads/{mobileUploadId}/session (phone)", 200, phone_token)
+        self.api(
+            "GET",
+            setup.file_host,
+            f"/mobile-uploads/{mobile_upload_id}/session",
+            "GET /mobile-uploads/{mobileUploadId}/session (phone)",
+            200,
+            phone_token,
+        )
         for _ in range(setup.files_per_visit):
             self.upload_photo(phone_token, " (phone)")
-        self.api("GET", setup.file_host, f"/mobile-uploads/{mobile_upload_id}",
-                 "GET /mobile-uploads/{mobileUploadId}", 200)
+        self.api(
+            "GET", setup.file_host, f"/mobile-uploads/{mobile_upload_id}", "GET /mobile-uploads/{mobileUploadId}", 200
+        )
 
 
 class BrowsingUser(ImagestoreUser):
@@ -317,9 +451,19 @@ class BrowsingUser(ImagestoreUser):
         setup = _setup()
         file_id = self.upload_photo()
         if file_id:
-            self.api("POST", setup.project_host, "/projects", "POST /projects", 201,
-                     json={"name": f"Cards {uuid.uuid4().hex[:6]}", "productType": "cards",
-                           "document": {"front": file_id}, "fileIds": [file_id]})
+            self.api(
+                "POST",
+                setup.project_host,
+                "/projects",
+                "POST /projects",
+                201,
+                json={
+                    "name": f"Cards {uuid.uuid4().hex[:6]}",
+                    "productType": "cards",
+                    "document": {"front": file_id},
+                    "fileIds": [file_id],
+                },
+            )
 
     @task(3)
     def open_a_project(self) -> None:
@@ -355,11 +499,23 @@ class ImagestoreShape(LoadTestShape):
             users = int(options.num_users or 1)
             shape: SteadyRamp | Spike
             if options.shape == "spike":
-                shape = Spike(users, options.ramp, options.hold, options.baseline_users, options.warmup,
-                              options.cooldown, options.concurrency_per_user)
-                log.info("spike: %d -> %d users at %.0f users/s (Lambda: 1,000 environments / 10 s per "
-                         "function at %.2f per user)", shape.baseline_users, users, shape.spawn_rate,
-                         options.concurrency_per_user)
+                shape = Spike(
+                    users,
+                    options.ramp,
+                    options.hold,
+                    options.baseline_users,
+                    options.warmup,
+                    options.cooldown,
+                    options.concurrency_per_user,
+                )
+                log.info(
+                    "spike: %d -> %d users at %.0f users/s (Lambda: 1,000 environments / 10 s per "
+                    "function at %.2f per user)",
+                    shape.baseline_users,
+                    users,
+                    shape.spawn_rate,
+                    options.concurrency_per_user,
+                )
             else:
                 shape = SteadyRamp(users, options.ramp, options.hold)
             self._schedule = fit_to_run_time(shape, options.run_time)
@@ -383,4 +539,3 @@ def _verdict(environment: Any, **_: Any) -> None:
         Path(f"{prefix}_verdict.txt").write_text(text + "\n", encoding="utf-8")
         Path(f"{prefix}_verdict.json").write_text(json.dumps(verdict.figures, indent=2) + "\n", encoding="utf-8")
     environment.process_exit_code = 0 if verdict.passed else 1
-

@@ -50,8 +50,7 @@ def photo_set(sizes: Sequence[tuple[int, int]]) -> list[bytes]:
     return [photo_jpeg(size, seed=n) for n, size in enumerate(sizes)]
 
 
-def multipart_form(fields: Mapping[str, str], file_bytes: bytes, filename: str,
-                   content_type: str) -> tuple[bytes, str]:
+def multipart_form(fields: Mapping[str, str], file_bytes: bytes, filename: str, content_type: str) -> tuple[bytes, str]:
     """(body, Content-Type header) of a form with `fields` then the file (S3 wants the file last)."""
     boundary = f"----imagestore-loadtest-{uuid.uuid4().hex}"
     parts: list[bytes] = []

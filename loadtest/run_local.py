@@ -51,8 +51,9 @@ def local_stack(url: str) -> Iterator[tuple[str, str, Path | None]]:
     print(f"no stack on {url}: starting one (data in {data_dir}) ...", flush=True)
     started = time.monotonic()
     try:
-        with running_stack(data_dir, extra_env={"IMAGESTORE_JWT_SECRET": secret,
-                                                "IMAGESTORE_LOCAL_ACCESS_LOG": "0"}) as stack:
+        with running_stack(
+            data_dir, extra_env={"IMAGESTORE_JWT_SECRET": secret, "IMAGESTORE_LOCAL_ACCESS_LOG": "0"}
+        ) as stack:
             print(f"stack up on {stack.base_url} in {time.monotonic() - started:.1f} s", flush=True)
             yield stack.base_url, secret, stack.log_path
     finally:
@@ -62,19 +63,46 @@ def local_stack(url: str) -> Iterator[tuple[str, str, Path | None]]:
 def locust_command(host: str, report_dir: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:
     thresholds = [item for pair in LOCAL_THRESHOLDS.items() for item in pair]
     return [
-        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"),
-        "--headless", "--host", host, "--users", str(args.users), "--run-time", f"{args.duration}s",
-        "--shape", "steady", "--ramp", str(min(10, args.duration // 4)), "--hold", str(args.duration),
-        "--processes", str(args.processes), "--image-sizes", "320x240,800x600",
-        "--csv", str(report_dir / "loadtest"), "--csv-full-history", "--html", str(report_dir / "report.html"),
-        "--only-summary", "--stop-timeout", "5", *thresholds, *extra,
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "loadtest" / "locustfile.py"),
+        "--headless",
+        "--host",
+        host,
+        "--users",
+        str(args.users),
+        "--run-time",
+        f"{args.duration}s",
+        "--shape",
+        "steady",
+        "--ramp",
+        str(min(10, args.duration // 4)),
+        "--hold",
+        str(args.duration),
+        "--processes",
+        str(args.processes),
+        "--image-sizes",
+        "320x240,800x600",
+        "--csv",
+        str(report_dir / "loadtest"),
+        "--csv-full-history",
+        "--html",
+        str(report_dir / "report.html"),
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+        *thresholds,
+        *extra,
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}",
-                        help="where to look for a running stack")
+    parser.add_argument(
+        "--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}", help="where to look for a running stack"
+    )
     parser.add_argument("--duration", type=int, default=60, help=f"seconds of load (at most {MAX_DURATION_S})")
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--processes", type=int, default=2, help="Locust worker processes (locust --processes)")

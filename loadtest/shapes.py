@@ -97,5 +97,12 @@ def fit_to_run_time(shape: SteadyRamp | Spike, run_time_s: float | None) -> Stea
         ramp = min(shape.ramp_s, run_time_s)
         return SteadyRamp(shape.users, ramp, max(0.0, run_time_s - ramp))
     fixed = shape.duration_s - shape.hold_s
-    return Spike(shape.peak_users, shape.ramp_s, max(0.0, run_time_s - fixed), shape.baseline_users,
-                 shape.warmup_s, shape.cooldown_s, shape.concurrency_per_user)
+    return Spike(
+        shape.peak_users,
+        shape.ramp_s,
+        max(0.0, run_time_s - fixed),
+        shape.baseline_users,
+        shape.warmup_s,
+        shape.cooldown_s,
+        shape.concurrency_per_user,
+    )

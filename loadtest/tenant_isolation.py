@@ -38,18 +38,23 @@ _window: dict[str, float] = {}
 
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
-    parser.add_argument("--jwt-secret", default=identity.LOCAL_SECRET, env_var="IMAGESTORE_JWT_SECRET",
-                       is_secret=True)
+    parser.add_argument("--jwt-secret", default=identity.LOCAL_SECRET, env_var="IMAGESTORE_JWT_SECRET", is_secret=True)
     parser.add_argument("--jwt-issuer", default=identity.LOCAL_ISSUER, env_var="IMAGESTORE_JWT_ISSUER")
     parser.add_argument("--jwt-audience", default=identity.LOCAL_AUDIENCE, env_var="IMAGESTORE_JWT_AUDIENCE")
-    parser.add_argument("--throttled-rate", type=float, default=20.0, env_var="LOADTEST_THROTTLED_RATE",
-                       help="the throttled tenant's plan: rate limit (requests a second)")
+    parser.add_argument(
+        "--throttled-rate",
+        type=float,
+        default=20.0,
+        env_var="LOADTEST_THROTTLED_RATE",
+        help="the throttled tenant's plan: rate limit (requests a second)",
+    )
 
 
 def _token(environment: Any, tenant: str) -> str:
     options = environment.parsed_options
-    minter = identity.TokenMinter(options.jwt_secret, options.jwt_issuer, options.jwt_audience, tenants=1,
-                                  tenant_prefix="unused")
+    minter = identity.TokenMinter(
+        options.jwt_secret, options.jwt_issuer, options.jwt_audience, tenants=1, tenant_prefix="unused"
+    )
     return identity.mint_for(minter, tenant)
 
 
@@ -75,8 +80,9 @@ class _TenantUser(FastHttpUser):
 
     @task
     def list_files(self) -> None:
-        with self.client.get("/files?limit=1", headers=self.headers, name=f"{self.tenant} GET /files",
-                             catch_response=True) as response:
+        with self.client.get(
+            "/files?limit=1", headers=self.headers, name=f"{self.tenant} GET /files", catch_response=True
+        ) as response:
             outcome = "ok" if 200 <= response.status_code < 300 else "other"
             if response.status_code == 429:
                 body = json.loads(response.text or "{}")
@@ -103,8 +109,11 @@ def figures() -> dict[str, dict[str, float]]:
     """Per tenant: requests answered, throttled and failed, a second, over the run."""
     seconds = max(1e-9, _window.get("end", 0.0) - _window.get("start", 0.0))
     return {
-        tenant: {outcome + "PerSecond": round(_counts[(tenant, outcome)] / seconds, 1)
-                 for outcome in ("ok", "throttled", "other")} | {"seconds": round(seconds, 1)}
+        tenant: {
+            outcome + "PerSecond": round(_counts[(tenant, outcome)] / seconds, 1)
+            for outcome in ("ok", "throttled", "other")
+        }
+        | {"seconds": round(seconds, 1)}
         for tenant in (THROTTLED_TENANT, OTHER_TENANT)
     }
 
@@ -125,7 +134,11 @@ def _verdict(environment: Any, **_: Any) -> None:
         problems.append(f"{OTHER_TENANT} was throttled or failed: {steady}")
     if steady["okPerSecond"] < 0.8 * target:
         problems.append(f"{OTHER_TENANT} kept {steady['okPerSecond']}/s of its {target}/s")
-    print(json.dumps({"targetPerTenantPerSecond": target, "throttledPlanPerSecond": limit, **result,
-                      "problems": problems}, indent=2))
+    print(
+        json.dumps(
+            {"targetPerTenantPerSecond": target, "throttledPlanPerSecond": limit, **result, "problems": problems},
+            indent=2,
+        )
+    )
     if problems:
         environment.process_exit_code = 1

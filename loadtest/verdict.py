@@ -78,8 +78,9 @@ def parse_ratio(text: str, what: str) -> float:
     return ratio
 
 
-def build_thresholds(*, max_failure_ratio: str, p95: str, min_rps: float, rate_window: int,
-                     max_throttle_ratio: str | None) -> Thresholds:
+def build_thresholds(
+    *, max_failure_ratio: str, p95: str, min_rps: float, rate_window: int, max_throttle_ratio: str | None
+) -> Thresholds:
     """Thresholds from the command line's strings."""
     default_p95, overrides = parse_p95(p95)
     if min_rps < 0:
@@ -159,8 +160,10 @@ def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
     failure_ratio = failures / total if total else 1.0
     ok = total > 0 and failure_ratio <= thresholds.max_failure_ratio
     passed &= ok
-    lines.append(f"{'ok  ' if ok else 'FAIL'} failure ratio {failure_ratio:.2%} ({failures} of {total}) "
-                 f"<= {thresholds.max_failure_ratio:.2%}")
+    lines.append(
+        f"{'ok  ' if ok else 'FAIL'} failure ratio {failure_ratio:.2%} ({failures} of {total}) "
+        f"<= {thresholds.max_failure_ratio:.2%}"
+    )
 
     attempts = total + throttle_count
     throttle_ratio = throttle_count / attempts if attempts else 0.0
@@ -169,8 +172,10 @@ def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
     else:
         ok = throttle_ratio <= thresholds.max_throttle_ratio
         passed &= ok
-        lines.append(f"{'ok  ' if ok else 'FAIL'} throttled (429) {throttle_count} ({throttle_ratio:.2%}) "
-                     f"<= {thresholds.max_throttle_ratio:.2%}")
+        lines.append(
+            f"{'ok  ' if ok else 'FAIL'} throttled (429) {throttle_count} ({throttle_ratio:.2%}) "
+            f"<= {thresholds.max_throttle_ratio:.2%}"
+        )
     for entry in sorted(throttled, key=lambda e: e.name):
         lines.append(f"       429 x{entry.requests} {entry.name}")
 
@@ -180,8 +185,10 @@ def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
         ok = entry.p95_ms <= limit
         passed &= ok
         p95s[entry.label] = entry.p95_ms
-        lines.append(f"{'ok  ' if ok else 'FAIL'} p95 {entry.p95_ms:7.0f} ms <= {limit:.0f} ms  {entry.label} "
-                     f"({entry.requests} requests, {entry.failures} failed)")
+        lines.append(
+            f"{'ok  ' if ok else 'FAIL'} p95 {entry.p95_ms:7.0f} ms <= {limit:.0f} ms  {entry.label} "
+            f"({entry.requests} requests, {entry.failures} failed)"
+        )
 
     per_second: dict[int, int] = {}
     for entry in served:
@@ -193,12 +200,20 @@ def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
     mean = api_requests / (max(per_second) - min(per_second) + 1) if per_second else 0.0
     ok = rate >= thresholds.min_rps
     passed &= ok
-    lines.append(f"{'ok  ' if ok else 'FAIL'} API rate {rate:.1f} req/s (best {thresholds.rate_window_seconds} s "
-                 f"window; mean {mean:.1f}) >= {thresholds.min_rps:g} req/s")
+    lines.append(
+        f"{'ok  ' if ok else 'FAIL'} API rate {rate:.1f} req/s (best {thresholds.rate_window_seconds} s "
+        f"window; mean {mean:.1f}) >= {thresholds.min_rps:g} req/s"
+    )
     figures = {
-        "requests": total, "failures": failures, "failureRatio": failure_ratio,
-        "throttled": throttle_count, "throttleRatio": throttle_ratio,
-        "apiRequests": api_requests, "apiRatePeak": rate, "apiRateMean": mean, "p95Ms": p95s,
+        "requests": total,
+        "failures": failures,
+        "failureRatio": failure_ratio,
+        "throttled": throttle_count,
+        "throttleRatio": throttle_ratio,
+        "apiRequests": api_requests,
+        "apiRatePeak": rate,
+        "apiRateMean": mean,
+        "p95Ms": p95s,
         "passed": passed,
     }
     return Verdict(passed=passed, lines=lines, figures=figures)
@@ -207,9 +222,14 @@ def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
 def endpoints_from_stats(stats: Any) -> list[Endpoint]:
     """Endpoints from a Locust RequestStats (its `entries`, keyed by (name, method))."""
     return [
-        Endpoint(method=entry.method or "", name=entry.name, requests=entry.num_requests,
-                 failures=entry.num_failures, p95_ms=float(entry.get_response_time_percentile(0.95) or 0),
-                 per_second=dict(entry.num_reqs_per_sec))
+        Endpoint(
+            method=entry.method or "",
+            name=entry.name,
+            requests=entry.num_requests,
+            failures=entry.num_failures,
+            p95_ms=float(entry.get_response_time_percentile(0.95) or 0),
+            per_second=dict(entry.num_reqs_per_sec),
+        )
         for entry in stats.entries.values()
         if entry.num_requests
     ]

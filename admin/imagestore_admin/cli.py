@@ -31,8 +31,13 @@ def local_registry(base_url: str, table: str | None = None) -> TenantRegistry:
     import boto3
 
     health = requests.get(base_url.rstrip("/") + "/_local/health", timeout=10).json()
-    client = boto3.client("dynamodb", endpoint_url=health["endpoints"]["dynamodb"], region_name=health["region"],
-                          aws_access_key_id="test", aws_secret_access_key="test")  # the local stack's
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=health["endpoints"]["dynamodb"],
+        region_name=health["region"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )  # the local stack's
     return TenantRegistry(Table(client, table or health["tables"][0]))
 
 
@@ -43,8 +48,10 @@ def registry_of(args: argparse.Namespace) -> TenantRegistry:
     if args.local:
         return local_registry(args.local, args.table)
     if not args.table:
-        raise SystemExit("imagestore-admin: name the stage's table (--table imagestore-<stage>, or "
-                         "IMAGESTORE_TABLE_NAME), or a local stack (--local http://127.0.0.1:3000)")
+        raise SystemExit(
+            "imagestore-admin: name the stage's table (--table imagestore-<stage>, or "
+            "IMAGESTORE_TABLE_NAME), or a local stack (--local http://127.0.0.1:3000)"
+        )
     return TenantRegistry(Table(boto3.client("dynamodb", region_name=args.region), args.table))
 
 
@@ -58,8 +65,10 @@ def read_document(source: str) -> Any:
 
 def validation_problems(exc: ValidationError) -> str:
     """Each refused field by name, with why."""
-    return "\n".join(f"  {'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}"
-                     for error in exc.errors(include_url=False, include_input=False))
+    return "\n".join(
+        f"  {'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )
 
 
 def tenants_command(args: argparse.Namespace) -> int:
@@ -69,8 +78,9 @@ def tenants_command(args: argparse.Namespace) -> int:
         records = registry.list()
         print(f"{'tenant':<32} {'status':<9} {'plan':<12} display name")
         for record in records:
-            print(f"{record.tenant_id:<32} {record.status.value:<9} {record.usage_plan or '-':<12} "
-                  f"{record.display_name}")
+            print(
+                f"{record.tenant_id:<32} {record.status.value:<9} {record.usage_plan or '-':<12} {record.display_name}"
+            )
         print(f"{len(records)} tenant(s) in {registry.table.name}")
         return 0
     if args.action == "get":
@@ -84,8 +94,10 @@ def tenants_command(args: argparse.Namespace) -> int:
         try:
             record = TenantRecord.model_validate(read_document(args.document))
         except ValidationError as exc:
-            print(f"imagestore-admin: the document is refused, nothing was written:\n{validation_problems(exc)}",
-                  file=sys.stderr)
+            print(
+                f"imagestore-admin: the document is refused, nothing was written:\n{validation_problems(exc)}",
+                file=sys.stderr,
+            )
             return 2
         registry.put(record, now)
         print(f"put {record.tenant_id} ({record.status.value}) in {registry.table.name}")
@@ -96,8 +108,10 @@ def tenants_command(args: argparse.Namespace) -> int:
     except (DomainError, ConditionFailed) as exc:
         print(f"imagestore-admin: {exc}", file=sys.stderr)
         return 1
-    print(f"{args.tenant} is {status.value} in {registry.table.name}; the functions see it within their "
-          f"cache period (IMAGESTORE_TENANT_CACHE_SECONDS)")
+    print(
+        f"{args.tenant} is {status.value} in {registry.table.name}; the functions see it within their "
+        f"cache period (IMAGESTORE_TENANT_CACHE_SECONDS)"
+    )
     return 0
 
 
@@ -108,10 +122,14 @@ def smoke_command(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="imagestore-admin", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    top.add_argument("--table", default=os.environ.get("IMAGESTORE_TABLE_NAME"),
-                     help="the stage's table (imagestore-<stage>); default IMAGESTORE_TABLE_NAME")
+    top = argparse.ArgumentParser(
+        prog="imagestore-admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    top.add_argument(
+        "--table",
+        default=os.environ.get("IMAGESTORE_TABLE_NAME"),
+        help="the stage's table (imagestore-<stage>); default IMAGESTORE_TABLE_NAME",
+    )
     top.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     top.add_argument("--local", metavar="URL", help="a running local stack, e.g. http://127.0.0.1:3000")
     commands = top.add_subparsers(dest="command", required=True)
@@ -119,8 +137,11 @@ def parser() -> argparse.ArgumentParser:
     tenants = commands.add_parser("tenants", help="the tenant registry")
     actions = tenants.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every tenant")
-    for name, text in (("get", "a tenant's document"), ("disable", "refuse the tenant's requests (403)"),
-                       ("enable", "accept the tenant's requests again")):
+    for name, text in (
+        ("get", "a tenant's document"),
+        ("disable", "refuse the tenant's requests (403)"),
+        ("enable", "accept the tenant's requests again"),
+    ):
         actions.add_parser(name, help=text).add_argument("tenant")
     put = actions.add_parser("put", help="create or replace a tenant from its JSON document (a file, or - for stdin)")
     put.add_argument("document")

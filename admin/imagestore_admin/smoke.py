@@ -49,10 +49,22 @@ class Smoke:
     made: dict[str, str] = field(default_factory=dict)  # what to remove: kind -> id (or URL)
     kept: list[str] = field(default_factory=list)
 
-    def call(self, method: str, url: str, expect: int | tuple[int, ...], *, body: Any = None,
-             headers: dict[str, str] | None = None) -> requests.Response:
-        response = self.session.request(method, url, json=body, timeout=TIMEOUT, headers={
-            "Authorization": f"Bearer {self.token}", **(headers or {})})
+    def call(
+        self,
+        method: str,
+        url: str,
+        expect: int | tuple[int, ...],
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        response = self.session.request(
+            method,
+            url,
+            json=body,
+            timeout=TIMEOUT,
+            headers={"Authorization": f"Bearer {self.token}", **(headers or {})},
+        )
         expected = (expect,) if isinstance(expect, int) else expect
         if response.status_code not in expected:
             raise StepFailed(f"{method} {url.split('?')[0]}: {response.status_code} {response.text[:300]}")
@@ -77,12 +89,14 @@ class Smoke:
 
     def upload(self) -> str:
         data = photo()
-        ticket = self.file("POST", "/uploads", 201, body={
-            "filename": "smoke.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}).json()
+        ticket = self.file(
+            "POST", "/uploads", 201, body={"filename": "smoke.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}
+        ).json()
         self.made["file"] = ticket["fileId"]
         target = ticket["upload"]
-        posted = requests.post(target["url"], data=target["fields"], files={"file": ("smoke.jpg", data)},
-                               timeout=TIMEOUT)
+        posted = requests.post(
+            target["url"], data=target["fields"], files={"file": ("smoke.jpg", data)}, timeout=TIMEOUT
+        )
         if posted.status_code not in (200, 201, 204):
             raise StepFailed(f"presigned POST: {posted.status_code} {posted.text[:200]}")
         return f"file {ticket['fileId']}, {len(data)} bytes posted to the bucket"
@@ -111,27 +125,40 @@ class Smoke:
         return f"{check['dpi']} dpi, {check['verdict']}"
 
     def project_round_trip(self) -> str:
-        created = self.project("POST", "/projects", 201, body={
-            "name": "smoke", "productType": "smoke-test", "document": {"pages": 1}, "fileIds": [self.made["file"]]})
+        created = self.project(
+            "POST",
+            "/projects",
+            201,
+            body={
+                "name": "smoke",
+                "productType": "smoke-test",
+                "document": {"pages": 1},
+                "fileIds": [self.made["file"]],
+            },
+        )
         project_id = created.json()["projectId"]
         self.made["project"] = project_id
         loaded = self.project("GET", f"/projects/{project_id}").json()
         etag = f'"{loaded["version"]}"'  # the version the client read; If-Match names it
         if [f["fileId"] for f in loaded["files"]] != [self.made["file"]]:
             raise StepFailed(f"GET /projects/{project_id}: files {[f['fileId'] for f in loaded['files']]}")
-        body = {"name": "smoke, saved", "productType": "smoke-test", "document": {"pages": 2},
-                "fileIds": [self.made["file"]]}
+        body = {
+            "name": "smoke, saved",
+            "productType": "smoke-test",
+            "document": {"pages": 2},
+            "fileIds": [self.made["file"]],
+        }
         saved = self.project("PUT", f"/projects/{project_id}", body=body, headers={"If-Match": etag})
         stale = self.project("PUT", f"/projects/{project_id}", 412, body=body, headers={"If-Match": etag})
         again = self.project("GET", f"/projects/{project_id}").json()
         if again["document"] != {"pages": 2}:
             raise StepFailed(f"the saved document reads back as {again['document']}")
-        return (f"saved with If-Match {etag} -> {saved.headers.get('ETag')}; the stale If-Match got "
-                f"{stale.status_code}")
+        return f"saved with If-Match {etag} -> {saved.headers.get('ETag')}; the stale If-Match got {stale.status_code}"
 
     def share_and_copy(self) -> str:
-        share = self.project("POST", f"/projects/{self.made['project']}/shares", 201,
-                             body={"mode": "copy", "expiresInDays": 1}).json()
+        share = self.project(
+            "POST", f"/projects/{self.made['project']}/shares", 201, body={"mode": "copy", "expiresInDays": 1}
+        ).json()
         self.made["share"] = share["shareId"]
         seen = self.project("GET", f"/shares/{share['token']}").json()
         copy = self.project("POST", f"/shares/{share['token']}/copies", 201).json()
@@ -141,13 +168,23 @@ class Smoke:
         return f"share link at {link}/shares/..., {files} file(s) seen, copy {copy['projectId']}"
 
     def cart_and_order(self) -> str:
-        item = self.project("POST", "/cart-items", 201, body={
-            "projectId": self.made["project"], "productSku": "smoke-sku", "quantity": 1}).json()
+        item = self.project(
+            "POST",
+            "/cart-items",
+            201,
+            body={"projectId": self.made["project"], "productSku": "smoke-sku", "quantity": 1},
+        ).json()
         self.made["cart-item"] = item["cartItemId"]
-        order = self.project("POST", "/orders", 201, body={
-            "cartItemIds": [item["cartItemId"]], "externalOrderRef": f"smoke-{uuid.uuid4().hex[:12]}"}).json()
-        self.kept.append(f"order {order['orderId']} and the file it holds (no API removes an order; "
-                         "the sweep does after the tenant's order_retention_seconds)")
+        order = self.project(
+            "POST",
+            "/orders",
+            201,
+            body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": f"smoke-{uuid.uuid4().hex[:12]}"},
+        ).json()
+        self.kept.append(
+            f"order {order['orderId']} and the file it holds (no API removes an order; "
+            "the sweep does after the tenant's order_retention_seconds)"
+        )
         self.made["order"] = order["orderId"]
         return f"cart item {item['cartItemId']}, order {order['orderId']}"
 
@@ -176,18 +213,23 @@ class Smoke:
                 removed.append(kind)
         if "file" in self.made:
             # 409 while the order holds it (the order keeps its photo for the lab).
-            deleted = self.file("DELETE", f"/files/{self.made['file']}", (200, 204) if "order" not in self.made
-                                else (200, 204, 409))
+            deleted = self.file(
+                "DELETE", f"/files/{self.made['file']}", (200, 204) if "order" not in self.made else (200, 204, 409)
+            )
             if deleted.status_code != 409:
                 removed.append("file")
         return "removed " + ", ".join(removed) + ("; kept " + "; ".join(self.kept) if self.kept else "")
 
     def run(self) -> bool:
         steps: list[tuple[str, Callable[[], str]]] = [
-            ("upload (presigned POST)", self.upload), ("complete", self.complete),
-            ("previews ready", self.previews), ("print check", self.print_check),
-            ("project save/load, If-Match", self.project_round_trip), ("share and copy", self.share_and_copy),
-            ("cart item and order", self.cart_and_order), ("mobile page from its QR URL", self.mobile_page),
+            ("upload (presigned POST)", self.upload),
+            ("complete", self.complete),
+            ("previews ready", self.previews),
+            ("print check", self.print_check),
+            ("project save/load, If-Match", self.project_round_trip),
+            ("share and copy", self.share_and_copy),
+            ("cart item and order", self.cart_and_order),
+            ("mobile page from its QR URL", self.mobile_page),
         ]
         for name, run in steps:
             if not self.step(name, run) and name in ("upload (presigned POST)", "complete"):
@@ -198,8 +240,10 @@ class Smoke:
     def table(self) -> str:
         width = max(len(row.step) for row in self.rows)
         lines = [f"{'step':<{width}}  result  seconds  detail"]
-        lines += [f"{row.step:<{width}}  {'ok' if row.ok else 'FAILED':<6}  {row.seconds:7.2f}  {row.detail}"
-                  for row in self.rows]
+        lines += [
+            f"{row.step:<{width}}  {'ok' if row.ok else 'FAILED':<6}  {row.seconds:7.2f}  {row.detail}"
+            for row in self.rows
+        ]
         failed = sum(not row.ok for row in self.rows)
         lines.append(f"smoke: {len(self.rows) - failed} of {len(self.rows)} steps ok")
         return "\n".join(lines)

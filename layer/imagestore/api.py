@@ -44,8 +44,9 @@ MAX_PROBLEM_FIELD_CHARS = 200
 MAX_PROBLEM_MESSAGE_CHARS = 300
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   *, retry: bool = False) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, *, retry: bool = False
+) -> Response:
     """The API's error shape: {"error": {"code", "message", "details"?}} (the resolver adds "requestId");
     Retry-After on 429 and
     on any error a retry may get past."""
@@ -53,8 +54,12 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     if details:
         error["details"] = details
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 429 or retry else None
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"error": error}), headers=headers)
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": error}),
+        headers=headers,
+    )
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
@@ -62,8 +67,10 @@ def validation_details(exc: ValidationError) -> dict[str, Any]:
     there were more, how many in all and how many were left out."""
     count = exc.error_count()
     problems = [
-        {"field": _cut(".".join(str(part) for part in error["loc"]), MAX_PROBLEM_FIELD_CHARS),
-         "message": _cut(error["msg"], MAX_PROBLEM_MESSAGE_CHARS)}
+        {
+            "field": _cut(".".join(str(part) for part in error["loc"]), MAX_PROBLEM_FIELD_CHARS),
+            "message": _cut(error["msg"], MAX_PROBLEM_MESSAGE_CHARS),
+        }
         for error in exc.errors(include_url=False, include_input=False, include_context=False)[:MAX_PROBLEMS]
     ]
     details: dict[str, Any] = {"problems": problems}
@@ -73,7 +80,7 @@ def validation_details(exc: ValidationError) -> dict[str, Any]:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def status_of(error: errors.DomainError) -> int:
@@ -87,8 +94,7 @@ class Resolver(APIGatewayRestResolver):
     """The REST resolver; every answer, errors included, carries the CORS headers of its request."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        result = with_request_id(super().resolve(event, context),
-                                 (event.get("requestContext") or {}).get("requestId"))
+        result = with_request_id(super().resolve(event, context), (event.get("requestContext") or {}).get("requestId"))
         settings = get_settings()
         tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
         tenant_origins = _tenant_origins(tenant_id) if isinstance(tenant_id, str) else None
@@ -133,9 +139,13 @@ def create_app() -> APIGatewayRestResolver:
     @app.exception_handler(errors.TransactionConflict)
     def _transaction_conflict(exc: errors.TransactionConflict) -> Response:
         logger.info("transaction cancelled", status=409, reasons=exc.reasons)
-        return error_response(409, "transaction_conflict",
-                              "a concurrent change to the same items won; retry the request",
-                              {"retryable": True}, retry=True)
+        return error_response(
+            409,
+            "transaction_conflict",
+            "a concurrent change to the same items won; retry the request",
+            {"retryable": True},
+            retry=True,
+        )
 
     @app.exception_handler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:
@@ -156,8 +166,12 @@ def create_app() -> APIGatewayRestResolver:
 
 def versioned(view: BaseModel, version: int, status: int = 200) -> Response:
     """A versioned resource's answer: its JSON (by alias, as every answer) and its ETag."""
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=view.model_dump_json(by_alias=True), headers={"ETag": preconditions.etag(version)})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=view.model_dump_json(by_alias=True),
+        headers={"ETag": preconditions.etag(version)},
+    )
 
 
 def not_modified(version: int) -> Response:
@@ -209,4 +223,3 @@ def int_query(app: APIGatewayRestResolver, name: str) -> int | None:
         return int(value)
     except ValueError as exc:
         raise errors.BadRequest(f"query parameter {name} must be an integer") from exc
-

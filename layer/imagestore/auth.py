@@ -109,15 +109,22 @@ class Principal:
         except KeyError as exc:
             raise Unauthorized("request was not authorized") from exc
         expires_at = context.get("expiresAt")
-        if expires_at is not None and not (isinstance(expires_at, str | int) and str(expires_at).isascii()
-                                           and str(expires_at).isdigit()):
+        if expires_at is not None and not (
+            isinstance(expires_at, str | int) and str(expires_at).isascii() and str(expires_at).isdigit()
+        ):
             raise Unauthorized("request was not authorized")
-        return _principal(tenant_id, user_id, session_id, context.get("scope") or None,
-                          int(expires_at) if expires_at is not None else None)
+        return _principal(
+            tenant_id,
+            user_id,
+            session_id,
+            context.get("scope") or None,
+            int(expires_at) if expires_at is not None else None,
+        )
 
 
-def _principal(tenant_id: object, user_id: object, session_id: object, scope: object,
-               expires_at: int | None = None) -> Principal:
+def _principal(
+    tenant_id: object, user_id: object, session_id: object, scope: object, expires_at: int | None = None
+) -> Principal:
     """A principal from claims (or the context made from them): tid, sub and sid non-empty strings
     of the id characters, scope absent or a string of scopes. Anything else is refused, not coerced."""
     for name, value in (("tid", tenant_id), ("sub", user_id), ("sid", session_id)):
@@ -149,8 +156,12 @@ def verify_token(token: str, settings: Settings) -> Principal:
     for key in candidates:
         try:
             claims = jwt.decode(
-                token, key, algorithms=[algorithm], audience=settings.jwt_audience,
-                issuer=settings.jwt_issuer, leeway=LEEWAY_SECONDS,
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer,
+                leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
             break
@@ -187,8 +198,12 @@ def is_mobile_upload_token(token: str) -> bool:
 def parse_mobile_upload_token(token: str) -> tuple[str, str, str]:
     """(tenant, mobile upload id, secret) of `mu1.<tenant>.<mobileUploadId>.<secret>`."""
     parts = token.removeprefix(MOBILE_UPLOAD_TOKEN_PREFIX).rsplit(".", 2)
-    if (len(parts) != 3 or not _SAFE_ID.fullmatch(parts[0]) or not ids.is_id(parts[1])
-            or not _SECRET.fullmatch(parts[2])):
+    if (
+        len(parts) != 3
+        or not _SAFE_ID.fullmatch(parts[0])
+        or not ids.is_id(parts[1])
+        or not _SECRET.fullmatch(parts[2])
+    ):
         raise Unauthorized("mobile upload token is malformed")
     tenant_id, mobile_upload_id, secret = parts
     return tenant_id, mobile_upload_id, secret
@@ -207,8 +222,7 @@ def verify_mobile_upload_token(
         raise Unauthorized("mobile upload link has been revoked")
     if now >= record.link_expires_at:
         raise Unauthorized("mobile upload link has expired")
-    return Principal(tenant_id, record.user_id, record.session_id,
-                     (f"{MOBILE_UPLOAD_SCOPE}:{mobile_upload_id}",))
+    return Principal(tenant_id, record.user_id, record.session_id, (f"{MOBILE_UPLOAD_SCOPE}:{mobile_upload_id}",))
 
 
 def bearer_token(headers: dict[str, str] | None) -> str:

@@ -38,8 +38,12 @@ class ApiModel(BaseModel):
     Each model's validator is built when it is first used (defer_build), so a function builds only
     the bodies of the route it serves, not every model of its service (cold start)."""
 
-    model_config = {"alias_generator": lambda name: _camel(name), "populate_by_name": True,
-                    "extra": "forbid", "defer_build": True}
+    model_config = {
+        "alias_generator": lambda name: _camel(name),
+        "populate_by_name": True,
+        "extra": "forbid",
+        "defer_build": True,
+    }
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -62,8 +66,9 @@ def json_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from exc
     if json_depth(raw) > MAX_JSON_DEPTH:
-        raise BadRequest(f"request body is nested more than {MAX_JSON_DEPTH} levels deep",
-                         details={"maxDepth": MAX_JSON_DEPTH})
+        raise BadRequest(
+            f"request body is nested more than {MAX_JSON_DEPTH} levels deep", details={"maxDepth": MAX_JSON_DEPTH}
+        )
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:

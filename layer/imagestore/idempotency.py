@@ -73,22 +73,29 @@ def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> 
     attempt = event.request_context.request_id or f"{time.time_ns()}"
     now = int(clock.now_epoch())
     store = factory.idempotency_store()
-    held = store.claim(record_key, request, attempt, now, expires_at=now + REPLAY_WINDOW_SECONDS,
-                       locked_until=now + _lock_seconds(app))
+    held = store.claim(
+        record_key, request, attempt, now, expires_at=now + REPLAY_WINDOW_SECONDS, locked_until=now + _lock_seconds(app)
+    )
     if held is not None:
         if held.fingerprint != request:
             raise errors.IdempotencyKeyReused(
-                f"this {HEADER} was used with another request in the last 24 hours; use a new key")
+                f"this {HEADER} was used with another request in the last 24 hours; use a new key"
+            )
         if held.status != COMPLETED:
             raise errors.IdempotencyKeyInUse(
-                f"the first request with this {HEADER} is still running; retry to get its answer")
+                f"the first request with this {HEADER} is still running; retry to get its answer"
+            )
         if held.answer is None:
             raise errors.IdempotencyKeyInUse(
                 f"the request with this {HEADER} succeeded but its answer was too large to keep; read the "
-                "resource instead")
+                "resource instead"
+            )
         logger.info("idempotent replay", status=held.answer.status)
-        return Response(status_code=held.answer.status, body=held.answer.body,
-                        headers={**held.answer.headers, REPLAYED_HEADER: "true"})
+        return Response(
+            status_code=held.answer.status,
+            body=held.answer.body,
+            headers={**held.answer.headers, REPLAYED_HEADER: "true"},
+        )
     try:
         response = next_middleware(app)
     except BaseException:
@@ -123,6 +130,9 @@ def _answer(response: Response) -> StoredAnswer:
         text = ""
     else:
         text = json.dumps(body, separators=(",", ":"))
-    headers = {name: str(value) for name, value in response.headers.items()
-               if name.lower() in {h.lower() for h in REPLAYED_HEADERS} and isinstance(value, str)}
+    headers = {
+        name: str(value)
+        for name, value in response.headers.items()
+        if name.lower() in {h.lower() for h in REPLAYED_HEADERS} and isinstance(value, str)
+    }
     return StoredAnswer(response.status_code, text, headers)

@@ -60,7 +60,7 @@ class BytesSource:
         self.size = len(data)
 
     def read(self, offset: int, length: int) -> bytes:
-        return self.data[offset:offset + length]
+        return self.data[offset : offset + length]
 
 
 class ObjectSource:
@@ -80,7 +80,7 @@ class ObjectSource:
             index = offset // BLOCK_BYTES
             block = self._block(index)
             start = offset - index * BLOCK_BYTES
-            piece = block[start:start + end - offset]
+            piece = block[start : start + end - offset]
             if not piece:
                 break
             parts.append(piece)
@@ -123,7 +123,7 @@ def sniff_type(data: bytes) -> str | None:
         return "image/webp"
     if len(data) >= 12 and data[4:8] == b"ftyp":
         box_size = struct.unpack(">I", data[:4])[0]
-        brands = {data[8:12]} | {data[i:i + 4] for i in range(16, min(box_size, len(data)) - 3, 4)}
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(box_size, len(data)) - 3, 4)}
         if b"avif" not in brands and brands & _HEIC_BRANDS:
             return "image/heic"
     return None
@@ -148,8 +148,7 @@ def inspect_object(source: ByteSource) -> ImageInfo | None:
     if content_type == "image/heic":
         return _heic(head, tail, size)
     # PNG ends with its IEND chunk; a WebP's RIFF size (of what follows its 8-byte header) is the rest.
-    complete = (tail.endswith(_PNG_END) if content_type == "image/png"
-                else struct.unpack("<I", head[4:8])[0] + 8 == size)
+    complete = tail.endswith(_PNG_END) if content_type == "image/png" else struct.unpack("<I", head[4:8])[0] + 8 == size
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = None  # the tenant's max_pixels is checked by the caller instead
@@ -231,11 +230,11 @@ def _walk_jpeg(source: ByteSource) -> _JpegParts:
             if body.startswith(_EXIF) and parts.exif is None:
                 parts.exif = body
             elif body.startswith(_XMP) and parts.xmp is None:
-                parts.xmp = body[len(_XMP):]
+                parts.xmp = body[len(_XMP) :]
         elif code == 0xE2 and parts.mpf is None:
             body = source.read(body_start, length - 2)
             if body.startswith(_MPF):
-                parts.mpf = (body_start + len(_MPF), body[len(_MPF):])
+                parts.mpf = (body_start + len(_MPF), body[len(_MPF) :])
         position = next_position
         if code == 0xDA:  # the scan's entropy-coded data runs to the next marker that is not RSTn
             found = _scan_end(source, position)
@@ -295,12 +294,12 @@ def _mpf_images(base: int, payload: bytes) -> list[tuple[int, int]]:
     try:
         order = {b"II": "<", b"MM": ">"}[payload[:2]]
         (ifd,) = struct.unpack(order + "I", payload[4:8])
-        (count,) = struct.unpack(order + "H", payload[ifd:ifd + 2])
+        (count,) = struct.unpack(order + "H", payload[ifd : ifd + 2])
         for i in range(min(count, 64)):
-            tag, kind, number, value = struct.unpack(order + "HHII", payload[ifd + 2 + 12 * i:ifd + 14 + 12 * i])
+            tag, kind, number, value = struct.unpack(order + "HHII", payload[ifd + 2 + 12 * i : ifd + 14 + 12 * i])
             if tag == _MP_ENTRY_TAG and kind == 7 and number % 16 == 0:
-                entries = payload[value:value + number]
-                images = [struct.unpack(order + "4xII4x", entries[j:j + 16]) for j in range(16, len(entries), 16)]
+                entries = payload[value : value + number]
+                images = [struct.unpack(order + "4xII4x", entries[j : j + 16]) for j in range(16, len(entries), 16)]
                 return [(base + offset, length) for length, offset in images if offset]
     except (KeyError, struct.error):
         return []
@@ -323,8 +322,10 @@ def _motion_photo_video(xmp: bytes | None, size: int) -> tuple[int, int] | None:
         return (size - length, length) if 0 < length <= size else (size, 0)
     if not re.search(rb'GCamera:MotionPhoto="1"', xmp):
         return None
-    lengths = [(mime, int(length)) for mime, length in re.findall(
-        rb'Item:Mime="([^"]{1,100})"[^>]{0,2000}?Item:Length="(\d{1,12})"', xmp)]
+    lengths = [
+        (mime, int(length))
+        for mime, length in re.findall(rb'Item:Mime="([^"]{1,100})"[^>]{0,2000}?Item:Length="(\d{1,12})"', xmp)
+    ]
     video_at, trailing = None, 0
     for mime, length in reversed(lengths):  # the items after the primary image, from the end of the file
         trailing += length
@@ -351,20 +352,21 @@ def _heic(head: bytes, tail: bytes, size: int) -> ImageInfo:
     coded = coded_pixels(head)
     if not (width and height) or coded is None:
         return ImageInfo("image/heic", None, None)
-    return ImageInfo("image/heic", width, height, largest_pixels=max(largest, coded),
-                     complete=_boxes_reach_the_end(head, tail, size))
+    return ImageInfo(
+        "image/heic", width, height, largest_pixels=max(largest, coded), complete=_boxes_reach_the_end(head, tail, size)
+    )
 
 
 def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     """The boxes between start and end as (type, where its contents start, where it ends)."""
     found = []
     while start + 8 <= end:
-        box_size, kind = struct.unpack(">I4s", data[start:start + 8])
+        box_size, kind = struct.unpack(">I4s", data[start : start + 8])
         header = 8
         if box_size == 1:
             if start + 16 > end:
                 break
-            box_size, header = struct.unpack(">Q", data[start + 8:start + 16])[0], 16
+            box_size, header = struct.unpack(">Q", data[start + 8 : start + 16])[0], 16
         elif box_size == 0:
             box_size = end - start
         if box_size < header or start + box_size > end:
@@ -410,23 +412,23 @@ def _item_sizes(data: bytes, children: dict[bytes, tuple[int, int]]) -> dict[int
     if ipco is None or ipma is None:
         return {}
     properties = _boxes(data, *ipco)
-    version, flags = data[ipma[0]], int.from_bytes(data[ipma[0] + 1:ipma[0] + 4], "big")
-    (entries,) = struct.unpack(">I", data[ipma[0] + 4:ipma[0] + 8])
+    version, flags = data[ipma[0]], int.from_bytes(data[ipma[0] + 1 : ipma[0] + 4], "big")
+    (entries,) = struct.unpack(">I", data[ipma[0] + 4 : ipma[0] + 8])
     position, sizes = ipma[0] + 8, dict[int, int]()
     for _ in range(entries):
         if version < 1:
-            item, position = struct.unpack(">H", data[position:position + 2])[0], position + 2
+            item, position = struct.unpack(">H", data[position : position + 2])[0], position + 2
         else:
-            item, position = struct.unpack(">I", data[position:position + 4])[0], position + 4
+            item, position = struct.unpack(">I", data[position : position + 4])[0], position + 4
         count, position = data[position], position + 1
         for _ in range(count):
             if flags & 1:
-                index, position = struct.unpack(">H", data[position:position + 2])[0] & 0x7FFF, position + 2
+                index, position = struct.unpack(">H", data[position : position + 2])[0] & 0x7FFF, position + 2
             else:
                 index, position = data[position] & 0x7F, position + 1
             if 0 < index <= len(properties) and properties[index - 1][0] == b"ispe":
                 start = properties[index - 1][1]
-                width, height = struct.unpack(">II", data[start + 4:start + 12])
+                width, height = struct.unpack(">II", data[start + 4 : start + 12])
                 sizes[item] = max(sizes.get(item, 0), width * height)
         if position > ipma[1]:
             raise IndexError("ipma runs past its box")
@@ -444,11 +446,12 @@ def _derivations(data: bytes, iref: tuple[int, int] | None) -> dict[int, list[in
     for kind, start, _end in _boxes(data, iref[0] + 4, iref[1]):
         if kind != b"dimg":
             continue
-        (item,) = struct.unpack(id_format, data[start:start + id_size])
-        (count,) = struct.unpack(">H", data[start + id_size:start + id_size + 2])
+        (item,) = struct.unpack(id_format, data[start : start + id_size])
+        (count,) = struct.unpack(">H", data[start + id_size : start + id_size + 2])
         first = start + id_size + 2
         inputs.setdefault(item, []).extend(
-            struct.unpack(id_format, data[first + i * id_size:first + (i + 1) * id_size])[0] for i in range(count))
+            struct.unpack(id_format, data[first + i * id_size : first + (i + 1) * id_size])[0] for i in range(count)
+        )
     return inputs
 
 
@@ -459,9 +462,9 @@ def _boxes_reach_the_end(head: bytes, tail: bytes, size: int) -> bool:
     offset = 0
     while offset < size:
         if offset < len(head) and (offset + 16 <= len(head) or len(head) == size):
-            header = head[offset:offset + 16]
+            header = head[offset : offset + 16]
         elif offset >= tail_start:
-            header = tail[offset - tail_start:offset - tail_start + 16]
+            header = tail[offset - tail_start : offset - tail_start + 16]
         else:
             return False
         if len(header) < 8:

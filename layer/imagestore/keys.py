@@ -340,8 +340,11 @@ def document_owner_key(object_key: str) -> dict[str, str] | None:
             return {"pk": order_pk(tenant_id, order_id), "sk": order_project_sk(project_id)}
         return None
     resubmission_id = parts[5].removesuffix(".json")
-    if (parts[4] == "resubmissions" and ids.is_id(resubmission_id)
-            and order_manifest_key(tenant_id, order_id, resubmission_id) == object_key):
+    if (
+        parts[4] == "resubmissions"
+        and ids.is_id(resubmission_id)
+        and order_manifest_key(tenant_id, order_id, resubmission_id) == object_key
+    ):
         return {"pk": order_pk(tenant_id, order_id), "sk": order_resubmission_sk(resubmission_id)}
     return None
 

@@ -30,12 +30,16 @@ if TYPE_CHECKING:
 
 logger = Logger()
 
+
 class NullTracer:
     """The part of Powertools' Tracer the handlers use, doing nothing (tracing by the SDK is off)."""
 
-    def capture_lambda_handler(self, lambda_handler: Callable[..., Any] | None = None,
-                               capture_response: bool | None = None,
-                               capture_error: bool | None = None) -> Any:
+    def capture_lambda_handler(
+        self,
+        lambda_handler: Callable[..., Any] | None = None,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Any:
         if lambda_handler is None:
             return lambda function: function
         return lambda_handler

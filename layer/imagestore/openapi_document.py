@@ -27,8 +27,11 @@ def document_handler(document: Path) -> Callable[[dict[str, Any], Any], dict[str
         return {
             "statusCode": 200,
             # Public and the same for every tenant: any origin may read it (Swagger UI, editors' tooling).
-            "headers": {"Content-Type": "application/json", "Cache-Control": "max-age=300",
-                        "Access-Control-Allow-Origin": "*"},
+            "headers": {
+                "Content-Type": "application/json",
+                "Cache-Control": "max-age=300",
+                "Access-Control-Allow-Origin": "*",
+            },
             "body": body(),
         }
 

@@ -21,9 +21,16 @@ class PreviewView(ApiModel):
     content_type: str
 
 
-def preview_views(bucket: ImageBucket, object_key: str, previews: Mapping[str, PreviewRef],
-                  expires_in: int) -> dict[str, PreviewView]:
+def preview_views(
+    bucket: ImageBucket, object_key: str, previews: Mapping[str, PreviewRef], expires_in: int
+) -> dict[str, PreviewView]:
     """The previews of the file stored at object_key, with URLs valid for expires_in seconds."""
-    return {name: PreviewView(url=bucket.presign_download(preview_key(object_key, name), expires_in=expires_in),
-                              width=p.width, height=p.height, content_type=p.content_type)
-            for name, p in previews.items()}
+    return {
+        name: PreviewView(
+            url=bucket.presign_download(preview_key(object_key, name), expires_in=expires_in),
+            width=p.width,
+            height=p.height,
+            content_type=p.content_type,
+        )
+        for name, p in previews.items()
+    }

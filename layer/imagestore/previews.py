@@ -108,8 +108,9 @@ def render_previews(data: bytes, *, max_pixels: int) -> Rendered:
         with PILImage.open(io.BytesIO(data)) as image:
             stored_width, stored_height = image.size
             if stored_width * stored_height > max_pixels:
-                raise TooManyPixels(f"the image has {stored_width} x {stored_height} pixels, "
-                                    f"over the limit of {max_pixels}")
+                raise TooManyPixels(
+                    f"the image has {stored_width} x {stored_height} pixels, over the limit of {max_pixels}"
+                )
             exif = image.getexif()
             orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
             if orientation not in range(1, 9):
@@ -120,8 +121,10 @@ def render_previews(data: bytes, *, max_pixels: int) -> Rendered:
             screen_w, screen_h = fit_within(width, height, PREVIEW_SIZES["screen"])
             if image.format == "JPEG":
                 # The smallest DCT scale whose result still covers the screen preview (in stored axes).
-                image.draft(image.mode if image.mode in ("RGB", "L", "CMYK") else "RGB",
-                            (screen_h, screen_w) if swapped else (screen_w, screen_h))
+                image.draft(
+                    image.mode if image.mode in ("RGB", "L", "CMYK") else "RGB",
+                    (screen_h, screen_w) if swapped else (screen_w, screen_h),
+                )
             image.seek(0)  # the first frame of an animated image
             image.load()
             icc = image.info.get("icc_profile")
@@ -138,14 +141,22 @@ def render_previews(data: bytes, *, max_pixels: int) -> Rendered:
     for name, longest in sorted(PREVIEW_SIZES.items(), key=lambda item: -item[1]):
         target_w, target_h = fit_within(width, height, longest)
         stored_target = (target_h, target_w) if swapped else (target_w, target_h)
-        resized = source if source.size == stored_target else source.resize(
-            stored_target, PILImage.Resampling.LANCZOS, reducing_gap=3.0)
+        resized = (
+            source
+            if source.size == stored_target
+            else source.resize(stored_target, PILImage.Resampling.LANCZOS, reducing_gap=3.0)
+        )
         source = resized  # the next (smaller) preview is made from this one
         shown = _orient(resized, orientation)
-        previews.append(Preview(name=name, data=_encode_jpeg(shown, JPEG_QUALITY[name]),
-                                width=shown.size[0], height=shown.size[1]))
-    return Rendered(width=width, height=height, taken_at=taken_at,
-                    previews=tuple(sorted(previews, key=lambda p: PREVIEW_SIZES[p.name])))
+        previews.append(
+            Preview(name=name, data=_encode_jpeg(shown, JPEG_QUALITY[name]), width=shown.size[0], height=shown.size[1])
+        )
+    return Rendered(
+        width=width,
+        height=height,
+        taken_at=taken_at,
+        previews=tuple(sorted(previews, key=lambda p: PREVIEW_SIZES[p.name])),
+    )
 
 
 def capture_time(exif: object) -> str | None:
@@ -271,8 +282,9 @@ def effective_dpi(width_px: int, height_px: int, width_mm: float, height_mm: flo
     return min(long_px / (long_mm / MM_PER_INCH), short_px / (short_mm / MM_PER_INCH))
 
 
-def print_check(width_px: int, height_px: int, width_mm: float, height_mm: float, *,
-                good_dpi: float, acceptable_dpi: float) -> PrintCheck:
+def print_check(
+    width_px: int, height_px: int, width_mm: float, height_mm: float, *, good_dpi: float, acceptable_dpi: float
+) -> PrintCheck:
     """The effective DPI and its verdict against the tenant's thresholds."""
     for name, value in (("widthMm", width_mm), ("heightMm", height_mm)):
         if not (math.isfinite(value) and MIN_PRINT_MM <= value <= MAX_PRINT_MM):

@@ -138,8 +138,9 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def post(url: str, body: bytes, headers: dict[str, str], policy: DeliveryPolicy,
-         resolver: Resolver = system_resolver) -> DeliveryResult:
+def post(
+    url: str, body: bytes, headers: dict[str, str], policy: DeliveryPolicy, resolver: Resolver = system_resolver
+) -> DeliveryResult:
     """POST body to url within the policy. 2xx is success; anything else (3xx included: redirects are not
     followed), a refused address, a timeout or a connection error is a failure with its reason."""
     started = time.monotonic()
@@ -157,9 +158,17 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: DeliveryPolicy,
     kind = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = kind(target, address, policy.timeout_seconds)
     try:
-        connection.request("POST", target.path, body=body, headers={
-            **headers, "Content-Type": "application/json", "User-Agent": "imagestore-webhooks/1",
-            "Connection": "close"})
+        connection.request(
+            "POST",
+            target.path,
+            body=body,
+            headers={
+                **headers,
+                "Content-Type": "application/json",
+                "User-Agent": "imagestore-webhooks/1",
+                "Connection": "close",
+            },
+        )
         if connection.sock is not None:
             connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
         response = connection.getresponse()

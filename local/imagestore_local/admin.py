@@ -34,7 +34,6 @@ def _error(status: int, message: str) -> str:
     return json.dumps({"error": {"code": _CODES.get(status, "error"), "message": message}})
 
 
-
 def respond(gw: Gateway, request: Request) -> Response:
     """/_local/* endpoints."""
     path = request.path.rstrip("/")
@@ -109,6 +108,7 @@ def respond(gw: Gateway, request: Request) -> Response:
         return Response(status=204)
     return _json(404, _error(404, f"No route for {request.method} {request.path}"))
 
+
 def _json_body(request: Request) -> Any:
     raw = request.get_data(cache=True)
     if not raw:
@@ -118,13 +118,12 @@ def _json_body(request: Request) -> Any:
     except json.JSONDecodeError:
         return None
 
+
 def _put_events(gw: Gateway, request: Request) -> Response:
     """PutEvents (also reached by boto3's events client via AWS_ENDPOINT_URL_EVENTBRIDGE)."""
     target = request.headers.get("X-Amz-Target", "AWSEvents.PutEvents")
     body = _json_body(request)
-    content_type = (
-        "application/x-amz-json-1.1" if "X-Amz-Target" in request.headers else "application/json"
-    )
+    content_type = "application/x-amz-json-1.1" if "X-Amz-Target" in request.headers else "application/json"
     if not target.endswith(".PutEvents"):
         return Response(
             json.dumps({"__type": "UnknownOperationException", "message": target}),
@@ -141,23 +140,33 @@ def _put_events(gw: Gateway, request: Request) -> Response:
     result = gw.event_bus.put_events(body["Entries"], wait=wait)
     return Response(json.dumps(result, default=str), status=200, content_type=content_type)
 
+
 def _sqs(gw: Gateway, request: Request) -> Response:
     """The SQS API (boto3's sqs client via AWS_ENDPOINT_URL_SQS: the JSON protocol)."""
     content_type = "application/x-amz-json-1.0"
     operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonSQS.")
     body = _json_body(request)
     if gw.sqs is None or not isinstance(body, dict):
-        return Response(json.dumps({"__type": "InvalidParameterValue", "message": "no queues or no JSON body"}),
-                        status=400, content_type=content_type)
+        return Response(
+            json.dumps({"__type": "InvalidParameterValue", "message": "no queues or no JSON body"}),
+            status=400,
+            content_type=content_type,
+        )
     try:
         result = gw.sqs.call(operation, body)
     except QueueError as exc:
-        return Response(json.dumps({"__type": exc.code, "message": exc.message}), status=exc.status,
-                        content_type=content_type, headers={"x-amzn-query-error": f"{exc.code};Sender"})
+        return Response(
+            json.dumps({"__type": exc.code, "message": exc.message}),
+            status=exc.status,
+            content_type=content_type,
+            headers={"x-amzn-query-error": f"{exc.code};Sender"},
+        )
     except (KeyError, ValueError, TypeError) as exc:
-        return Response(json.dumps({"__type": "InvalidParameterValue", "message": str(exc)}), status=400,
-                        content_type=content_type)
+        return Response(
+            json.dumps({"__type": "InvalidParameterValue", "message": str(exc)}), status=400, content_type=content_type
+        )
     return Response(json.dumps(result), status=200, content_type=content_type)
+
 
 def _faults(gw: Gateway, request: Request) -> Response:
     """GET: IMAGESTORE_FAULTS in effect and the faults injected so far, by kind; POST {"spec": "..."}: set it
@@ -175,8 +184,8 @@ def _faults(gw: Gateway, request: Request) -> Response:
         log.warning("faults now %r", spec)
     elif request.method != "GET":
         return _json(405, _error(405, "GET or POST"))
-    return _json(200, json.dumps({"spec": os.environ.get(FAULTS_ENV, ""),
-                                       "injected": dict(gw.runtime.faults)}))
+    return _json(200, json.dumps({"spec": os.environ.get(FAULTS_ENV, ""), "injected": dict(gw.runtime.faults)}))
+
 
 def parameter(gw: Gateway, request: Request) -> Response:
     """The AWS Parameters and Secrets Lambda Extension's GET, serving the local JWT secret."""
@@ -198,9 +207,8 @@ def parameter(gw: Gateway, request: Request) -> Response:
                 }
             ),
         )
-    return _json(
-        400, json.dumps({"__type": "ParameterNotFound", "message": f"parameter {name} not found"})
-    )
+    return _json(400, json.dumps({"__type": "ParameterNotFound", "message": f"parameter {name} not found"}))
+
 
 def _invoke_function(gw: Gateway, request: Request, service_key: str, function_key: str) -> Response:
     """Invoke any function with a JSON event; answers its JSON result."""
@@ -221,27 +229,40 @@ def _invoke_function(gw: Gateway, request: Request, service_key: str, function_k
         )
     return _json(200, json.dumps(result, default=str))
 
+
 def _lambda_invoke(gw: Gateway, request: Request, name: str) -> Response:
     """Lambda's Invoke API (boto3 via AWS_ENDPOINT_URL_LAMBDA): Event -> 202, run in the background;
     RequestResponse -> 200 with the function's result."""
     fn = gw.runtime.find(name)
     if fn is None:
-        return Response(json.dumps({"Type": "User", "message": f"Function not found: {name}"}), status=404,
-                        headers={"x-amzn-ErrorType": "ResourceNotFoundException"}, content_type="application/json")
+        return Response(
+            json.dumps({"Type": "User", "message": f"Function not found: {name}"}),
+            status=404,
+            headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
+            content_type="application/json",
+        )
     event = _json_body(request)
     if event is None:
-        return Response(json.dumps({"Type": "User", "message": "Could not parse request body into json"}),
-                        status=400, headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
-                        content_type="application/json")
+        return Response(
+            json.dumps({"Type": "User", "message": "Could not parse request body into json"}),
+            status=400,
+            headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
+            content_type="application/json",
+        )
     if request.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event":
         gw.runtime.invoke_async(fn, event, source="lambda Invoke")
         return Response(b"", status=202)
     try:
         result = gw.runtime.invoke(fn, event)
     except FunctionError as exc:
-        return Response(json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}), status=200,
-                        headers={"X-Amz-Function-Error": "Unhandled"}, content_type="application/json")
+        return Response(
+            json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}),
+            status=200,
+            headers={"X-Amz-Function-Error": "Unhandled"},
+            content_type="application/json",
+        )
     return Response(json.dumps(result, default=str), status=200, content_type="application/json")
+
 
 def _function(gw: Gateway, service_key: str, function_key: str) -> FunctionDef | None:
     """A function by service key (or service name) and function key (or deployed name)."""

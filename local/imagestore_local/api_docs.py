@@ -16,8 +16,16 @@ SWAGGER_UI_DIR = "node_modules/swagger-ui-dist"
 DOCUMENT_PATH = "/openapi.json"
 DOCS_PATH = "/docs"
 # The files of swagger-ui-dist the page loads.
-ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-                    "favicon-32x32.png", "favicon-16x16.png", "oauth2-redirect.html"})
+ASSETS = frozenset(
+    {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",
+        "favicon-16x16.png",
+        "oauth2-redirect.html",
+    }
+)
 
 PAGE = """<!doctype html>
 <html lang="en">

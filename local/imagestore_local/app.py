@@ -68,9 +68,7 @@ def prepare_data_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     ignore = path / ".gitignore"
     if not ignore.exists():
-        ignore.write_text(
-            "# imagestore local stack data (imagestore-local reset deletes it)\n*\n", encoding="utf-8"
-        )
+        ignore.write_text("# imagestore local stack data (imagestore-local reset deletes it)\n*\n", encoding="utf-8")
 
 
 def apply_jwt_defaults() -> None:
@@ -165,13 +163,18 @@ class Stack:
         functions = [fn for service in services for fn in service.functions.values()]
         if Faults.parse(os.environ.get(FAULTS_ENV)) is not None:  # a malformed spec stops the start (ValueError)
             log.warning("fault mode: %s=%s (local/README.md)", FAULTS_ENV, os.environ[FAULTS_ENV])
-        runtime = LambdaRuntime(functions, data / "dead-letters", self.concurrency,
-                                lambda fn: own_env[(fn.service.key, fn.key)])
+        runtime = LambdaRuntime(
+            functions, data / "dead-letters", self.concurrency, lambda fn: own_env[(fn.service.key, fn.key)]
+        )
         self._stoppers.append(runtime.stop)
         self._start_s3_events(services, runtime, s3, region)
         sqs, queues = build_local_sqs(services, self.base_url, region)
-        event_bus = EventBus([rule for fn in functions for rule in rules_of(fn)], runtime, region,
-                             self._queue_rules(services, sqs, queues))
+        event_bus = EventBus(
+            [rule for fn in functions for rule in rules_of(fn)],
+            runtime,
+            region,
+            self._queue_rules(services, sqs, queues),
+        )
         for fn in functions:
             for logical_id, batch_size in sqs_sources(fn):
                 queue = queues.get((fn.service.key, logical_id))
@@ -194,8 +197,9 @@ class Stack:
                 "buckets": buckets,
             },
         )
-        reaper = TtlReaper(dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke,
-                           region)
+        reaper = TtlReaper(
+            dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke, region
+        )
         gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper, sqs=sqs)
         self.server = make_server(self.host, self.port, gateway, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
@@ -218,8 +222,15 @@ class Stack:
             intrinsics = Intrinsics(service)
             for rule_id, pattern, bus, queue_id in queue_rule_specs(service):
                 queue = queues[(service.key, queue_id)]
-                rules.append(QueueRule(name=rule_id, pattern=pattern, bus=bus_name(intrinsics.evaluate(bus)),
-                                       queue=queue.name, send=lambda body, q=queue: sqs.send(q, body)))
+                rules.append(
+                    QueueRule(
+                        name=rule_id,
+                        pattern=pattern,
+                        bus=bus_name(intrinsics.evaluate(bus)),
+                        queue=queue.name,
+                        send=lambda body, q=queue: sqs.send(q, body),
+                    )
+                )
         return rules
 
     def _apply_bucket_cors(self, service: Any, s3: Any) -> None:
@@ -246,12 +257,17 @@ class Stack:
         names = ", ".join(sorted({f"{t.fn.service.key}/{t.fn.key} <- {t.bucket}" for t in targets}))
         seaweed = self.backends.seaweedfs
         if seaweed is None:
-            log.warning("S3 events are not delivered by %s (targets: %s); only SeaweedFS's are",
-                        self.backends.s3_kind, names)
+            log.warning(
+                "S3 events are not delivered by %s (targets: %s); only SeaweedFS's are", self.backends.s3_kind, names
+            )
             return
-        events = FilerEvents(seaweed.weed, seaweed.filer_address, S3Notifier(targets, runtime, region),
-                             self.backends.data_dir / "logs" / "s3-events.log",
-                             operations=self.backends.s3_front.operation if self.backends.s3_front else None)
+        events = FilerEvents(
+            seaweed.weed,
+            seaweed.filer_address,
+            S3Notifier(targets, runtime, region),
+            self.backends.data_dir / "logs" / "s3-events.log",
+            operations=self.backends.s3_front.operation if self.backends.s3_front else None,
+        )
         self._stoppers.append(events.stop)
 
         def probe() -> tuple[str, str]:
@@ -274,15 +290,14 @@ class Stack:
             values = environment_of(service)
             for fn in service.functions.values():
                 mine = environment_of(service, fn.environment)
-                own[(service.key, fn.key)] = {name: value for name, value in mine.items()
-                                              if name not in LOCAL_OWNED and name not in shell_env}
+                own[(service.key, fn.key)] = {
+                    name: value for name, value in mine.items() if name not in LOCAL_OWNED and name not in shell_env
+                }
                 values.update(mine if fn.environment else {})
             for name, value in values.items():
                 if name in LOCAL_OWNED:
                     if os.environ.get(name) != value:
-                        log.info(
-                            "env %s=%r of %s not applied: the local stack sets it", name, value, service.key
-                        )
+                        log.info("env %s=%r of %s not applied: the local stack sets it", name, value, service.key)
                     continue
                 if name in shell_env and not name.startswith("AWS_ENDPOINT_URL"):
                     if os.environ[name] != value:
@@ -320,8 +335,7 @@ class Stack:
         """Tell the user where things are."""
         lines = [
             "",
-            f"imagestore local stack ({self.stage}) at {self.base_url}"
-            f"  ({routes_count} routes: GET /_local/routes)",
+            f"imagestore local stack ({self.stage}) at {self.base_url}  ({routes_count} routes: GET /_local/routes)",
             f"  DynamoDB: {self.backends.dynamodb_kind} {self.backends.dynamodb_endpoint}"
             f"   table {os.environ.get('IMAGESTORE_TABLE_NAME')}",
             f"  S3:       {self.backends.s3_kind} {self.backends.s3_endpoint}"
@@ -384,8 +398,7 @@ def _int_env(name: str) -> int | None:
     return int(value) if value else None
 
 
-def run(port: int | None = None, stage: str = "local", root: Path | None = None, concurrency: str | None = None
-        ) -> int:
+def run(port: int | None = None, stage: str = "local", root: Path | None = None, concurrency: str | None = None) -> int:
     """`imagestore-local run`."""
     chosen = port or _int_env("PORT") or DEFAULT_PORT
     if free_port(chosen) != chosen:

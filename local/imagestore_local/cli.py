@@ -53,9 +53,7 @@ def _setup_logging(verbose: bool) -> None:
         if verbose
         else getattr(logging, os.environ.get("IMAGESTORE_LOCAL_LOG_LEVEL", "INFO").upper(), logging.INFO)
     )
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     if os.environ.get("IMAGESTORE_LOCAL_ACCESS_LOG", "1") != "0":
@@ -138,9 +136,7 @@ def _cmd_events_put(args: argparse.Namespace) -> int:
     if args.event_bus:
         entry["EventBusName"] = args.event_bus
     url = f"{_base_url(args.url)}/_local/events"
-    response = requests.post(
-        url, json={"Entries": [entry]}, params={"wait": "1"} if args.wait else None, timeout=300
-    )
+    response = requests.post(url, json={"Entries": [entry]}, params={"wait": "1"} if args.wait else None, timeout=300)
     print(json.dumps(response.json(), indent=2))
     return 0 if response.ok and not response.json().get("FailedEntryCount") else 1
 
@@ -148,8 +144,11 @@ def _cmd_events_put(args: argparse.Namespace) -> int:
 def _cmd_logout(args: argparse.Namespace) -> int:
     """Send the shop's UserLoggedOut event and wait for the scheduler's logout function."""
     detail = json.dumps({"tenantId": args.tenant, "userId": args.user, "sessionId": args.session})
-    return _cmd_events_put(argparse.Namespace(source=args.source, detail_type="UserLoggedOut", detail=detail,
-                                              event_bus=None, wait=True, url=args.url))
+    return _cmd_events_put(
+        argparse.Namespace(
+            source=args.source, detail_type="UserLoggedOut", detail=detail, event_bus=None, wait=True, url=args.url
+        )
+    )
 
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
@@ -193,9 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the whole stack in the foreground (Ctrl-C stops it)")
     run.add_argument("--port", type=int, default=None, help="API port (default $PORT or 3000)")
     run.add_argument("--stage", default="local", help="stage for ${sls:stage} (default local)")
-    run.add_argument("--concurrency", default=None,
-                     help="worker processes per function: N, or N,service/function=M,... "
-                          "(default $IMAGESTORE_LOCAL_CONCURRENCY or 4)")
+    run.add_argument(
+        "--concurrency",
+        default=None,
+        help="worker processes per function: N, or N,service/function=M,... "
+        "(default $IMAGESTORE_LOCAL_CONCURRENCY or 4)",
+    )
     run.set_defaults(func=_cmd_run)
 
     reset = commands.add_parser("reset", help="delete the local data folder")
@@ -242,8 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     ttl.add_argument("--url", default=None)
     ttl.set_defaults(func=_cmd_ttl)
 
-    listen = commands.add_parser("webhook-listen", help="a receiver on 127.0.0.1 registered as a tenant's webhook "
-                                 "endpoint, printing each verified event (Ctrl-C stops and deletes the endpoint)")
+    listen = commands.add_parser(
+        "webhook-listen",
+        help="a receiver on 127.0.0.1 registered as a tenant's webhook "
+        "endpoint, printing each verified event (Ctrl-C stops and deletes the endpoint)",
+    )
     listen.add_argument("--tenant", default="t1")
     listen.add_argument("--port", type=int, default=0, help="receiver port (default: a free one)")
     listen.add_argument("--events", default=None, help="comma-separated event types (default: all)")

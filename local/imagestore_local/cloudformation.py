@@ -205,9 +205,7 @@ def environment_of(service: ServiceConfig, extra: dict[str, Any] | None = None) 
         try:
             evaluated = intrinsics.evaluate(value)
         except (KeyError, ValueError) as exc:
-            log.warning(
-                "service %s: environment %s not resolvable locally (%s); skipped", service.key, name, exc
-            )
+            log.warning("service %s: environment %s not resolvable locally (%s); skipped", service.key, name, exc)
             continue
         if evaluated is None or evaluated is NO_VALUE:
             continue
@@ -223,9 +221,7 @@ def function_logical_id(function_key: str) -> str:
 # --------------------------------------------------------------------------- resource creation
 
 
-def create_resources(
-    service: ServiceConfig, dynamodb: Any, s3: Any, events: Any | None
-) -> dict[str, list[str]]:
+def create_resources(service: ServiceConfig, dynamodb: Any, s3: Any, events: Any | None) -> dict[str, list[str]]:
     """Create the tables, buckets and event buses of one service that do not exist yet."""
     intrinsics = Intrinsics(service)
     created: dict[str, list[str]] = {"tables": [], "buckets": [], "eventBuses": []}
@@ -281,18 +277,13 @@ def create_table(client: Any, props: dict[str, Any]) -> bool:
     if billing == "PAY_PER_REQUEST":
         request["BillingMode"] = "PAY_PER_REQUEST"
     else:
-        request["ProvisionedThroughput"] = (
-            _throughput(props.get("ProvisionedThroughput")) or default_throughput
-        )
+        request["ProvisionedThroughput"] = _throughput(props.get("ProvisionedThroughput")) or default_throughput
     for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if props.get(key):
             indexes = []
             for index in props[key]:
                 index = {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")} | (
-                    {
-                        "ProvisionedThroughput": _throughput(index.get("ProvisionedThroughput"))
-                        or default_throughput
-                    }
+                    {"ProvisionedThroughput": _throughput(index.get("ProvisionedThroughput")) or default_throughput}
                     if billing != "PAY_PER_REQUEST" and key == "GlobalSecondaryIndexes"
                     else {}
                 )
@@ -370,9 +361,7 @@ def create_bucket(client: Any, props: dict[str, Any], region: str) -> bool:
         _apply(
             name,
             "lifecycle",
-            lambda: client.put_bucket_lifecycle_configuration(
-                Bucket=name, LifecycleConfiguration={"Rules": rules}
-            ),
+            lambda: client.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules}),
             bool(rules),
         )
     if "BucketEncryption" in props:
@@ -414,9 +403,7 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if "ExpirationInDays" in rule:
         out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
     if "NoncurrentVersionExpirationInDays" in rule:
-        out["NoncurrentVersionExpiration"] = {
-            "NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])
-        }
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])}
     return out
 
 

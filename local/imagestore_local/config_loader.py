@@ -317,7 +317,10 @@ def _file_value(path: Path, mtime_ns: int, stage: str, service: str) -> Any:
 
         output = subprocess.run(
             ["node", "-e", runner, str(path), stage, service],
-            capture_output=True, text=True, check=True, timeout=60,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         ).stdout
         return json.loads(output)
     return load_yaml(path)
@@ -446,8 +449,9 @@ class ComposeService:
 class Project:
     """All services of the repository, with compose params and cross-service outputs."""
 
-    def __init__(self, root: Path, stage: str = DEFAULT_STAGE, region: str | None = None,
-                 resolver: str | None = None) -> None:
+    def __init__(
+        self, root: Path, stage: str = DEFAULT_STAGE, region: str | None = None, resolver: str | None = None
+    ) -> None:
         self.root = root
         self.stage = stage
         self.region_option = region
@@ -617,16 +621,12 @@ class Project:
             )
         else:
             resolved = resolver.resolve(raw)
-        service = ServiceConfig(
-            key=entry.key, directory=entry.path, config=resolved, stage=stage, region=region()
-        )
+        service = ServiceConfig(key=entry.key, directory=entry.path, config=resolved, stage=stage, region=region())
         provider = service.provider
         for fn_key, spec in (resolved.get("functions") or {}).items():
             spec = spec or {}
             if "handler" not in spec:
-                log.warning(
-                    "service %s: function %s has no handler (image functions unsupported)", entry.key, fn_key
-                )
+                log.warning("service %s: function %s has no handler (image functions unsupported)", entry.key, fn_key)
                 continue
             service.functions[fn_key] = FunctionDef(
                 service=service,
@@ -700,9 +700,7 @@ class Project:
         for fn in service.functions.values():
             outputs[logical_function_id(fn.key) + "LambdaFunctionQualifiedArn"] = fn.arn
             outputs[logical_function_id(fn.key) + "LambdaFunctionArn"] = fn.arn
-        outputs.setdefault(
-            "ServiceEndpoint", os.environ.get("IMAGESTORE_PUBLIC_BASE_URL", "http://127.0.0.1:3000")
-        )
+        outputs.setdefault("ServiceEndpoint", os.environ.get("IMAGESTORE_PUBLIC_BASE_URL", "http://127.0.0.1:3000"))
         self._output_cache[key] = outputs
         return outputs
 

@@ -21,8 +21,12 @@ CALL_FAULTS = ("dynamodb_throttle", "dynamodb_error", "s3_slowdown", "kill")
 EVENT_FAULTS = ("event_duplicate", "event_late", "event_reorder")
 # What each call fault raises: (service, error code, message, HTTP status).
 ERRORS = {
-    "dynamodb_throttle": ("dynamodb", "ProvisionedThroughputExceededException",
-                          "The level of configured provisioned throughput for the table was exceeded.", 400),
+    "dynamodb_throttle": (
+        "dynamodb",
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded.",
+        400,
+    ),
     "dynamodb_error": ("dynamodb", "InternalServerError", "Internal server error", 500),
     "s3_slowdown": ("s3", "SlowDown", "Please reduce your request rate.", 503),
 }
@@ -91,8 +95,9 @@ class CallFaults:
                 with owner.lock:
                     owner.calls += 1
                     kill = owner.calls > 1 and faults.roll("kill")
-                    failure = next((kind for kind, (name, *_rest) in ERRORS.items()
-                                    if name == service and faults.roll(kind)), None)
+                    failure = next(
+                        (kind for kind, (name, *_rest) in ERRORS.items() if name == service and faults.roll(kind)), None
+                    )
                 if kill:
                     owner.report("kill")
                     os._exit(137)
@@ -100,8 +105,9 @@ class CallFaults:
                     owner.report(failure)
                     _, code, message, status = ERRORS[failure]
                     metadata: Any = {"HTTPStatusCode": status}
-                    raise ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata},
-                                      operation)
+                    raise ClientError(
+                        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}, operation
+                    )
             return original(client, operation, params)
 
         BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]

@@ -56,8 +56,10 @@ class FrameworkPrint:
             return cls(osls=osls, cache_dir=root.absolute() / ".local-data" / "config-cache")
         if mode == "osls":
             raise FrameworkError(f"{MODE_ENV}=osls but {osls} (npm ci) or node is missing")
-        log.warning("osls is not installed (npm ci): serverless.yml variables are resolved by the built-in "
-                    "resolver, which does not run ${file(...)} JavaScript resolvers")
+        log.warning(
+            "osls is not installed (npm ci): serverless.yml variables are resolved by the built-in "
+            "resolver, which does not run ${file(...)} JavaScript resolvers"
+        )
         return None
 
     def resolve(self, directory: Path, stage: str, region: str | None, params: dict[str, str]) -> dict[str, Any]:
@@ -76,12 +78,19 @@ class FrameworkPrint:
             command += ["--param", f"{name}={value}"]
         log.info("resolving %s/serverless.yml (stage %s) with osls print", directory.name, stage)
         done = subprocess.run(
-            command, cwd=directory, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+            command,
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
             env=_offline_environment(),
         )
         if done.returncode != 0:
-            raise FrameworkError(f"osls print of {directory}/serverless.yml (stage {stage}) failed:\n"
-                                 + _error_text(done.stderr + done.stdout))
+            raise FrameworkError(
+                f"osls print of {directory}/serverless.yml (stage {stage}) failed:\n"
+                + _error_text(done.stderr + done.stdout)
+            )
         try:
             resolved = json.loads(done.stdout)
         except ValueError as exc:
@@ -95,17 +104,21 @@ class FrameworkPrint:
             path.parent.mkdir(parents=True, exist_ok=True)
             ignore = path.parent.parent / ".gitignore"
             if not ignore.exists():
-                ignore.write_text("# imagestore local stack data (imagestore-local reset deletes it)\n*\n",
-                                  encoding="utf-8")
+                ignore.write_text(
+                    "# imagestore local stack data (imagestore-local reset deletes it)\n*\n", encoding="utf-8"
+                )
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.chmod(0o600)  # resolved ${env:} values may be secrets
             tmp.replace(path)
             # Older answers for the same service and stage (the file has changed since) beyond the last few go.
             prefix = path.name.rsplit("-", 1)[0] + "-"
-            older = sorted((p for p in path.parent.glob(prefix + "*.json") if p != path),
-                           key=lambda p: p.stat().st_mtime, reverse=True)
-            for stale in older[KEEP_PER_SERVICE - 1:]:
+            older = sorted(
+                (p for p in path.parent.glob(prefix + "*.json") if p != path),
+                key=lambda p: p.stat().st_mtime,
+                reverse=True,
+            )
+            for stale in older[KEEP_PER_SERVICE - 1 :]:
                 stale.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("config cache %s not written: %s", path, exc)
@@ -133,14 +146,31 @@ def _offline_environment() -> dict[str, str]:
     """This process's environment without AWS credentials: a ${cf:} or ${ssm:} variable fails at once
     ("AWS provider credentials not found") instead of calling AWS with the local stack's fake keys."""
     env = {k: v for k, v in os.environ.items() if k not in _CREDENTIALS and not k.startswith("AWS_ENDPOINT_URL")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
-                "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"})
+    env.update(
+        {
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_CONFIG_FILE": os.devnull,
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
+        }
+    )
     return env
 
 
-_CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                          "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-                          "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"})
+_CREDENTIALS = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    }
+)
 
 
 def _osls_version(osls: Path) -> str:

@@ -33,8 +33,7 @@ log = logging.getLogger("imagestore_local.gateway")
 
 # What Serverless's `cors: true` allows (and its defaults for a `cors:` object without `headers`).
 CORS_ALLOW_HEADERS = (
-    "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,"
-    "X-Amzn-Trace-Id"
+    "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,X-Amzn-Trace-Id"
 )
 # API Gateway's payload limit (REST APIs: 10 MB) and Lambda's synchronous invocation payload
 # limits (6 MB for the request event, as JSON; the result may be 100 bytes more, as Lambda counts).
@@ -291,23 +290,24 @@ class Gateway:
         if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_PAYLOAD_BYTES:
             # Lambda refuses the invocation (RequestEntityTooLargeException); API Gateway answers 413.
             log.info("%s %s: event over Lambda's 6 MB request payload -> 413", request.method, route.resource)
-            return self._gateway_error(
-                route.service, 413, "REQUEST_TOO_LARGE", "Request Too Long", request_id, request
-            )
+            return self._gateway_error(route.service, 413, "REQUEST_TOO_LARGE", "Request Too Long", request_id, request)
         try:
             result = self.runtime.invoke(route.function, event, request_id)
         except FunctionTimeout as exc:
-            log.error("%s/%s %s: %s (API Gateway answers 504)", route.service.key, route.function.key, request_id,
-                      exc)
+            log.error("%s/%s %s: %s (API Gateway answers 504)", route.service.key, route.function.key, request_id, exc)
             return self._gateway_error(
                 route.service, 504, "INTEGRATION_TIMEOUT", "Endpoint request timed out", request_id, request
             )
         except FunctionError as exc:
-            log.error("%s/%s %s failed (API Gateway answers 502): %s: %s", route.service.key, route.function.key,
-                      request_id, exc.error_type, exc)
-            return self._gateway_error(
-                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
+            log.error(
+                "%s/%s %s failed (API Gateway answers 502): %s: %s",
+                route.service.key,
+                route.function.key,
+                request_id,
+                exc.error_type,
+                exc,
             )
+            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request)
         try:
             result_size = len(json.dumps(result).encode("utf-8"))
         except (TypeError, ValueError):
@@ -315,9 +315,7 @@ class Gateway:
         if result_size > LAMBDA_MAX_RESULT_BYTES:
             # Lambda fails the invocation (response payload too large): API Gateway answers 502.
             log.error("%s/%s: result over Lambda's 6 MB response payload -> 502", route.service.key, route.function.key)
-            return self._gateway_error(
-                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
-            )
+            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request)
         return self._lambda_response(route, result, request_id, request)
 
     def proxy_event(
@@ -347,9 +345,7 @@ class Gateway:
                 body, is_base64 = base64.b64encode(raw).decode("ascii"), True
         now = datetime.now(UTC)
         source_ip = (
-            request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-            or request.remote_addr
-            or "127.0.0.1"
+            request.headers.get("X-Forwarded-For", "").split(",")[0].strip() or request.remote_addr or "127.0.0.1"
         )
         return {
             "resource": route.resource,
@@ -398,12 +394,8 @@ class Gateway:
     def _lambda_response(self, route: Route, result: Any, request_id: str, request: Request) -> Response:
         """A Lambda proxy result as the HTTP response (malformed results are a 502, as in API Gateway)."""
         if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int | str):
-            log.error(
-                "%s/%s returned a malformed proxy response: %r", route.service.key, route.function.key, result
-            )
-            return self._gateway_error(
-                route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request
-            )
+            log.error("%s/%s returned a malformed proxy response: %r", route.service.key, route.function.key, result)
+            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request)
         headers = Headers()
         for name, value in (result.get("headers") or {}).items():
             headers[name] = str(value)

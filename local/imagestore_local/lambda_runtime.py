@@ -99,7 +99,9 @@ class Zygote:
                     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                     self._process = subprocess.Popen(
                         [sys.executable, "-m", "imagestore_local.worker", "--zygote", str(theirs.fileno())],
-                        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+                        pass_fds=(theirs.fileno(),),
+                        stdin=subprocess.DEVNULL,
+                    )
                     theirs.close()
                     self._control = ours
                 assert self._control is not None
@@ -131,8 +133,9 @@ class Zygote:
 class Worker:
     """One execution environment of a function: a process forked by the zygote and the socket it answers on."""
 
-    def __init__(self, fn: FunctionDef, env: dict[str, str], zygote: Zygote,
-                 faults: Counter[str] | None = None) -> None:
+    def __init__(
+        self, fn: FunctionDef, env: dict[str, str], zygote: Zygote, faults: Counter[str] | None = None
+    ) -> None:
         self.fn = fn
         self.timeout = fn.timeout * float(os.environ.get("IMAGESTORE_LOCAL_TIMEOUT_SCALE") or 1)
         self.faults = faults if faults is not None else Counter()
@@ -146,8 +149,14 @@ class Worker:
         if "initError" in hello:
             self.kill()
             raise HandlerImportError(hello["initError"]["errorType"], hello["initError"]["errorMessage"])
-        log.info("%s/%s: cold start, worker %d, init %.0f ms (%.0f ms with the fork)", fn.service.key, fn.key,
-                 self.pid, hello.get("initMs", 0), (time.perf_counter() - started) * 1000)
+        log.info(
+            "%s/%s: cold start, worker %d, init %.0f ms (%.0f ms with the fork)",
+            fn.service.key,
+            fn.key,
+            self.pid,
+            hello.get("initMs", 0),
+            (time.perf_counter() - started) * 1000,
+        )
 
     def _relay_output(self) -> None:
         """The worker's output to the stack's, a whole line at a time (as each Lambda environment has a log
@@ -156,7 +165,7 @@ class Worker:
             view = memoryview(line if line.endswith(b"\n") else line + b"\n")
             with _OUTPUT_LOCK, contextlib.suppress(OSError):
                 while view:
-                    view = view[os.write(1, view):]
+                    view = view[os.write(1, view) :]
 
     def _receive(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -178,8 +187,12 @@ class Worker:
     def invoke(self, event: Any, request_id: str) -> Any:
         """One invocation; FunctionError when the handler raised, timed out or its process died."""
         deadline = time.time() + self.timeout
-        request = {"event": event, "requestId": request_id, "deadlineMs": deadline * 1000,
-                   "env": {name: os.environ.get(name, "") for name in LIVE_ENV}}
+        request = {
+            "event": event,
+            "requestId": request_id,
+            "deadlineMs": deadline * 1000,
+            "env": {name: os.environ.get(name, "") for name in LIVE_ENV},
+        }
         try:
             self.writer.write(json.dumps(request, default=json_default).encode() + b"\n")
             self.writer.flush()
@@ -214,8 +227,9 @@ class Worker:
 class FunctionPool:
     """The workers of one function: reused when idle, started up to its concurrency, else waited for."""
 
-    def __init__(self, fn: FunctionDef, concurrency: int, env: Callable[[], dict[str, str]],
-                 faults: Counter[str], zygote: Zygote) -> None:
+    def __init__(
+        self, fn: FunctionDef, concurrency: int, env: Callable[[], dict[str, str]], faults: Counter[str], zygote: Zygote
+    ) -> None:
         self.fn = fn
         self.zygote = zygote
         self.faults = faults
@@ -266,8 +280,13 @@ class FunctionPool:
             raise
         finally:
             self._release(worker, keep)
-            log.debug("%s/%s %s finished in %.0f ms", self.fn.service.key, self.fn.key, request_id,
-                      (time.perf_counter() - started) * 1000)
+            log.debug(
+                "%s/%s %s finished in %.0f ms",
+                self.fn.service.key,
+                self.fn.key,
+                request_id,
+                (time.perf_counter() - started) * 1000,
+            )
 
     def stop(self) -> None:
         with self._cond:
@@ -281,9 +300,13 @@ class FunctionPool:
 class LambdaRuntime:
     """Every function's workers, and Lambda's asynchronous invocation queue."""
 
-    def __init__(self, functions: list[FunctionDef] | None = None, dead_letter_dir: Path | None = None,
-                 concurrency: str | None = None, own_env: Callable[[FunctionDef], dict[str, str]] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        functions: list[FunctionDef] | None = None,
+        dead_letter_dir: Path | None = None,
+        concurrency: str | None = None,
+        own_env: Callable[[FunctionDef], dict[str, str]] | None = None,
+    ) -> None:
         self.functions = list(functions or [])
         self.own_env = own_env
         self.dead_letter_dir = dead_letter_dir
@@ -307,19 +330,25 @@ class LambdaRuntime:
         """A worker's environment: the stack's (own_env: the function's service and function variables
         applied over it), and the variables Lambda sets."""
         env = {**os.environ, **(self.own_env(fn) if self.own_env else {})}
-        env.update({
-            "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
-            "IMAGESTORE_LOCAL_FUNCTION_ARN": fn.arn, "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+                "IMAGESTORE_LOCAL_FUNCTION_ARN": fn.arn,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     def pool(self, fn: FunctionDef) -> FunctionPool:
         key = (fn.service.key, fn.key)
         with self._lock:
             if key not in self._pools:
-                self._pools[key] = FunctionPool(fn, concurrency_of(fn, self.concurrency),
-                                                lambda: self.environment(fn), self.faults, self.zygote)
+                self._pools[key] = FunctionPool(
+                    fn, concurrency_of(fn, self.concurrency), lambda: self.environment(fn), self.faults, self.zygote
+                )
             return self._pools[key]
 
     def invoke(self, fn: FunctionDef, event: Any, request_id: str | None = None) -> Any:
@@ -335,8 +364,9 @@ class LambdaRuntime:
 
     # ---- asynchronous
 
-    def invoke_async(self, fn: FunctionDef, event: Any, delay: float = 0.0, source: str = "async",
-                     faulty: bool = True) -> Future[Any]:
+    def invoke_async(
+        self, fn: FunctionDef, event: Any, delay: float = 0.0, source: str = "async", faulty: bool = True
+    ) -> Future[Any]:
         """Queue an asynchronous invocation; the future gets the result of the attempt that succeeded, or the
         last attempt's error once the event went to the function's on-failure destination."""
         future: Future[Any] = Future()
@@ -353,8 +383,16 @@ class LambdaRuntime:
             try:
                 result = self.invoke(fn, event, request_id)
             except FunctionError as exc:
-                log.error("%s -> %s/%s failed (attempt %d of %d): %s: %s", source, fn.service.key, fn.key, number,
-                          retries + 1, exc.error_type, exc)
+                log.error(
+                    "%s -> %s/%s failed (attempt %d of %d): %s: %s",
+                    source,
+                    fn.service.key,
+                    fn.key,
+                    number,
+                    retries + 1,
+                    exc.error_type,
+                    exc,
+                )
                 wait = self.retry_seconds * 2 ** (number - 1)
                 if number <= retries and time.monotonic() - queued + wait <= max_age and not self._stopping.is_set():
                     self._later(wait, lambda: self._submit(fn, lambda: attempt(number + 1)))
@@ -377,6 +415,7 @@ class LambdaRuntime:
                 delay += faults.rng.uniform(0.2, 1.0)
             if faults.roll("event_duplicate"):  # at-least-once: the same event once more, on its own
                 self.faults["event_duplicate"] += 1
+
                 def again() -> None:
                     self.invoke_async(fn, event, source=f"{source} (delivered twice)", faulty=False)
 
@@ -388,8 +427,9 @@ class LambdaRuntime:
         key = (fn.service.key, fn.key)
         with self._lock:
             if key not in self._executors:
-                self._executors[key] = ThreadPoolExecutor(concurrency_of(fn, self.concurrency),
-                                                          thread_name_prefix=f"async-{fn.key}")
+                self._executors[key] = ThreadPoolExecutor(
+                    concurrency_of(fn, self.concurrency), thread_name_prefix=f"async-{fn.key}"
+                )
             executor = self._executors[key]
         with contextlib.suppress(RuntimeError):  # shut down: the stack is stopping
             executor.submit(job)
@@ -419,13 +459,23 @@ class LambdaRuntime:
             with contextlib.suppress(Exception):
                 target = Intrinsics(fn.service).evaluate(target)
         if not isinstance(target, str) or self.dead_letter_dir is None:
-            log.error("%s/%s: event dropped after %d attempts (no on-failure destination): %s", fn.service.key,
-                      fn.key, attempts, _short(event))
+            log.error(
+                "%s/%s: event dropped after %d attempts (no on-failure destination): %s",
+                fn.service.key,
+                fn.key,
+                attempts,
+                _short(event),
+            )
             return
         record = {
-            "version": "1.0", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "requestContext": {"requestId": request_id, "functionArn": f"{fn.arn}:$LATEST",
-                               "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": f"{fn.arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
             "requestPayload": event,
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
             "responsePayload": {"errorType": exc.error_type, "errorMessage": str(exc)},

@@ -38,14 +38,10 @@ def _as_list(value: Any) -> list[str]:
 def _statement_applies(statement: dict[str, Any], action: str, resource: str) -> bool:
     """True when the statement's action and resource elements cover this request."""
     if "Action" in statement:
-        if not any(
-            wildcard_match(pattern, action, ignore_case=True) for pattern in _as_list(statement["Action"])
-        ):
+        if not any(wildcard_match(pattern, action, ignore_case=True) for pattern in _as_list(statement["Action"])):
             return False
     elif "NotAction" in statement:
-        if any(
-            wildcard_match(pattern, action, ignore_case=True) for pattern in _as_list(statement["NotAction"])
-        ):
+        if any(wildcard_match(pattern, action, ignore_case=True) for pattern in _as_list(statement["NotAction"])):
             return False
     else:
         return False

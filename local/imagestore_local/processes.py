@@ -58,7 +58,6 @@ class ChildProcess:
     lingers: bool = False
     env: dict[str, str] | None = None  # added to this process's environment
 
-
     def start(self) -> None:
         """Start the process, its output going to log_path."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

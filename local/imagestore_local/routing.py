@@ -69,11 +69,7 @@ def _authorizer_spec(project: Project, fn: FunctionDef, raw: Any) -> AuthorizerS
         return None
     spec: dict[str, Any] = {"name": raw} if isinstance(raw, str) else dict(raw)
     kind = str(spec.get("type") or "token").lower()
-    if (
-        kind in ("aws_iam", "cognito_user_pools")
-        or spec.get("scopes")
-        or "cognito" in str(spec.get("arn", ""))
-    ):
+    if kind in ("aws_iam", "cognito_user_pools") or spec.get("scopes") or "cognito" in str(spec.get("arn", "")):
         log.warning("%s/%s: %s authorizer is not emulated; route left open", fn.service.key, fn.key, kind)
         return None
     target: FunctionDef | None = None
@@ -167,9 +163,7 @@ def _shape(segments: tuple[str, ...]) -> str:
     return "/".join("{+}" if s.endswith("+}") else "{}" if s.startswith("{") else s for s in segments)
 
 
-def _match_segments(
-    template: tuple[str, ...], parts: list[str]
-) -> tuple[tuple[int, ...], dict[str, str]] | None:
+def _match_segments(template: tuple[str, ...], parts: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
     """Match one template; returns (rank, path parameters) where a lower rank is more specific."""
     params: dict[str, str] = {}
     rank: list[int] = []

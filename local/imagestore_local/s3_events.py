@@ -89,9 +89,7 @@ def s3_targets(service: ServiceConfig) -> list[S3Target]:
             if isinstance(bucket, dict):  # a reference to a bucket resource of this service
                 bucket = Intrinsics(service).evaluate(bucket)
             prefix, suffix = _rules(spec.get("rules"))
-            targets.append(
-                S3Target(fn, str(bucket), (str(spec.get("event") or DEFAULT_EVENT),), prefix, suffix)
-            )
+            targets.append(S3Target(fn, str(bucket), (str(spec.get("event") or DEFAULT_EVENT),), prefix, suffix))
     intrinsics = Intrinsics(service)
     by_logical = {fn.logical_id: fn for fn in service.functions.values()}
     for logical_id, resource in service.resources.items():
@@ -105,8 +103,12 @@ def s3_targets(service: ServiceConfig) -> list[S3Target]:
                 ref = target["Fn::GetAtt"]
                 notified = by_logical.get(ref[0] if isinstance(ref, list) else str(ref).split(".")[0])
             if notified is None:
-                log.warning("bucket %s: notification target %r is not a function of %s; not delivered",
-                            logical_id, target, service.key)
+                log.warning(
+                    "bucket %s: notification target %r is not a function of %s; not delivered",
+                    logical_id,
+                    target,
+                    service.key,
+                )
                 continue
             prefix, suffix = _rules(((item.get("Filter") or {}).get("S3Key") or {}).get("Rules"))
             targets.append(
@@ -116,7 +118,13 @@ def s3_targets(service: ServiceConfig) -> list[S3Target]:
 
 
 def object_created_event(
-    bucket: str, key: str, size: int, etag: str, event_name: str, region: str, sequencer: str | None = None,
+    bucket: str,
+    key: str,
+    size: int,
+    etag: str,
+    event_name: str,
+    region: str,
+    sequencer: str | None = None,
     when: datetime | None = None,
 ) -> dict[str, Any]:
     """An S3 notification event with one record, as S3 sends it to Lambda (the key URL-encoded)."""
@@ -165,19 +173,17 @@ class S3Notifier:
     # S3 delivers a notification and Lambda's async queue starts the function after about a second
     # (IMAGESTORE_LOCAL_S3_EVENT_DELAY_SECONDS); a client's own call right after its upload usually runs first,
     # as in AWS, but not always: code must be correct in either order.
-    delay: float = field(
-        default_factory=lambda: float(os.environ.get("IMAGESTORE_LOCAL_S3_EVENT_DELAY_SECONDS", "1"))
-    )
+    delay: float = field(default_factory=lambda: float(os.environ.get("IMAGESTORE_LOCAL_S3_EVENT_DELAY_SECONDS", "1")))
 
-    def object_created(self, bucket: str, key: str, size: int, etag: str, event_name: str,
-                       sequencer: str | None = None) -> list[S3Target]:
+    def object_created(
+        self, bucket: str, key: str, size: int, etag: str, event_name: str, sequencer: str | None = None
+    ) -> list[S3Target]:
         """Send the event to every matching target; returns them."""
         matched = [t for t in self.targets if t.matches(bucket, event_name, key)]
         if matched:
             event = object_created_event(bucket, key, size, etag, event_name, self.region, sequencer)
             for target in matched:
-                log.info("s3: %s s3://%s/%s -> %s/%s", event_name, bucket, key, target.fn.service.key,
-                         target.fn.key)
+                log.info("s3: %s s3://%s/%s -> %s/%s", event_name, bucket, key, target.fn.service.key, target.fn.key)
                 self.runtime.invoke_async(target.fn, event, self.delay, source=f"s3 {event_name} {bucket}/{key}")
         return matched
 
@@ -255,8 +261,14 @@ def created_object(event: dict[str, Any]) -> tuple[str, str, int, str, str] | No
 class FilerEvents:
     """`weed filer.meta.tail` as a child process; each created object goes to the notifier."""
 
-    def __init__(self, weed: str, filer_address: str, notifier: S3Notifier, log_path: Path,
-                 operations: Callable[[str, str], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        weed: str,
+        filer_address: str,
+        notifier: S3Notifier,
+        log_path: Path,
+        operations: Callable[[str, str], str | None] | None = None,
+    ) -> None:
         self.operations = operations  # the S3 front's record of which request wrote a key
         self.weed = weed
         self.filer_address = filer_address
@@ -273,8 +285,7 @@ class FilerEvents:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as errors:
             self.process = subprocess.Popen(
-                [self.weed, "filer.meta.tail", f"-filer={self.filer_address}", "-pathPrefix=/buckets/",
-                 "-timeAgo=2s"],
+                [self.weed, "filer.meta.tail", f"-filer={self.filer_address}", "-pathPrefix=/buckets/", "-timeAgo=2s"],
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 stdin=subprocess.DEVNULL,
@@ -319,8 +330,7 @@ class FilerEvents:
             except Exception:  # one malformed event must not stop the delivery of the others
                 log.exception("s3 events: cannot handle a filer event")
         if self.process.poll() not in (None, 0, -15):
-            log.error("s3 events: weed filer.meta.tail exited with %s; see %s", self.process.returncode,
-                      self.log_path)
+            log.error("s3 events: weed filer.meta.tail exited with %s; see %s", self.process.returncode, self.log_path)
 
     def stop(self) -> None:
         """Stop the tail."""

@@ -101,9 +101,7 @@ def schedules_of(fn: FunctionDef) -> list[Schedule]:
             payload = spec.get("input")
             if isinstance(payload, str):
                 payload = json.loads(payload)
-            out.append(
-                Schedule(fn=fn, period=period, expression=str(expression), rule_name=name, input=payload)
-            )
+            out.append(Schedule(fn=fn, period=period, expression=str(expression), rule_name=name, input=payload))
     return out
 
 
@@ -138,11 +136,7 @@ class ScheduleRunner:
 
     def _run(self, schedule: Schedule, period: float) -> None:
         while not self._stop.wait(period):
-            event = (
-                schedule.input
-                if schedule.input is not None
-                else scheduled_event(schedule.fn, schedule.rule_name)
-            )
+            event = schedule.input if schedule.input is not None else scheduled_event(schedule.fn, schedule.rule_name)
             self.runtime.invoke_async(schedule.fn, event, source=f"schedule {schedule.expression}")
 
     def stop(self) -> None:
@@ -244,14 +238,10 @@ def rules_of(fn: FunctionDef) -> list[Rule]:
         if spec.get("enabled") is False:
             continue
         if spec.get("schedule"):
-            log.warning(
-                "%s/%s: eventBridge schedule not run locally; use `schedule:`", fn.service.key, fn.key
-            )
+            log.warning("%s/%s: eventBridge schedule not run locally; use `schedule:`", fn.service.key, fn.key)
             continue
         if "inputTransformer" in spec or "inputPath" in spec:
-            log.warning(
-                "%s/%s: eventBridge inputTransformer/inputPath ignored locally", fn.service.key, fn.key
-            )
+            log.warning("%s/%s: eventBridge inputTransformer/inputPath ignored locally", fn.service.key, fn.key)
         bus = spec.get("eventBus")
         if isinstance(bus, dict):
             from imagestore_local.cloudformation import Intrinsics
@@ -261,9 +251,7 @@ def rules_of(fn: FunctionDef) -> list[Rule]:
             except (KeyError, ValueError):
                 log.warning("%s/%s: eventBus %s not resolvable; using default", fn.service.key, fn.key, bus)
                 bus = None
-        out.append(
-            Rule(fn=fn, pattern=dict(spec.get("pattern") or {}), bus=bus_name(bus), input=spec.get("input"))
-        )
+        out.append(Rule(fn=fn, pattern=dict(spec.get("pattern") or {}), bus=bus_name(bus), input=spec.get("input")))
     return out
 
 
@@ -282,8 +270,9 @@ class EventBus:
     """Local EventBridge: PutEvents entries are matched against every rule and delivered asynchronously
     (functions' eventBridge rules: an asynchronous invocation; rules targeting a queue: SendMessage)."""
 
-    def __init__(self, rules: list[Rule], runtime: LambdaRuntime, region: str,
-                 queue_rules: list[QueueRule] | None = None) -> None:
+    def __init__(
+        self, rules: list[Rule], runtime: LambdaRuntime, region: str, queue_rules: list[QueueRule] | None = None
+    ) -> None:
         self.rules = rules
         self.queue_rules = queue_rules or []
         self.runtime = runtime
@@ -314,9 +303,7 @@ class EventBus:
         queued: list[dict[str, Any]] = []
         for entry in entries:
             if not entry.get("Source") or not entry.get("DetailType"):
-                answers.append(
-                    {"ErrorCode": "InvalidArgument", "ErrorMessage": "Source and DetailType are required"}
-                )
+                answers.append({"ErrorCode": "InvalidArgument", "ErrorMessage": "Source and DetailType are required"})
                 failed += 1
                 continue
             try:
@@ -344,14 +331,17 @@ class EventBus:
                 payload = rule.input if rule.input is not None else event
                 source = f"eventbridge {event['source']}/{event['detail-type']}"
                 futures.append((rule, self.runtime.invoke_async(rule.fn, payload, source=source)))
-                matched.append(
-                    {"eventId": event["id"], "service": rule.fn.service.key, "function": rule.fn.key}
-                )
+                matched.append({"eventId": event["id"], "service": rule.fn.service.key, "function": rule.fn.key})
             for queue_rule in self.queue_rules:
                 if queue_rule.bus == bus and pattern_matches(queue_rule.pattern, event):
                     queue_rule.send(json.dumps(event))
-                    log.info("eventbridge: %s/%s -> queue %s (rule %s)", event["source"], event["detail-type"],
-                             queue_rule.queue, queue_rule.name)
+                    log.info(
+                        "eventbridge: %s/%s -> queue %s (rule %s)",
+                        event["source"],
+                        event["detail-type"],
+                        queue_rule.queue,
+                        queue_rule.name,
+                    )
                     queued.append({"eventId": event["id"], "queue": queue_rule.queue})
         if wait:
             for (_rule, future), record in zip(futures, matched, strict=True):

@@ -129,8 +129,15 @@ class SeaweedFS:
             args.append(f"{flag}={value}")
         # Its filer's graceful stop waits 15 s for the S3 gateway's metadata subscription; the volume and
         # filer files are written as they change (leveldb's journal, appended needles), so 3 s is enough.
-        child = ChildProcess("seaweedfs", args, logs / "seaweedfs.log", cwd=folder, stop_grace=3.0, lingers=True,
-                             env={"WEED_S3_SSE_KEK": sse_kek(folder)})
+        child = ChildProcess(
+            "seaweedfs",
+            args,
+            logs / "seaweedfs.log",
+            cwd=folder,
+            stop_grace=3.0,
+            lingers=True,
+            env={"WEED_S3_SSE_KEK": sse_kek(folder)},
+        )
         return cls(weed=weed, data_dir=folder, s3_port=port, ports=ports, child=child)
 
     def start(self) -> None:
@@ -159,16 +166,24 @@ def local_cors_rules(rules: list[dict[str, Any]], local_origins: list[str]) -> l
                 origins.append(pattern)
                 continue
             matched = [origin for origin in local_origins if fnmatch.fnmatchcase(origin, pattern)]
-            log.info("bucket CORS origin %r is %s locally (SeaweedFS cannot match this wildcard; AWS does)",
-                     pattern, ", ".join(matched) if matched else "left out")
+            log.info(
+                "bucket CORS origin %r is %s locally (SeaweedFS cannot match this wildcard; AWS does)",
+                pattern,
+                ", ".join(matched) if matched else "left out",
+            )
             origins.extend(matched)
         api_rule: dict[str, Any] = {
             "AllowedMethods": list(rule.get("AllowedMethods") or []),
             "AllowedOrigins": list(dict.fromkeys(origins)),
         }
-        for cfn, api in (("AllowedHeaders", "AllowedHeaders"), ("ExposedHeaders", "ExposeHeaders"),
-                         ("ExposeHeaders", "ExposeHeaders"), ("MaxAge", "MaxAgeSeconds"),
-                         ("MaxAgeSeconds", "MaxAgeSeconds"), ("Id", "ID")):
+        for cfn, api in (
+            ("AllowedHeaders", "AllowedHeaders"),
+            ("ExposedHeaders", "ExposeHeaders"),
+            ("ExposeHeaders", "ExposeHeaders"),
+            ("MaxAge", "MaxAgeSeconds"),
+            ("MaxAgeSeconds", "MaxAgeSeconds"),
+            ("Id", "ID"),
+        ):
             if rule.get(cfn) is not None:
                 api_rule[api] = int(rule[cfn]) if api == "MaxAgeSeconds" else rule[cfn]
         if api_rule["AllowedOrigins"]:

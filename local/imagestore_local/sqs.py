@@ -79,8 +79,14 @@ def sqs_event(queue_arn: str, region: str, messages: list[dict[str, Any]]) -> di
     records = []
     for raw in messages:
         attributes = raw.get("Attributes") or {}
-        message = Message(raw["MessageId"], raw["Body"], int(attributes.get("SentTimestamp", "0")) / 1000, 0,
-                          int(attributes.get("ApproximateReceiveCount", "1")), receipt=raw["ReceiptHandle"])
+        message = Message(
+            raw["MessageId"],
+            raw["Body"],
+            int(attributes.get("SentTimestamp", "0")) / 1000,
+            0,
+            int(attributes.get("ApproximateReceiveCount", "1")),
+            receipt=raw["ReceiptHandle"],
+        )
         records.append(sqs_record(queue, message))
     return {"Records": records}
 
@@ -131,10 +137,17 @@ class LocalSqs:
             entries = params.get("Entries") or []
             if not 1 <= len(entries) <= 10:
                 raise QueueError("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "1 to 10 entries")
-            return {"Successful": [{"Id": e["Id"], "MessageId": self.send(queue, e["MessageBody"],
-                                                                            int(e.get("DelaySeconds", 0))),
-                                    "MD5OfMessageBody": hashlib.md5(e["MessageBody"].encode()).hexdigest()}
-                                   for e in entries], "Failed": []}
+            return {
+                "Successful": [
+                    {
+                        "Id": e["Id"],
+                        "MessageId": self.send(queue, e["MessageBody"], int(e.get("DelaySeconds", 0))),
+                        "MD5OfMessageBody": hashlib.md5(e["MessageBody"].encode()).hexdigest(),
+                    }
+                    for e in entries
+                ],
+                "Failed": [],
+            }
         if operation == "ChangeMessageVisibility":
             timeout = int(params["VisibilityTimeout"])
             if not 0 <= timeout <= 43200:
@@ -151,15 +164,29 @@ class LocalSqs:
             return {}
         if operation == "ReceiveMessage":
             batch = self.receive(queue, int(params.get("MaxNumberOfMessages", 1)))
-            return {"Messages": [{"MessageId": m.message_id, "ReceiptHandle": m.receipt, "Body": m.body,
-                                  "Attributes": sqs_record(queue, m)["attributes"]} for m in batch]}
+            return {
+                "Messages": [
+                    {
+                        "MessageId": m.message_id,
+                        "ReceiptHandle": m.receipt,
+                        "Body": m.body,
+                        "Attributes": sqs_record(queue, m)["attributes"],
+                    }
+                    for m in batch
+                ]
+            }
         if operation == "GetQueueAttributes":
             now = time.time()
             with self._lock:
                 visible = sum(1 for m in queue.messages.values() if m.visible_at <= now)
-                return {"Attributes": {"QueueArn": queue.arn, "ApproximateNumberOfMessages": str(visible),
-                                       "ApproximateNumberOfMessagesNotVisible": str(len(queue.messages) - visible),
-                                       "VisibilityTimeout": str(queue.visibility_timeout)}}
+                return {
+                    "Attributes": {
+                        "QueueArn": queue.arn,
+                        "ApproximateNumberOfMessages": str(visible),
+                        "ApproximateNumberOfMessagesNotVisible": str(len(queue.messages) - visible),
+                        "VisibilityTimeout": str(queue.visibility_timeout),
+                    }
+                }
         if operation == "PurgeQueue":
             with self._lock:
                 queue.messages.clear()
@@ -185,13 +212,20 @@ class LocalSqs:
                 if now - message.sent_at > queue.retention_seconds:
                     queue.messages.pop(message.message_id)
                     continue
-                if (queue.dead_letter is not None and queue.max_receive_count is not None
-                        and message.receive_count >= queue.max_receive_count):
+                if (
+                    queue.dead_letter is not None
+                    and queue.max_receive_count is not None
+                    and message.receive_count >= queue.max_receive_count
+                ):
                     queue.messages.pop(message.message_id)
                     message.visible_at, message.receipt = now, ""
                     queue.dead_letter.messages[message.message_id] = message
-                    log.warning("sqs: message %s moved to %s after %d receives", message.message_id,
-                                queue.dead_letter.name, message.receive_count)
+                    log.warning(
+                        "sqs: message %s moved to %s after %d receives",
+                        message.message_id,
+                        queue.dead_letter.name,
+                        message.receive_count,
+                    )
                     continue
                 message.receive_count += 1
                 message.first_received_at = message.first_received_at or now
@@ -202,11 +236,13 @@ class LocalSqs:
 
     # --- event source mappings -------------------------------------------------------------------------
 
-    def start_mapping(self, queue: Queue, fn: FunctionDef, batch_size: int,
-                      invoke: Callable[[FunctionDef, Any], Any]) -> None:
+    def start_mapping(
+        self, queue: Queue, fn: FunctionDef, batch_size: int, invoke: Callable[[FunctionDef, Any], Any]
+    ) -> None:
         """Poll the queue for fn as Lambda does; one batch at a time per mapping."""
-        thread = threading.Thread(target=self._poll, args=(queue, fn, batch_size, invoke),
-                                  name=f"sqs-{queue.name}", daemon=True)
+        thread = threading.Thread(
+            target=self._poll, args=(queue, fn, batch_size, invoke), name=f"sqs-{queue.name}", daemon=True
+        )
         self._pollers.append(thread)
         thread.start()
 
@@ -227,11 +263,18 @@ class LocalSqs:
             try:
                 result = invoke(fn, event)
             except Exception:  # the whole batch comes back after its visibility timeout, as in AWS
-                log.exception("sqs: %s/%s failed; %d message(s) retried after their visibility timeout",
-                              fn.service.key, fn.key, len(batch))
+                log.exception(
+                    "sqs: %s/%s failed; %d message(s) retried after their visibility timeout",
+                    fn.service.key,
+                    fn.key,
+                    len(batch),
+                )
                 continue
-            failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])} \
-                if isinstance(result, dict) else set()
+            failed = (
+                {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+                if isinstance(result, dict)
+                else set()
+            )
             with self._lock:
                 for message in batch:
                     if message.message_id not in failed:
@@ -252,15 +295,21 @@ def queues_of(resources: dict[str, Any], physical_name: Callable[[str], str], re
         if resource.get("Type") != "AWS::SQS::Queue":
             continue
         props = resource.get("Properties") or {}
-        queues[logical_id] = Queue(name=physical_name(logical_id), region=region,
-                                   visibility_timeout=int(props.get("VisibilityTimeout", 30)),
-                                   retention_seconds=int(props.get("MessageRetentionPeriod", 345600)))
+        queues[logical_id] = Queue(
+            name=physical_name(logical_id),
+            region=region,
+            visibility_timeout=int(props.get("VisibilityTimeout", 30)),
+            retention_seconds=int(props.get("MessageRetentionPeriod", 345600)),
+        )
     for logical_id, resource in resources.items():
         redrive = ((resource.get("Properties") or {}).get("RedrivePolicy") or {}) if logical_id in queues else {}
         target = redrive.get("deadLetterTargetArn")
         if isinstance(target, dict) and "Fn::GetAtt" in target:
-            dead = queues.get(target["Fn::GetAtt"][0] if isinstance(target["Fn::GetAtt"], list)
-                              else str(target["Fn::GetAtt"]).split(".")[0])
+            dead = queues.get(
+                target["Fn::GetAtt"][0]
+                if isinstance(target["Fn::GetAtt"], list)
+                else str(target["Fn::GetAtt"]).split(".")[0]
+            )
             if dead is not None:
                 queues[logical_id].dead_letter = dead
                 queues[logical_id].max_receive_count = int(redrive.get("maxReceiveCount", 10))
@@ -282,8 +331,7 @@ def build_local_sqs(services: list[Any], base_url: str, region: str) -> tuple[Lo
     by_logical: dict[tuple[str, str], Queue] = {}
     for service in services:
         intrinsics = Intrinsics(service)
-        queues = queues_of(service.resources, lambda lid, i=intrinsics: i.physical_name(lid).rsplit("/", 1)[-1],
-                           region)
+        queues = queues_of(service.resources, lambda lid, i=intrinsics: i.physical_name(lid).rsplit("/", 1)[-1], region)
         by_logical.update({(service.key, lid): q for lid, q in queues.items()})
     return LocalSqs(list(by_logical.values()), base_url), by_logical
 

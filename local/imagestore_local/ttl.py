@@ -90,8 +90,15 @@ def stream_targets(fn: FunctionDef) -> list[StreamTarget]:
             log.warning("%s/%s: stream %r is not a table stream the local stack knows", fn.service.key, fn.key, arn)
             continue
         patterns = tuple(p for p in spec.get("filterPatterns") or [] if isinstance(p, dict))
-        out.append(StreamTarget(fn=fn, table=match.group(1), arn=str(arn),
-                                batch_size=max(1, int(spec.get("batchSize") or 100)), patterns=patterns))
+        out.append(
+            StreamTarget(
+                fn=fn,
+                table=match.group(1),
+                arn=str(arn),
+                batch_size=max(1, int(spec.get("batchSize") or 100)),
+                patterns=patterns,
+            )
+        )
     return out
 
 
@@ -107,8 +114,14 @@ def removal_record(table: TtlTable, old_item: dict[str, Any], arn: str, region: 
     if table.stream_view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
         change["OldImage"] = old_item
     return {
-        "eventID": uuid.uuid4().hex, "eventName": "REMOVE", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": region, "dynamodb": change, "eventSourceARN": arn, "userIdentity": dict(TTL_IDENTITY),
+        "eventID": uuid.uuid4().hex,
+        "eventName": "REMOVE",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": change,
+        "eventSourceARN": arn,
+        "userIdentity": dict(TTL_IDENTITY),
     }
 
 
@@ -138,7 +151,7 @@ class TtlReaper:
                     records = [removal_record(table, item, target.arn, self.region, now) for item in old_items]
                     wanted = [r for r in records if target.wants(r)]
                     for start in range(0, len(wanted), target.batch_size):
-                        batch = wanted[start:start + target.batch_size]
+                        batch = wanted[start : start + target.batch_size]
                         report["invocations"].append(self._deliver(target, batch))
             return report
 
@@ -146,7 +159,9 @@ class TtlReaper:
         names = {"#ttl": table.attribute}
         values = {":now": {"N": str(int(now))}}
         pages = self.dynamodb.get_paginator("scan").paginate(
-            TableName=table.name, FilterExpression="#ttl < :now", ExpressionAttributeNames=names,
+            TableName=table.name,
+            FilterExpression="#ttl < :now",
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
         for page in pages:
@@ -154,8 +169,12 @@ class TtlReaper:
                 key = {k: item[k] for k in table.key_names}
                 try:
                     old = self.dynamodb.delete_item(
-                        TableName=table.name, Key=key, ConditionExpression="#ttl < :now",
-                        ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_OLD",
+                        TableName=table.name,
+                        Key=key,
+                        ConditionExpression="#ttl < :now",
+                        ExpressionAttributeNames=names,
+                        ExpressionAttributeValues=values,
+                        ReturnValues="ALL_OLD",
                     )
                 except self.dynamodb.exceptions.ConditionalCheckFailedException:
                     continue  # its TTL moved on (or it is gone) since the scan read it
@@ -178,8 +197,12 @@ class TtlReaper:
     def start(self) -> None:
         """Run a pass every period in a daemon thread."""
         period = float(os.environ.get("IMAGESTORE_LOCAL_TTL_SECONDS") or DEFAULT_PERIOD) / schedule_scale()
-        log.info("ttl: tables %s -> deleted when expired, every %.1f s; stream targets %s",
-                 [t.name for t in self.tables], period, [f"{t.fn.service.key}/{t.fn.key}" for t in self.targets])
+        log.info(
+            "ttl: tables %s -> deleted when expired, every %.1f s; stream targets %s",
+            [t.name for t in self.tables],
+            period,
+            [f"{t.fn.service.key}/{t.fn.key}" for t in self.targets],
+        )
         self._thread = threading.Thread(target=self._run, args=(period,), name="ttl", daemon=True)
         self._thread.start()
 

@@ -66,16 +66,18 @@ def register(base_url: str, token: str, url: str, event_types: list[str] | None 
     body: dict[str, Any] = {"url": url, "description": "imagestore-local webhook-listen"}
     if event_types:
         body["eventTypes"] = event_types
-    answer = requests.post(f"{base_url}/webhooks/endpoints", json=body, timeout=30,
-                           headers={"Authorization": f"Bearer {token}"})
+    answer = requests.post(
+        f"{base_url}/webhooks/endpoints", json=body, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    )
     if answer.status_code != 201:
         raise RuntimeError(f"registration refused: {answer.status_code} {answer.text}")
     return dict(answer.json())
 
 
 def unregister(base_url: str, token: str, endpoint_id: str) -> None:
-    requests.delete(f"{base_url}/webhooks/endpoints/{endpoint_id}", timeout=30,
-                    headers={"Authorization": f"Bearer {token}"})
+    requests.delete(
+        f"{base_url}/webhooks/endpoints/{endpoint_id}", timeout=30, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def listen(base_url: str, token: str, port: int, event_types: list[str] | None, out: TextIO) -> int:
@@ -94,9 +96,13 @@ def listen(base_url: str, token: str, port: int, event_types: list[str] | None, 
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)  # make stops it as Ctrl-C does: the endpoint is deleted
-    print(f"listening on {listener.url} as endpoint {endpoint['endpointId']} "
-          f"(events: {', '.join(endpoint['eventTypes'])}); every delivery is verified with its whsec_ secret. "
-          "Ctrl-C stops.", file=sys.stderr, flush=True)
+    print(
+        f"listening on {listener.url} as endpoint {endpoint['endpointId']} "
+        f"(events: {', '.join(endpoint['eventTypes'])}); every delivery is verified with its whsec_ secret. "
+        "Ctrl-C stops.",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

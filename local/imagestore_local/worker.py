@@ -60,8 +60,11 @@ def json_default(value: Any) -> Any:
 
 def error_of(exc: BaseException) -> dict[str, Any]:
     """An exception as Lambda reports a function error."""
-    return {"errorType": type(exc).__name__, "errorMessage": str(exc),
-            "stackTrace": traceback.format_tb(exc.__traceback__)}
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
 
 
 def serve(channel: socket.socket, directory: str, handler_name: str) -> int:
@@ -89,20 +92,34 @@ def serve(channel: socket.socket, directory: str, handler_name: str) -> int:
             raise AttributeError(f"{module_name} has no callable {attribute!r}")
     except Exception as exc:  # Lambda's Runtime.ImportModuleError: reported, and the environment is discarded
         traceback.print_exc()
-        send({"initError": {"errorType": "Runtime.ImportModuleError",
-                            "errorMessage": f"cannot import {handler_name}: {type(exc).__name__}: {exc}"}})
+        send(
+            {
+                "initError": {
+                    "errorType": "Runtime.ImportModuleError",
+                    "errorMessage": f"cannot import {handler_name}: {type(exc).__name__}: {exc}",
+                }
+            }
+        )
         return 1
     send({"ready": True, "initMs": round((time.perf_counter() - started) * 1000, 1)})
-    name, arn, memory = os.environ["AWS_LAMBDA_FUNCTION_NAME"], os.environ["IMAGESTORE_LOCAL_FUNCTION_ARN"], int(
-        os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"))
+    name, arn, memory = (
+        os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+        os.environ["IMAGESTORE_LOCAL_FUNCTION_ARN"],
+        int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")),
+    )
     stream = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
     for line in reader:
         request = json.loads(line)
         os.environ.update(request.get("env") or {})
         faults.start_invocation()
         context = LambdaContext(
-            function_name=name, function_version="$LATEST", invoked_function_arn=arn, memory_limit_in_mb=memory,
-            aws_request_id=request["requestId"], log_group_name=f"/aws/lambda/{name}", log_stream_name=stream,
+            function_name=name,
+            function_version="$LATEST",
+            invoked_function_arn=arn,
+            memory_limit_in_mb=memory,
+            aws_request_id=request["requestId"],
+            log_group_name=f"/aws/lambda/{name}",
+            log_stream_name=stream,
             deadline_epoch_ms=request["deadlineMs"],
         )
         try:
@@ -121,9 +138,17 @@ def serve(channel: socket.socket, directory: str, handler_name: str) -> int:
 
 # Imported once by the zygote, before it forks a worker: what every handler imports, so that a cold start imports
 # only the function's own modules (its init), as a Lambda environment's runtime and layer are already there.
-PRELOAD = ("boto3", "botocore.client", "aws_lambda_powertools", "aws_lambda_powertools.event_handler",
-           "aws_lambda_powertools.logging", "aws_lambda_powertools.metrics", "aws_lambda_powertools.utilities.parser",
-           "pydantic", "imagestore_local.faults")
+PRELOAD = (
+    "boto3",
+    "botocore.client",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.utilities.parser",
+    "pydantic",
+    "imagestore_local.faults",
+)
 
 
 def zygote(control: socket.socket) -> int:

@@ -57,7 +57,10 @@ def ensure_packaged() -> str | None:
         if not (shutil.which("node") and shutil.which("npm")):
             return "node and npm are needed to package the services (deploy/package.sh)"
         result = subprocess.run(
-            ["bash", str(ROOT / "deploy" / "package.sh")], cwd=ROOT, capture_output=True, text=True,
+            ["bash", str(ROOT / "deploy" / "package.sh")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
             env={**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)},
             check=False,
         )

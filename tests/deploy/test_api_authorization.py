@@ -22,14 +22,13 @@ def _is_phone_page(template: Template, props: dict[str, Any]) -> bool:
     resource = template.resources.get(props.get("ResourceId", {}).get("Ref", ""), {}).get("Properties", {})
     parent = template.resources.get((resource.get("ParentId") or {}).get("Ref", ""), {}).get("Properties", {})
     return template.service == "file" and (
-        resource.get("PathPart") == "mobile" or (resource.get("PathPart") == "{asset}"
-                                                 and parent.get("PathPart") == "mobile"))
+        resource.get("PathPart") == "mobile"
+        or (resource.get("PathPart") == "{asset}" and parent.get("PathPart") == "mobile")
+    )
 
 
 @pytest.mark.parametrize("service", ["file", "project"])
-def test_every_method_but_options_uses_the_request_authorizer(
-    templates: dict[str, Template], service: str
-) -> None:
+def test_every_method_but_options_uses_the_request_authorizer(templates: dict[str, Template], service: str) -> None:
     template = templates[service]
     methods = template.of_type("AWS::ApiGateway::Method")
     assert methods, f"{service} has no route"

@@ -22,8 +22,7 @@ def elf_machine(header: bytes) -> int:
 def test_layer_holds_pydantic_core_built_for_aarch64(packaged: None) -> None:
     with zipfile.ZipFile(LAYER_ZIP) as layer:
         names = layer.namelist()
-        (core,) = [n for n in names
-                   if n.startswith("python/pydantic_core/_pydantic_core.") and n.endswith(".so")]
+        (core,) = [n for n in names if n.startswith("python/pydantic_core/_pydantic_core.") and n.endswith(".so")]
         assert "cpython-312-aarch64-linux-gnu" in core
         assert elf_machine(layer.read(core)[:20]) == EM_AARCH64
 

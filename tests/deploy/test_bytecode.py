@@ -24,8 +24,9 @@ LAYER_MODULES = ("boto3/__init__", "botocore/client", "pydantic/main", "imagesto
 
 def find_python312() -> str | None:
     """The interpreter deploy/bytecode.sh compiles with (the same lookup), or None."""
-    result = subprocess.run([str(ROOT / "deploy" / "bytecode.sh"), "which"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [str(ROOT / "deploy" / "bytecode.sh"), "which"], capture_output=True, text=True, check=False
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -79,13 +80,15 @@ with zipfile.ZipFile(sys.argv[1]) as archive:
         out[pyc] = (marshal.loads(data[16:]).co_filename, data[8:16] == importlib.util.source_hash(source))
 print(json.dumps(out))
 """
-    result = subprocess.run([python312, "-I", "-c", script, str(archive), *pycs], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [python312, "-I", "-c", script, str(archive), *pycs], capture_output=True, text=True, check=True
+    )
     return {name: (filename, fresh) for name, (filename, fresh) in json.loads(result.stdout).items()}
 
 
 def test_the_layer_holds_unchecked_312_bytecode_of_its_dependencies_and_imagestore(
-        packaged: None, python312: str) -> None:
+    packaged: None, python312: str
+) -> None:
     with zipfile.ZipFile(LAYER_ZIP) as layer:
         names = set(layer.namelist())
         expected = [pyc_of(f"python/{module}.py") for module in LAYER_MODULES]
@@ -107,7 +110,8 @@ def test_every_module_of_the_layer_has_its_312_bytecode_and_nothing_else(package
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_ships_312_bytecode_of_its_handlers_and_no_local_bytecode(
-        service: str, templates: dict[str, Template], python312: str) -> None:
+    service: str, templates: dict[str, Template], python312: str
+) -> None:
     handlers = handler_modules(templates[service])
     assert handlers
     with zipfile.ZipFile(service_zip(service)) as archive:
@@ -126,14 +130,30 @@ def test_each_service_ships_312_bytecode_of_its_handlers_and_no_local_bytecode(
 
 def test_python_312_imports_boto3_from_the_layers_bytecode(packaged: None, python312: str, tmp_path: Path) -> None:
     """As on Lambda: nothing written (-B), each pure-Python module loaded from its pyc, not compiled."""
-    packages = ("boto3/", "botocore/", "s3transfer/", "jmespath/", "dateutil/", "urllib3/", "six.py",
-                "__pycache__/six.")
+    packages = (
+        "boto3/",
+        "botocore/",
+        "s3transfer/",
+        "jmespath/",
+        "dateutil/",
+        "urllib3/",
+        "six.py",
+        "__pycache__/six.",
+    )
     with zipfile.ZipFile(LAYER_ZIP) as layer:
         layer.extractall(tmp_path, [n for n in layer.namelist() if n.removeprefix("python/").startswith(packages)])
     result = subprocess.run(
-        [python312, "-B", "-I", "-v", "-c",
-         f"import sys; sys.path.insert(0, {str(tmp_path / 'python')!r}); import boto3, botocore.client"],
-        capture_output=True, text=True, check=True,
+        [
+            python312,
+            "-B",
+            "-I",
+            "-v",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(tmp_path / 'python')!r}); import boto3, botocore.client",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     loaded = [line for line in result.stderr.splitlines() if line.startswith("# code object from ")]
     layer_code = [line for line in loaded if str(tmp_path) in line]

@@ -24,6 +24,7 @@ BUS_ARN = f"arn:aws:events:{REGION}:${{AWS::AccountId}}:event-bus/default"
 # only Resource they accept, so it is the one allowed exception.
 STAR_ONLY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
+
 def on(resources: set[str], *actions: str) -> dict[str, set[str]]:
     """Each action on these resources."""
     return {action: set(resources) for action in actions}
@@ -40,13 +41,19 @@ FILE_SERVICE_GRANTS = {
     },
     "mobilePage": {},
     "uploads": {
-        **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-             "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+        **on(
+            {"GetAtt:Table.Arn"},
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+        ),
         **on({OBJECTS_ARN}, "s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
         "events:PutEvents": {BUS_ARN},  # file.refused, mobile_upload.file_added
         # Multipart uploads write staging keys only (imagestore.keys.staging_key).
-        **on({f"{OBJECTS_ARN.removesuffix('*')}*.upload"}, "s3:ListMultipartUploadParts",
-             "s3:AbortMultipartUpload"),
+        **on({f"{OBJECTS_ARN.removesuffix('*')}*.upload"}, "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"),
     },
     "files": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"),
@@ -63,8 +70,11 @@ FILE_SERVICE_GRANTS = {
     "previews": {
         **on({"GetAtt:Table.Arn"}, "dynamodb:GetItem", "dynamodb:UpdateItem"),
         "s3:GetObject": {OBJECTS_ARN},
-        **on({f"{OBJECTS_ARN.removesuffix('*')}*.preview.thumb", f"{OBJECTS_ARN.removesuffix('*')}*.preview.screen"},
-             "s3:PutObject", "s3:DeleteObject"),
+        **on(
+            {f"{OBJECTS_ARN.removesuffix('*')}*.preview.thumb", f"{OBJECTS_ARN.removesuffix('*')}*.preview.screen"},
+            "s3:PutObject",
+            "s3:DeleteObject",
+        ),
         "sqs:SendMessage": {"GetAtt:PreviewsDeadLetterQueue.Arn"},
         "events:PutEvents": {BUS_ARN},  # file.ready
     },
@@ -97,8 +107,7 @@ def arn_prefix(service: str) -> str:
     return f"arn:aws:{service}:{REGION}:{ACCOUNT}:"
 
 
-def allowed_resource(template: Template, function: str, action: str, resource: str,
-                     statement: dict[str, Any]) -> bool:
+def allowed_resource(template: Template, function: str, action: str, resource: str, statement: dict[str, Any]) -> bool:
     """Is `resource` one an imagestore function may name for `action`?"""
     service = action.split(":", 1)[0]
     table = TABLE_ARN[template.service]
@@ -108,13 +117,18 @@ def allowed_resource(template: Template, function: str, action: str, resource: s
         name = f"imagestore-{template.service}-{STAGE}-{function}"
         return resource == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{name}:*"
     if service == "dynamodb":
-        if action in {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream",
-                      "dynamodb:ListStreams"}:
+        if action in {
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:DescribeStream",
+            "dynamodb:ListStreams",
+        }:
             return resource.startswith(f"{table}/stream/") or resource == "GetAtt:Table.StreamArn"
         return resource == table or resource in {f"{table}/index/{index}" for index in INDEXES}
     if service == "s3":  # the bucket, its objects, or a narrower pattern of its keys (the previews')
         return resource in {OBJECTS_ARN, OBJECTS_ARN.removesuffix("/*")} or (
-            resource.startswith(OBJECTS_ARN.removesuffix("*")) and len(resource) > len(OBJECTS_ARN))
+            resource.startswith(OBJECTS_ARN.removesuffix("*")) and len(resource) > len(OBJECTS_ARN)
+        )
     if service == "sqs":
         match = re.fullmatch(r"GetAtt:(\w+)\.Arn", resource)
         return bool(match) and template.resources.get(match.group(1), {}).get("Type") == "AWS::SQS::Queue"
@@ -129,8 +143,11 @@ def allowed_resource(template: Template, function: str, action: str, resource: s
         # The key of a SecureString is not known to the template: any key, but only through SSM
         # and only for one parameter (SSM's encryption context).
         condition = statement.get("Condition", {}).get("StringEquals", {})
-        return (resource == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"
-                and "kms:ViaService" in condition and "kms:EncryptionContext:PARAMETER_ARN" in condition)
+        return (
+            resource == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"
+            and "kms:ViaService" in condition
+            and "kms:EncryptionContext:PARAMETER_ARN" in condition
+        )
     return False
 
 
@@ -184,8 +201,7 @@ def test_file_service_functions_get_exactly_what_their_handlers_call(
 ) -> None:
     template = templates["file"]
     granted = grants(template, function_roles(template)[function])
-    data = {action: resources for action, resources in granted.items()
-            if not action.startswith(("logs:", "xray:"))}
+    data = {action: resources for action, resources in granted.items() if not action.startswith(("logs:", "xray:"))}
     assert data == FILE_SERVICE_GRANTS[function]
 
 
@@ -199,8 +215,14 @@ WEBHOOK_GRANTS = {
     },
     "webhookDelivery": {
         **on({PROJECT_TABLE}, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-        **on({"GetAtt:WebhookQueue.Arn"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-             "sqs:ChangeMessageVisibility", "sqs:SendMessage"),
+        **on(
+            {"GetAtt:WebhookQueue.Arn"},
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+            "sqs:SendMessage",
+        ),
     },
 }
 
@@ -222,8 +244,10 @@ REGISTRY_READERS = {
     "scheduler": ("sweep",),
 }
 # The roles that get GetItem for the registry alone: their grant names the registry's partition key.
-REGISTRY_ONLY = {"file": {"authorizer": ["TENANTS", "T#*#MU#*"]},
-                 "project": {"cartItems": ["TENANTS", "T#*#U#*#IDEM#*"]}}
+REGISTRY_ONLY = {
+    "file": {"authorizer": ["TENANTS", "T#*#MU#*"]},
+    "project": {"cartItems": ["TENANTS", "T#*#U#*#IDEM#*"]},
+}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -232,11 +256,15 @@ def test_the_tenant_registry_is_read_only_and_only_its_keys_where_nothing_else_i
 ) -> None:
     template = templates[service]
     roles = function_roles(template)
-    variables = {name.removeprefix(f"imagestore-{service}-{STAGE}-"): f["Properties"]
-                 for f in template.functions().values() for name in [f["Properties"]["FunctionName"]]}
+    variables = {
+        name.removeprefix(f"imagestore-{service}-{STAGE}-"): f["Properties"]
+        for f in template.functions().values()
+        for name in [f["Properties"]["FunctionName"]]
+    }
     for function in REGISTRY_READERS[service]:
-        statements = [st for st in role_statements(template, roles[function])
-                      if "dynamodb:GetItem" in as_list(st["Action"])]
+        statements = [
+            st for st in role_statements(template, roles[function]) if "dynamodb:GetItem" in as_list(st["Action"])
+        ]
         assert statements, f"{function} reads the registry: it needs GetItem on the table"
         assert all(str(render(r)) == TABLE_ARN[service] for st in statements for r in as_list(st["Resource"]))
         env = variables[function].get("Environment", {}).get("Variables", {})
@@ -245,8 +273,9 @@ def test_the_tenant_registry_is_read_only_and_only_its_keys_where_nothing_else_i
         if narrowed is not None:
             (statement,) = statements
             assert as_list(statement["Action"]) == ["dynamodb:GetItem"]
-            condition = statement["Condition"]["ForAllValues:StringLike" if len(narrowed) > 1
-                                                else "ForAllValues:StringEquals"]
+            condition = statement["Condition"][
+                "ForAllValues:StringLike" if len(narrowed) > 1 else "ForAllValues:StringEquals"
+            ]
             assert condition == {"dynamodb:LeadingKeys": narrowed}
     # Nothing writes it but the admin (imagestore-admin, with the operator's own credentials).
     for function, role in roles.items():
@@ -267,8 +296,10 @@ def test_functions_that_build_links_have_the_stages_public_url(templates: dict[s
             condition, custom, generated = value["Fn::If"]
             assert condition == "HasCustomDomain" and "127.0.0.1" not in str(value) and "localhost" not in str(value)
             assert custom == {"Fn::Sub": "https://${CustomDomain}"}
-            assert generated == {"Fn::Sub": f"https://${{ApiGatewayRestApi}}.execute-api.${{AWS::Region}}."
-                                            f"${{AWS::URLSuffix}}/{STAGE}"}
+            assert generated == {
+                "Fn::Sub": f"https://${{ApiGatewayRestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{STAGE}"
+            }
         assert template.body["Conditions"]["HasCustomDomain"] == {
-            "Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomain"}, ""]}]}
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomain"}, ""]}]
+        }
         assert template.body["Parameters"]["CustomDomain"]["Default"] == ""  # the param's default

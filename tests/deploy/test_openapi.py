@@ -31,8 +31,12 @@ def routes() -> list[Route]:
 
 
 def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(method.upper(), path): op for path, item in document["paths"].items()
-            for method, op in item.items() if method in METHODS}
+    return {
+        (method.upper(), path): op
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
 
 
 def _template(path: str) -> str:
@@ -166,8 +170,7 @@ CLIENTS = {"loadtest/locustfile.py": set(), "tests/e2e/test_mobile_browser.py": 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
 def test_our_clients_read_only_fields_the_document_states(client: str) -> None:
     """The load test and the browser test need to know no field name the document does not state."""
-    stated = {name for schema in openapi.build()["components"]["schemas"].values()
-              for name in _property_names(schema)}
+    stated = {name for schema in openapi.build()["components"]["schemas"].values() for name in _property_names(schema)}
     source = (ROOT / client).read_text(encoding="utf-8")
     read = set(re.findall(r'\["([A-Za-z]+)"\]|\.get\("([A-Za-z]+)"', source))
     names = {a or b for a, b in read} - CLIENTS[client]

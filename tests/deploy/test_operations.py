@@ -16,16 +16,15 @@ def alarms(template: Template) -> dict[str, dict[str, Any]]:
 def function_alarm_metrics(template: Template, function: str) -> set[str]:
     """Lambda metrics that have an alarm with this function as the FunctionName dimension."""
     return {
-        props["MetricName"] for props in alarms(template).values()
+        props["MetricName"]
+        for props in alarms(template).values()
         if props.get("Namespace") == "AWS/Lambda"
         and {"Name": "FunctionName", "Value": {"Ref": function}} in props.get("Dimensions", [])
     }
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_every_function_is_traced_and_configures_powertools(
-    templates: dict[str, Template], service: str
-) -> None:
+def test_every_function_is_traced_and_configures_powertools(templates: dict[str, Template], service: str) -> None:
     for name, function in templates[service].functions().items():
         props = function["Properties"]
         assert props["TracingConfig"] == {"Mode": "Active"}, name
@@ -48,8 +47,7 @@ def test_every_log_group_has_a_retention(templates: dict[str, Template], service
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_function_has_error_and_throttle_alarms(templates: dict[str, Template], service: str) -> None:
     template = templates[service]
-    missing = {name: {"Errors", "Throttles"} - function_alarm_metrics(template, name)
-               for name in template.functions()}
+    missing = {name: {"Errors", "Throttles"} - function_alarm_metrics(template, name) for name in template.functions()}
     assert not {name: m for name, m in missing.items() if m}
 
 
@@ -68,8 +66,7 @@ def test_each_api_has_a_5xx_alarm(templates: dict[str, Template], service: str) 
     template = templates[service]
     (api,) = template.of_type("AWS::ApiGateway::RestApi").values()
     expected = [{"Name": "ApiName", "Value": api["Properties"]["Name"]}, {"Name": "Stage", "Value": STAGE}]
-    assert any(p.get("MetricName") == "5XXError" and p["Dimensions"] == expected
-               for p in alarms(template).values())
+    assert any(p.get("MetricName") == "5XXError" and p["Dimensions"] == expected for p in alarms(template).values())
 
 
 def test_table_throttles_raise_an_alarm(templates: dict[str, Template]) -> None:
@@ -115,8 +112,10 @@ def test_asynchronous_handlers_send_failures_to_an_alarmed_dead_letter_queue(
     templates: dict[str, Template], service: str
 ) -> None:
     template = templates[service]
-    configs = {c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
-               for c in template.of_type("AWS::Lambda::EventInvokeConfig").values()}
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in template.of_type("AWS::Lambda::EventInvokeConfig").values()
+    }
     watched_queues = {
         str(render(d["Value"])).removeprefix("GetAtt:").removesuffix(".QueueName")
         for props in alarms(template).values()
@@ -172,9 +171,13 @@ def test_a_growing_sweep_backlog_raises_an_alarm(templates: dict[str, Template])
     """The backlog the sweep publishes (SweepBacklog, summed over the groups) has an alarm on its growth."""
     template = templates["scheduler"]
     env = template.functions()["SweepLambdaFunction"]["Properties"]["Environment"]["Variables"]
-    (alarm,) = [a for a in alarms(template).values()
-                if any(q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "SweepBacklog"
-                       for q in a.get("Metrics", []))]
+    (alarm,) = [
+        a
+        for a in alarms(template).values()
+        if any(
+            q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "SweepBacklog" for q in a.get("Metrics", [])
+        )
+    ]
     (backlog,) = [q for q in alarm["Metrics"] if "MetricStat" in q]
     metric = backlog["MetricStat"]["Metric"]
     assert metric["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]

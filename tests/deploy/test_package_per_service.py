@@ -77,8 +77,11 @@ def create_file_stack(endpoint: str, outputs: dict[str, str]) -> None:
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
     client = boto3.client(
-        "cloudformation", region_name=REGION, endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "cloudformation",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     client.create_stack(StackName=f"imagestore-file-{STAGE}", TemplateBody=json.dumps(template))
 
@@ -92,8 +95,11 @@ def scratch_tree(service: str, out: Path) -> Path:
     for shared in ("deploy", "build", "node_modules"):
         (tree / shared).parent.mkdir(parents=True, exist_ok=True)
         (tree / shared).symlink_to(ROOT / shared, target_is_directory=True)
-    shutil.copytree(ROOT / "services" / service, tree / "services" / service,
-                    ignore=shutil.ignore_patterns(".serverless", "__pycache__"))
+    shutil.copytree(
+        ROOT / "services" / service,
+        tree / "services" / service,
+        ignore=shutil.ignore_patterns(".serverless", "__pycache__"),
+    )
     return tree / "services" / service
 
 
@@ -101,8 +107,12 @@ def package(service: str, endpoint: str, out: Path) -> subprocess.CompletedProce
     """`npx osls package` of services/<service> (a copy: scratch_tree), no --param, artifacts into `out`."""
     return subprocess.run(
         ["npx", "--no-install", "osls", "package", "--stage", STAGE, "--region", REGION, "--package", str(out)],
-        cwd=scratch_tree(service, out), env=offline_env(endpoint), capture_output=True, text=True,
-        timeout=600, check=False,
+        cwd=scratch_tree(service, out),
+        env=offline_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 

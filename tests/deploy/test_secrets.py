@@ -62,8 +62,9 @@ class _Extension(BaseHTTPRequestHandler):
 
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        self.seen.append({"path": url.path, "query": query,
-                          "token": self.headers.get("X-Aws-Parameters-Secrets-Token")})
+        self.seen.append(
+            {"path": url.path, "query": query, "token": self.headers.get("X-Aws-Parameters-Secrets-Token")}
+        )
         if self.headers.get("X-Aws-Parameters-Secrets-Token") != "session-token":
             self.send_response(401)
             self.end_headers()
@@ -101,11 +102,13 @@ def test_read_secure_parameter_asks_the_extension_with_the_session_token(
     extension: list[dict[str, Any]],
 ) -> None:
     assert read_secure_parameter("/imagestore/dev/jwt-secret") == "s3cr3t-value"
-    assert extension == [{
-        "path": "/systemsmanager/parameters/get",
-        "query": {"name": "/imagestore/dev/jwt-secret", "withDecryption": "true"},
-        "token": "session-token",
-    }]
+    assert extension == [
+        {
+            "path": "/systemsmanager/parameters/get",
+            "query": {"name": "/imagestore/dev/jwt-secret", "withDecryption": "true"},
+            "token": "session-token",
+        }
+    ]
 
 
 def test_an_unknown_parameter_is_reported_not_returned_empty(extension: list[dict[str, Any]]) -> None:

@@ -36,8 +36,9 @@ def test_the_delivery_function_reports_partial_batch_failures(templates: dict[st
     props = mapping["Properties"]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert render(props["EventSourceArn"]) == "GetAtt:WebhookQueue.Arn"
-    function = next(f for f in template.functions().values()
-                    if f["Properties"]["FunctionName"].endswith("-webhookDelivery"))
+    function = next(
+        f for f in template.functions().values() if f["Properties"]["FunctionName"].endswith("-webhookDelivery")
+    )
     # AWS's advice for an SQS source: the queue's visibility timeout at least 6x the function's timeout.
     visibility = int(template.resources["WebhookQueue"]["Properties"]["VisibilityTimeout"])
     assert visibility >= 6 * function["Properties"]["Timeout"]

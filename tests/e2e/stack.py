@@ -49,9 +49,7 @@ class StackHandle:
         """An HS256 JWT the stack's authorizer accepts."""
         from imagestore_local.cli import mint_token
 
-        return mint_token(
-            tenant, user, session=session, scope=scope, ttl=ttl, secret=self.env["IMAGESTORE_JWT_SECRET"]
-        )
+        return mint_token(tenant, user, session=session, scope=scope, ttl=ttl, secret=self.env["IMAGESTORE_JWT_SECRET"])
 
     def s3_client(self) -> Any:
         """A boto3 client of the stack's own S3 (SeaweedFS), with the credentials the stack gives it."""
@@ -60,8 +58,13 @@ class StackHandle:
 
         health = requests.get(f"{self.base_url}/_local/health", timeout=10).json()
         return boto3.client(
-            "s3", endpoint_url=health["endpoints"]["s3"], region_name=health["region"], aws_access_key_id="test",
-            aws_secret_access_key="test", aws_session_token=None, config=Config(signature_version="s3v4"),
+            "s3",
+            endpoint_url=health["endpoints"]["s3"],
+            region_name=health["region"],
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            aws_session_token=None,
+            config=Config(signature_version="s3v4"),
         )
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -136,9 +139,7 @@ def running_stack(
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the local stack did not become healthy in {timeout} s:\n{handle.log_tail()}"
-                )
+                raise RuntimeError(f"the local stack did not become healthy in {timeout} s:\n{handle.log_tail()}")
             time.sleep(0.2)
         yield handle
     finally:

@@ -17,14 +17,24 @@ from tests.unit.test_qr import decode
 CHROMIUM = Path("/usr/bin/chromium")
 # Kept as a CI artifact; reports/ is ignored by git.
 SCREENSHOT = ROOT / "reports" / "e2e" / "mobile-upload.png"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.e2e,
     # On a developer's machine without the browser, skip; in CI (CI=true) a missing browser is a failure.
-    pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
-                       reason="Debian's chromium is not installed: run deploy/install-browser.sh"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed: run deploy/install-browser.sh",
+    ),
 ]
 
 
@@ -50,8 +60,13 @@ def test_the_phone_page_uploads_two_photos_that_the_desktop_then_lists(tmp_path:
         assert response.status_code == 201, response.text
         created = response.json()
         upload_id, phone_token = created["mobileUploadId"], created["token"]
-        png = api(stack, "GET", f"/mobile-uploads/{upload_id}/qr.png", desktop,
-                  headers={"Accept": "image/png", "X-Mobile-Upload-Token": phone_token})
+        png = api(
+            stack,
+            "GET",
+            f"/mobile-uploads/{upload_id}/qr.png",
+            desktop,
+            headers={"Accept": "image/png", "X-Mobile-Upload-Token": phone_token},
+        )
         assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
         page_url = decode(png.content)
         assert page_url == created["url"] and page_url.startswith(f"{stack.base_url}/mobile#token=")
@@ -59,8 +74,9 @@ def test_the_phone_page_uploads_two_photos_that_the_desktop_then_lists(tmp_path:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                        is_mobile=True, has_touch=True)
+                page = browser.new_page(
+                    viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+                )
                 page.goto(page_url)
                 expect(page.locator("#status")).to_contain_text("Choose photos", timeout=15_000)
                 expect(page.locator("#limits")).to_contain_text("Up to 50 photos")
@@ -84,8 +100,7 @@ def test_the_phone_page_uploads_two_photos_that_the_desktop_then_lists(tmp_path:
                 page.set_input_files("#choose", [str(gif)])
                 refused = page.locator("#queue li").nth(2)
                 expect(refused).to_have_class("failed", timeout=15_000)
-                expect(refused.locator(".note")).to_contain_text(
-                    "Refused: content type image/gif is not accepted")
+                expect(refused.locator(".note")).to_contain_text("Refused: content type image/gif is not accepted")
                 expect(page.locator("#status")).to_contain_text("1 of 1 photos were not accepted")
 
                 # The desktop sees both photos, in its own session, readable through their download URLs.

@@ -30,14 +30,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
 def api(stack: StackHandle) -> Any:
     """Call an operation by its operationId, as the document names its method and path."""
     document = requests.get(f"{stack.base_url}/openapi.json", timeout=30).json()
-    operations = {op["operationId"]: (method.upper(), path) for path, item in document["paths"].items()
-                  for method, op in item.items() if isinstance(op, dict) and "operationId" in op}
+    operations = {
+        op["operationId"]: (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "operationId" in op
+    }
     headers = {"Authorization": f"Bearer {stack.mint_token('t1', 'mp-user')}"}
 
     def call(operation_id: str, body: Any = None, **path: str) -> requests.Response:
         method, template = operations[operation_id]
-        return requests.request(method, stack.base_url + template.format(**path), json=body, headers=headers,
-                                timeout=60)
+        return requests.request(
+            method, stack.base_url + template.format(**path), json=body, headers=headers, timeout=60
+        )
 
     return call
 
@@ -48,8 +53,10 @@ def sha256(data: bytes) -> str:
 
 def test_a_batch_of_tickets_with_a_wrong_checksum_is_refused_by_the_store(api: Any) -> None:
     good, bad = jpeg((30, 20)), jpeg((31, 20))
-    files = [{"filename": f"p{n}.jpg", "contentType": "image/jpeg", "sizeBytes": len(d), "sha256": sha256(d)}
-             for n, d in enumerate((good, bad))]
+    files = [
+        {"filename": f"p{n}.jpg", "contentType": "image/jpeg", "sizeBytes": len(d), "sha256": sha256(d)}
+        for n, d in enumerate((good, bad))
+    ]
     answer = api("requestUploads", {"files": files})
     assert answer.status_code == 200, answer.text
     tickets = [i["ticket"] for i in answer.json()["items"]]
@@ -68,11 +75,19 @@ def test_a_batch_of_tickets_with_a_wrong_checksum_is_refused_by_the_store(api: A
 
 def test_a_cut_multipart_upload_resumes_with_only_the_missing_part(api: Any, stack: StackHandle) -> None:
     data = large_jpeg(2 * PART + 5000)
-    created = api("createMultipartUpload", {"filename": "big.jpg", "contentType": "image/jpeg",
-                                            "sizeBytes": len(data), "partSizeBytes": PART, "sha256": sha256(data)})
+    created = api(
+        "createMultipartUpload",
+        {
+            "filename": "big.jpg",
+            "contentType": "image/jpeg",
+            "sizeBytes": len(data),
+            "partSizeBytes": PART,
+            "sha256": sha256(data),
+        },
+    )
     assert created.status_code == 201, created.text
     file_id = created.json()["fileId"]
-    parts = [{"partNumber": n, "sha256": sha256(data[(n - 1) * PART:n * PART])} for n in (1, 2, 3)]
+    parts = [{"partNumber": n, "sha256": sha256(data[(n - 1) * PART : n * PART])} for n in (1, 2, 3)]
     signed = api("signMultipartParts", {"parts": parts}, fileId=file_id).json()["parts"]
 
     def put(part: dict[str, Any], body: bytes) -> requests.Response:
@@ -81,17 +96,18 @@ def test_a_cut_multipart_upload_resumes_with_only_the_missing_part(api: Any, sta
     assert put(signed[0], data[:PART]).status_code == 200
     # A part of other bytes (same size) is refused by its checksum; one longer than signed by its signature.
     assert put(signed[1], bytes(PART)).status_code == 400
-    assert put(signed[2], data[2 * PART:] + b"x").status_code == 403
-    assert put(signed[2], data[2 * PART:]).status_code == 200
+    assert put(signed[2], data[2 * PART :] + b"x").status_code == 403
+    assert put(signed[2], data[2 * PART :]).status_code == 200
     # The cut: part 2 never arrived. The client lists the parts and sends only that one.
     listed = api("listMultipartParts", fileId=file_id).json()
     assert listed["missingPartNumbers"] == [2]
     assert api("completeMultipartUpload", fileId=file_id).status_code == 409
     again = api("signMultipartParts", {"parts": [parts[1]]}, fileId=file_id).json()["parts"]
-    assert put(again[0], data[PART:2 * PART]).status_code == 200
+    assert put(again[0], data[PART : 2 * PART]).status_code == 200
 
-    out_of_order = api("completeMultipartUpload", {"parts": [{"partNumber": 2}, {"partNumber": 1},
-                                                             {"partNumber": 3}]}, fileId=file_id)
+    out_of_order = api(
+        "completeMultipartUpload", {"parts": [{"partNumber": 2}, {"partNumber": 1}, {"partNumber": 3}]}, fileId=file_id
+    )
     assert out_of_order.status_code == 400
     done = api("completeMultipartUpload", fileId=file_id)
 

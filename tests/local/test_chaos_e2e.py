@@ -36,8 +36,10 @@ pytestmark = pytest.mark.e2e
 
 TENANT = "tchaos"
 USERS = 4
-FAULTS = ("dynamodb_throttle=0.05,dynamodb_error=0.03,s3_slowdown=0.05,kill=0.03,"
-          "event_duplicate=0.2,event_late=0.1,event_reorder=0.1,late_seconds=3")
+FAULTS = (
+    "dynamodb_throttle=0.05,dynamodb_error=0.03,s3_slowdown=0.05,kill=0.03,"
+    "event_duplicate=0.2,event_late=0.1,event_reorder=0.1,late_seconds=3"
+)
 RETRYABLE = {429, 500, 502, 503, 504}
 
 
@@ -80,12 +82,18 @@ class User:
         token = self.chaos.stack.mint_token(TENANT, self.name, session=f"{self.name}-s{self.session}", ttl=7200)
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-             ) -> requests.Response:
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
         """The request, retried (up to 10 times) while the answer is a retryable one."""
         for _ in range(10):
-            response = requests.request(method, f"{self.chaos.stack.base_url}{path}", json=body, timeout=120,
-                                        headers={**self.headers, **(headers or {})})
+            response = requests.request(
+                method,
+                f"{self.chaos.stack.base_url}{path}",
+                json=body,
+                timeout=120,
+                headers={**self.headers, **(headers or {})},
+            )
             self.chaos.record(f"{method} {path}", response)
             if response.status_code not in RETRYABLE or not response.headers.get("Retry-After"):
                 return response
@@ -100,13 +108,18 @@ class User:
         buffer = io.BytesIO()
         Image.new("RGB", (6, 4), tuple(self.rng.randrange(256) for _ in range(3))).save(buffer, "PNG")
         data = buffer.getvalue()
-        created = self.call("POST", "/uploads", {"filename": "p.png", "contentType": "image/png",
-                                                 "sizeBytes": len(data)})
+        created = self.call(
+            "POST", "/uploads", {"filename": "p.png", "contentType": "image/png", "sizeBytes": len(data)}
+        )
         if created.status_code != 201:
             return
         ticket = created.json()
-        posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                               files={"file": ("p.png", data, "image/png")}, timeout=60)
+        posted = requests.post(
+            ticket["upload"]["url"],
+            data=ticket["upload"]["fields"],
+            files={"file": ("p.png", data, "image/png")},
+            timeout=60,
+        )
         assert posted.status_code in (200, 201, 204), posted.text
         file_id = str(ticket["fileId"])
         with self.chaos.lock:
@@ -132,8 +145,9 @@ class User:
     def copy_to(self, other: User) -> None:
         if not self.projects:
             return
-        shared = self.call("POST", f"/projects/{self.rng.choice(self.projects)}/shares",
-                           {"mode": "copy", "expiresInDays": 1})
+        shared = self.call(
+            "POST", f"/projects/{self.rng.choice(self.projects)}/shares", {"mode": "copy", "expiresInDays": 1}
+        )
         if shared.status_code == 201:
             copied = other.call("POST", f"/shares/{shared.json()['token']}/copies")
             if copied.status_code == 201:
@@ -144,8 +158,9 @@ class User:
     def cart_and_order(self) -> None:
         if not self.projects:
             return
-        item = self.call("POST", "/cart-items", {"projectId": self.rng.choice(self.projects),
-                                                 "productSku": "BOOK-A4", "quantity": 1})
+        item = self.call(
+            "POST", "/cart-items", {"projectId": self.rng.choice(self.projects), "productSku": "BOOK-A4", "quantity": 1}
+        )
         if item.status_code == 201:
             self.cart.append(item.json()["cartItemId"])
         if self.cart and self.rng.random() < 0.5:
@@ -164,8 +179,11 @@ class User:
 
     def logout(self) -> None:
         detail = {"tenantId": TENANT, "userId": self.name, "sessionId": f"{self.name}-s{self.session}"}
-        requests.post(f"{self.chaos.stack.base_url}/_local/events", timeout=60, json={"Entries": [
-            {"Source": "shop", "DetailType": "UserLoggedOut", "Detail": json.dumps(detail)}]})
+        requests.post(
+            f"{self.chaos.stack.base_url}/_local/events",
+            timeout=60,
+            json={"Entries": [{"Source": "shop", "DetailType": "UserLoggedOut", "Detail": json.dumps(detail)}]},
+        )
         self.login()
 
 
@@ -177,8 +195,11 @@ def sweep(base: str) -> dict[str, Any]:
 def test_the_workload_under_faults_loses_nothing_held_and_leaves_nothing_unheld(tmp_path: Path) -> None:
     seconds = float(os.environ.get("CHAOS_SECONDS", "30"))
     faults = os.environ.get("CHAOS_FAULTS", FAULTS)
-    env = {"IMAGESTORE_FAULTS": faults, "IMAGESTORE_LOCAL_ASYNC_RETRY_SECONDS": "0.5",
-           "IMAGESTORE_LOCAL_SCHEDULE_SCALE": "1"}
+    env = {
+        "IMAGESTORE_FAULTS": faults,
+        "IMAGESTORE_LOCAL_ASYNC_RETRY_SECONDS": "0.5",
+        "IMAGESTORE_LOCAL_SCHEDULE_SCALE": "1",
+    }
     with running_stack(tmp_path / "data", extra_env=env) as stack:
         base = stack.base_url
         health = requests.get(f"{base}/_local/health", timeout=10).json()
@@ -194,8 +215,9 @@ def test_the_workload_under_faults_loses_nothing_held_and_leaves_nothing_unheld(
             rounds = 0
             while time.monotonic() < deadline:
                 rounds += 1
-                action = user.rng.choices(("upload", "save", "copy", "cart", "delete", "logout", "sweep"),
-                                          (4, 4, 1, 1, 2, 0.3, 0.3))[0]
+                action = user.rng.choices(
+                    ("upload", "save", "copy", "cart", "delete", "logout", "sweep"), (4, 4, 1, 1, 2, 0.3, 0.3)
+                )[0]
                 if action == "upload":
                     user.upload()
                 elif action == "save":
@@ -229,9 +251,17 @@ def test_the_workload_under_faults_loses_nothing_held_and_leaves_nothing_unheld(
                 if shown.status_code == 200:
                     view = shown.json()
                     files = [f["fileId"] for f in view["files"]]
-                    owner.call("PUT", f"/projects/{item['projectId']}", {
-                        "name": view["name"], "productType": "photobook", "document": {"pages": files},
-                        "fileIds": files}, {"If-Match": f'"{view["version"]}"'})
+                    owner.call(
+                        "PUT",
+                        f"/projects/{item['projectId']}",
+                        {
+                            "name": view["name"],
+                            "productType": "photobook",
+                            "document": {"pages": files},
+                            "fileIds": files,
+                        },
+                        {"If-Match": f'"{view["version"]}"'},
+                    )
         now = int(requests.get(f"{base}/_local/clock", timeout=10).json()["nowEpoch"])
         # Before the sweep, what a killed request left half-way that the sweep finishes is printed, not failed: a
         # release killed between its two writes (holdCount down with the expiry index entry, then the TTL back at 0)
@@ -259,8 +289,10 @@ def test_the_workload_under_faults_loses_nothing_held_and_leaves_nothing_unheld(
                     listed.add(file["fileId"])
                     got = requests.get(file["downloadUrl"], timeout=30)
                     if got.status_code != 200 or got.content != chaos.data.get(file["fileId"]):
-                        problems.append(f"project {project_id} lists file {file['fileId']}, which does not "
-                                        f"download ({got.status_code})")
+                        problems.append(
+                            f"project {project_id} lists file {file['fileId']}, which does not "
+                            f"download ({got.status_code})"
+                        )
         items = {i["fileId"]: i for i in scan(dynamodb, table) if i.get("entity") == "file"}
         kept = gone = 0
         for file_id, owner_name in list(chaos.owner.items()):
@@ -281,11 +313,13 @@ def test_the_workload_under_faults_loses_nothing_held_and_leaves_nothing_unheld(
             if file_id in items:
                 problems.append(f"file {file_id}, which nothing holds, still has its item after its retention")
 
-    print(f"\nchaos: {seconds:g} s, {chaos.rounds} rounds of {USERS} users; faults {faults}\n"
-          f"  injected: {dict(sorted(injected.items()))} ({sum(injected.values())} in all)\n"
-          f"  answers: {dict(sorted(chaos.answers.items()))}\n"
-          f"  files: {len(chaos.data)} uploaded, {kept} kept (held), {gone} gone"
-          + (f"\n  before the sweep ({len(noted)}, finished by it): {noted}" if noted else ""))
+    print(
+        f"\nchaos: {seconds:g} s, {chaos.rounds} rounds of {USERS} users; faults {faults}\n"
+        f"  injected: {dict(sorted(injected.items()))} ({sum(injected.values())} in all)\n"
+        f"  answers: {dict(sorted(chaos.answers.items()))}\n"
+        f"  files: {len(chaos.data)} uploaded, {kept} kept (held), {gone} gone"
+        + (f"\n  before the sweep ({len(noted)}, finished by it): {noted}" if noted else "")
+    )
     assert not chaos.bad, "answers that were neither a success, a 4xx nor retryable:\n" + "\n".join(chaos.bad)
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
     assert sum(injected.values()) > 0 and chaos.rounds > 0

@@ -33,26 +33,41 @@ class User:
 
 def _document(n: int, round_: int) -> dict[str, Any]:
     """A photo-book document of about 200 KB, its pages naming the user and the round."""
-    return {"owner": n, "round": round_, "pages": [{"text": f"user{n} round{round_} " + "x" * 2000}
-                                                   for _ in range(100)]}
+    return {
+        "owner": n,
+        "round": round_,
+        "pages": [{"text": f"user{n} round{round_} " + "x" * 2000} for _ in range(100)],
+    }
 
 
 def test_concurrent_requests_of_50_users_each_get_their_own_answers_and_log_keys(tmp_path: Path) -> None:
     with running_stack(tmp_path / "data") as stack:
         users = [User(stack, n) for n in range(USERS)]
         with ThreadPoolExecutor(USERS) as pool:
-            created = list(pool.map(lambda u: u.call("POST", "/projects", {
-                "name": f"book of user{u.n}", "productType": "photobook", "document": _document(u.n, 0)}), users))
+            created = list(
+                pool.map(
+                    lambda u: u.call(
+                        "POST",
+                        "/projects",
+                        {"name": f"book of user{u.n}", "productType": "photobook", "document": _document(u.n, 0)},
+                    ),
+                    users,
+                )
+            )
             assert [r.status_code for r in created] == [201] * USERS, [r.text for r in created if r.status_code != 201]
             ids = [r.json()["projectId"] for r in created]
 
             for round_ in (1, 2):
+
                 def get_and_put(u: User, round_: int = round_) -> tuple[Any, Any]:
                     pid = ids[u.n]
                     read = u.call("GET", f"/projects/{pid}")
-                    saved = u.call("PUT", f"/projects/{pid}", {
-                        "name": f"book of user{u.n}", "productType": "photobook",
-                        "document": _document(u.n, round_)}, {"If-Match": f'"{round_}"'})
+                    saved = u.call(
+                        "PUT",
+                        f"/projects/{pid}",
+                        {"name": f"book of user{u.n}", "productType": "photobook", "document": _document(u.n, round_)},
+                        {"If-Match": f'"{round_}"'},
+                    )
                     return read, saved
 
                 answers = list(pool.map(get_and_put, users))

@@ -48,17 +48,12 @@ def test_unresolvable_without_default_raises_in_strict_mode() -> None:
 
 
 def test_lenient_mode_gives_null() -> None:
-    assert (
-        VariableResolver(sources={"env": lambda a: (_ for _ in ()).throw(KeyError(a))}).resolve("${env:X}")
-        is None
-    )
+    assert VariableResolver(sources={"env": lambda a: (_ for _ in ()).throw(KeyError(a))}).resolve("${env:X}") is None
 
 
 def test_short_form_tags(tmp_path: Path) -> None:
     path = tmp_path / "t.yml"
-    path.write_text(
-        "a: !Ref Table\nb: !GetAtt Table.Arn\nc: !Sub 'x-${AWS::Region}'\nd: !Join ['-', [a, b]]\n"
-    )
+    path.write_text("a: !Ref Table\nb: !GetAtt Table.Arn\nc: !Sub 'x-${AWS::Region}'\nd: !Join ['-', [a, b]]\n")
     data = load_yaml(path)
     assert data == {
         "a": {"Ref": "Table"},
@@ -111,9 +106,7 @@ def test_intrinsics_sub_with_variables(stub_repo: StubRepo, clean_env: None) -> 
     assert intrinsics.evaluate({"Fn::Sub": ["${A}-${AWS::AccountId}", {"A": {"Ref": "Table"}}]}) == (
         "stub-local-table-123456789012"
     )
-    assert intrinsics.evaluate({"Fn::GetAtt": ["EchoLambdaFunction", "Arn"]}).endswith(
-        ":function:stub-local-echo"
-    )
+    assert intrinsics.evaluate({"Fn::GetAtt": ["EchoLambdaFunction", "Arn"]}).endswith(":function:stub-local-echo")
 
 
 def test_real_file_service_resolves(clean_env: None) -> None:
@@ -135,7 +128,8 @@ def test_the_local_stack_starts_the_sweeps_fan_out_once_a_period(clean_env: None
     schedules = schedules_of(Project(root, stage="local").service("scheduler").functions["sweep"])
     # One rule a period; its run invokes one sweep per group of expiry shards (32 groups of one shard).
     assert [(s.period, s.input["detail"]) for s in schedules] == [
-        (900, {"fanOut": True, "groups": 32, "periodSeconds": 900})]
+        (900, {"fanOut": True, "groups": 32, "periodSeconds": 900})
+    ]
 
 
 def test_file_variables_read_yaml_and_run_javascript_as_serverless_does(tmp_path: Path) -> None:

@@ -58,9 +58,7 @@ def test_missing_identity_source_is_401_without_invoking(gateway: Gateway, stub_
 
 
 def test_allowed_request_reaches_handler_with_proxy_event(gateway: Gateway, stub_repo: StubRepo) -> None:
-    response = client(gateway).get(
-        "/items/42?a=1&a=2&b=x", headers={"Authorization": "Bearer ok", "X-Test": "y"}
-    )
+    response = client(gateway).get("/items/42?a=1&a=2&b=x", headers={"Authorization": "Bearer ok", "X-Test": "y"})
     assert response.status_code == 200, response.text
     assert response.headers["X-Fn"] == "stub-local-echo"
     event = body(response)["event"]
@@ -156,7 +154,9 @@ def test_errors_and_cors(gateway: Gateway) -> None:
     # A resource without cors has no OPTIONS method.
     assert c.options("/items/special").status_code == 403
     # The gateway adds no CORS header to a function's answer: the function does.
-    assert "Access-Control-Allow-Origin" not in c.get("/items/special", headers={"Origin": "https://shop.example"}).headers
+    assert (
+        "Access-Control-Allow-Origin" not in c.get("/items/special", headers={"Origin": "https://shop.example"}).headers
+    )
 
 
 def test_api_gateway_and_lambda_payload_limits(gateway: Gateway, stub_repo: StubRepo) -> None:
@@ -176,9 +176,7 @@ def test_api_gateway_and_lambda_payload_limits(gateway: Gateway, stub_repo: Stub
 def test_events_invoke_matching_functions(gateway: Gateway, stub_repo: StubRepo) -> None:
     c = client(gateway)
     entry = {"Source": "imagestore.auth", "DetailType": "UserLoggedOut", "Detail": json.dumps({"sid": "s1"})}
-    result = body(
-        c.post("/_local/events?wait=1", json={"Entries": [entry, {**entry, "DetailType": "Other"}]})
-    )
+    result = body(c.post("/_local/events?wait=1", json={"Entries": [entry, {**entry, "DetailType": "Other"}]}))
     assert result["FailedEntryCount"] == 0 and len(result["Entries"]) == 2
     targets = result["_local"]["targets"]
     assert [(t["function"], t["result"]) for t in targets] == [("target", {"got": "UserLoggedOut"})]

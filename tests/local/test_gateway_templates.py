@@ -35,8 +35,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 
 @pytest.mark.parametrize(
     ("path", "method"),
-    [("/uploads", "POST"), ("/files/f1", "DELETE"), ("/mobile-uploads/m1/qr.png", "GET"),
-     ("/projects/p1", "PUT"), ("/shares/t/copies", "POST"), ("/orders/o1/resubmissions", "POST")],
+    [
+        ("/uploads", "POST"),
+        ("/files/f1", "DELETE"),
+        ("/mobile-uploads/m1/qr.png", "GET"),
+        ("/projects/p1", "PUT"),
+        ("/shares/t/copies", "POST"),
+        ("/orders/o1/resubmissions", "POST"),
+    ],
 )
 def test_preflight_of_every_api(client: Client, path: str, method: str) -> None:
     preflight = client.options(path, headers={"Origin": LOCAL_ORIGIN, "Access-Control-Request-Method": method})
@@ -53,19 +59,34 @@ def test_preflight_of_every_api(client: Client, path: str, method: str) -> None:
 def test_gateway_errors_have_the_api_body_and_cors(client: Client) -> None:
     unauthorized = client.get("/projects", headers={"Origin": LOCAL_ORIGIN})
     assert unauthorized.status_code == 401
-    assert json.loads(unauthorized.data) == {"error": {"code": "unauthorized", "message": "Unauthorized",
-                                                       "requestId": unauthorized.headers["X-Amzn-RequestId"]}}
+    assert json.loads(unauthorized.data) == {
+        "error": {
+            "code": "unauthorized",
+            "message": "Unauthorized",
+            "requestId": unauthorized.headers["X-Amzn-RequestId"],
+        }
+    }
     assert {"ETag", "Retry-After", "X-Amzn-RequestId", "RateLimit", "RateLimit-Policy"} <= {
-        h.strip() for h in unauthorized.headers["Access-Control-Expose-Headers"].split(",")}
+        h.strip() for h in unauthorized.headers["Access-Control-Expose-Headers"].split(",")
+    }
     assert unauthorized.headers["Access-Control-Allow-Origin"] == LOCAL_ORIGIN
     assert unauthorized.headers["Vary"] == "Origin"
     for missing in (client.get("/nowhere"), client.patch("/files/f1")):
         assert missing.status_code == 404
-        assert json.loads(missing.data) == {"error": {"code": "not_found", "message": "no such route",
-                                                      "requestId": missing.headers["X-Amzn-RequestId"]}}
-    too_large = client.post("/projects", data=b"{" + b" " * (10 * 1024 * 1024) + b"}",
-                            headers={"Content-Type": "application/json", "Origin": LOCAL_ORIGIN})
+        assert json.loads(missing.data) == {
+            "error": {"code": "not_found", "message": "no such route", "requestId": missing.headers["X-Amzn-RequestId"]}
+        }
+    too_large = client.post(
+        "/projects",
+        data=b"{" + b" " * (10 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json", "Origin": LOCAL_ORIGIN},
+    )
     assert too_large.status_code == 413
-    assert json.loads(too_large.data) == {"error": {"code": "payload_too_large", "message": "Request Too Long",
-                                                    "requestId": too_large.headers["X-Amzn-RequestId"]}}
+    assert json.loads(too_large.data) == {
+        "error": {
+            "code": "payload_too_large",
+            "message": "Request Too Long",
+            "requestId": too_large.headers["X-Amzn-RequestId"],
+        }
+    }
     assert too_large.headers["Access-Control-Allow-Origin"] == LOCAL_ORIGIN

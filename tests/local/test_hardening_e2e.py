@@ -363,8 +363,11 @@ def test_phone_photos_with_bytes_after_their_eoi_or_a_long_header_complete(stack
     """Issue 24: a Motion Photo (MP4 after the EOI), an MPF file (a second JPEG after it), a header
     of 400 KB of ICC profile; each downloads whole."""
     alice = Client(stack)
-    photos = (motion_photo((1024, 768), video_bytes=2 * 1024 * 1024), mpf_jpeg((800, 600)),
-              noisy_jpeg((800, 600), icc_profile=bytes(range(256)) * 1600))
+    photos = (
+        motion_photo((1024, 768), video_bytes=2 * 1024 * 1024),
+        mpf_jpeg((800, 600)),
+        noisy_jpeg((800, 600), icc_profile=bytes(range(256)) * 1600),
+    )
     for data in photos:
         ticket = alice.upload(data, "image/jpeg", "PXL_20261207_MP.jpg")
         completed = alice.complete(ticket)
@@ -383,7 +386,7 @@ def test_a_cut_jpeg_whose_exif_thumbnails_eoi_is_in_its_last_bytes_is_422(stack:
 def test_a_heic_whose_clean_aperture_hides_its_coded_size_is_held_to_max_pixels(stack: StackHandle) -> None:
     data = heic((1023, 767))  # coded 1024 x 768, clap crops it; then the clap shows only 64 x 48
     at = data.index(b"clap") + 4
-    data = data[:at] + struct.pack(">8I", 64, 1, 48, 1, 0, 1, 0, 1) + data[at + 32:]
+    data = data[:at] + struct.pack(">8I", 64, 1, 48, 1, 0, 1, 0, 1) + data[at + 32 :]
     tiny = Client(stack, tenant=TINY)
     ticket = tiny.upload(data, "image/heic", "IMG_0002.HEIC")
     details = error(tiny.complete(ticket), 422, "unprocessable")["details"]
@@ -393,8 +396,10 @@ def test_a_heic_whose_clean_aperture_hides_its_coded_size_is_held_to_max_pixels(
 def test_polyglots_are_refused_where_the_format_ends_and_downloaded_as_attachments(stack: StackHandle) -> None:
     alice = Client(stack)
     html = b"<html><script>alert(document.domain)</script></html>"
-    for data, content_type in ((image_bytes("WEBP", (30, 20)) + html, "image/webp"), (png((30, 20)) + html,
-                                                                                          "image/png")):
+    for data, content_type in (
+        (image_bytes("WEBP", (30, 20)) + html, "image/webp"),
+        (png((30, 20)) + html, "image/png"),
+    ):
         ticket = alice.upload(data, content_type, "x")
         assert "cut short" in error(alice.complete(ticket), 422, "unprocessable")["message"]
     data = jpeg() + html  # JPEG: bytes after the EOI are what phones write; served so no page renders

@@ -99,12 +99,17 @@ class World:
 
     def upload(self, user: User, label: str) -> str:
         data = self.png()
-        created = user.call("POST", "/uploads", {"filename": "p.png", "contentType": "image/png",
-                                                 "sizeBytes": len(data)})
+        created = user.call(
+            "POST", "/uploads", {"filename": "p.png", "contentType": "image/png", "sizeBytes": len(data)}
+        )
         assert created.status_code == 201, created.text
         ticket = created.json()
-        posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                               files={"file": ("p.png", data, "image/png")}, timeout=60)
+        posted = requests.post(
+            ticket["upload"]["url"],
+            data=ticket["upload"]["fields"],
+            files={"file": ("p.png", data, "image/png")},
+            timeout=60,
+        )
         assert posted.status_code in (200, 201, 204), posted.text
         completed = user.call("POST", f"/uploads/{ticket['fileId']}/complete")
         assert completed.status_code == 200, completed.text
@@ -132,8 +137,9 @@ class World:
             self.versions[(project_id, int(view["version"]))] = [f["fileId"] for f in view["files"]]
         return project_id
 
-    def save(self, user: User, project_id: str, version: int, file_ids: list[str], label: str, *,
-             name: str = "Book") -> requests.Response:
+    def save(
+        self, user: User, project_id: str, version: int, file_ids: list[str], label: str, *, name: str = "Book"
+    ) -> requests.Response:
         response = user.call("PUT", f"/projects/{project_id}", body(file_ids, name), {"If-Match": f'"{version}"'})
         if response.status_code == 200:
             self.remember(user, response.json(), label)
@@ -167,8 +173,9 @@ class World:
     def hold_mark(self, owner: User, project_id: str, file_id: str) -> int:
         """H#{project} on the file's item: > 0 while the project holds it."""
         key = keys.file_key(TENANT, owner.name, file_id)
-        item = self.dynamodb.get_item(TableName=self.table, ConsistentRead=True,
-                                      Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}}).get("Item", {})
+        item = self.dynamodb.get_item(
+            TableName=self.table, ConsistentRead=True, Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}}
+        ).get("Item", {})
         return int(item.get(f"H#{project_id}", {}).get("N", "0"))
 
     def items(self) -> list[dict[str, Any]]:
@@ -190,13 +197,19 @@ class World:
         what is still locked or creating after timeout is a problem."""
         deadline = time.monotonic() + timeout
         while True:
-            busy = [i for i in self.items() if i.get("entity") == "project"
-                    and (i.get("lockId") or i.get("status") == "creating")]
+            busy = [
+                i
+                for i in self.items()
+                if i.get("entity") == "project" and (i.get("lockId") or i.get("status") == "creating")
+            ]
             if not busy:
                 return []
             if time.monotonic() > deadline:
-                return [f"project {i['projectId']} is still {'locked' if i.get('lockId') else 'creating'} "
-                        f"({ {k: i.get(k) for k in ('status', 'lockPhase', 'lockUntil', 'version')} })" for i in busy]
+                return [
+                    f"project {i['projectId']} is still {'locked' if i.get('lockId') else 'creating'} "
+                    f"({ {k: i.get(k) for k in ('status', 'lockPhase', 'lockUntil', 'version')} })"
+                    for i in busy
+                ]
             time.sleep(0.2)
 
     def cart_problems(self) -> list[str]:
@@ -209,9 +222,11 @@ class World:
             for file_id in self.versions[(item.project_id, item.version)]:
                 mark = int(files.get(file_id, {}).get(f"H#{item.project_id}", 0))
                 if mark <= 0:
-                    problems.append(f"cart item {cart_item_id} pins version {item.version} of project "
-                                    f"{item.project_id}, whose file {file_id} the project does not hold "
-                                    f"({'gone' if file_id not in files else f'mark {mark}'})")
+                    problems.append(
+                        f"cart item {cart_item_id} pins version {item.version} of project "
+                        f"{item.project_id}, whose file {file_id} the project does not hold "
+                        f"({'gone' if file_id not in files else f'mark {mark}'})"
+                    )
         return problems
 
     def check(self, scenario: str) -> None:
@@ -221,8 +236,7 @@ class World:
         problems += self.cart_problems()
         problems += self.server_errors
         self.server_errors.clear()
-        assert not problems, f"{scenario}: {len(problems)} problem(s):\n" + "\n".join(
-            self.explain(p) for p in problems)
+        assert not problems, f"{scenario}: {len(problems)} problem(s):\n" + "\n".join(self.explain(p) for p in problems)
 
     def explain(self, problem: str) -> str:
         """The problem with the scenario and round of every id it names."""
@@ -239,19 +253,30 @@ class User:
         token = world.stack.mint_token(TENANT, name, session=f"{name}-desk", ttl=3 * HOUR)
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def call(self, method: str, path: str, json_body: Any = None, headers: dict[str, str] | None = None,
-             timeout: float | tuple[float, float] = 60) -> requests.Response:
-        response = requests.request(method, f"{self.world.base}{path}", json=json_body, timeout=timeout,
-                                    headers={**self.headers, **(headers or {})})
+    def call(
+        self,
+        method: str,
+        path: str,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | tuple[float, float] = 60,
+    ) -> requests.Response:
+        response = requests.request(
+            method,
+            f"{self.world.base}{path}",
+            json=json_body,
+            timeout=timeout,
+            headers={**self.headers, **(headers or {})},
+        )
         if response.status_code >= 500:
-            self.world.server_errors.append(f"{method} {path} by {self.name}: {response.status_code} "
-                                            f"{response.text[:500]}")
+            self.world.server_errors.append(
+                f"{method} {path} by {self.name}: {response.status_code} {response.text[:500]}"
+            )
         return response
 
 
 def body(file_ids: list[str], name: str) -> dict[str, Any]:
-    return {"name": name, "productType": "photobook", "document": {"pages": list(file_ids)},
-            "fileIds": list(file_ids)}
+    return {"name": name, "productType": "photobook", "document": {"pages": list(file_ids)}, "fileIds": list(file_ids)}
 
 
 def race(*calls: Callable[[], Any]) -> list[Any]:
@@ -298,12 +323,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         health = requests.get(f"{stack.base_url}/_local/health", timeout=10).json()
         assert health["dynamodb"] == "dynamodb-local", "these races are meant for DynamoDB Local (Java 17+)"
         # The stack's own credentials: its S3 (SeaweedFS) refuses any others.
-        credentials = {"region_name": health["region"], "aws_access_key_id": "test",
-                       "aws_secret_access_key": "test"}
+        credentials = {"region_name": health["region"], "aws_access_key_id": "test", "aws_secret_access_key": "test"}
         (table,), (bucket,) = health["tables"], health["buckets"]
-        yield World(stack=stack, table=table, bucket=bucket,
-                    dynamodb=boto3.client("dynamodb", endpoint_url=health["endpoints"]["dynamodb"], **credentials),
-                    s3=boto3.client("s3", endpoint_url=health["endpoints"]["s3"], **credentials))
+        yield World(
+            stack=stack,
+            table=table,
+            bucket=bucket,
+            dynamodb=boto3.client("dynamodb", endpoint_url=health["endpoints"]["dynamodb"], **credentials),
+            s3=boto3.client("s3", endpoint_url=health["endpoints"]["s3"], **credentials),
+        )
 
 
 # --- (a) parallel saves of one version -----------------------------------------------------------
@@ -328,17 +356,21 @@ def test_parallel_saves_of_one_version_have_exactly_one_winner(world: World) -> 
             wanted = [[keep, dropped, shared] for _ in range(SAVERS)]
         elif variant == 3:
             fresh = world.uploads(ana, SAVERS // 2, label)
-            wanted = [[keep, dropped, *fresh[i:i + 1]] for i in range(SAVERS)]
+            wanted = [[keep, dropped, *fresh[i : i + 1]] for i in range(SAVERS)]
         else:
             fresh = world.uploads(ana, SAVERS, label)
             wanted = [[keep, dropped, f] if variant == 0 else [keep, f] for f in fresh]
-        responses = race(*[partial(world.save, ana, project_id, 1, w, label, name=f"try {i}")
-                           for i, w in enumerate(wanted)])
+        responses = race(
+            *[partial(world.save, ana, project_id, 1, w, label, name=f"try {i}") for i, w in enumerate(wanted)]
+        )
         statuses = codes(responses)
         for status in statuses:
             world.tally("(a) parallel saves", f"variant {variant}", status)
         assert statuses.count(200) == 1 and set(statuses) <= {200, 409, 412}, (
-            label, statuses, [r.text for r in responses if r.status_code != 200][:3])
+            label,
+            statuses,
+            [r.text for r in responses if r.status_code != 200][:3],
+        )
         winner = statuses.index(200)
         shown = world.load(ana, project_id).json()
         assert (shown["version"], shown["name"], file_ids_of(shown)) == (2, f"try {winner}", wanted[winner]), label
@@ -438,15 +470,24 @@ def test_a_delete_racing_saves_leaves_no_hold_behind(world: World) -> None:
         old, new = world.uploads(dan, 2, label)
         project_id = world.create_project(dan, [keep, old], label)
         made.append(project_id)
-        edits = {0: [[keep, old, new]], 1: [[keep, new]], 2: [[keep]], 3: [[keep, old]],
-                 4: [[keep, old, new], [keep, new]]}[variant]
-        responses = race(later(stagger(round_), partial(dan.call, "DELETE", f"/projects/{project_id}")),
-                         *[partial(world.save, dan, project_id, 1, w, label, name="edited") for w in edits])
+        edits = {
+            0: [[keep, old, new]],
+            1: [[keep, new]],
+            2: [[keep]],
+            3: [[keep, old]],
+            4: [[keep, old, new], [keep, new]],
+        }[variant]
+        responses = race(
+            later(stagger(round_), partial(dan.call, "DELETE", f"/projects/{project_id}")),
+            *[partial(world.save, dan, project_id, 1, w, label, name="edited") for w in edits],
+        )
         assert responses[0].status_code == 204, (label, responses[0].text)
         world.tally("(c) DELETE vs PUT", f"variant {variant}", "PUT", codes(responses[1:]))
         allowed = {200, 404, 409} | ({412} if len(edits) > 1 else set())  # 412: the other PUT saved first
         assert set(codes(responses[1:])) <= allowed and codes(responses[1:]).count(200) <= 1, (
-            label, [r.text for r in responses[1:]])
+            label,
+            [r.text for r in responses[1:]],
+        )
         assert world.load(dan, project_id).status_code == 404, label
     world.check("(c) delete racing saves, before the sweep")
     reports = []
@@ -457,8 +498,11 @@ def test_a_delete_racing_saves_leaves_no_hold_behind(world: World) -> None:
             break
     assert not left, f"deleted projects the sweep did not remove: {sorted(left)}; sweeps: {reports}"
     world.tally("(c) deleted projects", f"removed after {len(reports)} sweep(s)")
-    held = [i["fileId"] for i in world.items() if i.get("entity") == "file" and i.get("userId") == "dan"
-            and int(i.get("holdCount", 0)) != 0]
+    held = [
+        i["fileId"]
+        for i in world.items()
+        if i.get("entity") == "file" and i.get("userId") == "dan" and int(i.get("holdCount", 0)) != 0
+    ]
     assert not held, f"files of deleted projects still held: {held}"
     world.check("(c) delete racing saves, after the sweep")
 
@@ -479,8 +523,9 @@ def add_to_cart(world: World, user: User, project_id: str, label: str) -> reques
 
 
 def place_order(world: World, user: User, cart_item_id: str, label: str) -> requests.Response:
-    response = user.call("POST", "/orders", {"cartItemIds": [cart_item_id],
-                                             "externalOrderRef": f"shop-{uuid.uuid4().hex[:12]}"})
+    response = user.call(
+        "POST", "/orders", {"cartItemIds": [cart_item_id], "externalOrderRef": f"shop-{uuid.uuid4().hex[:12]}"}
+    )
     if response.status_code == 201:
         order = response.json()
         with world.lock:
@@ -501,12 +546,20 @@ def test_cart_items_and_orders_racing_saves_and_deletes(world: World) -> None:
         first, second, third = world.uploads(eli, 3, label)
         project_id = world.create_project(eli, [keep, first], label)
 
-        saved, carted = race(partial(world.save, eli, project_id, 1, [keep, second], label),
-                             later(stagger(round_), partial(add_to_cart, world, eli, project_id, label)))
-        assert saved.status_code in (200, 409) and carted.status_code in (201, 409), (
-            label, saved.text, carted.text)
-        world.tally("(d) PUT vs cart item", "PUT", saved.status_code, "cart", carted.status_code,
-                    "pinned v", carted.json().get("projectVersion"))
+        saved, carted = race(
+            partial(world.save, eli, project_id, 1, [keep, second], label),
+            later(stagger(round_), partial(add_to_cart, world, eli, project_id, label)),
+        )
+        assert saved.status_code in (200, 409) and carted.status_code in (201, 409), (label, saved.text, carted.text)
+        world.tally(
+            "(d) PUT vs cart item",
+            "PUT",
+            saved.status_code,
+            "cart",
+            carted.status_code,
+            "pinned v",
+            carted.json().get("projectVersion"),
+        )
         if carted.status_code == 201:
             # Pinned version 1 and saved: the pin came first, so the save released nothing.
             if carted.json()["projectVersion"] == 1 and saved.status_code == 200:
@@ -528,8 +581,14 @@ def test_cart_items_and_orders_racing_saves_and_deletes(world: World) -> None:
         saved, ordered, *others = race(*moves)
         assert saved.status_code in (200, 404, 409), (label, saved.text)
         assert ordered.status_code in (201, 409), (label, ordered.text)
-        world.tally("(d) PUT vs order" + (" vs DELETE vs cart item" if deleting else ""), "PUT", saved.status_code,
-                    "order", ordered.status_code, *(["cart", others[1].status_code] if deleting else []))
+        world.tally(
+            "(d) PUT vs order" + (" vs DELETE vs cart item" if deleting else ""),
+            "PUT",
+            saved.status_code,
+            "order",
+            ordered.status_code,
+            *(["cart", others[1].status_code] if deleting else []),
+        )
         if deleting:
             deleted, carted = others
             assert deleted.status_code == 204, (label, deleted.text)
@@ -540,8 +599,10 @@ def test_cart_items_and_orders_racing_saves_and_deletes(world: World) -> None:
 
         if not deleting:
             current = world.load(eli, project_id).json()
-            unpinned, saved = race(later(stagger(round_), partial(eli.call, "DELETE", f"/cart-items/{cart_item_id}")),
-                                   partial(world.save, eli, project_id, current["version"], [keep], label))
+            unpinned, saved = race(
+                later(stagger(round_), partial(eli.call, "DELETE", f"/cart-items/{cart_item_id}")),
+                partial(world.save, eli, project_id, current["version"], [keep], label),
+            )
             assert unpinned.status_code == 204, (label, unpinned.text)
             world.tally("(d) cart item DELETE vs PUT", "PUT", saved.status_code)
             assert saved.status_code in (200, 409), (label, saved.text)
@@ -578,8 +639,9 @@ def test_a_copy_racing_the_delete_of_its_original_keeps_its_images(world: World)
             moves.append(partial(world.save, olga, project_id, 1, [keep], label))
         copied, deleted, *saved = race(*moves)
         assert copied.status_code in (201, 404, 409), (label, copied.text)
-        world.tally("(e) copy vs DELETE" + (" vs PUT" if saved else ""), "copy", copied.status_code,
-                    "PUT", codes(saved))
+        world.tally(
+            "(e) copy vs DELETE" + (" vs PUT" if saved else ""), "copy", copied.status_code, "PUT", codes(saved)
+        )
         assert deleted.status_code == 204, (label, deleted.text)
         assert all(r.status_code in (200, 404, 409) for r in saved), (label, [r.text for r in saved])
         if copied.status_code == 201:
@@ -598,8 +660,11 @@ def test_a_copy_racing_the_delete_of_its_original_keeps_its_images(world: World)
     doomed, reports = {p for pair in gone_later for p in pair}, []
     for _ in range(5):  # the copy goes (unpinning its original), then the original: two runs at most
         reports.append(world.sweep())
-        left = [{k: i.get(k) for k in ("projectId", "status", "pinCount", "lockId", "xsk")} for i in world.items()
-                if i.get("entity") == "project" and i["projectId"] in doomed]
+        left = [
+            {k: i.get(k) for k in ("projectId", "status", "pinCount", "lockId", "xsk")}
+            for i in world.items()
+            if i.get("entity") == "project" and i["projectId"] in doomed
+        ]
         if not left:
             break
     assert not left, f"deleted copies or originals not removed: {left}; sweeps: {reports}"
@@ -626,8 +691,7 @@ def test_a_save_retried_after_its_response_was_lost(world: World) -> None:
         project_id = world.create_project(fay, [keep, old], label)
         wanted = {0: [keep, old, new], 1: [keep, new], 2: [keep], 3: [keep, old]}[variant]
         with pytest.raises(requests.exceptions.RequestException):
-            fay.call("PUT", f"/projects/{project_id}", body(wanted, "lost"), {"If-Match": '"1"'},
-                     timeout=(5, 0.001))
+            fay.call("PUT", f"/projects/{project_id}", body(wanted, "lost"), {"If-Match": '"1"'}, timeout=(5, 0.001))
         time.sleep(delays[round_ % len(delays)])
         statuses = []
         for _ in range(200):
@@ -681,24 +745,40 @@ def test_the_sweep_racing_saves_that_move_images_whose_retention_is_over(world: 
         moving = file_ids_of(source)[round_ % len(source["files"])]
         doomed = world.create_project(gil, [anchors[0]], label)
         dropped, added, *_, doomed_save, doomed_delete = race(
-            partial(world.save, gil, source["projectId"], source["version"],
-                    [f for f in file_ids_of(source) if f != moving], label),
+            partial(
+                world.save,
+                gil,
+                source["projectId"],
+                source["version"],
+                [f for f in file_ids_of(source) if f != moving],
+                label,
+            ),
             partial(world.save, gil, target["projectId"], target["version"], [*file_ids_of(target), moving], label),
-            world.sweep, later(0.1, world.sweep),
+            world.sweep,
+            later(0.1, world.sweep),
             partial(world.save, gil, doomed, 1, anchors if round_ % 2 else anchors[1:], label),
             later(stagger(round_), partial(gil.call, "DELETE", f"/projects/{doomed}")),
         )
         assert dropped.status_code in (200, 409), (label, dropped.text)
         assert added.status_code in (200, 409, 422), (label, added.text)
-        world.tally("(g) drop vs add vs sweeps", "drop", dropped.status_code, "add", added.status_code,
-                    "deleted project's PUT", doomed_save.status_code)
+        world.tally(
+            "(g) drop vs add vs sweeps",
+            "drop",
+            dropped.status_code,
+            "add",
+            added.status_code,
+            "deleted project's PUT",
+            doomed_save.status_code,
+        )
         assert doomed_save.status_code in (200, 404, 409), (label, doomed_save.text)
         assert doomed_delete.status_code == 204, (label, doomed_delete.text)
         for project_id in (first, second):
             view = world.load(gil, project_id).json()
             for file in view["files"]:
                 assert requests.get(file["downloadUrl"], timeout=30).content == world.files[file["fileId"]].data, (
-                    label, file["fileId"])
+                    label,
+                    file["fileId"],
+                )
     world.sweep()
     world.check("(g) sweeps racing saves")
 
@@ -759,15 +839,18 @@ def test_after_every_retention_kept_images_download_and_the_rest_are_gone(world:
         for file in view["files"]:
             got = requests.get(file["downloadUrl"], timeout=30)
             if got.status_code != 200 or got.content != world.files[file["fileId"]].data:
-                problems.append(f"project {project_id} lists file {file['fileId']}, which does not download "
-                                f"({got.status_code})")
+                problems.append(
+                    f"project {project_id} lists file {file['fileId']}, which does not download ({got.status_code})"
+                )
         meta = metas[project_id]
         if int(meta.get("pinCount", 0)) == 0:
             manifest = read_json(world.s3, world.bucket, meta["manifestKey"]) or {}
             extra = set(manifest.get("held", [])) - set(file_ids_of(view))
             if extra:
-                problems.append(f"project {project_id}, unpinned and saved again, still holds files it does not "
-                                f"list: {sorted(extra)}")
+                problems.append(
+                    f"project {project_id}, unpinned and saved again, still holds files it does not "
+                    f"list: {sorted(extra)}"
+                )
     for order_id, (owner, label) in world.orders.items():
         shown = owner.call("GET", f"/orders/{order_id}")
         assert shown.status_code == 200, (label, shown.text)
@@ -776,8 +859,9 @@ def test_after_every_retention_kept_images_download_and_the_rest_are_gone(world:
             for file in project["files"]:
                 got = requests.get(file["downloadUrl"], timeout=30)
                 if got.status_code != 200 or got.content != world.files[file["fileId"]].data:
-                    problems.append(f"order {order_id} lists file {file['fileId']}, which does not download "
-                                    f"({got.status_code})")
+                    problems.append(
+                        f"order {order_id} lists file {file['fileId']}, which does not download ({got.status_code})"
+                    )
     pinned_held = set()
     for meta in metas.values():
         if int(meta.get("pinCount", 0)) > 0:
@@ -802,9 +886,11 @@ def test_after_every_retention_kept_images_download_and_the_rest_are_gone(world:
             object_key = keys.object_key(TENANT, upload.owner.name, file_id)
             present = world.object_exists(object_key)
             if answer.status_code != 404 or stored or present:
-                wrong.append(f"file {file_id}, which nothing holds, is not gone after its retention: GET "
-                             f"{answer.status_code}, item {'present' if stored else 'gone'}, object "
-                             f"{'present' if present else 'gone'}")
+                wrong.append(
+                    f"file {file_id}, which nothing holds, is not gone after its retention: GET "
+                    f"{answer.status_code}, item {'present' if stored else 'gone'}, object "
+                    f"{'present' if present else 'gone'}"
+                )
         return held, wrong
 
     with ThreadPoolExecutor(8) as pool:

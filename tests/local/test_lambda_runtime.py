@@ -147,11 +147,25 @@ def _calls(tmp_path: Path) -> list[dict[str, Any]]:
 
 def _event(user: str, n: int) -> dict[str, Any]:
     return {
-        "resource": "/items/{user}", "path": f"/items/{user}", "httpMethod": "GET", "headers": {},
-        "multiValueHeaders": {}, "queryStringParameters": {"n": str(n)}, "multiValueQueryStringParameters": {},
-        "pathParameters": {"user": user}, "stageVariables": None, "body": None, "isBase64Encoded": False,
-        "requestContext": {"requestId": f"req-{user}", "resourcePath": "/items/{user}", "httpMethod": "GET",
-                           "stage": "local", "path": f"/items/{user}", "authorizer": {"sub": user}},
+        "resource": "/items/{user}",
+        "path": f"/items/{user}",
+        "httpMethod": "GET",
+        "headers": {},
+        "multiValueHeaders": {},
+        "queryStringParameters": {"n": str(n)},
+        "multiValueQueryStringParameters": {},
+        "pathParameters": {"user": user},
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "requestId": f"req-{user}",
+            "resourcePath": "/items/{user}",
+            "httpMethod": "GET",
+            "stage": "local",
+            "path": f"/items/{user}",
+            "authorizer": {"sub": user},
+        },
     }
 
 

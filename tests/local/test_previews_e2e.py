@@ -32,8 +32,12 @@ def test_previews_appear_after_an_upload_completes(tmp_path: Path) -> None:
     data = phone_photo()
     with running_stack(tmp_path / "data") as stack:
         base, headers = stack.base_url, {"Authorization": f"Bearer {stack.mint_token('t1', 'u1')}"}
-        created = requests.post(f"{base}/uploads", headers=headers, timeout=30,
-                                json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)})
+        created = requests.post(
+            f"{base}/uploads",
+            headers=headers,
+            timeout=30,
+            json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+        )
         assert created.status_code == 201, created.text
         upload, file_id = created.json()["upload"], created.json()["fileId"]
         posted = requests.post(upload["url"], data=upload["fields"], files={"file": ("p.jpg", data)}, timeout=30)
@@ -54,11 +58,14 @@ def test_previews_appear_after_an_upload_completes(tmp_path: Path) -> None:
         assert image.format == "JPEG" and image.size == (240, 320) and b"Exif" not in thumb.content
         assert image.getpixel((120, 60))[0] > 200, "the stored left half (red) is shown on top"
 
-        check = requests.get(f"{base}/files/{file_id}/print-check", params={"widthMm": "127", "heightMm": "101.6"},
-                             headers=headers, timeout=30)
+        check = requests.get(
+            f"{base}/files/{file_id}/print-check",
+            params={"widthMm": "127", "heightMm": "101.6"},
+            headers=headers,
+            timeout=30,
+        )
         assert check.status_code == 200 and check.json() == {"dpi": 375.0, "verdict": "good"}  # 2000 px / 5 in
-        bad = requests.get(f"{base}/files/{file_id}/print-check", params={"widthMm": "x"}, headers=headers,
-                           timeout=30)
+        bad = requests.get(f"{base}/files/{file_id}/print-check", params={"widthMm": "x"}, headers=headers, timeout=30)
         assert bad.status_code == 400
 
         assert requests.delete(f"{base}/files/{file_id}", headers=headers, timeout=30).status_code == 204

@@ -31,16 +31,19 @@ class Client:
         self.headers = {"Authorization": f"Bearer {stack.mint_token(tenant, user)}"}
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-        return requests.request(method, f"{self.base}{path}", json=body, timeout=60,
-                                headers={**self.headers, **(headers or {})})
+        return requests.request(
+            method, f"{self.base}{path}", json=body, timeout=60, headers={**self.headers, **(headers or {})}
+        )
 
     def upload(self, data: bytes) -> str:
-        created = self.call("POST", "/uploads", {"filename": "p.png", "contentType": "image/png",
-                                                 "sizeBytes": len(data)})
+        created = self.call(
+            "POST", "/uploads", {"filename": "p.png", "contentType": "image/png", "sizeBytes": len(data)}
+        )
         assert created.status_code == 201, created.text
         upload = created.json()["upload"]
-        posted = requests.post(upload["url"], data=upload["fields"], files={"file": ("p.png", data, "image/png")},
-                               timeout=60)
+        posted = requests.post(
+            upload["url"], data=upload["fields"], files={"file": ("p.png", data, "image/png")}, timeout=60
+        )
         assert posted.status_code in (200, 201, 204), posted.text
         file_id = created.json()["fileId"]
         assert self.call("POST", f"/uploads/{file_id}/complete").status_code == 200

@@ -25,8 +25,13 @@ def advance(stack: StackHandle, seconds: int) -> None:
 
 
 def ttl_pass(stack: StackHandle) -> dict[str, object]:
-    ttl = subprocess.run([sys.executable, "-m", "imagestore_local.cli", "ttl", "--url", stack.base_url],
-                         capture_output=True, text=True, timeout=120, check=False)
+    ttl = subprocess.run(
+        [sys.executable, "-m", "imagestore_local.cli", "ttl", "--url", stack.base_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert ttl.returncode == 0, ttl.stdout + ttl.stderr
     report: dict[str, object] = json.loads(ttl.stdout)
     return report
@@ -37,15 +42,22 @@ def test_a_project_saved_on_day_300_survives_a_ttl_pass_on_day_373_without_a_swe
     with running_stack(tmp_path / "data") as stack:
         headers = {"Authorization": f"Bearer {stack.mint_token('t1', 'u1', session='desk-1')}"}
         photo = upload(stack, headers, data)
-        created = requests.post(f"{stack.base_url}/projects", headers=headers, timeout=30,
-                                json={"name": "Summer", "productType": "photobook", "fileIds": [photo]})
+        created = requests.post(
+            f"{stack.base_url}/projects",
+            headers=headers,
+            timeout=30,
+            json={"name": "Summer", "productType": "photobook", "fileIds": [photo]},
+        )
         assert created.status_code == 201, created.text
         project = created.json()
 
         advance(stack, 300 * DAY)
-        saved = requests.put(f"{stack.base_url}/projects/{project['projectId']}", timeout=30,
-                             headers={**headers, "If-Match": f'"{project["version"]}"'},
-                             json={"name": "Summer", "productType": "photobook", "fileIds": [photo]})
+        saved = requests.put(
+            f"{stack.base_url}/projects/{project['projectId']}",
+            timeout=30,
+            headers={**headers, "If-Match": f'"{project["version"]}"'},
+            json={"name": "Summer", "productType": "photobook", "fileIds": [photo]},
+        )
         assert saved.status_code == 200, saved.text  # expires on day 665 now
 
         advance(stack, 73 * DAY)  # day 373: past the creation-time expiry (day 365) + 7 days

@@ -84,7 +84,9 @@ def test_targets_come_from_s3_events_and_bucket_notifications(tmp_path: Path) ->
     assert not thumbs.matches("s3stub-local-photos", "ObjectCreated:Put", "other/a.jpg")
     assert not thumbs.matches("another-bucket", "ObjectCreated:Put", "uploads/a.jpg")
     assert (everything.bucket, everything.prefix, everything.events) == (
-        "s3stub-local-photos", "in/", ("s3:ObjectCreated:Put",)
+        "s3stub-local-photos",
+        "in/",
+        ("s3:ObjectCreated:Put",),
     )
     assert not everything.matches("s3stub-local-photos", "ObjectCreated:CompleteMultipartUpload", "in/x")
 
@@ -95,8 +97,9 @@ def test_the_file_service_object_created_function_is_a_target() -> None:
 
     assert object_created, targets
     assert {t.bucket for t in object_created} == {"imagestore-local-images-eu-west-1"}
-    assert any(t.matches("imagestore-local-images-eu-west-1", "ObjectCreated:Put", "t1/u1/f1.upload")
-               for t in object_created)
+    assert any(
+        t.matches("imagestore-local-images-eu-west-1", "ObjectCreated:Put", "t1/u1/f1.upload") for t in object_created
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +112,13 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SeaweedF
     try:
         server.wait_ready()
         client = boto3.client(
-            "s3", endpoint_url=server.s3_endpoint, region_name="eu-west-1",
+            "s3",
+            endpoint_url=server.s3_endpoint,
+            region_name="eu-west-1",
             aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),  # the identity prepare() wrote
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-            aws_session_token=None, config=Config(signature_version="s3v4"),
+            aws_session_token=None,
+            config=Config(signature_version="s3v4"),
         )
         yield server, client
     finally:
@@ -136,9 +142,12 @@ def test_objects_written_to_seaweedfs_reach_the_matching_functions(
                 received.append((target_fn.key, event))
                 lock.notify_all()
 
-    events = FilerEvents(server.weed, server.filer_address,
-                         S3Notifier(targets, Recorder(), "eu-west-1", 0.0),  # type: ignore[arg-type]
-                         tmp_path / "tail.log")
+    events = FilerEvents(
+        server.weed,
+        server.filer_address,
+        S3Notifier(targets, Recorder(), "eu-west-1", 0.0),  # type: ignore[arg-type]
+        tmp_path / "tail.log",
+    )
 
     def probe() -> tuple[str, str]:
         s3.put_object(Bucket=bucket, Key="probe/x", Body=b"")
@@ -152,10 +161,15 @@ def test_objects_written_to_seaweedfs_reach_the_matching_functions(
         s3.put_object(Bucket=bucket, Key="in/put.bin", Body=b"12345")
         s3.copy_object(Bucket=bucket, Key="uploads/copy.jpg", CopySource={"Bucket": bucket, "Key": "in/put.bin"})
         upload = s3.create_multipart_upload(Bucket=bucket, Key="uploads/multi.jpg")
-        part = s3.upload_part(Bucket=bucket, Key="uploads/multi.jpg", UploadId=upload["UploadId"], PartNumber=1,
-                              Body=b"m" * 100)
-        s3.complete_multipart_upload(Bucket=bucket, Key="uploads/multi.jpg", UploadId=upload["UploadId"],
-                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+        part = s3.upload_part(
+            Bucket=bucket, Key="uploads/multi.jpg", UploadId=upload["UploadId"], PartNumber=1, Body=b"m" * 100
+        )
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="uploads/multi.jpg",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        )
         with lock:
             assert lock.wait_for(lambda: len(received) >= 4, timeout=15), received
         time.sleep(1)  # nothing else arrives
@@ -172,7 +186,9 @@ def test_objects_written_to_seaweedfs_reach_the_matching_functions(
     photo = delivered[("thumbs", "uploads/my+photo.jpg")]
     assert photo["eventSource"] == "aws:s3" and photo["eventName"] == "ObjectCreated:Put"
     assert photo["s3"]["bucket"] == {
-        "name": bucket, "ownerIdentity": {"principalId": "123456789012"}, "arn": f"arn:aws:s3:::{bucket}"
+        "name": bucket,
+        "ownerIdentity": {"principalId": "123456789012"},
+        "arn": f"arn:aws:s3:::{bucket}",
     }
     assert photo["s3"]["object"]["size"] == len(body)
     assert photo["s3"]["object"]["eTag"] == hashlib.md5(body).hexdigest()
@@ -187,8 +203,9 @@ def test_events_parse_with_the_powertools_s3_model() -> None:
     from imagestore_local.s3_events import object_created_event
 
     parsed = S3Model.model_validate(
-        object_created_event("b-bucket", "a b/c.jpg", 5, "d41d8cd98f00b204e9800998ecf8427e", "ObjectCreated:Post",
-                             "eu-west-1")
+        object_created_event(
+            "b-bucket", "a b/c.jpg", 5, "d41d8cd98f00b204e9800998ecf8427e", "ObjectCreated:Post", "eu-west-1"
+        )
     )
     assert parsed.Records[0].s3.object.key == "a+b/c.jpg"
     assert parsed.Records[0].s3.object.size == 5

@@ -24,12 +24,20 @@ def _png() -> bytes:
 
 
 def upload(stack: StackHandle, headers: dict[str, str], data: bytes) -> str:
-    created = requests.post(f"{stack.base_url}/uploads", headers=headers, timeout=30,
-                            json={"filename": "a.png", "contentType": "image/png", "sizeBytes": len(data)})
+    created = requests.post(
+        f"{stack.base_url}/uploads",
+        headers=headers,
+        timeout=30,
+        json={"filename": "a.png", "contentType": "image/png", "sizeBytes": len(data)},
+    )
     assert created.status_code == 201, created.text
     ticket = created.json()
-    posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                           files={"file": ("a.png", data, "image/png")}, timeout=30)
+    posted = requests.post(
+        ticket["upload"]["url"],
+        data=ticket["upload"]["fields"],
+        files={"file": ("a.png", data, "image/png")},
+        timeout=30,
+    )
     assert posted.status_code in (200, 201, 204), posted.text
     completed = requests.post(f"{stack.base_url}/uploads/{ticket['fileId']}/complete", headers=headers, timeout=30)
     assert completed.status_code == 200, completed.text
@@ -43,8 +51,12 @@ def status(stack: StackHandle, headers: dict[str, str], file_id: str) -> int:
 def upload_two_and_save_one(stack: StackHandle, headers: dict[str, str], data: bytes) -> tuple[str, str]:
     """Two uploads of one session; the second is saved in a project. Their file ids (unsaved, saved)."""
     unsaved, saved = upload(stack, headers, data), upload(stack, headers, data)
-    project = requests.post(f"{stack.base_url}/projects", headers=headers, timeout=30,
-                            json={"name": "Summer", "productType": "photobook", "fileIds": [saved]})
+    project = requests.post(
+        f"{stack.base_url}/projects",
+        headers=headers,
+        timeout=30,
+        json={"name": "Summer", "productType": "photobook", "fileIds": [saved]},
+    )
     assert project.status_code == 201, project.text
     return unsaved, saved
 
@@ -74,9 +86,24 @@ def test_unsaved_uploads_go_saved_ones_stay_and_logout_is_at_once(tmp_path: Path
         headers = {"Authorization": f"Bearer {stack.mint_token('t1', 'u1', session='desk-2')}"}
         later = upload(stack, headers, data)
         logout = subprocess.run(
-            [sys.executable, "-m", "imagestore_local.cli", "logout", "--tenant", "t1", "--user", "u1",
-             "--session", "desk-2", "--url", stack.base_url],
-            capture_output=True, text=True, timeout=120, check=False,
+            [
+                sys.executable,
+                "-m",
+                "imagestore_local.cli",
+                "logout",
+                "--tenant",
+                "t1",
+                "--user",
+                "u1",
+                "--session",
+                "desk-2",
+                "--url",
+                stack.base_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert logout.returncode == 0, logout.stdout + logout.stderr
         assert status(stack, headers, later) == 404
@@ -94,10 +121,16 @@ def test_ttl_removes_what_the_sweep_did_not_and_the_stream_function_deletes_its_
         download = requests.get(f"{stack.base_url}/files/{unsaved}", headers=headers, timeout=30).json()["downloadUrl"]
         assert requests.get(download, timeout=30).content == data
 
-        requests.post(f"{stack.base_url}/_local/clock", json={"advanceSeconds": 6 * 3600 + 7 * 86400 + 60},
-                      timeout=10).raise_for_status()
-        ttl = subprocess.run([sys.executable, "-m", "imagestore_local.cli", "ttl", "--url", stack.base_url],
-                             capture_output=True, text=True, timeout=120, check=False)
+        requests.post(
+            f"{stack.base_url}/_local/clock", json={"advanceSeconds": 6 * 3600 + 7 * 86400 + 60}, timeout=10
+        ).raise_for_status()
+        ttl = subprocess.run(
+            [sys.executable, "-m", "imagestore_local.cli", "ttl", "--url", stack.base_url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert ttl.returncode == 0, ttl.stdout + ttl.stderr
         import json
 

@@ -27,11 +27,18 @@ def test_the_schedules_fan_out_runs_every_group_through_local_lambda_invoke(tmp_
         moved = requests.post(f"{stack.base_url}/_local/clock", json={"advanceSeconds": 6 * 3600 + 60}, timeout=10)
         assert moved.status_code == 200
         stage = requests.get(f"{stack.base_url}/_local/health", timeout=10).json()["stage"]
-        client = boto3.client("lambda", endpoint_url=f"{stack.base_url}/_local/lambda", region_name="eu-west-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+        client = boto3.client(
+            "lambda",
+            endpoint_url=f"{stack.base_url}/_local/lambda",
+            region_name="eu-west-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
 
-        answer = client.invoke(FunctionName=f"imagestore-scheduler-{stage}-sweep",
-                               Payload=json.dumps({"detail": {"fanOut": True, "groups": 4}}).encode())
+        answer = client.invoke(
+            FunctionName=f"imagestore-scheduler-{stage}-sweep",
+            Payload=json.dumps({"detail": {"fanOut": True, "groups": 4}}).encode(),
+        )
 
         assert "FunctionError" not in answer, answer["Payload"].read()
         assert json.loads(answer["Payload"].read()) == {"runs_started": 4, "groups": 4}

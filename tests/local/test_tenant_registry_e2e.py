@@ -41,33 +41,50 @@ def test_the_registry_changes_a_running_stack_and_the_smoke_test_passes(
         headers = {"Authorization": f"Bearer {stack.mint_token('shop-x', 'u1')}"}
 
         def upload_lifetime() -> float:
-            created = requests.post(f"{base}/uploads", headers=headers, timeout=30,
-                                    json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100})
+            created = requests.post(
+                f"{base}/uploads",
+                headers=headers,
+                timeout=30,
+                json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
+            )
             assert created.status_code == 201, created.text
             view = requests.get(f"{base}/files/{created.json()['fileId']}", headers=headers, timeout=30).json()
-            return (datetime.fromisoformat(view["expiresAt"])
-                    - datetime.fromisoformat(view["createdAt"])).total_seconds()
+            return (
+                datetime.fromisoformat(view["expiresAt"]) - datetime.fromisoformat(view["createdAt"])
+            ).total_seconds()
 
         def qr_url() -> str:
-            created = requests.post(f"{base}/mobile-uploads", headers=headers, json={"retention": "session"},
-                                    timeout=30)
+            created = requests.post(
+                f"{base}/mobile-uploads", headers=headers, json={"retention": "session"}, timeout=30
+            )
             assert created.status_code == 201, created.text
             return str(created.json()["url"]).split("#", 1)[0]
 
         def upload_status() -> requests.Response:
-            return requests.post(f"{base}/uploads", headers=headers, timeout=30,
-                                 json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100})
+            return requests.post(
+                f"{base}/uploads",
+                headers=headers,
+                timeout=30,
+                json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
+            )
 
         # Not registered: the local stage serves unknown tenants on the defaults, and the stage's own page.
         assert upload_lifetime() == 6 * 3600
         assert qr_url() == f"{base}/mobile"
 
         document = tmp_path / "shop-x.json"
-        document.write_text(json.dumps({
-            "tenant_id": "shop-x", "display_name": "Shop X",
-            "settings": {"session_retention_seconds": 7200,
-                         "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}"},
-        }))
+        document.write_text(
+            json.dumps(
+                {
+                    "tenant_id": "shop-x",
+                    "display_name": "Shop X",
+                    "settings": {
+                        "session_retention_seconds": 7200,
+                        "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
+                    },
+                }
+            )
+        )
         assert cli.main(["--local", base, "tenants", "put", str(document)]) == 0
         # Each function's execution environments keep their own cache: each sees it within the period.
         assert within(10, upload_lifetime, lambda seconds: seconds == 7200) == 7200
@@ -80,15 +97,17 @@ def test_the_registry_changes_a_running_stack_and_the_smoke_test_passes(
         assert cli.main(["--local", base, "tenants", "enable", "shop-x"]) == 0
         assert within(10, upload_status, lambda response: response.status_code == 201).status_code == 201
 
-        document.write_text(json.dumps({"tenant_id": "shop-x", "display_name": "Shop X",
-                                        "settings": {"session_retention_seconds": -1}}))
+        document.write_text(
+            json.dumps({"tenant_id": "shop-x", "display_name": "Shop X", "settings": {"session_retention_seconds": -1}})
+        )
         capsys.readouterr()
         assert cli.main(["--local", base, "tenants", "put", str(document)]) == 2
         assert "settings.session_retention_seconds" in capsys.readouterr().err
         assert cli.main(["--local", base, "tenants", "get", "shop-x"]) == 0
         assert json.loads(capsys.readouterr().out)["settings"] == {
             "session_retention_seconds": 7200,
-            "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}"}
+            "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
+        }
 
         # The smoke test, as `make smoke` runs it, by a user of its own.
         token = stack.mint_token("smoke-shop", "smoke-user")

@@ -28,8 +28,7 @@ def ttl_stream(clean_env: None) -> FunctionDef:
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-1", aws_access_key_id="x",
-                              aws_secret_access_key="x")
+        client = boto3.client("dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
         create_table(client, TABLE)
         yield client
 

@@ -17,8 +17,10 @@ import pytest
 
 from tests.e2e.stack import ROOT, StackHandle, running_stack
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="needs curl and jq")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="needs curl and jq"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +30,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
 
 
 def walk(api: str, secret: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "API": api, "IMAGESTORE_JWT_SECRET": secret, "PYTHON": sys.executable,
-           "IMAGESTORE_LOCAL": str(Path(sys.executable).with_name("imagestore-local"))}
-    return subprocess.run(["bash", str(ROOT / "docs" / "walkthrough.sh")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    env = {
+        **os.environ,
+        "API": api,
+        "IMAGESTORE_JWT_SECRET": secret,
+        "PYTHON": sys.executable,
+        "IMAGESTORE_LOCAL": str(Path(sys.executable).with_name("imagestore-local")),
+    }
+    return subprocess.run(
+        ["bash", str(ROOT / "docs" / "walkthrough.sh")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_the_walkthrough_runs_to_its_end(stack: StackHandle) -> None:
@@ -58,7 +72,13 @@ def test_without_a_stack_the_script_and_make_say_so() -> None:
     result = walk(f"http://127.0.0.1:{port}", "unused-secret-of-at-least-32-bytes!!")
     assert result.returncode == 2 and "no local stack answers" in result.stderr
     for target in ("logout", "walkthrough"):
-        made = subprocess.run(["make", "--no-print-directory", target, f"PORT={port}"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120, check=False)
+        made = subprocess.run(
+            ["make", "--no-print-directory", target, f"PORT={port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert made.returncode != 0 and f"no local stack answers on http://127.0.0.1:{port}" in made.stderr, target
         assert "Traceback" not in made.stderr

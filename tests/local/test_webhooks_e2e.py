@@ -70,10 +70,12 @@ def test_a_registered_receiver_gets_verified_events_retries_and_replays(tmp_path
         assert ready["tenantId"] == "t1" and ready["_headers"]["webhook-id"] == ready["id"]
 
         # An order: order.placed.
-        project = alice.call("POST", "/projects", {"name": "B", "productType": "photobook", "document": {},
-                                                   "fileIds": [file_id]}).json()
-        cart = alice.call("POST", "/cart-items", {"projectId": project["projectId"], "productSku": "BOOK",
-                                                  "quantity": 1}).json()
+        project = alice.call(
+            "POST", "/projects", {"name": "B", "productType": "photobook", "document": {}, "fileIds": [file_id]}
+        ).json()
+        cart = alice.call(
+            "POST", "/cart-items", {"projectId": project["projectId"], "productSku": "BOOK", "quantity": 1}
+        ).json()
         order = alice.call("POST", "/orders", {"cartItemIds": [cart["cartItemId"]], "externalOrderRef": "shop-1"})
         assert order.status_code == 201, order.text
         placed = received.wait_for(lambda e: e["type"] == "order.placed")
@@ -98,8 +100,12 @@ def test_a_registered_receiver_gets_verified_events_retries_and_replays(tmp_path
 
         # A replay: the same event id again.
         before = sum(1 for e in received.events if e["id"] == placed["id"])
-        replay = requests.post(f"{base}/webhooks/endpoints/{endpoint['endpointId']}/replays",
-                               json={"eventId": placed["id"]}, headers=shop, timeout=30)
+        replay = requests.post(
+            f"{base}/webhooks/endpoints/{endpoint['endpointId']}/replays",
+            json={"eventId": placed["id"]},
+            headers=shop,
+            timeout=30,
+        )
         assert replay.status_code == 202 and replay.json()["eventIds"] == [placed["id"]]
         deadline = time.monotonic() + 60
         while sum(1 for e in received.events if e["id"] == placed["id"]) == before:

@@ -60,7 +60,8 @@ def all_pages(handler: Any, event: dict[str, Any], files_of: Any) -> tuple[list[
 
 
 def test_a_project_of_2000_files_with_the_longest_names_fits_every_answer(
-        lambda_credentials: None, aws: Aws, projects: Any, shares: Any) -> None:
+    lambda_credentials: None, aws: Aws, projects: Any, shares: Any
+) -> None:
     files = [f.file_id for f in stored_files(ALICE, MAX_FILES_PER_PROJECT, filename=WORST_FILENAME)]
     body = {"name": "Book", "productType": "photobook", "document": largest_document(), "fileIds": files}
     status, created, size = invoke(projects, api_event("POST", "/projects", principal=ALICE, body=body))
@@ -70,61 +71,98 @@ def test_a_project_of_2000_files_with_the_longest_names_fits_every_answer(
     assert SESSION_TOKEN in created["files"][0]["downloadUrl"]
     project_id = created["projectId"]
 
-    status, _, size = invoke(projects, api_event(
-        "PUT", "/projects/{projectId}", principal=ALICE, body=body, path_params={"projectId": project_id},
-        headers={"If-Match": "1"}))
+    status, _, size = invoke(
+        projects,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project_id},
+            headers={"If-Match": "1"},
+        ),
+    )
     assert status == 200 and size < LAMBDA_RESPONSE_BYTES
 
     shown = api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
     ids, sizes = all_pages(projects, shown, lambda view: view["files"])
     assert ids == files and max(sizes) < LAMBDA_RESPONSE_BYTES
 
-    status, share, _ = invoke(shares, api_event("POST", "/projects/{projectId}/shares", principal=ALICE,
-                                                body={"mode": "view"}, path_params={"projectId": project_id}))
+    status, share, _ = invoke(
+        shares,
+        api_event(
+            "POST",
+            "/projects/{projectId}/shares",
+            principal=ALICE,
+            body={"mode": "view"},
+            path_params={"projectId": project_id},
+        ),
+    )
     assert status == 201, share
     viewed = api_event("GET", "/shares/{token}", principal=ALICE, path_params={"token": share["token"]})
     ids, sizes = all_pages(shares, viewed, lambda view: view["project"]["files"])
     assert ids == files and max(sizes) < LAMBDA_RESPONSE_BYTES
 
 
-def test_a_files_cursor_of_another_version_is_409_and_a_forged_one_400(
-        aws: Aws, projects: Any) -> None:
+def test_a_files_cursor_of_another_version_is_409_and_a_forged_one_400(aws: Aws, projects: Any) -> None:
     files = [f.file_id for f in stored_files(ALICE, FILES_PAGE_SIZE + 1)]
     body = {"name": "Book", "productType": "photobook", "document": {}, "fileIds": files}
     status, created, _ = invoke(projects, api_event("POST", "/projects", principal=ALICE, body=body))
     cursor = created["filesNextCursor"]
     project_id = created["projectId"]
     path = {"projectId": project_id}
-    status, page, _ = invoke(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                                 path_params=path, query={"filesCursor": cursor}))
+    status, page, _ = invoke(
+        projects,
+        api_event("GET", "/projects/{projectId}", principal=ALICE, path_params=path, query={"filesCursor": cursor}),
+    )
     assert status == 200 and [f["fileId"] for f in page["files"]] == files[-1:] and page["filesNextCursor"] is None
-    invoke(projects, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body, path_params=path,
-                               headers={"If-Match": "1"}))
-    status, refused, _ = invoke(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                                    path_params=path, query={"filesCursor": cursor}))
+    invoke(
+        projects,
+        api_event(
+            "PUT", "/projects/{projectId}", principal=ALICE, body=body, path_params=path, headers={"If-Match": "1"}
+        ),
+    )
+    status, refused, _ = invoke(
+        projects,
+        api_event("GET", "/projects/{projectId}", principal=ALICE, path_params=path, query={"filesCursor": cursor}),
+    )
     assert status == 409 and refused["error"]["details"] == {"currentVersion": 2}
     for forged in ("MS4wMDAw", "bm9wZQ", "x" * 41, "MS4yMDE", "Mi4w"):  # 1.0000, nope, long, past the end, 0
-        status, refused, _ = invoke(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                                        path_params=path, query={"filesCursor": forged}))
+        status, refused, _ = invoke(
+            projects,
+            api_event("GET", "/projects/{projectId}", principal=ALICE, path_params=path, query={"filesCursor": forged}),
+        )
         assert status == 400 and refused["error"]["code"] == "invalid_cursor", forged
 
 
 def test_an_order_of_projects_with_the_largest_documents_fits_every_answer(
-        lambda_credentials: None, aws: Aws, projects: Any, carts: Any, orders: Any) -> None:
+    lambda_credentials: None, aws: Aws, projects: Any, carts: Any, orders: Any
+) -> None:
     files = [f.file_id for f in stored_files(ALICE, 300, filename=WORST_FILENAME)]
     cart_items = []
     for n in range(7):  # 7 documents of 950 KB: 6.6 MB inline, the order used to answer 502
-        body = {"name": f"Book {n}", "productType": "photobook", "document": largest_document(950_000),
-                "fileIds": files}
+        body = {
+            "name": f"Book {n}",
+            "productType": "photobook",
+            "document": largest_document(950_000),
+            "fileIds": files,
+        }
         status, project, _ = invoke(projects, api_event("POST", "/projects", principal=ALICE, body=body))
         assert status == 201, project
-        status, item, _ = invoke(carts, api_event("POST", "/cart-items", principal=ALICE,
-                                                  body={"productSku": "BOOK", "quantity": 1,
-                                                        "projectId": project["projectId"]}))
+        status, item, _ = invoke(
+            carts,
+            api_event(
+                "POST",
+                "/cart-items",
+                principal=ALICE,
+                body={"productSku": "BOOK", "quantity": 1, "projectId": project["projectId"]},
+            ),
+        )
         assert status == 201, item
         cart_items.append(item["cartItemId"])
-    place = api_event("POST", "/orders", principal=ALICE,
-                      body={"cartItemIds": cart_items, "externalOrderRef": "shop-order-big"})
+    place = api_event(
+        "POST", "/orders", principal=ALICE, body={"cartItemIds": cart_items, "externalOrderRef": "shop-order-big"}
+    )
     status, order, size = invoke(orders, place)
     assert status == 201 and size < LAMBDA_RESPONSE_BYTES
     assert [p["fileCount"] for p in order["projects"]] == [300] * 7

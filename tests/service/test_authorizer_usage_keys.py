@@ -38,13 +38,25 @@ def answer(handler: Any, token: str, method: str, resource: str) -> dict[str, An
     event = {
         "type": "REQUEST",
         "methodArn": f"arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/{method}{path}",
-        "resource": resource, "path": path, "httpMethod": method,
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
         "headers": {"Authorization": f"Bearer {token}"},
         "multiValueHeaders": {"Authorization": [f"Bearer {token}"]},
-        "queryStringParameters": None, "pathParameters": None, "stageVariables": None,
-        "requestContext": {"path": f"/prod{path}", "accountId": "123456789012", "resourceId": "x",
-                           "stage": "prod", "requestId": "r1", "identity": {"sourceIp": "127.0.0.1"},
-                           "resourcePath": resource, "httpMethod": method, "apiId": "abc123"},
+        "queryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "path": f"/prod{path}",
+            "accountId": "123456789012",
+            "resourceId": "x",
+            "stage": "prod",
+            "requestId": "r1",
+            "identity": {"sourceIp": "127.0.0.1"},
+            "resourcePath": resource,
+            "httpMethod": method,
+            "apiId": "abc123",
+        },
     }
     return handler(event, LambdaContext())  # type: ignore[no-any-return]
 

@@ -35,8 +35,9 @@ def listing(carts: Any, principal: Principal = ALICE, **query: str) -> tuple[int
 
 
 def delete(carts: Any, cart_item_id: str, principal: Principal = ALICE) -> int:
-    event = api_event("DELETE", "/cart-items/{cartItemId}", principal=principal,
-                      path_params={"cartItemId": cart_item_id})
+    event = api_event(
+        "DELETE", "/cart-items/{cartItemId}", principal=principal, path_params={"cartItemId": cart_item_id}
+    )
     return call(carts, event)[0]
 
 

@@ -17,11 +17,20 @@ ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s2")
 
 
-def send(handler: Any, method: str, resource: str, *, principal: Principal = ALICE, body: Any = None,
-         path_params: dict[str, str] | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-    response = handler(api_event(method, resource, principal=principal, body=body, path_params=path_params,
-                                 headers=headers), LambdaContext())
+def send(
+    handler: Any,
+    method: str,
+    resource: str,
+    *,
+    principal: Principal = ALICE,
+    body: Any = None,
+    path_params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    response = handler(
+        api_event(method, resource, principal=principal, body=body, path_params=path_params, headers=headers),
+        LambdaContext(),
+    )
     flat = {k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()}
     flat.update(response.get("headers") or {})
     text = response.get("body")
@@ -32,11 +41,18 @@ def project_body(file_ids: list[str]) -> dict[str, Any]:
     return {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
 
 
-def get(projects: Any, project_id: str, if_none_match: str | None = None,
-        principal: Principal = ALICE) -> tuple[int, Any, dict[str, str]]:
+def get(
+    projects: Any, project_id: str, if_none_match: str | None = None, principal: Principal = ALICE
+) -> tuple[int, Any, dict[str, str]]:
     headers = {"If-None-Match": if_none_match} if if_none_match is not None else None
-    return send(projects, "GET", "/projects/{projectId}", principal=principal,
-                path_params={"projectId": project_id}, headers=headers)
+    return send(
+        projects,
+        "GET",
+        "/projects/{projectId}",
+        principal=principal,
+        path_params={"projectId": project_id},
+        headers=headers,
+    )
 
 
 def test_create_get_and_save_answer_the_versions_etag(projects: Any) -> None:
@@ -48,8 +64,14 @@ def test_create_get_and_save_answer_the_versions_etag(projects: Any) -> None:
     status, loaded, headers = get(projects, pid)
     assert status == 200 and headers["ETag"] == '"1"' and loaded["version"] == 1
 
-    status, saved, headers = send(projects, "PUT", "/projects/{projectId}", path_params={"projectId": pid},
-                                  body=project_body([f.file_id]), headers={"If-Match": headers["ETag"]})
+    status, saved, headers = send(
+        projects,
+        "PUT",
+        "/projects/{projectId}",
+        path_params={"projectId": pid},
+        body=project_body([f.file_id]),
+        headers={"If-Match": headers["ETag"]},
+    )
     assert status == 200 and headers["ETag"] == '"2"' and saved["version"] == 2
 
 
@@ -69,8 +91,14 @@ def test_if_none_match_with_an_older_version_answers_the_new_one(projects: Any) 
     f = stored_file(ALICE)
     _, created, _ = send(projects, "POST", "/projects", body=project_body([f.file_id]))
     pid = created["projectId"]
-    send(projects, "PUT", "/projects/{projectId}", path_params={"projectId": pid},
-         body=project_body([f.file_id]), headers={"If-Match": '"1"'})
+    send(
+        projects,
+        "PUT",
+        "/projects/{projectId}",
+        path_params={"projectId": pid},
+        body=project_body([f.file_id]),
+        headers={"If-Match": '"1"'},
+    )
 
     for tag in ('"1"', "not-a-version", '""'):
         status, loaded, headers = get(projects, pid, tag)
@@ -90,11 +118,17 @@ def test_another_users_if_none_match_is_still_a_404(projects: Any) -> None:
 def test_a_copy_answers_its_etag(projects: Any, shares: Any) -> None:
     f = stored_file(ALICE)
     _, created, _ = send(projects, "POST", "/projects", body=project_body([f.file_id]))
-    _, share, _ = send(shares, "POST", "/projects/{projectId}/shares", path_params={"projectId": created["projectId"]},
-                       body={"mode": "copy", "expiresInDays": 7})
+    _, share, _ = send(
+        shares,
+        "POST",
+        "/projects/{projectId}/shares",
+        path_params={"projectId": created["projectId"]},
+        body={"mode": "copy", "expiresInDays": 7},
+    )
 
-    status, copy, headers = send(shares, "POST", "/shares/{token}/copies", principal=BOB,
-                                 path_params={"token": share["token"]})
+    status, copy, headers = send(
+        shares, "POST", "/shares/{token}/copies", principal=BOB, path_params={"token": share["token"]}
+    )
 
     assert status == 201 and headers["ETag"] == f'"{copy["version"]}"'
     assert get(projects, copy["projectId"], headers["ETag"], principal=BOB)[0] == 304

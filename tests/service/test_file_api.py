@@ -26,8 +26,14 @@ def uploads_handler(aws: Aws) -> Any:
     return handler
 
 
-def request_upload(handler: Any, principal: Principal = ALICE, *, filename: str = "photo.jpg",
-                   content_type: str = "image/jpeg", size: int = 100) -> tuple[int, Any]:
+def request_upload(
+    handler: Any,
+    principal: Principal = ALICE,
+    *,
+    filename: str = "photo.jpg",
+    content_type: str = "image/jpeg",
+    size: int = 100,
+) -> tuple[int, Any]:
     body = {"filename": filename, "contentType": content_type, "sizeBytes": size}
     return call(handler, api_event("POST", "/uploads", principal=principal, body=body))
 
@@ -43,8 +49,9 @@ def complete(handler: Any, file_id: str, principal: Principal = ALICE) -> tuple[
     return call(handler, event)
 
 
-def uploaded_file(handler: Any, data: bytes, principal: Principal = ALICE,
-                  content_type: str = "image/jpeg") -> dict[str, Any]:
+def uploaded_file(
+    handler: Any, data: bytes, principal: Principal = ALICE, content_type: str = "image/jpeg"
+) -> dict[str, Any]:
     status, ticket = request_upload(handler, principal, content_type=content_type, size=len(data))
     assert status == 201, ticket
     assert post_bytes(ticket, data) == 204
@@ -211,8 +218,15 @@ def test_malformed_json_is_400(uploads_handler: Any, raw: str) -> None:
     assert body["error"]["code"] == "bad_request"
 
 
-@pytest.mark.parametrize(("raw", "status"), [(b'{"filename": "\xff\xfe.jpg"}', 400), (b" " * (4 * 2**20 + 1), 413),
-                                             (b'{"a": "' + b"x" * 4 * 2**20 + b'"}', 413), (b"%%%", 400)])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"filename": "\xff\xfe.jpg"}', 400),
+        (b" " * (4 * 2**20 + 1), 413),
+        (b'{"a": "' + b"x" * 4 * 2**20 + b'"}', 413),
+        (b"%%%", 400),
+    ],
+)
 def test_a_binary_body_that_is_not_utf8_json_is_4xx(uploads_handler: Any, raw: bytes, status: int) -> None:
     import base64
 
@@ -283,8 +297,10 @@ def test_delete_removes_item_and_object_then_404(aws: Aws, uploads_handler: Any,
 def test_delete_of_a_held_file_is_409_and_keeps_it(aws: Aws, uploads_handler: Any, files: Any) -> None:
     file_id = uploaded_file(uploads_handler, jpeg())["fileId"]
     aws.dynamodb.update_item(
-        TableName="imagestore-test", Key={"pk": {"S": "T#shop-a#U#alice"}, "sk": {"S": f"FILE#{file_id}"}},
-        UpdateExpression="SET holdCount = :one", ExpressionAttributeValues={":one": {"N": "1"}},
+        TableName="imagestore-test",
+        Key={"pk": {"S": "T#shop-a#U#alice"}, "sk": {"S": f"FILE#{file_id}"}},
+        UpdateExpression="SET holdCount = :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
     )
     delete = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": file_id})
 
@@ -319,9 +335,7 @@ def test_a_request_without_authorizer_context_is_401(files: Any) -> None:
     assert body["error"]["code"] == "unauthorized"
 
 
-def test_each_operation_makes_a_bounded_number_of_aws_requests(
-    aws: Aws, uploads_handler: Any, files: Any
-) -> None:
+def test_each_operation_makes_a_bounded_number_of_aws_requests(aws: Aws, uploads_handler: Any, files: Any) -> None:
     data = jpeg()
     measured: dict[str, dict[str, int]] = {}
 
@@ -332,13 +346,21 @@ def test_each_operation_makes_a_bounded_number_of_aws_requests(
         measured[name] = dict(aws.requests.calls)
         return body
 
-    ticket = measure("request_upload", uploads_handler, api_event(
-        "POST", "/uploads", principal=ALICE,
-        body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}))
+    ticket = measure(
+        "request_upload",
+        uploads_handler,
+        api_event(
+            "POST",
+            "/uploads",
+            principal=ALICE,
+            body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+        ),
+    )
     post_bytes(ticket, data)
     path = {"fileId": ticket["fileId"]}
-    measure("complete", uploads_handler, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
-                                                    path_params=path))
+    measure(
+        "complete", uploads_handler, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE, path_params=path)
+    )
     measure("list", files, api_event("GET", "/files", principal=ALICE))
     measure("get", files, api_event("GET", "/files/{fileId}", principal=ALICE, path_params=path))
     measure("delete", files, api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params=path))
@@ -347,8 +369,14 @@ def test_each_operation_makes_a_bounded_number_of_aws_requests(
         # The first call of an execution environment also reads the caller's tenant registry entry (one
         # GetItem); the others find it in the cache (IMAGESTORE_TENANT_CACHE_SECONDS).
         "request_upload": {"dynamodb.GetItem": 1, "dynamodb.PutItem": 1},
-        "complete": {"dynamodb.GetItem": 1, "s3.HeadObject": 1, "s3.GetObject": 1, "s3.CopyObject": 1,
-                     "dynamodb.UpdateItem": 1, "s3.DeleteObjects": 1},
+        "complete": {
+            "dynamodb.GetItem": 1,
+            "s3.HeadObject": 1,
+            "s3.GetObject": 1,
+            "s3.CopyObject": 1,
+            "dynamodb.UpdateItem": 1,
+            "s3.DeleteObjects": 1,
+        },
         "list": {"dynamodb.Query": 1},
         "get": {"dynamodb.GetItem": 1},
         "delete": {"dynamodb.GetItem": 1, "dynamodb.DeleteItem": 1, "s3.DeleteObjects": 1},
@@ -423,7 +451,8 @@ def test_a_post_repeated_after_complete_cannot_change_the_served_bytes(
     assert _download(files, ticket["fileId"]) == data
     assert complete(uploads_handler, ticket["fileId"])[1]["status"] == "available"
     assert object_created({"Records": [_s3_record(staging, len(html))]}, _context())["outcomes"] == {
-        staging: "discarded"}
+        staging: "discarded"
+    }
     assert not aws.object_exists(staging)
     assert _download(files, ticket["fileId"]) == data
 
@@ -437,14 +466,16 @@ def test_after_delete_the_upload_fields_cannot_recreate_a_served_object(
     _, ticket = request_upload(uploads_handler, size=len(data))
     post_bytes(ticket, data)
     assert complete(uploads_handler, ticket["fileId"])[0] == 200
-    status, _ = call(files, api_event("DELETE", "/files/{fileId}", principal=ALICE,
-                                      path_params={"fileId": ticket["fileId"]}))
+    status, _ = call(
+        files, api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": ticket["fileId"]})
+    )
     assert status == 204
 
     assert post_bytes(ticket, data) == 204
     staging = ticket["upload"]["fields"]["key"]
     assert object_created({"Records": [_s3_record(staging, len(data))]}, _context())["outcomes"] == {
-        staging: "discarded"}
+        staging: "discarded"
+    }
     assert not aws.object_exists(staging)
     assert not aws.object_exists(staging.removesuffix(".upload"))
     assert get(files, ticket["fileId"])[0] == 404
@@ -460,8 +491,9 @@ def test_bytes_replaced_while_they_are_checked_are_not_made_available(
     post_bytes(ticket, data)
     read_range = ImageBucket.read_range
 
-    def replaced_after_reading(self: ImageBucket, key: str, start: int, length: int, *,
-                               etag: str | None = None) -> bytes:
+    def replaced_after_reading(
+        self: ImageBucket, key: str, start: int, length: int, *, etag: str | None = None
+    ) -> bytes:
         content = read_range(self, key, start, length, etag=etag)
         aws.s3.put_object(Bucket=BUCKET, Key=key, Body=other[: len(data)].ljust(len(data), b"\0"))
         return content
@@ -497,8 +529,9 @@ def test_a_truncated_jpeg_is_refused(aws: Aws, uploads_handler: Any) -> None:
 
 
 @pytest.mark.parametrize(("size", "tile_size"), [((640, 480), 0), ((1024, 768), 256)])
-def test_a_real_heic_is_completed_with_its_size(uploads_handler: Any, files: Any, size: tuple[int, int],
-                                                tile_size: int) -> None:
+def test_a_real_heic_is_completed_with_its_size(
+    uploads_handler: Any, files: Any, size: tuple[int, int], tile_size: int
+) -> None:
     from tests.support.images import heic
 
     data = heic(size, tile_size=tile_size)
@@ -547,7 +580,8 @@ def _refused_by_object_created(ticket: dict[str, Any], size: int) -> str:
 
     staging = ticket["upload"]["fields"]["key"]
     assert object_created({"Records": [_s3_record(staging, size)]}, _context())["outcomes"] == {
-        staging: "unprocessable"}
+        staging: "unprocessable"
+    }
     return staging
 
 
@@ -620,8 +654,9 @@ def test_bytes_deleted_during_the_check_without_a_refusal_are_still_409(
     post_bytes(ticket, data)
     read_range = ImageBucket.read_range
 
-    def deleted_before_reading(self: ImageBucket, key: str, start: int, length: int, *,
-                               etag: str | None = None) -> bytes:
+    def deleted_before_reading(
+        self: ImageBucket, key: str, start: int, length: int, *, etag: str | None = None
+    ) -> bytes:
         aws.s3.delete_object(Bucket=BUCKET, Key=key)
         return read_range(self, key, start, length, etag=etag)
 

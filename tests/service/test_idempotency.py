@@ -22,12 +22,21 @@ OTHER_TENANT = Principal("shop-b", "alice", "s1")
 KEY = "3f6c2d1e-retry-me"
 
 
-def send(handler: Any, method: str, resource: str, *, key: str | None = KEY, principal: Principal = ALICE,
-         body: Any = None, path_params: dict[str, str] | None = None,
-         raw_body: str | None = None) -> tuple[int, Any, dict[str, str]]:
+def send(
+    handler: Any,
+    method: str,
+    resource: str,
+    *,
+    key: str | None = KEY,
+    principal: Principal = ALICE,
+    body: Any = None,
+    path_params: dict[str, str] | None = None,
+    raw_body: str | None = None,
+) -> tuple[int, Any, dict[str, str]]:
     headers = {"Idempotency-Key": key} if key is not None else {}
-    event = api_event(method, resource, principal=principal, body=body, path_params=path_params,
-                      headers=headers, raw_body=raw_body)
+    event = api_event(
+        method, resource, principal=principal, body=body, path_params=path_params, headers=headers, raw_body=raw_body
+    )
     response = handler(event, LambdaContext())
     flat = {k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()}
     flat.update(response.get("headers") or {})
@@ -92,8 +101,9 @@ def test_the_same_key_on_another_route_is_another_request(projects: Any, carts: 
     status, project, _ = send(projects, "POST", "/projects", body=project_body([f.file_id]))
     assert status == 201
 
-    status, body, _ = send(carts, "POST", "/cart-items",
-                           body={"projectId": project["projectId"], "productSku": "BOOK", "quantity": 1})
+    status, body, _ = send(
+        carts, "POST", "/cart-items", body={"projectId": project["projectId"], "productSku": "BOOK", "quantity": 1}
+    )
 
     assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
 
@@ -103,8 +113,7 @@ def test_keys_are_per_user_and_tenant(projects: Any) -> None:
     _, first, _ = send(projects, "POST", "/projects", body=project_body([mine.file_id]))
 
     for caller, f in ((BOB, bobs), (OTHER_TENANT, theirs)):
-        status, created, headers = send(projects, "POST", "/projects", principal=caller,
-                                        body=project_body([f.file_id]))
+        status, created, headers = send(projects, "POST", "/projects", principal=caller, body=project_body([f.file_id]))
         assert status == 201 and "Idempotent-Replayed" not in headers
         assert created["projectId"] != first["projectId"]
         assert project_count(projects, caller) == 1
@@ -114,7 +123,8 @@ def test_keys_are_per_user_and_tenant(projects: Any) -> None:
 
 
 def test_a_second_request_while_the_first_runs_is_told_to_retry_then_gets_the_replay(
-        monkeypatch: pytest.MonkeyPatch, projects: Any) -> None:
+    monkeypatch: pytest.MonkeyPatch, projects: Any
+) -> None:
     from project_service.logic import projects as logic
 
     f = stored_file(ALICE)
@@ -184,49 +194,95 @@ def test_without_a_key_every_post_creates(projects: Any) -> None:
     assert project_count(projects) == 2
 
 
-def _creates(projects: Any, shares: Any, carts: Any, orders: Any, uploads: Any,
-             mobile: Any) -> dict[str, Callable[[str], tuple[int, Any, dict[str, str]]]]:
+def _creates(
+    projects: Any, shares: Any, carts: Any, orders: Any, uploads: Any, mobile: Any
+) -> dict[str, Callable[[str], tuple[int, Any, dict[str, str]]]]:
     """One create request per POST route that creates something, each with the same key."""
     f = stored_file(ALICE)
     _, project, _ = send(projects, "POST", "/projects", key=None, body=project_body([f.file_id]))
     pid = {"projectId": project["projectId"]}
-    _, copyable, _ = send(shares, "POST", "/projects/{projectId}/shares", key=None, path_params=pid,
-                          body={"mode": "copy", "expiresInDays": 7})
+    _, copyable, _ = send(
+        shares,
+        "POST",
+        "/projects/{projectId}/shares",
+        key=None,
+        path_params=pid,
+        body={"mode": "copy", "expiresInDays": 7},
+    )
     cart_body = {"projectId": project["projectId"], "productSku": "BOOK", "quantity": 1}
     _, item, _ = send(carts, "POST", "/cart-items", key=None, body=cart_body)
-    _, order, _ = send(orders, "POST", "/orders", key=None,
-                       body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": "ref-0"})
+    _, order, _ = send(
+        orders, "POST", "/orders", key=None, body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": "ref-0"}
+    )
     _, second_item, _ = send(carts, "POST", "/cart-items", key=None, body=cart_body)
     return {
-        "POST /uploads": lambda key: send(uploads, "POST", "/uploads", key=key,
-                                      body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 100}),
-        "POST /upload-batches": lambda key: send(uploads, "POST", "/upload-batches", key=key, body={
-            "files": [{"filename": "b.jpg", "contentType": "image/jpeg", "sizeBytes": 100}]}),
-        "POST /multipart-uploads": lambda key: send(uploads, "POST", "/multipart-uploads", key=key, body={
-            "filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": 12_000_000}),
+        "POST /uploads": lambda key: send(
+            uploads,
+            "POST",
+            "/uploads",
+            key=key,
+            body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
+        ),
+        "POST /upload-batches": lambda key: send(
+            uploads,
+            "POST",
+            "/upload-batches",
+            key=key,
+            body={"files": [{"filename": "b.jpg", "contentType": "image/jpeg", "sizeBytes": 100}]},
+        ),
+        "POST /multipart-uploads": lambda key: send(
+            uploads,
+            "POST",
+            "/multipart-uploads",
+            key=key,
+            body={"filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": 12_000_000},
+        ),
         "POST /projects": lambda key: send(projects, "POST", "/projects", key=key, body=project_body([f.file_id])),
-        "POST /projects/{id}/shares": lambda key: send(shares, "POST", "/projects/{projectId}/shares", key=key,
-                                                       path_params=pid, body={"mode": "view", "expiresInDays": 7}),
-        "POST /shares/{token}/copies": lambda key: send(shares, "POST", "/shares/{token}/copies", key=key,
-                                                        principal=BOB, path_params={"token": copyable["token"]}),
+        "POST /projects/{id}/shares": lambda key: send(
+            shares,
+            "POST",
+            "/projects/{projectId}/shares",
+            key=key,
+            path_params=pid,
+            body={"mode": "view", "expiresInDays": 7},
+        ),
+        "POST /shares/{token}/copies": lambda key: send(
+            shares, "POST", "/shares/{token}/copies", key=key, principal=BOB, path_params={"token": copyable["token"]}
+        ),
         "POST /cart-items": lambda key: send(carts, "POST", "/cart-items", key=key, body=cart_body),
-        "POST /orders": lambda key: send(orders, "POST", "/orders", key=key, body={
-            "cartItemIds": [second_item["cartItemId"]], "externalOrderRef": "ref-1"}),
-        "POST /orders/{id}/resubmissions": lambda key: send(orders, "POST", "/orders/{orderId}/resubmissions", key=key,
-                                                        path_params={"orderId": order["orderId"]}),
-        "POST /mobile-uploads": lambda key: send(mobile, "POST", "/mobile-uploads", key=key,
-                                                 body={"retention": "session"}),
+        "POST /orders": lambda key: send(
+            orders,
+            "POST",
+            "/orders",
+            key=key,
+            body={"cartItemIds": [second_item["cartItemId"]], "externalOrderRef": "ref-1"},
+        ),
+        "POST /orders/{id}/resubmissions": lambda key: send(
+            orders, "POST", "/orders/{orderId}/resubmissions", key=key, path_params={"orderId": order["orderId"]}
+        ),
+        "POST /mobile-uploads": lambda key: send(
+            mobile, "POST", "/mobile-uploads", key=key, body={"retention": "session"}
+        ),
     }
 
 
-ID_FIELD = {"POST /uploads": "fileId", "POST /upload-batches": "items", "POST /multipart-uploads": "fileId",
-            "POST /projects": "projectId", "POST /projects/{id}/shares": "shareId",
-            "POST /shares/{token}/copies": "projectId", "POST /cart-items": "cartItemId", "POST /orders": "orderId",
-            "POST /orders/{id}/resubmissions": "resubmissionId", "POST /mobile-uploads": "mobileUploadId"}
+ID_FIELD = {
+    "POST /uploads": "fileId",
+    "POST /upload-batches": "items",
+    "POST /multipart-uploads": "fileId",
+    "POST /projects": "projectId",
+    "POST /projects/{id}/shares": "shareId",
+    "POST /shares/{token}/copies": "projectId",
+    "POST /cart-items": "cartItemId",
+    "POST /orders": "orderId",
+    "POST /orders/{id}/resubmissions": "resubmissionId",
+    "POST /mobile-uploads": "mobileUploadId",
+}
 
 
-def test_every_create_route_replays_with_a_key(projects: Any, shares: Any, carts: Any, orders: Any,
-                                               uploads: Any, mobile: Any) -> None:
+def test_every_create_route_replays_with_a_key(
+    projects: Any, shares: Any, carts: Any, orders: Any, uploads: Any, mobile: Any
+) -> None:
     routes = _creates(projects, shares, carts, orders, uploads, mobile)
     assert set(routes) == set(ID_FIELD)
     for name, create in routes.items():
@@ -239,5 +295,7 @@ def test_every_create_route_replays_with_a_key(projects: Any, shares: Any, carts
         if name != "POST /orders":  # an order reference places one order whatever the key
             assert other_status in (200, 201, 202) and other[ID_FIELD[name]] != first[ID_FIELD[name]], name
     # h26's batch and multipart routes: a retried batch is the same files, not a second set
-    assert routes["POST /upload-batches"]("key of POST /upload-batches")[1]["items"] == \
+    assert (
         routes["POST /upload-batches"]("key of POST /upload-batches")[1]["items"]
+        == routes["POST /upload-batches"]("key of POST /upload-batches")[1]["items"]
+    )

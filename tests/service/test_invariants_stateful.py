@@ -64,17 +64,30 @@ IMAGE = jpeg()
 FILE_PICKS = st.integers(0, 7)  # positions in the list of uploads (modulo its length)
 _examples = itertools.count()
 # The calls that change the table or the bucket (as tests.conftest.RequestCounter names them).
-WRITES = ("dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.DeleteItem", "dynamodb.TransactWriteItems",
-          "dynamodb.BatchWriteItem", "s3.PutObject", "s3.CopyObject", "s3.DeleteObject", "s3.DeleteObjects")
+WRITES = (
+    "dynamodb.PutItem",
+    "dynamodb.UpdateItem",
+    "dynamodb.DeleteItem",
+    "dynamodb.TransactWriteItems",
+    "dynamodb.BatchWriteItem",
+    "s3.PutObject",
+    "s3.CopyObject",
+    "s3.DeleteObject",
+    "s3.DeleteObjects",
+)
 ((_, TABLE_DEFINITION),) = resources_of_type("file", "AWS::DynamoDB::Table").items()
 
 
 def create_table(client: Any, name: str) -> None:
     """The table of services/file/serverless.yml (parsed once: a fresh table for every example)."""
     props = TABLE_DEFINITION["Properties"]
-    client.create_table(TableName=name, BillingMode=props["BillingMode"],
-                        AttributeDefinitions=props["AttributeDefinitions"], KeySchema=props["KeySchema"],
-                        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"])
+    client.create_table(
+        TableName=name,
+        BillingMode=props["BillingMode"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+    )
 
 
 @dataclass
@@ -156,14 +169,24 @@ class Retention(RuleBasedStateMachine):
         self.bucket = bucket
         self.expiry = ExpiryStore(table, bucket, SHARDS)
         self.uploads = UploadContext(TENANT, files, bucket)
-        self.projects_ctx = ProjectContext(tenant=TENANT, files=files, holds=holds,
-                                           projects=ProjectStore(table, holds, bucket, SHARDS), bucket=bucket,
-                                           holders=holders)
+        self.projects_ctx = ProjectContext(
+            tenant=TENANT,
+            files=files,
+            holds=holds,
+            projects=ProjectStore(table, holds, bucket, SHARDS),
+            bucket=bucket,
+            holders=holders,
+        )
         self.cart_ctx = CartContext(project=self.projects_ctx, cart_items=CartItemStore(table, SHARDS))
-        self.share_ctx = ShareContext(project=self.projects_ctx, shares=ShareStore(table, SHARDS),
-                                      public_base_url="http://localhost")
-        self.order_ctx = OrderContext(project=self.projects_ctx, cart_items=self.cart_ctx.cart_items,
-                                      orders=OrderStore(table, SHARDS), events=OrderEvents(None, "unused"))
+        self.share_ctx = ShareContext(
+            project=self.projects_ctx, shares=ShareStore(table, SHARDS), public_base_url="http://localhost"
+        )
+        self.order_ctx = OrderContext(
+            project=self.projects_ctx,
+            cart_items=self.cart_ctx.cart_items,
+            orders=OrderStore(table, SHARDS),
+            events=OrderEvents(None, "unused"),
+        )
         self.sweep_ctx = SweepContext(expiry=self.expiry, holders=holders, tenant=lambda _: TENANT, shards=SHARDS)
         self.tenant_id = f"t{number}"
         self.sessions = itertools.count()
@@ -197,8 +220,9 @@ class Retention(RuleBasedStateMachine):
 
     def pin_count(self, project_id: str) -> int:
         """The pins on a project: one per cart item made from it, per order that froze it, per copy of it."""
-        return (sum(project_id in h.pins for h in self.pinners())
-                + sum(c.base == project_id for c in self.copies.values()))
+        return sum(project_id in h.pins for h in self.pinners()) + sum(
+            c.base == project_id for c in self.copies.values()
+        )
 
     def holding(self, file_id: str) -> set[str]:
         """The projects that hold the file (current or retained); copies hold nothing of alice's."""
@@ -218,16 +242,20 @@ class Retention(RuleBasedStateMachine):
         f = self.files[file_id]
         if f.deleted:
             return False
-        listed = (any(file_id in p.files and p.live(self.now) for p in self.all_projects().values())
-                  or any(file_id in h.files and h.expires_at > self.now for h in self.pinners()))
+        listed = any(file_id in p.files and p.live(self.now) for p in self.all_projects().values()) or any(
+            file_id in h.files and h.expires_at > self.now for h in self.pinners()
+        )
         own = f.expires_at > self.now and (
-            not f.pending or abandoned_due(f.created_at, TENANT.upload_url_seconds, f.expires_at) > self.now)
+            not f.pending or abandoned_due(f.created_at, TENANT.upload_url_seconds, f.expires_at) > self.now
+        )
         return listed or own
 
     def state(self) -> tuple[int, str]:
         """The writes made so far, and everything the model knows but the clock."""
-        return (sum(self.aws.requests.calls[op] for op in WRITES),
-                repr((self.files, self.projects, self.copies, self.cart_items, self.orders)))
+        return (
+            sum(self.aws.requests.calls[op] for op in WRITES),
+            repr((self.files, self.projects, self.copies, self.cart_items, self.orders)),
+        )
 
     def pick(self, picks: list[int]) -> list[str]:
         """Uploaded files by position, without repeats."""
@@ -255,10 +283,12 @@ class Retention(RuleBasedStateMachine):
     # removes the copy removes it too). The chains that leave a copy or an order the last pin of a
     # deleted or edited project (save, copy or check out, edit or delete the project, drop the pin,
     # then delete the file, log out, save again or sweep) are too long for random steps alone.
-    @initialize(target=projects_bundle, count=st.integers(1, 2),
-                then=st.sampled_from(["copy", "copy removed", "copy removed, saved again", "original deleted",
-                                      "order", None]),
-                replace_first=st.booleans())
+    @initialize(
+        target=projects_bundle,
+        count=st.integers(1, 2),
+        then=st.sampled_from(["copy", "copy removed", "copy removed, saved again", "original deleted", "order", None]),
+        replace_first=st.booleans(),
+    )
     def start_with_a_project(self, count: int, then: str | None, replace_first: bool) -> Any:
         for _ in range(count):
             self.upload()
@@ -305,8 +335,9 @@ class Retention(RuleBasedStateMachine):
         ticket = request_upload(self.principal, request, self.uploads, self.now)
         record = self.files_store.get_file(self.tenant_id, "alice", ticket.file_id)
         assert record is not None
-        self.files[record.file_id] = FileModel(record.file_id, self.principal.session_id, record.expires_at,
-                                               self.now, pending=True)
+        self.files[record.file_id] = FileModel(
+            record.file_id, self.principal.session_id, record.expires_at, self.now, pending=True
+        )
 
     @precondition(lambda self: self.uploaded)
     @rule(target=projects_bundle, picks=st.lists(FILE_PICKS, min_size=1, max_size=4))
@@ -326,8 +357,9 @@ class Retention(RuleBasedStateMachine):
             return None
         assert expected, "a save of files that are gone succeeded"
         assert [f.file_id for f in view.files] == chosen
-        self.projects[view.project_id] = ProjectModel(view.project_id, self.now + TENANT.project_retention_seconds,
-                                                      set(chosen), set(chosen))
+        self.projects[view.project_id] = ProjectModel(
+            view.project_id, self.now + TENANT.project_retention_seconds, set(chosen), set(chosen)
+        )
         return view.project_id
 
     @rule(project_id=projects_bundle, picks=st.lists(FILE_PICKS, max_size=4))
@@ -345,8 +377,9 @@ class Retention(RuleBasedStateMachine):
         request = ProjectInput(name="p", product_type="photobook", file_ids=chosen)
         added_usable = all(self.usable(f) for f in chosen if project is None or f not in project.files)
         try:
-            view = update_project(self.principal, project_id, request, str(project.version if project else 1),
-                                  self.projects_ctx, self.now)
+            view = update_project(
+                self.principal, project_id, request, str(project.version if project else 1), self.projects_ctx, self.now
+            )
         except NotFound:
             assert not live, "a live project was not found"
             return
@@ -412,8 +445,9 @@ class Retention(RuleBasedStateMachine):
             return None
         assert project is not None and project.live(self.now), "a deleted or expired project went into the cart"
         self.carted += 1
-        self.cart_items[view.cart_item_id] = PinModel(view.cart_item_id, self.now + TENANT.cart_retention_seconds,
-                                                      set(project.files), {project_id})
+        self.cart_items[view.cart_item_id] = PinModel(
+            view.cart_item_id, self.now + TENANT.cart_retention_seconds, set(project.files), {project_id}
+        )
         return view.cart_item_id
 
     @rule(cart_item_id=consumes(cart_bundle))
@@ -455,8 +489,9 @@ class Retention(RuleBasedStateMachine):
         assert project is not None and project.live(self.now), "a deleted or expired project was shared"
         view = copy_share(self.bob, created.token, self.share_ctx, self.now)
         assert {f.file_id for f in view.files} == project.files
-        self.copies[view.project_id] = ProjectModel(view.project_id, self.now + TENANT.project_retention_seconds,
-                                                    set(project.files), set(), base=project_id)
+        self.copies[view.project_id] = ProjectModel(
+            view.project_id, self.now + TENANT.project_retention_seconds, set(project.files), set(), base=project_id
+        )
         self.copied.append(view.project_id)
 
     @precondition(lambda self: self.copied)
@@ -530,8 +565,9 @@ class Retention(RuleBasedStateMachine):
         file_ids = {f for files in pinned.values() for f in files}
         assert {f.file_id for p in view.projects for f in p.files} == file_ids
         assert {p.project_id for p in view.projects} == project_ids
-        self.orders[view.order_id] = PinModel(view.order_id, self.now + TENANT.order_retention_seconds, file_ids,
-                                              project_ids)
+        self.orders[view.order_id] = PinModel(
+            view.order_id, self.now + TENANT.order_retention_seconds, file_ids, project_ids
+        )
 
     @rule(pick=FILE_PICKS)
     def delete_file(self, pick: int) -> None:
@@ -568,8 +604,10 @@ class Retention(RuleBasedStateMachine):
 
     # Mostly small steps (sessions and saves interleave), sometimes past a retention.
     # 181 days: past an order's retention, within a project's.
-    @rule(seconds=st.sampled_from([60, 60, 600, HOUR, 6 * HOUR + 1, DAY, 30 * DAY, 181 * DAY, 366 * DAY]),
-          then_sweep=st.booleans())
+    @rule(
+        seconds=st.sampled_from([60, 60, 600, HOUR, 6 * HOUR + 1, DAY, 30 * DAY, 181 * DAY, 366 * DAY]),
+        then_sweep=st.booleans(),
+    )
     def advance_clock(self, seconds: int, then_sweep: bool) -> None:
         """Time passes, and the scheduler may run at its end (the deleted, the expired and what they
         held go; chains of a pin dropped and what it kept removed need fewer steps)."""
@@ -616,9 +654,11 @@ class Retention(RuleBasedStateMachine):
 
     def holder_keys(self) -> list[dict[str, str]]:
         """The META keys of the holders the model has."""
-        return ([keys.project_key(self.tenant_id, p) for p in self.all_projects()]
-                + [keys.cart_item_key(self.tenant_id, c) for c in self.cart_items]
-                + [keys.order_key(self.tenant_id, o) for o in self.orders])
+        return (
+            [keys.project_key(self.tenant_id, p) for p in self.all_projects()]
+            + [keys.cart_item_key(self.tenant_id, c) for c in self.cart_items]
+            + [keys.order_key(self.tenant_id, o) for o in self.orders]
+        )
 
     def snapshot(self) -> Snapshot:
         """The file items, the METAs of the model's holders and of those it removed (BatchGetItem, 100 keys
@@ -633,8 +673,12 @@ class Retention(RuleBasedStateMachine):
         projection = ", ".join(["pk", "sk", "holdCount", "pinCount", "version", "expiresAt", *names])
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for start in range(0, len(unique), 100):
-            request = {"Keys": [{"pk": {"S": k["pk"]}, "sk": {"S": k["sk"]}} for k in unique[start:start + 100]],
-                       "ConsistentRead": True, "ProjectionExpression": projection, "ExpressionAttributeNames": names}
+            request = {
+                "Keys": [{"pk": {"S": k["pk"]}, "sk": {"S": k["sk"]}} for k in unique[start : start + 100]],
+                "ConsistentRead": True,
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": names,
+            }
             response = self.aws.dynamodb.batch_get_item(RequestItems={self.table_name: request})
             assert not response.get("UnprocessedKeys")
             found |= {(i["pk"]["S"], i["sk"]["S"]): i for i in response["Responses"][self.table_name]}
@@ -683,8 +727,9 @@ class Retention(RuleBasedStateMachine):
             if f.deleted:
                 continue
             item = stored.files[f.file_id]
-            marks = {name.removeprefix("H#") for name, value in item.items()
-                     if name.startswith("H#") and int(value["N"]) > 0}
+            marks = {
+                name.removeprefix("H#") for name, value in item.items() if name.startswith("H#") and int(value["N"]) > 0
+            }
             expected = self.holding(f.file_id)
             assert marks == expected, f"file {f.file_id}: held by {marks}, the model says {expected}"
             assert int(item.get("holdCount", {"N": "0"})["N"]) == len(expected), (f.file_id, item.get("holdCount"))
@@ -699,12 +744,17 @@ class Retention(RuleBasedStateMachine):
             assert int(meta["expiresAt"]["N"]) == project.expires_at, project_id
             # An expired one is marked deleting by the sweep that finds it pinned.
             status = meta["status"]["S"]
-            assert status in ({"deleting"} if project.deleting else {"active"} if project.live(self.now)
-                              else {"active", "deleting"}), (project_id, status)
+            assert status in (
+                {"deleting"} if project.deleting else {"active"} if project.live(self.now) else {"active", "deleting"}
+            ), (project_id, status)
         # Documents: one manifest per project or copy, the frozen ones of each order; none of the removed.
-        expected_documents = Counter({**{p: 1 for p in self.all_projects()},
-                                      **{f"{c}.manifest.json": 1 for c in self.cart_items},  # the pinned version
-                                      **{o: 2 * len(m.pins) for o, m in self.orders.items()}})
+        expected_documents = Counter(
+            {
+                **{p: 1 for p in self.all_projects()},
+                **{f"{c}.manifest.json": 1 for c in self.cart_items},  # the pinned version
+                **{o: 2 * len(m.pins) for o, m in self.orders.items()},
+            }
+        )
         assert stored.documents == expected_documents, (stored.documents, expected_documents)
 
 
@@ -729,6 +779,10 @@ def test_held_images_stay_and_unheld_ones_go(aws: Aws, half: int) -> None:
     Retention.aws = aws
     run_state_machine_as_test(
         Retention,
-        settings=settings(max_examples=max(1, EXAMPLES // 2), stateful_step_count=12, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
+        settings=settings(
+            max_examples=max(1, EXAMPLES // 2),
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
     )

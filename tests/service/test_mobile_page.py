@@ -29,8 +29,11 @@ def page(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def get(handler: Any, asset: str | None) -> dict[str, Any]:
-    event = {"httpMethod": "GET", "resource": "/mobile/{asset}" if asset else "/mobile",
-             "pathParameters": {"asset": asset} if asset else None}
+    event = {
+        "httpMethod": "GET",
+        "resource": "/mobile/{asset}" if asset else "/mobile",
+        "pathParameters": {"asset": asset} if asset else None,
+    }
     return handler(event, None)  # type: ignore[no-any-return]
 
 

@@ -32,16 +32,29 @@ PHONE_ROUTES = {
 }
 
 
-def open_mobile_upload(principal: Principal = ALICE, *, retention: Retention = Retention.SESSION,
-                       max_files: int = 50, max_bytes: int = 10**9, now: int | None = None,
-                       secret: str = "s" * 43) -> MobileUploadRecord:
+def open_mobile_upload(
+    principal: Principal = ALICE,
+    *,
+    retention: Retention = Retention.SESSION,
+    max_files: int = 50,
+    max_bytes: int = 10**9,
+    now: int | None = None,
+    secret: str = "s" * 43,
+) -> MobileUploadRecord:
     """A mobile upload put straight into the table (for tests whose subject is not its creation)."""
     now = now or int(time.time())
     record = MobileUploadRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, session_id=principal.session_id,
-        mobile_upload_id=ids.new_id(), token_hash=ids.hash_token(secret), retention=retention,
-        created_at=now, link_expires_at=now + 3600, expires_at=now + 3600 + 6 * 3600,
-        max_files=max_files, max_bytes=max_bytes,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        session_id=principal.session_id,
+        mobile_upload_id=ids.new_id(),
+        token_hash=ids.hash_token(secret),
+        retention=retention,
+        created_at=now,
+        link_expires_at=now + 3600,
+        expires_at=now + 3600 + 6 * 3600,
+        max_files=max_files,
+        max_bytes=max_bytes,
     )
     factory.mobile_upload_store().add_mobile_upload(record)
     return record
@@ -49,16 +62,19 @@ def open_mobile_upload(principal: Principal = ALICE, *, retention: Retention = R
 
 def phone_of(record: MobileUploadRecord) -> Principal:
     """The principal the authorizer derives from the record's token."""
-    return Principal(record.tenant_id, record.user_id, record.session_id,
-                     (f"mobile-upload:{record.mobile_upload_id}",))
+    return Principal(record.tenant_id, record.user_id, record.session_id, (f"mobile-upload:{record.mobile_upload_id}",))
 
 
 @pytest.fixture
 def handlers(aws: Aws) -> dict[str, Any]:
     from file_service.handlers import authorizer, files, mobile_uploads, uploads
 
-    return {"mobile": mobile_uploads.handler, "uploads": uploads.handler, "files": files.handler,
-            "authorizer": authorizer.handler}
+    return {
+        "mobile": mobile_uploads.handler,
+        "uploads": uploads.handler,
+        "files": files.handler,
+        "authorizer": authorizer.handler,
+    }
 
 
 def create(handler: Any, principal: Principal = ALICE, retention: str = "session") -> tuple[int, Any]:
@@ -66,10 +82,13 @@ def create(handler: Any, principal: Principal = ALICE, retention: str = "session
     return call(handler, event)
 
 
-def mobile_get(handler: Any, mobile_upload_id: str, principal: Principal = ALICE,
-               suffix: str = "") -> tuple[int, Any]:
-    event = api_event("GET", "/mobile-uploads/{mobileUploadId}" + suffix, principal=principal,
-                      path_params={"mobileUploadId": mobile_upload_id})
+def mobile_get(handler: Any, mobile_upload_id: str, principal: Principal = ALICE, suffix: str = "") -> tuple[int, Any]:
+    event = api_event(
+        "GET",
+        "/mobile-uploads/{mobileUploadId}" + suffix,
+        principal=principal,
+        path_params={"mobileUploadId": mobile_upload_id},
+    )
     return call(handler, event)
 
 
@@ -78,13 +97,25 @@ def authorize(handler: Any, token: str, method: str = "POST", path: str = "uploa
     event = {
         "type": "REQUEST",
         "methodArn": METHOD_ARN.format(method=method, path=path),
-        "resource": f"/{path}", "path": f"/{path}", "httpMethod": method,
+        "resource": f"/{path}",
+        "path": f"/{path}",
+        "httpMethod": method,
         "headers": {"Authorization": f"Bearer {token}"},
         "multiValueHeaders": {"Authorization": [f"Bearer {token}"]},
-        "queryStringParameters": None, "pathParameters": None, "stageVariables": None,
-        "requestContext": {"path": f"/prod/{path}", "accountId": "123456789012", "resourceId": "x",
-                           "stage": "prod", "requestId": "r1", "identity": {"sourceIp": "127.0.0.1"},
-                           "resourcePath": f"/{path}", "httpMethod": method, "apiId": "abc123"},
+        "queryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "path": f"/prod/{path}",
+            "accountId": "123456789012",
+            "resourceId": "x",
+            "stage": "prod",
+            "requestId": "r1",
+            "identity": {"sourceIp": "127.0.0.1"},
+            "resourcePath": f"/{path}",
+            "httpMethod": method,
+            "apiId": "abc123",
+        },
     }
     return handler(event, LambdaContext())
 
@@ -99,6 +130,7 @@ def phone_upload(handlers: dict[str, Any], phone: Principal, data: bytes) -> dic
 
 
 # --- the desktop opens a mobile upload ---------------------------------------------------------
+
 
 def test_creating_returns_a_token_its_page_url_and_qr_code_and_stores_only_the_hash(
     aws: Aws, handlers: dict[str, Any]
@@ -127,9 +159,17 @@ def test_the_page_url_follows_the_tenants_template(
 ) -> None:
     from imagestore.config import get_settings
 
-    monkeypatch.setenv("IMAGESTORE_TENANT_SETTINGS", json.dumps(
-        {"shop-a": {"mobile_upload_url_template": "https://shop.example/upload#token={token}",
-                    "mobile_upload_link_seconds": 600}}))
+    monkeypatch.setenv(
+        "IMAGESTORE_TENANT_SETTINGS",
+        json.dumps(
+            {
+                "shop-a": {
+                    "mobile_upload_url_template": "https://shop.example/upload#token={token}",
+                    "mobile_upload_link_seconds": 600,
+                }
+            }
+        ),
+    )
     get_settings.cache_clear()
 
     status, body = create(handlers["mobile"])
@@ -152,6 +192,7 @@ def test_an_unknown_retention_is_a_400(aws: Aws, handlers: dict[str, Any]) -> No
 
 # --- the authorizer and the phone's token -------------------------------------------------------
 
+
 def test_a_valid_phone_token_is_allowed_only_its_upload_routes(aws: Aws, handlers: dict[str, Any]) -> None:
     _, body = create(handlers["mobile"])
 
@@ -160,22 +201,29 @@ def test_a_valid_phone_token_is_allowed_only_its_upload_routes(aws: Aws, handler
     (statement,) = answer["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert set(statement["Resource"]) == PHONE_ROUTES
-    assert answer["context"] == {"tenantId": "shop-a", "userId": "alice", "sessionId": "s1",
-                                 "scope": f"mobile-upload:{body['mobileUploadId']}"}
+    assert answer["context"] == {
+        "tenantId": "shop-a",
+        "userId": "alice",
+        "sessionId": "s1",
+        "scope": f"mobile-upload:{body['mobileUploadId']}",
+    }
 
 
 def test_a_user_jwt_still_passes_the_authorizer(aws: Aws, handlers: dict[str, Any]) -> None:
     answer = authorize(handlers["authorizer"], mint(), "GET", "files")
     assert answer["policyDocument"]["Statement"][0]["Resource"] == [
-        "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"]
+        "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"
+    ]
 
 
-def test_a_revoked_phone_token_is_refused(
-    aws: Aws, handlers: dict[str, Any], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_revoked_phone_token_is_refused(aws: Aws, handlers: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     _, body = create(handlers["mobile"])
-    event = api_event("DELETE", "/mobile-uploads/{mobileUploadId}", principal=ALICE,
-                      path_params={"mobileUploadId": body["mobileUploadId"]})
+    event = api_event(
+        "DELETE",
+        "/mobile-uploads/{mobileUploadId}",
+        principal=ALICE,
+        path_params={"mobileUploadId": body["mobileUploadId"]},
+    )
     assert call(handlers["mobile"], event)[0] == 204
 
     with pytest.raises(Exception, match=r"^Unauthorized$"):
@@ -195,13 +243,16 @@ def test_an_expired_phone_token_is_refused(
     assert "expired" in caplog.text
 
 
-@pytest.mark.parametrize("forge", [
-    lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),  # forged secret
-    lambda t: t.replace("mu1.shop-a.", "mu1.shop-b.", 1),  # the same upload asked for in another tenant
-    lambda t: "mu1." + ".".join(t.split(".")[1:3]),  # no secret
-    lambda t: t.replace(t.split(".")[2], ids.new_id()),  # another (unknown) mobile upload
-    lambda t: "mu1.shop#a." + ".".join(t.split(".")[2:]),  # a key separator in the tenant
-])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),  # forged secret
+        lambda t: t.replace("mu1.shop-a.", "mu1.shop-b.", 1),  # the same upload asked for in another tenant
+        lambda t: "mu1." + ".".join(t.split(".")[1:3]),  # no secret
+        lambda t: t.replace(t.split(".")[2], ids.new_id()),  # another (unknown) mobile upload
+        lambda t: "mu1.shop#a." + ".".join(t.split(".")[2:]),  # a key separator in the tenant
+    ],
+)
 def test_forged_phone_tokens_are_refused(aws: Aws, handlers: dict[str, Any], forge: Any) -> None:
     _, body = create(handlers["mobile"])
     with pytest.raises(Exception, match=r"^Unauthorized$"):
@@ -209,6 +260,7 @@ def test_forged_phone_tokens_are_refused(aws: Aws, handlers: dict[str, Any], for
 
 
 # --- the phone uploads, the desktop sees the files ---------------------------------------------
+
 
 def test_phone_uploads_arrive_in_the_desktop_session_with_the_mobile_uploads_retention(
     aws: Aws, handlers: dict[str, Any]
@@ -247,7 +299,9 @@ def test_listing_a_mobile_upload_costs_one_get_and_one_query(aws: Aws, handlers:
 
     assert status == 200 and len(view["files"]) == 3
     assert {k: v for k, v in aws.requests.calls.items() if k.startswith("dynamodb.")} == {
-        "dynamodb.GetItem": 1, "dynamodb.Query": 1}
+        "dynamodb.GetItem": 1,
+        "dynamodb.Query": 1,
+    }
 
 
 def test_a_full_mobile_upload_answers_409(aws: Aws, handlers: dict[str, Any]) -> None:
@@ -309,8 +363,7 @@ def test_after_the_link_window_the_phone_cannot_start_an_upload(
     assert status == 401 and "expired" in body["error"]["message"]
 
 
-def test_the_phone_cannot_complete_files_outside_its_mobile_upload(aws: Aws, handlers: dict[str, Any]
-                                                                   ) -> None:
+def test_the_phone_cannot_complete_files_outside_its_mobile_upload(aws: Aws, handlers: dict[str, Any]) -> None:
     phone = phone_of(open_mobile_upload())
     status, ticket = request_upload(handlers["uploads"], ALICE)
     assert status == 201
@@ -319,18 +372,24 @@ def test_the_phone_cannot_complete_files_outside_its_mobile_upload(aws: Aws, han
 
 # --- who may see what ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stranger", [BOB, MALLORY])
 def test_other_users_and_tenants_get_404(aws: Aws, handlers: dict[str, Any], stranger: Principal) -> None:
     record = open_mobile_upload()
     assert mobile_get(handlers["mobile"], record.mobile_upload_id, stranger)[0] == 404
-    event = api_event("DELETE", "/mobile-uploads/{mobileUploadId}", principal=stranger,
-                      path_params={"mobileUploadId": record.mobile_upload_id})
+    event = api_event(
+        "DELETE",
+        "/mobile-uploads/{mobileUploadId}",
+        principal=stranger,
+        path_params={"mobileUploadId": record.mobile_upload_id},
+    )
     assert call(handlers["mobile"], event)[0] == 404
     assert factory.mobile_upload_store().get_mobile_upload("shop-a", record.mobile_upload_id).revoked is False  # type: ignore[union-attr]
 
 
 def test_a_mobile_upload_past_its_retention_is_gone_before_the_sweep_removes_it(
-        aws: Aws, handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    aws: Aws, handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     record = open_mobile_upload()
     assert mobile_get(handlers["mobile"], record.mobile_upload_id)[0] == 200
 
@@ -355,8 +414,13 @@ def test_the_qr_png_needs_the_uploads_own_token(aws: Aws, handlers: dict[str, An
 
     def qr(token: str | None) -> dict[str, Any]:
         headers = {"Accept": "image/png", **({"X-Mobile-Upload-Token": token} if token else {})}
-        event = api_event("GET", "/mobile-uploads/{mobileUploadId}/qr.png", principal=ALICE, headers=headers,
-                          path_params={"mobileUploadId": created["mobileUploadId"]})
+        event = api_event(
+            "GET",
+            "/mobile-uploads/{mobileUploadId}/qr.png",
+            principal=ALICE,
+            headers=headers,
+            path_params={"mobileUploadId": created["mobileUploadId"]},
+        )
         return handlers["mobile"](event, LambdaContext())
 
     response = qr(created["token"])

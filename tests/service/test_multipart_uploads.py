@@ -36,21 +36,37 @@ def sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def create(handler: Any, data: bytes, principal: Principal = ALICE, checksum: bool = True,
-           **extra: Any) -> tuple[int, Any]:
-    body = {"filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": len(data), "partSizeBytes": PART,
-            **({"sha256": sha256(data)} if checksum else {}), **extra}
+def create(
+    handler: Any, data: bytes, principal: Principal = ALICE, checksum: bool = True, **extra: Any
+) -> tuple[int, Any]:
+    body = {
+        "filename": "big.jpg",
+        "contentType": "image/jpeg",
+        "sizeBytes": len(data),
+        "partSizeBytes": PART,
+        **({"sha256": sha256(data)} if checksum else {}),
+        **extra,
+    }
     return call(handler, api_event("POST", "/multipart-uploads", principal=principal, body=body))
 
 
-def op(handler: Any, method: str, path: str, file_id: str, principal: Principal = ALICE,
-       body: Any = None) -> tuple[int, Any]:
-    return call(handler, api_event(method, f"/multipart-uploads/{{fileId}}{path}", principal=principal,
-                                   path_params={"fileId": file_id}, body=body))
+def op(
+    handler: Any, method: str, path: str, file_id: str, principal: Principal = ALICE, body: Any = None
+) -> tuple[int, Any]:
+    return call(
+        handler,
+        api_event(
+            method,
+            f"/multipart-uploads/{{fileId}}{path}",
+            principal=principal,
+            path_params={"fileId": file_id},
+            body=body,
+        ),
+    )
 
 
 def part_of(data: bytes, number: int) -> bytes:
-    return data[(number - 1) * PART:number * PART]
+    return data[(number - 1) * PART : number * PART]
 
 
 def sign(handler: Any, file_id: str, data: bytes, numbers: list[int], checksum: bool = True) -> tuple[int, Any]:
@@ -111,12 +127,15 @@ def test_a_whole_file_of_other_bytes_is_refused_and_nothing_is_stored(aws: Aws, 
     assert aws.item("T#shop-a#U#alice", f"FILE#{file_id}")["status"] == "pending"
 
 
-@pytest.mark.parametrize(("parts", "reason"), [
-    ([{"partNumber": 2}, {"partNumber": 1}, {"partNumber": 3}], "ascending"),
-    ([{"partNumber": 1}, {"partNumber": 1}, {"partNumber": 3}], "ascending"),
-    ([{"partNumber": 1}, {"partNumber": 2}], "1..3"),
-    ([{"partNumber": 0}], "bad_request"),
-])
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        ([{"partNumber": 2}, {"partNumber": 1}, {"partNumber": 3}], "ascending"),
+        ([{"partNumber": 1}, {"partNumber": 1}, {"partNumber": 3}], "ascending"),
+        ([{"partNumber": 1}, {"partNumber": 2}], "1..3"),
+        ([{"partNumber": 0}], "bad_request"),
+    ],
+)
 def test_a_malformed_part_list_is_a_400(uploads: Any, big: bytes, parts: Any, reason: str) -> None:
     _, ticket = create(uploads, big, checksum=False)
 
@@ -125,13 +144,16 @@ def test_a_malformed_part_list_is_a_400(uploads: Any, big: bytes, parts: Any, re
     assert status == 400 and reason in str(body)
 
 
-@pytest.mark.parametrize(("parts", "status"), [
-    ([{"partNumber": 4}], 400),
-    ([{"partNumber": 1}, {"partNumber": 1}], 400),
-    ([{"partNumber": n} for n in range(1, 102)], 400),
-    ([], 400),
-    ([{"partNumber": 1, "sha256": "x"}], 400),
-])
+@pytest.mark.parametrize(
+    ("parts", "status"),
+    [
+        ([{"partNumber": 4}], 400),
+        ([{"partNumber": 1}, {"partNumber": 1}], 400),
+        ([{"partNumber": n} for n in range(1, 102)], 400),
+        ([], 400),
+        ([{"partNumber": 1, "sha256": "x"}], 400),
+    ],
+)
 def test_signing_parts_outside_the_file_is_a_400(uploads: Any, big: bytes, parts: Any, status: int) -> None:
     _, ticket = create(uploads, big, checksum=False)
     assert op(uploads, "POST", "/parts", ticket["fileId"], body={"parts": parts})[0] == status

@@ -53,8 +53,14 @@ def save(projects: Any, file_ids: list[str], project_id: str | None = None, vers
     if project_id is None:
         event = api_event("POST", "/projects", principal=ALICE, body=body)
     else:
-        event = api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
-                          path_params={"projectId": project_id}, headers={"If-Match": str(version)})
+        event = api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project_id},
+            headers={"If-Match": str(version)},
+        )
     status, project = call(projects, event)
     assert status in (200, 201), project
     return project
@@ -69,10 +75,13 @@ def add_to_cart(carts: Any, project_id: str | None, principal: Principal = ALICE
     return str(item["cartItemId"])
 
 
-def place(orders: Any, cart_item_ids: list[str], ref: str = "shop-order-1",
-          principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(orders, api_event("POST", "/orders", principal=principal,
-                                  body={"cartItemIds": cart_item_ids, "externalOrderRef": ref}))
+def place(
+    orders: Any, cart_item_ids: list[str], ref: str = "shop-order-1", principal: Principal = ALICE
+) -> tuple[int, Any]:
+    return call(
+        orders,
+        api_event("POST", "/orders", principal=principal, body={"cartItemIds": cart_item_ids, "externalOrderRef": ref}),
+    )
 
 
 def get(orders: Any, order_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
@@ -80,8 +89,10 @@ def get(orders: Any, order_id: str, principal: Principal = ALICE) -> tuple[int, 
 
 
 def resubmit(orders: Any, order_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=principal,
-                                  path_params={"orderId": order_id}))
+    return call(
+        orders,
+        api_event("POST", "/orders/{orderId}/resubmissions", principal=principal, path_params={"orderId": order_id}),
+    )
 
 
 def hold_count(aws: Aws, file_id: str) -> int | None:
@@ -124,7 +135,9 @@ def test_an_order_freezes_its_project_and_holds_its_files(aws: Aws, projects: An
     assert aws.item("T#shop-a#OREF#shop-order-1", "META")["orderId"] == oid
     pid = project["projectId"]
     assert aws.item(f"T#shop-a#ORDER#{oid}", f"PROJECT#{pid}")["pinKey"] == {
-        "pk": f"T#shop-a#P#{pid}", "sk": f"PIN#T#shop-a#ORDER#{oid}"}
+        "pk": f"T#shop-a#P#{pid}",
+        "sk": f"PIN#T#shop-a#ORDER#{oid}",
+    }
     assert aws.item(f"T#shop-a#P#{pid}", "META")["pinCount"] == 2  # the cart item and the order
     assert aws.object_exists(f"shop-a/documents/orders/{oid}/{pid}.json")
     assert aws.object_exists(f"shop-a/documents/orders/{oid}/{pid}.manifest.json")
@@ -172,8 +185,9 @@ def test_a_placement_that_loses_the_reference_to_a_concurrent_one_returns_the_wi
     assert aws.item(f"T#shop-a#P#{pid}", "META")["pinCount"] == 2  # the cart item and the one order
     assert hold_count(aws, f1.file_id) == 1
     assert len(calls) == 2
-    every_order = aws.dynamodb.scan(TableName="imagestore-test", FilterExpression="entity = :o",
-                                    ExpressionAttributeValues={":o": {"S": "order"}})["Items"]
+    every_order = aws.dynamodb.scan(
+        TableName="imagestore-test", FilterExpression="entity = :o", ExpressionAttributeValues={":o": {"S": "order"}}
+    )["Items"]
     assert [o["orderId"]["S"] for o in every_order] == [winner["orderId"]]  # (a test may Scan; the API never does)
 
 
@@ -188,9 +202,10 @@ def test_an_order_keeps_the_version_it_was_made_from(
     _, order = place(orders, [item])
 
     save(projects, [c.file_id], pid, version=1)
-    for event in (api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid}),
-                  api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE,
-                            path_params={"cartItemId": item})):
+    for event in (
+        api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid}),
+        api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE, path_params={"cartItemId": item}),
+    ):
         assert call(projects if "projects" in event["resource"] else carts, event)[0] == 204
     delete_a = api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": a.file_id})
     assert call(files, delete_a)[0] == 409
@@ -208,9 +223,7 @@ def test_an_order_keeps_the_version_it_was_made_from(
     assert hold_count(aws, a.file_id) == 1 and hold_count(aws, c.file_id) == 1
 
 
-def test_a_cart_item_of_a_deleted_project_can_be_ordered(
-    aws: Aws, projects: Any, carts: Any, orders: Any
-) -> None:
+def test_a_cart_item_of_a_deleted_project_can_be_ordered(aws: Aws, projects: Any, carts: Any, orders: Any) -> None:
     """Issue 24: the cart item's pin keeps the deleted project's images for the cart retention, so
     ordering it works (it answered 409 "no longer exists"), from the version it pinned."""
     data = jpeg((20, 20))
@@ -233,8 +246,12 @@ def test_a_cart_item_of_a_deleted_project_can_be_ordered(
     assert requests.get(frozen["files"][0]["downloadUrl"], timeout=10).content == data
     assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
     # The cart item goes; the order keeps the project (and its files) on its own.
-    assert call(carts, api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE,
-                                 path_params={"cartItemId": item}))[0] == 204
+    assert (
+        call(carts, api_event("DELETE", "/cart-items/{cartItemId}", principal=ALICE, path_params={"cartItemId": item}))[
+            0
+        ]
+        == 204
+    )
     run_sweep()
     assert hold_count(aws, a.file_id) == 1 and hold_count(aws, b.file_id) == 1
     kept = get(orders, order["orderId"])[1]["projects"][0]
@@ -262,8 +279,9 @@ def test_an_order_contains_what_was_put_in_the_cart_though_the_project_was_edite
     assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, int(time.time())) == []
 
 
-def _edit_right_after_the_order_reads_the_project(monkeypatch: pytest.MonkeyPatch, projects: Any,
-                                                 new_file_id: str, version: int) -> None:
+def _edit_right_after_the_order_reads_the_project(
+    monkeypatch: pytest.MonkeyPatch, projects: Any, new_file_id: str, version: int
+) -> None:
     """The order reads version n; before it pins it, a save makes version n + 1 without n's files."""
     from imagestore.data.projects import ProjectStore
 
@@ -288,8 +306,11 @@ def test_an_order_of_a_cart_item_without_its_version_racing_an_edit_freezes_the_
     old, mid, new = (stored_file(ALICE, retention_seconds=3600) for _ in range(3))
     project = save(projects, [old.file_id])
     item = add_to_cart(carts, project["projectId"])
-    aws.dynamodb.update_item(TableName=TABLE, Key={"pk": {"S": f"T#shop-a#CART#{item}"}, "sk": {"S": "META"}},
-                             UpdateExpression="REMOVE manifestKey, projectName, projectProductType")
+    aws.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"T#shop-a#CART#{item}"}, "sk": {"S": "META"}},
+        UpdateExpression="REMOVE manifestKey, projectName, projectProductType",
+    )
     save(projects, [mid.file_id], project["projectId"], version=1)
     _edit_right_after_the_order_reads_the_project(monkeypatch, projects, new.file_id, version=2)
 
@@ -302,8 +323,9 @@ def test_an_order_of_a_cart_item_without_its_version_racing_an_edit_freezes_the_
     assert [f["fileId"] for f in frozen["files"]] == [new.file_id]
     assert order["items"][0]["projectVersion"] == 3
     assert get(orders, order["orderId"])[1]["projects"][0]["version"] == 3
-    every_order = aws.dynamodb.scan(TableName=TABLE, FilterExpression="entity = :o",
-                                    ExpressionAttributeValues={":o": {"S": "order"}})["Items"]
+    every_order = aws.dynamodb.scan(
+        TableName=TABLE, FilterExpression="entity = :o", ExpressionAttributeValues={":o": {"S": "order"}}
+    )["Items"]
     assert len(every_order) == 1  # the first attempt left nothing behind
     # The cart item pinned version 1 before the edits: every file stays held with the project.
     assert [hold_count(aws, f.file_id) for f in (old, mid, new)] == [1, 1, 1]
@@ -318,10 +340,14 @@ def test_an_order_of_a_cart_item_without_its_version_copy_uses_the_project_if_st
     a = stored_file(ALICE)
     project = save(projects, [a.file_id])
     item = add_to_cart(carts, project["projectId"])
-    aws.dynamodb.update_item(TableName=TABLE, Key={"pk": {"S": f"T#shop-a#CART#{item}"}, "sk": {"S": "META"}},
-                             UpdateExpression="REMOVE manifestKey, projectName, projectProductType")
-    delete = api_event("DELETE", "/projects/{projectId}", principal=ALICE,
-                       path_params={"projectId": project["projectId"]})
+    aws.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"T#shop-a#CART#{item}"}, "sk": {"S": "META"}},
+        UpdateExpression="REMOVE manifestKey, projectName, projectProductType",
+    )
+    delete = api_event(
+        "DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project["projectId"]}
+    )
     assert call(projects, delete)[0] == 204
 
     status, order = place(orders, [item])
@@ -381,9 +407,7 @@ def test_an_expired_order_is_gone(monkeypatch: pytest.MonkeyPatch, carts: Any, o
     assert get(orders, order["orderId"])[0] == 404
 
 
-def test_placing_an_order_costs_a_bounded_number_of_requests(
-    aws: Aws, projects: Any, carts: Any, orders: Any
-) -> None:
+def test_placing_an_order_costs_a_bounded_number_of_requests(aws: Aws, projects: Any, carts: Any, orders: Any) -> None:
     project = save(projects, [f.file_id for f in stored_files(ALICE, 60)])
     items = [add_to_cart(carts, project["projectId"]), add_to_cart(carts, None)]
 
@@ -392,9 +416,9 @@ def test_placing_an_order_costs_a_bounded_number_of_requests(
 
     assert status == 201 and len(order["projects"][0]["files"]) == 60
     assert dict(aws.requests.calls) == {
-        "dynamodb.GetItem": 1,             # the order reference (not used yet)
-        "dynamodb.BatchGetItem": 1,        # the cart items
-        "s3.GetObject": 1,                 # per ordered project: the cart item's copy of its version's manifest
-        "s3.PutObject": 2,                 # per ordered project: the frozen document and manifest
+        "dynamodb.GetItem": 1,  # the order reference (not used yet)
+        "dynamodb.BatchGetItem": 1,  # the cart items
+        "s3.GetObject": 1,  # per ordered project: the cart item's copy of its version's manifest
+        "s3.PutObject": 2,  # per ordered project: the frozen document and manifest
         "dynamodb.TransactWriteItems": 1,  # the order, its reference, frozen projects and pins: nothing per file
     }

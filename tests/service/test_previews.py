@@ -51,8 +51,10 @@ def upload(handler: Any, data: bytes, content_type: str = "image/jpeg", principa
     target = ticket["upload"]
     posted = requests.post(target["url"], data=target["fields"], files={"file": ("f", data)}, timeout=10)
     assert posted.status_code == 204
-    status, completed = call(handler, api_event("POST", "/uploads/{fileId}/complete", principal=principal,
-                                                path_params={"fileId": ticket["fileId"]}))
+    status, completed = call(
+        handler,
+        api_event("POST", "/uploads/{fileId}/complete", principal=principal, path_params={"fileId": ticket["fileId"]}),
+    )
     assert status == 200, completed
     return completed
 
@@ -75,8 +77,12 @@ def get(files: Any, file_id: str, principal: Principal = ALICE) -> tuple[int, An
 
 
 def print_check(files: Any, file_id: str, query: dict[str, str], principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(files, api_event("GET", "/files/{fileId}/print-check", principal=principal,
-                                 path_params={"fileId": file_id}, query=query))
+    return call(
+        files,
+        api_event(
+            "GET", "/files/{fileId}/print-check", principal=principal, path_params={"fileId": file_id}, query=query
+        ),
+    )
 
 
 def key_of(file_id: str, principal: Principal = ALICE) -> str:
@@ -166,11 +172,17 @@ def test_print_check_answers_dpi_and_verdict_with_the_tenants_thresholds(
     file_id = upload(uploads, phone_jpeg())["fileId"]  # 3000 x 4000 displayed
 
     assert print_check(files, file_id, {"widthMm": "101.6", "heightMm": "152.4"}) == (
-        200, {"dpi": 666.7, "verdict": "good"})  # 4000 px over 6 in
+        200,
+        {"dpi": 666.7, "verdict": "good"},
+    )  # 4000 px over 6 in
     assert print_check(files, file_id, {"widthMm": "508", "heightMm": "406.4"}) == (
-        200, {"dpi": 187.5, "verdict": "acceptable"})  # 20 x 16 in: 3000 px over 16 in
+        200,
+        {"dpi": 187.5, "verdict": "acceptable"},
+    )  # 20 x 16 in: 3000 px over 16 in
     assert print_check(files, file_id, {"widthMm": "1000", "heightMm": "700"}) == (
-        200, {"dpi": 101.6, "verdict": "low"})
+        200,
+        {"dpi": 101.6, "verdict": "low"},
+    )
 
     from imagestore.config import get_settings
 
@@ -183,20 +195,31 @@ def test_print_check_answers_dpi_and_verdict_with_the_tenants_thresholds(
         get_settings.cache_clear()
 
 
-@pytest.mark.parametrize("query", [{}, {"widthMm": "100"}, {"widthMm": "abc", "heightMm": "100"},
-                                   {"widthMm": "0", "heightMm": "100"}, {"widthMm": "-3", "heightMm": "100"},
-                                   {"widthMm": "nan", "heightMm": "100"}, {"widthMm": "100", "heightMm": "inf"},
-                                   {"widthMm": "100", "heightMm": "1e9"},
-                                   # issue 24: a 500 (ZeroDivisionError) and {"dpi": Infinity} before
-                                   {"widthMm": "5e-324", "heightMm": "100"}, {"widthMm": "1e-308", "heightMm": "100"},
-                                   {"widthMm": "100", "heightMm": "0.5"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"widthMm": "100"},
+        {"widthMm": "abc", "heightMm": "100"},
+        {"widthMm": "0", "heightMm": "100"},
+        {"widthMm": "-3", "heightMm": "100"},
+        {"widthMm": "nan", "heightMm": "100"},
+        {"widthMm": "100", "heightMm": "inf"},
+        {"widthMm": "100", "heightMm": "1e9"},
+        # issue 24: a 500 (ZeroDivisionError) and {"dpi": Infinity} before
+        {"widthMm": "5e-324", "heightMm": "100"},
+        {"widthMm": "1e-308", "heightMm": "100"},
+        {"widthMm": "100", "heightMm": "0.5"},
+    ],
+)
 def test_print_check_with_bad_parameters_is_400(aws: Aws, files: Any, query: dict[str, str]) -> None:
     record = stored_file(ALICE)
     status, body = print_check(files, record.file_id, query)
     assert status == 400, body
     assert body["error"]["code"] == "bad_request"
     bad = [name for name in ("widthMm", "heightMm") if name not in query] or [
-        name for name, value in query.items() if not 1 <= (float(value) if value != "abc" else 0) <= 10_000]
+        name for name, value in query.items() if not 1 <= (float(value) if value != "abc" else 0) <= 10_000
+    ]
     assert bad[0] in body["error"]["message"]  # the field named
 
 
@@ -234,19 +257,36 @@ def test_logout_and_the_sweep_remove_the_previews(aws: Aws, uploads: Any, monkey
     from scheduler_service.handlers.sweep import handler as sweep
 
     logged_out = file_with_previews(uploads)
-    event = {"version": "0", "id": "e1", "detail-type": "UserLoggedOut", "source": "shop",
-             "account": "123456789012", "time": "2026-11-30T10:00:00Z", "region": "eu-west-1", "resources": [],
-             "detail": {"tenantId": "shop-a", "userId": "alice", "sessionId": "s1"}}
+    event = {
+        "version": "0",
+        "id": "e1",
+        "detail-type": "UserLoggedOut",
+        "source": "shop",
+        "account": "123456789012",
+        "time": "2026-11-30T10:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {"tenantId": "shop-a", "userId": "alice", "sessionId": "s1"},
+    }
     assert logout(event, LambdaContext())["files_removed"] == 1
     assert all_gone(aws, logged_out)
 
     swept = file_with_previews(uploads)
-    factory.table().update({"pk": "T#shop-a#U#alice", "sk": f"FILE#{swept}"}, "SET sessionId = :s",
-                           values={":s": "s-old"})
+    factory.table().update(
+        {"pk": "T#shop-a#U#alice", "sk": f"FILE#{swept}"}, "SET sessionId = :s", values={":s": "s-old"}
+    )
     monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(7 * 3600))
-    scheduled = {"version": "0", "id": "e2", "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": "123456789012", "time": "2026-11-30T10:00:00Z", "region": "eu-west-1",
-                 "resources": [], "detail": {}}
+    scheduled = {
+        "version": "0",
+        "id": "e2",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-30T10:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {},
+    }
     assert sweep(scheduled, LambdaContext())["files_removed"] == 1
     assert all_gone(aws, swept)
 
@@ -288,8 +328,12 @@ def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
 ) -> None:
     early = upload(uploads, phone_jpeg((1000, 800)))["fileId"]  # saved while its previews are pending
     late = file_with_previews(uploads)  # saved with its previews ready
-    body = {"name": "Summer", "productType": "photobook", "document": {"pages": [early, late]},
-            "fileIds": [early, late]}
+    body = {
+        "name": "Summer",
+        "productType": "photobook",
+        "document": {"pages": [early, late]},
+        "fileIds": [early, late],
+    }
     status, project = call(projects, api_event("POST", "/projects", principal=ALICE, body=body))
     assert status == 201, project
     by_id = {f["fileId"]: f for f in project["files"]}
@@ -298,25 +342,64 @@ def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
 
     assert make_previews(key_of(early)) == {key_of(early): "ready"}
     project_id = project["projectId"]
-    loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                      path_params={"projectId": project_id}))[1]
+    loaded = call(
+        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
+    )[1]
     assert loaded["files"][0]["previewStatus"] == "pending", "a load reads the version's manifest only"
 
-    status, saved = call(projects, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
-                                             path_params={"projectId": project_id},
-                                             headers={"If-Match": str(project["version"])}))
+    status, saved = call(
+        projects,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project_id},
+            headers={"If-Match": str(project["version"])},
+        ),
+    )
     assert status == 200, saved
-    shown = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                     path_params={"projectId": project_id}))[1]
-    _, created = call(shares, api_event("POST", "/projects/{projectId}/shares", principal=ALICE,
-                                        path_params={"projectId": project_id}, body={"mode": "view"}))
-    status, shared = call(shares, api_event("GET", "/shares/{token}", principal=Principal("shop-a", "bob", "s2"),
-                                            path_params={"token": created["token"]}))
+    shown = call(
+        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
+    )[1]
+    _, created = call(
+        shares,
+        api_event(
+            "POST",
+            "/projects/{projectId}/shares",
+            principal=ALICE,
+            path_params={"projectId": project_id},
+            body={"mode": "view"},
+        ),
+    )
+    status, shared = call(
+        shares,
+        api_event(
+            "GET",
+            "/shares/{token}",
+            principal=Principal("shop-a", "bob", "s2"),
+            path_params={"token": created["token"]},
+        ),
+    )
     assert status == 200, shared
-    _, cart_item = call(carts, api_event("POST", "/cart-items", principal=ALICE,
-                                         body={"productSku": "BOOK-A4", "quantity": 1, "projectId": project_id}))
-    status, order = call(orders, api_event("POST", "/orders", principal=ALICE,
-                                           body={"cartItemIds": [cart_item["cartItemId"]], "externalOrderRef": "o-18"}))
+    _, cart_item = call(
+        carts,
+        api_event(
+            "POST",
+            "/cart-items",
+            principal=ALICE,
+            body={"productSku": "BOOK-A4", "quantity": 1, "projectId": project_id},
+        ),
+    )
+    status, order = call(
+        orders,
+        api_event(
+            "POST",
+            "/orders",
+            principal=ALICE,
+            body={"cartItemIds": [cart_item["cartItemId"]], "externalOrderRef": "o-18"},
+        ),
+    )
     assert status == 201, order
     for entries in (shown["files"], shared["project"]["files"], order["projects"][0]["files"]):
         assert [f["previewStatus"] for f in entries] == ["ready", "ready"]
@@ -343,9 +426,17 @@ def test_a_save_looks_up_pending_previews_only_in_the_hour_after_the_upload(
 
     def save(version: int) -> int:
         aws.requests.reset()
-        status, saved = call(projects, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
-                                                 path_params={"projectId": project["projectId"]},
-                                                 headers={"If-Match": str(version)}))
+        status, saved = call(
+            projects,
+            api_event(
+                "PUT",
+                "/projects/{projectId}",
+                principal=ALICE,
+                body=body,
+                path_params={"projectId": project["projectId"]},
+                headers={"If-Match": str(version)},
+            ),
+        )
         assert status == 200, saved
         return aws.requests.calls["dynamodb.BatchGetItem"]
 

@@ -68,16 +68,25 @@ def create(projects: Any, file_ids: list[str]) -> dict[str, Any]:
 
 def save(projects: Any, project: dict[str, Any], file_ids: list[str]) -> dict[str, Any]:
     body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
-    status, saved = call(projects, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
-                                             path_params={"projectId": project["projectId"]},
-                                             headers={"If-Match": f'"{project["version"]}"'}))
+    status, saved = call(
+        projects,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project["projectId"]},
+            headers={"If-Match": f'"{project["version"]}"'},
+        ),
+    )
     assert status == 200, saved
     return saved
 
 
 def load(projects: Any, project_id: str) -> tuple[int, Any]:
-    return call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                    path_params={"projectId": project_id}))
+    return call(
+        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
+    )
 
 
 def meta(aws: Aws, project_id: str) -> dict[str, Any]:
@@ -137,9 +146,15 @@ def test_a_save_moves_the_ttl_with_the_expiry_and_a_pinned_project_keeps_none(
     item = meta(aws, project["projectId"])
     assert item["ttl"] == item["expiresAt"] + TTL_GRACE_SECONDS
 
-    status, _ = call(carts, api_event("POST", "/cart-items", principal=ALICE,
-                                      body={"projectId": project["projectId"], "productSku": "BOOK-A4",
-                                                            "quantity": 1}))
+    status, _ = call(
+        carts,
+        api_event(
+            "POST",
+            "/cart-items",
+            principal=ALICE,
+            body={"projectId": project["projectId"], "productSku": "BOOK-A4", "quantity": 1},
+        ),
+    )
     assert status == 201
     assert "ttl" not in meta(aws, project["projectId"])  # pinned: TTL must not take it
     clock.day(200)
@@ -162,9 +177,15 @@ def test_a_pin_landing_between_the_read_and_the_write_keeps_the_project_without_
     store = factory.project_store()
     loaded = store.load("shop-a", project["projectId"])
     assert loaded is not None and loaded[0].pin_count == 0
-    status, _ = call(carts, api_event("POST", "/cart-items", principal=ALICE,
-                                      body={"projectId": project["projectId"], "productSku": "BOOK-A4",
-                                            "quantity": 1}))
+    status, _ = call(
+        carts,
+        api_event(
+            "POST",
+            "/cart-items",
+            principal=ALICE,
+            body={"projectId": project["projectId"], "productSku": "BOOK-A4", "quantity": 1},
+        ),
+    )
     assert status == 201
     now = clock.day(100)
 
@@ -175,8 +196,19 @@ def test_a_pin_landing_between_the_read_and_the_write_keeps_the_project_without_
         record, base = store.load("shop-a", project["projectId"]) or (None, None)
         assert record is not None and base is not None
         stale = record.model_copy(update={"pin_count": 0})  # as read before the pin landed
-        store.save(stale, base, Draft(name="Summer", product_type="photobook", document={}, files=[
-            FileRef.of(f) for f in files], saved_at=now, expires_at=now + 365 * DAY), now)
+        store.save(
+            stale,
+            base,
+            Draft(
+                name="Summer",
+                product_type="photobook",
+                document={},
+                files=[FileRef.of(f) for f in files],
+                saved_at=now,
+                expires_at=now + 365 * DAY,
+            ),
+            now,
+        )
         item = meta(aws, project["projectId"])
         assert "ttl" not in item and int(item["pinCount"]) == 1
     assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now) == []
@@ -193,8 +225,13 @@ def test_a_live_project_that_ttl_took_with_a_ttl_written_before_the_fix_is_put_b
     first_ttl = meta(aws, project["projectId"])["ttl"]
     clock.day(300)
     save(projects, project, [photo.file_id])
-    factory.table().update({"pk": f"T#shop-a#P#{project['projectId']}", "sk": "META"}, "SET #ttl = :old",
-                           names={"#ttl": "ttl"}, values={":old": first_ttl}, return_new=False)  # as before the fix
+    factory.table().update(
+        {"pk": f"T#shop-a#P#{project['projectId']}", "sk": "META"},
+        "SET #ttl = :old",
+        names={"#ttl": "ttl"},
+        values={":old": first_ttl},
+        return_new=False,
+    )  # as before the fix
 
     now = clock.day(373)
     deleted = ttl_pass(aws, now)

@@ -31,11 +31,23 @@ ALICE = Principal("shop-a", "alice", "s1")
 
 
 def new_project(files: list[FileRecord], now: int) -> tuple[ProjectRecord, Manifest]:
-    record = ProjectRecord(tenant_id="shop-a", user_id="alice", project_id=ids.new_id(), name="Book",
-                           product_type="photobook", version=1, created_at=now, saved_at=now,
-                           expires_at=now + 365 * 86400)
-    manifest = Manifest(project_id=record.project_id, version=1, files=tuple(FileRef.of(f) for f in files),
-                        held=tuple(f.file_id for f in files))
+    record = ProjectRecord(
+        tenant_id="shop-a",
+        user_id="alice",
+        project_id=ids.new_id(),
+        name="Book",
+        product_type="photobook",
+        version=1,
+        created_at=now,
+        saved_at=now,
+        expires_at=now + 365 * 86400,
+    )
+    manifest = Manifest(
+        project_id=record.project_id,
+        version=1,
+        files=tuple(FileRef.of(f) for f in files),
+        held=tuple(f.file_id for f in files),
+    )
     store = factory.project_store()
     record = store.create(record, manifest, now)
     loaded = store.load("shop-a", record.project_id)
@@ -44,8 +56,14 @@ def new_project(files: list[FileRecord], now: int) -> tuple[ProjectRecord, Manif
 
 
 def draft(files: list[FileRecord], now: int) -> Draft:
-    return Draft(name="Book", product_type="photobook", document={"n": len(files)},
-                 files=[FileRef.of(f) for f in files], saved_at=now, expires_at=now + 365 * 86400)
+    return Draft(
+        name="Book",
+        product_type="photobook",
+        document={"n": len(files)},
+        files=[FileRef.of(f) for f in files],
+        saved_at=now,
+        expires_at=now + 365 * 86400,
+    )
 
 
 def hold_count(aws: Aws, f: FileRecord) -> int:
@@ -56,14 +74,17 @@ def clean(aws: Aws, now: int) -> None:
     assert audit(aws.dynamodb, aws.s3, TABLE, BUCKET, now) == []
 
 
-def dead_save(record: ProjectRecord, base: Manifest, files: list[FileRecord], now: int, *,
-              committed: bool) -> None:
+def dead_save(record: ProjectRecord, base: Manifest, files: list[FileRecord], now: int, *, committed: bool) -> None:
     """A save of files that took the lock, acquired its new files (and, if committed, wrote the new
     version) and then died: its lock stays until its lease runs out."""
     store = factory.project_store()
-    manifest = Manifest(project_id=record.project_id, version=record.version + 1,
-                        files=tuple(FileRef.of(f) for f in files), held=tuple(f.file_id for f in files),
-                        released=tuple(f for f in base.held if f not in {x.file_id for x in files}))
+    manifest = Manifest(
+        project_id=record.project_id,
+        version=record.version + 1,
+        files=tuple(FileRef.of(f) for f in files),
+        held=tuple(f.file_id for f in files),
+        released=tuple(f for f in base.held if f not in {x.file_id for x in files}),
+    )
     saved = record.model_copy(update={"version": record.version + 1, "file_count": len(files)})
     key = store._put_manifest(saved, manifest)
     saved = saved.model_copy(update={"manifest_key": key})
@@ -75,9 +96,7 @@ def dead_save(record: ProjectRecord, base: Manifest, files: list[FileRecord], no
 
 
 @pytest.mark.parametrize("committed", [False, True])
-def test_a_save_that_died_is_finished_or_undone_by_the_next_save_after_its_lease(
-    aws: Aws, committed: bool
-) -> None:
+def test_a_save_that_died_is_finished_or_undone_by_the_next_save_after_its_lease(aws: Aws, committed: bool) -> None:
     now = int(time.time())
     a, b, c = stored_file(ALICE), stored_file(ALICE), stored_file(ALICE)
     record, base = new_project([a, b], now)
@@ -104,14 +123,23 @@ def test_a_creation_that_died_is_undone_by_the_sweep(aws: Aws, monkeypatch: pyte
     now = int(time.time())
     a = stored_file(ALICE, retention_seconds=10)
     store = factory.project_store()
-    record = ProjectRecord(tenant_id="shop-a", user_id="alice", project_id=ids.new_id(), name="Book",
-                           product_type="photobook", version=1, created_at=now, saved_at=now,
-                           expires_at=now + 365 * 86400)
+    record = ProjectRecord(
+        tenant_id="shop-a",
+        user_id="alice",
+        project_id=ids.new_id(),
+        name="Book",
+        product_type="photobook",
+        version=1,
+        created_at=now,
+        saved_at=now,
+        expires_at=now + 365 * 86400,
+    )
     manifest = Manifest(project_id=record.project_id, version=1, files=(FileRef.of(a),), held=(a.file_id,))
     key = store._put_manifest(record, manifest)
     lock = ProjectLock(lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=key, phase=ACQUIRE)
-    creating = record.model_copy(update={"status": ProjectStatus.CREATING, "manifest_key": key, "lock": lock,
-                                         "lock_epoch": 1})
+    creating = record.model_copy(
+        update={"status": ProjectStatus.CREATING, "manifest_key": key, "lock": lock, "lock_epoch": 1}
+    )
     factory.table().put(creating.to_item(factory.hold_store().expiry_shards, due_at=lock.until + 1))
     store._acquire(creating, lock, [a.file_id], now)  # ... and then the function timed out
     assert hold_count(aws, a) == 1
@@ -167,15 +195,22 @@ def test_a_project_removed_by_ttl_before_the_sweep_lets_its_files_go(aws: Aws) -
     clean(aws, later)
 
 
-def stalled_save(store: ProjectStore, project: ProjectRecord, base: Manifest, files: list[FileRecord], now: int,
-                 *, after: int, meanwhile: Callable[[], None]) -> None:
+def stalled_save(
+    store: ProjectStore,
+    project: ProjectRecord,
+    base: Manifest,
+    files: list[FileRecord],
+    now: int,
+    *,
+    after: int,
+    meanwhile: Callable[[], None],
+) -> None:
     """A save of files that stalls past its lease after acquiring `after` of its added files (its
     function froze), while meanwhile() runs (a takeover); then it goes on, as a stalled one does."""
     real_acquire = store.holds.acquire
     stalled = threading.Event()
 
-    def acquire_then_stall(tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Any,
-                           at: int) -> Any:
+    def acquire_then_stall(tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Any, at: int) -> Any:
         if stalled.is_set() or project_id != project.project_id or epoch != project.lock_epoch + 1:
             return real_acquire(tenant_id, owner_id, project_id, epoch, file_ids, at)
         stalled.set()
@@ -211,8 +246,15 @@ def test_a_stalled_save_that_lost_its_lock_leaks_no_hold(aws: Aws, after: int) -
     later = now + LOCK_SECONDS + 1
 
     with pytest.raises(SaveInProgress):
-        stalled_save(store, record, base, [a, b, c], now, after=after,
-                     meanwhile=lambda: take_over(store, record.project_id, [a], later))
+        stalled_save(
+            store,
+            record,
+            base,
+            [a, b, c],
+            now,
+            after=after,
+            meanwhile=lambda: take_over(store, record.project_id, [a], later),
+        )
 
     stored = store.get("shop-a", record.project_id)
     assert stored is not None and stored.version == 2 and stored.lock is None

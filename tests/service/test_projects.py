@@ -19,22 +19,37 @@ OTHER_TENANT = Principal("shop-b", "alice", "s1")
 
 
 def create(handler: Any, file_ids: list[str], principal: Principal = ALICE, document: Any = None) -> tuple[int, Any]:
-    body = {"name": "Summer", "productType": "photobook", "document": document or {"pages": file_ids},
-            "fileIds": file_ids}
+    body = {
+        "name": "Summer",
+        "productType": "photobook",
+        "document": document or {"pages": file_ids},
+        "fileIds": file_ids,
+    }
     return call(handler, api_event("POST", "/projects", principal=principal, body=body))
 
 
 def load(handler: Any, project_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(handler, api_event("GET", "/projects/{projectId}", principal=principal,
-                                   path_params={"projectId": project_id}))
+    return call(
+        handler, api_event("GET", "/projects/{projectId}", principal=principal, path_params={"projectId": project_id})
+    )
 
 
-def save(handler: Any, project_id: str, file_ids: list[str], if_match: str | None,
-         principal: Principal = ALICE) -> tuple[int, Any]:
+def save(
+    handler: Any, project_id: str, file_ids: list[str], if_match: str | None, principal: Principal = ALICE
+) -> tuple[int, Any]:
     headers = {"If-Match": if_match} if if_match is not None else {}
     body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
-    return call(handler, api_event("PUT", "/projects/{projectId}", principal=principal, body=body,
-                                   path_params={"projectId": project_id}, headers=headers))
+    return call(
+        handler,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=principal,
+            body=body,
+            path_params={"projectId": project_id},
+            headers=headers,
+        ),
+    )
 
 
 def hold_count(aws: Aws, file_id: str, user: str = "alice") -> int:

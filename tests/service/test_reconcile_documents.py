@@ -29,9 +29,14 @@ def save_project(projects: Any, file_ids: list[str], document: Any, project: dic
     if project is None:
         event = api_event("POST", "/projects", principal=ALICE, body=body)
     else:
-        event = api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
-                          path_params={"projectId": project["projectId"]},
-                          headers={"If-Match": str(project["version"])})
+        event = api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project["projectId"]},
+            headers={"If-Match": str(project["version"])},
+        )
     status, saved = call(projects, event)
     assert status in (200, 201), saved
     return saved
@@ -57,17 +62,29 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
     project = save_project(projects, [photo.file_id], first)
     pid = project["projectId"]
     version_1 = project_document_key(aws, pid)
-    status, cart_item = call(carts, api_event("POST", "/cart-items", principal=ALICE,
-                                              body={"projectId": pid, "productSku": "BOOK-A4", "quantity": 1}))
+    status, cart_item = call(
+        carts,
+        api_event(
+            "POST", "/cart-items", principal=ALICE, body={"projectId": pid, "productSku": "BOOK-A4", "quantity": 1}
+        ),
+    )
     assert status == 201, cart_item
-    status, order = call(orders, api_event("POST", "/orders", principal=ALICE,
-                                           body={"cartItemIds": [cart_item["cartItemId"]], "externalOrderRef": "o-1"}))
+    status, order = call(
+        orders,
+        api_event(
+            "POST",
+            "/orders",
+            principal=ALICE,
+            body={"cartItemIds": [cart_item["cartItemId"]], "externalOrderRef": "o-1"},
+        ),
+    )
     assert status == 201, order
     oid = order["orderId"]
     project = save_project(projects, [photo.file_id], second, project)  # version 2: version 1's object is deleted
     assert project["version"] == 2
-    status, resubmission = call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=ALICE,
-                                                  path_params={"orderId": oid}))
+    status, resubmission = call(
+        orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=ALICE, path_params={"orderId": oid})
+    )
     assert status == 202, resubmission
 
     referenced = [
@@ -120,11 +137,11 @@ def test_reconciliation_deletes_unreferenced_documents_and_keeps_referenced_ones
     assert aws.requests.calls["dynamodb.BatchGetItem"] == 2
     assert aws.requests.calls["s3.DeleteObjects"] == 1
 
-    status, loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                              path_params={"projectId": pid}))
+    status, loaded = call(
+        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid})
+    )
     assert status == 200 and loaded["document"] == second and loaded["version"] == 2
-    status, kept = call(orders, api_event("GET", "/orders/{orderId}", principal=ALICE,
-                                          path_params={"orderId": oid}))
+    status, kept = call(orders, api_event("GET", "/orders/{orderId}", principal=ALICE, path_params={"orderId": oid}))
     assert status == 200 and requests.get(kept["projects"][0]["documentUrl"], timeout=10).json() == first
     manifest = json.loads(body(aws, referenced[2]))
     assert manifest["resubmissionId"] == resubmission["resubmissionId"]
@@ -150,8 +167,9 @@ def test_an_inline_project_leaves_no_old_version_behind(aws: Aws, projects: Any)
 
     assert report.documents_deleted == 3
     assert not any(aws.object_exists(key) for key in stale)
-    status, loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                              path_params={"projectId": pid}))
+    status, loaded = call(
+        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid})
+    )
     assert status == 200 and loaded["document"] == {"small": True}
 
 
@@ -174,16 +192,24 @@ def test_a_save_that_lost_the_race_deletes_its_own_document_only(
     monkeypatch.setattr(logic, "load_own_project", read_before_the_winner_saved)
     winner = save_project(projects, [], large_document("winner"), project)
     winner_key = project_document_key(aws, pid)
-    status, refused = call(projects, api_event(
-        "PUT", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid},
-        headers={"If-Match": "1"}, body={"name": "Book", "productType": "photobook",
-                                         "document": large_document("loser"), "fileIds": []}))
+    status, refused = call(
+        projects,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            path_params={"projectId": pid},
+            headers={"If-Match": "1"},
+            body={"name": "Book", "productType": "photobook", "document": large_document("loser"), "fileIds": []},
+        ),
+    )
     monkeypatch.undo()
 
     assert winner["version"] == 2 and status == 412, refused
     assert aws.object_exists(winner_key)
-    status, loaded = call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                              path_params={"projectId": pid}))
+    status, loaded = call(
+        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": pid})
+    )
     assert status == 200 and loaded["document"] == large_document("winner") and loaded["version"] == 2
     listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"shop-a/documents/projects/{pid}/")
     assert [o["Key"] for o in listed.get("Contents", [])] == [winner_key], "the loser's object is gone too"

@@ -49,15 +49,26 @@ def run_sweep(event: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def scheduled_event() -> dict[str, Any]:
-    return {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": "2026-11-23T10:00:00Z", "region": "eu-west-1",
-            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/sweep"], "detail": {}}
+    return {
+        "version": "0",
+        "id": "e1",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-23T10:00:00Z",
+        "region": "eu-west-1",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/sweep"],
+        "detail": {},
+    }
 
 
 def logged_out(principal: Principal) -> dict[str, Any]:
-    return {**scheduled_event(), "source": "shop", "detail-type": "UserLoggedOut",
-            "detail": {"tenantId": principal.tenant_id, "userId": principal.user_id,
-                       "sessionId": principal.session_id}}
+    return {
+        **scheduled_event(),
+        "source": "shop",
+        "detail-type": "UserLoggedOut",
+        "detail": {"tenantId": principal.tenant_id, "userId": principal.user_id, "sessionId": principal.session_id},
+    }
 
 
 def log_out(principal: Principal) -> dict[str, Any]:
@@ -82,14 +93,24 @@ def save_project(handler: Any, file_ids: list[str], principal: Principal = ALICE
 
 def update_project(handler: Any, project: dict[str, Any], file_ids: list[str]) -> tuple[int, Any]:
     body = {"name": "Summer", "productType": "photobook", "document": {"pages": file_ids}, "fileIds": file_ids}
-    return call(handler, api_event("PUT", "/projects/{projectId}", principal=ALICE, body=body,
-                                   path_params={"projectId": project["projectId"]},
-                                   headers={"If-Match": str(project["version"])}))
+    return call(
+        handler,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project["projectId"]},
+            headers={"If-Match": str(project["version"])},
+        ),
+    )
 
 
 def delete_project(handler: Any, project: dict[str, Any]) -> int:
-    return call(handler, api_event("DELETE", "/projects/{projectId}", principal=ALICE,
-                                   path_params={"projectId": project["projectId"]}))[0]
+    return call(
+        handler,
+        api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project["projectId"]}),
+    )[0]
 
 
 def sweep_context() -> Any:
@@ -173,12 +194,18 @@ def test_a_project_used_again_is_not_removed_by_a_stale_index_entry(aws: Aws, cl
     kept = stored_file(ALICE)
     _, project = save_project(projects, [kept.file_id])
     clock.advance(300 * 86400)
-    assert call(projects, api_event("GET", "/projects/{projectId}", principal=ALICE,
-                                    path_params={"projectId": project["projectId"]}))[0] == 200  # extends it
+    assert (
+        call(
+            projects,
+            api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project["projectId"]}),
+        )[0]
+        == 200
+    )  # extends it
     ctx = sweep_context()
 
-    ctx.holders.remove(ctx.holders.read(f"T#shop-a#P#{project['projectId']}"), clock.advance(100 * 86400),
-                       only_if_expired=True)  # a sweep that saw the old expiry
+    ctx.holders.remove(
+        ctx.holders.read(f"T#shop-a#P#{project['projectId']}"), clock.advance(100 * 86400), only_if_expired=True
+    )  # a sweep that saw the old expiry
     run_sweep()
 
     assert aws.item(f"T#shop-a#P#{project['projectId']}", "META") is not None
@@ -190,9 +217,15 @@ def test_a_requested_session_upload_never_completed_goes_with_its_retention(aws:
     wrote is the only one (extended uploads go at the deadline: tests/unit/test_sweep.py)."""
     from file_service.handlers.uploads import handler
 
-    status, ticket = call(handler, api_event("POST", "/uploads", principal=ALICE,
-                                             body={"filename": "a.jpg", "contentType": "image/jpeg",
-                                                   "sizeBytes": 1234}))
+    status, ticket = call(
+        handler,
+        api_event(
+            "POST",
+            "/uploads",
+            principal=ALICE,
+            body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 1234},
+        ),
+    )
     assert status == 201
     key = keys.file_key("shop-a", "alice", ticket["fileId"])
     requested = aws.item(**key)
@@ -211,12 +244,26 @@ def test_an_abandoned_multipart_upload_is_aborted_with_its_file(aws: Aws, clock:
 
     from file_service.handlers.uploads import handler
 
-    status, ticket = call(handler, api_event("POST", "/multipart-uploads", principal=ALICE,
-                                             body={"filename": "a.jpg", "contentType": "image/jpeg",
-                                                   "sizeBytes": 6 * 1024 * 1024}))
+    status, ticket = call(
+        handler,
+        api_event(
+            "POST",
+            "/multipart-uploads",
+            principal=ALICE,
+            body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": 6 * 1024 * 1024},
+        ),
+    )
     assert status == 201
-    _, signed = call(handler, api_event("POST", "/multipart-uploads/{fileId}/parts", principal=ALICE,
-                                        path_params={"fileId": ticket["fileId"]}, body={"parts": [{"partNumber": 1}]}))
+    _, signed = call(
+        handler,
+        api_event(
+            "POST",
+            "/multipart-uploads/{fileId}/parts",
+            principal=ALICE,
+            path_params={"fileId": ticket["fileId"]},
+            body={"parts": [{"partNumber": 1}]},
+        ),
+    )
     part = signed["parts"][0]
     assert requests.put(part["url"], data=bytes(part["sizeBytes"]), timeout=30).status_code == 200
     assert len(aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 1
@@ -233,12 +280,20 @@ def test_a_completed_upload_is_filed_under_its_retention_not_the_upload_deadline
     from tests.support.images import jpeg
 
     data = jpeg()
-    _, ticket = call(handler, api_event("POST", "/uploads", principal=ALICE,
-                                        body={"filename": "a.jpg", "contentType": "image/jpeg",
-                                              "sizeBytes": len(data)}))
+    _, ticket = call(
+        handler,
+        api_event(
+            "POST",
+            "/uploads",
+            principal=ALICE,
+            body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+        ),
+    )
     aws.s3.put_object(Bucket=BUCKET, Key=f"shop-a/alice/{ticket['fileId']}", Body=data)
-    status, _ = call(handler, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
-                                        path_params={"fileId": ticket["fileId"]}))
+    status, _ = call(
+        handler,
+        api_event("POST", "/uploads/{fileId}/complete", principal=ALICE, path_params={"fileId": ticket["fileId"]}),
+    )
     assert status == 200
 
     clock.advance(2 * HOUR)
@@ -249,8 +304,9 @@ def test_a_completed_upload_is_filed_under_its_retention_not_the_upload_deadline
     assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}") is None
 
 
-def test_a_backlog_is_worked_off_over_several_bounded_runs(aws: Aws, clock: Any,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_backlog_is_worked_off_over_several_bounded_runs(
+    aws: Aws, clock: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     stored_at = time.time()
     backlog = stored_files(ALICE, 30)
     clock.advance(7 * HOUR)
@@ -314,9 +370,16 @@ def test_an_expired_share_token_goes_with_its_companion(aws: Aws, clock: Any) ->
     token_key = {"pk": "T#shop-a#SHARE#abc", "sk": "META"}
     companion = {"pk": "T#shop-a#P#p1", "sk": "SHARE#s1"}
     table.put({**companion, "entity": "share"})
-    table.put({**token_key, "entity": "share", "expiresAt": now + 60, "companionKeys": [companion],
-               "xpk": keys.expiry_shard(token_key["pk"], "META", 32),
-               "xsk": keys.expiry_sort(now + 60, token_key["pk"], "META")})
+    table.put(
+        {
+            **token_key,
+            "entity": "share",
+            "expiresAt": now + 60,
+            "companionKeys": [companion],
+            "xpk": keys.expiry_shard(token_key["pk"], "META", 32),
+            "xsk": keys.expiry_sort(now + 60, token_key["pk"], "META"),
+        }
+    )
 
     clock.advance(61)
     run_sweep()
@@ -503,8 +566,10 @@ def test_a_failed_s3_delete_is_retried_by_the_next_sweep(aws: Aws, clock: Any) -
     assert all(gone(aws, r) for r in records[1:])
     from file_service.handlers.files import handler as files
 
-    assert call(files, api_event("GET", "/files/{fileId}", principal=ALICE,
-                                 path_params={"fileId": stubborn.file_id}))[0] == 404, "gone for readers"
+    assert (
+        call(files, api_event("GET", "/files/{fileId}", principal=ALICE, path_params={"fileId": stubborn.file_id}))[0]
+        == 404
+    ), "gone for readers"
 
     assert run_sweep()["files_removed"] == 1
     assert gone(aws, stubborn)
@@ -538,12 +603,20 @@ def ttl_removal(item: dict[str, Any]) -> dict[str, Any]:
     from imagestore.data.table import serialize
 
     return {
-        "eventID": "1", "eventName": "REMOVE", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "eventID": "1",
+        "eventName": "REMOVE",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
         "awsRegion": "eu-west-1",
         "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/imagestore-test/stream/2026",
         "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
-        "dynamodb": {"Keys": serialize({"pk": item["pk"], "sk": item["sk"]}), "OldImage": serialize(item),
-                     "SequenceNumber": "1", "SizeBytes": 100, "StreamViewType": "OLD_IMAGE"},
+        "dynamodb": {
+            "Keys": serialize({"pk": item["pk"], "sk": item["sk"]}),
+            "OldImage": serialize(item),
+            "SequenceNumber": "1",
+            "SizeBytes": 100,
+            "StreamViewType": "OLD_IMAGE",
+        },
     }
 
 
@@ -631,12 +704,22 @@ def test_an_order_keeps_its_images_after_the_project_is_deleted_until_its_retent
 
     photo, unsaved = stored_file(ALICE), stored_file(ALICE)
     _, project = save_project(projects, [photo.file_id])
-    status, item = call(cart, api_event("POST", "/cart-items", principal=ALICE,
-                                        body={"projectId": project["projectId"], "productSku": "book-a4",
-                                              "quantity": 1}))
+    status, item = call(
+        cart,
+        api_event(
+            "POST",
+            "/cart-items",
+            principal=ALICE,
+            body={"projectId": project["projectId"], "productSku": "book-a4", "quantity": 1},
+        ),
+    )
     assert status == 201, item
-    status, order = call(orders, api_event("POST", "/orders", principal=ALICE,
-                                           body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": "o-1"}))
+    status, order = call(
+        orders,
+        api_event(
+            "POST", "/orders", principal=ALICE, body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": "o-1"}
+        ),
+    )
     assert status == 201, order
     assert delete_project(projects, project) == 204
 
@@ -676,24 +759,34 @@ def test_runs_over_groups_of_shards_share_them_out_and_together_sweep_them_all(a
     assert all(aws.item(**r.key) is None for r in records)
 
 
-def test_a_session_upload_is_filed_at_its_retention_end_and_its_index_entry_never_moves(
-    aws: Aws, clock: Any
-) -> None:
+def test_a_session_upload_is_filed_at_its_retention_end_and_its_index_entry_never_moves(aws: Aws, clock: Any) -> None:
     import requests
 
     from file_service.handlers.uploads import handler as uploads
     from tests.support.images import jpeg
 
     data = jpeg()
-    status, ticket = call(uploads, api_event("POST", "/uploads", principal=ALICE, body={
-        "filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)}))
+    status, ticket = call(
+        uploads,
+        api_event(
+            "POST",
+            "/uploads",
+            principal=ALICE,
+            body={"filename": "a.jpg", "contentType": "image/jpeg", "sizeBytes": len(data)},
+        ),
+    )
     assert status == 201, ticket
     key = keys.file_key("shop-a", "alice", ticket["fileId"])
     requested = aws.item(**key)
     upload = ticket["upload"]
     assert requests.post(upload["url"], data=upload["fields"], files={"file": ("f", data)}, timeout=10).ok
-    assert call(uploads, api_event("POST", "/uploads/{fileId}/complete", principal=ALICE,
-                                   path_params={"fileId": ticket["fileId"]}))[0] == 200
+    assert (
+        call(
+            uploads,
+            api_event("POST", "/uploads/{fileId}/complete", principal=ALICE, path_params={"fileId": ticket["fileId"]}),
+        )[0]
+        == 200
+    )
 
     completed = aws.item(**key)
     assert completed["status"] == "available"

@@ -29,11 +29,19 @@ def create_project(projects: Any, file_ids: list[str], principal: Principal = AL
     return project
 
 
-def share(shares: Any, project_id: str, mode: str = "copy", days: int = 7,
-          principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(shares, api_event("POST", "/projects/{projectId}/shares", principal=principal,
-                                  path_params={"projectId": project_id},
-                                  body={"mode": mode, "expiresInDays": days}))
+def share(
+    shares: Any, project_id: str, mode: str = "copy", days: int = 7, principal: Principal = ALICE
+) -> tuple[int, Any]:
+    return call(
+        shares,
+        api_event(
+            "POST",
+            "/projects/{projectId}/shares",
+            principal=principal,
+            path_params={"projectId": project_id},
+            body={"mode": mode, "expiresInDays": days},
+        ),
+    )
 
 
 def view(shares: Any, token: str, principal: Principal = BOB) -> tuple[int, Any]:
@@ -41,18 +49,25 @@ def view(shares: Any, token: str, principal: Principal = BOB) -> tuple[int, Any]
 
 
 def copy(shares: Any, token: str, principal: Principal = BOB) -> tuple[int, Any]:
-    return call(shares, api_event("POST", "/shares/{token}/copies", principal=principal,
-                                  path_params={"token": token}))
+    return call(shares, api_event("POST", "/shares/{token}/copies", principal=principal, path_params={"token": token}))
 
 
 def revoke(shares: Any, project_id: str, share_id: str, principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(shares, api_event("DELETE", "/projects/{projectId}/shares/{shareId}", principal=principal,
-                                  path_params={"projectId": project_id, "shareId": share_id}))
+    return call(
+        shares,
+        api_event(
+            "DELETE",
+            "/projects/{projectId}/shares/{shareId}",
+            principal=principal,
+            path_params={"projectId": project_id, "shareId": share_id},
+        ),
+    )
 
 
 def load(projects: Any, project_id: str, principal: Principal) -> tuple[int, Any]:
-    return call(projects, api_event("GET", "/projects/{projectId}", principal=principal,
-                                    path_params={"projectId": project_id}))
+    return call(
+        projects, api_event("GET", "/projects/{projectId}", principal=principal, path_params={"projectId": project_id})
+    )
 
 
 def delete_project(projects: Any, project_id: str, principal: Principal = ALICE) -> int:
@@ -156,8 +171,14 @@ def test_only_the_owner_shares_a_live_project(aws: Aws, projects: Any, shares: A
     assert delete_project(projects, pid) == 204
     assert share(shares, pid)[0] == 404
     run_sweep()
-    assert aws.dynamodb.query(TableName="imagestore-test", KeyConditionExpression="pk = :pk",
-                              ExpressionAttributeValues={":pk": {"S": f"T#shop-a#P#{pid}"}})["Count"] == 0
+    assert (
+        aws.dynamodb.query(
+            TableName="imagestore-test",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"T#shop-a#P#{pid}"}},
+        )["Count"]
+        == 0
+    )
 
 
 def test_a_copy_belongs_to_the_caller_and_outlives_the_original(
@@ -274,8 +295,12 @@ def test_share_view_and_copy_cost_a_bounded_number_of_requests(aws: Aws, project
     status, copied = copy(shares, created["token"])
     assert status == 201 and len(copied["files"]) == 60
     # A pin on the original's version: nothing grows with the number of files.
-    assert dict(aws.requests.calls) == {"dynamodb.GetItem": 2, "s3.GetObject": 1, "s3.PutObject": 1,
-                                        "dynamodb.TransactWriteItems": 1}
+    assert dict(aws.requests.calls) == {
+        "dynamodb.GetItem": 2,
+        "s3.GetObject": 1,
+        "s3.PutObject": 1,
+        "dynamodb.TransactWriteItems": 1,
+    }
 
 
 def test_a_copy_can_drop_and_put_back_the_originals_files_and_add_its_owners_own(
@@ -289,9 +314,17 @@ def test_a_copy_can_drop_and_put_back_the_originals_files_and_add_its_owners_own
     cid = copied["projectId"]
 
     def save_copy(file_ids: list[str], version: int) -> tuple[int, Any]:
-        return call(projects, api_event("PUT", "/projects/{projectId}", principal=BOB,
-                                        path_params={"projectId": cid}, headers={"If-Match": str(version)},
-                                        body={"name": "Mine", "productType": "photobook", "fileIds": file_ids}))
+        return call(
+            projects,
+            api_event(
+                "PUT",
+                "/projects/{projectId}",
+                principal=BOB,
+                path_params={"projectId": cid},
+                headers={"If-Match": str(version)},
+                body={"name": "Mine", "productType": "photobook", "fileIds": file_ids},
+            ),
+        )
 
     assert save_copy([f2.file_id, mine.file_id], 1)[0] == 200  # drops f1, adds bob's own
     assert hold_count(aws, mine.file_id, "bob") == 1  # held by the copy itself
@@ -299,8 +332,10 @@ def test_a_copy_can_drop_and_put_back_the_originals_files_and_add_its_owners_own
     assert status == 200, saved
     assert [f["fileId"] for f in saved["files"]] == [f1.file_id, f2.file_id, mine.file_id]
     assert hold_count(aws, f1.file_id) == 1  # the original's hold, kept by the copy's pin
-    assert call(projects, api_event("DELETE", "/projects/{projectId}", principal=BOB,
-                                    path_params={"projectId": cid}))[0] == 204
+    assert (
+        call(projects, api_event("DELETE", "/projects/{projectId}", principal=BOB, path_params={"projectId": cid}))[0]
+        == 204
+    )
     run_sweep()
     assert hold_count(aws, mine.file_id, "bob") == 0
     assert aws.item(f"T#shop-a#P#{project['projectId']}", "META")["pinCount"] == 0

@@ -62,10 +62,17 @@ def test_every_function_resumes_the_collector_after_its_first_invocation(
 
 
 def _collector_after_import(environment: dict[str, str]) -> dict[str, Any]:
-    code = ("import gc, json, sys\nimport file_service.handlers.files as m\n"
-            "print(json.dumps({'enabled': gc.isenabled(), 'wrapped': m.handler.__wrapped__ is not None}))")
-    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_TRACE_DISABLED": "true",
-           "PYTHONPATH": ":".join(str(ROOT / p) for p in ("layer", "services/file")), **environment}
+    code = (
+        "import gc, json, sys\nimport file_service.handlers.files as m\n"
+        "print(json.dumps({'enabled': gc.isenabled(), 'wrapped': m.handler.__wrapped__ is not None}))"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONPATH": ":".join(str(ROOT / p) for p in ("layer", "services/file")),
+        **environment,
+    }
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

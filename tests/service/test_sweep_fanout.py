@@ -85,8 +85,12 @@ def schedule_event() -> dict[str, Any]:
     definition = service_definition("scheduler")
     params = definition["params"]["default"]
     (event,) = definition["functions"]["sweep"]["events"]
-    detail = {name: (params[m.group(1)] if isinstance(value, str) and (m := re.fullmatch(r"\$\{param:(\w+)\}", value))
-                     else value) for name, value in event["schedule"]["input"]["detail"].items()}
+    detail = {
+        name: (
+            params[m.group(1)] if isinstance(value, str) and (m := re.fullmatch(r"\$\{param:(\w+)\}", value)) else value
+        )
+        for name, value in event["schedule"]["input"]["detail"].items()
+    }
     return {"detail": detail}
 
 
@@ -100,12 +104,24 @@ def gone(aws: Aws, record: FileRecord) -> bool:
 
 
 def test_the_schedule_starts_one_run_per_group_and_together_they_remove_every_expired_file(
-        aws: Aws, clock: Any, lambdas: LambdaQueue, projects: Any) -> None:
+    aws: Aws, clock: Any, lambdas: LambdaQueue, projects: Any
+) -> None:
     expired = [stored_file(ALICE) for _ in range(6)] + [stored_file(BOB) for _ in range(6)]
     saved = stored_file(ALICE)
-    status, _ = call(projects, api_event("POST", "/projects", principal=ALICE, body={
-        "name": "Summer", "productType": "photobook", "document": {"pages": [saved.file_id]},
-        "fileIds": [saved.file_id]}))
+    status, _ = call(
+        projects,
+        api_event(
+            "POST",
+            "/projects",
+            principal=ALICE,
+            body={
+                "name": "Summer",
+                "productType": "photobook",
+                "document": {"pages": [saved.file_id]},
+                "fileIds": [saved.file_id],
+            },
+        ),
+    )
     assert status == 201
     now = clock.advance(7 * HOUR)
     event = schedule_event()
@@ -149,15 +165,17 @@ def test_each_groups_run_removes_only_the_files_of_its_own_shards(aws: Aws, cloc
 
 
 def test_a_group_with_work_left_starts_its_next_run_until_nothing_is_due(
-        aws: Aws, clock: Any, lambdas: LambdaQueue, capsys: pytest.CaptureFixture[str]) -> None:
+    aws: Aws, clock: Any, lambdas: LambdaQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
     records = stored_files(ALICE, 30)
     now = clock.advance(7 * HOUR)
     capsys.readouterr()
     run({"detail": {"group": 0, "groups": 1, "until": now + 900, "maxEntries": 8}})
 
     assert [e["detail"]["hop"] for _, e in lambdas.invoked] == [1]
-    assert published_metrics(capsys.readouterr().out) == {"FilesSwept": 8, "SweepRunsIncomplete": 0}, \
+    assert published_metrics(capsys.readouterr().out) == {"FilesSwept": 8, "SweepRunsIncomplete": 0}, (
         "a run that started the next one is not behind, and does not report the backlog: the group's last run does"
+    )
     reports = lambdas.drain()
 
     assert [r["hop"] for r in reports] == [1, 2, 3]
@@ -165,11 +183,16 @@ def test_a_group_with_work_left_starts_its_next_run_until_nothing_is_due(
     assert reports[-1]["complete"] and reports[-1]["backlog"] == 0
     assert all(aws.item(**r.key) is None for r in records)
     assert published_metrics(capsys.readouterr().out) == {
-        "FilesSwept": 6, "SweepRunsIncomplete": 0, "SweepBacklog": 0, "SweepBacklogAgeSeconds": 0}
+        "FilesSwept": 6,
+        "SweepRunsIncomplete": 0,
+        "SweepBacklog": 0,
+        "SweepBacklogAgeSeconds": 0,
+    }
 
 
 def test_after_its_period_a_group_stops_and_reports_what_it_left(
-        aws: Aws, clock: Any, lambdas: LambdaQueue, capsys: pytest.CaptureFixture[str]) -> None:
+    aws: Aws, clock: Any, lambdas: LambdaQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
     records = stored_files(ALICE, 30)
     now = clock.advance(7 * HOUR)
     capsys.readouterr()
@@ -198,7 +221,8 @@ def test_a_run_by_hand_never_starts_another(aws: Aws, clock: Any, lambdas: Lambd
 
 
 def test_when_lambda_refuses_the_next_run_what_is_left_stays_due_for_the_next_period(
-        aws: Aws, clock: Any, lambdas: LambdaQueue) -> None:
+    aws: Aws, clock: Any, lambdas: LambdaQueue
+) -> None:
     records = stored_files(ALICE, 12)
     now = clock.advance(7 * HOUR)
     lambdas.refuse = True
@@ -214,7 +238,8 @@ def test_when_lambda_refuses_the_next_run_what_is_left_stays_due_for_the_next_pe
 
 
 def test_a_run_that_dies_after_marking_leaves_files_that_the_next_period_removes(
-        aws: Aws, clock: Any, lambdas: LambdaQueue) -> None:
+    aws: Aws, clock: Any, lambdas: LambdaQueue
+) -> None:
     records = [stored_file(ALICE) for _ in range(5)]
     clock.advance(7 * HOUR)
     bucket = factory.image_bucket()

@@ -36,8 +36,12 @@ def handlers(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     from file_service.handlers import files, mobile_uploads, uploads
     from project_service.handlers import projects
 
-    return {"uploads": uploads.handler, "files": files.handler, "mobile": mobile_uploads.handler,
-            "projects": projects.handler}
+    return {
+        "uploads": uploads.handler,
+        "files": files.handler,
+        "mobile": mobile_uploads.handler,
+        "projects": projects.handler,
+    }
 
 
 def register(tenant_id: str = "shop-r", **fields: Any) -> TenantRecord:
@@ -58,12 +62,17 @@ def pending_file_lifetime(handlers: dict[str, Any], principal: Principal = SHOP)
 
 def test_a_registry_entry_changes_the_next_uploads_expiry_and_qr_url(aws: Aws, handlers: dict[str, Any]) -> None:
     assert pending_file_lifetime(handlers) == 6 * 3600  # not registered: the defaults
-    register(settings={"session_retention_seconds": 7200,
-                       "mobile_upload_url_template": "https://shop-r.example/phone#t={token}"})
+    register(
+        settings={
+            "session_retention_seconds": 7200,
+            "mobile_upload_url_template": "https://shop-r.example/phone#t={token}",
+        }
+    )
 
     assert pending_file_lifetime(handlers) == 7200
-    status, body = call(handlers["mobile"], api_event("POST", "/mobile-uploads", principal=SHOP,
-                                                      body={"retention": "session"}))
+    status, body = call(
+        handlers["mobile"], api_event("POST", "/mobile-uploads", principal=SHOP, body={"retention": "session"})
+    )
     assert status == 201, body
     assert body["url"] == f"https://shop-r.example/phone#t={body['token']}"
     assert pending_file_lifetime(handlers, OTHER) == 6 * 3600  # another tenant keeps the defaults
@@ -98,8 +107,9 @@ def test_unknown_tenants_get_defaults_or_are_refused_as_the_stage_says(
     assert request_upload(handlers["uploads"], SHOP)[0] == 201
 
 
-def test_an_entry_is_read_once_per_cache_period(aws: Aws, handlers: dict[str, Any],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_entry_is_read_once_per_cache_period(
+    aws: Aws, handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IMAGESTORE_TENANT_CACHE_SECONDS", "60")
     settings_changed()
     register(settings={"session_retention_seconds": 7200})

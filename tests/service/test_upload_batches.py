@@ -31,8 +31,9 @@ def sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def describe(data: bytes, name: str = "p.jpg", content_type: str = "image/jpeg",
-             checksum: bool = True) -> dict[str, Any]:
+def describe(
+    data: bytes, name: str = "p.jpg", content_type: str = "image/jpeg", checksum: bool = True
+) -> dict[str, Any]:
     body: dict[str, Any] = {"filename": name, "contentType": content_type, "sizeBytes": len(data)}
     if checksum:
         body["sha256"] = sha256(data)
@@ -44,8 +45,7 @@ def request_batch(handler: Any, files: list[Any], principal: Principal = ALICE) 
 
 
 def complete_batch(handler: Any, file_ids: list[Any], principal: Principal = ALICE) -> tuple[int, Any]:
-    return call(handler, api_event("POST", "/upload-batches/complete", principal=principal,
-                                   body={"fileIds": file_ids}))
+    return call(handler, api_event("POST", "/upload-batches/complete", principal=principal, body={"fileIds": file_ids}))
 
 
 def post(ticket: dict[str, Any], data: bytes) -> int:
@@ -111,8 +111,10 @@ def test_an_empty_or_oversized_batch_is_a_400(uploads: Any, files: Any) -> None:
 
 def test_completions_answer_each_file(aws: Aws, uploads: Any) -> None:
     a, b = jpeg(), png()
-    _, body = request_batch(uploads, [describe(a), describe(b, "b.png", "image/png", checksum=False),
-                                      describe(jpeg((10, 10)), checksum=False)])
+    _, body = request_batch(
+        uploads,
+        [describe(a), describe(b, "b.png", "image/png", checksum=False), describe(jpeg((10, 10)), checksum=False)],
+    )
     ids = [i["ticket"]["fileId"] for i in body["items"]]
     post(body["items"][0]["ticket"], a)
     post(body["items"][1]["ticket"], jpeg())  # not the declared PNG, nor its size
@@ -202,8 +204,9 @@ def test_duplicates_are_per_user(aws: Aws, uploads: Any) -> None:
 def test_a_deleted_file_is_no_duplicate(aws: Aws, uploads: Any, files: Any) -> None:
     data = jpeg()
     first = _available(uploads, data)
-    status, _ = call(files, api_event("DELETE", "/files/{fileId}", principal=ALICE,
-                                      path_params={"fileId": first["fileId"]}))
+    status, _ = call(
+        files, api_event("DELETE", "/files/{fileId}", principal=ALICE, path_params={"fileId": first["fileId"]})
+    )
     assert status == 204
 
     _, body = request_batch(uploads, [describe(data)])
@@ -216,6 +219,7 @@ def test_the_single_route_takes_a_checksum_too(aws: Aws, uploads: Any) -> None:
     status, ticket = call(uploads, api_event("POST", "/uploads", principal=ALICE, body=describe(data)))
     assert status == 201 and ticket["duplicate"] is False
     assert ticket["upload"]["fields"]["x-amz-checksum-sha256"] == sha256(data)
-    status, _ = call(uploads, api_event("POST", "/uploads", principal=ALICE,
-                                        body={**describe(data), "sha256": "A" * 44}))
+    status, _ = call(
+        uploads, api_event("POST", "/uploads", principal=ALICE, body={**describe(data), "sha256": "A" * 44})
+    )
     assert status == 400

@@ -74,8 +74,9 @@ class Queue:
         it did not report failed); returns how many messages it got."""
         seen = 0
         for _ in range(rounds):
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
-                                                AttributeNames=["All"]).get("Messages", [])
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+                "Messages", []
+            )
             if not messages:
                 break
             seen += len(messages)
@@ -96,9 +97,13 @@ def queue(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Queue:
     sqs, events = boto3.client("sqs", region_name=REGION), boto3.client("events", region_name=REGION)
     dlq_url = sqs.create_queue(QueueName="webhooks-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName="webhooks", Attributes={
-        "VisibilityTimeout": "180",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "10"})})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="webhooks",
+        Attributes={
+            "VisibilityTimeout": "180",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "10"}),
+        },
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="webhooks", EventPattern=json.dumps({"source": ["imagestore.webhooks"]}))
     events.put_targets(Rule="webhooks", Targets=[{"Id": "webhook-queue", "Arn": arn}])
@@ -122,15 +127,32 @@ def register(webhooks: Any, url: str, principal: Principal = SHOP, **extra: Any)
     return call(webhooks, api_event("POST", "/webhooks/endpoints", principal=principal, body={"url": url, **extra}))
 
 
-def endpoint_call(webhooks: Any, method: str, suffix: str, endpoint_id: str, principal: Principal = SHOP,
-                  body: Any = None, query: dict[str, str] | None = None) -> tuple[int, Any]:
-    return call(webhooks, api_event(method, "/webhooks/endpoints/{endpointId}" + suffix, principal=principal,
-                                    path_params={"endpointId": endpoint_id}, body=body, query=query))
+def endpoint_call(
+    webhooks: Any,
+    method: str,
+    suffix: str,
+    endpoint_id: str,
+    principal: Principal = SHOP,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    return call(
+        webhooks,
+        api_event(
+            method,
+            "/webhooks/endpoints/{endpointId}" + suffix,
+            principal=principal,
+            path_params={"endpointId": endpoint_id},
+            body=body,
+            query=query,
+        ),
+    )
 
 
 def delete_project(projects: Any, project_id: str) -> None:
-    status, _ = call(projects, api_event("DELETE", "/projects/{projectId}", principal=ALICE,
-                                         path_params={"projectId": project_id}))
+    status, _ = call(
+        projects, api_event("DELETE", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
+    )
     assert status == 204
 
 
@@ -149,16 +171,22 @@ def test_only_a_webhooks_scoped_token_manages_endpoints(webhooks: Any, queue: Qu
 
 
 def test_unsafe_endpoints_are_refused_at_registration(webhooks: Any, queue: Queue) -> None:
-    for url in ("https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data/", "http://shop.example/hook",
-                "https://[::1]/hook", "http://10.0.0.1/hook"):
+    for url in (
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "http://shop.example/hook",
+        "https://[::1]/hook",
+        "http://10.0.0.1/hook",
+    ):
         status, body = register(webhooks, url)
         assert status == 422 and body["error"]["code"] == "unprocessable", url
     assert register(webhooks, "not a url")[0] == 422
     assert call(webhooks, api_event("GET", "/webhooks/endpoints", principal=SHOP))[1]["items"] == []
 
 
-def test_a_deleted_project_reaches_the_receiver_signed(webhooks: Any, queue: Queue, receiver: Receiver,
-                                                       projects: Any) -> None:
+def test_a_deleted_project_reaches_the_receiver_signed(
+    webhooks: Any, queue: Queue, receiver: Receiver, projects: Any
+) -> None:
     _, created = register(webhooks, receiver.url)
     _, other = register(webhooks, receiver.url, principal=OTHER_SHOP)
     project = save(projects, [])
@@ -177,8 +205,9 @@ def test_a_deleted_project_reaches_the_receiver_signed(webhooks: Any, queue: Que
     assert endpoint_call(webhooks, "GET", "/attempts", other["endpointId"], principal=OTHER_SHOP)[1]["items"] == []
 
 
-def test_an_order_sends_order_placed_with_a_stable_id(webhooks: Any, queue: Queue, receiver: Receiver,
-                                                      projects: Any, carts: Any, orders: Any) -> None:
+def test_an_order_sends_order_placed_with_a_stable_id(
+    webhooks: Any, queue: Queue, receiver: Receiver, projects: Any, carts: Any, orders: Any
+) -> None:
     _, created = register(webhooks, receiver.url, eventTypes=["order.placed"])
     file = stored_file(ALICE)
     project = save(projects, [file.file_id])
@@ -195,8 +224,9 @@ def test_an_order_sends_order_placed_with_a_stable_id(webhooks: Any, queue: Queu
     assert events[0]["data"]["links"]["order"].endswith(f"/orders/{order['orderId']}")
 
 
-def test_a_failed_delivery_is_retried_after_its_backoff(webhooks: Any, queue: Queue, receiver: Receiver,
-                                                        projects: Any) -> None:
+def test_a_failed_delivery_is_retried_after_its_backoff(
+    webhooks: Any, queue: Queue, receiver: Receiver, projects: Any
+) -> None:
     _, created = register(webhooks, receiver.url)
     receiver.answers = [503]
     delete_project(projects, save(projects, [])["projectId"])
@@ -214,8 +244,9 @@ def test_a_failed_delivery_is_retried_after_its_backoff(webhooks: Any, queue: Qu
     assert endpoint_call(webhooks, "GET", "", created["endpointId"])[1]["failingSince"] is None
 
 
-def test_a_replay_delivers_the_same_event_id_again(webhooks: Any, queue: Queue, receiver: Receiver,
-                                                   projects: Any) -> None:
+def test_a_replay_delivers_the_same_event_id_again(
+    webhooks: Any, queue: Queue, receiver: Receiver, projects: Any
+) -> None:
     _, created = register(webhooks, receiver.url)
     delete_project(projects, save(projects, [])["projectId"])
     queue.pump()
@@ -223,8 +254,9 @@ def test_a_replay_delivers_the_same_event_id_again(webhooks: Any, queue: Queue, 
     status, replay = endpoint_call(webhooks, "POST", "/replays", created["endpointId"], body={"eventId": first["id"]})
     assert status == 202 and replay["eventIds"] == [first["id"]]
     queue.pump()
-    status, ranged = endpoint_call(webhooks, "POST", "/replays", created["endpointId"],
-                                   body={"since": "2000-01-01T00:00:00Z"})
+    status, ranged = endpoint_call(
+        webhooks, "POST", "/replays", created["endpointId"], body={"since": "2000-01-01T00:00:00Z"}
+    )
     assert status == 202 and ranged["eventIds"] == [first["id"]] and not ranged["truncated"]
     queue.pump()
     assert [e["id"] for e in receiver.verified(created["secret"])] == [first["id"]] * 3
@@ -233,12 +265,17 @@ def test_a_replay_delivers_the_same_event_id_again(webhooks: Any, queue: Queue, 
     unknown = endpoint_call(webhooks, "POST", "/replays", created["endpointId"], body={"eventId": "evt_" + "0" * 32})
     assert unknown[0] == 404
     assert endpoint_call(webhooks, "POST", "/replays", created["endpointId"], body={})[0] == 400
-    assert endpoint_call(webhooks, "POST", "/replays", created["endpointId"], principal=OTHER_SHOP,
-                         body={"eventId": first["id"]})[0] == 404
+    assert (
+        endpoint_call(
+            webhooks, "POST", "/replays", created["endpointId"], principal=OTHER_SHOP, body={"eventId": first["id"]}
+        )[0]
+        == 404
+    )
 
 
 def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret(
-        webhooks: Any, queue: Queue, receiver: Receiver, projects: Any) -> None:
+    webhooks: Any, queue: Queue, receiver: Receiver, projects: Any
+) -> None:
     _, created = register(webhooks, receiver.url)
     status, rotated = endpoint_call(webhooks, "POST", "/secret-rotations", created["endpointId"])
     assert status == 201 and rotated["secret"] != created["secret"]
@@ -248,8 +285,9 @@ def test_after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret(
     assert len(receiver.received) == 1
 
 
-def test_an_endpoint_failing_past_the_limit_is_disabled(webhooks: Any, queue: Queue, receiver: Receiver,
-                                                        projects: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_endpoint_failing_past_the_limit_is_disabled(
+    webhooks: Any, queue: Queue, receiver: Receiver, projects: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from imagestore.data import factory
 
     monkeypatch.setenv("IMAGESTORE_WEBHOOK_DISABLE_AFTER_SECONDS", "1")
@@ -268,15 +306,22 @@ def test_an_endpoint_failing_past_the_limit_is_disabled(webhooks: Any, queue: Qu
 
 
 def test_refusals_phone_uploads_and_resubmissions_send_their_events(
-        webhooks: Any, queue: Queue, receiver: Receiver, projects: Any, carts: Any, orders: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    webhooks: Any,
+    queue: Queue,
+    receiver: Receiver,
+    projects: Any,
+    carts: Any,
+    orders: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from file_service.handlers import uploads
     from tests.service.test_file_api import _uploaded_over_the_pixel_limit, complete
     from tests.service.test_mobile_uploads import open_mobile_upload, phone_of, phone_upload
     from tests.support.images import jpeg
 
-    _, created = register(webhooks, receiver.url, eventTypes=["file.refused", "mobile_upload.file_added",
-                                                              "order.resubmitted"])
+    _, created = register(
+        webhooks, receiver.url, eventTypes=["file.refused", "mobile_upload.file_added", "order.resubmitted"]
+    )
     _, ticket = _uploaded_over_the_pixel_limit(monkeypatch, uploads.handler)
     assert complete(uploads.handler, ticket["fileId"])[0] == 422
     mobile = open_mobile_upload(ALICE)
@@ -284,8 +329,12 @@ def test_refusals_phone_uploads_and_resubmissions_send_their_events(
     added = phone_upload({"uploads": uploads.handler}, phone_of(mobile), jpeg((20, 20)))
     project = save(projects, [stored_file(ALICE).file_id])
     _, order = place(orders, [add_to_cart(carts, project["projectId"])], ref="shop-2002")
-    status, resubmission = call(orders, api_event("POST", "/orders/{orderId}/resubmissions", principal=ALICE,
-                                                  path_params={"orderId": order["orderId"]}))
+    status, resubmission = call(
+        orders,
+        api_event(
+            "POST", "/orders/{orderId}/resubmissions", principal=ALICE, path_params={"orderId": order["orderId"]}
+        ),
+    )
     assert status == 202
     queue.pump(rounds=5)
     events = {e["type"]: e for e in receiver.verified(created["secret"])}
@@ -294,7 +343,10 @@ def test_refusals_phone_uploads_and_resubmissions_send_their_events(
     assert events["file.refused"]["data"]["fileId"] == ticket["fileId"]
     assert events["file.refused"]["data"]["code"] == "unprocessable"
     assert events["mobile_upload.file_added"]["data"] == {
-        "mobileUploadId": mobile.mobile_upload_id, "fileId": added["fileId"], "userId": "alice",
-        "links": events["mobile_upload.file_added"]["data"]["links"]}
+        "mobileUploadId": mobile.mobile_upload_id,
+        "fileId": added["fileId"],
+        "userId": "alice",
+        "links": events["mobile_upload.file_added"]["data"]["links"],
+    }
     assert events["order.resubmitted"]["data"]["resubmissionId"] == resubmission["resubmissionId"]
     assert "manifestUrl" not in events["order.resubmitted"]["data"]  # no presigned URL in a payload

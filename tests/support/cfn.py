@@ -64,8 +64,10 @@ def create_bucket(client: Any, name: str, region: str) -> None:
     props = bucket["Properties"]
     client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
     renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}  # CloudFormation -> S3 API names
-    rules = [{renamed.get(k, k): _origins(v) if k == "AllowedOrigins" else v for k, v in rule.items()}
-             for rule in props["CorsConfiguration"]["CorsRules"]]
+    rules = [
+        {renamed.get(k, k): _origins(v) if k == "AllowedOrigins" else v for k, v in rule.items()}
+        for rule in props["CorsConfiguration"]["CorsRules"]
+    ]
     client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
 
 

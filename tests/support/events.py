@@ -22,9 +22,17 @@ class LambdaContext:
         return 10_000
 
 
-def api_event(method: str, resource: str, *, principal: Principal | None, body: Any = None,
-              path_params: dict[str, str] | None = None, query: dict[str, str] | None = None,
-              headers: dict[str, str] | None = None, raw_body: str | None = None) -> dict[str, Any]:
+def api_event(
+    method: str,
+    resource: str,
+    *,
+    principal: Principal | None,
+    body: Any = None,
+    path_params: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
     """A REST (v1) proxy event for `resource` (e.g. /files/{fileId}) with its path filled in."""
     path_params = path_params or {}
     path = re.sub(r"\{(\w+)\+?\}", lambda m: path_params[m.group(1)], resource)
@@ -50,8 +58,11 @@ def api_event(method: str, resource: str, *, principal: Principal | None, body: 
             "accountId": "123456789012",
             "apiId": "testapi",
             "identity": {"sourceIp": "127.0.0.1"},
-            "authorizer": ({"principalId": f"{principal.tenant_id}|{principal.user_id}", **principal.to_context()}
-                           if principal else None),
+            "authorizer": (
+                {"principalId": f"{principal.tenant_id}|{principal.user_id}", **principal.to_context()}
+                if principal
+                else None
+            ),
         },
         "body": raw_body,
         "isBase64Encoded": False,

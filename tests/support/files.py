@@ -12,21 +12,33 @@ from imagestore.models.files import FileRecord, FileStatus, PreviewRef, PreviewS
 from tests.support.images import jpeg
 
 # As the previews function leaves a 64 x 48 file (the previews' objects themselves are not written).
-PREVIEWS_MADE: dict[str, Any] = {"preview_status": PreviewStatus.READY,
-                       "previews": {name: PreviewRef(width=64, height=48, content_type="image/jpeg")
-                                    for name in ("thumb", "screen")}}
+PREVIEWS_MADE: dict[str, Any] = {
+    "preview_status": PreviewStatus.READY,
+    "previews": {name: PreviewRef(width=64, height=48, content_type="image/jpeg") for name in ("thumb", "screen")},
+}
 
 
-def stored_file(principal: Principal, data: bytes | None = None, *, retention_seconds: int = 6 * 3600,
-                now: int | None = None) -> FileRecord:
+def stored_file(
+    principal: Principal, data: bytes | None = None, *, retention_seconds: int = 6 * 3600, now: int | None = None
+) -> FileRecord:
     """An available file of principal's, its bytes in the bucket and its item in the table."""
     data = data or jpeg()
     now = now or int(time.time())
     record = FileRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
-        session_id=principal.session_id, filename="photo.jpg", content_type="image/jpeg",
-        size_bytes=len(data), status=FileStatus.AVAILABLE, created_at=now, completed_at=now,
-        expires_at=now + retention_seconds, width=64, height=48, **PREVIEWS_MADE,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        file_id=ids.new_id(),
+        session_id=principal.session_id,
+        filename="photo.jpg",
+        content_type="image/jpeg",
+        size_bytes=len(data),
+        status=FileStatus.AVAILABLE,
+        created_at=now,
+        completed_at=now,
+        expires_at=now + retention_seconds,
+        width=64,
+        height=48,
+        **PREVIEWS_MADE,
     )
     bucket = factory.image_bucket()
     bucket.client.put_object(Bucket=bucket.name, Key=record.object_key, Body=data, ContentType="image/jpeg")
@@ -34,8 +46,14 @@ def stored_file(principal: Principal, data: bytes | None = None, *, retention_se
     return record
 
 
-def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6 * 3600,
-                 filename: str | None = None, now: int | None = None) -> list[FileRecord]:
+def stored_files(
+    principal: Principal,
+    count: int,
+    *,
+    retention_seconds: int = 6 * 3600,
+    filename: str | None = None,
+    now: int | None = None,
+) -> list[FileRecord]:
     """count available file items of principal's, written with BatchWriteItem (25 a call).
 
     Their objects are not uploaded: for tests about what holds and loads files, not their bytes.
@@ -43,11 +61,20 @@ def stored_files(principal: Principal, count: int, *, retention_seconds: int = 6
     now = now or int(time.time())
     records = [
         FileRecord(
-            tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=ids.new_id(),
-            session_id=principal.session_id, filename=filename or f"photo-{n}.jpg",
-            content_type="image/jpeg", size_bytes=1000 + n, status=FileStatus.AVAILABLE, created_at=now,
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            file_id=ids.new_id(),
+            session_id=principal.session_id,
+            filename=filename or f"photo-{n}.jpg",
+            content_type="image/jpeg",
+            size_bytes=1000 + n,
+            status=FileStatus.AVAILABLE,
+            created_at=now,
             completed_at=now,
-            expires_at=now + retention_seconds, width=64, height=48, **PREVIEWS_MADE,
+            expires_at=now + retention_seconds,
+            width=64,
+            height=48,
+            **PREVIEWS_MADE,
         )
         for n in range(count)
     ]

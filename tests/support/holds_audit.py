@@ -69,8 +69,10 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
     for item in items:
         entity = item.get("entity")
         if "ttl" in item and "expiresAt" in item and int(item["ttl"]) < int(item["expiresAt"]) + TTL_GRACE_SECONDS:
-            problems.append(f"{entity} {item['pk']}/{item['sk']}: ttl {item['ttl']} before its expiry "
-                            f"{item['expiresAt']} + grace (DynamoDB would delete it early)")
+            problems.append(
+                f"{entity} {item['pk']}/{item['sk']}: ttl {item['ttl']} before its expiry "
+                f"{item['expiresAt']} + grace (DynamoDB would delete it early)"
+            )
         if entity == "file":
             files[(item["tenantId"], item["fileId"])] = item
         elif entity == "project":
@@ -120,22 +122,29 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
                 if file is None:
                     problems.append(f"project {project_id} lists file {ref['file_id']}, which is gone")
                 elif file.get("status") != "available" or int(file.get("holdCount", 0)) < 1:
-                    problems.append(f"project {project_id} lists file {ref['file_id']}, which is "
-                                    f"{file.get('status')} with holdCount {file.get('holdCount')}")
+                    problems.append(
+                        f"project {project_id} lists file {ref['file_id']}, which is "
+                        f"{file.get('status')} with holdCount {file.get('holdCount')}"
+                    )
                 elif not kept(tenant, project_id, ref["file_id"]):
                     problems.append(f"project {project_id} lists file {ref['file_id']}, which nothing keeps for it")
         if not meta.get("lockId") and manifest is not None:
             own = set(manifest.get("held", []))
-            holding = {file_id for (file_tenant, file_id), file in files.items()
-                       if file_tenant == tenant and int(file.get(f"H#{project_id}", 0)) > 0}
+            holding = {
+                file_id
+                for (file_tenant, file_id), file in files.items()
+                if file_tenant == tenant and int(file.get(f"H#{project_id}", 0)) > 0
+            }
             for file_id in sorted(holding - own):
                 problems.append(f"file {file_id} is held by project {project_id}, whose manifest does not hold it")
             for file_id in sorted(own - holding):
-                problems.append(f"project {project_id}'s manifest holds file {file_id}, which the project does "
-                                f"not hold")
+                problems.append(
+                    f"project {project_id}'s manifest holds file {file_id}, which the project does not hold"
+                )
         if meta.get("baseProjectId") and not meta.get("lockId"):
-            pinning.append((f"copy {project_id}", {"pk": f"T#{tenant}#P#{meta['baseProjectId']}",
-                                                   "sk": f"PIN#{meta['pk']}"}))
+            pinning.append(
+                (f"copy {project_id}", {"pk": f"T#{tenant}#P#{meta['baseProjectId']}", "sk": f"PIN#{meta['pk']}"})
+            )
         pin_items = pins.get(meta["pk"], [])
         if int(meta.get("pinCount", 0)) != len(pin_items):
             problems.append(f"project {project_id}: pinCount {meta.get('pinCount', 0)} but {len(pin_items)} PIN items")
@@ -167,14 +176,17 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
         holds = sum(1 for value in marks.values() if value > 0)
         expected = holds + links[(tenant, file_id)]
         if int(file.get("holdCount", 0)) != expected:
-            problems.append(f"file {file_id}: holdCount {file.get('holdCount', 0)} but {holds} holds "
-                            f"and {links[(tenant, file_id)]} links")
+            problems.append(
+                f"file {file_id}: holdCount {file.get('holdCount', 0)} but {holds} holds "
+                f"and {links[(tenant, file_id)]} links"
+            )
         for project_id, value in marks.items():
             if value > 0 and (tenant, project_id) not in projects:
                 problems.append(f"file {file_id} is held by project {project_id}, which does not exist")
         if int(file.get("holdCount", 0)) > 0 and "ttl" in file:
-            problems.append(f"file {file_id} is held (holdCount {file.get('holdCount')}) but has a TTL "
-                            f"(DynamoDB would delete it)")
+            problems.append(
+                f"file {file_id} is held (holdCount {file.get('holdCount')}) but has a TTL (DynamoDB would delete it)"
+            )
         if int(file.get("holdCount", 0)) <= 0:
             if not (file.get("xpk") and file.get("xsk")):
                 problems.append(f"file {file_id} is unheld but not in the expiry index (nothing would delete it)")

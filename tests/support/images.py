@@ -49,8 +49,12 @@ def exif_with_thumbnail(thumbnail: bytes, orientation: int = 1) -> bytes:
     ifd0 = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 26)
     ifd1_entries = 2
     thumb_at = 26 + 2 + 12 * ifd1_entries + 4
-    ifd1 = (struct.pack(">H", ifd1_entries) + struct.pack(">HHII", 0x0201, 4, 1, thumb_at)
-            + struct.pack(">HHII", 0x0202, 4, 1, len(thumbnail)) + struct.pack(">I", 0))
+    ifd1 = (
+        struct.pack(">H", ifd1_entries)
+        + struct.pack(">HHII", 0x0201, 4, 1, thumb_at)
+        + struct.pack(">HHII", 0x0202, 4, 1, len(thumbnail))
+        + struct.pack(">I", 0)
+    )
     tiff = b"MM\x00*" + struct.pack(">I", 8) + ifd0 + ifd1 + thumbnail
     return _segment(0xE1, b"Exif\x00\x00" + tiff)
 

@@ -10,12 +10,30 @@ import jwt
 SECRET = "test-secret-of-at-least-32-bytes-long!"
 
 
-def mint(tenant: str = "shop-a", user: str = "alice", session: str = "s1", *, scope: str | None = None,
-         secret: str = SECRET, issuer: str = "imagestore-local", audience: str = "imagestore",
-         expires_in: int = 3600, algorithm: str = "HS256", **extra: Any) -> str:
+def mint(
+    tenant: str = "shop-a",
+    user: str = "alice",
+    session: str = "s1",
+    *,
+    scope: str | None = None,
+    secret: str = SECRET,
+    issuer: str = "imagestore-local",
+    audience: str = "imagestore",
+    expires_in: int = 3600,
+    algorithm: str = "HS256",
+    **extra: Any,
+) -> str:
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": user, "tid": tenant, "sid": session, "iss": issuer, "aud": audience,
-                              "iat": now, "exp": now + expires_in, **extra}
+    claims: dict[str, Any] = {
+        "sub": user,
+        "tid": tenant,
+        "sid": session,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + expires_in,
+        **extra,
+    }
     if scope:
         claims["scope"] = scope
     return jwt.encode(claims, secret, algorithm=algorithm)

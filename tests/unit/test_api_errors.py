@@ -120,8 +120,7 @@ def test_a_few_problems_are_all_listed() -> None:
     assert "omittedProblems" not in details
 
 
-@pytest.mark.parametrize("raised", [errors.NotFound("no such thing"), ValueError("a bug"),
-                                    errors.Throttled("busy")])
+@pytest.mark.parametrize("raised", [errors.NotFound("no such thing"), ValueError("a bug"), errors.Throttled("busy")])
 def test_every_error_body_carries_the_request_id(raised: Exception) -> None:
     response = _resolve(raised)
     assert response["statusCode"] >= 400

@@ -60,13 +60,21 @@ def test_alg_none_is_refused() -> None:
 
 def test_hs256_signed_with_the_public_key_is_refused_when_only_rs256_is_configured() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     settings = Settings(jwt_public_keys=public)
     now = int(time.time())
-    claims = {"sub": "alice", "tid": "shop-a", "sid": "s1", "iss": "imagestore-local", "aud": "imagestore",
-              "exp": now + 60}
+    claims = {
+        "sub": "alice",
+        "tid": "shop-a",
+        "sid": "s1",
+        "iss": "imagestore-local",
+        "aud": "imagestore",
+        "exp": now + 60,
+    }
     assert verify_token(jwt.encode(claims, key, algorithm="RS256"), settings).user_id == "alice"
     confused = jwt.encode(claims, "secret-not-the-key-but-long-enough-123", algorithm="HS256")
     with pytest.raises(Unauthorized, match="algorithm"):
@@ -110,8 +118,15 @@ def test_scoped_principal_is_refused_on_user_operations() -> None:
 
 def _signed(**claims: object) -> str:
     now = int(time.time())
-    base: dict[str, object] = {"sub": "alice", "tid": "shop-a", "sid": "s1", "iss": "imagestore-local",
-                               "aud": "imagestore", "iat": now, "exp": now + 600}
+    base: dict[str, object] = {
+        "sub": "alice",
+        "tid": "shop-a",
+        "sid": "s1",
+        "iss": "imagestore-local",
+        "aud": "imagestore",
+        "iat": now,
+        "exp": now + 600,
+    }
     base.update(claims)
     return jwt.encode({k: v for k, v in base.items() if v is not ...}, SECRET, algorithm="HS256")
 

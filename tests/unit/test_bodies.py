@@ -83,7 +83,7 @@ _HALF = MAX_BODY_BYTES // 2
         (b'\\"' * _HALF, 0),  # escaped quotes, no string ever closes
         (b'"' + b'\\"' * (_HALF - 1), 0),  # one string left open, full of escaped quotes
         (b'["' + b'\\"[' * (_HALF // 2) + b'"]', 1),  # brackets inside one long string with escapes
-        (b'[' + b'"\\\\",' * (_HALF // 3) + b"]", 1),  # escaped backslashes end their strings
+        (b"[" + b'"\\\\",' * (_HALF // 3) + b"]", 1),  # escaped backslashes end their strings
         (b'{"a": "\\\\\\"[[[", "b": [[' + b"x" * (MAX_BODY_BYTES - 40) + b"]]}", 3),
     ],
     ids=["escaped-quotes", "open-string", "brackets-in-string", "escaped-backslashes", "mixed"],

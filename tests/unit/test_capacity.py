@@ -12,8 +12,21 @@ import pytest
 
 from benchmarks import capacity as cap
 
-ROW_KEYS = {"name", "projectFiles", "changedFiles", "projects", "wcu", "rcu", "maxPartitionWcu",
-            "firstLimitPerSecond", "firstLimit", "lifeWcu", "lifeRcu", "lifeMaxPartitionWcu", "lifeExpiryIndexWrites"}
+ROW_KEYS = {
+    "name",
+    "projectFiles",
+    "changedFiles",
+    "projects",
+    "wcu",
+    "rcu",
+    "maxPartitionWcu",
+    "firstLimitPerSecond",
+    "firstLimit",
+    "lifeWcu",
+    "lifeRcu",
+    "lifeMaxPartitionWcu",
+    "lifeExpiryIndexWrites",
+}
 PROJECT = "T#shop-a#P#01hz3k6m9q2w4e6r8t0y2u4i6o"  # a project's partition (an id: spread with the traffic)
 ARGS = argparse.Namespace(lambda_base_ms=15.0, dynamodb_call_ms=6.0, s3_call_ms=20.0)
 
@@ -30,10 +43,14 @@ def usage(*touches: cap.Touch, api_calls: int = 1) -> cap.Usage:
 
 @pytest.fixture
 def indexes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cap, "INDEXES", {
-        "gsi1": cap.Index("gsi1pk", "gsi1sk", None),  # ALL
-        "expiry": cap.Index("xpk", "xsk", ("pk", "sk", "xpk", "xsk")),  # KEYS_ONLY
-    })
+    monkeypatch.setattr(
+        cap,
+        "INDEXES",
+        {
+            "gsi1": cap.Index("gsi1pk", "gsi1sk", None),  # ALL
+            "expiry": cap.Index("xpk", "xsk", ("pk", "sk", "xpk", "xsk")),  # KEYS_ONLY
+        },
+    )
 
 
 def test_units_follow_dynamodb_rounding() -> None:
@@ -50,8 +67,7 @@ def test_the_deployed_indexes_are_read_from_the_template() -> None:
 
 
 def test_index_writes_follow_the_projection(indexes: None) -> None:
-    meta = item(pk="T#a#P#p", sk="META", gsi1pk="T#a#U#u#PROJECTS", gsi1sk="1#p", xpk="EXP#01", xsk="9#p",
-                pinCount=0)
+    meta = item(pk="T#a#P#p", sk="META", gsi1pk="T#a#U#u#PROJECTS", gsi1sk="1#p", xpk="EXP#01", xsk="9#p", pinCount=0)
     pinned = {**meta, "pinCount": {"N": "1"}}
     assert [t.where for t in cap._write(meta, pinned, transactional=False)] == ["table", "index gsi1"]
     moved = {**meta, "xsk": {"S": "10#p"}}
@@ -70,8 +86,12 @@ def test_api_gateway_is_one_budget_and_an_upload_spends_two_calls(indexes: None)
 
 def test_partitions_of_a_user_are_per_entity_and_expiry_shards_are_shared(indexes: None) -> None:
     model = cap.Model(ARGS, shards=32, skew=1.25)
-    limits, per_entity = model.limits(usage(cap.Touch("table", "T#shop-a#U#alice", wcu=400),
-                                            *(cap.Touch("index expiry", f"EXP#{n:02d}", wcu=10) for n in range(32))))
+    limits, per_entity = model.limits(
+        usage(
+            cap.Touch("table", "T#shop-a#U#alice", wcu=400),
+            *(cap.Touch("index expiry", f"EXP#{n:02d}", wcu=10) for n in range(32)),
+        )
+    )
     assert per_entity[0].rate == pytest.approx(2.5)  # 1,000 WCU/s of alice's partition
     shared = next(limit for limit in limits if "EXP#{n}" in limit.what)
     assert shared.rate == pytest.approx(32 / 1.25 * 1_000 / 320)
@@ -85,9 +105,14 @@ def test_the_expiry_shard_sample_uses_the_real_shard_function() -> None:
 
 def test_rows_have_the_documented_fields(indexes: None) -> None:
     model = cap.Model(ARGS, shards=32, skew=1.1)
-    result = cap.Result("project.save", "PUT", usage(cap.Touch("table", PROJECT, wcu=1),
-                                                    cap.Touch("index gsi1", "T#shop-a#U#alice#PROJECTS", wcu=2)),
-                        files=400, changed=0, projects=1)
+    result = cap.Result(
+        "project.save",
+        "PUT",
+        usage(cap.Touch("table", PROJECT, wcu=1), cap.Touch("index gsi1", "T#shop-a#U#alice#PROJECTS", wcu=2)),
+        files=400,
+        changed=0,
+        projects=1,
+    )
     row = cap.row(result, model)
     assert set(row) == ROW_KEYS
     assert (row["wcu"], row["maxPartitionWcu"], row["firstLimitPerSecond"]) == (3, 2, 10_000)
@@ -97,11 +122,16 @@ def test_rows_have_the_documented_fields(indexes: None) -> None:
 
 def test_targets_are_judged_against_the_issue(indexes: None) -> None:
     def save(changed: int, wcu: float) -> cap.Result:
-        return cap.Result("project.save", "PUT", usage(cap.Touch("table", PROJECT, wcu=wcu, rcu=1)),
-                          files=400, changed=changed, projects=1)
+        return cap.Result(
+            "project.save",
+            "PUT",
+            usage(cap.Touch("table", PROJECT, wcu=wcu, rcu=1)),
+            files=400,
+            changed=changed,
+            projects=1,
+        )
 
-    copy = cap.Result("share.copy", "copy", usage(cap.Touch("table", PROJECT, wcu=14)), files=400,
-                      projects=1)
+    copy = cap.Result("share.copy", "copy", usage(cap.Touch("table", PROJECT, wcu=14)), files=400, projects=1)
     verdicts = {t.what.split(":")[0]: t.met for t in cap.targets([save(0, 3), save(1, 12), save(5, 32), copy], None)}
     assert verdicts["save, no image changed (400 images)"] is True
     assert verdicts["save, 1 image(s) replaced (400 images)"] is True  # +9 WCU for 2 hold changes
@@ -131,13 +161,32 @@ def test_each_webhook_event_writes_its_log_item_with_a_gsi1_copy_and_one_item_pe
 
     table = _Captured()
     store = WebhookStore(table)  # type: ignore[arg-type]
-    event = webhook_events.file_refused("t" * 32, "u" * 64, "01m995jdr0037xje0stn2j0rej", "unprocessable", "m" * 400,
-                                        '"0123456789abcdef0123456789abcdef"', 1_796_000_000)
+    event = webhook_events.file_refused(
+        "t" * 32,
+        "u" * 64,
+        "01m995jdr0037xje0stn2j0rej",
+        "unprocessable",
+        "m" * 400,
+        '"0123456789abcdef0123456789abcdef"',
+        1_796_000_000,
+    )
     store.put_event(event, 1_796_000_000)
-    store.add_attempt(event.tenantId, AttemptRecord(
-        attemptId="01m995jdr0037xje0stn2j0rej", endpointId="01m995jdre0qc1vx9embpcsdw1", eventId=event.id,
-        eventType=event.type, attempt=10, at=1_796_000_000, ok=False, status=None,
-        error="connection failed: ConnectionRefusedError", latencyMs=10_000), 1_796_000_000_000)
+    store.add_attempt(
+        event.tenantId,
+        AttemptRecord(
+            attemptId="01m995jdr0037xje0stn2j0rej",
+            endpointId="01m995jdre0qc1vx9embpcsdw1",
+            eventId=event.id,
+            eventType=event.type,
+            attempt=10,
+            at=1_796_000_000,
+            ok=False,
+            status=None,
+            error="connection failed: ConnectionRefusedError",
+            latencyMs=10_000,
+        ),
+        1_796_000_000_000,
+    )
     event_item, attempt_item = table.items
     assert cap.write_units(cap.item_size(event_item)) == 1
     assert cap.write_units(cap.index_item_size(event_item, cap.INDEXES["gsi1"].projected)) == 1
@@ -146,8 +195,9 @@ def test_each_webhook_event_writes_its_log_item_with_a_gsi1_copy_and_one_item_pe
 
 
 def test_batched_uploads_are_judged_by_api_calls_for_a_400_photo_book(indexes: None) -> None:
-    batch = cap.Result("upload.batch", "batch", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=100), api_calls=2),
-                       files=100)
+    batch = cap.Result(
+        "upload.batch", "batch", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=100), api_calls=2), files=100
+    )
     verdicts = {t.what: (t.met, t.measured) for t in cap.targets([batch], None)}
     met, measured = verdicts["400 uploads in batches: <= 10 API calls for the tickets and completions"]
     assert met is True and measured.startswith("8 API calls")
@@ -156,34 +206,51 @@ def test_batched_uploads_are_judged_by_api_calls_for_a_400_photo_book(indexes: N
     row = cap.row(batch, cap.Model(ARGS, shards=32, skew=1.1))
     assert row["name"] == "upload.batch" and row["wcu"] == 100
 
+
 def test_a_life_sums_its_later_runs_without_empty_shard_reads_and_less_what_is_not_its_own(indexes: None) -> None:
-    sweep = usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1, call="DeleteItem"),
-                  cap.Touch("index expiry", "EXP#03", wcu=1, call="DeleteItem"),
-                  cap.Touch("index expiry", "EXP#03", rcu=0.5, call="Query", found=1),
-                  *(cap.Touch("index expiry", f"EXP#{n:02d}", rcu=0.5, call="Query", found=0) for n in range(95)))
+    sweep = usage(
+        cap.Touch("table", "T#shop-a#U#alice", wcu=1, call="DeleteItem"),
+        cap.Touch("index expiry", "EXP#03", wcu=1, call="DeleteItem"),
+        cap.Touch("index expiry", "EXP#03", rcu=0.5, call="Query", found=1),
+        *(cap.Touch("index expiry", f"EXP#{n:02d}", rcu=0.5, call="Query", found=0) for n in range(95)),
+    )
     previews = usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1, rcu=0.5, call="UpdateItem"))
     life = cap.Life(runs=[("previews", previews), ("sweep", sweep)])
     assert (life.total("wcu", "dynamodb"), life.total("rcu", "dynamodb")) == (3, 1)  # 95 empty shards left out
     assert life.count("", "index expiry") == 1 and life.max_partition_wcu() == 1
     original = cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=2)))])
-    both = cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=2), cap.Touch("table", PROJECT, wcu=3)))],
-                    less=[original])
+    both = cap.Life(
+        runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=2), cap.Touch("table", PROJECT, wcu=3)))], less=[original]
+    )
     assert both.total("wcu", "table") == 3 and both.max_partition_wcu() == 5
     assert cap.row(cap.Result("upload", "up", usage(), life=life), cap.Model(ARGS, 96, 1.1))["lifeWcu"] == 3
     assert cap.life_fields(None)["lifeWcu"] is None
 
 
 def test_the_steady_state_weighs_unsaved_and_saved_uploads_whole_lives(indexes: None) -> None:
-    upload = cap.Result("upload", "up", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=2),
-                                              cap.Touch("index expiry", "EXP#01", wcu=1), api_calls=2),
-                        life=cap.Life(runs=[("previews", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1))),
-                                            ("sweep", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1),
-                                                            cap.Touch("index expiry", "EXP#01", wcu=1)))]))
+    upload = cap.Result(
+        "upload",
+        "up",
+        usage(cap.Touch("table", "T#shop-a#U#alice", wcu=2), cap.Touch("index expiry", "EXP#01", wcu=1), api_calls=2),
+        life=cap.Life(
+            runs=[
+                ("previews", usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1))),
+                (
+                    "sweep",
+                    usage(cap.Touch("table", "T#shop-a#U#alice", wcu=1), cap.Touch("index expiry", "EXP#01", wcu=1)),
+                ),
+            ]
+        ),
+    )
     # A 400-image create: 400 acquires (each takes the file out of the index), its removal 400 deletes.
-    create = cap.Result("project.create", "create", usage(cap.Touch("table", PROJECT, wcu=402),
-                                                          cap.Touch("index expiry", "EXP#02", wcu=400)),
-                        files=400, projects=1,
-                        life=cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=404)))]))
+    create = cap.Result(
+        "project.create",
+        "create",
+        usage(cap.Touch("table", PROJECT, wcu=402), cap.Touch("index expiry", "EXP#02", wcu=400)),
+        files=400,
+        projects=1,
+        life=cap.Life(runs=[("sweep", usage(cap.Touch("table", PROJECT, wcu=404)))]),
+    )
     steady = cap.steady_state([upload, create], shards=96)
     assert steady is not None
     # unsaved: 2 + 1 + 1 = 4 table, 2 index; saved: 2 + 1 + (402 + 404) / 400 table, 1 + 1 index

@@ -32,8 +32,11 @@ class RegistryDocuments:
 def origins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("IMAGESTORE_CORS_ORIGINS", STAGE_ORIGINS)
     # The tenant registry's entry of "narrow" (read through its cache, as in Lambda); t1 is not registered.
-    documents = {"narrow": json.dumps({"tenant_id": "narrow", "display_name": "Narrow",
-                                       "settings": {"cors_origins": ["https://a.shops.example"]}})}
+    documents = {
+        "narrow": json.dumps(
+            {"tenant_id": "narrow", "display_name": "Narrow", "settings": {"cors_origins": ["https://a.shops.example"]}}
+        )
+    }
     monkeypatch.setattr(factory, "tenant_documents", lambda: RegistryDocuments(documents))
     get_settings.cache_clear()
     yield
@@ -66,7 +69,8 @@ def test_an_allowed_origin_is_echoed(origin: str) -> None:
     assert header(response, "Access-Control-Allow-Origin") == origin
     assert header(response, "Access-Control-Expose-Headers") == cors.EXPOSED_HEADERS
     assert {"ETag", "Retry-After", "X-Amzn-RequestId", "RateLimit", "RateLimit-Policy"} <= {
-        h.strip() for h in cors.EXPOSED_HEADERS.split(",")}
+        h.strip() for h in cors.EXPOSED_HEADERS.split(",")
+    }
     assert header(response, "Vary") == "Origin"
 
 
@@ -100,24 +104,27 @@ def test_a_tenant_with_its_own_origins_is_readable_only_from_them() -> None:
     }
 
 
-@pytest.mark.parametrize("origin", [
-    "http://localhost:@evil.example",  # issue 24: reflected before (`*` was `.+`)
-    "http://localhost:1@evil.example",
-    "http://localhost:80/evil",
-    "http://localhost:80.evil.example",
-    "http://localhost:",
-    "http://localhost:123456",
-    "https://evil.example/.shops.example",
-    "https://evil.example?.shops.example",
-    "https://evil.example#.shops.example",
-    "https://evil.example:443.shops.example",
-    "https://user@evil.example.shops.example:1",
-    "https://a@b.shops.example",
-    "https://-a.shops.example",
-    "https://a..shops.example",
-    "https://a_b.shops.example",
-    "https://\u0430.shops.example",  # Cyrillic a: not a DNS label character
-])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://localhost:@evil.example",  # issue 24: reflected before (`*` was `.+`)
+        "http://localhost:1@evil.example",
+        "http://localhost:80/evil",
+        "http://localhost:80.evil.example",
+        "http://localhost:",
+        "http://localhost:123456",
+        "https://evil.example/.shops.example",
+        "https://evil.example?.shops.example",
+        "https://evil.example#.shops.example",
+        "https://evil.example:443.shops.example",
+        "https://user@evil.example.shops.example:1",
+        "https://a@b.shops.example",
+        "https://-a.shops.example",
+        "https://a..shops.example",
+        "https://a_b.shops.example",
+        "https://\u0430.shops.example",  # Cyrillic a: not a DNS label character
+    ],
+)
 def test_a_malformed_origin_never_matches_a_wildcard(origin: str) -> None:
     assert not cors.origin_matches(origin, split_stage())
     assert header(_answer(origin), "Access-Control-Allow-Origin") is None

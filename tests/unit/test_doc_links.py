@@ -40,8 +40,7 @@ def anchors(path: Path) -> set[str]:
 
 
 def relative_links(path: Path) -> list[str]:
-    return [a or b for a, b in LINK.findall(prose(path.read_text(encoding="utf-8")))
-            if not EXTERNAL.match(a or b)]
+    return [a or b for a, b in LINK.findall(prose(path.read_text(encoding="utf-8"))) if not EXTERNAL.match(a or b)]
 
 
 def test_the_documents_are_found() -> None:
@@ -65,7 +64,10 @@ def test_every_relative_link_resolves_inside_the_repository(document: Path) -> N
 
 def test_the_checks_find_a_broken_link(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\n## `make x` — y\n\n[a](missing.md) [b](#title) [c](#nowhere) `[d](x.md)` [e](https://x.example/)\n"
-                    "```\n[f](y.md)\n```\n", encoding="utf-8")
+    page.write_text(
+        "# Title\n\n## `make x` — y\n\n[a](missing.md) [b](#title) [c](#nowhere) `[d](x.md)` [e](https://x.example/)\n"
+        "```\n[f](y.md)\n```\n",
+        encoding="utf-8",
+    )
     assert relative_links(page) == ["missing.md", "#title", "#nowhere"]
     assert anchors(page) == {"title", "make-x--y"}

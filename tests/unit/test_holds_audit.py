@@ -30,21 +30,44 @@ Objects = dict[str, Any]  # S3 key -> manifest (None: no object)
 
 def file_item(file_id: str, *holders: str) -> dict[str, Any]:
     """A file held by the named projects (at epoch 1), or unheld (in the index, with its TTL)."""
-    record = FileRecord(tenant_id=T, user_id=U, file_id=file_id, session_id="s1", filename=f"{file_id}.png",
-                        content_type="image/png", size_bytes=10, status=FileStatus.AVAILABLE,
-                        created_at=NOW - 3600, expires_at=NOW + 3600, hold_count=len(holders))
+    record = FileRecord(
+        tenant_id=T,
+        user_id=U,
+        file_id=file_id,
+        session_id="s1",
+        filename=f"{file_id}.png",
+        content_type="image/png",
+        size_bytes=10,
+        status=FileStatus.AVAILABLE,
+        created_at=NOW - 3600,
+        expires_at=NOW + 3600,
+        hold_count=len(holders),
+    )
     return {**record.to_item(SHARDS), **{f"H#{p}": 1 for p in holders}}
 
 
 def ref(file_id: str) -> FileRef:
-    return FileRef(tenant_id=T, owner_id=U, file_id=file_id, filename=f"{file_id}.png", content_type="image/png",
-                   size_bytes=10)
+    return FileRef(
+        tenant_id=T, owner_id=U, file_id=file_id, filename=f"{file_id}.png", content_type="image/png", size_bytes=10
+    )
 
 
 def project_item(project_id: str, manifest_key: str, *, pins: int = 0, base: str | None = None) -> dict[str, Any]:
-    record = ProjectRecord(tenant_id=T, user_id=U, project_id=project_id, name="Book", product_type="photobook",
-                           version=1, created_at=NOW, saved_at=NOW, expires_at=NOW + 86400, manifest_key=manifest_key,
-                           lock_epoch=1, pin_count=pins, base_project_id=base)
+    record = ProjectRecord(
+        tenant_id=T,
+        user_id=U,
+        project_id=project_id,
+        name="Book",
+        product_type="photobook",
+        version=1,
+        created_at=NOW,
+        saved_at=NOW,
+        expires_at=NOW + 86400,
+        manifest_key=manifest_key,
+        lock_epoch=1,
+        pin_count=pins,
+        base_project_id=base,
+    )
     item = record.to_item(SHARDS)
     if pins:
         del item["ttl"]  # a pin takes the project's TTL away
@@ -52,8 +75,13 @@ def project_item(project_id: str, manifest_key: str, *, pins: int = 0, base: str
 
 
 def pin_item(project_pk: str, holder_pk: str) -> dict[str, Any]:
-    return {**keys.pin_key(project_pk, holder_pk), "entity": "pin", "holderPk": holder_pk, "version": 1,
-            "createdAt": NOW}
+    return {
+        **keys.pin_key(project_pk, holder_pk),
+        "entity": "pin",
+        "holderPk": holder_pk,
+        "version": 1,
+        "createdAt": NOW,
+    }
 
 
 def consistent() -> tuple[Items, Objects]:
@@ -71,12 +99,27 @@ def consistent() -> tuple[Items, Objects]:
         "f3": file_item("f3"),
         "project": project_item(PROJECT, "m/proj", pins=3),
         "copy": project_item(COPY, "m/copy", base=PROJECT),
-        "cart": {"pk": CART_PK, "sk": keys.META, "entity": "cartItem", "tenantId": T, "userId": U,
-                 "pinKey": keys.pin_key(PROJECT_PK, CART_PK)},
+        "cart": {
+            "pk": CART_PK,
+            "sk": keys.META,
+            "entity": "cartItem",
+            "tenantId": T,
+            "userId": U,
+            "pinKey": keys.pin_key(PROJECT_PK, CART_PK),
+        },
         "order": {"pk": ORDER_PK, "sk": keys.META, "entity": "order", "tenantId": T, "userId": U},
-        "frozen": {"pk": ORDER_PK, "sk": keys.order_project_sk(PROJECT), "entity": "orderProject", "tenantId": T,
-                   "orderId": ORDER, "projectId": PROJECT, "version": 1, "pinKey": keys.pin_key(PROJECT_PK, ORDER_PK),
-                   "documentKey": keys.order_document_key(T, ORDER, PROJECT), "manifestKey": order_manifest},
+        "frozen": {
+            "pk": ORDER_PK,
+            "sk": keys.order_project_sk(PROJECT),
+            "entity": "orderProject",
+            "tenantId": T,
+            "orderId": ORDER,
+            "projectId": PROJECT,
+            "version": 1,
+            "pinKey": keys.pin_key(PROJECT_PK, ORDER_PK),
+            "documentKey": keys.order_document_key(T, ORDER, PROJECT),
+            "manifestKey": order_manifest,
+        },
         "pin cart": pin_item(PROJECT_PK, CART_PK),
         "pin order": pin_item(PROJECT_PK, ORDER_PK),
         "pin copy": pin_item(PROJECT_PK, COPY_PK),
@@ -137,31 +180,61 @@ def frozen_unkept(_: Items, objects: Objects) -> None:
 
 
 CASES: list[tuple[str, Callable[[Items, Objects], object], str]] = [
-    ("a listed file with holdCount 0", listed_file_not_held,
-     "project proj lists file f2, which is available with holdCount 0"),
-    ("the manifest holds a file the project does not", listed_file_not_held,
-     "project proj's manifest holds file f2, which the project does not hold"),
+    (
+        "a listed file with holdCount 0",
+        listed_file_not_held,
+        "project proj lists file f2, which is available with holdCount 0",
+    ),
+    (
+        "the manifest holds a file the project does not",
+        listed_file_not_held,
+        "project proj's manifest holds file f2, which the project does not hold",
+    ),
     ("a hold without its project", held_by_ghost, "file f3 is held by project ghost, which does not exist"),
     ("a hold the manifest does not name", stray_hold, "file f3 is held by project proj, whose manifest does not hold"),
-    ("pinCount above the pins", lambda items, _: items["project"].update(pinCount=4),
-     "project proj: pinCount 4 but 3 PIN items"),
-    ("a pin whose holder is gone", lambda items, _: items.pop("cart"),
-     f"project proj is pinned by {CART_PK}, which does not exist"),
+    (
+        "pinCount above the pins",
+        lambda items, _: items["project"].update(pinCount=4),
+        "project proj: pinCount 4 but 3 PIN items",
+    ),
+    (
+        "a pin whose holder is gone",
+        lambda items, _: items.pop("cart"),
+        f"project proj is pinned by {CART_PK}, which does not exist",
+    ),
     ("a cart item whose pin is gone", missing_cart_pin, "names pin"),
-    ("a copy whose pin on its original is gone", missing_copy_pin,
-     "project copy lists file f1, which nothing keeps for it"),
-    ("holdCount above the holds", lambda items, _: items["f1"].update(holdCount=2),
-     "file f1: holdCount 2 but 1 holds and 0 links"),
-    ("a held file with a TTL", lambda items, _: items["f1"].update(ttl=NOW + 86400),
-     "file f1 is held (holdCount 1) but has a TTL"),
-    ("a pinned project with a TTL", lambda items, _: items["project"].update(ttl=NOW + 86400),
-     "project proj is pinned but has a TTL"),
-    ("an unheld file out of the expiry index", lambda items, _: items["f3"].pop("xpk"),
-     "file f3 is unheld but not in the expiry index"),
+    (
+        "a copy whose pin on its original is gone",
+        missing_copy_pin,
+        "project copy lists file f1, which nothing keeps for it",
+    ),
+    (
+        "holdCount above the holds",
+        lambda items, _: items["f1"].update(holdCount=2),
+        "file f1: holdCount 2 but 1 holds and 0 links",
+    ),
+    (
+        "a held file with a TTL",
+        lambda items, _: items["f1"].update(ttl=NOW + 86400),
+        "file f1 is held (holdCount 1) but has a TTL",
+    ),
+    (
+        "a pinned project with a TTL",
+        lambda items, _: items["project"].update(ttl=NOW + 86400),
+        "project proj is pinned but has a TTL",
+    ),
+    (
+        "an unheld file out of the expiry index",
+        lambda items, _: items["f3"].pop("xpk"),
+        "file f3 is unheld but not in the expiry index",
+    ),
     ("an unheld file without its TTL", lambda items, _: items["f3"].pop("ttl"), "file f3 is unheld but has no TTL"),
     ("an order froze a file nothing keeps", frozen_unkept, "order order froze file f3, which nothing keeps for it"),
-    ("a project's manifest is gone", lambda _, objects: objects.update({"m/proj": None}),
-     "project proj: manifest m/proj is missing"),
+    (
+        "a project's manifest is gone",
+        lambda _, objects: objects.update({"m/proj": None}),
+        "project proj: manifest m/proj is missing",
+    ),
 ]
 
 

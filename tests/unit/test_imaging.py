@@ -40,7 +40,12 @@ def test_heic_type_and_size_from_libheif() -> None:
     info = inspect_image(heic((640, 480)))
     assert info is not None
     assert (info.content_type, info.width, info.height, info.pixels, info.complete) == (
-        "image/heic", 640, 480, 640 * 480, True)
+        "image/heic",
+        640,
+        480,
+        640 * 480,
+        True,
+    )
 
 
 def test_a_heic_grid_image_has_the_size_of_its_whole_canvas() -> None:
@@ -118,7 +123,7 @@ class _Ranges:
 
     def __call__(self, start: int, length: int) -> bytes:
         self.reads.append((start, length))
-        return self.data[start:start + length]
+        return self.data[start : start + length]
 
 
 def _ranged(data: bytes) -> ObjectSource:
@@ -212,7 +217,7 @@ def _with_clean_aperture(data: bytes, width: int, height: int) -> bytes:
     """The HEIC with its clap box rewritten to show width x height of its coded image."""
     at = data.index(b"clap") + 4
     clap = struct.pack(">8I", width, 1, height, 1, 0, 1, 0, 1)
-    return data[:at] + clap + data[at + 32:]
+    return data[:at] + clap + data[at + 32 :]
 
 
 def test_a_heic_whose_clean_aperture_hides_its_coded_size_counts_the_coded_pixels() -> None:

@@ -37,9 +37,13 @@ def test_every_document_key_names_the_item_that_references_it() -> None:
     assert keys.document_owner_key(keys.document_object_key(tid, project, 7, write)) == keys.project_key(tid, project)
     assert keys.document_owner_key(keys.document_object_key(tid, project, 12, write)) == keys.project_key(tid, project)
     assert keys.document_owner_key(keys.order_document_key(tid, order, project)) == {
-        "pk": keys.order_pk(tid, order), "sk": keys.order_project_sk(project)}
+        "pk": keys.order_pk(tid, order),
+        "sk": keys.order_project_sk(project),
+    }
     assert keys.document_owner_key(keys.order_manifest_key(tid, order, resubmission)) == {
-        "pk": keys.order_pk(tid, order), "sk": keys.order_resubmission_sk(resubmission)}
+        "pk": keys.order_pk(tid, order),
+        "sk": keys.order_resubmission_sk(resubmission),
+    }
     cart_item = ids.new_id()
     assert keys.document_owner_key(keys.cart_item_manifest_key(tid, cart_item)) == keys.cart_item_key(tid, cart_item)
     parsed = keys.parse_document_object_key(keys.document_object_key(tid, project, 12, write))

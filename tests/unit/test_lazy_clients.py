@@ -43,9 +43,11 @@ def test_the_table_makes_its_client_on_first_use_and_maps_its_errors() -> None:
     table = Table(lambda: made.append(client) or client, "imagestore-unit")
     assert made == []
     with Stubber(client) as stub:
-        stub.add_response("get_item", {"Item": {"pk": {"S": "T#t1"}, "sk": {"S": "META"}, "n": {"N": "2"}}},
-                          {"TableName": "imagestore-unit", "Key": {"pk": {"S": "T#t1"}, "sk": {"S": "META"}},
-                           "ConsistentRead": True})
+        stub.add_response(
+            "get_item",
+            {"Item": {"pk": {"S": "T#t1"}, "sk": {"S": "META"}, "n": {"N": "2"}}},
+            {"TableName": "imagestore-unit", "Key": {"pk": {"S": "T#t1"}, "sk": {"S": "META"}}, "ConsistentRead": True},
+        )
         stub.add_client_error("get_item", service_error_code="ThrottlingException")
         assert table.get({"pk": "T#t1", "sk": "META"}) == {"pk": "T#t1", "sk": "META", "n": 2}
         with pytest.raises(Throttled):
@@ -75,8 +77,10 @@ def test_threads_asking_for_a_client_at_once_share_one(monkeypatch: pytest.Monke
     ("filename", "header"),
     [
         ("photo.jpg", "attachment; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg"),
-        ("Crème brûlée.jpg",
-         "attachment; filename=\"Creme brulee.jpg\"; filename*=UTF-8''Cr%C3%A8me%20br%C3%BBl%C3%A9e.jpg"),
+        (
+            "Crème brûlée.jpg",
+            "attachment; filename=\"Creme brulee.jpg\"; filename*=UTF-8''Cr%C3%A8me%20br%C3%BBl%C3%A9e.jpg",
+        ),
         ("写真.jpg", "attachment; filename=\"download.jpg\"; filename*=UTF-8''%E5%86%99%E7%9C%9F.jpg"),
         ("😀", "attachment; filename=\"download\"; filename*=UTF-8''%F0%9F%98%80"),
         ('a"b\\c%.jpg', "attachment; filename=\"a_b_c_.jpg\"; filename*=UTF-8''a%22b%5Cc%25.jpg"),

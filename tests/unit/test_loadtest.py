@@ -26,12 +26,19 @@ from loadtest.verdict import (
 )
 
 
-def endpoint(name: str, requests: int = 100, failures: int = 0, p95: float = 100.0, method: str = "GET",
-             per_second: dict[int, int] | None = None) -> Endpoint:
+def endpoint(
+    name: str,
+    requests: int = 100,
+    failures: int = 0,
+    p95: float = 100.0,
+    method: str = "GET",
+    per_second: dict[int, int] | None = None,
+) -> Endpoint:
     return Endpoint(method, name, requests, failures, p95, per_second if per_second is not None else {0: requests})
 
 
 # --- thresholds from the command line ------------------------------------------------------------
+
 
 def test_p95_takes_a_default_and_per_endpoint_overrides_by_name() -> None:
     default, overrides = parse_p95("default=800; POST /uploads=500;GET /projects/{projectId}=300")
@@ -47,8 +54,9 @@ def test_unreadable_p95_thresholds_are_refused(spec: str) -> None:
 
 
 def test_ratios_read_as_fractions_or_percentages() -> None:
-    thresholds = build_thresholds(max_failure_ratio="1%", p95="900", min_rps=1000, rate_window=10,
-                                  max_throttle_ratio="0.05")
+    thresholds = build_thresholds(
+        max_failure_ratio="1%", p95="900", min_rps=1000, rate_window=10, max_throttle_ratio="0.05"
+    )
     assert thresholds.max_failure_ratio == pytest.approx(0.01)
     assert thresholds.max_throttle_ratio == pytest.approx(0.05)
     assert thresholds.p95_limit("anything") == 900
@@ -58,9 +66,12 @@ def test_ratios_read_as_fractions_or_percentages() -> None:
 
 # --- the verdict ---------------------------------------------------------------------------------
 
+
 def test_a_run_within_every_threshold_passes() -> None:
-    rows = [endpoint("POST /uploads", 1000, 5, 300, "POST", {s: 100 for s in range(10)}),
-            endpoint("GET /projects", 500, 0, 80, "GET", {s: 50 for s in range(10)})]
+    rows = [
+        endpoint("POST /uploads", 1000, 5, 300, "POST", {s: 100 for s in range(10)}),
+        endpoint("GET /projects", 500, 0, 80, "GET", {s: 50 for s in range(10)}),
+    ]
     verdict = evaluate(rows, Thresholds(max_failure_ratio=0.01, p95_ms=500, min_rps=140))
     assert verdict.passed, verdict.report()
     assert verdict.figures["apiRatePeak"] == 150
@@ -81,8 +92,10 @@ def test_too_many_failures_or_too_low_a_rate_fail() -> None:
 
 
 def test_throttles_are_reported_apart_and_are_not_failures_or_served_requests() -> None:
-    rows = [endpoint("POST /uploads", 900, 0, 200, "POST", {0: 900}),
-            endpoint("POST /uploads", 100, 0, 20, THROTTLED, {0: 100})]
+    rows = [
+        endpoint("POST /uploads", 900, 0, 200, "POST", {0: 900}),
+        endpoint("POST /uploads", 100, 0, 20, THROTTLED, {0: 100}),
+    ]
     verdict = evaluate(rows, Thresholds(max_failure_ratio=0.0, min_rps=900, rate_window_seconds=1))
     assert verdict.passed, verdict.report()
     assert verdict.figures["throttled"] == 100 and verdict.figures["failures"] == 0
@@ -93,8 +106,10 @@ def test_throttles_are_reported_apart_and_are_not_failures_or_served_requests() 
 
 
 def test_the_rate_counts_api_requests_not_presigned_s3_traffic() -> None:
-    rows = [endpoint("POST /uploads", 100, per_second={0: 100}), endpoint("S3 POST presigned upload", 5000,
-                                                                           per_second={0: 5000})]
+    rows = [
+        endpoint("POST /uploads", 100, per_second={0: 100}),
+        endpoint("S3 POST presigned upload", 5000, per_second={0: 5000}),
+    ]
     verdict = evaluate(rows, Thresholds(min_rps=0, rate_window_seconds=1))
     assert verdict.figures["apiRatePeak"] == 100
 
@@ -117,8 +132,12 @@ class FakeResponse:
 
 
 def test_a_429_or_s3_slowdown_is_moved_to_the_throttled_line_as_handled() -> None:
-    throttled, slowdown, ok, error = FakeResponse(429), FakeResponse(503, b"<Code>SlowDown</Code>"), \
-        FakeResponse(201), FakeResponse(503, b"oops")
+    throttled, slowdown, ok, error = (
+        FakeResponse(429),
+        FakeResponse(503, b"<Code>SlowDown</Code>"),
+        FakeResponse(201),
+        FakeResponse(503, b"oops"),
+    )
     assert mark_throttled(throttled) and mark_throttled(slowdown)
     assert throttled.request_meta["request_type"] == THROTTLED and throttled.succeeded
     assert not mark_throttled(ok) and not mark_throttled(error)
@@ -144,8 +163,11 @@ class FakeStats:
 
 
 def test_locust_stats_become_endpoints_with_the_throttled_line_apart() -> None:
-    stats = FakeStats(FakeEntry("POST", "POST /uploads", [10, 20, 30, 400], failures=1),
-                      FakeEntry(THROTTLED, "POST /uploads", [5]), FakeEntry("GET", "GET /files", []))
+    stats = FakeStats(
+        FakeEntry("POST", "POST /uploads", [10, 20, 30, 400], failures=1),
+        FakeEntry(THROTTLED, "POST /uploads", [5]),
+        FakeEntry("GET", "GET /files", []),
+    )
     rows = {(e.method, e.name): e for e in endpoints_from_stats(stats)}
     assert set(rows) == {("POST", "POST /uploads"), (THROTTLED, "POST /uploads")}  # unused lines dropped
     assert rows[("POST", "POST /uploads")].requests == 4 and rows[("POST", "POST /uploads")].failures == 1
@@ -154,6 +176,7 @@ def test_locust_stats_become_endpoints_with_the_throttled_line_apart() -> None:
 
 
 # --- shapes --------------------------------------------------------------------------------------
+
 
 def test_the_spike_ramp_never_outruns_lambdas_scaling() -> None:
     assert lambda_safe_spawn_rate(1.0) == 100  # 1,000 environments per 10 s per function
@@ -186,6 +209,7 @@ def test_the_steady_ramp_and_fitting_into_the_run_time() -> None:
 
 # --- what the users send -------------------------------------------------------------------------
 
+
 def test_generated_photos_are_real_jpegs_of_the_asked_sizes() -> None:
     sizes = payloads.parse_sizes("320x240, 64x48")
     photos = payloads.photo_set(sizes)
@@ -197,8 +221,9 @@ def test_generated_photos_are_real_jpegs_of_the_asked_sizes() -> None:
 
 
 def test_the_multipart_body_carries_the_fields_then_the_file() -> None:
-    body, content_type = payloads.multipart_form({"key": "t/u/f", "policy": "abc"}, b"\xff\xd8JPEG", "a.jpg",
-                                                 "image/jpeg")
+    body, content_type = payloads.multipart_form(
+        {"key": "t/u/f", "policy": "abc"}, b"\xff\xd8JPEG", "a.jpg", "image/jpeg"
+    )
     boundary = content_type.split("boundary=")[1]
     assert body.index(b'name="key"') < body.index(b'name="policy"') < body.index(b'name="file"')
     assert b"\xff\xd8JPEG\r\n--" + boundary.encode() + b"--\r\n" in body
@@ -207,8 +232,7 @@ def test_the_multipart_body_carries_the_fields_then_the_file() -> None:
 def test_minted_tokens_verify_for_the_targets_issuer_and_audience(tmp_path: Any) -> None:
     minter = TokenMinter("s" * 32, "imagestore-prod", "imagestore", tenants=2)
     first, second, third = minter.next(), minter.next(), minter.next()
-    claims = jwt.decode(first.token, "s" * 32, algorithms=["HS256"], audience="imagestore",
-                        issuer="imagestore-prod")
+    claims = jwt.decode(first.token, "s" * 32, algorithms=["HS256"], audience="imagestore", issuer="imagestore-prod")
     assert claims["sub"] == first.user_id and claims["tid"] == first.tenant_id
     assert len({first.user_id, second.user_id, third.user_id}) == 3
     assert first.tenant_id == third.tenant_id != second.tenant_id

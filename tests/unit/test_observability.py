@@ -14,8 +14,9 @@ from imagestore.observability import NullTracer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("value", "disabled"), [("true", True), ("1", True), ("Yes", True), ("false", False),
-                                                 ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "disabled"), [("true", True), ("1", True), ("Yes", True), ("false", False), ("0", False), ("", False)]
+)
 def test_trace_disabled_is_read_like_powertools(monkeypatch: pytest.MonkeyPatch, value: str, disabled: bool) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", value)
     assert sdk_tracing_disabled() is disabled
@@ -32,11 +33,19 @@ def test_the_null_tracer_leaves_the_handler_as_it_is() -> None:
 
 
 def _modules_after_a_traced_handler(trace_disabled: str) -> str:
-    code = ("import sys\nfrom imagestore.observability import tracer\n"
-            "@tracer.capture_lambda_handler(capture_response=False)\ndef handler(event, context):\n    return 1\n"
-            "print(type(tracer).__name__, 'aws_xray_sdk' in sys.modules)")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "layer"), "POWERTOOLS_TRACE_DISABLED": trace_disabled,
-           "AWS_LAMBDA_FUNCTION_NAME": "unit", "LAMBDA_TASK_ROOT": str(ROOT), "AWS_DEFAULT_REGION": "eu-west-1"}
+    code = (
+        "import sys\nfrom imagestore.observability import tracer\n"
+        "@tracer.capture_lambda_handler(capture_response=False)\ndef handler(event, context):\n    return 1\n"
+        "print(type(tracer).__name__, 'aws_xray_sdk' in sys.modules)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT / "layer"),
+        "POWERTOOLS_TRACE_DISABLED": trace_disabled,
+        "AWS_LAMBDA_FUNCTION_NAME": "unit",
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 

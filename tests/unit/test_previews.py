@@ -156,6 +156,7 @@ def test_an_animated_image_gives_its_first_frame() -> None:
 
 def png_bomb(side: int) -> bytes:
     """A valid 1-bit greyscale PNG of side x side pixels whose zlib data is tiny (all zeros)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
@@ -179,14 +180,16 @@ def test_a_heic_over_the_pixel_limit_is_refused() -> None:
         render_previews(heic((640, 480)), max_pixels=640 * 480 - 1)
 
 
-@pytest.mark.parametrize("data", [b"plain text, no image" * 5, phone_jpeg()[:5000],
-                                  b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
+@pytest.mark.parametrize(
+    "data", [b"plain text, no image" * 5, phone_jpeg()[:5000], b"\x89PNG\r\n\x1a\n" + b"\x00" * 40]
+)
 def test_what_is_no_whole_image_is_undecodable(data: bytes) -> None:
     with pytest.raises(Undecodable):
         render_previews(data, max_pixels=LIMIT)
 
 
 # --- print check -------------------------------------------------------------------------------
+
 
 def test_effective_dpi_fills_the_print_and_follows_the_image_orientation() -> None:
     # 6000 x 4000 on a 6 x 4 inch print: 1000 dpi either way round.
@@ -200,12 +203,17 @@ def test_effective_dpi_fills_the_print_and_follows_the_image_orientation() -> No
 
 @pytest.mark.parametrize(
     ("width_mm", "height_mm", "dpi", "verdict"),
-    [(152.4, 101.6, 1000.0, Verdict.GOOD), (508, 338.6667, 300.0, Verdict.GOOD),
-     (762, 508, 200.0, Verdict.ACCEPTABLE), (1016, 677.3333, 150.0, Verdict.ACCEPTABLE),
-     (1524, 1016, 100.0, Verdict.LOW)],
+    [
+        (152.4, 101.6, 1000.0, Verdict.GOOD),
+        (508, 338.6667, 300.0, Verdict.GOOD),
+        (762, 508, 200.0, Verdict.ACCEPTABLE),
+        (1016, 677.3333, 150.0, Verdict.ACCEPTABLE),
+        (1524, 1016, 100.0, Verdict.LOW),
+    ],
 )
-def test_print_check_verdicts_at_the_default_thresholds(width_mm: float, height_mm: float, dpi: float,
-                                                        verdict: Verdict) -> None:
+def test_print_check_verdicts_at_the_default_thresholds(
+    width_mm: float, height_mm: float, dpi: float, verdict: Verdict
+) -> None:
     check = print_check(6000, 4000, width_mm, height_mm, good_dpi=300, acceptable_dpi=150)
     assert check.dpi == pytest.approx(dpi, abs=0.1)
     assert check.verdict is verdict
@@ -216,8 +224,19 @@ def test_print_check_uses_the_thresholds_it_is_given() -> None:
     assert (check.dpi, check.verdict) == (200.0, Verdict.GOOD)
 
 
-@pytest.mark.parametrize(("width_mm", "height_mm"), [(0, 100), (-5, 100), (float("nan"), 100), (100, float("inf")),
-                                                     (100, 20_000), (5e-324, 100), (1e-308, 100), (100, 0.999)])
+@pytest.mark.parametrize(
+    ("width_mm", "height_mm"),
+    [
+        (0, 100),
+        (-5, 100),
+        (float("nan"), 100),
+        (100, float("inf")),
+        (100, 20_000),
+        (5e-324, 100),
+        (1e-308, 100),
+        (100, 0.999),
+    ],
+)
 def test_print_check_refuses_sizes_that_are_no_print(width_mm: float, height_mm: float) -> None:
     with pytest.raises(ValueError):
         print_check(6000, 4000, width_mm, height_mm, good_dpi=300, acceptable_dpi=150)
@@ -236,11 +255,16 @@ def test_print_check_at_the_bounds_answers_finite_figures() -> None:
 
 # --- keys --------------------------------------------------------------------------------------
 
+
 def test_previews_are_keyed_beside_their_file_and_deleted_with_it() -> None:
     base = keys.object_key("shop-a", "alice", "f1")
     assert keys.preview_key(base, "thumb") == "shop-a/alice/f1.preview.thumb"
-    assert keys.image_object_keys(base) == [base, "shop-a/alice/f1.upload", "shop-a/alice/f1.preview.thumb",
-                                            "shop-a/alice/f1.preview.screen"]
+    assert keys.image_object_keys(base) == [
+        base,
+        "shop-a/alice/f1.upload",
+        "shop-a/alice/f1.preview.thumb",
+        "shop-a/alice/f1.preview.screen",
+    ]
     assert keys.object_key_of_preview("shop-a/alice/f1.preview.screen") == base
     assert keys.object_key_of_preview("shop-a/alice/f1.preview.huge") is None
     assert keys.object_key_of_preview(base) is None

@@ -16,19 +16,48 @@ SHARDS = 4
 
 # Fields no save changes, with the write that does (a new field belongs here only if that is true).
 WRITTEN_ELSEWHERE = {
-    "tenant_id": "create", "user_id": "create", "project_id": "create", "created_at": "create",
-    "base_project_id": "create (a copy)", "status": "create, mark_deleted, remove",
-    "pin_count": "pin_operations, unpin", "lock": "_lock, _unlock", "lock_epoch": "_lock",
+    "tenant_id": "create",
+    "user_id": "create",
+    "project_id": "create",
+    "created_at": "create",
+    "base_project_id": "create (a copy)",
+    "status": "create, mark_deleted, remove",
+    "pin_count": "pin_operations, unpin",
+    "lock": "_lock, _unlock",
+    "lock_epoch": "_lock",
 }
 
-BASE = ProjectRecord(tenant_id="t1", user_id="u1", project_id="p1", name="Book", product_type="photobook", version=3,
-                     created_at=100, saved_at=200, expires_at=300, manifest_key="m/3", file_count=2)
+BASE = ProjectRecord(
+    tenant_id="t1",
+    user_id="u1",
+    project_id="p1",
+    name="Book",
+    product_type="photobook",
+    version=3,
+    created_at=100,
+    saved_at=200,
+    expires_at=300,
+    manifest_key="m/3",
+    file_count=2,
+)
 
 # A different value for every field of the model (a new field without one here fails the test below).
 CHANGED: dict[str, Any] = {
-    "tenant_id": "t2", "user_id": "u2", "project_id": "p2", "name": "Calendar", "product_type": "calendar",
-    "version": 4, "created_at": 101, "saved_at": 201, "expires_at": 301, "status": ProjectStatus.DELETING,
-    "manifest_key": "m/4", "file_count": 3, "pin_count": 1, "lock_epoch": 7, "base_project_id": "p0",
+    "tenant_id": "t2",
+    "user_id": "u2",
+    "project_id": "p2",
+    "name": "Calendar",
+    "product_type": "calendar",
+    "version": 4,
+    "created_at": 101,
+    "saved_at": 201,
+    "expires_at": 301,
+    "status": ProjectStatus.DELETING,
+    "manifest_key": "m/4",
+    "file_count": 3,
+    "pin_count": 1,
+    "lock_epoch": 7,
+    "base_project_id": "p0",
     "lock": ProjectLock(lock_id="l1", epoch=7, until=400, manifest_key="m/5", phase="acquire"),
 }
 
@@ -53,8 +82,10 @@ def test_every_model_field_is_written_by_a_save_or_by_the_write_that_owns_it(fie
     before, after = BASE.to_item(SHARDS), changed.to_item(SHARDS)
     attributes = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
     assert attributes, f"ProjectRecord.{field} is not in the item (ProjectRecord.to_item): it is never written"
-    saved = set_attributes(store()._commit_expression(changed, _expiry_ttl(changed.expires_at, pinned=False)),
-                           {**store()._commit_names(changed), "#ttl": "ttl"})
+    saved = set_attributes(
+        store()._commit_expression(changed, _expiry_ttl(changed.expires_at, pinned=False)),
+        {**store()._commit_names(changed), "#ttl": "ttl"},
+    )
     # What a save leaves alone is only ever what NOT_SAVED names (a new attribute is saved by default).
     assert attributes - saved <= set(NOT_SAVED)
     if field in WRITTEN_ELSEWHERE:

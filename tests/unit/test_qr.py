@@ -51,4 +51,3 @@ def test_the_svg_is_an_inline_element_of_the_same_code(rules: ModuleType) -> Non
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert "<?xml" not in svg
     assert re.search(r'viewBox="0 0 \d+ \d+"', svg)
-

@@ -17,34 +17,61 @@ URL_SECONDS = 900
 
 
 def record(**changes: Any) -> FileRecord:
-    base = dict(tenant_id="t1", user_id="u1", file_id="f1", session_id="s1", filename="a.jpg",
-                content_type="image/jpeg", size_bytes=10, status=FileStatus.AVAILABLE,
-                created_at=NOW - 7 * 3600, expires_at=NOW - 3600)
+    base = dict(
+        tenant_id="t1",
+        user_id="u1",
+        file_id="f1",
+        session_id="s1",
+        filename="a.jpg",
+        content_type="image/jpeg",
+        size_bytes=10,
+        status=FileStatus.AVAILABLE,
+        created_at=NOW - 7 * 3600,
+        expires_at=NOW - 3600,
+    )
     return FileRecord(**{**base, **changes})
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({}, (FileAction.REMOVE_EXPIRED, NOW)),
-    ({"expires_at": NOW}, (FileAction.REMOVE_EXPIRED, NOW)),
-    ({"hold_count": 1}, (FileAction.UNINDEX, NOW)),
-    ({"hold_count": 2, "status": FileStatus.AVAILABLE, "expires_at": NOW + 10}, (FileAction.UNINDEX, NOW)),
-    ({"expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
-    ({"status": FileStatus.DELETING, "expires_at": NOW + 60}, (FileAction.FINISH_REMOVAL, NOW)),
-    # A session upload never completed waits for its retention's end (it is filed there: never refiled).
-    ({"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 6 * 3600},
-     (FileAction.REFILE, NOW + 6 * 3600)),
-    ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600},
-     (FileAction.REFILE, NOW + 3600)),
-    # A multipart upload goes at the deadline (S3 keeps its parts until it is aborted).
-    ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600,
-      "multipart_upload_id": "upload-1"}, (FileAction.REMOVE_ABANDONED, NOW)),
-    # An extended one (retention more than a day after the deadline) goes at the deadline.
-    ({"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 30 * 86400},
-     (FileAction.REFILE, pending_deadline(NOW - 10, URL_SECONDS))),
-    ({"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 30 * 86400},
-     (FileAction.REMOVE_ABANDONED, NOW)),
-    ({"status": FileStatus.PENDING, "created_at": NOW, "expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, (FileAction.REMOVE_EXPIRED, NOW)),
+        ({"expires_at": NOW}, (FileAction.REMOVE_EXPIRED, NOW)),
+        ({"hold_count": 1}, (FileAction.UNINDEX, NOW)),
+        ({"hold_count": 2, "status": FileStatus.AVAILABLE, "expires_at": NOW + 10}, (FileAction.UNINDEX, NOW)),
+        ({"expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
+        ({"status": FileStatus.DELETING, "expires_at": NOW + 60}, (FileAction.FINISH_REMOVAL, NOW)),
+        # A session upload never completed waits for its retention's end (it is filed there: never refiled).
+        (
+            {"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 6 * 3600},
+            (FileAction.REFILE, NOW + 6 * 3600),
+        ),
+        (
+            {"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 3600},
+            (FileAction.REFILE, NOW + 3600),
+        ),
+        # A multipart upload goes at the deadline (S3 keeps its parts until it is aborted).
+        (
+            {
+                "status": FileStatus.PENDING,
+                "created_at": NOW - URL_SECONDS - 3600,
+                "expires_at": NOW + 3600,
+                "multipart_upload_id": "upload-1",
+            },
+            (FileAction.REMOVE_ABANDONED, NOW),
+        ),
+        # An extended one (retention more than a day after the deadline) goes at the deadline.
+        (
+            {"status": FileStatus.PENDING, "created_at": NOW - 10, "expires_at": NOW + 30 * 86400},
+            (FileAction.REFILE, pending_deadline(NOW - 10, URL_SECONDS)),
+        ),
+        (
+            {"status": FileStatus.PENDING, "created_at": NOW - URL_SECONDS - 3600, "expires_at": NOW + 30 * 86400},
+            (FileAction.REMOVE_ABANDONED, NOW),
+        ),
+        ({"status": FileStatus.PENDING, "created_at": NOW, "expires_at": NOW + 60}, (FileAction.REFILE, NOW + 60)),
+    ],
+)
 def test_what_the_sweep_does_to_a_due_file(changes: dict[str, Any], expected: tuple[FileAction, int]) -> None:
     assert file_action(record(**changes), NOW, URL_SECONDS) == expected
 
@@ -178,8 +205,10 @@ def test_a_group_beyond_the_shards_has_none() -> None:
     assert run_shards(4, 5, 8, NOW) == []
 
 
-@pytest.mark.parametrize("detail", [{"group": 4, "groups": 4}, {"group": -1, "groups": 4}, {"groups": 0},
-                                    {"maxEntries": 0}, {"group": "one"}])
+@pytest.mark.parametrize(
+    "detail",
+    [{"group": 4, "groups": 4}, {"group": -1, "groups": 4}, {"groups": 0}, {"maxEntries": 0}, {"group": "one"}],
+)
 def test_a_run_with_impossible_options_is_refused(detail: dict[str, Any]) -> None:
     from pydantic import ValidationError
 
@@ -213,14 +242,18 @@ def test_a_period_starts_one_run_per_group_each_allowed_until_the_next_period() 
     assert all(ScheduledRun.model_validate(r).detail.until == NOW + 900 for r in runs), "events the handler takes"
 
 
-@pytest.mark.parametrize(("complete", "until", "now", "continues"), [
-    (False, NOW + 900, NOW + 300, True),
-    (True, NOW + 900, NOW + 300, False),  # nothing left
-    (False, NOW + 900, NOW + 900, False),  # the period is over: the next fan-out takes the group
-    (False, None, NOW, False),  # invoked by hand
-])
-def test_a_group_goes_on_only_with_work_left_within_its_period(complete: bool, until: int | None, now: int,
-                                                                continues: bool) -> None:
+@pytest.mark.parametrize(
+    ("complete", "until", "now", "continues"),
+    [
+        (False, NOW + 900, NOW + 300, True),
+        (True, NOW + 900, NOW + 300, False),  # nothing left
+        (False, NOW + 900, NOW + 900, False),  # the period is over: the next fan-out takes the group
+        (False, None, NOW, False),  # invoked by hand
+    ],
+)
+def test_a_group_goes_on_only_with_work_left_within_its_period(
+    complete: bool, until: int | None, now: int, continues: bool
+) -> None:
     from scheduler_service.logic.sweep import SweepReport, next_run
 
     follow = next_run(3, 8, until, 2, 500, SweepReport(complete=complete), now)

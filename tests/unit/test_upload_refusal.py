@@ -14,14 +14,27 @@ from imagestore.models.files import (
 
 
 def _record(refusal: UploadRefusal | None) -> FileRecord:
-    return FileRecord(tenant_id="shop-a", user_id="alice", file_id="01h00000000000000000000000", session_id="s1",
-                      filename="a.jpg", content_type="image/jpeg", size_bytes=10, created_at=1, expires_at=2,
-                      refusal=refusal)
+    return FileRecord(
+        tenant_id="shop-a",
+        user_id="alice",
+        file_id="01h00000000000000000000000",
+        session_id="s1",
+        filename="a.jpg",
+        content_type="image/jpeg",
+        size_bytes=10,
+        created_at=1,
+        expires_at=2,
+        refusal=refusal,
+    )
 
 
 def test_a_refusal_survives_the_file_items_round_trip_with_integer_details() -> None:
-    refusal = UploadRefusal.of("unprocessable", "100x100 pixels is over the limit of 1000",
-                               {"width": 100, "pixels": 10_000, "declaredType": "image/png"}, '"abc"')
+    refusal = UploadRefusal.of(
+        "unprocessable",
+        "100x100 pixels is over the limit of 1000",
+        {"width": 100, "pixels": 10_000, "declaredType": "image/png"},
+        '"abc"',
+    )
     item = deserialize(serialize(_record(refusal).to_item(4)))
 
     assert item["refusal"]["details"]["pixels"] == Decimal(10_000)

@@ -51,11 +51,19 @@ def test_event_ids_are_stable_per_happening_and_tenant() -> None:
     assert event_id("t1", "order.placed", "o1") != event_id("t1", "order.placed", "o2")
 
 
-@pytest.mark.parametrize("url", [
-    "https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data", "https://127.0.0.1/x",
-    "https://[::1]/x", "https://[::ffff:10.0.0.1]/x", "https://192.168.1.10/x", "https://100.64.0.1/x",
-    "https://0.0.0.0/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://127.0.0.1/x",
+        "https://[::1]/x",
+        "https://[::ffff:10.0.0.1]/x",
+        "https://192.168.1.10/x",
+        "https://100.64.0.1/x",
+        "https://0.0.0.0/x",
+    ],
+)
 def test_private_loopback_and_link_local_addresses_are_refused(url: str) -> None:
     with pytest.raises(EndpointRefused):
         check_endpoint_url(url, DeliveryPolicy(allow_loopback_http=True))
@@ -67,10 +75,18 @@ def test_a_name_resolving_to_a_private_address_is_refused(resolved: list[str]) -
         check_endpoint_url("https://shop.example/hook", DeliveryPolicy(), resolver_to(*resolved))
 
 
-@pytest.mark.parametrize("url", [
-    "http://shop.example/hook", "http://127.0.0.1:8080/hook", "ftp://shop.example/", "https://user:pw@shop.example/",
-    "https://shop.example/#frag", "shop.example/hook", "https:///nohost",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://shop.example/hook",
+        "http://127.0.0.1:8080/hook",
+        "ftp://shop.example/",
+        "https://user:pw@shop.example/",
+        "https://shop.example/#frag",
+        "shop.example/hook",
+        "https:///nohost",
+    ],
+)
 def test_only_https_urls_without_credentials(url: str) -> None:
     with pytest.raises(EndpointRefused):
         check_endpoint_url(url, DeliveryPolicy(), resolver_to(PUBLIC))

@@ -84,13 +84,16 @@ class ExpiryStore:
 
     # --- the index ---------------------------------------------------------------------------
 
-    def due(self, shard: int, now: int, *, limit: int,
-            start: Mapping[str, Any] | None = None) -> tuple[list[DueEntry], Item | None]:
+    def due(
+        self, shard: int, now: int, *, limit: int, start: Mapping[str, Any] | None = None
+    ) -> tuple[list[DueEntry], Item | None]:
         """One Query page of a shard's entries due at now (oldest first) and where the next starts."""
         items, last = self.table.query_page(
-            index=INDEX, key_condition="xpk = :xpk AND xsk < :bound",
+            index=INDEX,
+            key_condition="xpk = :xpk AND xsk < :bound",
             values={":xpk": keys.expiry_shard_pk(shard), ":bound": keys.expiry_upper_bound(now)},
-            limit=limit, start_key=start,
+            limit=limit,
+            start_key=start,
         )
         return [DueEntry(pk=i["pk"], sk=i["sk"], xsk=i["xsk"]) for i in items], last
 
@@ -105,12 +108,17 @@ class ExpiryStore:
         """Put an unheld file back in the index under due_at, if it has not changed since it was read."""
         key = record.key
         return self._update_file(
-            record, "SET xpk = :xpk, xsk = :xsk, #ttl = :ttl",
+            record,
+            "SET xpk = :xpk, xsk = :xsk, #ttl = :ttl",
             "holdCount = :zero AND expiresAt = :expires AND #status = :status",
-            {":xpk": keys.expiry_shard(key["pk"], key["sk"], self.shards),
-             ":xsk": keys.expiry_sort(due_at, key["pk"], key["sk"]),
-             ":ttl": record.expires_at + TTL_GRACE_SECONDS, ":zero": 0,
-             ":expires": record.expires_at, ":status": record.status.value},
+            {
+                ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.shards),
+                ":xsk": keys.expiry_sort(due_at, key["pk"], key["sk"]),
+                ":ttl": record.expires_at + TTL_GRACE_SECONDS,
+                ":zero": 0,
+                ":expires": record.expires_at,
+                ":status": record.status.value,
+            },
         )
 
     def unindex_held(self, record: FileRecord) -> bool:
@@ -121,13 +129,17 @@ class ExpiryStore:
 
     def mark_expired(self, record: FileRecord, now: int) -> bool:
         """Mark a file deleting if nothing holds it and its own retention is over at now."""
-        return self._mark(record, "holdCount = :zero AND expiresAt <= :now AND #status <> :deleting",
-                          {":zero": 0, ":now": now})
+        return self._mark(
+            record, "holdCount = :zero AND expiresAt <= :now AND #status <> :deleting", {":zero": 0, ":now": now}
+        )
 
     def mark_abandoned(self, record: FileRecord, created_before: int) -> bool:
         """Mark deleting a requested upload that is still pending and was requested before created_before."""
-        return self._mark(record, "holdCount = :zero AND #status = :pending AND createdAt <= :before",
-                          {":zero": 0, ":pending": FileStatus.PENDING.value, ":before": created_before})
+        return self._mark(
+            record,
+            "holdCount = :zero AND #status = :pending AND createdAt <= :before",
+            {":zero": 0, ":pending": FileStatus.PENDING.value, ":before": created_before},
+        )
 
     def mark_logged_out(self, record: FileRecord, session_id: str, now: int) -> bool:
         """Mark deleting a session-retention file of an ended session that nothing holds: its retention
@@ -138,31 +150,53 @@ class ExpiryStore:
             "holdCount = :zero AND sessionId = :sid AND retention = :session AND #status <> :deleting",
             {":zero": 0, ":sid": session_id, ":session": Retention.SESSION.value},
             extra="expiresAt = :now, xpk = :xpk, xsk = :xsk",
-            extra_values={":now": now, ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.shards),
-                          ":xsk": keys.expiry_sort(now, key["pk"], key["sk"])},
+            extra_values={
+                ":now": now,
+                ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.shards),
+                ":xsk": keys.expiry_sort(now, key["pk"], key["sk"]),
+            },
         )
 
     def end_session_retention(self, record: FileRecord, session_id: str, now: int) -> bool:
         """End the own retention of a session-retention file that something holds: it lives as long
         as its holders, and goes with the sweep after the last one lets go."""
         return self._update_file(
-            record, "SET expiresAt = :now",
+            record,
+            "SET expiresAt = :now",
             "sessionId = :sid AND retention = :session AND expiresAt > :now AND #status <> :deleting",
-            {":now": now, ":sid": session_id, ":session": Retention.SESSION.value,
-             ":deleting": FileStatus.DELETING.value},
+            {
+                ":now": now,
+                ":sid": session_id,
+                ":session": Retention.SESSION.value,
+                ":deleting": FileStatus.DELETING.value,
+            },
         )
 
-    def _mark(self, record: FileRecord, condition: str, values: dict[str, Any], *, extra: str = "",
-              extra_values: Mapping[str, Any] | None = None) -> bool:
+    def _mark(
+        self,
+        record: FileRecord,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        extra: str = "",
+        extra_values: Mapping[str, Any] | None = None,
+    ) -> bool:
         expression = "SET #status = :deleting" + (f", {extra}" if extra else "")
-        return self._update_file(record, expression, condition,
-                                 {**values, ":deleting": FileStatus.DELETING.value, **(extra_values or {})})
+        return self._update_file(
+            record, expression, condition, {**values, ":deleting": FileStatus.DELETING.value, **(extra_values or {})}
+        )
 
     def _update_file(self, record: FileRecord, expression: str, condition: str, values: dict[str, Any]) -> bool:
         names = {n: n[1:] for n in ("#status", "#ttl") if n in expression or n in condition}
         try:
-            self.table.update(record.key, expression, condition=f"attribute_exists(pk) AND {condition}",
-                              names=names or None, values=values, return_new=False)
+            self.table.update(
+                record.key,
+                expression,
+                condition=f"attribute_exists(pk) AND {condition}",
+                names=names or None,
+                values=values,
+                return_new=False,
+            )
         except ConditionFailed:
             return False
         return True
@@ -185,7 +219,7 @@ class ExpiryStore:
         gone = [r for r in records if r not in failed]
         removal.failed.extend(failed)
         for start in range(0, len(gone), WRITE_BATCH):
-            chunk = gone[start:start + WRITE_BATCH]
+            chunk = gone[start : start + WRITE_BATCH]
             try:
                 self.table.batch_write(deletes=[r.key for r in chunk])
             except Throttled:
@@ -205,19 +239,27 @@ class ExpiryStore:
 
     # --- logout --------------------------------------------------------------------------------
 
-    def session_files(self, tenant_id: str, user_id: str, session_id: str, now: int, *,
-                      start: Mapping[str, Any] | None = None) -> tuple[list[FileRecord], Item | None]:
+    def session_files(
+        self, tenant_id: str, user_id: str, session_id: str, now: int, *, start: Mapping[str, Any] | None = None
+    ) -> tuple[list[FileRecord], Item | None]:
         """One Query page of the user's partition: the session's files whose session retention has not
         ended yet (held or not), and those already marked deleting (a logout that did not finish)."""
         items, last = self.table.query_page(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
-            filter_expression=("sessionId = :sid AND ((retention = :session AND expiresAt > :now)"
-                               " OR #status = :deleting)"),
+            filter_expression=(
+                "sessionId = :sid AND ((retention = :session AND expiresAt > :now) OR #status = :deleting)"
+            ),
             names={"#status": "status"},
-            values={":pk": keys.tenant_user_pk(tenant_id, user_id), ":prefix": keys.FILE_PREFIX,
-                    ":sid": session_id, ":session": Retention.SESSION.value, ":now": now,
-                    ":deleting": FileStatus.DELETING.value},
-            start_key=start, consistent=True,
+            values={
+                ":pk": keys.tenant_user_pk(tenant_id, user_id),
+                ":prefix": keys.FILE_PREFIX,
+                ":sid": session_id,
+                ":session": Retention.SESSION.value,
+                ":now": now,
+                ":deleting": FileStatus.DELETING.value,
+            },
+            start_key=start,
+            consistent=True,
         )
         return [FileRecord.from_item(i) for i in items], last
 
@@ -252,8 +294,11 @@ class ExpiryStore:
         """(pk, sk) -> what it references, for the items that exist among owner_keys (BatchGetItem,
         100 a call, consistent); a key without an entry has no item."""
         return {
-            (i["pk"], i["sk"]): DocumentOwner(document_keys=frozenset(
-                str(i[name]) for name in ("documentKey", "manifestKey", "lockManifestKey") if i.get(name)))
+            (i["pk"], i["sk"]): DocumentOwner(
+                document_keys=frozenset(
+                    str(i[name]) for name in ("documentKey", "manifestKey", "lockManifestKey") if i.get(name)
+                )
+            )
             for i in self.table.batch_get(owner_keys)
         }
 
@@ -263,5 +308,6 @@ class ExpiryStore:
         return str(item["continuationToken"]) if item and item.get("continuationToken") else None
 
     def save_reconcile_token(self, token: str | None, now: int) -> None:
-        self.table.put({**keys.reconcile_state_key(), "entity": "reconcile_state",
-                        "continuationToken": token, "updatedAt": now})
+        self.table.put(
+            {**keys.reconcile_state_key(), "entity": "reconcile_state", "continuationToken": token, "updatedAt": now}
+        )

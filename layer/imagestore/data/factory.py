@@ -55,9 +55,26 @@ def reset() -> None:
     from imagestore.config import get_settings as settings
     from imagestore.data.clients import reset_clients
 
-    for cached in (table, image_bucket, file_store, hold_store, holder_store, project_store, mobile_upload_store,
-                   share_store, cart_item_store, order_store, order_events, webhook_store, webhook_bus,
-                   webhook_queue, tenant_registry, tenant_documents, idempotency_store, settings):
+    for cached in (
+        table,
+        image_bucket,
+        file_store,
+        hold_store,
+        holder_store,
+        project_store,
+        mobile_upload_store,
+        share_store,
+        cart_item_store,
+        order_store,
+        order_events,
+        webhook_store,
+        webhook_bus,
+        webhook_queue,
+        tenant_registry,
+        tenant_documents,
+        idempotency_store,
+        settings,
+    ):
         cached.cache_clear()
     reset_clients()
 

@@ -56,31 +56,46 @@ class FileStore:
         meanwhile is ignored by files_of_digests."""
         if record.sha256 is None:
             return
-        self.table.put({**keys.file_digest_key(record.tenant_id, record.user_id, sha256_hex(record.sha256)),
-                        "entity": FILE_DIGEST_ENTITY, "fileId": record.file_id,
-                        "ttl": record.expires_at + TTL_GRACE_SECONDS})
+        self.table.put(
+            {
+                **keys.file_digest_key(record.tenant_id, record.user_id, sha256_hex(record.sha256)),
+                "entity": FILE_DIGEST_ENTITY,
+                "fileId": record.file_id,
+                "ttl": record.expires_at + TTL_GRACE_SECONDS,
+            }
+        )
 
     def files_of_digests(self, tenant_id: str, user_id: str, digests: list[str]) -> dict[str, FileRecord]:
         """The user's files whose bytes have these SHA-256s (base64), as far as the pointers know
         (two BatchGetItems: the pointers, then their files); digests without a file are absent."""
         by_hex = {sha256_hex(d): d for d in digests}
         pointers = self.table.batch_get([keys.file_digest_key(tenant_id, user_id, h) for h in by_hex])
-        file_of_digest = {by_hex[p["sk"].removeprefix("SHA256#")]: p["fileId"] for p in pointers
-                          if p["sk"].removeprefix("SHA256#") in by_hex}
+        file_of_digest = {
+            by_hex[p["sk"].removeprefix("SHA256#")]: p["fileId"]
+            for p in pointers
+            if p["sk"].removeprefix("SHA256#") in by_hex
+        }
         if not file_of_digest:
             return {}
         found = self.get_files(tenant_id, user_id, list(set(file_of_digest.values())))
-        return {digest: found[file_id] for digest, file_id in file_of_digest.items()
-                if file_id in found and found[file_id].sha256 == digest}
+        return {
+            digest: found[file_id]
+            for digest, file_id in file_of_digest.items()
+            if file_id in found and found[file_id].sha256 == digest
+        }
 
     def adopt_duplicate(self, record: FileRecord, *, session_id: str, expires_at: int, now: int) -> FileRecord | None:
         """An available file answered for a new upload of the same bytes: it joins the caller's session
         and lives at least until expires_at (never shorter). One conditional UpdateItem; None when the
         file changed meanwhile (deleted, expired, held or released): the caller uploads instead."""
         names = {"#status": "status"}
-        values: dict[str, Any] = {":sid": session_id, ":exp": max(expires_at, record.expires_at),
-                                  ":available": FileStatus.AVAILABLE.value, ":now": now,
-                                  ":holds": record.hold_count}
+        values: dict[str, Any] = {
+            ":sid": session_id,
+            ":exp": max(expires_at, record.expires_at),
+            ":available": FileStatus.AVAILABLE.value,
+            ":now": now,
+            ":holds": record.hold_count,
+        }
         expression = "SET sessionId = :sid, expiresAt = :exp"
         if record.hold_count == 0:
             # Its TTL backstop stays after its own expiry (invariant 7).
@@ -89,10 +104,12 @@ class FileStore:
             values[":ttl"] = values[":exp"] + TTL_GRACE_SECONDS
         try:
             item = self.table.update(
-                record.key, expression,
+                record.key,
+                expression,
                 condition="attribute_exists(pk) AND #status = :available AND holdCount = :holds "
-                          "AND (expiresAt > :now OR holdCount > :zero)",
-                names=names, values={**values, ":zero": 0},
+                "AND (expiresAt > :now OR holdCount > :zero)",
+                names=names,
+                values={**values, ":zero": 0},
             )
         except ConditionFailed:
             return None
@@ -114,25 +131,31 @@ class FileStore:
         items = self.table.batch_get(file_keys)
         return {(i["pk"], i["sk"]): FileRecord.from_item(i) for i in items if i.get("entity") == FileRecord.ENTITY}
 
-    def mark_available(self, record: FileRecord, *, width: int | None, height: int | None,
-                       completed_at: int) -> FileRecord:
+    def mark_available(
+        self, record: FileRecord, *, width: int | None, height: int | None, completed_at: int
+    ) -> FileRecord:
         """Pending -> available with its pixel size, without any earlier refusal; a repeat of the
         same completion is harmless.
 
         Its expiry-index entry stays where the request put it (abandoned_due: a session upload's
         retention end, so its entry is never moved; an extended upload's is refiled by the sweep)."""
         expression = "SET #status = :available, completedAt = :at"
-        values: dict[str, Any] = {":available": FileStatus.AVAILABLE.value, ":at": completed_at,
-                                  ":pending": FileStatus.PENDING.value}
+        values: dict[str, Any] = {
+            ":available": FileStatus.AVAILABLE.value,
+            ":at": completed_at,
+            ":pending": FileStatus.PENDING.value,
+        }
         if width is not None and height is not None:
             expression += ", width = :w, height = :h"
             values.update({":w": width, ":h": height})
         expression += " REMOVE refusal"
         try:
             item = self.table.update(
-                record.key, expression,
+                record.key,
+                expression,
                 condition="attribute_exists(pk) AND #status = :pending",
-                names={"#status": "status"}, values=values,
+                names={"#status": "status"},
+                values=values,
             )
         except ConditionFailed:
             current = self.get_file(record.tenant_id, record.user_id, record.file_id)
@@ -146,23 +169,32 @@ class FileStore:
         """Why the file's uploaded bytes were refused (replacing an earlier refusal): one UpdateItem,
         only while the file is pending (False when it is gone, available or being deleted)."""
         try:
-            self.table.update(record.key, "SET refusal = :refusal",
-                              condition="attribute_exists(pk) AND #status = :pending",
-                              names={"#status": "status"},
-                              values={":refusal": refusal.to_item(), ":pending": FileStatus.PENDING.value},
-                              return_new=False)
+            self.table.update(
+                record.key,
+                "SET refusal = :refusal",
+                condition="attribute_exists(pk) AND #status = :pending",
+                names={"#status": "status"},
+                values={":refusal": refusal.to_item(), ":pending": FileStatus.PENDING.value},
+                return_new=False,
+            )
         except ConditionFailed:
             return False
         return True
 
-    def record_previews(self, record: FileRecord, *, width: int, height: int, taken_at: str | None,
-                        previews: dict[str, PreviewRef]) -> bool:
+    def record_previews(
+        self, record: FileRecord, *, width: int, height: int, taken_at: str | None, previews: dict[str, PreviewRef]
+    ) -> bool:
         """The preview function's result: previews ready, the displayed size, the capture time. One
         UpdateItem, only while the file is available (False when it is gone or being deleted: the
         caller then deletes the previews it wrote)."""
         expression = "SET previewStatus = :ready, previews = :previews, width = :w, height = :h"
-        values: dict[str, Any] = {":ready": PreviewStatus.READY.value, ":previews": previews_item(previews),
-                                  ":w": width, ":h": height, ":available": FileStatus.AVAILABLE.value}
+        values: dict[str, Any] = {
+            ":ready": PreviewStatus.READY.value,
+            ":previews": previews_item(previews),
+            ":w": width,
+            ":h": height,
+            ":available": FileStatus.AVAILABLE.value,
+        }
         if taken_at is not None:
             expression += ", takenAt = :taken"
             values[":taken"] = taken_at
@@ -174,14 +206,21 @@ class FileStore:
         """Previews cannot be made from this file (not decodable, over the pixel limit); False when the
         file is gone or being deleted."""
         return self._update_available(
-            record, "SET previewStatus = :failed, previewError = :reason",
-            {":failed": PreviewStatus.FAILED.value, ":reason": reason[:500],
-             ":available": FileStatus.AVAILABLE.value})
+            record,
+            "SET previewStatus = :failed, previewError = :reason",
+            {":failed": PreviewStatus.FAILED.value, ":reason": reason[:500], ":available": FileStatus.AVAILABLE.value},
+        )
 
     def _update_available(self, record: FileRecord, expression: str, values: dict[str, Any]) -> bool:
         try:
-            self.table.update(record.key, expression, condition="attribute_exists(pk) AND #status = :available",
-                              names={"#status": "status"}, values=values, return_new=False)
+            self.table.update(
+                record.key,
+                expression,
+                condition="attribute_exists(pk) AND #status = :available",
+                names={"#status": "status"},
+                values=values,
+                return_new=False,
+            )
         except ConditionFailed:
             return False
         return True
@@ -193,7 +232,9 @@ class FileStore:
         items, last = self.table.query_page(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
             values={":pk": pk, ":prefix": keys.FILE_PREFIX},
-            limit=limit, forward=False, start_key=start,
+            limit=limit,
+            forward=False,
+            start_key=start,
         )
         return Page(items=[FileRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
 
@@ -207,17 +248,26 @@ class FileStore:
             values[f":s{i}"] = digest
             sets.append(f"partSha256.#p{i} = :s{i}")
         try:
-            self.table.update(record.key, "SET " + ", ".join(sets),
-                              condition="attribute_exists(pk) AND #status = :pending AND attribute_exists(partSha256)",
-                              names=names, values=values, return_new=False)
+            self.table.update(
+                record.key,
+                "SET " + ", ".join(sets),
+                condition="attribute_exists(pk) AND #status = :pending AND attribute_exists(partSha256)",
+                names=names,
+                values=values,
+                return_new=False,
+            )
         except ConditionFailed:
             raise Conflict(f"file {record.file_id} is no longer pending") from None
 
     def delete_pending_file(self, record: FileRecord) -> None:
         """Forget a pending upload (aborted by its client); 409 once it is no longer pending."""
         try:
-            self.table.delete(record.key, condition="attribute_exists(pk) AND #status = :pending",
-                              names={"#status": "status"}, values={":pending": FileStatus.PENDING.value})
+            self.table.delete(
+                record.key,
+                condition="attribute_exists(pk) AND #status = :pending",
+                names={"#status": "status"},
+                values={":pending": FileStatus.PENDING.value},
+            )
         except ConditionFailed:
             if self.get_file(record.tenant_id, record.user_id, record.file_id) is None:
                 raise NotFound(f"file {record.file_id} not found") from None
@@ -226,8 +276,7 @@ class FileStore:
     def delete_unheld_file(self, record: FileRecord) -> None:
         """Delete the file's item unless something holds it (409 then)."""
         try:
-            self.table.delete(record.key, condition="attribute_exists(pk) AND holdCount = :zero",
-                              values={":zero": 0})
+            self.table.delete(record.key, condition="attribute_exists(pk) AND holdCount = :zero", values={":zero": 0})
         except ConditionFailed:
             current = self.get_file(record.tenant_id, record.user_id, record.file_id)
             if current is None:

@@ -10,8 +10,13 @@ from botocore.exceptions import ClientError
 
 from imagestore.errors import Throttled
 
-_THROTTLING = {"TooManyRequestsException", "ThrottlingException", "EC2ThrottledException",
-               "ServiceException", "ResourceNotReadyException"}
+_THROTTLING = {
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "EC2ThrottledException",
+    "ServiceException",
+    "ResourceNotReadyException",
+}
 
 
 class FunctionInvoker:

@@ -58,8 +58,11 @@ class HolderStore:
                 return self.projects.remove_after_ttl(ttl_removed[0], now)
         if meta is not None and meta.get("status", ACTIVE) == ACTIVE:
             condition = "attribute_exists(pk) AND (attribute_not_exists(#status) OR #status = :active)"
-            values: dict[str, Any] = {":active": ACTIVE, ":deleting": DELETING,
-                                      ":xsk": keys.expiry_sort(now, partition.pk, keys.META)}
+            values: dict[str, Any] = {
+                ":active": ACTIVE,
+                ":deleting": DELETING,
+                ":xsk": keys.expiry_sort(now, partition.pk, keys.META),
+            }
             if only_if_expired:
                 condition += " AND expiresAt <= :now"
                 values[":now"] = now
@@ -67,7 +70,10 @@ class HolderStore:
                 self.table.update(
                     {"pk": partition.pk, "sk": keys.META},
                     "SET #status = :deleting, xsk = :xsk REMOVE gsi1pk, gsi1sk",
-                    condition=condition, names={"#status": "status"}, values=values, return_new=False,
+                    condition=condition,
+                    names={"#status": "status"},
+                    values=values,
+                    return_new=False,
                 )
             except ConditionFailed:
                 # Extended, saved or removed by someone else meanwhile: look again.
@@ -82,8 +88,9 @@ class HolderStore:
         for item in partition.items:
             if item.get("pinKey") and self.projects.unpin(dict(item["pinKey"]), now):
                 removed.unpinned.append(str(item["pinKey"]["pk"]))
-        remove_belongings(self.table, self.bucket, partition.items,
-                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in partition.others])
+        remove_belongings(
+            self.table, self.bucket, partition.items, also=[{"pk": i["pk"], "sk": i["sk"]} for i in partition.others]
+        )
         if partition.meta is not None:
             self.table.delete({"pk": partition.pk, "sk": keys.META})
         return removed

@@ -55,8 +55,12 @@ class Pace:
     """Write units per second into one partition, over every call that shares it (a token window of
     one second): take(units) waits for the next second when this one is spent."""
 
-    def __init__(self, units_per_second: int = PARTITION_UNITS_PER_SECOND,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        units_per_second: int = PARTITION_UNITS_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.units_per_second = units_per_second
         self.clock = clock
         self.sleep = sleep
@@ -77,6 +81,7 @@ class Pace:
     def batch(self, units_each: int) -> int:
         """How many calls of units_each fit in one second."""
         return max(1, self.units_per_second // units_each)
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -104,38 +109,66 @@ class HoldStore:
 
     # --- holds v2 ------------------------------------------------------------------------------
 
-    def acquire(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Sequence[str],
-                now: int) -> Acquisition:
+    def acquire(
+        self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Sequence[str], now: int
+    ) -> Acquisition:
         """Hold every file of file_ids (the owner's) for the project at epoch; LockLost if fenced off."""
         outcome = Acquisition()
-        held_each = _each(lambda f: self._acquire_one(tenant_id, owner_id, project_id, epoch, f, now), file_ids,
-                          self.pace, ACQUIRE_UNITS)
+        held_each = _each(
+            lambda f: self._acquire_one(tenant_id, owner_id, project_id, epoch, f, now),
+            file_ids,
+            self.pace,
+            ACQUIRE_UNITS,
+        )
         for file_id, held in zip(file_ids, held_each, strict=True):
             (outcome.held if held else outcome.gone).append(file_id)
         return outcome
 
-    def release(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Iterable[str],
-                now: int, *, fence: bool = False, own: bool = False) -> None:
+    def release(
+        self,
+        tenant_id: str,
+        owner_id: str,
+        project_id: str,
+        epoch: int,
+        file_ids: Iterable[str],
+        now: int,
+        *,
+        fence: bool = False,
+        own: bool = False,
+    ) -> None:
         """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off.
 
         fence: also mark at -epoch every file that is not held (no H#p yet, or released at an older
         epoch), so that a stalled lock holder of an older epoch can no longer acquire it.
         own: a save that lost its lock lets go of what it acquired itself: a file marked at a newer
         epoch is the new lock holder's and is skipped (no LockLost)."""
-        _each(lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now, fence=fence, own=own),
-              list(file_ids), self.pace, RELEASE_UNITS)
+        _each(
+            lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now, fence=fence, own=own),
+            list(file_ids),
+            self.pace,
+            RELEASE_UNITS,
+        )
 
-    def _acquire_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
-                     now: int) -> bool:
+    def _acquire_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str, now: int) -> bool:
         key = keys.file_key(tenant_id, owner_id, file_id)
         names = {"#h": keys.project_hold_attribute(project_id), "#status": "status", "#ttl": "ttl"}
         try:
             self.table.update(
-                key, "SET #h = :e ADD holdCount :one REMOVE xpk, xsk, #ttl",
-                condition=("attribute_exists(pk) AND #status = :available AND (holdCount > :zero OR expiresAt > :now)"
-                           " AND (attribute_not_exists(#h) OR (#h < :zero AND #h >= :neg))"),
-                names=names, values={":e": epoch, ":neg": -epoch, ":one": 1, ":zero": 0, ":now": now,
-                                     ":available": FileStatus.AVAILABLE.value},
+                key,
+                "SET #h = :e ADD holdCount :one REMOVE xpk, xsk, #ttl",
+                condition=(
+                    "attribute_exists(pk) AND #status = :available AND (holdCount > :zero OR expiresAt > :now)"
+                    " AND (attribute_not_exists(#h) OR (#h < :zero AND #h >= :neg))"
+                ),
+                names=names,
+                values={
+                    ":e": epoch,
+                    ":neg": -epoch,
+                    ":one": 1,
+                    ":zero": 0,
+                    ":now": now,
+                    ":available": FileStatus.AVAILABLE.value,
+                },
                 return_new=False,
             )
             return True
@@ -148,25 +181,47 @@ class HoldStore:
             # Held at an older epoch by a save that died (or stalled): the hold is ours now, so that the
             # stalled save can no longer release it (holdCount unchanged: it is the same hold).
             try:
-                self.table.update(key, "SET #h = :e", condition="#h = :old", names={"#h": names["#h"]},
-                                  values={":e": epoch, ":old": mark}, return_new=False)
+                self.table.update(
+                    key,
+                    "SET #h = :e",
+                    condition="#h = :old",
+                    names={"#h": names["#h"]},
+                    values={":e": epoch, ":old": mark},
+                    return_new=False,
+                )
             except ConditionFailed:
                 return self._acquire_one(tenant_id, owner_id, project_id, epoch, file_id, now)
         return mark > 0  # held already (by an earlier save of this project); otherwise the file is gone
 
-    def _release_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str,
-                     now: int, *, fence: bool = False, own: bool = False) -> None:
+    def _release_one(
+        self,
+        tenant_id: str,
+        owner_id: str,
+        project_id: str,
+        epoch: int,
+        file_id: str,
+        now: int,
+        *,
+        fence: bool = False,
+        own: bool = False,
+    ) -> None:
         key = keys.file_key(tenant_id, owner_id, file_id)
         attribute = keys.project_hold_attribute(project_id)
         for _ in range(3):  # a fence that races a stalled save's acquire: release what it acquired, once more
             try:
                 item = self.table.update(
-                    key, "SET #h = :neg, xpk = :xpk, xsk = :xsk ADD holdCount :minus",
+                    key,
+                    "SET #h = :neg, xpk = :xpk, xsk = :xsk ADD holdCount :minus",
                     condition="#h > :zero AND #h <= :e",
                     names={"#h": attribute},
-                    values={":neg": -epoch, ":e": epoch, ":zero": 0, ":minus": -1,
-                            ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.expiry_shards),
-                            ":xsk": keys.expiry_sort(now, key["pk"], key["sk"])},
+                    values={
+                        ":neg": -epoch,
+                        ":e": epoch,
+                        ":zero": 0,
+                        ":minus": -1,
+                        ":xpk": keys.expiry_shard(key["pk"], key["sk"], self.expiry_shards),
+                        ":xsk": keys.expiry_sort(now, key["pk"], key["sk"]),
+                    },
                 )
                 break
             except ConditionFailed:
@@ -179,10 +234,14 @@ class HoldStore:
             if not fence or current is None or mark == -epoch:
                 return  # not held (released already, or never acquired), or gone
             try:
-                self.table.update(key, "SET #h = :neg",
-                                  condition="attribute_exists(pk) AND (attribute_not_exists(#h) OR "
-                                            "(#h <= :zero AND #h > :neg))",
-                                  names={"#h": attribute}, values={":neg": -epoch, ":zero": 0}, return_new=False)
+                self.table.update(
+                    key,
+                    "SET #h = :neg",
+                    condition="attribute_exists(pk) AND (attribute_not_exists(#h) OR (#h <= :zero AND #h > :neg))",
+                    names={"#h": attribute},
+                    values={":neg": -epoch, ":zero": 0},
+                    return_new=False,
+                )
                 return
             except ConditionFailed:
                 continue  # acquired meanwhile (by the stalled save), or gone: look again
@@ -192,8 +251,14 @@ class HoldStore:
             # Nothing holds it any more: the TTL backstop covers it again (acquiring removed its TTL).
             ttl = max(int(item.get("expiresAt", now)), now) + TTL_GRACE_SECONDS
             with contextlib.suppress(ConditionFailed):  # held again meanwhile: its new holder keeps it
-                self.table.update(key, "SET #ttl = :ttl", condition="holdCount = :zero AND attribute_exists(xsk)",
-                                  names={"#ttl": "ttl"}, values={":ttl": ttl, ":zero": 0}, return_new=False)
+                self.table.update(
+                    key,
+                    "SET #ttl = :ttl",
+                    condition="holdCount = :zero AND attribute_exists(xsk)",
+                    names={"#ttl": "ttl"},
+                    values={":ttl": ttl, ":zero": 0},
+                    return_new=False,
+                )
 
     # --- legacy hold links (schema 1) ----------------------------------------------------------
 
@@ -201,7 +266,8 @@ class HoldStore:
         """Every file a legacy holder links (one Query page per 1 MB of links)."""
         items = self.table.query_all(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
-            values={":pk": holder_pk, ":prefix": keys.LINK_PREFIX}, consistent=True,
+            values={":pk": holder_pk, ":prefix": keys.LINK_PREFIX},
+            consistent=True,
         )
         return [FileRef.from_link_item(i) for i in items if i.get("entity") == "hold"]
 
@@ -210,14 +276,14 @@ class HoldStore:
         links already gone are skipped."""
         pending_all = list(refs)
         for start in range(0, len(pending_all), LINKS_PER_TRANSACTION):
-            pending = pending_all[start:start + LINKS_PER_TRANSACTION]
+            pending = pending_all[start : start + LINKS_PER_TRANSACTION]
             while pending:
                 try:
                     self.table.transact_write(
-                        [op for ref in pending for op in self._release_link_ops(holder_pk, ref, now)])
+                        [op for ref in pending for op in self._release_link_ops(holder_pk, ref, now)]
+                    )
                 except TransactionConflict as conflict:
-                    missing = {pending[i // 2] for i, r in enumerate(conflict.reasons)
-                               if r == "ConditionalCheckFailed"}
+                    missing = {pending[i // 2] for i, r in enumerate(conflict.reasons) if r == "ConditionalCheckFailed"}
                     if not missing:
                         raise
                     pending = [r for r in pending if r not in missing]
@@ -227,18 +293,24 @@ class HoldStore:
     def _release_link_ops(self, holder_pk: str, ref: FileRef, now: int) -> list[dict[str, Any]]:
         file_key = ref.file_key
         return [
-            {"Delete": {"Key": {"pk": holder_pk, "sk": keys.link_sk(ref.file_id)},
-                        "ConditionExpression": "attribute_exists(pk)"}},
-            {"Update": {
-                "Key": file_key,
-                "UpdateExpression": "ADD holdCount :minus SET xpk = :xpk, xsk = :xsk",
-                "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeValues": {
-                    ":minus": -1,
-                    ":xpk": keys.expiry_shard(file_key["pk"], file_key["sk"], self.expiry_shards),
-                    ":xsk": keys.expiry_sort(now, file_key["pk"], file_key["sk"]),
-                },
-            }},
+            {
+                "Delete": {
+                    "Key": {"pk": holder_pk, "sk": keys.link_sk(ref.file_id)},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "Key": file_key,
+                    "UpdateExpression": "ADD holdCount :minus SET xpk = :xpk, xsk = :xsk",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {
+                        ":minus": -1,
+                        ":xpk": keys.expiry_shard(file_key["pk"], file_key["sk"], self.expiry_shards),
+                        ":xsk": keys.expiry_sort(now, file_key["pk"], file_key["sk"]),
+                    },
+                }
+            },
         ]
 
 
@@ -252,7 +324,7 @@ def _each(work: Callable[[T], R], items: Sequence[T], pace: Pace, units_each: in
     wave = pace.batch(units_each)
     with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(items))) as pool:
         for start in range(0, len(items), wave):
-            batch = items[start:start + wave]
+            batch = items[start : start + wave]
             pace.take(units_each * len(batch))
             futures = [pool.submit(work, i) for i in batch]
             results.extend(f.result() for f in futures)

@@ -42,8 +42,11 @@ class IdempotencyRecord:
         answer = None
         raw = item.get("answerBody")
         if item.get("status") == COMPLETED and raw is not None:
-            answer = StoredAnswer(int(item["answerStatus"]), zlib.decompress(bytes(raw)).decode("utf-8"),
-                                  {str(k): str(v) for k, v in (item.get("answerHeaders") or {}).items()})
+            answer = StoredAnswer(
+                int(item["answerStatus"]),
+                zlib.decompress(bytes(raw)).decode("utf-8"),
+                {str(k): str(v) for k, v in (item.get("answerHeaders") or {}).items()},
+            )
         return cls(str(item.get("fingerprint", "")), str(item.get("status", "")), answer, raw is not None)
 
 
@@ -53,18 +56,28 @@ class IdempotencyStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def claim(self, key: dict[str, str], fingerprint: str, attempt: str, now: int, *, expires_at: int,
-              locked_until: int) -> IdempotencyRecord | None:
+    def claim(
+        self, key: dict[str, str], fingerprint: str, attempt: str, now: int, *, expires_at: int, locked_until: int
+    ) -> IdempotencyRecord | None:
         """Claim the key for this attempt (one conditional put): None when claimed, so the request runs;
         otherwise the live record that holds it (one consistent read). A record whose TTL has passed
         (DynamoDB deletes within days, not at once), or an attempt whose lock ran out (its function
         died), no longer holds the key."""
         try:
             self.table.put(
-                {**key, "entity": "idempotency", "status": IN_PROGRESS, "fingerprint": fingerprint,
-                 "attempt": attempt, "createdAt": now, "lockedUntil": locked_until, "ttl": expires_at},
+                {
+                    **key,
+                    "entity": "idempotency",
+                    "status": IN_PROGRESS,
+                    "fingerprint": fingerprint,
+                    "attempt": attempt,
+                    "createdAt": now,
+                    "lockedUntil": locked_until,
+                    "ttl": expires_at,
+                },
                 condition="attribute_not_exists(pk) OR #ttl <= :now OR (#status = :running AND lockedUntil <= :now)",
-                names={"#ttl": "ttl", "#status": "status"}, values={":now": now, ":running": IN_PROGRESS},
+                names={"#ttl": "ttl", "#status": "status"},
+                values={":now": now, ":running": IN_PROGRESS},
             )
             return None
         except ConditionFailed:
@@ -79,14 +92,24 @@ class IdempotencyStore:
         body = zlib.compress(answer.body.encode("utf-8"))
         kept = len(body) <= MAX_STORED_ANSWER_BYTES
         sets = ["#status = :done", "answerStatus = :code", "answerHeaders = :headers"]
-        values: dict[str, Any] = {":done": COMPLETED, ":code": answer.status, ":headers": answer.headers,
-                                  ":attempt": attempt}
+        values: dict[str, Any] = {
+            ":done": COMPLETED,
+            ":code": answer.status,
+            ":headers": answer.headers,
+            ":attempt": attempt,
+        }
         if kept:
             sets.append("answerBody = :body")
             values[":body"] = body
         try:
-            self.table.update(key, f"SET {', '.join(sets)} REMOVE lockedUntil", condition="attempt = :attempt",
-                              names={"#status": "status"}, values=values, return_new=False)
+            self.table.update(
+                key,
+                f"SET {', '.join(sets)} REMOVE lockedUntil",
+                condition="attempt = :attempt",
+                names={"#status": "status"},
+                values=values,
+                return_new=False,
+            )
         except ConditionFailed:
             return False
         return True

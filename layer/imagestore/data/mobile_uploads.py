@@ -25,8 +25,13 @@ class MobileUploadStore:
 
     def list_mobile_uploads(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's mobile uploads, newest first (index gsi1, one Query a page)."""
-        items, next_cursor = newest_first_in_gsi1(self.table, keys.mobile_uploads_of_user(tenant_id, user_id),
-                                                  keys.mobile_upload_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        items, next_cursor = newest_first_in_gsi1(
+            self.table,
+            keys.mobile_uploads_of_user(tenant_id, user_id),
+            keys.mobile_upload_pk(tenant_id, ""),
+            limit=limit,
+            cursor=cursor,
+        )
         return Page(items=[MobileUploadRecord.from_item(i) for i in items], next_cursor=next_cursor)
 
     def reserve_slot(self, record: MobileUploadRecord, size_bytes: int, now: int) -> MobileUploadRecord:
@@ -35,18 +40,30 @@ class MobileUploadStore:
         item = self.table.update(
             record.key,
             "ADD fileCount :one, uploadedBytes :size",
-            condition=("attribute_exists(pk) AND revoked = :false AND linkExpiresAt > :now"
-                       " AND fileCount < maxFiles AND uploadedBytes <= :room"),
-            values={":one": 1, ":size": size_bytes, ":false": False, ":now": now,
-                    ":room": record.max_bytes - size_bytes},
+            condition=(
+                "attribute_exists(pk) AND revoked = :false AND linkExpiresAt > :now"
+                " AND fileCount < maxFiles AND uploadedBytes <= :room"
+            ),
+            values={
+                ":one": 1,
+                ":size": size_bytes,
+                ":false": False,
+                ":now": now,
+                ":room": record.max_bytes - size_bytes,
+            },
         )
         assert item is not None
         return MobileUploadRecord.from_item(item)
 
     def revoke(self, record: MobileUploadRecord) -> None:
         """Mark revoked (repeating it changes nothing)."""
-        self.table.update(record.key, "SET revoked = :true", condition="attribute_exists(pk)",
-                          values={":true": True}, return_new=False)
+        self.table.update(
+            record.key,
+            "SET revoked = :true",
+            condition="attribute_exists(pk)",
+            values={":true": True},
+            return_new=False,
+        )
 
     def list_files(self, tenant_id: str, mobile_upload_id: str) -> list[FileRecord]:
         """The files that arrived through a mobile upload, oldest first (one Query on gsi1; the
@@ -54,7 +71,6 @@ class MobileUploadStore:
         items = self.table.query_all(
             index="gsi1",
             key_condition="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
-            values={":pk": keys.mobile_upload_files(tenant_id, mobile_upload_id),
-                    ":prefix": keys.FILE_PREFIX},
+            values={":pk": keys.mobile_upload_files(tenant_id, mobile_upload_id), ":prefix": keys.FILE_PREFIX},
         )
         return [FileRecord.from_item(i) for i in items]

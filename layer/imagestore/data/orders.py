@@ -45,19 +45,24 @@ class OrderStore:
         item = self.table.get(keys.order_ref_key(tenant_id, external_order_ref))
         return (item["orderId"], item["userId"]) if item else None
 
-    def place(self, record: OrderRecord, projects: Sequence[FrozenProject],
-              pins: Sequence[Mapping[str, Any]]) -> None:
+    def place(self, record: OrderRecord, projects: Sequence[FrozenProject], pins: Sequence[Mapping[str, Any]]) -> None:
         """Write the placed order in one transaction: META, the claim of the shop's reference, the frozen
         projects and their pins (imagestore.data.projects.ProjectStore.pin_operations). OrderRefTaken
         when the reference names another order; TransactionConflict when a project changed meanwhile."""
         try:
-            self.table.transact_write([
-                {"Put": {"Item": record.to_item(self.expiry_shards),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"Item": record.to_ref_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
-                *({"Put": {"Item": p.to_item()}} for p in projects),
-                *pins,
-            ])
+            self.table.transact_write(
+                [
+                    {
+                        "Put": {
+                            "Item": record.to_item(self.expiry_shards),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Put": {"Item": record.to_ref_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
+                    *({"Put": {"Item": p.to_item()}} for p in projects),
+                    *pins,
+                ]
+            )
         except TransactionConflict as conflict:
             if conflict.reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise OrderRefTaken(record.external_order_ref) from None
@@ -65,8 +70,13 @@ class OrderStore:
 
     def list_orders(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's placed orders, newest first (index gsi1, one Query a page)."""
-        items, next_cursor = newest_first_in_gsi1(self.table, keys.orders_of_user(tenant_id, user_id),
-                                                  keys.order_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        items, next_cursor = newest_first_in_gsi1(
+            self.table,
+            keys.orders_of_user(tenant_id, user_id),
+            keys.order_pk(tenant_id, ""),
+            limit=limit,
+            cursor=cursor,
+        )
         return Page(items=[OrderRecord.from_item(i) for i in items], next_cursor=next_cursor)
 
     def load_order(self, tenant_id: str, order_id: str) -> OrderPartition:
@@ -74,18 +84,25 @@ class OrderStore:
         holder = read_partition(self.table, keys.order_pk(tenant_id, order_id))
         return OrderPartition(
             order=OrderRecord.from_item(holder.meta) if holder.meta else None,
-            projects=[FrozenProject.from_item(i) for i in holder.others
-                      if i["sk"].startswith(keys.ORDER_PROJECT_PREFIX)],
+            projects=[
+                FrozenProject.from_item(i) for i in holder.others if i["sk"].startswith(keys.ORDER_PROJECT_PREFIX)
+            ],
             links=holder.links,
         )
 
     def add_resubmission(self, record: OrderRecord, resubmission_id: str, manifest_key: str, now: int) -> None:
         """Record a resubmission; its manifest object is deleted with the order (documentKey)."""
-        self.table.put({
-            "pk": record.pk, "sk": keys.order_resubmission_sk(resubmission_id), "entity": "resubmission",
-            "orderId": record.order_id, "resubmissionId": resubmission_id, "createdAt": now,
-            "documentKey": manifest_key,
-        })
+        self.table.put(
+            {
+                "pk": record.pk,
+                "sk": keys.order_resubmission_sk(resubmission_id),
+                "entity": "resubmission",
+                "orderId": record.order_id,
+                "resubmissionId": resubmission_id,
+                "createdAt": now,
+                "documentKey": manifest_key,
+            }
+        )
 
 
 class OrderEvents:
@@ -98,10 +115,16 @@ class OrderEvents:
     def order_resubmitted(self, detail: dict[str, Any]) -> None:
         """Put an `OrderResubmitted` event; a rejected entry is retryable (429), never ignored."""
         try:
-            response = self.client.put_events(Entries=[{
-                "Source": ORDER_EVENT_SOURCE, "DetailType": "OrderResubmitted",
-                "Detail": json.dumps(detail, separators=(",", ":")), "EventBusName": self.bus_name,
-            }])
+            response = self.client.put_events(
+                Entries=[
+                    {
+                        "Source": ORDER_EVENT_SOURCE,
+                        "DetailType": "OrderResubmitted",
+                        "Detail": json.dumps(detail, separators=(",", ":")),
+                        "EventBusName": self.bus_name,
+                    }
+                ]
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("ThrottlingException", "InternalException"):
                 raise Throttled("the event bus is busy; retry") from exc

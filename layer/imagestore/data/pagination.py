@@ -43,8 +43,9 @@ def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str | None, *, exact: Mapping[str, str],
-                  prefixes: Mapping[str, str]) -> dict[str, str] | None:
+def decode_cursor(
+    cursor: str | None, *, exact: Mapping[str, str], prefixes: Mapping[str, str]
+) -> dict[str, str] | None:
     """The start key a cursor names, if it stays within `exact` (equal values) and `prefixes`.
 
     A cursor is just the last key of the previous page; what makes it safe is that every
@@ -73,14 +74,15 @@ def decode_cursor(cursor: str | None, *, exact: Mapping[str, str],
     return key
 
 
-def newest_first_in_gsi1(table: Table, gsi1pk: str, pk_prefix: str, *, limit: int,
-                         cursor: str | None) -> tuple[list[Item], str | None]:
+def newest_first_in_gsi1(
+    table: Table, gsi1pk: str, pk_prefix: str, *, limit: int, cursor: str | None
+) -> tuple[list[Item], str | None]:
     """One page of the META items a user's list in gsi1 holds (projects, cart items), newest first,
     and the next page's cursor; a cursor must point inside that same list (pk under pk_prefix)."""
-    start = decode_cursor(cursor, exact={"gsi1pk": gsi1pk, "sk": keys.META},
-                          prefixes={"pk": pk_prefix, "gsi1sk": ""})
-    items, last = table.query_page(index="gsi1", key_condition="gsi1pk = :pk", values={":pk": gsi1pk},
-                                   limit=limit, forward=False, start_key=start)
+    start = decode_cursor(cursor, exact={"gsi1pk": gsi1pk, "sk": keys.META}, prefixes={"pk": pk_prefix, "gsi1sk": ""})
+    items, last = table.query_page(
+        index="gsi1", key_condition="gsi1pk = :pk", values={":pk": gsi1pk}, limit=limit, forward=False, start_key=start
+    )
     return items, encode_cursor(last)
 
 

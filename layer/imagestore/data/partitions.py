@@ -36,8 +36,9 @@ class Removed:
     unpinned: list[str] = field(default_factory=list)
 
 
-def remove_belongings(table: Table, bucket: ImageBucket, items: Iterable[Mapping[str, Any]], *,
-                      also: Sequence[Mapping[str, str]] = ()) -> None:
+def remove_belongings(
+    table: Table, bucket: ImageBucket, items: Iterable[Mapping[str, Any]], *, also: Sequence[Mapping[str, str]] = ()
+) -> None:
     """Delete what goes with items: their S3 objects (documentKey), then their companion items
     (companionKeys) and the keys in `also`, in one BatchWriteItem run. An object S3 would not delete
     raises Throttled before any item is touched, so a retry finds everything again."""

@@ -122,12 +122,19 @@ class ProjectStore:
         for _ in range(2):
             ttl = _expiry_ttl(expires_at, pinned=pinned)
             try:
-                self.table.update(record.key, f"SET expiresAt = :e{ttl.set} {ttl.remove}",
-                                  condition="version = :v AND #status = :active AND " + ttl.condition,
-                                  names={"#status": "status", "#ttl": "ttl"},
-                                  values={":e": expires_at, ":v": record.version, ":active": ProjectStatus.ACTIVE.value,
-                                          **ttl.values},
-                                  return_new=False)
+                self.table.update(
+                    record.key,
+                    f"SET expiresAt = :e{ttl.set} {ttl.remove}",
+                    condition="version = :v AND #status = :active AND " + ttl.condition,
+                    names={"#status": "status", "#ttl": "ttl"},
+                    values={
+                        ":e": expires_at,
+                        ":v": record.version,
+                        ":active": ProjectStatus.ACTIVE.value,
+                        **ttl.values,
+                    },
+                    return_new=False,
+                )
                 return
             except ConditionFailed:
                 stored = self.get(record.tenant_id, record.project_id)
@@ -137,14 +144,20 @@ class ProjectStore:
 
     def list_projects(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
         """The user's projects, most recently saved first (index gsi1)."""
-        items, next_cursor = newest_first_in_gsi1(self.table, keys.projects_of_user(tenant_id, user_id),
-                                                  keys.project_pk(tenant_id, ""), limit=limit, cursor=cursor)
+        items, next_cursor = newest_first_in_gsi1(
+            self.table,
+            keys.projects_of_user(tenant_id, user_id),
+            keys.project_pk(tenant_id, ""),
+            limit=limit,
+            cursor=cursor,
+        )
         return Page(items=[ProjectRecord.from_item(i) for i in items], next_cursor=next_cursor)
 
     # --- creating and saving -----------------------------------------------------------------
 
-    def create(self, record: ProjectRecord, manifest: Manifest, now: int,
-               pin: list[dict[str, Any]] | None = None) -> ProjectRecord:
+    def create(
+        self, record: ProjectRecord, manifest: Manifest, now: int, pin: list[dict[str, Any]] | None = None
+    ) -> ProjectRecord:
         """Write a new project (or copy) and hold its files: META `creating` and locked, due in the
         index when the lock runs out (so the sweep undoes a creation that died), then the holds, then
         active. A file gone meanwhile undoes it all (422). pin: operations pinning the original a copy
@@ -155,20 +168,35 @@ class ProjectStore:
             done = record.model_copy(update={"manifest_key": manifest_key, "file_count": len(manifest.files)})
             self._put_new(done.to_item(self.expiry_shards), pin, manifest_key)
             return done
-        lock = ProjectLock(lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=manifest_key,
-                           phase=ACQUIRE)
-        creating = record.model_copy(update={"status": ProjectStatus.CREATING, "manifest_key": manifest_key,
-                                             "lock": lock, "lock_epoch": 1, "file_count": len(manifest.files)})
+        lock = ProjectLock(
+            lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=manifest_key, phase=ACQUIRE
+        )
+        creating = record.model_copy(
+            update={
+                "status": ProjectStatus.CREATING,
+                "manifest_key": manifest_key,
+                "lock": lock,
+                "lock_epoch": 1,
+                "file_count": len(manifest.files),
+            }
+        )
         self._put_new(creating.to_item(self.expiry_shards, due_at=lock.until + 1), pin, manifest_key)
         self._acquire(creating, lock, list(manifest.held), now)
         done = creating.model_copy(update={"status": ProjectStatus.ACTIVE, "lock": None})
         entry = done.to_item(self.expiry_shards)
         try:
             self.table.update(
-                done.key, f"SET #status = :active, gsi1pk = :g1pk, gsi1sk = :g1sk, xsk = :xsk REMOVE {LOCK_FIELDS}",
-                condition="lockId = :lock", names={"#status": "status"},
-                values={":active": ProjectStatus.ACTIVE.value, ":g1pk": entry["gsi1pk"], ":g1sk": entry["gsi1sk"],
-                        ":xsk": entry["xsk"], ":lock": lock.lock_id},
+                done.key,
+                f"SET #status = :active, gsi1pk = :g1pk, gsi1sk = :g1sk, xsk = :xsk REMOVE {LOCK_FIELDS}",
+                condition="lockId = :lock",
+                names={"#status": "status"},
+                values={
+                    ":active": ProjectStatus.ACTIVE.value,
+                    ":g1pk": entry["gsi1pk"],
+                    ":g1sk": entry["gsi1sk"],
+                    ":xsk": entry["xsk"],
+                    ":lock": lock.lock_id,
+                },
                 return_new=False,
             )
         except ConditionFailed:
@@ -179,8 +207,9 @@ class ProjectStore:
         """A new META, with the pin operations in the same transaction when there are any."""
         try:
             if pin:
-                self.table.transact_write([{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-                                           *pin])
+                self.table.transact_write(
+                    [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}, *pin]
+                )
             else:
                 self.table.put(item, condition="attribute_not_exists(pk)")
         except TransactionConflict:
@@ -196,13 +225,26 @@ class ProjectStore:
         added = [f for f in new_ids if f not in covered]
         released = [] if current.pin_count > 0 else [f for f in base.held if f not in keep]
         held = [f for f in base.held if f not in set(released)] + added
-        manifest = Manifest(project_id=current.project_id, version=current.version + 1, document=draft.document,
-                            files=tuple(draft.files), held=tuple(held), base_files=base.base_files,
-                            released=tuple(released))
-        saved = current.model_copy(update={
-            "version": current.version + 1, "name": draft.name, "product_type": draft.product_type,
-            "saved_at": draft.saved_at, "expires_at": draft.expires_at, "file_count": len(new_ids), "lock": None,
-        })
+        manifest = Manifest(
+            project_id=current.project_id,
+            version=current.version + 1,
+            document=draft.document,
+            files=tuple(draft.files),
+            held=tuple(held),
+            base_files=base.base_files,
+            released=tuple(released),
+        )
+        saved = current.model_copy(
+            update={
+                "version": current.version + 1,
+                "name": draft.name,
+                "product_type": draft.product_type,
+                "saved_at": draft.saved_at,
+                "expires_at": draft.expires_at,
+                "file_count": len(new_ids),
+                "lock": None,
+            }
+        )
         manifest_key = self._put_manifest(saved, manifest)
         saved = saved.model_copy(update={"manifest_key": manifest_key})
         committed = locked = False
@@ -220,16 +262,16 @@ class ProjectStore:
                     self._commit_locked(saved, lock, added, releasing=bool(released), now=now)
                     committed = True
                     if released:
-                        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, released,
-                                           now)
+                        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, released, now)
                         self._unlock(saved, lock)
                 except LockLost:
                     if committed:  # saved; the save that took the lock over finishes the releases
                         return saved, manifest
                     # Stalled past the lease and taken over: let go of what this save acquired itself (the
                     # taker fenced every file our manifest names; this covers any it could not know of).
-                    self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now,
-                                       own=True)
+                    self.holds.release(
+                        saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now, own=True
+                    )
                     raise SaveInProgress("another save took this project over; load it again and retry") from None
         except LockLost:
             raise
@@ -252,24 +294,37 @@ class ProjectStore:
         for _ in range(3):
             ttl = _expiry_ttl(saved.expires_at, pinned=pinned)
             try:
-                self.table.update(saved.key, self._commit_expression(saved, ttl),
-                                  condition="version = :n AND #status = :active AND attribute_not_exists(lockId) AND "
-                                            + ttl.condition,
-                                  values={**self._commit_values(saved), **ttl.values, ":n": current.version,
-                                          ":active": ProjectStatus.ACTIVE.value},
-                                  names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
-                                  return_new=False)
+                self.table.update(
+                    saved.key,
+                    self._commit_expression(saved, ttl),
+                    condition="version = :n AND #status = :active AND attribute_not_exists(lockId) AND "
+                    + ttl.condition,
+                    values={
+                        **self._commit_values(saved),
+                        **ttl.values,
+                        ":n": current.version,
+                        ":active": ProjectStatus.ACTIVE.value,
+                    },
+                    names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
+                    return_new=False,
+                )
                 return
             except ConditionFailed:
                 stored = self.get(current.tenant_id, current.project_id)
-            if (stored is None or stored.status is not ProjectStatus.ACTIVE or stored.version != current.version
-                    or stored.lock is not None or (stored.pin_count > 0) == pinned):
+            if (
+                stored is None
+                or stored.status is not ProjectStatus.ACTIVE
+                or stored.version != current.version
+                or stored.lock is not None
+                or (stored.pin_count > 0) == pinned
+            ):
                 break
             pinned = not pinned  # pinned or unpinned since it was read: commit with the TTL that goes with it
         raise self._refusal(current)
 
-    def _commit_locked(self, saved: ProjectRecord, lock: ProjectLock, added: list[str], *, releasing: bool,
-                       now: int) -> None:
+    def _commit_locked(
+        self, saved: ProjectRecord, lock: ProjectLock, added: list[str], *, releasing: bool, now: int
+    ) -> None:
         """The new version, if we still hold the lock and the project is active (and, when the save
         releases anything, unpinned); else undo the acquisitions, unlock and say why (404, 409)."""
         # A save that releases requires the project unpinned (its TTL then follows the expiry); one that
@@ -277,17 +332,23 @@ class ProjectStore:
         pinned = saved.pin_count > 0 and not releasing
         for _ in range(3):
             ttl = _expiry_ttl(saved.expires_at, pinned=pinned)
-            values = {**self._commit_values(saved), **ttl.values, ":lock": lock.lock_id,
-                      ":active": ProjectStatus.ACTIVE.value}
+            values = {
+                **self._commit_values(saved),
+                **ttl.values,
+                ":lock": lock.lock_id,
+                ":active": ProjectStatus.ACTIVE.value,
+            }
             if releasing:
                 values[":release"] = RELEASE
             try:
-                self.table.update(saved.key,
-                                  self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None),
-                                  condition="lockId = :lock AND #status = :active AND " + ttl.condition,
-                                  values=values,
-                                  names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
-                                  return_new=False)
+                self.table.update(
+                    saved.key,
+                    self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None),
+                    condition="lockId = :lock AND #status = :active AND " + ttl.condition,
+                    values=values,
+                    names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
+                    return_new=False,
+                )
                 return
             except ConditionFailed:
                 stored = self.get(saved.tenant_id, saved.project_id)
@@ -330,16 +391,25 @@ class ProjectStore:
         if stored is None or stored.status is not ProjectStatus.ACTIVE:
             return NotFound(f"project {current.project_id} not found")
         if stored.version != current.version:
-            return PreconditionFailed(f"project {current.project_id} is at version {stored.version}, "
-                                      f"not {current.version}", details={"currentVersion": stored.version})
+            return PreconditionFailed(
+                f"project {current.project_id} is at version {stored.version}, not {current.version}",
+                details={"currentVersion": stored.version},
+            )
         return SaveInProgress(f"project {current.project_id} is being saved by another request; retry")
 
     def _lock(self, current: ProjectRecord, manifest_key: str | None, now: int) -> ProjectLock:
         """Take META's lock (free, or held past its lease) with the next epoch."""
         lock_id = ids.new_id()
         condition = "(attribute_not_exists(lockId) OR lockUntil < :now) AND version = :n AND #status = :active"
-        values: dict[str, Any] = {":lock": lock_id, ":until": now + LOCK_SECONDS, ":phase": ACQUIRE, ":one": 1,
-                                  ":now": now, ":n": current.version, ":active": ProjectStatus.ACTIVE.value}
+        values: dict[str, Any] = {
+            ":lock": lock_id,
+            ":until": now + LOCK_SECONDS,
+            ":phase": ACQUIRE,
+            ":one": 1,
+            ":now": now,
+            ":n": current.version,
+            ":active": ProjectStatus.ACTIVE.value,
+        }
         expression = "SET lockId = :lock, lockUntil = :until, lockPhase = :phase"
         if manifest_key is not None:
             expression += ", lockManifestKey = :manifest"
@@ -347,18 +417,33 @@ class ProjectStore:
         else:
             expression += " REMOVE lockManifestKey"
         try:
-            item = self.table.update(current.key, expression + " ADD lockEpoch :one", condition=condition,
-                                     names={"#status": "status"}, values=values)
+            item = self.table.update(
+                current.key,
+                expression + " ADD lockEpoch :one",
+                condition=condition,
+                names={"#status": "status"},
+                values=values,
+            )
         except ConditionFailed:
             raise self._refusal(current) from None
         assert item is not None
-        return ProjectLock(lock_id=lock_id, epoch=int(item["lockEpoch"]), until=now + LOCK_SECONDS,
-                           manifest_key=manifest_key, phase=ACQUIRE)
+        return ProjectLock(
+            lock_id=lock_id,
+            epoch=int(item["lockEpoch"]),
+            until=now + LOCK_SECONDS,
+            manifest_key=manifest_key,
+            phase=ACQUIRE,
+        )
 
     def _unlock(self, record: ProjectRecord, lock: ProjectLock) -> None:
         try:
-            self.table.update(record.key, f"REMOVE {LOCK_FIELDS}", condition="lockId = :lock",
-                              values={":lock": lock.lock_id}, return_new=False)
+            self.table.update(
+                record.key,
+                f"REMOVE {LOCK_FIELDS}",
+                condition="lockId = :lock",
+                values={":lock": lock.lock_id},
+                return_new=False,
+            )
         except ConditionFailed:
             raise LockLost("the save lost its lock") from None
 
@@ -374,8 +459,9 @@ class ProjectStore:
             else:
                 self._unlock(record, lock)
             gone = sorted(outcome.gone)
-            raise Unprocessable("these files are not available to you: " + ", ".join(gone),
-                                details={"unavailableFileIds": gone})
+            raise Unprocessable(
+                "these files are not available to you: " + ", ".join(gone), details={"unavailableFileIds": gone}
+            )
         return outcome.held
 
     def _take_over(self, stale: ProjectRecord, base: Manifest, lock: ProjectLock, now: int) -> None:
@@ -404,20 +490,37 @@ class ProjectStore:
         version: they fail unless that version is still current and the project live."""
         pin = keys.pin_key(project.pk, holder_pk)
         return [
-            {"Put": {"Item": {**pin, "entity": "pin", "holderPk": holder_pk, "version": project.version,
-                              "createdAt": now},
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": {
-                "Key": project.key, "UpdateExpression": "ADD pinCount :one REMOVE #ttl",
-                "ConditionExpression": "version = :v AND #status = :active AND expiresAt > :now",
-                "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
-                "ExpressionAttributeValues": {":one": 1, ":v": project.version, ":now": now,
-                                              ":active": ProjectStatus.ACTIVE.value},
-            }},
+            {
+                "Put": {
+                    "Item": {
+                        **pin,
+                        "entity": "pin",
+                        "holderPk": holder_pk,
+                        "version": project.version,
+                        "createdAt": now,
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "Key": project.key,
+                    "UpdateExpression": "ADD pinCount :one REMOVE #ttl",
+                    "ConditionExpression": "version = :v AND #status = :active AND expiresAt > :now",
+                    "ExpressionAttributeNames": {"#status": "status", "#ttl": "ttl"},
+                    "ExpressionAttributeValues": {
+                        ":one": 1,
+                        ":v": project.version,
+                        ":now": now,
+                        ":active": ProjectStatus.ACTIVE.value,
+                    },
+                }
+            },
         ]
 
-    def pin_operations_beside(self, pinned: dict[str, str], holder_pk: str, version: int,
-                              now: int) -> list[dict[str, Any]]:
+    def pin_operations_beside(
+        self, pinned: dict[str, str], holder_pk: str, version: int, now: int
+    ) -> list[dict[str, Any]]:
         """The operations (for the pinning holder's own transaction) that pin the version another pin
         keeps (pinned: that pin's key; an order of a cart item pins what the cart item pinned): they fail
         unless that pin is still there. Its project may have been saved or deleted since: while pinned it
@@ -426,14 +529,21 @@ class ProjectStore:
         pin = keys.pin_key(pinned["pk"], holder_pk)
         return [
             {"ConditionCheck": {"Key": dict(pinned), "ConditionExpression": "attribute_exists(pk)"}},
-            {"Put": {"Item": {**pin, "entity": "pin", "holderPk": holder_pk, "version": version, "createdAt": now},
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": {
-                "Key": project_key, "UpdateExpression": "ADD pinCount :one REMOVE #ttl",
-                "ConditionExpression": "attribute_exists(pk) AND pinCount > :zero",
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {":one": 1, ":zero": 0},
-            }},
+            {
+                "Put": {
+                    "Item": {**pin, "entity": "pin", "holderPk": holder_pk, "version": version, "createdAt": now},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "Key": project_key,
+                    "UpdateExpression": "ADD pinCount :one REMOVE #ttl",
+                    "ConditionExpression": "attribute_exists(pk) AND pinCount > :zero",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {":one": 1, ":zero": 0},
+                }
+            },
         ]
 
     def unpin(self, pin: dict[str, str], now: int) -> bool:
@@ -441,14 +551,23 @@ class ProjectStore:
         True when this call dropped it and the project is still there."""
         project_key = {"pk": pin["pk"], "sk": keys.META}
         try:
-            self.table.transact_write([
-                {"Delete": {"Key": pin, "ConditionExpression": "attribute_exists(pk)"}},
-                {"Update": {"Key": project_key, "UpdateExpression": "ADD pinCount :minus SET xpk = :xpk, xsk = :xsk",
+            self.table.transact_write(
+                [
+                    {"Delete": {"Key": pin, "ConditionExpression": "attribute_exists(pk)"}},
+                    {
+                        "Update": {
+                            "Key": project_key,
+                            "UpdateExpression": "ADD pinCount :minus SET xpk = :xpk, xsk = :xsk",
                             "ConditionExpression": "attribute_exists(pk)",
                             "ExpressionAttributeValues": {
-                                ":minus": -1, ":xpk": keys.expiry_shard(pin["pk"], keys.META, self.expiry_shards),
-                                ":xsk": keys.expiry_sort(now, pin["pk"], keys.META)}}},
-            ])
+                                ":minus": -1,
+                                ":xpk": keys.expiry_shard(pin["pk"], keys.META, self.expiry_shards),
+                                ":xsk": keys.expiry_sort(now, pin["pk"], keys.META),
+                            },
+                        }
+                    },
+                ]
+            )
         except TransactionConflict as conflict:
             if conflict.reasons[:1] == ["ConditionalCheckFailed"]:
                 return False  # unpinned already
@@ -464,12 +583,17 @@ class ProjectStore:
         """DELETE: hide the project at once and make it due now; the sweep removes it (a few writes)."""
         try:
             self.table.update(
-                record.key, "SET #status = :deleting, xpk = :xpk, xsk = :xsk REMOVE gsi1pk, gsi1sk",
-                condition="#status = :active AND userId = :owner", names={"#status": "status"},
-                values={":deleting": ProjectStatus.DELETING.value, ":active": ProjectStatus.ACTIVE.value,
-                        ":owner": record.user_id,
-                        ":xpk": keys.expiry_shard(record.pk, keys.META, self.expiry_shards),
-                        ":xsk": keys.expiry_sort(now, record.pk, keys.META)},
+                record.key,
+                "SET #status = :deleting, xpk = :xpk, xsk = :xsk REMOVE gsi1pk, gsi1sk",
+                condition="#status = :active AND userId = :owner",
+                names={"#status": "status"},
+                values={
+                    ":deleting": ProjectStatus.DELETING.value,
+                    ":active": ProjectStatus.ACTIVE.value,
+                    ":owner": record.user_id,
+                    ":xpk": keys.expiry_shard(record.pk, keys.META, self.expiry_shards),
+                    ":xsk": keys.expiry_sort(now, record.pk, keys.META),
+                },
                 return_new=False,
             )
         except ConditionFailed:
@@ -486,13 +610,18 @@ class ProjectStore:
                 self._refile(record)
                 return None
             try:
-                self.table.update(record.key, "SET #status = :deleting REMOVE gsi1pk, gsi1sk",
-                                  condition="#status = :active" + (" AND expiresAt <= :now" if only_if_expired else ""),
-                                  names={"#status": "status"},
-                                  values={":deleting": ProjectStatus.DELETING.value,
-                                          ":active": ProjectStatus.ACTIVE.value,
-                                          **({":now": now} if only_if_expired else {})},
-                                  return_new=False)
+                self.table.update(
+                    record.key,
+                    "SET #status = :deleting REMOVE gsi1pk, gsi1sk",
+                    condition="#status = :active" + (" AND expiresAt <= :now" if only_if_expired else ""),
+                    names={"#status": "status"},
+                    values={
+                        ":deleting": ProjectStatus.DELETING.value,
+                        ":active": ProjectStatus.ACTIVE.value,
+                        **({":now": now} if only_if_expired else {}),
+                    },
+                    return_new=False,
+                )
             except ConditionFailed:
                 return None  # saved or extended meanwhile: it is live
             record = record.model_copy(update={"status": ProjectStatus.DELETING})
@@ -500,18 +629,28 @@ class ProjectStore:
             # Kept for its pins, out of the index; the last unpin makes it due again (the condition
             # keeps an unpin that came first from being undone).
             with contextlib.suppress(ConditionFailed):
-                self.table.update(record.key, "REMOVE xpk, xsk", condition="pinCount > :zero",
-                                  values={":zero": 0}, return_new=False)
+                self.table.update(
+                    record.key, "REMOVE xpk, xsk", condition="pinCount > :zero", values={":zero": 0}, return_new=False
+                )
             return None
         lock_id = ids.new_id()
         try:
             item = self.table.update(
-                record.key, "SET lockId = :lock, lockUntil = :until, lockPhase = :phase ADD lockEpoch :one",
+                record.key,
+                "SET lockId = :lock, lockUntil = :until, lockPhase = :phase ADD lockEpoch :one",
                 condition="attribute_exists(pk) AND #status <> :active AND (attribute_not_exists(lockId) OR "
-                          "lockUntil < :now) AND (attribute_not_exists(pinCount) OR pinCount = :zero)",
+                "lockUntil < :now) AND (attribute_not_exists(pinCount) OR pinCount = :zero)",
                 names={"#status": "status"},
-                values={":lock": lock_id, ":until": now + LOCK_SECONDS, ":phase": RELEASE, ":one": 1, ":now": now,
-                        ":active": ProjectStatus.ACTIVE.value, ":zero": 0})
+                values={
+                    ":lock": lock_id,
+                    ":until": now + LOCK_SECONDS,
+                    ":phase": RELEASE,
+                    ":one": 1,
+                    ":now": now,
+                    ":active": ProjectStatus.ACTIVE.value,
+                    ":zero": 0,
+                },
+            )
         except ConditionFailed:  # locked by a save, or pinned: a later run looks again
             return Removed() if self.get(record.tenant_id, record.project_id) is None else None
         assert item is not None
@@ -555,18 +694,22 @@ class ProjectStore:
                 into.update(manifest.held, manifest.released)
         return release, fence - release
 
-    def _release_all(self, record: ProjectRecord, epoch: int, release: set[str], fence: set[str],
-                     documents: list[str], now: int) -> Removed:
+    def _release_all(
+        self, record: ProjectRecord, epoch: int, release: set[str], fence: set[str], documents: list[str], now: int
+    ) -> Removed:
         self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(release), now)
-        self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(fence), now,
-                           fence=True)
+        self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(fence), now, fence=True)
         release = release | fence
         removed = Removed(files=[keys.file_key(record.tenant_id, record.user_id, f) for f in sorted(release)])
         if record.base_pin_key is not None and self.unpin(record.base_pin_key, now):
             removed.unpinned.append(record.base_pin_key["pk"])
         rest = read_partition(self.table, record.pk)  # its shares and the pins left of it
-        remove_belongings(self.table, self.bucket, [{"documentKey": k} for k in dict.fromkeys(documents)] + rest.others,
-                          also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others])
+        remove_belongings(
+            self.table,
+            self.bucket,
+            [{"documentKey": k} for k in dict.fromkeys(documents)] + rest.others,
+            also=[{"pk": i["pk"], "sk": i["sk"]} for i in rest.others],
+        )
         return removed
 
     def _refile(self, record: ProjectRecord) -> None:
@@ -574,17 +717,26 @@ class ProjectStore:
         its TTL back unless pinned (a pinned project has none: TTL must not take what a pin keeps)."""
         entry = record.to_item(self.expiry_shards)
         expression = "SET xpk = :xpk, xsk = :xsk"
-        values: dict[str, Any] = {":xpk": entry["xpk"], ":xsk": entry["xsk"], ":e": record.expires_at,
-                                  ":active": ProjectStatus.ACTIVE.value}
+        values: dict[str, Any] = {
+            ":xpk": entry["xpk"],
+            ":xsk": entry["xsk"],
+            ":e": record.expires_at,
+            ":active": ProjectStatus.ACTIVE.value,
+        }
         condition = "expiresAt = :e AND #status = :active"
         if record.pin_count == 0:
             expression += ", #ttl = :ttl"
             condition += " AND (attribute_not_exists(pinCount) OR pinCount = :zero)"
             values.update({":ttl": record.expires_at + TTL_GRACE_SECONDS, ":zero": 0})
         try:
-            self.table.update(record.key, expression, condition=condition,
-                              names={"#status": "status", **({"#ttl": "ttl"} if record.pin_count == 0 else {})},
-                              values=values, return_new=False)
+            self.table.update(
+                record.key,
+                expression,
+                condition=condition,
+                names={"#status": "status", **({"#ttl": "ttl"} if record.pin_count == 0 else {})},
+                values=values,
+                return_new=False,
+            )
         except ConditionFailed:
             return
 
@@ -606,7 +758,9 @@ def _expiry_ttl(expires_at: int, *, pinned: bool) -> _ExpiryTtl:
     it fail rather than put a TTL on a pinned project: the caller reads again and retries."""
     if pinned:
         return _ExpiryTtl(set="", remove="REMOVE #ttl", condition="pinCount > :zero", values={":zero": 0})
-    return _ExpiryTtl(set=", #ttl = :ttl", remove="",
-                      condition="(attribute_not_exists(pinCount) OR pinCount = :zero)",
-                      values={":ttl": expires_at + TTL_GRACE_SECONDS, ":zero": 0})
-
+    return _ExpiryTtl(
+        set=", #ttl = :ttl",
+        remove="",
+        condition="(attribute_not_exists(pinCount) OR pinCount = :zero)",
+        values={":ttl": expires_at + TTL_GRACE_SECONDS, ":zero": 0},
+    )

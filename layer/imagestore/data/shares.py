@@ -25,18 +25,29 @@ class ShareStore:
         """
         project_key = keys.project_key(record.tenant_id, record.project_id)
         try:
-            self.table.transact_write([
-                {"Put": {"Item": record.to_token_item(self.expiry_shards),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"Item": record.to_project_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"ConditionCheck": {
-                    "Key": project_key,
-                    "ConditionExpression": "userId = :owner AND #status = :active AND expiresAt > :now",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":owner": record.owner_id, ":now": now,
-                                                  ":active": ProjectStatus.ACTIVE.value},
-                }},
-            ])
+            self.table.transact_write(
+                [
+                    {
+                        "Put": {
+                            "Item": record.to_token_item(self.expiry_shards),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Put": {"Item": record.to_project_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {
+                        "ConditionCheck": {
+                            "Key": project_key,
+                            "ConditionExpression": "userId = :owner AND #status = :active AND expiresAt > :now",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":owner": record.owner_id,
+                                ":now": now,
+                                ":active": ProjectStatus.ACTIVE.value,
+                            },
+                        }
+                    },
+                ]
+            )
         except TransactionConflict as conflict:
             if conflict.reasons[2:3] == ["ConditionalCheckFailed"]:
                 raise NotFound(f"project {record.project_id} not found") from None
@@ -51,9 +62,12 @@ class ShareStore:
         """A project's shares, by id (its partition's SHARE# items: one Query a page)."""
         pk = keys.project_pk(tenant_id, project_id)
         start = decode_cursor(cursor, exact={"pk": pk}, prefixes={"sk": keys.SHARE_PREFIX})
-        items, last = self.table.query_page(key_condition="pk = :pk AND begins_with(sk, :prefix)",
-                                            values={":pk": pk, ":prefix": keys.SHARE_PREFIX},
-                                            limit=limit, start_key=start)
+        items, last = self.table.query_page(
+            key_condition="pk = :pk AND begins_with(sk, :prefix)",
+            values={":pk": pk, ":prefix": keys.SHARE_PREFIX},
+            limit=limit,
+            start_key=start,
+        )
         return Page(items=[ShareRecord.from_item(i) for i in items], next_cursor=encode_cursor(last))
 
     def get_project_share(self, tenant_id: str, project_id: str, share_id: str) -> ShareRecord | None:
@@ -63,10 +77,12 @@ class ShareStore:
     def revoke(self, record: ShareRecord) -> None:
         """Delete both items of the share in one transaction; 404 if it is already gone."""
         try:
-            self.table.transact_write([
-                {"Delete": {"Key": record.project_item_key, "ConditionExpression": "attribute_exists(pk)"}},
-                {"Delete": {"Key": record.token_key}},
-            ])
+            self.table.transact_write(
+                [
+                    {"Delete": {"Key": record.project_item_key, "ConditionExpression": "attribute_exists(pk)"}},
+                    {"Delete": {"Key": record.token_key}},
+                ]
+            )
         except TransactionConflict as conflict:
             if conflict.reasons[:1] == ["ConditionalCheckFailed"]:
                 raise NotFound(f"share {record.share_id} not found") from None

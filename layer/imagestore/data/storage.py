@@ -85,8 +85,9 @@ class ImageBucket:
     def client(self) -> S3Client:
         return self._client() if callable(self._client) else self._client
 
-    def presign_upload(self, key: str, *, content_type: str, max_bytes: int, min_bytes: int,
-                       expires_in: int, sha256: str | None = None) -> PresignedPost:
+    def presign_upload(
+        self, key: str, *, content_type: str, max_bytes: int, min_bytes: int, expires_in: int, sha256: str | None = None
+    ) -> PresignedPost:
         """A POST policy that accepts exactly this key, this content type and this size range; with
         sha256 (base64), only bytes of that SHA-256 (S3 checks x-amz-checksum-sha256 and refuses others)."""
         fields = {"Content-Type": content_type}
@@ -101,12 +102,17 @@ class ImageBucket:
             fields["x-amz-checksum-sha256"] = sha256
             conditions += [["eq", "$x-amz-checksum-algorithm", "SHA256"], ["eq", "$x-amz-checksum-sha256", sha256]]
         post = self.client.generate_presigned_post(
-            Bucket=self.name, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in,
+            Bucket=self.name,
+            Key=key,
+            Fields=fields,
+            Conditions=conditions,
+            ExpiresIn=expires_in,
         )
         return PresignedPost(url=post["url"], fields=dict(post["fields"]))
 
-    def presign_download(self, key: str, *, expires_in: int, filename: str | None = None,
-                         content_type: str | None = None) -> str:
+    def presign_download(
+        self, key: str, *, expires_in: int, filename: str | None = None, content_type: str | None = None
+    ) -> str:
         """A GET of the object for expires_in seconds. With a filename, the answer is an attachment of
         that name and of content_type (the verified type): S3 cannot send `X-Content-Type-Options:
         nosniff` on a presigned GET, so a browser that navigates to the URL saves the bytes instead of
@@ -121,9 +127,10 @@ class ImageBucket:
     def browser_origins(self) -> list[str]:
         """The origins a browser reaches this bucket at through the URLs above (presigned POST and GET),
         for a page's Content-Security-Policy; presigning makes no request."""
-        urls = (self.presign_upload("origin-probe", content_type="image/jpeg", max_bytes=1, min_bytes=1,
-                                    expires_in=60).url,
-                self.presign_download("origin-probe", expires_in=60))
+        urls = (
+            self.presign_upload("origin-probe", content_type="image/jpeg", max_bytes=1, min_bytes=1, expires_in=60).url,
+            self.presign_download("origin-probe", expires_in=60),
+        )
         origins = []
         for url in urls:
             parts = urlsplit(url)
@@ -141,8 +148,11 @@ class ImageBucket:
                 return None
             _raise_throttled(exc)
             raise
-        return ObjectHead(size_bytes=int(response["ContentLength"]), content_type=response.get("ContentType"),
-                          etag=response.get("ETag"))
+        return ObjectHead(
+            size_bytes=int(response["ContentLength"]),
+            content_type=response.get("ContentType"),
+            etag=response.get("ETag"),
+        )
 
     def read_prefix(self, key: str, length: int, *, etag: str | None = None) -> bytes:
         """The first `length` bytes of an object (one ranged GET); with etag, only of that version
@@ -174,9 +184,14 @@ class ImageBucket:
         S3 computes the copy's full-object SHA-256 (ChecksumAlgorithm), which the caller compares with
         a declared one: a multipart object's own checksum is a checksum of its parts' checksums."""
         try:
-            response = self.client.copy_object(Bucket=self.name, Key=target_key, CopySourceIfMatch=etag,
-                                               CopySource={"Bucket": self.name, "Key": source_key},
-                                               MetadataDirective="COPY", ChecksumAlgorithm="SHA256")
+            response = self.client.copy_object(
+                Bucket=self.name,
+                Key=target_key,
+                CopySourceIfMatch=etag,
+                CopySource={"Bucket": self.name, "Key": source_key},
+                MetadataDirective="COPY",
+                ChecksumAlgorithm="SHA256",
+            )
         except ClientError as exc:
             if _code(exc) in ("PreconditionFailed", "412", "404", "NoSuchKey", "NotFound"):
                 return CopyOutcome(copied=False)
@@ -203,12 +218,18 @@ class ImageBucket:
             _raise_throttled(exc)
             raise
 
-    def presign_part(self, key: str, upload_id: str, part_number: int, *, size_bytes: int,
-                     sha256: str | None, expires_in: int) -> PresignedPart:
+    def presign_part(
+        self, key: str, upload_id: str, part_number: int, *, size_bytes: int, sha256: str | None, expires_in: int
+    ) -> PresignedPart:
         """A presigned UploadPart whose signature covers the part's exact Content-Length (and its
         x-amz-checksum-sha256 when given): S3 refuses a part of any other size or hash."""
-        params: dict[str, Any] = {"Bucket": self.name, "Key": key, "UploadId": upload_id,
-                                  "PartNumber": part_number, "ContentLength": size_bytes}
+        params: dict[str, Any] = {
+            "Bucket": self.name,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+            "ContentLength": size_bytes,
+        }
         headers = {"Content-Length": str(size_bytes)}
         if sha256 is not None:
             params["ChecksumSHA256"] = sha256
@@ -223,16 +244,23 @@ class ImageBucket:
         marker = 0
         while True:
             try:
-                response = self.client.list_parts(Bucket=self.name, Key=key, UploadId=upload_id,
-                                                  PartNumberMarker=marker, MaxParts=1000)
+                response = self.client.list_parts(
+                    Bucket=self.name, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
+                )
             except ClientError as exc:
                 if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
                     return None
                 _raise_throttled(exc)
                 raise
-            parts.extend(UploadedPart(part_number=int(p["PartNumber"]), size_bytes=int(p["Size"]),
-                                      etag=str(p["ETag"]), sha256=p.get("ChecksumSHA256") or None)
-                         for p in response.get("Parts", []))
+            parts.extend(
+                UploadedPart(
+                    part_number=int(p["PartNumber"]),
+                    size_bytes=int(p["Size"]),
+                    etag=str(p["ETag"]),
+                    sha256=p.get("ChecksumSHA256") or None,
+                )
+                for p in response.get("Parts", [])
+            )
             if not response.get("IsTruncated"):
                 return sorted(parts, key=lambda p: p.part_number)
             marker = int(response.get("NextPartNumberMarker", 0))
@@ -246,16 +274,28 @@ class ImageBucket:
                 entry["ChecksumSHA256"] = p.sha256
             listed.append(entry)
         try:
-            self.client.complete_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id,
-                                                  MultipartUpload={"Parts": listed})  # type: ignore[typeddict-item]
+            self.client.complete_multipart_upload(
+                Bucket=self.name,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
+            )
         except ClientError as exc:
             if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
                 return False
-            if _code(exc) in ("InvalidPart", "InvalidPartOrder", "InvalidRequest", "BadDigest", "EntityTooSmall",
-                              "InvalidArgument"):
+            if _code(exc) in (
+                "InvalidPart",
+                "InvalidPartOrder",
+                "InvalidRequest",
+                "BadDigest",
+                "EntityTooSmall",
+                "InvalidArgument",
+            ):
                 # The parts S3 holds are not the ones named (a part sent again with other bytes meanwhile).
-                raise Conflict("the parts do not match the ones signed; list the parts and send them again",
-                               details={"s3Error": _code(exc)}) from exc
+                raise Conflict(
+                    "the parts do not match the ones signed; list the parts and send them again",
+                    details={"s3Error": _code(exc)},
+                ) from exc
             _raise_throttled(exc)
             raise
         return True
@@ -281,8 +321,9 @@ class ImageBucket:
     def put_preview(self, key: str, body: bytes, content_type: str) -> None:
         """Store a preview (written by the preview function only)."""
         try:
-            self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type,
-                                   CacheControl="private, max-age=86400")
+            self.client.put_object(
+                Bucket=self.name, Key=key, Body=body, ContentType=content_type, CacheControl="private, max-age=86400"
+            )
         except ClientError as exc:
             _raise_throttled(exc)
             raise
@@ -300,8 +341,9 @@ class ImageBucket:
     def copy(self, source_key: str, target_key: str) -> bool:
         """Server-side copy (the bytes never leave S3); False when the source is gone."""
         try:
-            self.client.copy_object(Bucket=self.name, Key=target_key,
-                                    CopySource={"Bucket": self.name, "Key": source_key})
+            self.client.copy_object(
+                Bucket=self.name, Key=target_key, CopySource={"Bucket": self.name, "Key": source_key}
+            )
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return False
@@ -319,8 +361,10 @@ class ImageBucket:
         except ClientError as exc:
             _raise_throttled(exc)
             raise
-        objects = [StoredObject(key=o["Key"], last_modified=o["LastModified"].timestamp())
-                   for o in response.get("Contents", [])]
+        objects = [
+            StoredObject(key=o["Key"], last_modified=o["LastModified"].timestamp())
+            for o in response.get("Contents", [])
+        ]
         return objects, response.get("NextContinuationToken") if response.get("IsTruncated") else None
 
     def delete_objects(self, keys: Iterable[str]) -> DeleteResult:
@@ -328,7 +372,7 @@ class ImageBucket:
         result = DeleteResult()
         pending = list(dict.fromkeys(keys))
         for start in range(0, len(pending), DELETE_BATCH):
-            batch: Sequence[str] = pending[start:start + DELETE_BATCH]
+            batch: Sequence[str] = pending[start : start + DELETE_BATCH]
             try:
                 response = self.client.delete_objects(
                     Bucket=self.name,

@@ -84,16 +84,29 @@ class Table:
         raw = response.get("Item")
         return deserialize(raw) if raw else None
 
-    def put(self, item: Mapping[str, Any], *, condition: str | None = None,
-            names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
         _add_expression_args(kwargs, condition, names, values)
         with sdk_errors():
             self.client.put_item(**kwargs)
 
-    def update(self, key: Mapping[str, str], expression: str, *, condition: str | None = None,
-               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-               return_new: bool = True) -> Item | None:
+    def update(
+        self,
+        key: Mapping[str, str],
+        expression: str,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_new: bool = True,
+    ) -> Item | None:
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize(key),
@@ -106,9 +119,15 @@ class Table:
         raw = response.get("Attributes")
         return deserialize(raw) if raw else None
 
-    def delete(self, key: Mapping[str, str], *, condition: str | None = None,
-               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-               return_old: bool = False) -> Item | None:
+    def delete(
+        self,
+        key: Mapping[str, str],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_old: bool = False,
+    ) -> Item | None:
         kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize(key)}
         if return_old:
             kwargs["ReturnValues"] = "ALL_OLD"
@@ -118,11 +137,19 @@ class Table:
         raw = response.get("Attributes")
         return deserialize(raw) if raw else None
 
-    def query_page(self, *, key_condition: str, values: Mapping[str, Any],
-                   names: Mapping[str, str] | None = None, index: str | None = None,
-                   limit: int | None = None, forward: bool = True,
-                   start_key: Mapping[str, Any] | None = None, consistent: bool = False,
-                   filter_expression: str | None = None) -> tuple[list[Item], Item | None]:
+    def query_page(
+        self,
+        *,
+        key_condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        forward: bool = True,
+        start_key: Mapping[str, Any] | None = None,
+        consistent: bool = False,
+        filter_expression: str | None = None,
+    ) -> tuple[list[Item], Item | None]:
         """One Query request: its items and the LastEvaluatedKey (None on the last page)."""
         kwargs: dict[str, Any] = {
             "TableName": self.name,
@@ -162,8 +189,9 @@ class Table:
         found: list[Item] = []
         unique = list({(k["pk"], k["sk"]): k for k in keys}.values())
         for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {self.name: {"Keys": [serialize(k) for k in unique[start:start + 100]],
-                                                   "ConsistentRead": consistent}}
+            request: dict[str, Any] = {
+                self.name: {"Keys": [serialize(k) for k in unique[start : start + 100]], "ConsistentRead": consistent}
+            }
             for attempt in range(8):
                 with sdk_errors():
                     response = self.client.batch_get_item(RequestItems=request)
@@ -181,7 +209,7 @@ class Table:
         requests = [{"PutRequest": {"Item": serialize(i)}} for i in puts]
         requests += [{"DeleteRequest": {"Key": serialize(k)}} for k in deletes]
         for start in range(0, len(requests), 25):
-            pending: list[Any] = requests[start:start + 25]
+            pending: list[Any] = requests[start : start + 25]
             for attempt in range(10):
                 with sdk_errors():
                     response = self.client.batch_write_item(RequestItems={self.name: pending})
@@ -203,8 +231,9 @@ class Table:
             self.client.transact_write_items(**kwargs)
 
 
-def _add_expression_args(kwargs: dict[str, Any], condition: str | None,
-                         names: Mapping[str, str] | None, values: Mapping[str, Any] | None) -> None:
+def _add_expression_args(
+    kwargs: dict[str, Any], condition: str | None, names: Mapping[str, str] | None, values: Mapping[str, Any] | None
+) -> None:
     if condition:
         kwargs["ConditionExpression"] = condition
     if names:

@@ -48,8 +48,9 @@ class TenantRegistry:
             raise NotFound(f"no tenant {tenant_id} in the registry")
         record = TenantRecord.from_document(str(item["document"])).model_copy(update={"status": status})
         try:
-            self.table.put(record.to_item(now), condition="#d = :d", names={"#d": "document"},
-                           values={":d": item["document"]})
+            self.table.put(
+                record.to_item(now), condition="#d = :d", names={"#d": "document"}, values={":d": item["document"]}
+            )
         except ConditionFailed as exc:
             raise ConditionFailed(f"tenant {tenant_id} changed meanwhile; run the command again") from exc
         return record

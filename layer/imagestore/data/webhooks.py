@@ -44,8 +44,11 @@ class WebhookStore:
     # --- endpoints --------------------------------------------------------------------------------
 
     def add_endpoint(self, record: EndpointRecord) -> None:
-        item = {**keys.webhook_endpoint_key(record.tenantId, record.endpointId), "entity": "webhookEndpoint",
-                **record.model_dump(mode="json", exclude_none=True)}
+        item = {
+            **keys.webhook_endpoint_key(record.tenantId, record.endpointId),
+            "entity": "webhookEndpoint",
+            **record.model_dump(mode="json", exclude_none=True),
+        }
         self.table.put(item, condition="attribute_not_exists(pk)")
 
     def endpoint(self, tenant_id: str, endpoint_id: str, *, consistent: bool = True) -> EndpointRecord | None:
@@ -54,9 +57,11 @@ class WebhookStore:
 
     def endpoints(self, tenant_id: str) -> list[EndpointRecord]:
         """Every endpoint of the tenant (a handful: registration caps them)."""
-        items = self.table.query_all(key_condition="pk = :pk AND begins_with(sk, :ep)", consistent=True,
-                                     values={":pk": keys.webhook_endpoints_pk(tenant_id),
-                                             ":ep": keys.WEBHOOK_ENDPOINT_PREFIX})
+        items = self.table.query_all(
+            key_condition="pk = :pk AND begins_with(sk, :ep)",
+            consistent=True,
+            values={":pk": keys.webhook_endpoints_pk(tenant_id), ":ep": keys.WEBHOOK_ENDPOINT_PREFIX},
+        )
         return [_endpoint(i) for i in items]
 
     def delete_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
@@ -70,18 +75,27 @@ class WebhookStore:
         old = [s.model_dump(mode="json", exclude_none=True) for s in record.secrets]
         new = [s.model_dump(mode="json", exclude_none=True) for s in secrets]
         try:
-            self.table.update(keys.webhook_endpoint_key(record.tenantId, record.endpointId), "SET secrets = :new",
-                              condition="secrets = :old", values={":new": new, ":old": old}, return_new=False)
+            self.table.update(
+                keys.webhook_endpoint_key(record.tenantId, record.endpointId),
+                "SET secrets = :new",
+                condition="secrets = :old",
+                values={":new": new, ":old": old},
+                return_new=False,
+            )
         except ConditionFailed:
             raise NotFound(f"webhook endpoint {record.endpointId} not found or changed; read it again") from None
 
     def disable(self, tenant_id: str, endpoint_id: str, now: int) -> bool:
         """Stop deliveries to the endpoint; True when this call disabled it (False: already, or gone)."""
         try:
-            self.table.update(keys.webhook_endpoint_key(tenant_id, endpoint_id),
-                              "SET #status = :disabled, disabledAt = :now",
-                              condition="attribute_exists(pk) AND #status = :enabled", names={"#status": "status"},
-                              values={":disabled": "disabled", ":enabled": "enabled", ":now": now}, return_new=False)
+            self.table.update(
+                keys.webhook_endpoint_key(tenant_id, endpoint_id),
+                "SET #status = :disabled, disabledAt = :now",
+                condition="attribute_exists(pk) AND #status = :enabled",
+                names={"#status": "status"},
+                values={":disabled": "disabled", ":enabled": "enabled", ":now": now},
+                return_new=False,
+            )
         except ConditionFailed:
             return False
         return True
@@ -89,10 +103,14 @@ class WebhookStore:
     def enable(self, tenant_id: str, endpoint_id: str) -> None:
         """Deliver to the endpoint again (its failing period starts afresh); 404 when it is gone."""
         try:
-            self.table.update(keys.webhook_endpoint_key(tenant_id, endpoint_id),
-                              "SET #status = :enabled REMOVE failingSince, disabledAt",
-                              condition="attribute_exists(pk)", names={"#status": "status"},
-                              values={":enabled": "enabled"}, return_new=False)
+            self.table.update(
+                keys.webhook_endpoint_key(tenant_id, endpoint_id),
+                "SET #status = :enabled REMOVE failingSince, disabledAt",
+                condition="attribute_exists(pk)",
+                names={"#status": "status"},
+                values={":enabled": "enabled"},
+                return_new=False,
+            )
         except ConditionFailed:
             raise NotFound(f"webhook endpoint {endpoint_id} not found") from None
 
@@ -100,9 +118,12 @@ class WebhookStore:
         """Mark the endpoint failing (since the first failure after its last success); its failingSince,
         or None when the endpoint is gone."""
         try:
-            item = self.table.update(keys.webhook_endpoint_key(tenant_id, endpoint_id),
-                                     "SET failingSince = if_not_exists(failingSince, :now), lastFailureAt = :now",
-                                     condition="attribute_exists(pk)", values={":now": now})
+            item = self.table.update(
+                keys.webhook_endpoint_key(tenant_id, endpoint_id),
+                "SET failingSince = if_not_exists(failingSince, :now), lastFailureAt = :now",
+                condition="attribute_exists(pk)",
+                values={":now": now},
+            )
         except ConditionFailed:
             return None
         return int(item["failingSince"]) if item else None
@@ -110,16 +131,28 @@ class WebhookStore:
     def clear_failure(self, tenant_id: str, endpoint_id: str) -> None:
         """A success: the endpoint is no longer failing (one write only when it was)."""
         with contextlib.suppress(ConditionFailed):
-            self.table.update(keys.webhook_endpoint_key(tenant_id, endpoint_id), "REMOVE failingSince",
-                              condition="attribute_exists(failingSince)", return_new=False)
+            self.table.update(
+                keys.webhook_endpoint_key(tenant_id, endpoint_id),
+                "REMOVE failingSince",
+                condition="attribute_exists(failingSince)",
+                return_new=False,
+            )
 
     # --- the event log ------------------------------------------------------------------------------
 
     def put_event(self, event: WebhookEvent, at: int) -> None:
         """Keep the event for replays (the same id again overwrites it with the same content)."""
-        self.table.put({**keys.webhook_event_key(event.tenantId, event.id), "entity": "webhookEvent",
-                        "gsi1pk": keys.webhook_events_by_time(event.tenantId), "gsi1sk": keys.by_time(at, event.id),
-                        "at": at, "event": event.model_dump_json(), "ttl": at + EVENT_LOG_SECONDS})
+        self.table.put(
+            {
+                **keys.webhook_event_key(event.tenantId, event.id),
+                "entity": "webhookEvent",
+                "gsi1pk": keys.webhook_events_by_time(event.tenantId),
+                "gsi1sk": keys.by_time(at, event.id),
+                "at": at,
+                "event": event.model_dump_json(),
+                "ttl": at + EVENT_LOG_SECONDS,
+            }
+        )
 
     def event(self, tenant_id: str, event_id: str) -> WebhookEvent | None:
         item = self.table.get(keys.webhook_event_key(tenant_id, event_id))
@@ -128,29 +161,52 @@ class WebhookStore:
     def events_between(self, tenant_id: str, since: int, until: int, limit: int) -> tuple[list[WebhookEvent], bool]:
         """The tenant's events with since <= time <= until, oldest first, at most limit; and whether more are left."""
         items, last = self.table.query_page(
-            index="gsi1", key_condition="gsi1pk = :pk AND gsi1sk BETWEEN :low AND :high", limit=limit,
-            values={":pk": keys.webhook_events_by_time(tenant_id), ":low": f"{since:012d}#",
-                    ":high": f"{until:012d}#~"})
+            index="gsi1",
+            key_condition="gsi1pk = :pk AND gsi1sk BETWEEN :low AND :high",
+            limit=limit,
+            values={
+                ":pk": keys.webhook_events_by_time(tenant_id),
+                ":low": f"{since:012d}#",
+                ":high": f"{until:012d}#~",
+            },
+        )
         return [WebhookEvent.model_validate_json(i["event"]) for i in items], last is not None
 
     # --- the delivery log ---------------------------------------------------------------------------
 
     def add_attempt(self, tenant_id: str, attempt: AttemptRecord, at_ms: int) -> None:
-        self.table.put({"pk": keys.webhook_attempts_pk(tenant_id, attempt.endpointId),
-                        "sk": keys.webhook_attempt_sk(at_ms, attempt.attemptId), "entity": "webhookAttempt",
-                        **attempt.model_dump(mode="json", exclude_none=True), "ttl": attempt.at + ATTEMPT_LOG_SECONDS})
+        self.table.put(
+            {
+                "pk": keys.webhook_attempts_pk(tenant_id, attempt.endpointId),
+                "sk": keys.webhook_attempt_sk(at_ms, attempt.attemptId),
+                "entity": "webhookAttempt",
+                **attempt.model_dump(mode="json", exclude_none=True),
+                "ttl": attempt.at + ATTEMPT_LOG_SECONDS,
+            }
+        )
 
     def attempts(self, tenant_id: str, endpoint_id: str, limit: int) -> list[AttemptRecord]:
         """The endpoint's most recent attempts, newest first."""
-        items, _ = self.table.query_page(key_condition="pk = :pk", forward=False, limit=limit,
-                                         values={":pk": keys.webhook_attempts_pk(tenant_id, endpoint_id)})
+        items, _ = self.table.query_page(
+            key_condition="pk = :pk",
+            forward=False,
+            limit=limit,
+            values={":pk": keys.webhook_attempts_pk(tenant_id, endpoint_id)},
+        )
         return [AttemptRecord.model_validate(_plain(i)) for i in items]
 
 
 def _retryable(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code", "")
-    return code in ("ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable",
-                    "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled", "KmsThrottled")
+    return code in (
+        "ThrottlingException",
+        "InternalException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestThrottled",
+        "AWS.SimpleQueueService.RequestThrottled",
+        "KmsThrottled",
+    )
 
 
 class WebhookBus:
@@ -166,9 +222,17 @@ class WebhookBus:
         if not events:
             return
         try:
-            response = self.client.put_events(Entries=[{
-                "Source": EVENT_SOURCE, "DetailType": e.type, "Detail": e.model_dump_json(),
-                "EventBusName": self.bus_name} for e in events])
+            response = self.client.put_events(
+                Entries=[
+                    {
+                        "Source": EVENT_SOURCE,
+                        "DetailType": e.type,
+                        "Detail": e.model_dump_json(),
+                        "EventBusName": self.bus_name,
+                    }
+                    for e in events
+                ]
+            )
         except ClientError as exc:
             if _retryable(exc):
                 raise Throttled("the event bus is busy; retry") from exc
@@ -187,11 +251,15 @@ class WebhookQueue:
     def send(self, bodies: Sequence[dict[str, Any]]) -> None:
         """Send every body (SendMessageBatch, 10 a call); Throttled when any is refused."""
         for start in range(0, len(bodies), 10):
-            chunk = bodies[start:start + 10]
+            chunk = bodies[start : start + 10]
             try:
-                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"))}
-                    for i, body in enumerate(chunk)])
+                response = self.client.send_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"))}
+                        for i, body in enumerate(chunk)
+                    ],
+                )
             except ClientError as exc:
                 if _retryable(exc):
                     raise Throttled("the webhook queue is busy; retry") from exc
@@ -201,5 +269,6 @@ class WebhookQueue:
 
     def retry_later(self, receipt_handle: str, seconds: int) -> None:
         """Hide a received message for `seconds` (its next attempt): the backoff."""
-        self.client.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt_handle,
-                                              VisibilityTimeout=seconds)
+        self.client.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )

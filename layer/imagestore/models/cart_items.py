@@ -76,8 +76,11 @@ class CartItemRecord(BaseModel):
             "fileCount": self.file_count,
             "status": self.status,
         }
-        for name, value in (("projectId", self.project_id), ("projectVersion", self.project_version),
-                            ("externalCartId", self.external_cart_id)):
+        for name, value in (
+            ("projectId", self.project_id),
+            ("projectVersion", self.project_version),
+            ("externalCartId", self.external_cart_id),
+        ):
             if value is not None:
                 item[name] = value
         return item
@@ -93,8 +96,11 @@ class CartItemRecord(BaseModel):
         }
         if self.pointer_key is not None:
             item["companionKeys"] = [self.pointer_key]
-        for name, value in (("manifestKey", self.manifest_key), ("projectName", self.project_name),
-                            ("projectProductType", self.project_product_type)):
+        for name, value in (
+            ("manifestKey", self.manifest_key),
+            ("projectName", self.project_name),
+            ("projectProductType", self.project_product_type),
+        ):
             if value is not None:
                 item[name] = value
         return item
@@ -102,19 +108,30 @@ class CartItemRecord(BaseModel):
     def to_pointer_item(self) -> dict[str, Any]:
         """The external cart's copy of this item (deleted with it; TTL only as a backstop)."""
         assert self.pointer_key is not None
-        return {**self.pointer_key, "entity": self.POINTER_ENTITY, **self._attributes(),
-                "ttl": self.expires_at + TTL_GRACE_SECONDS}
+        return {
+            **self.pointer_key,
+            "entity": self.POINTER_ENTITY,
+            **self._attributes(),
+            "ttl": self.expires_at + TTL_GRACE_SECONDS,
+        }
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> CartItemRecord:
         return cls(
-            tenant_id=item["tenantId"], user_id=item["userId"], cart_item_id=item["cartItemId"],
-            product_sku=item["productSku"], quantity=int(item["quantity"]),
-            created_at=int(item["createdAt"]), expires_at=int(item["expiresAt"]),
+            tenant_id=item["tenantId"],
+            user_id=item["userId"],
+            cart_item_id=item["cartItemId"],
+            product_sku=item["productSku"],
+            quantity=int(item["quantity"]),
+            created_at=int(item["createdAt"]),
+            expires_at=int(item["expiresAt"]),
             project_id=item.get("projectId"),
             project_version=int(item["projectVersion"]) if "projectVersion" in item else None,
-            external_cart_id=item.get("externalCartId"), file_count=int(item.get("fileCount", 0)),
-            status=item.get("status", ACTIVE), manifest_key=item.get("manifestKey"),
-            project_name=item.get("projectName"), project_product_type=item.get("projectProductType"),
+            external_cart_id=item.get("externalCartId"),
+            file_count=int(item.get("fileCount", 0)),
+            status=item.get("status", ACTIVE),
+            manifest_key=item.get("manifestKey"),
+            project_name=item.get("projectName"),
+            project_product_type=item.get("projectProductType"),
             pin_key=dict(item["pinKey"]) if item.get("pinKey") else None,
         )

@@ -56,8 +56,9 @@ class UploadRefusal(BaseModel):
     def of(cls, code: str, message: str, details: dict[str, object], etag: str | None) -> UploadRefusal:
         kept: dict[str, int | str] = {}
         for name, value in list(details.items())[:MAX_REFUSAL_DETAILS]:
-            kept[str(name)[:100]] = (value if isinstance(value, int) and not isinstance(value, bool)
-                                     else str(value)[:200])
+            kept[str(name)[:100]] = (
+                value if isinstance(value, int) and not isinstance(value, bool) else str(value)[:200]
+            )
         return cls(code=code, message=message[:MAX_REFUSAL_MESSAGE], details=kept, etag=etag)
 
     def to_item(self) -> dict[str, Any]:
@@ -70,9 +71,15 @@ class UploadRefusal(BaseModel):
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> UploadRefusal:
-        return cls(code=item["code"], message=item["message"], etag=item.get("etag"),
-                   details={name: int(value) if isinstance(value, Decimal) else str(value)
-                            for name, value in (item.get("details") or {}).items()})
+        return cls(
+            code=item["code"],
+            message=item["message"],
+            etag=item.get("etag"),
+            details={
+                name: int(value) if isinstance(value, Decimal) else str(value)
+                for name, value in (item.get("details") or {}).items()
+            },
+        )
 
 
 class Retention(StrEnum):
@@ -203,8 +210,10 @@ class FileRecord(BaseModel):
             hold_count=int(item.get("holdCount", 0)),
             mobile_upload_id=item.get("mobileUploadId"),
             preview_status=PreviewStatus(item.get("previewStatus", PreviewStatus.PENDING.value)),
-            previews={name: PreviewRef(width=int(p["width"]), height=int(p["height"]), content_type=p["contentType"])
-                      for name, p in (item.get("previews") or {}).items()},
+            previews={
+                name: PreviewRef(width=int(p["width"]), height=int(p["height"]), content_type=p["contentType"])
+                for name, p in (item.get("previews") or {}).items()
+            },
             taken_at=item.get("takenAt"),
             refusal=UploadRefusal.from_item(item["refusal"]) if "refusal" in item else None,
             sha256=item.get("sha256"),
@@ -223,8 +232,7 @@ def sha256_hex(sha256_base64: str) -> str:
 
 def previews_item(previews: dict[str, PreviewRef]) -> dict[str, dict[str, Any]]:
     """The `previews` attribute of a file item: {name: {width, height, contentType}}."""
-    return {name: {"width": p.width, "height": p.height, "contentType": p.content_type}
-            for name, p in previews.items()}
+    return {name: {"width": p.width, "height": p.height, "contentType": p.content_type} for name, p in previews.items()}
 
 
 TTL_GRACE_SECONDS = 7 * 86400

@@ -45,16 +45,32 @@ class FileRef(BaseModel):
 
     @classmethod
     def of(cls, record: FileRecord) -> FileRef:
-        return cls(tenant_id=record.tenant_id, owner_id=record.user_id, file_id=record.file_id,
-                   filename=record.filename, content_type=record.content_type,
-                   size_bytes=record.size_bytes, width=record.width, height=record.height,
-                   preview_status=record.preview_status, previews=record.previews, taken_at=record.taken_at,
-                   completed_at=record.completed_at)
+        return cls(
+            tenant_id=record.tenant_id,
+            owner_id=record.user_id,
+            file_id=record.file_id,
+            filename=record.filename,
+            content_type=record.content_type,
+            size_bytes=record.size_bytes,
+            width=record.width,
+            height=record.height,
+            preview_status=record.preview_status,
+            previews=record.previews,
+            taken_at=record.taken_at,
+            completed_at=record.completed_at,
+        )
 
     def with_previews_of(self, record: FileRecord) -> FileRef:
         """This reference with the file's current previews, displayed size and capture time."""
-        return self.model_copy(update={"preview_status": record.preview_status, "previews": record.previews,
-                                       "taken_at": record.taken_at, "width": record.width, "height": record.height})
+        return self.model_copy(
+            update={
+                "preview_status": record.preview_status,
+                "previews": record.previews,
+                "taken_at": record.taken_at,
+                "width": record.width,
+                "height": record.height,
+            }
+        )
 
     def to_link_item(self, holder_pk: str, holder_kind: str, holder_id: str) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -77,8 +93,12 @@ class FileRef(BaseModel):
     @classmethod
     def from_link_item(cls, item: dict[str, Any]) -> FileRef:
         return cls(
-            tenant_id=item["tenantId"], owner_id=item["ownerId"], file_id=item["fileId"],
-            filename=item["filename"], content_type=item["contentType"], size_bytes=int(item["sizeBytes"]),
+            tenant_id=item["tenantId"],
+            owner_id=item["ownerId"],
+            file_id=item["fileId"],
+            filename=item["filename"],
+            content_type=item["contentType"],
+            size_bytes=int(item["sizeBytes"]),
             width=int(item["width"]) if "width" in item else None,
             height=int(item["height"]) if "height" in item else None,
         )

@@ -38,17 +38,24 @@ class OrderLine(BaseModel):
     project_version: int | None = None
 
     def to_map(self) -> dict[str, Any]:
-        value: dict[str, Any] = {"cartItemId": self.cart_item_id, "productSku": self.product_sku,
-                                 "quantity": self.quantity}
+        value: dict[str, Any] = {
+            "cartItemId": self.cart_item_id,
+            "productSku": self.product_sku,
+            "quantity": self.quantity,
+        }
         if self.project_id is not None:
             value.update(projectId=self.project_id, projectVersion=self.project_version)
         return value
 
     @classmethod
     def from_map(cls, value: dict[str, Any]) -> OrderLine:
-        return cls(cart_item_id=value["cartItemId"], product_sku=value["productSku"],
-                   quantity=int(value["quantity"]), project_id=value.get("projectId"),
-                   project_version=int(value["projectVersion"]) if "projectVersion" in value else None)
+        return cls(
+            cart_item_id=value["cartItemId"],
+            product_sku=value["productSku"],
+            quantity=int(value["quantity"]),
+            project_id=value.get("projectId"),
+            project_version=int(value["projectVersion"]) if "projectVersion" in value else None,
+        )
 
 
 class OrderRecord(BaseModel):
@@ -109,17 +116,28 @@ class OrderRecord(BaseModel):
 
     def to_ref_item(self) -> dict[str, Any]:
         """The uniqueness item of the shop's order reference (deleted with the order)."""
-        return {**self.ref_key, "entity": "orderRef", "tenantId": self.tenant_id, "userId": self.user_id,
-                "orderId": self.order_id, "externalOrderRef": self.external_order_ref,
-                "ttl": self.expires_at + TTL_GRACE_SECONDS}
+        return {
+            **self.ref_key,
+            "entity": "orderRef",
+            "tenantId": self.tenant_id,
+            "userId": self.user_id,
+            "orderId": self.order_id,
+            "externalOrderRef": self.external_order_ref,
+            "ttl": self.expires_at + TTL_GRACE_SECONDS,
+        }
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> OrderRecord:
         return cls(
-            tenant_id=item["tenantId"], user_id=item["userId"], order_id=item["orderId"],
-            external_order_ref=item["externalOrderRef"], created_at=int(item["createdAt"]),
-            expires_at=int(item["expiresAt"]), lines=tuple(OrderLine.from_map(v) for v in item.get("lines", [])),
-            file_count=int(item.get("fileCount", 0)), placed=bool(item.get("placed", False)),
+            tenant_id=item["tenantId"],
+            user_id=item["userId"],
+            order_id=item["orderId"],
+            external_order_ref=item["externalOrderRef"],
+            created_at=int(item["createdAt"]),
+            expires_at=int(item["expiresAt"]),
+            lines=tuple(OrderLine.from_map(v) for v in item.get("lines", [])),
+            file_count=int(item.get("fileCount", 0)),
+            placed=bool(item.get("placed", False)),
             status=item.get("status", ACTIVE),
         )
 
@@ -147,9 +165,15 @@ class FrozenProject(BaseModel):
             return {
                 "pk": keys.order_pk(self.tenant_id, self.order_id),
                 "sk": keys.order_project_sk(self.project_id),
-                "entity": self.ENTITY, "tenantId": self.tenant_id, "orderId": self.order_id,
-                "projectId": self.project_id, "version": self.version, "name": self.name,
-                "productType": self.product_type, "documentKey": self.document_key, "pinKey": self.pin_key,
+                "entity": self.ENTITY,
+                "tenantId": self.tenant_id,
+                "orderId": self.order_id,
+                "projectId": self.project_id,
+                "version": self.version,
+                "name": self.name,
+                "productType": self.product_type,
+                "documentKey": self.document_key,
+                "pinKey": self.pin_key,
                 "manifestKey": self.manifest_key,
             }
         return {
@@ -168,8 +192,15 @@ class FrozenProject(BaseModel):
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> FrozenProject:
-        return cls(tenant_id=item["tenantId"], order_id=item["orderId"], project_id=item["projectId"],
-                   version=int(item["version"]), name=item["name"], product_type=item["productType"],
-                   file_ids=tuple(item.get("fileIds", [])), document_key=item["documentKey"],
-                   pin_key=dict(item["pinKey"]) if item.get("pinKey") else None,
-                   manifest_key=item.get("manifestKey"))
+        return cls(
+            tenant_id=item["tenantId"],
+            order_id=item["orderId"],
+            project_id=item["projectId"],
+            version=int(item["version"]),
+            name=item["name"],
+            product_type=item["productType"],
+            file_ids=tuple(item.get("fileIds", [])),
+            document_key=item["documentKey"],
+            pin_key=dict(item["pinKey"]) if item.get("pinKey") else None,
+            manifest_key=item.get("manifestKey"),
+        )

@@ -24,15 +24,25 @@ LOCK_SECONDS = 60  # a save's lock may be taken over after this (the API functio
 # other attribute of the saved record's item (imagestore.data.projects.ProjectStore._commit_update), so
 # an attribute added to the item is saved without anyone having to remember it.
 NOT_SAVED: dict[str, str] = {
-    "pk": "the key", "sk": "the key",
-    "entity": "set at creation", "tenantId": "set at creation", "userId": "set at creation",
-    "projectId": "set at creation", "createdAt": "set at creation", "baseProjectId": "set at creation",
-    "schema": "set at creation", "gsi1pk": "set at activation (the owner's list)",
+    "pk": "the key",
+    "sk": "the key",
+    "entity": "set at creation",
+    "tenantId": "set at creation",
+    "userId": "set at creation",
+    "projectId": "set at creation",
+    "createdAt": "set at creation",
+    "baseProjectId": "set at creation",
+    "schema": "set at creation",
+    "gsi1pk": "set at activation (the owner's list)",
     "status": "the save requires active; create, delete and removal change it",
     "pinCount": "pins and unpins change it concurrently (ADD); a save only conditions on it",
     "lockEpoch": "taking the lock moves it (ADD); a save only holds the lock",
-    "lockId": "the lock's", "lockUntil": "the lock's", "lockPhase": "the lock's", "lockManifestKey": "the lock's",
-    "xpk": "the expiry index entry stays (the sweep refiles a live project it finds due)", "xsk": "as xpk",
+    "lockId": "the lock's",
+    "lockUntil": "the lock's",
+    "lockPhase": "the lock's",
+    "lockManifestKey": "the lock's",
+    "xpk": "the expiry index entry stays (the sweep refiles a live project it finds due)",
+    "xsk": "as xpk",
     "ttl": "follows the expiry and the pin count (imagestore.data.projects._expiry_ttl)",
 }
 
@@ -118,8 +128,10 @@ class ProjectRecord(BaseModel):
             **expiry_attributes(self.key, self.expires_at, expiry_shards),
         }
         if self.status is not ProjectStatus.CREATING:
-            item.update(gsi1pk=keys.projects_of_user(self.tenant_id, self.user_id),
-                        gsi1sk=keys.by_time(self.saved_at, self.project_id))
+            item.update(
+                gsi1pk=keys.projects_of_user(self.tenant_id, self.user_id),
+                gsi1sk=keys.by_time(self.saved_at, self.project_id),
+            )
         if due_at is not None:
             item["xsk"] = keys.expiry_sort(due_at, self.pk, keys.META)
         for name, value in (("manifestKey", self.manifest_key), ("baseProjectId", self.base_project_id)):
@@ -134,14 +146,28 @@ class ProjectRecord(BaseModel):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ProjectRecord:
         return cls(
-            tenant_id=item["tenantId"], user_id=item["userId"], project_id=item["projectId"],
-            name=item["name"], product_type=item["productType"], version=int(item["version"]),
-            created_at=int(item["createdAt"]), saved_at=int(item["savedAt"]),
-            expires_at=int(item["expiresAt"]), status=ProjectStatus(item.get("status", "active")),
-            manifest_key=item.get("manifestKey"), file_count=int(item.get("fileCount", 0)),
-            lock=ProjectLock(lock_id=item["lockId"], epoch=int(item.get("lockEpoch", 0)),
-                             until=int(item.get("lockUntil", 0)), manifest_key=item.get("lockManifestKey"),
-                             phase=item.get("lockPhase", "acquire")) if item.get("lockId") else None,
-            lock_epoch=int(item.get("lockEpoch", 0)), pin_count=int(item.get("pinCount", 0)),
+            tenant_id=item["tenantId"],
+            user_id=item["userId"],
+            project_id=item["projectId"],
+            name=item["name"],
+            product_type=item["productType"],
+            version=int(item["version"]),
+            created_at=int(item["createdAt"]),
+            saved_at=int(item["savedAt"]),
+            expires_at=int(item["expiresAt"]),
+            status=ProjectStatus(item.get("status", "active")),
+            manifest_key=item.get("manifestKey"),
+            file_count=int(item.get("fileCount", 0)),
+            lock=ProjectLock(
+                lock_id=item["lockId"],
+                epoch=int(item.get("lockEpoch", 0)),
+                until=int(item.get("lockUntil", 0)),
+                manifest_key=item.get("lockManifestKey"),
+                phase=item.get("lockPhase", "acquire"),
+            )
+            if item.get("lockId")
+            else None,
+            lock_epoch=int(item.get("lockEpoch", 0)),
+            pin_count=int(item.get("pinCount", 0)),
             base_project_id=item.get("baseProjectId"),
         )

@@ -80,7 +80,12 @@ class ShareRecord(BaseModel):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ShareRecord:
         return cls(
-            tenant_id=item["tenantId"], owner_id=item["ownerId"], project_id=item["projectId"],
-            share_id=item["shareId"], token_hash=item["tokenHash"], mode=ShareMode(item["mode"]),
-            created_at=int(item["createdAt"]), expires_at=int(item["expiresAt"]),
+            tenant_id=item["tenantId"],
+            owner_id=item["ownerId"],
+            project_id=item["projectId"],
+            share_id=item["shareId"],
+            token_hash=item["tokenHash"],
+            mode=ShareMode(item["mode"]),
+            created_at=int(item["createdAt"]),
+            expires_at=int(item["expiresAt"]),
         )

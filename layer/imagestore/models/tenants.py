@@ -54,7 +54,9 @@ class TenantRecord(BaseModel):
     def document(self) -> dict[str, Any]:
         """The JSON document of the record: only what differs from the defaults (and the identity)."""
         return self.model_dump(mode="json", exclude_defaults=True) | {
-            "tenant_id": self.tenant_id, "display_name": self.display_name, "status": self.status.value,
+            "tenant_id": self.tenant_id,
+            "display_name": self.display_name,
+            "status": self.status.value,
         }
 
     def to_item(self, updated_at: int) -> dict[str, Any]:

@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 # The events a tenant's endpoints may subscribe to. Each payload carries ids and links only: never
 # image bytes, capability tokens or presigned URLs.
 EventType = Literal[
-    "order.placed", "order.resubmitted", "file.ready", "file.refused", "mobile_upload.file_added", "project.deleted",
+    "order.placed",
+    "order.resubmitted",
+    "file.ready",
+    "file.refused",
+    "mobile_upload.file_added",
+    "project.deleted",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 # Source of the EventBridge events that carry webhook events (detail-type: the event type).
@@ -92,6 +97,7 @@ class AttemptRecord(BaseModel):
 
 # --- payloads (the `data` of each event type), documented in the OpenAPI `webhooks` section -------------
 
+
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -165,11 +171,14 @@ DATA_MODELS: dict[str, type[BaseModel]] = {
 def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
     name = "".join(part.title() for part in event_type.replace("_", ".").split(".")) + "Event"
     return create_model(  # type: ignore[call-overload, no-any-return]
-        name, __config__=ConfigDict(extra="forbid"),
+        name,
+        __config__=ConfigDict(extra="forbid"),
         id=(str, Field(pattern=r"^evt_[0-9a-f]{32}$", description="stable id, also the webhook-id header")),
         type=(Literal[event_type], ...),  # type: ignore[valid-type, arg-type]
         timestamp=(str, Field(description="ISO 8601 UTC time of the happening")),
-        tenantId=(str, ...), data=(data, ...))
+        tenantId=(str, ...),
+        data=(data, ...),
+    )
 
 
 # One model per event type: what the endpoint receives (the documented body of each webhook).

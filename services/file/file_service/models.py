@@ -31,8 +31,11 @@ def _sha256_base64(value: str) -> str:
     return value
 
 
-Sha256 = Annotated[str, Field(min_length=44, max_length=44, description="SHA-256 in base64, as x-amz-checksum-sha256"),
-                   AfterValidator(_sha256_base64)]
+Sha256 = Annotated[
+    str,
+    Field(min_length=44, max_length=44, description="SHA-256 in base64, as x-amz-checksum-sha256"),
+    AfterValidator(_sha256_base64),
+]
 
 _NOT_IN_FILENAMES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
@@ -52,8 +55,9 @@ class UploadRequest(ApiModel):
         line and paragraph separator (Zl U+2028, Zp U+2029: line breaks in JavaScript and in what shows
         the name) characters: a filename is shown to people and sent back in Content-Disposition."""
         if any(c in "/\\" or unicodedata.category(c) in _NOT_IN_FILENAMES for c in value):
-            raise ValueError("filename must not contain control, format or line separator characters or path "
-                             "separators")
+            raise ValueError(
+                "filename must not contain control, format or line separator characters or path separators"
+            )
         if value.strip() in ("", ".", ".."):
             raise ValueError("filename must name a file")
         return value
@@ -228,8 +232,9 @@ class FileView(ApiModel):
     refusal: RefusalView | None = None  # a pending file whose last uploaded bytes were refused
 
     @classmethod
-    def of(cls, record: FileRecord, download_url: str | None = None,
-           previews: dict[str, PreviewView] | None = None) -> FileView:
+    def of(
+        cls, record: FileRecord, download_url: str | None = None, previews: dict[str, PreviewView] | None = None
+    ) -> FileView:
         return cls(
             file_id=record.file_id,
             filename=record.filename,
@@ -247,9 +252,13 @@ class FileView(ApiModel):
             preview_status=record.preview_status.value,
             previews=previews,
             taken_at=record.taken_at,
-            refusal=(RefusalView(code=record.refusal.code, message=record.refusal.message,
-                                 details=dict(record.refusal.details))
-                     if record.refusal is not None and record.status is FileStatus.PENDING else None),
+            refusal=(
+                RefusalView(
+                    code=record.refusal.code, message=record.refusal.message, details=dict(record.refusal.details)
+                )
+                if record.refusal is not None and record.status is FileStatus.PENDING
+                else None
+            ),
         )
 
 

@@ -42,8 +42,10 @@ class ProjectInput(ApiModel):
         """413 (not 400: raised as it is through pydantic) for a document over MAX_DOCUMENT_BYTES."""
         size = len(json.dumps(value, separators=(",", ":")))
         if size > MAX_DOCUMENT_BYTES:
-            raise PayloadTooLarge(f"the document is {size} bytes as JSON, over the limit of {MAX_DOCUMENT_BYTES}",
-                                  details={"maxDocumentBytes": MAX_DOCUMENT_BYTES, "documentBytes": size})
+            raise PayloadTooLarge(
+                f"the document is {size} bytes as JSON, over the limit of {MAX_DOCUMENT_BYTES}",
+                details={"maxDocumentBytes": MAX_DOCUMENT_BYTES, "documentBytes": size},
+            )
         return value
 
     @field_validator("file_ids")
@@ -66,9 +68,18 @@ class ProjectFileView(ApiModel):
 
     @classmethod
     def of(cls, ref: FileRef, download_url: str, previews: dict[str, PreviewView] | None = None) -> ProjectFileView:
-        return cls(file_id=ref.file_id, filename=ref.filename, content_type=ref.content_type,
-                   size_bytes=ref.size_bytes, width=ref.width, height=ref.height, download_url=download_url,
-                   preview_status=ref.preview_status.value, previews=previews, taken_at=ref.taken_at)
+        return cls(
+            file_id=ref.file_id,
+            filename=ref.filename,
+            content_type=ref.content_type,
+            size_bytes=ref.size_bytes,
+            width=ref.width,
+            height=ref.height,
+            download_url=download_url,
+            preview_status=ref.preview_status.value,
+            previews=previews,
+            taken_at=ref.taken_at,
+        )
 
 
 class ProjectSummary(ApiModel):
@@ -83,10 +94,16 @@ class ProjectSummary(ApiModel):
 
     @classmethod
     def of(cls, record: ProjectRecord) -> ProjectSummary:
-        return cls(project_id=record.project_id, name=record.name, product_type=record.product_type,
-                   version=record.version, created_at=iso(from_epoch(record.created_at)),
-                   saved_at=iso(from_epoch(record.saved_at)), expires_at=iso(from_epoch(record.expires_at)),
-                   file_count=record.file_count)
+        return cls(
+            project_id=record.project_id,
+            name=record.name,
+            product_type=record.product_type,
+            version=record.version,
+            created_at=iso(from_epoch(record.created_at)),
+            saved_at=iso(from_epoch(record.saved_at)),
+            expires_at=iso(from_epoch(record.expires_at)),
+            file_count=record.file_count,
+        )
 
 
 class ProjectView(ProjectSummary):
@@ -161,10 +178,18 @@ class CartItemView(ApiModel):
 
     @classmethod
     def of(cls, record: CartItemRecord) -> CartItemView:
-        return cls(cart_item_id=record.cart_item_id, user_id=record.user_id, product_sku=record.product_sku,
-                   quantity=record.quantity, project_id=record.project_id, project_version=record.project_version,
-                   external_cart_id=record.external_cart_id, file_count=record.file_count,
-                   created_at=iso(from_epoch(record.created_at)), expires_at=iso(from_epoch(record.expires_at)))
+        return cls(
+            cart_item_id=record.cart_item_id,
+            user_id=record.user_id,
+            product_sku=record.product_sku,
+            quantity=record.quantity,
+            project_id=record.project_id,
+            project_version=record.project_version,
+            external_cart_id=record.external_cart_id,
+            file_count=record.file_count,
+            created_at=iso(from_epoch(record.created_at)),
+            expires_at=iso(from_epoch(record.expires_at)),
+        )
 
 
 class CartItemPage(ApiModel):
@@ -191,8 +216,13 @@ class OrderLineView(ApiModel):
 
     @classmethod
     def of(cls, line: OrderLine) -> OrderLineView:
-        return cls(cart_item_id=line.cart_item_id, product_sku=line.product_sku, quantity=line.quantity,
-                   project_id=line.project_id, project_version=line.project_version)
+        return cls(
+            cart_item_id=line.cart_item_id,
+            product_sku=line.product_sku,
+            quantity=line.quantity,
+            project_id=line.project_id,
+            project_version=line.project_version,
+        )
 
 
 class OrderProjectView(ApiModel):
@@ -261,12 +291,14 @@ class ResubmissionView(ApiModel):
 # --- webhooks ---------------------------------------------------------------------------------------
 
 
-
 class WebhookEndpointInput(ApiModel):
     url: str = Field(min_length=8, max_length=2048, description="https URL that receives the events (POST)")
     event_types: list[EventType] = Field(
-        default_factory=lambda: list(WEBHOOK_EVENT_TYPES), min_length=1, max_length=len(WEBHOOK_EVENT_TYPES),
-        description="the events to send; all when absent")
+        default_factory=lambda: list(WEBHOOK_EVENT_TYPES),
+        min_length=1,
+        max_length=len(WEBHOOK_EVENT_TYPES),
+        description="the events to send; all when absent",
+    )
     description: str | None = Field(default=None, max_length=200)
 
     @field_validator("event_types")

@@ -79,6 +79,5 @@ def _verify(token: str) -> Principal:
         # Imported here: only the phone's tokens need the table (and boto3) on this cold path.
         from imagestore.data import factory
 
-        return verify_mobile_upload_token(token, factory.mobile_upload_store().get_mobile_upload,
-                                          clock.now_epoch())
+        return verify_mobile_upload_token(token, factory.mobile_upload_store().get_mobile_upload, clock.now_epoch())
     return verify_token(token, get_settings())

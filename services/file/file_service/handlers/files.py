@@ -20,8 +20,12 @@ app = api.create_app()
 def list_files() -> dict[str, Any]:
     principal = api.principal(app)
     page = files.list_files(
-        principal, factory.file_store(), factory.image_bucket(), tenants.tenant_settings(principal.tenant_id),
-        limit=api.int_query(app, "limit"), cursor=app.current_event.get_query_string_value("cursor"),
+        principal,
+        factory.file_store(),
+        factory.image_bucket(),
+        tenants.tenant_settings(principal.tenant_id),
+        limit=api.int_query(app, "limit"),
+        cursor=app.current_event.get_query_string_value("cursor"),
         now=clock.now_epoch(),
     )
     metrics.add_metric(name="FilesListed", unit=MetricUnit.Count, value=1)
@@ -31,8 +35,14 @@ def list_files() -> dict[str, Any]:
 @app.get("/files/<file_id>")
 def get_file(file_id: str) -> dict[str, Any]:
     principal = api.principal(app)
-    view = files.get_file(principal, file_id, factory.file_store(), factory.image_bucket(),
-                          tenants.tenant_settings(principal.tenant_id), clock.now_epoch())
+    view = files.get_file(
+        principal,
+        file_id,
+        factory.file_store(),
+        factory.image_bucket(),
+        tenants.tenant_settings(principal.tenant_id),
+        clock.now_epoch(),
+    )
     metrics.add_metric(name="FilesRead", unit=MetricUnit.Count, value=1)
     return view.dump()
 
@@ -41,9 +51,15 @@ def get_file(file_id: str) -> dict[str, Any]:
 def check_print(file_id: str) -> dict[str, Any]:
     principal = api.principal(app)
     event = app.current_event
-    check = files.check_print(principal, file_id, factory.file_store(), tenants.tenant_settings(principal.tenant_id),
-                              clock.now_epoch(), width_mm=event.get_query_string_value("widthMm"),
-                              height_mm=event.get_query_string_value("heightMm"))
+    check = files.check_print(
+        principal,
+        file_id,
+        factory.file_store(),
+        tenants.tenant_settings(principal.tenant_id),
+        clock.now_epoch(),
+        width_mm=event.get_query_string_value("widthMm"),
+        height_mm=event.get_query_string_value("heightMm"),
+    )
     metrics.add_metric(name="PrintChecks", unit=MetricUnit.Count, value=1)
     return check.dump()
 

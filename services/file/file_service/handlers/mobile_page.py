@@ -32,9 +32,11 @@ def asset_body(name: str) -> str:
     if name != "index.html":
         return text
     base = get_settings().public_base_url.rstrip("/")
-    return (text.replace('<meta name="imagestore-api" content="">', f'<meta name="imagestore-api" content="{base}">')
-            .replace('href="style.css"', f'href="{base}/mobile/style.css"')
-            .replace('src="app.js"', f'src="{base}/mobile/app.js"'))
+    return (
+        text.replace('<meta name="imagestore-api" content="">', f'<meta name="imagestore-api" content="{base}">')
+        .replace('href="style.css"', f'href="{base}/mobile/style.css"')
+        .replace('src="app.js"', f'src="{base}/mobile/app.js"')
+    )
 
 
 @cache
@@ -47,13 +49,18 @@ def content_security_policy() -> str:
     parts = urlsplit(get_settings().public_base_url)
     api = f"{parts.scheme}://{parts.netloc}"
     bucket = " ".join(factory.image_bucket().browser_origins())
-    return (f"default-src 'none'; script-src {api}; style-src {api}; img-src {api} {bucket} blob: data:; "
-            f"connect-src {api} {bucket}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return (
+        f"default-src 'none'; script-src {api}; style-src {api}; img-src {api} {bucket} blob: data:; "
+        f"connect-src {api} {bucket}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 def _not_found(asset: str) -> dict[str, Any]:
-    return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps({"error": {"code": "not_found", "message": f"no page asset {asset}"}})}
+    return {
+        "statusCode": 404,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": {"code": "not_found", "message": f"no page asset {asset}"}}),
+    }
 
 
 @resume_gc_after_first_call

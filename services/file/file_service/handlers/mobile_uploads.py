@@ -22,18 +22,22 @@ app = api.create_app()
 
 def _context(tenant_id: str) -> mobile_uploads.MobileUploadContext:
     settings = get_settings()
-    return mobile_uploads.MobileUploadContext(tenants.tenant_settings(tenant_id), factory.mobile_upload_store(),
-                                              factory.image_bucket(), settings.public_base_url)
+    return mobile_uploads.MobileUploadContext(
+        tenants.tenant_settings(tenant_id),
+        factory.mobile_upload_store(),
+        factory.image_bucket(),
+        settings.public_base_url,
+    )
 
 
 @app.post("/mobile-uploads", middlewares=[idempotency.idempotent])
 def create_mobile_upload() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, MobileUploadRequest) if app.current_event.body else MobileUploadRequest()
-    created = mobile_uploads.create_mobile_upload(principal, Retention(request.retention),
-                                                  _context(principal.tenant_id), int(clock.now_epoch()))
-    logger.info("mobile upload opened", mobile_upload_id=created.mobile_upload_id,
-                retention=request.retention)
+    created = mobile_uploads.create_mobile_upload(
+        principal, Retention(request.retention), _context(principal.tenant_id), int(clock.now_epoch())
+    )
+    logger.info("mobile upload opened", mobile_upload_id=created.mobile_upload_id, retention=request.retention)
     metrics.add_metric(name="MobileUploadsOpened", unit=MetricUnit.Count, value=1)
     return created.dump(), 201
 
@@ -42,8 +46,12 @@ def create_mobile_upload() -> tuple[dict[str, Any], int]:
 def list_mobile_uploads() -> dict[str, Any]:
     principal = api.principal(app)
     page = mobile_uploads.list_mobile_uploads(
-        principal, factory.mobile_upload_store(), clock.now_epoch(), limit=clamp_limit(api.int_query(app, "limit")),
-        cursor=app.current_event.get_query_string_value("cursor"))
+        principal,
+        factory.mobile_upload_store(),
+        clock.now_epoch(),
+        limit=clamp_limit(api.int_query(app, "limit")),
+        cursor=app.current_event.get_query_string_value("cursor"),
+    )
     metrics.add_metric(name="MobileUploadsListed", unit=MetricUnit.Count, value=1)
     return page.dump()
 
@@ -51,8 +59,9 @@ def list_mobile_uploads() -> dict[str, Any]:
 @app.get("/mobile-uploads/<mobile_upload_id>")
 def show_mobile_upload(mobile_upload_id: str) -> dict[str, Any]:
     principal = api.principal(app)
-    view = mobile_uploads.show_mobile_upload(principal, mobile_upload_id, _context(principal.tenant_id),
-                                             clock.now_epoch())
+    view = mobile_uploads.show_mobile_upload(
+        principal, mobile_upload_id, _context(principal.tenant_id), clock.now_epoch()
+    )
     metrics.add_metric(name="MobileUploadsShown", unit=MetricUnit.Count, value=1)
     return view.dump()
 
@@ -60,20 +69,22 @@ def show_mobile_upload(mobile_upload_id: str) -> dict[str, Any]:
 @app.get("/mobile-uploads/<mobile_upload_id>/qr.png")
 def mobile_upload_qr(mobile_upload_id: str) -> api.Response:
     principal = api.principal(app)
-    png = mobile_uploads.mobile_upload_qr_png(principal, mobile_upload_id,
-                                              app.current_event.headers.get("x-mobile-upload-token"),
-                                              _context(principal.tenant_id), clock.now_epoch())
+    png = mobile_uploads.mobile_upload_qr_png(
+        principal,
+        mobile_upload_id,
+        app.current_event.headers.get("x-mobile-upload-token"),
+        _context(principal.tenant_id),
+        clock.now_epoch(),
+    )
     metrics.add_metric(name="MobileUploadQrCodes", unit=MetricUnit.Count, value=1)
     # The image encodes a bearer capability: no cache may keep it.
-    return api.Response(status_code=200, content_type="image/png", body=png,
-                    headers={"Cache-Control": "no-store"})
+    return api.Response(status_code=200, content_type="image/png", body=png, headers={"Cache-Control": "no-store"})
 
 
 @app.delete("/mobile-uploads/<mobile_upload_id>")
 def revoke_mobile_upload(mobile_upload_id: str) -> api.Response:
     principal = api.principal(app)
-    mobile_uploads.revoke_mobile_upload(principal, mobile_upload_id, factory.mobile_upload_store(),
-                                        clock.now_epoch())
+    mobile_uploads.revoke_mobile_upload(principal, mobile_upload_id, factory.mobile_upload_store(), clock.now_epoch())
     logger.info("mobile upload revoked", mobile_upload_id=mobile_upload_id)
     metrics.add_metric(name="MobileUploadsRevoked", unit=MetricUnit.Count, value=1)
     return api.Response(status_code=204)
@@ -82,8 +93,9 @@ def revoke_mobile_upload(mobile_upload_id: str) -> api.Response:
 @app.get("/mobile-uploads/<mobile_upload_id>/session")
 def phone_session(mobile_upload_id: str) -> dict[str, Any]:
     principal = api.principal(app)
-    session = mobile_uploads.phone_session(principal, mobile_upload_id, _context(principal.tenant_id),
-                                           clock.now_epoch())
+    session = mobile_uploads.phone_session(
+        principal, mobile_upload_id, _context(principal.tenant_id), clock.now_epoch()
+    )
     metrics.add_metric(name="MobileUploadSessionsShown", unit=MetricUnit.Count, value=1)
     return session.dump()
 

@@ -44,11 +44,15 @@ def complete_object(key: str) -> str:
     record = files.get_file(tenant_id, user_id, file_id)
     if record is None or record.status is not FileStatus.PENDING:
         factory.image_bucket().delete_objects([key])
-        logger.info("staging object deleted: its file is no longer pending", file_id=file_id,
-                    status=record.status.value if record else "gone")
+        logger.info(
+            "staging object deleted: its file is no longer pending",
+            file_id=file_id,
+            status=record.status.value if record else "gone",
+        )
         return "discarded"
-    ctx = uploads.UploadContext(tenants.tenant_settings(tenant_id), files, factory.image_bucket(),
-                                webhooks=factory.webhook_bus())
+    ctx = uploads.UploadContext(
+        tenants.tenant_settings(tenant_id), files, factory.image_bucket(), webhooks=factory.webhook_bus()
+    )
     try:
         uploads.complete_upload(record, ctx, int(clock.now_epoch()))
     except DomainError as exc:

@@ -24,9 +24,11 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
         if record.s3.object is None:
             continue
         key = unquote_plus(record.s3.object.key)
-        outcomes[key] = outcome = make_previews(key, factory.file_store(), factory.image_bucket(),
-                                                tenants.tenant_settings, factory.webhook_bus())
+        outcomes[key] = outcome = make_previews(
+            key, factory.file_store(), factory.image_bucket(), tenants.tenant_settings, factory.webhook_bus()
+        )
         if outcome in ("ready", "failed"):
-            metrics.add_metric(name="PreviewsMade" if outcome == "ready" else "PreviewsFailed",
-                               unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="PreviewsMade" if outcome == "ready" else "PreviewsFailed", unit=MetricUnit.Count, value=1
+            )
     return {"outcomes": outcomes}

@@ -34,8 +34,13 @@ app = api.create_app()
 
 
 def _context(tenant_id: str) -> uploads.UploadContext:
-    return uploads.UploadContext(tenants.tenant_settings(tenant_id), factory.file_store(),
-                                 factory.image_bucket(), factory.mobile_upload_store(), factory.webhook_bus())
+    return uploads.UploadContext(
+        tenants.tenant_settings(tenant_id),
+        factory.file_store(),
+        factory.image_bucket(),
+        factory.mobile_upload_store(),
+        factory.webhook_bus(),
+    )
 
 
 @app.post("/uploads", middlewares=[idempotency.idempotent])
@@ -59,17 +64,18 @@ def _error(exc: errors.DomainError) -> ErrorBody:
 def request_uploads() -> dict[str, Any]:
     principal = api.principal(app)
     batch = api.parse_body(app, UploadBatchRequest)
-    outcomes = uploads.request_uploads(principal, list(batch.files), _context(principal.tenant_id),
-                                       int(clock.now_epoch()))
+    outcomes = uploads.request_uploads(
+        principal, list(batch.files), _context(principal.tenant_id), int(clock.now_epoch())
+    )
     items = []
     for index, outcome in enumerate(outcomes):
         if outcome.error is not None:
-            items.append(UploadBatchItem(index=index, status=api.status_of(outcome.error),
-                                         error=_error(outcome.error)))
+            items.append(UploadBatchItem(index=index, status=api.status_of(outcome.error), error=_error(outcome.error)))
         else:
             assert isinstance(outcome.result, UploadTicket)
-            items.append(UploadBatchItem(index=index, status=200 if outcome.result.duplicate else 201,
-                                         ticket=outcome.result))
+            items.append(
+                UploadBatchItem(index=index, status=200 if outcome.result.duplicate else 201, ticket=outcome.result)
+            )
     duplicates = sum(1 for i in items if i.status == 200)
     failed = sum(1 for i in items if i.error is not None)
     logger.info("uploads requested", files=len(items), duplicates=duplicates, failed=failed)
@@ -82,17 +88,20 @@ def request_uploads() -> dict[str, Any]:
 def complete_uploads() -> dict[str, Any]:
     principal = api.principal(app)
     batch = api.parse_body(app, CompleteBatchRequest)
-    outcomes = uploads.complete_uploads(principal, batch.file_ids, _context(principal.tenant_id),
-                                        int(clock.now_epoch()))
+    outcomes = uploads.complete_uploads(
+        principal, batch.file_ids, _context(principal.tenant_id), int(clock.now_epoch())
+    )
     items = []
     for index, (file_id, outcome) in enumerate(zip(batch.file_ids, outcomes, strict=True)):
         if outcome.error is not None:
-            items.append(CompleteBatchItem(index=index, file_id=file_id, status=api.status_of(outcome.error),
-                                           error=_error(outcome.error)))
+            items.append(
+                CompleteBatchItem(
+                    index=index, file_id=file_id, status=api.status_of(outcome.error), error=_error(outcome.error)
+                )
+            )
         else:
             assert isinstance(outcome.result, FileRecord)
-            items.append(CompleteBatchItem(index=index, file_id=file_id, status=200,
-                                           file=FileView.of(outcome.result)))
+            items.append(CompleteBatchItem(index=index, file_id=file_id, status=200, file=FileView.of(outcome.result)))
     failed = sum(1 for i in items if i.error is not None)
     logger.info("uploads completed", files=len(items), failed=failed)
     metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=len(items) - failed)
@@ -114,10 +123,16 @@ def complete_upload(file_id: str) -> dict[str, Any]:
 def create_multipart_upload() -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, MultipartRequest)
-    ticket = multipart.create_multipart_upload(principal, request, _context(principal.tenant_id),
-                                               int(clock.now_epoch()))
-    logger.info("multipart upload created", file_id=ticket.file_id, bytes=request.size_bytes,
-                parts=ticket.part_count, duplicate=ticket.duplicate)
+    ticket = multipart.create_multipart_upload(
+        principal, request, _context(principal.tenant_id), int(clock.now_epoch())
+    )
+    logger.info(
+        "multipart upload created",
+        file_id=ticket.file_id,
+        bytes=request.size_bytes,
+        parts=ticket.part_count,
+        duplicate=ticket.duplicate,
+    )
     if ticket.duplicate:
         metrics.add_metric(name="UploadDuplicates", unit=MetricUnit.Count, value=1)
         return ticket.dump(), 200

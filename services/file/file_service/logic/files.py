@@ -19,8 +19,16 @@ from imagestore.observability import logger
 from imagestore.previews import MAX_PRINT_MM, MIN_PRINT_MM, print_check
 
 
-def list_files(principal: Principal, files: FileStore, bucket: ImageBucket, tenant: TenantSettings,
-               *, limit: int | None, cursor: str | None, now: float) -> FilePage:
+def list_files(
+    principal: Principal,
+    files: FileStore,
+    bucket: ImageBucket,
+    tenant: TenantSettings,
+    *,
+    limit: int | None,
+    cursor: str | None,
+    now: float,
+) -> FilePage:
     """One page of the caller's files, newest first (expired ones are already gone for readers)."""
     principal.require_full_user()
     page = files.list_files(principal.tenant_id, principal.user_id, limit=clamp_limit(limit), cursor=cursor)
@@ -31,8 +39,9 @@ def list_files(principal: Principal, files: FileStore, bucket: ImageBucket, tena
     )
 
 
-def get_file(principal: Principal, file_id: str, files: FileStore, bucket: ImageBucket,
-             tenant: TenantSettings, now: float) -> FileView:
+def get_file(
+    principal: Principal, file_id: str, files: FileStore, bucket: ImageBucket, tenant: TenantSettings, now: float
+) -> FileView:
     principal.require_full_user()
     return view(find_own_file(principal, file_id, files, now), bucket, tenant)
 
@@ -49,8 +58,16 @@ def delete_file(principal: Principal, file_id: str, files: FileStore, bucket: Im
         logger.warning("object left for reconciliation", key=record.object_key, errors=result.failed)
 
 
-def check_print(principal: Principal, file_id: str, files: FileStore, tenant: TenantSettings, now: float,
-                *, width_mm: str | None, height_mm: str | None) -> PrintCheckView:
+def check_print(
+    principal: Principal,
+    file_id: str,
+    files: FileStore,
+    tenant: TenantSettings,
+    now: float,
+    *,
+    width_mm: str | None,
+    height_mm: str | None,
+) -> PrintCheckView:
     """The effective DPI of the file printed at width_mm x height_mm, and its verdict against the
     tenant's thresholds (imagestore.previews.print_check)."""
     principal.require_full_user()
@@ -59,8 +76,14 @@ def check_print(principal: Principal, file_id: str, files: FileStore, tenant: Te
     if record.status is not FileStatus.AVAILABLE or not (record.width and record.height):
         raise Conflict(f"file {file_id} has no known pixel size yet", details={"status": record.status.value})
     try:
-        check = print_check(record.width, record.height, width, height,
-                            good_dpi=tenant.print_good_dpi, acceptable_dpi=tenant.print_acceptable_dpi)
+        check = print_check(
+            record.width,
+            record.height,
+            width,
+            height,
+            good_dpi=tenant.print_good_dpi,
+            acceptable_dpi=tenant.print_acceptable_dpi,
+        )
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
     return PrintCheckView(dpi=check.dpi, verdict=check.verdict.value)
@@ -76,6 +99,8 @@ def _millimetres(name: str, value: str | None) -> float:
     except ValueError:
         raise BadRequest(f"query parameter {name} must be a number of millimetres") from None
     if not (math.isfinite(number) and MIN_PRINT_MM <= number <= MAX_PRINT_MM):
-        raise BadRequest(f"query parameter {name} must be from {MIN_PRINT_MM:g} to {MAX_PRINT_MM:g} millimetres",
-                         details={"parameter": name, "minimum": MIN_PRINT_MM, "maximum": MAX_PRINT_MM})
+        raise BadRequest(
+            f"query parameter {name} must be from {MIN_PRINT_MM:g} to {MAX_PRINT_MM:g} millimetres",
+            details={"parameter": name, "minimum": MIN_PRINT_MM, "maximum": MAX_PRINT_MM},
+        )
     return number

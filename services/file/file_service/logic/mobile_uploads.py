@@ -75,69 +75,101 @@ def qr_png(url: str) -> bytes:
     return buffer.getvalue()
 
 
-def create_mobile_upload(principal: Principal, retention: Retention, ctx: MobileUploadContext,
-                         now: int) -> MobileUploadCreated:
+def create_mobile_upload(
+    principal: Principal, retention: Retention, ctx: MobileUploadContext, now: int
+) -> MobileUploadCreated:
     """Open a mobile upload into the caller's session; the token is returned once, stored hashed."""
     principal.require_full_user()
     secret = ids.new_capability_token()
     link_expires_at = now + ctx.tenant.mobile_upload_link_seconds
-    kept_for = (ctx.tenant.extended_retention_seconds if retention is Retention.EXTENDED
-                else ctx.tenant.session_retention_seconds)
+    kept_for = (
+        ctx.tenant.extended_retention_seconds
+        if retention is Retention.EXTENDED
+        else ctx.tenant.session_retention_seconds
+    )
     record = MobileUploadRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, session_id=principal.session_id,
-        mobile_upload_id=ids.new_id(), token_hash=ids.hash_token(secret), retention=retention,
-        created_at=now, link_expires_at=link_expires_at, expires_at=link_expires_at + kept_for,
-        max_files=ctx.tenant.mobile_upload_max_files, max_bytes=ctx.tenant.mobile_upload_max_bytes,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        session_id=principal.session_id,
+        mobile_upload_id=ids.new_id(),
+        token_hash=ids.hash_token(secret),
+        retention=retention,
+        created_at=now,
+        link_expires_at=link_expires_at,
+        expires_at=link_expires_at + kept_for,
+        max_files=ctx.tenant.mobile_upload_max_files,
+        max_bytes=ctx.tenant.mobile_upload_max_bytes,
     )
     ctx.store.add_mobile_upload(record)
     token = mobile_upload_token(record.tenant_id, record.mobile_upload_id, secret)
     url = page_url(ctx.tenant, ctx.public_base_url, token)
     png_url = f"{ctx.public_base_url.rstrip('/')}/mobile-uploads/{record.mobile_upload_id}/qr.png"
     return MobileUploadCreated(
-        mobile_upload_id=record.mobile_upload_id, token=token, url=url,
+        mobile_upload_id=record.mobile_upload_id,
+        token=token,
+        url=url,
         qr=QrCode(svg=qr_svg(url), png_url=png_url),
-        expires_at=iso(from_epoch(link_expires_at)), retention=retention.value,
+        expires_at=iso(from_epoch(link_expires_at)),
+        retention=retention.value,
     )
 
 
-def own_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore,
-                      now: float) -> MobileUploadRecord:
+def own_mobile_upload(
+    principal: Principal, mobile_upload_id: str, store: MobileUploadStore, now: float
+) -> MobileUploadRecord:
     """The caller's live mobile upload; another user's or tenant's, or one whose retention is over
     (the sweep or TTL may not have removed it yet), is 404."""
     principal.require_full_user()
-    record = (store.get_mobile_upload(principal.tenant_id, mobile_upload_id)
-              if ids.is_id(mobile_upload_id) else None)
+    record = store.get_mobile_upload(principal.tenant_id, mobile_upload_id) if ids.is_id(mobile_upload_id) else None
     if record is None or record.user_id != principal.user_id or record.expires_at <= now:
         raise NotFound(f"mobile upload {mobile_upload_id} not found")
     return record
 
 
-def show_mobile_upload(principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext,
-                       now: float) -> MobileUploadView:
+def show_mobile_upload(
+    principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext, now: float
+) -> MobileUploadView:
     """The mobile upload and the files that arrived, with download URLs (one GetItem, one Query)."""
     record = own_mobile_upload(principal, mobile_upload_id, ctx.store, now)
     files = _arrived(record, ctx.store, now)
     return MobileUploadView(
-        mobile_upload_id=record.mobile_upload_id, retention=record.retention.value,
-        expires_at=iso(from_epoch(record.link_expires_at)), revoked=record.revoked,
-        file_count=record.file_count, max_files=record.max_files,
+        mobile_upload_id=record.mobile_upload_id,
+        retention=record.retention.value,
+        expires_at=iso(from_epoch(record.link_expires_at)),
+        revoked=record.revoked,
+        file_count=record.file_count,
+        max_files=record.max_files,
         files=[_view(f, ctx) for f in files],
     )
 
 
-def list_mobile_uploads(principal: Principal, store: MobileUploadStore, now: float, *, limit: int,
-                        cursor: str | None) -> MobileUploadPage:
+def list_mobile_uploads(
+    principal: Principal, store: MobileUploadStore, now: float, *, limit: int, cursor: str | None
+) -> MobileUploadPage:
     """The caller's mobile uploads whose retention is not over, newest first, a page at a time."""
     principal.require_full_user()
     page = store.list_mobile_uploads(principal.tenant_id, principal.user_id, limit=limit, cursor=cursor)
-    return MobileUploadPage(items=[MobileUploadSummary(
-        mobile_upload_id=r.mobile_upload_id, retention=r.retention.value, created_at=iso(from_epoch(r.created_at)),
-        expires_at=iso(from_epoch(r.link_expires_at)), revoked=r.revoked, file_count=r.file_count,
-        max_files=r.max_files) for r in page.items if r.expires_at > now], next_cursor=page.next_cursor)
+    return MobileUploadPage(
+        items=[
+            MobileUploadSummary(
+                mobile_upload_id=r.mobile_upload_id,
+                retention=r.retention.value,
+                created_at=iso(from_epoch(r.created_at)),
+                expires_at=iso(from_epoch(r.link_expires_at)),
+                revoked=r.revoked,
+                file_count=r.file_count,
+                max_files=r.max_files,
+            )
+            for r in page.items
+            if r.expires_at > now
+        ],
+        next_cursor=page.next_cursor,
+    )
 
 
-def mobile_upload_qr_png(principal: Principal, mobile_upload_id: str, token: str | None,
-                         ctx: MobileUploadContext, now: float) -> bytes:
+def mobile_upload_qr_png(
+    principal: Principal, mobile_upload_id: str, token: str | None, ctx: MobileUploadContext, now: float
+) -> bytes:
     """The QR code as PNG. Only the token's hash is stored, so the caller presents the token it
     was given (X-Mobile-Upload-Token); it must be this mobile upload's."""
     record = own_mobile_upload(principal, mobile_upload_id, ctx.store, now)
@@ -150,15 +182,15 @@ def mobile_upload_qr_png(principal: Principal, mobile_upload_id: str, token: str
     return qr_png(page_url(ctx.tenant, ctx.public_base_url, token))
 
 
-def revoke_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore,
-                         now: float) -> None:
+def revoke_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore, now: float) -> None:
     """The phone's token stops working (at the latest when the gateway's cached authorization ends,
     at once for uploads: they re-check the mobile upload)."""
     store.revoke(own_mobile_upload(principal, mobile_upload_id, store, now))
 
 
-def phone_session(principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext,
-                  now: float) -> MobileUploadSession:
+def phone_session(
+    principal: Principal, mobile_upload_id: str, ctx: MobileUploadContext, now: float
+) -> MobileUploadSession:
     """What the phone's page shows: limits, expiry and the files uploaded so far (no download URLs)."""
     if principal.is_full_user:
         raise Forbidden("this route is for the phone's mobile upload token")
@@ -167,16 +199,20 @@ def phone_session(principal: Principal, mobile_upload_id: str, ctx: MobileUpload
     record = open_mobile_upload(principal, ctx.store, now)
     files = _arrived(record, ctx.store, now)
     return MobileUploadSession(
-        mobile_upload_id=record.mobile_upload_id, retention=record.retention.value,
-        expires_at=iso(from_epoch(record.link_expires_at)), max_files=record.max_files,
-        max_bytes=record.max_bytes, file_count=record.file_count, uploaded_bytes=record.uploaded_bytes,
-        max_file_bytes=ctx.tenant.max_upload_bytes, allowed_types=list(ctx.tenant.allowed_types),
+        mobile_upload_id=record.mobile_upload_id,
+        retention=record.retention.value,
+        expires_at=iso(from_epoch(record.link_expires_at)),
+        max_files=record.max_files,
+        max_bytes=record.max_bytes,
+        file_count=record.file_count,
+        uploaded_bytes=record.uploaded_bytes,
+        max_file_bytes=ctx.tenant.max_upload_bytes,
+        allowed_types=list(ctx.tenant.allowed_types),
         files=[FileView.of(f) for f in files],
     )
 
 
-def open_mobile_upload(principal: Principal, store: MobileUploadStore | None,
-                       now: float) -> MobileUploadRecord:
+def open_mobile_upload(principal: Principal, store: MobileUploadStore | None, now: float) -> MobileUploadRecord:
     """The scoped caller's mobile upload, refused (401) once revoked or past its link window.
     API Gateway caches the authorizer's answer, so handlers check again here."""
     mobile_upload_id = principal.scope_value(MOBILE_UPLOAD_SCOPE)
@@ -189,8 +225,9 @@ def open_mobile_upload(principal: Principal, store: MobileUploadStore | None,
     return record
 
 
-def reserve_upload(principal: Principal, size_bytes: int, store: MobileUploadStore | None,
-                   now: int) -> MobileUploadRecord | None:
+def reserve_upload(
+    principal: Principal, size_bytes: int, store: MobileUploadStore | None, now: int
+) -> MobileUploadRecord | None:
     """For a phone's token: take one file slot of size_bytes on its mobile upload, atomically
     (409 mobile_upload_full, 413 over its bytes). A full user token reserves nothing (None)."""
     if principal.is_full_user:

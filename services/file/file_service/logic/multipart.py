@@ -52,8 +52,9 @@ def part_size_for(size_bytes: int, asked: int | None, checksum: bool) -> int:
     return max(part_size, -(-size_bytes // (MAX_CHECKSUMMED_PARTS if checksum else MAX_PARTS)))
 
 
-def create_multipart_upload(principal: Principal, request: MultipartRequest, ctx: UploadContext,
-                            now: int) -> MultipartTicket:
+def create_multipart_upload(
+    principal: Principal, request: MultipartRequest, ctx: UploadContext, now: int
+) -> MultipartTicket:
     """Record a pending file and start its multipart upload; the caller's available file of the same
     sha256 is answered instead (duplicate, no upload started)."""
     check_declared(request, ctx.tenant)
@@ -61,19 +62,31 @@ def create_multipart_upload(principal: Principal, request: MultipartRequest, ctx
     duplicate = find_duplicates(principal, [request], ctx, now).get(request.sha256 or "")
     if duplicate is not None:
         ticket = duplicate_ticket(duplicate, ctx)
-        return MultipartTicket(file_id=duplicate.file_id, part_size_bytes=0, part_count=0,
-                               max_bytes=ticket.max_bytes, checksum=duplicate.sha256 is not None,
-                               expires_at=expires_at, duplicate=True, file=ticket.file)
+        return MultipartTicket(
+            file_id=duplicate.file_id,
+            part_size_bytes=0,
+            part_count=0,
+            max_bytes=ticket.max_bytes,
+            checksum=duplicate.sha256 is not None,
+            expires_at=expires_at,
+            duplicate=True,
+            file=ticket.file,
+        )
     part_size = part_size_for(request.size_bytes, request.part_size_bytes, request.sha256 is not None)
     record = new_pending_record(principal, request, ctx, now, part_size_bytes=part_size)
-    upload_id = ctx.bucket.create_multipart(staging_key(record.object_key), content_type=record.content_type,
-                                            checksum=record.sha256 is not None)
+    upload_id = ctx.bucket.create_multipart(
+        staging_key(record.object_key), content_type=record.content_type, checksum=record.sha256 is not None
+    )
     record = record.model_copy(update={"multipart_upload_id": upload_id})
     ctx.files.add_pending_file(record, due_at=pending_due(record, ctx, now))
-    return MultipartTicket(file_id=record.file_id, part_size_bytes=part_size,
-                           part_count=len(expected_part_sizes(record.size_bytes, part_size)),
-                           max_bytes=ctx.tenant.max_upload_bytes, checksum=record.sha256 is not None,
-                           expires_at=expires_at)
+    return MultipartTicket(
+        file_id=record.file_id,
+        part_size_bytes=part_size,
+        part_count=len(expected_part_sizes(record.size_bytes, part_size)),
+        max_bytes=ctx.tenant.max_upload_bytes,
+        checksum=record.sha256 is not None,
+        expires_at=expires_at,
+    )
 
 
 def _open_upload(record: FileRecord) -> tuple[str, int]:
@@ -95,8 +108,7 @@ def sign_parts(record: FileRecord, parts: list[PartToSign], ctx: UploadContext, 
     numbers = [p.part_number for p in parts]
     outside = [n for n in numbers if n not in sizes]
     if outside:
-        raise BadRequest(f"part numbers {outside[:20]} are outside 1..{len(sizes)}",
-                         details={"partCount": len(sizes)})
+        raise BadRequest(f"part numbers {outside[:20]} are outside 1..{len(sizes)}", details={"partCount": len(sizes)})
     if len(set(numbers)) != len(numbers):
         raise BadRequest("a part number is asked twice")
     if record.sha256 is not None and any(p.sha256 is None for p in parts):
@@ -107,11 +119,20 @@ def sign_parts(record: FileRecord, parts: list[PartToSign], ctx: UploadContext, 
         ctx.files.record_part_checksums(record, {p.part_number: p.sha256 for p in parts if p.sha256 is not None})
     expires_in = ctx.tenant.upload_url_seconds
     staging = staging_key(record.object_key)
-    signed = [ctx.bucket.presign_part(staging, upload_id, p.part_number, size_bytes=sizes[p.part_number],
-                                      sha256=p.sha256, expires_in=expires_in) for p in parts]
-    return SignedParts(file_id=record.file_id, expires_at=iso(from_epoch(now + expires_in)), parts=[
-        SignedPart(part_number=s.part_number, size_bytes=sizes[s.part_number], url=s.url, headers=s.headers)
-        for s in signed])
+    signed = [
+        ctx.bucket.presign_part(
+            staging, upload_id, p.part_number, size_bytes=sizes[p.part_number], sha256=p.sha256, expires_in=expires_in
+        )
+        for p in parts
+    ]
+    return SignedParts(
+        file_id=record.file_id,
+        expires_at=iso(from_epoch(now + expires_in)),
+        parts=[
+            SignedPart(part_number=s.part_number, size_bytes=sizes[s.part_number], url=s.url, headers=s.headers)
+            for s in signed
+        ],
+    )
 
 
 def list_parts(record: FileRecord, ctx: UploadContext) -> MultipartPartsView:
@@ -125,10 +146,14 @@ def list_parts(record: FileRecord, ctx: UploadContext) -> MultipartPartsView:
     numbers = {p.part_number for p in held if sizes.get(p.part_number) == p.size_bytes}
     missing = [] if record.status is FileStatus.AVAILABLE else [n for n in sizes if n not in numbers]
     return MultipartPartsView(
-        file_id=record.file_id, status=record.status.value, part_size_bytes=record.part_size_bytes,
-        part_count=len(sizes), missing_part_numbers=missing,
-        parts=[PartView(part_number=p.part_number, size_bytes=p.size_bytes, etag=p.etag, sha256=p.sha256)
-               for p in held],
+        file_id=record.file_id,
+        status=record.status.value,
+        part_size_bytes=record.part_size_bytes,
+        part_count=len(sizes),
+        missing_part_numbers=missing,
+        parts=[
+            PartView(part_number=p.part_number, size_bytes=p.size_bytes, etag=p.etag, sha256=p.sha256) for p in held
+        ],
     )
 
 
@@ -140,12 +165,15 @@ def check_part_list(record: FileRecord, parts: list[PartToComplete] | None) -> N
     _, part_size = _open_upload(record)
     numbers = [p.part_number for p in parts]
     if any(b <= a for a, b in pairwise(numbers)):
-        raise BadRequest("parts must be listed in ascending part number order, each once",
-                         details={"partNumbers": ",".join(map(str, numbers[:100]))})
+        raise BadRequest(
+            "parts must be listed in ascending part number order, each once",
+            details={"partNumbers": ",".join(map(str, numbers[:100]))},
+        )
     expected = list(expected_part_sizes(record.size_bytes, part_size))
     if numbers != expected:
-        raise BadRequest(f"the upload has parts 1..{len(expected)}; the list names others",
-                         details={"partCount": len(expected)})
+        raise BadRequest(
+            f"the upload has parts 1..{len(expected)}; the list names others", details={"partCount": len(expected)}
+        )
 
 
 def abort(record: FileRecord, ctx: UploadContext) -> None:

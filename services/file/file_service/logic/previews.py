@@ -16,8 +16,13 @@ from imagestore.observability import logger
 from imagestore.previews import PreviewError, render_previews
 
 
-def make_previews(key: str, files: FileStore, bucket: ImageBucket,
-                  tenant_of: Callable[[str], TenantSettings], webhooks: WebhookBus | None = None) -> str:
+def make_previews(
+    key: str,
+    files: FileStore,
+    bucket: ImageBucket,
+    tenant_of: Callable[[str], TenantSettings],
+    webhooks: WebhookBus | None = None,
+) -> str:
     """Previews of the file whose bytes were just written at `key`; the outcome as a word.
 
     Idempotent (S3 may deliver an event twice; a retry after a crash starts over): a file whose
@@ -51,15 +56,25 @@ def make_previews(key: str, files: FileStore, bucket: ImageBucket,
     for preview in rendered.previews:
         bucket.put_preview(keys.preview_key(key, preview.name), preview.data, preview.content_type)
     recorded = files.record_previews(
-        record, width=rendered.width, height=rendered.height, taken_at=rendered.taken_at,
-        previews={p.name: PreviewRef(width=p.width, height=p.height, content_type=p.content_type)
-                  for p in rendered.previews})
+        record,
+        width=rendered.width,
+        height=rendered.height,
+        taken_at=rendered.taken_at,
+        previews={
+            p.name: PreviewRef(width=p.width, height=p.height, content_type=p.content_type) for p in rendered.previews
+        },
+    )
     if not recorded:
         # The file was deleted (or marked for deletion) meanwhile: its previews go too.
         bucket.delete_objects([keys.preview_key(key, p.name) for p in rendered.previews])
         return "gone"
-    logger.info("previews made", file_id=file_id, width=rendered.width, height=rendered.height,
-                sizes={p.name: [p.width, p.height] for p in rendered.previews})
+    logger.info(
+        "previews made",
+        file_id=file_id,
+        width=rendered.width,
+        height=rendered.height,
+        sizes={p.name: [p.width, p.height] for p in rendered.previews},
+    )
     _file_ready(webhooks, tenant_id, user_id, file_id)
     return "ready"
 

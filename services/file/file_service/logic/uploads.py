@@ -58,8 +58,14 @@ def check_declared(request: UploadRequest, tenant: TenantSettings) -> None:
         )
 
 
-def new_pending_record(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
-                       retention: Retention = Retention.SESSION, **extra: object) -> FileRecord:
+def new_pending_record(
+    principal: Principal,
+    request: UploadRequest,
+    ctx: UploadContext,
+    now: int,
+    retention: Retention = Retention.SESSION,
+    **extra: object,
+) -> FileRecord:
     """The pending file of a requested upload (not yet written); a phone's token takes a slot of its
     mobile upload here (409/413 when it is full)."""
     check_declared(request, ctx.tenant)
@@ -90,16 +96,21 @@ def retention_seconds(tenant: TenantSettings, retention: Retention) -> int:
 def pending_due(record: FileRecord, ctx: UploadContext, now: int) -> int:
     """When the sweep first looks at a pending file (an upload never completed goes then: for a session
     upload, its retention's end, so completing it never moves the entry; imagestore.models.files.abandoned_due)."""
-    return abandoned_due(now, ctx.tenant.upload_url_seconds, record.expires_at,
-                         multipart=record.multipart_upload_id is not None)
+    return abandoned_due(
+        now, ctx.tenant.upload_url_seconds, record.expires_at, multipart=record.multipart_upload_id is not None
+    )
 
 
 def ticket_for(record: FileRecord, ctx: UploadContext, now: int) -> UploadTicket:
     """The presigned POST of a pending file: exactly its declared bytes (and SHA-256, when declared)."""
     expires_in = ctx.tenant.upload_url_seconds
     post = ctx.bucket.presign_upload(
-        staging_key(record.object_key), content_type=record.content_type,
-        min_bytes=record.size_bytes, max_bytes=record.size_bytes, expires_in=expires_in, sha256=record.sha256,
+        staging_key(record.object_key),
+        content_type=record.content_type,
+        min_bytes=record.size_bytes,
+        max_bytes=record.size_bytes,
+        expires_in=expires_in,
+        sha256=record.sha256,
     )
     return UploadTicket(
         file_id=record.file_id,
@@ -108,8 +119,9 @@ def ticket_for(record: FileRecord, ctx: UploadContext, now: int) -> UploadTicket
     )
 
 
-def find_duplicates(principal: Principal, requests: list[UploadRequest], ctx: UploadContext,
-                    now: int) -> dict[str, FileRecord]:
+def find_duplicates(
+    principal: Principal, requests: list[UploadRequest], ctx: UploadContext, now: int
+) -> dict[str, FileRecord]:
     """The caller's available files (by sha256) whose bytes these requests would upload again, each
     adopted into the caller's session for at least a new upload's retention (see docs/uploads.md:
     per user, full user tokens only: a phone's mobile upload always gets its own file)."""
@@ -126,20 +138,27 @@ def find_duplicates(principal: Principal, requests: list[UploadRequest], ctx: Up
         request = next(r for r in requests if r.sha256 == digest)
         if request.content_type != record.content_type or request.size_bytes != record.size_bytes:
             continue  # the same hash with another declared type or size: not these bytes
-        kept = ctx.files.adopt_duplicate(record, session_id=principal.session_id,
-                                         expires_at=now + ctx.tenant.session_retention_seconds, now=now)
+        kept = ctx.files.adopt_duplicate(
+            record, session_id=principal.session_id, expires_at=now + ctx.tenant.session_retention_seconds, now=now
+        )
         if kept is not None:
             adopted[digest] = kept
     return adopted
 
 
 def duplicate_ticket(record: FileRecord, ctx: UploadContext) -> UploadTicket:
-    return UploadTicket(file_id=record.file_id, upload=None, max_bytes=ctx.tenant.max_upload_bytes,
-                        duplicate=True, file=FileView.of(record))
+    return UploadTicket(
+        file_id=record.file_id,
+        upload=None,
+        max_bytes=ctx.tenant.max_upload_bytes,
+        duplicate=True,
+        file=FileView.of(record),
+    )
 
 
-def request_upload(principal: Principal, request: UploadRequest, ctx: UploadContext, now: int,
-                   retention: Retention = Retention.SESSION) -> UploadTicket:
+def request_upload(
+    principal: Principal, request: UploadRequest, ctx: UploadContext, now: int, retention: Retention = Retention.SESSION
+) -> UploadTicket:
     """Record a pending file and return a presigned POST that accepts exactly its declared bytes; bytes
     the caller already has available (same sha256) are answered with that file, nothing to upload."""
     check_declared(request, ctx.tenant)
@@ -159,8 +178,7 @@ class ItemOutcome:
     error: DomainError | None = None
 
 
-def request_uploads(principal: Principal, bodies: list[object], ctx: UploadContext,
-                    now: int) -> list[ItemOutcome]:
+def request_uploads(principal: Principal, bodies: list[object], ctx: UploadContext, now: int) -> list[ItemOutcome]:
     """Tickets for up to 100 files in one call, each checked as request_upload checks one: an item that
     is malformed, refused or a repeat of an earlier item's sha256 is answered with its own error. The
     pending files are written together (BatchWriteItem), duplicates found with two BatchGetItems."""
@@ -172,18 +190,29 @@ def request_uploads(principal: Principal, bodies: list[object], ctx: UploadConte
             request = UploadRequest.model_validate(body)
             check_declared(request, ctx.tenant)
         except ValidationError as exc:
-            outcomes[index] = ItemOutcome(error=BadRequest("file is invalid", details={"problems": [
-                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                for e in exc.errors(include_url=False, include_input=False)]}))
+            outcomes[index] = ItemOutcome(
+                error=BadRequest(
+                    "file is invalid",
+                    details={
+                        "problems": [
+                            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                            for e in exc.errors(include_url=False, include_input=False)
+                        ]
+                    },
+                )
+            )
             continue
         except DomainError as exc:
             outcomes[index] = ItemOutcome(error=exc)
             continue
         if request.sha256 is not None:
             if request.sha256 in first_of_digest:
-                outcomes[index] = ItemOutcome(error=BadRequest(
-                    f"the same sha256 as files[{first_of_digest[request.sha256]}] in this batch",
-                    details={"sameAs": first_of_digest[request.sha256]}))
+                outcomes[index] = ItemOutcome(
+                    error=BadRequest(
+                        f"the same sha256 as files[{first_of_digest[request.sha256]}] in this batch",
+                        details={"sameAs": first_of_digest[request.sha256]},
+                    )
+                )
                 continue
             first_of_digest[request.sha256] = index
         parsed[index] = request
@@ -208,8 +237,9 @@ def request_uploads(principal: Principal, bodies: list[object], ctx: UploadConte
     return [outcomes[i] for i in range(len(bodies))]
 
 
-def complete_uploads(principal: Principal, file_ids: list[str], ctx: UploadContext, now: int,
-                     workers: int = 16) -> list[ItemOutcome]:
+def complete_uploads(
+    principal: Principal, file_ids: list[str], ctx: UploadContext, now: int, workers: int = 16
+) -> list[ItemOutcome]:
     """Complete up to 100 files in one call, each as complete_upload does (its own status and error):
     one BatchGetItem reads them all, files already available are answered at once, the others are
     verified in parallel (each a few S3 requests). A file id given twice is answered once, the repeat 400."""
@@ -219,9 +249,12 @@ def complete_uploads(principal: Principal, file_ids: list[str], ctx: UploadConte
     first: dict[str, int] = {}
     for index, file_id in enumerate(file_ids):
         if file_id in first:
-            outcomes[index] = ItemOutcome(error=BadRequest(
-                f"file {file_id} is already fileIds[{first[file_id]}] of this batch",
-                details={"sameAs": first[file_id]}))
+            outcomes[index] = ItemOutcome(
+                error=BadRequest(
+                    f"file {file_id} is already fileIds[{first[file_id]}] of this batch",
+                    details={"sameAs": first[file_id]},
+                )
+            )
         elif not ids.is_id(file_id):
             outcomes[index] = ItemOutcome(error=NotFound(f"file {file_id} not found"))
             first[file_id] = index
@@ -317,13 +350,18 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
         key = record.object_key
         head = ctx.bucket.head(key)
         if head is None:
-            return _after_bytes_gone(record, ctx, None, Conflict(
-                f"no bytes have been uploaded for file {record.file_id} yet"))
+            return _after_bytes_gone(
+                record, ctx, None, Conflict(f"no bytes have been uploaded for file {record.file_id} yet")
+            )
     try:
         info = _verified(record, key, head, ctx)
     except ObjectChanged:
-        return _after_bytes_gone(record, ctx, head.etag, Conflict(
-            f"the bytes of file {record.file_id} changed while they were checked; complete again"))
+        return _after_bytes_gone(
+            record,
+            ctx,
+            head.etag,
+            Conflict(f"the bytes of file {record.file_id} changed while they were checked; complete again"),
+        )
     if key == staging:
         assert head.etag is not None
         copy = ctx.bucket.copy_if_unchanged(staging, record.object_key, head.etag)
@@ -333,11 +371,16 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
     available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
     ctx.bucket.delete_objects([staging])
     if record.mobile_upload_id is not None:
-        webhook_events.emit(ctx.webhooks, webhook_events.mobile_upload_file_added(
-            record.tenant_id, record.user_id, record.mobile_upload_id, record.file_id, now))
+        webhook_events.emit(
+            ctx.webhooks,
+            webhook_events.mobile_upload_file_added(
+                record.tenant_id, record.user_id, record.mobile_upload_id, record.file_id, now
+            ),
+        )
     ctx.files.remember_digest(available)
-    logger.info("upload completed", file_id=record.file_id, bytes=record.size_bytes,
-                width=info.width, height=info.height)
+    logger.info(
+        "upload completed", file_id=record.file_id, bytes=record.size_bytes, width=info.width, height=info.height
+    )
     return available
 
 
@@ -355,13 +398,16 @@ def _check_sha256(record: FileRecord, computed: str | None, head: ObjectHead, ct
     if record.sha256 is None:
         return
     if computed is None:
-        logger.warning("the S3 store computed no SHA-256 for the copy: the declared sha256 is not verified",
-                       file_id=record.file_id)
+        logger.warning(
+            "the S3 store computed no SHA-256 for the copy: the declared sha256 is not verified", file_id=record.file_id
+        )
         return
     if computed == record.sha256:
         return
-    exc = ChecksumMismatch("the uploaded bytes do not have the declared sha256",
-                           details={"declaredSha256": record.sha256, "actualSha256": computed})
+    exc = ChecksumMismatch(
+        "the uploaded bytes do not have the declared sha256",
+        details={"declaredSha256": record.sha256, "actualSha256": computed},
+    )
     ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag))
     ctx.bucket.delete_objects([record.object_key, staging_key(record.object_key)])
     raise exc
@@ -382,16 +428,22 @@ def join_parts(record: FileRecord, ctx: UploadContext) -> None:
     wrong = [p.part_number for p in parts if expected.get(p.part_number) != p.size_bytes]
     if wrong:
         ctx.bucket.abort_multipart(staging, record.multipart_upload_id)
-        exc = Unprocessable(f"parts {wrong[:20]} do not have their declared sizes; start the upload again",
-                            details={"wrongParts": ",".join(map(str, wrong[:100]))})
+        exc = Unprocessable(
+            f"parts {wrong[:20]} do not have their declared sizes; start the upload again",
+            details={"wrongParts": ",".join(map(str, wrong[:100]))},
+        )
         ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, None))
         raise exc
     missing = [n for n in expected if n not in held]
     if missing:
-        raise Conflict(f"{len(missing)} of {len(expected)} parts have not been uploaded yet",
-                       details={"missingPartNumbers": missing[:1000]})
-    joined = [held[n] if held[n].sha256 or n not in record.part_sha256
-              else replace(held[n], sha256=record.part_sha256[n]) for n in expected]
+        raise Conflict(
+            f"{len(missing)} of {len(expected)} parts have not been uploaded yet",
+            details={"missingPartNumbers": missing[:1000]},
+        )
+    joined = [
+        held[n] if held[n].sha256 or n not in record.part_sha256 else replace(held[n], sha256=record.part_sha256[n])
+        for n in expected
+    ]
     ctx.bucket.complete_multipart(staging, record.multipart_upload_id, joined)
 
 
@@ -408,8 +460,9 @@ def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext
     try:
         info = _inspect(key, head, ctx.bucket, record)
         if info is None:
-            raise Unprocessable(f"the uploaded bytes are not an image of an accepted type "
-                                f"({', '.join(ctx.tenant.allowed_types)})")
+            raise Unprocessable(
+                f"the uploaded bytes are not an image of an accepted type ({', '.join(ctx.tenant.allowed_types)})"
+            )
         if info.content_type != record.content_type:
             raise Unprocessable(
                 f"the uploaded bytes are {info.content_type}, not the declared {record.content_type}",
@@ -420,25 +473,39 @@ def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext
         if info.pixels > ctx.tenant.max_pixels:
             raise Unprocessable(
                 f"{info.width}x{info.height} pixels is over the limit of {ctx.tenant.max_pixels}",
-                details={"width": info.width, "height": info.height, "pixels": info.pixels,
-                         "maxPixels": ctx.tenant.max_pixels},
+                details={
+                    "width": info.width,
+                    "height": info.height,
+                    "pixels": info.pixels,
+                    "maxPixels": ctx.tenant.max_pixels,
+                },
             )
         if not info.complete:
-            raise Unprocessable("the image is cut short: its data ends before the end of its format's "
-                                "structure (an interrupted upload?)")
+            raise Unprocessable(
+                "the image is cut short: its data ends before the end of its format's "
+                "structure (an interrupted upload?)"
+            )
     except Unprocessable as exc:
         # Recorded first: a concurrent completion that then finds the bytes gone answers this refusal.
         ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag))
         ctx.bucket.delete_objects([key])
-        webhook_events.emit(ctx.webhooks, webhook_events.file_refused(
-            record.tenant_id, record.user_id, record.file_id, exc.code, exc.message, str(head.etag),
-            int(clock.now_epoch())))
+        webhook_events.emit(
+            ctx.webhooks,
+            webhook_events.file_refused(
+                record.tenant_id,
+                record.user_id,
+                record.file_id,
+                exc.code,
+                exc.message,
+                str(head.etag),
+                int(clock.now_epoch()),
+            ),
+        )
         raise
     return info
 
 
-def _after_bytes_gone(record: FileRecord, ctx: UploadContext, etag: str | None,
-                      otherwise: Conflict) -> FileRecord:
+def _after_bytes_gone(record: FileRecord, ctx: UploadContext, etag: str | None, otherwise: Conflict) -> FileRecord:
     """The bytes to verify are gone (etag None: there were none; else the object of that ETag was
     deleted or replaced while it was read): the file as it is now (one GetItem) says why. Available:
     another completion finished first. Refused (of that very object, when etag is given): the same
@@ -461,8 +528,9 @@ def _inspect(key: str, head: ObjectHead, bucket: ImageBucket, record: FileRecord
             f"uploaded {head.size_bytes} bytes but {record.size_bytes} were declared",
             details={"declaredBytes": record.size_bytes, "uploadedBytes": head.size_bytes},
         )
-    return inspect_object(ObjectSource(
-        lambda start, length: bucket.read_range(key, start, length, etag=head.etag), head.size_bytes))
+    return inspect_object(
+        ObjectSource(lambda start, length: bucket.read_range(key, start, length, etag=head.etag), head.size_bytes)
+    )
 
 
 def _completed_meanwhile(record: FileRecord, ctx: UploadContext) -> FileRecord:

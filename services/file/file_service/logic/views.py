@@ -15,9 +15,12 @@ def view(record: FileRecord, bucket: ImageBucket, tenant: TenantSettings) -> Fil
     url = None
     previews = None
     if record.status is FileStatus.AVAILABLE:
-        url = bucket.presign_download(record.object_key, expires_in=tenant.download_url_seconds,
-                                      content_type=record.content_type,
-                                      filename=record.filename)
+        url = bucket.presign_download(
+            record.object_key,
+            expires_in=tenant.download_url_seconds,
+            content_type=record.content_type,
+            filename=record.filename,
+        )
         if record.preview_status is PreviewStatus.READY:
             previews = preview_views(bucket, record.object_key, record.previews, tenant.download_url_seconds)
     return FileView.of(record, url, previews)

@@ -37,8 +37,11 @@ def list_cart_items() -> dict[str, Any]:
     principal = api.principal(app)
     event = app.current_event
     page = cart_items.list_cart_items(
-        principal, cart_context(principal.tenant_id), int(clock.now_epoch()),
-        limit=clamp_limit(api.int_query(app, "limit")), cursor=event.get_query_string_value("cursor"),
+        principal,
+        cart_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        limit=clamp_limit(api.int_query(app, "limit")),
+        cursor=event.get_query_string_value("cursor"),
         external_cart_id=event.get_query_string_value("externalCartId") or None,
     )
     metrics.add_metric(name="CartItemsListed", unit=MetricUnit.Count, value=1)

@@ -20,9 +20,13 @@ app = api.create_app()
 
 
 def order_context(tenant_id: str) -> orders.OrderContext:
-    return orders.OrderContext(project=project_context(tenant_id), cart_items=factory.cart_item_store(),
-                               orders=factory.order_store(), events=factory.order_events(),
-                               webhooks=factory.webhook_bus())
+    return orders.OrderContext(
+        project=project_context(tenant_id),
+        cart_items=factory.cart_item_store(),
+        orders=factory.order_store(),
+        events=factory.order_events(),
+        webhooks=factory.webhook_bus(),
+    )
 
 
 @app.post("/orders", middlewares=[idempotency.idempotent])
@@ -30,8 +34,7 @@ def place_order() -> tuple[dict[str, Any], int]:
     """201 when the order is placed now, 200 with the same order for a repeated externalOrderRef."""
     principal = api.principal(app)
     request = api.parse_body(app, OrderInput)
-    view, created = orders.place_order(principal, request, order_context(principal.tenant_id),
-                                       int(clock.now_epoch()))
+    view, created = orders.place_order(principal, request, order_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="OrdersPlaced" if created else "OrdersRepeated", unit=MetricUnit.Count, value=1)
     return view.dump(), 201 if created else 200
 
@@ -39,9 +42,13 @@ def place_order() -> tuple[dict[str, Any], int]:
 @app.get("/orders")
 def list_orders() -> dict[str, Any]:
     principal = api.principal(app)
-    page = orders.list_orders(principal, order_context(principal.tenant_id), int(clock.now_epoch()),
-                              limit=clamp_limit(api.int_query(app, "limit")),
-                              cursor=app.current_event.get_query_string_value("cursor"))
+    page = orders.list_orders(
+        principal,
+        order_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        limit=clamp_limit(api.int_query(app, "limit")),
+        cursor=app.current_event.get_query_string_value("cursor"),
+    )
     metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
     return page.dump()
 
@@ -49,8 +56,13 @@ def list_orders() -> dict[str, Any]:
 @app.get("/orders/<order_id>")
 def get_order(order_id: str) -> dict[str, Any]:
     principal = api.principal(app)
-    view = orders.get_order(principal, order_id, order_context(principal.tenant_id), int(clock.now_epoch()),
-                            app.current_event.get_query_string_value("filesCursor"))
+    view = orders.get_order(
+        principal,
+        order_id,
+        order_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        app.current_event.get_query_string_value("filesCursor"),
+    )
     metrics.add_metric(name="OrdersLoaded", unit=MetricUnit.Count, value=1)
     return view.dump()
 

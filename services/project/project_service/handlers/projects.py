@@ -24,8 +24,7 @@ app = api.create_app()
 def create_project() -> api.Response:
     principal = api.principal(app)
     request = api.parse_body(app, ProjectInput)
-    view = projects.create_project(principal, request, project_context(principal.tenant_id),
-                                   int(clock.now_epoch()))
+    view = projects.create_project(principal, request, project_context(principal.tenant_id), int(clock.now_epoch()))
     metrics.add_metric(name="ProjectsCreated", unit=MetricUnit.Count, value=1)
     return api.versioned(view, view.version, 201)
 
@@ -35,7 +34,9 @@ def list_projects() -> dict[str, Any]:
     principal = api.principal(app)
     principal.require_full_user()
     page = factory.project_store().list_projects(
-        principal.tenant_id, principal.user_id, limit=clamp_limit(api.int_query(app, "limit")),
+        principal.tenant_id,
+        principal.user_id,
+        limit=clamp_limit(api.int_query(app, "limit")),
         cursor=app.current_event.get_query_string_value("cursor"),
     )
     metrics.add_metric(name="ProjectsListed", unit=MetricUnit.Count, value=1)
@@ -45,9 +46,14 @@ def list_projects() -> dict[str, Any]:
 @app.get("/projects/<project_id>")
 def get_project(project_id: str) -> api.Response:
     principal = api.principal(app)
-    found = projects.get_project(principal, project_id, project_context(principal.tenant_id),
-                                 int(clock.now_epoch()), app.current_event.get_query_string_value("filesCursor"),
-                                 app.current_event.headers.get("if-none-match"))
+    found = projects.get_project(
+        principal,
+        project_id,
+        project_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        app.current_event.get_query_string_value("filesCursor"),
+        app.current_event.headers.get("if-none-match"),
+    )
     if isinstance(found, ProjectRecord):  # If-None-Match named the current version
         metrics.add_metric(name="ProjectsNotModified", unit=MetricUnit.Count, value=1)
         return api.not_modified(found.version)
@@ -61,8 +67,9 @@ def update_project(project_id: str) -> api.Response:
     request = api.parse_body(app, ProjectInput)
     # 428 without If-Match, 400 unless it names a version of ASCII digits; the logic gets the number.
     version = preconditions.parse_if_match(app.current_event.headers.get("if-match"))
-    view = projects.update_project(principal, project_id, request, str(version),
-                                   project_context(principal.tenant_id), int(clock.now_epoch()))
+    view = projects.update_project(
+        principal, project_id, request, str(version), project_context(principal.tenant_id), int(clock.now_epoch())
+    )
     metrics.add_metric(name="ProjectsSaved", unit=MetricUnit.Count, value=1)
     return api.versioned(view, view.version)
 
@@ -70,8 +77,13 @@ def update_project(project_id: str) -> api.Response:
 @app.delete("/projects/<project_id>")
 def delete_project(project_id: str) -> api.Response:
     principal = api.principal(app)
-    projects.delete_project(principal, project_id, project_context(principal.tenant_id), int(clock.now_epoch()),
-                            webhooks=factory.webhook_bus())
+    projects.delete_project(
+        principal,
+        project_id,
+        project_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        webhooks=factory.webhook_bus(),
+    )
     logger.info("project deleted", project_id=project_id)
     metrics.add_metric(name="ProjectsDeleted", unit=MetricUnit.Count, value=1)
     return api.Response(status_code=204)

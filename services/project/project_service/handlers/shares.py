@@ -22,16 +22,18 @@ app = api.create_app()
 
 
 def share_context(tenant_id: str) -> shares.ShareContext:
-    return shares.ShareContext(project=project_context(tenant_id), shares=factory.share_store(),
-                               public_base_url=get_settings().public_base_url)
+    return shares.ShareContext(
+        project=project_context(tenant_id), shares=factory.share_store(), public_base_url=get_settings().public_base_url
+    )
 
 
 @app.post("/projects/<project_id>/shares", middlewares=[idempotency.idempotent])
 def create_share(project_id: str) -> tuple[dict[str, Any], int]:
     principal = api.principal(app)
     request = api.parse_body(app, ShareInput)
-    created = shares.create_share(principal, project_id, request, share_context(principal.tenant_id),
-                                  int(clock.now_epoch()))
+    created = shares.create_share(
+        principal, project_id, request, share_context(principal.tenant_id), int(clock.now_epoch())
+    )
     metrics.add_metric(name="SharesCreated", unit=MetricUnit.Count, value=1)
     return created.dump(), 201
 
@@ -39,9 +41,14 @@ def create_share(project_id: str) -> tuple[dict[str, Any], int]:
 @app.get("/projects/<project_id>/shares")
 def list_shares(project_id: str) -> dict[str, Any]:
     principal = api.principal(app)
-    page = shares.list_shares(principal, project_id, share_context(principal.tenant_id), int(clock.now_epoch()),
-                              limit=clamp_limit(api.int_query(app, "limit")),
-                              cursor=app.current_event.get_query_string_value("cursor"))
+    page = shares.list_shares(
+        principal,
+        project_id,
+        share_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        limit=clamp_limit(api.int_query(app, "limit")),
+        cursor=app.current_event.get_query_string_value("cursor"),
+    )
     metrics.add_metric(name="SharesListed", unit=MetricUnit.Count, value=1)
     return page.dump()
 
@@ -57,8 +64,13 @@ def revoke_share(project_id: str, share_id: str) -> api.Response:
 @app.get("/shares/<token>")
 def view_share(token: str) -> dict[str, Any]:
     principal = api.principal(app)
-    view = shares.view_share(principal, token, share_context(principal.tenant_id), int(clock.now_epoch()),
-                             app.current_event.get_query_string_value("filesCursor"))
+    view = shares.view_share(
+        principal,
+        token,
+        share_context(principal.tenant_id),
+        int(clock.now_epoch()),
+        app.current_event.get_query_string_value("filesCursor"),
+    )
     metrics.add_metric(name="SharesViewed", unit=MetricUnit.Count, value=1)
     return view.dump()
 

@@ -22,9 +22,12 @@ from project_service.logic.webhooks import delivery_policy
 def delivery_context() -> webhook_delivery.DeliveryContext:
     settings = get_settings()
     return webhook_delivery.DeliveryContext(
-        store=factory.webhook_store(), queue=factory.webhook_queue(), policy=delivery_policy(settings.stage),
+        store=factory.webhook_store(),
+        queue=factory.webhook_queue(),
+        policy=delivery_policy(settings.stage),
         retry_base_seconds=settings.webhook_retry_base_seconds,
-        disable_after_seconds=settings.webhook_disable_after_seconds)
+        disable_after_seconds=settings.webhook_disable_after_seconds,
+    )
 
 
 def _process(record: SqsRecordModel, ctx: webhook_delivery.DeliveryContext) -> webhook_delivery.Outcome:
@@ -33,8 +36,9 @@ def _process(record: SqsRecordModel, ctx: webhook_delivery.DeliveryContext) -> w
         outcome = webhook_delivery.handle_message(json.loads(str(record.body)), attempt, ctx, int(clock.now_epoch()))
     except Exception:  # this message only: it comes back after its backoff (the others of the batch are done)
         logger.exception("webhook message failed", message_id=record.messageId, attempt=attempt)
-        outcome = webhook_delivery.Outcome(done=False,
-                                           retry_in=webhook_delivery.backoff_seconds(attempt, ctx.retry_base_seconds))
+        outcome = webhook_delivery.Outcome(
+            done=False, retry_in=webhook_delivery.backoff_seconds(attempt, ctx.retry_base_seconds)
+        )
     if not outcome.done:
         ctx.queue.retry_later(record.receiptHandle, outcome.retry_in)
     return outcome
@@ -49,8 +53,10 @@ def handler(event: SqsModel, context: LambdaContext) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=max(1, len(event.Records))) as pool:
         outcomes = list(pool.map(lambda r: _process(r, ctx), event.Records))
     failures = [{"itemIdentifier": r.messageId} for r, o in zip(event.Records, outcomes, strict=True) if not o.done]
-    for name, value in (("WebhooksDelivered", sum(o.delivered for o in outcomes)),
-                        ("WebhookDeliveriesFailed", len(failures)),
-                        ("WebhookEndpointsDisabled", sum(o.disabled for o in outcomes))):
+    for name, value in (
+        ("WebhooksDelivered", sum(o.delivered for o in outcomes)),
+        ("WebhookDeliveriesFailed", len(failures)),
+        ("WebhookEndpointsDisabled", sum(o.disabled for o in outcomes)),
+    ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return {"batchItemFailures": failures}

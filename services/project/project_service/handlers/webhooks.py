@@ -25,8 +25,11 @@ app = api.create_app()
 
 
 def webhook_context(*, queue: bool = False) -> webhooks.WebhookContext:
-    return webhooks.WebhookContext(store=factory.webhook_store(), queue=factory.webhook_queue() if queue else None,
-                                   policy=webhooks.delivery_policy(get_settings().stage))
+    return webhooks.WebhookContext(
+        store=factory.webhook_store(),
+        queue=factory.webhook_queue() if queue else None,
+        policy=webhooks.delivery_policy(get_settings().stage),
+    )
 
 
 @app.post("/webhooks/endpoints", middlewares=[idempotency.idempotent])

@@ -43,8 +43,10 @@ def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext
             try:
                 project = find_own_project(principal, request.project_id, ctx.project, now)
             except NotFound:
-                raise Unprocessable(f"project {request.project_id} is not one of your projects",
-                                    details={"projectId": request.project_id}) from None
+                raise Unprocessable(
+                    f"project {request.project_id} is not one of your projects",
+                    details={"projectId": request.project_id},
+                ) from None
         cart_item_id = ids.new_id()
         manifest_key = None
         if project is not None:
@@ -55,11 +57,18 @@ def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext
             if not ctx.project.bucket.copy(project.manifest_key, manifest_key):
                 continue  # saved meanwhile (its manifest replaced): look again
         record = CartItemRecord(
-            tenant_id=principal.tenant_id, user_id=principal.user_id, cart_item_id=cart_item_id,
-            product_sku=request.product_sku, quantity=request.quantity, created_at=now,
-            expires_at=now + ctx.project.tenant.cart_retention_seconds, project_id=request.project_id,
-            project_version=project.version if project else None, external_cart_id=request.external_cart_id,
-            file_count=project.file_count if project else 0, manifest_key=manifest_key,
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            cart_item_id=cart_item_id,
+            product_sku=request.product_sku,
+            quantity=request.quantity,
+            created_at=now,
+            expires_at=now + ctx.project.tenant.cart_retention_seconds,
+            project_id=request.project_id,
+            project_version=project.version if project else None,
+            external_cart_id=request.external_cart_id,
+            file_count=project.file_count if project else 0,
+            manifest_key=manifest_key,
             project_name=project.name if project else None,
             project_product_type=project.product_type if project else None,
         )
@@ -73,14 +82,16 @@ def add_cart_item(principal: Principal, request: CartItemInput, ctx: CartContext
             if attempt + 1 == PIN_ATTEMPTS:
                 raise Conflict("the project changed while adding it to the cart; retry") from None
             continue  # saved or deleted meanwhile: look again
-        logger.info("cart item added", cart_item_id=record.cart_item_id, project_id=record.project_id,
-                    files=record.file_count)
+        logger.info(
+            "cart item added", cart_item_id=record.cart_item_id, project_id=record.project_id, files=record.file_count
+        )
         return CartItemView.of(record)
     raise Conflict("the project changed while adding it to the cart; retry")
 
 
-def list_cart_items(principal: Principal, ctx: CartContext, now: int, *, limit: int, cursor: str | None,
-                    external_cart_id: str | None) -> CartItemPage:
+def list_cart_items(
+    principal: Principal, ctx: CartContext, now: int, *, limit: int, cursor: str | None, external_cart_id: str | None
+) -> CartItemPage:
     """The caller's cart items (newest first), or an external cart's items (oldest first)."""
     principal.require_full_user()
     page: Page
@@ -105,7 +116,11 @@ def _own_cart_item(principal: Principal, cart_item_id: str, ctx: CartContext, no
         raise NotFound(f"cart item {cart_item_id} not found")
     partition = ctx.project.holders.read(keys.cart_item_pk(principal.tenant_id, cart_item_id))
     meta = partition.meta
-    if (meta is None or meta.get("entity") != CartItemRecord.ENTITY
-            or not CartItemRecord.from_item(meta).is_live(now) or meta["userId"] != principal.user_id):
+    if (
+        meta is None
+        or meta.get("entity") != CartItemRecord.ENTITY
+        or not CartItemRecord.from_item(meta).is_live(now)
+        or meta["userId"] != principal.user_id
+    ):
         raise NotFound(f"cart item {cart_item_id} not found")
     return partition

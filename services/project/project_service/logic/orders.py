@@ -79,8 +79,12 @@ def place_order(principal: Principal, request: OrderInput, ctx: OrderContext, no
     """The order of request.external_order_ref: (order, True) when placed now, (order, False) on a repeat.
     Both send the tenant's `order.placed` webhook event (the same id): a repeat after a lost event sends it."""
     view, created = _place_order(principal, request, ctx, now)
-    webhook_events.emit(ctx.webhooks, webhook_events.order_placed(
-        principal.tenant_id, principal.user_id, view.order_id, view.external_order_ref, len(view.items), now))
+    webhook_events.emit(
+        ctx.webhooks,
+        webhook_events.order_placed(
+            principal.tenant_id, principal.user_id, view.order_id, view.external_order_ref, len(view.items), now
+        ),
+    )
     return view, created
 
 
@@ -94,15 +98,21 @@ def _place_order(principal: Principal, request: OrderInput, ctx: OrderContext, n
         order_id = ids.new_id()
         freeze = _freeze(principal, request, order_id, ctx, now)
         record = OrderRecord(
-            tenant_id=principal.tenant_id, user_id=principal.user_id, order_id=order_id,
-            external_order_ref=request.external_order_ref, created_at=now,
-            expires_at=now + ctx.project.tenant.order_retention_seconds, lines=tuple(freeze.lines),
-            file_count=len({f for m in freeze.manifests.values() for f in m.file_ids}), placed=True,
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            order_id=order_id,
+            external_order_ref=request.external_order_ref,
+            created_at=now,
+            expires_at=now + ctx.project.tenant.order_retention_seconds,
+            lines=tuple(freeze.lines),
+            file_count=len({f for m in freeze.manifests.values() for f in m.file_ids}),
+            placed=True,
         )
         for frozen in freeze.projects:
             manifest = freeze.manifests[frozen.project_id]
-            bucket.put_document(frozen.document_key, json.dumps(manifest.document, separators=(",", ":"),
-                                                                ensure_ascii=False).encode())
+            bucket.put_document(
+                frozen.document_key, json.dumps(manifest.document, separators=(",", ":"), ensure_ascii=False).encode()
+            )
             bucket.put_document(str(frozen.manifest_key), manifest.to_bytes())
         try:
             ctx.orders.place(record, freeze.projects, freeze.pins)
@@ -114,10 +124,14 @@ def _place_order(principal: Principal, request: OrderInput, ctx: OrderContext, n
             if existing is None:
                 raise Conflict(f"order {request.external_order_ref} is being placed; retry") from None
             return existing, False
-        logger.info("order placed", order_id=order_id, external_order_ref=request.external_order_ref,
-                    files=record.file_count, projects=len(freeze.projects))
-        return order_view(OrderPartition(order=record, projects=freeze.projects), ctx,
-                          manifests=freeze.manifests), True
+        logger.info(
+            "order placed",
+            order_id=order_id,
+            external_order_ref=request.external_order_ref,
+            files=record.file_count,
+            projects=len(freeze.projects),
+        )
+        return order_view(OrderPartition(order=record, projects=freeze.projects), ctx, manifests=freeze.manifests), True
     raise Conflict("the ordered projects kept changing while ordering; retry")
 
 
@@ -134,34 +148,46 @@ def _placed_order(principal: Principal, request: OrderInput, ctx: OrderContext, 
     if order is None or not order.is_live(now):
         raise Conflict(f"the order of externalOrderRef {request.external_order_ref} is no longer kept")
     if {line.cart_item_id for line in order.lines} != set(request.cart_item_ids):
-        raise Conflict(f"externalOrderRef {request.external_order_ref} already names an order of other cart items",
-                       details={"orderId": order_id})
+        raise Conflict(
+            f"externalOrderRef {request.external_order_ref} already names an order of other cart items",
+            details={"orderId": order_id},
+        )
     return order_view(partition, ctx)
 
 
 def _freeze(principal: Principal, request: OrderInput, order_id: str, ctx: OrderContext, now: int) -> _Freeze:
     """The caller's live cart items and, for each project they were made from, its current version."""
     found = ctx.cart_items.get_cart_items(principal.tenant_id, [c for c in request.cart_item_ids if ids.is_id(c)])
-    bad = [c for c in request.cart_item_ids
-           if c not in found or found[c].user_id != principal.user_id or not found[c].is_live(now)]
+    bad = [
+        c
+        for c in request.cart_item_ids
+        if c not in found or found[c].user_id != principal.user_id or not found[c].is_live(now)
+    ]
     if bad:
-        raise Unprocessable("these cart items are not available to you: " + ", ".join(bad),
-                            details={"unavailableCartItemIds": bad})
+        raise Unprocessable(
+            "these cart items are not available to you: " + ", ".join(bad), details={"unavailableCartItemIds": bad}
+        )
     freeze = _Freeze(lines=[], projects=[], manifests={}, pins=[])
     versions: dict[str, int] = {}
     for cart_item_id in request.cart_item_ids:
         item = found[cart_item_id]
         if item.project_id is not None and item.project_id not in versions:
             versions[item.project_id] = _freeze_project(principal, item, order_id, freeze, ctx, now)
-        freeze.lines.append(OrderLine(
-            cart_item_id=cart_item_id, product_sku=item.product_sku, quantity=item.quantity,
-            project_id=item.project_id, project_version=versions.get(item.project_id or ""),
-        ))
+        freeze.lines.append(
+            OrderLine(
+                cart_item_id=cart_item_id,
+                product_sku=item.product_sku,
+                quantity=item.quantity,
+                project_id=item.project_id,
+                project_version=versions.get(item.project_id or ""),
+            )
+        )
     return freeze
 
 
-def _freeze_project(principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze,
-                    ctx: OrderContext, now: int) -> int:
+def _freeze_project(
+    principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze, ctx: OrderContext, now: int
+) -> int:
     """Add the project version the cart item pinned to freeze (one S3 GET), whatever happened to the
     project since (edited, deleted: the cart item's pin keeps that version's files); a cart item that
     pins nothing (made before holds v2), or whose pinned version is no longer known, freezes the
@@ -176,18 +202,25 @@ def _freeze_project(principal: Principal, item: CartItemRecord, order_id: str, f
     project_pk = keys.project_pk(principal.tenant_id, item.project_id)
     freeze.manifests[item.project_id] = manifest
     freeze.pins.extend(ctx.project.projects.pin_operations_beside(item.pin_key, order_pk, version, now))
-    freeze.projects.append(FrozenProject(
-        tenant_id=principal.tenant_id, order_id=order_id, project_id=item.project_id, version=version,
-        name=name, product_type=product_type,
-        document_key=keys.order_document_key(principal.tenant_id, order_id, item.project_id),
-        pin_key=keys.pin_key(project_pk, order_pk),
-        manifest_key=keys.order_frozen_manifest_key(principal.tenant_id, order_id, item.project_id),
-    ))
+    freeze.projects.append(
+        FrozenProject(
+            tenant_id=principal.tenant_id,
+            order_id=order_id,
+            project_id=item.project_id,
+            version=version,
+            name=name,
+            product_type=product_type,
+            document_key=keys.order_document_key(principal.tenant_id, order_id, item.project_id),
+            pin_key=keys.pin_key(project_pk, order_pk),
+            manifest_key=keys.order_frozen_manifest_key(principal.tenant_id, order_id, item.project_id),
+        )
+    )
     return version
 
 
-def _pinned_version(principal: Principal, item: CartItemRecord,
-                    ctx: OrderContext) -> tuple[str, str, int, Manifest] | None:
+def _pinned_version(
+    principal: Principal, item: CartItemRecord, ctx: OrderContext
+) -> tuple[str, str, int, Manifest] | None:
     """(name, product type, version, manifest) of the version the cart item pinned: its own copy of the
     manifest; for a cart item made before it kept one, the project's current version if it is still
     that one (edited since: None)."""
@@ -205,25 +238,34 @@ def _pinned_version(principal: Principal, item: CartItemRecord,
     return None if manifest is None else (record.name, record.product_type, record.version, manifest)
 
 
-def _freeze_current_project(principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze,
-                            ctx: OrderContext, now: int) -> int:
+def _freeze_current_project(
+    principal: Principal, item: CartItemRecord, order_id: str, freeze: _Freeze, ctx: OrderContext, now: int
+) -> int:
     """Add the project's current version to freeze (one GetItem, one S3 GET); its version number."""
     assert item.project_id is not None
     loaded = ctx.project.projects.load(principal.tenant_id, item.project_id)
     if loaded is None or loaded[0].user_id != principal.user_id or not loaded[0].is_live(now):
-        raise Conflict(f"the project of cart item {item.cart_item_id} no longer exists",
-                       details={"cartItemId": item.cart_item_id, "projectId": item.project_id})
+        raise Conflict(
+            f"the project of cart item {item.cart_item_id} no longer exists",
+            details={"cartItemId": item.cart_item_id, "projectId": item.project_id},
+        )
     project, manifest = loaded
     order_pk = keys.order_pk(principal.tenant_id, order_id)
     freeze.manifests[project.project_id] = manifest
     freeze.pins.extend(ctx.project.projects.pin_operations(project, order_pk, now))
-    freeze.projects.append(FrozenProject(
-        tenant_id=principal.tenant_id, order_id=order_id, project_id=project.project_id, version=project.version,
-        name=project.name, product_type=project.product_type,
-        document_key=keys.order_document_key(principal.tenant_id, order_id, project.project_id),
-        pin_key=keys.pin_key(project.pk, order_pk),
-        manifest_key=keys.order_frozen_manifest_key(principal.tenant_id, order_id, project.project_id),
-    ))
+    freeze.projects.append(
+        FrozenProject(
+            tenant_id=principal.tenant_id,
+            order_id=order_id,
+            project_id=project.project_id,
+            version=project.version,
+            name=project.name,
+            product_type=project.product_type,
+            document_key=keys.order_document_key(principal.tenant_id, order_id, project.project_id),
+            pin_key=keys.pin_key(project.pk, order_pk),
+            manifest_key=keys.order_frozen_manifest_key(principal.tenant_id, order_id, project.project_id),
+        )
+    )
     return project.version
 
 
@@ -243,20 +285,36 @@ def list_orders(principal: Principal, ctx: OrderContext, now: int, *, limit: int
     """The caller's live orders, newest first, a page at a time."""
     principal.require_full_user()
     page = ctx.orders.list_orders(principal.tenant_id, principal.user_id, limit=limit, cursor=cursor)
-    return OrderPage(items=[OrderSummary(
-        order_id=o.order_id, external_order_ref=o.external_order_ref, status="placed",
-        created_at=iso(from_epoch(o.created_at)), expires_at=iso(from_epoch(o.expires_at)), file_count=o.file_count,
-        items=[OrderLineView.of(line) for line in o.lines]) for o in page.items if o.is_live(now)],
-        next_cursor=page.next_cursor)
+    return OrderPage(
+        items=[
+            OrderSummary(
+                order_id=o.order_id,
+                external_order_ref=o.external_order_ref,
+                status="placed",
+                created_at=iso(from_epoch(o.created_at)),
+                expires_at=iso(from_epoch(o.expires_at)),
+                file_count=o.file_count,
+                items=[OrderLineView.of(line) for line in o.lines],
+            )
+            for o in page.items
+            if o.is_live(now)
+        ],
+        next_cursor=page.next_cursor,
+    )
 
 
-def get_order(principal: Principal, order_id: str, ctx: OrderContext, now: int,
-              files_cursor: str | None = None) -> OrderView:
+def get_order(
+    principal: Principal, order_id: str, ctx: OrderContext, now: int, files_cursor: str | None = None
+) -> OrderView:
     return order_view(find_own_order(principal, order_id, ctx, now), ctx, files_cursor=files_cursor)
 
 
-def order_view(partition: OrderPartition, ctx: OrderContext, manifests: dict[str, Manifest] | None = None,
-               files_cursor: str | None = None) -> OrderView:
+def order_view(
+    partition: OrderPartition,
+    ctx: OrderContext,
+    manifests: dict[str, Manifest] | None = None,
+    files_cursor: str | None = None,
+) -> OrderView:
     """The order with its frozen projects: each document by a presigned URL (25 of 1 MiB inline would
     not fit in an answer), and a page of the order's files (its projects' in turn, FILES_PAGE_SIZE a
     page) with download URLs."""
@@ -269,20 +327,34 @@ def order_view(partition: OrderPartition, ctx: OrderContext, manifests: dict[str
     projects, first = [], 0
     seconds = ctx.project.tenant.download_url_seconds
     for frozen, refs in contents:
-        page = refs[max(0, start - first):max(0, end - first)]
+        page = refs[max(0, start - first) : max(0, end - first)]
         first += len(refs)
-        projects.append(OrderProjectView(
-            project_id=frozen.project_id, version=frozen.version, name=frozen.name, product_type=frozen.product_type,
-            document_url=ctx.project.bucket.presign_download(frozen.document_key, expires_in=seconds),
-            file_count=len(refs), files=file_views(page, ctx.project)))
-    return OrderView(order_id=order.order_id, external_order_ref=order.external_order_ref, status="placed",
-                     created_at=iso(from_epoch(order.created_at)), expires_at=iso(from_epoch(order.expires_at)),
-                     items=[OrderLineView.of(line) for line in order.lines], projects=projects,
-                     files_next_cursor=next_files_cursor(0, end, total))
+        projects.append(
+            OrderProjectView(
+                project_id=frozen.project_id,
+                version=frozen.version,
+                name=frozen.name,
+                product_type=frozen.product_type,
+                document_url=ctx.project.bucket.presign_download(frozen.document_key, expires_in=seconds),
+                file_count=len(refs),
+                files=file_views(page, ctx.project),
+            )
+        )
+    return OrderView(
+        order_id=order.order_id,
+        external_order_ref=order.external_order_ref,
+        status="placed",
+        created_at=iso(from_epoch(order.created_at)),
+        expires_at=iso(from_epoch(order.expires_at)),
+        items=[OrderLineView.of(line) for line in order.lines],
+        projects=projects,
+        files_next_cursor=next_files_cursor(0, end, total),
+    )
 
 
-def _frozen_contents(frozen: FrozenProject, partition: OrderPartition, ctx: OrderContext,
-                     manifests: dict[str, Manifest] | None = None) -> tuple[Any, list[FileRef]]:
+def _frozen_contents(
+    frozen: FrozenProject, partition: OrderPartition, ctx: OrderContext, manifests: dict[str, Manifest] | None = None
+) -> tuple[Any, list[FileRef]]:
     """A frozen project's document and files: from its manifest object (or, for an order placed before
     holds v2, its document object and the order's links)."""
     if manifests is not None and frozen.project_id in manifests:
@@ -311,28 +383,59 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
             by_id.setdefault(ref.file_id, ref)
     ordered = list(by_id)
     manifest = [
-        ManifestEntry(file_id=ref.file_id, filename=ref.filename, content_type=ref.content_type,
-                      size_bytes=ref.size_bytes, width=ref.width, height=ref.height,
-                      url=bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename,
-                                                  content_type=ref.content_type))
+        ManifestEntry(
+            file_id=ref.file_id,
+            filename=ref.filename,
+            content_type=ref.content_type,
+            size_bytes=ref.size_bytes,
+            width=ref.width,
+            height=ref.height,
+            url=bucket.presign_download(
+                ref.object_key, expires_in=seconds, filename=ref.filename, content_type=ref.content_type
+            ),
+        )
         for ref in (by_id[f] for f in ordered)
     ]
-    documents = [ManifestDocument(project_id=p.project_id, version=p.version,
-                                  url=bucket.presign_download(p.document_key, expires_in=seconds))
-                 for p in partition.projects]
-    view = ResubmissionView(resubmission_id=resubmission_id, order_id=order.order_id,
-                            external_order_ref=order.external_order_ref, manifest=manifest, documents=documents,
-                            expires_at=iso(from_epoch(now + seconds)))
+    documents = [
+        ManifestDocument(
+            project_id=p.project_id, version=p.version, url=bucket.presign_download(p.document_key, expires_in=seconds)
+        )
+        for p in partition.projects
+    ]
+    view = ResubmissionView(
+        resubmission_id=resubmission_id,
+        order_id=order.order_id,
+        external_order_ref=order.external_order_ref,
+        manifest=manifest,
+        documents=documents,
+        expires_at=iso(from_epoch(now + seconds)),
+    )
     manifest_key = keys.order_manifest_key(order.tenant_id, order.order_id, resubmission_id)
     bucket.put_document(manifest_key, view.model_dump_json(by_alias=True).encode())
     ctx.orders.add_resubmission(order, resubmission_id, manifest_key, now)
-    ctx.events.order_resubmitted({
-        "tenantId": order.tenant_id, "userId": order.user_id, "orderId": order.order_id,
-        "externalOrderRef": order.external_order_ref, "resubmissionId": resubmission_id,
-        "fileCount": len(manifest), "expiresAt": view.expires_at,
-        "manifestUrl": bucket.presign_download(manifest_key, expires_in=seconds),
-    })
-    webhook_events.emit(ctx.webhooks, webhook_events.order_resubmitted(
-        order.tenant_id, order.user_id, order.order_id, order.external_order_ref, resubmission_id, len(manifest), now))
+    ctx.events.order_resubmitted(
+        {
+            "tenantId": order.tenant_id,
+            "userId": order.user_id,
+            "orderId": order.order_id,
+            "externalOrderRef": order.external_order_ref,
+            "resubmissionId": resubmission_id,
+            "fileCount": len(manifest),
+            "expiresAt": view.expires_at,
+            "manifestUrl": bucket.presign_download(manifest_key, expires_in=seconds),
+        }
+    )
+    webhook_events.emit(
+        ctx.webhooks,
+        webhook_events.order_resubmitted(
+            order.tenant_id,
+            order.user_id,
+            order.order_id,
+            order.external_order_ref,
+            resubmission_id,
+            len(manifest),
+            now,
+        ),
+    )
     logger.info("order resubmitted", order_id=order.order_id, resubmission_id=resubmission_id, files=len(manifest))
     return view

@@ -43,8 +43,7 @@ class ProjectContext:
     holders: HolderStore
 
 
-def own_available_files(principal: Principal, file_ids: list[str], ctx: ProjectContext,
-                        now: int) -> list[FileRef]:
+def own_available_files(principal: Principal, file_ids: list[str], ctx: ProjectContext, now: int) -> list[FileRef]:
     """The caller's own available files, in order; any other id is a 422 naming it."""
     found = ctx.files.get_files(principal.tenant_id, principal.user_id, [f for f in file_ids if ids.is_id(f)])
     refs, bad = [], []
@@ -55,8 +54,9 @@ def own_available_files(principal: Principal, file_ids: list[str], ctx: ProjectC
         else:
             refs.append(FileRef.of(record))
     if bad:
-        raise Unprocessable("these files are not available to you: " + ", ".join(bad),
-                            details={"unavailableFileIds": bad})
+        raise Unprocessable(
+            "these files are not available to you: " + ", ".join(bad), details={"unavailableFileIds": bad}
+        )
     return refs
 
 
@@ -64,12 +64,24 @@ def create_project(principal: Principal, request: ProjectInput, ctx: ProjectCont
     principal.require_full_user()
     refs = own_available_files(principal, request.file_ids, ctx, now)
     record = ProjectRecord(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, project_id=ids.new_id(),
-        name=request.name, product_type=request.product_type, version=1, created_at=now, saved_at=now,
-        expires_at=now + ctx.tenant.project_retention_seconds, file_count=len(refs),
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        project_id=ids.new_id(),
+        name=request.name,
+        product_type=request.product_type,
+        version=1,
+        created_at=now,
+        saved_at=now,
+        expires_at=now + ctx.tenant.project_retention_seconds,
+        file_count=len(refs),
     )
-    manifest = Manifest(project_id=record.project_id, version=1, document=request.document, files=tuple(refs),
-                        held=tuple(r.file_id for r in refs))
+    manifest = Manifest(
+        project_id=record.project_id,
+        version=1,
+        document=request.document,
+        files=tuple(refs),
+        held=tuple(r.file_id for r in refs),
+    )
     record = ctx.projects.create(record, manifest, now)
     logger.info("project created", project_id=record.project_id, files=len(refs))
     return project_view(record, manifest, ctx)
@@ -82,8 +94,9 @@ def find_own_project(principal: Principal, project_id: str, ctx: ProjectContext,
     return _own_live(principal, project_id, ctx.projects.get(principal.tenant_id, project_id), now)
 
 
-def load_own_project(principal: Principal, project_id: str, ctx: ProjectContext,
-                     now: float) -> tuple[ProjectRecord, Manifest]:
+def load_own_project(
+    principal: Principal, project_id: str, ctx: ProjectContext, now: float
+) -> tuple[ProjectRecord, Manifest]:
     """The caller's live project and its current version (one GetItem, one S3 GET); else 404."""
     if not ids.is_id(project_id):
         raise NotFound(f"project {project_id} not found")
@@ -99,8 +112,14 @@ def _own_live(principal: Principal, project_id: str, record: ProjectRecord | Non
     return record
 
 
-def get_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int,
-                files_cursor: str | None = None, if_none_match: str | None = None) -> ProjectView | ProjectRecord:
+def get_project(
+    principal: Principal,
+    project_id: str,
+    ctx: ProjectContext,
+    now: int,
+    files_cursor: str | None = None,
+    if_none_match: str | None = None,
+) -> ProjectView | ProjectRecord:
     """The project with its document and a page of its files with download URLs; with If-None-Match
     naming its current version, only its record (one GetItem, no document read, no URL signed): the
     caller answers 304."""
@@ -122,15 +141,19 @@ def _extended(project: ProjectRecord, ctx: ProjectContext, now: int) -> ProjectR
     return project
 
 
-def project_view(record: ProjectRecord, manifest: Manifest, ctx: ProjectContext,
-                 files_cursor: str | None = None) -> ProjectView:
+def project_view(
+    record: ProjectRecord, manifest: Manifest, ctx: ProjectContext, files_cursor: str | None = None
+) -> ProjectView:
     """The project with its document and a page of its files (the first, or the one files_cursor names)
     with download URLs."""
     start = files_offset(files_cursor, record.version, len(manifest.files))
     end = start + FILES_PAGE_SIZE
-    return ProjectView(**ProjectSummary.of(record).model_dump(), document=manifest.document,
-                       files=file_views(manifest.files[start:end], ctx),
-                       files_next_cursor=next_files_cursor(record.version, end, len(manifest.files)))
+    return ProjectView(
+        **ProjectSummary.of(record).model_dump(),
+        document=manifest.document,
+        files=file_views(manifest.files[start:end], ctx),
+        files_next_cursor=next_files_cursor(record.version, end, len(manifest.files)),
+    )
 
 
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -158,8 +181,11 @@ def files_offset(cursor: str | None, version: int, total: int) -> int:
     if match is None or not 0 < int(match[2]) < total:
         raise InvalidCursor("filesCursor is not one this API issued for this list")
     if int(match[1]) != version:
-        raise Conflict(f"the files cursor is of version {match[1]}, the project is at {version}; "
-                       "load it again without filesCursor", details={"currentVersion": version})
+        raise Conflict(
+            f"the files cursor is of version {match[1]}, the project is at {version}; "
+            "load it again without filesCursor",
+            details={"currentVersion": version},
+        )
     return int(match[2])
 
 
@@ -172,30 +198,46 @@ def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -
         previews = None
         if ref.preview_status is PreviewStatus.READY:
             previews = preview_views(ctx.bucket, ref.object_key, ref.previews, seconds)
-        url = ctx.bucket.presign_download(ref.object_key, expires_in=seconds, filename=ref.filename,
-                                          content_type=ref.content_type)
+        url = ctx.bucket.presign_download(
+            ref.object_key, expires_in=seconds, filename=ref.filename, content_type=ref.content_type
+        )
         views.append(ProjectFileView.of(ref, url, previews))
     return views
 
 
-def update_project(principal: Principal, project_id: str, request: ProjectInput, if_match: str | None,
-                   ctx: ProjectContext, now: int) -> ProjectView:
+def update_project(
+    principal: Principal, project_id: str, request: ProjectInput, if_match: str | None, ctx: ProjectContext, now: int
+) -> ProjectView:
     """Save the next version if If-Match names the current one (else 412); see imagestore.data.projects."""
     principal.require_full_user()
     expected = parse_if_match(if_match)
     current, manifest = load_own_project(principal, project_id, ctx, now)
     if current.version != expected:
-        raise PreconditionFailed(f"project {project_id} is at version {current.version}, not {expected}",
-                                 details={"currentVersion": current.version})
+        raise PreconditionFailed(
+            f"project {project_id} is at version {current.version}, not {expected}",
+            details={"currentVersion": current.version},
+        )
     known = with_current_previews(manifest.known_files, request.file_ids, ctx, now)
-    fetched = {ref.file_id: ref for ref in
-               own_available_files(principal, [f for f in request.file_ids if f not in known], ctx, now)}
-    draft = Draft(name=request.name, product_type=request.product_type, document=request.document,
-                  files=[known.get(f) or fetched[f] for f in request.file_ids], saved_at=now,
-                  expires_at=now + ctx.tenant.project_retention_seconds)
+    fetched = {
+        ref.file_id: ref
+        for ref in own_available_files(principal, [f for f in request.file_ids if f not in known], ctx, now)
+    }
+    draft = Draft(
+        name=request.name,
+        product_type=request.product_type,
+        document=request.document,
+        files=[known.get(f) or fetched[f] for f in request.file_ids],
+        saved_at=now,
+        expires_at=now + ctx.tenant.project_retention_seconds,
+    )
     saved, saved_manifest = ctx.projects.save(current, manifest, draft, now)
-    logger.info("project saved", project_id=project_id, version=saved.version,
-                added=len(set(saved_manifest.held) - manifest.covered), released=len(saved_manifest.released))
+    logger.info(
+        "project saved",
+        project_id=project_id,
+        version=saved.version,
+        added=len(set(saved_manifest.held) - manifest.covered),
+        released=len(saved_manifest.released),
+    )
     return project_view(saved, saved_manifest, ctx)
 
 
@@ -205,8 +247,9 @@ def update_project(principal: Principal, project_id: str, request: ProjectInput,
 PREVIEWS_DUE_SECONDS = 3600
 
 
-def with_current_previews(known: dict[str, FileRef], file_ids: list[str], ctx: ProjectContext,
-                          now: int) -> dict[str, FileRef]:
+def with_current_previews(
+    known: dict[str, FileRef], file_ids: list[str], ctx: ProjectContext, now: int
+) -> dict[str, FileRef]:
     """The known files a save keeps, those taken while their previews were pending (and completed less
     than PREVIEWS_DUE_SECONDS ago) brought up to date: one BatchGetItem per 100 of them, so a save
     pays for recently uploaded images only, and the saved manifest carries their previews."""
@@ -223,17 +266,22 @@ def with_current_previews(known: dict[str, FileRef], file_ids: list[str], ctx: P
 
 
 def _previews_due(ref: FileRef, now: int) -> bool:
-    return (ref.preview_status is PreviewStatus.PENDING and ref.completed_at is not None
-            and now - ref.completed_at < PREVIEWS_DUE_SECONDS)
+    return (
+        ref.preview_status is PreviewStatus.PENDING
+        and ref.completed_at is not None
+        and now - ref.completed_at < PREVIEWS_DUE_SECONDS
+    )
 
 
-def delete_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int,
-                   webhooks: WebhookBus | None = None) -> None:
+def delete_project(
+    principal: Principal, project_id: str, ctx: ProjectContext, now: int, webhooks: WebhookBus | None = None
+) -> None:
     """Hide the project at once; the sweep releases its files and removes it (imagestore.data.projects).
     The tenant's `project.deleted` webhook event follows."""
     principal.require_full_user()
     project = find_own_project(principal, project_id, ctx, now)
     ctx.projects.mark_deleted(project, now)
-    webhook_events.emit(webhooks, webhook_events.project_deleted(principal.tenant_id, principal.user_id,
-                                                                 project_id, now))
+    webhook_events.emit(
+        webhooks, webhook_events.project_deleted(principal.tenant_id, principal.user_id, project_id, now)
+    )
     logger.info("project deleted", project_id=project_id)

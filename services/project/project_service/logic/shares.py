@@ -51,8 +51,9 @@ def share_url(ctx: ShareContext, token: str) -> str:
     return link_from_template(ctx.project.tenant.share_url_template or LOCAL_SHARE_URL, ctx.public_base_url, token)
 
 
-def create_share(principal: Principal, project_id: str, request: ShareInput, ctx: ShareContext,
-                 now: int) -> ShareCreated:
+def create_share(
+    principal: Principal, project_id: str, request: ShareInput, ctx: ShareContext, now: int
+) -> ShareCreated:
     """A new share of the caller's live project (404 otherwise)."""
     principal.require_full_user()
     if not ids.is_id(project_id):
@@ -60,14 +61,24 @@ def create_share(principal: Principal, project_id: str, request: ShareInput, ctx
     days = min(request.expires_in_days, ctx.project.tenant.share_max_days)
     token = ids.new_capability_token()
     record = ShareRecord(
-        tenant_id=principal.tenant_id, owner_id=principal.user_id, project_id=project_id, share_id=ids.new_id(),
-        token_hash=ids.hash_token(token), mode=ShareMode(request.mode), created_at=now,
+        tenant_id=principal.tenant_id,
+        owner_id=principal.user_id,
+        project_id=project_id,
+        share_id=ids.new_id(),
+        token_hash=ids.hash_token(token),
+        mode=ShareMode(request.mode),
+        created_at=now,
         expires_at=now + days * DAY,
     )
     ctx.shares.add_share(record, now)
     logger.info("project shared", project_id=project_id, share_id=record.share_id, mode=record.mode.value)
-    return ShareCreated(share_id=record.share_id, token=token, url=share_url(ctx, token), mode=record.mode.value,
-                        expires_at=iso(from_epoch(record.expires_at)))
+    return ShareCreated(
+        share_id=record.share_id,
+        token=token,
+        url=share_url(ctx, token),
+        mode=record.mode.value,
+        expires_at=iso(from_epoch(record.expires_at)),
+    )
 
 
 def revoke_share(principal: Principal, project_id: str, share_id: str, ctx: ShareContext) -> None:
@@ -81,21 +92,33 @@ def revoke_share(principal: Principal, project_id: str, share_id: str, ctx: Shar
     logger.info("share revoked", project_id=project_id, share_id=share_id)
 
 
-def list_shares(principal: Principal, project_id: str, ctx: ShareContext, now: int, *, limit: int,
-                cursor: str | None) -> SharePage:
+def list_shares(
+    principal: Principal, project_id: str, ctx: ShareContext, now: int, *, limit: int, cursor: str | None
+) -> SharePage:
     """The live shares of the caller's live project (404 otherwise), a page at a time."""
     principal.require_full_user()
     record = ctx.project.projects.get(principal.tenant_id, project_id) if ids.is_id(project_id) else None
     if record is None or record.user_id != principal.user_id or not record.is_live(now):
         raise NotFound(f"project {project_id} not found")
     page = ctx.shares.list_project_shares(principal.tenant_id, project_id, limit=limit, cursor=cursor)
-    return SharePage(items=[ShareView(share_id=s.share_id, mode=s.mode.value, created_at=iso(from_epoch(s.created_at)),
-                                      expires_at=iso(from_epoch(s.expires_at)))
-                            for s in page.items if s.is_live(now)], next_cursor=page.next_cursor)
+    return SharePage(
+        items=[
+            ShareView(
+                share_id=s.share_id,
+                mode=s.mode.value,
+                created_at=iso(from_epoch(s.created_at)),
+                expires_at=iso(from_epoch(s.expires_at)),
+            )
+            for s in page.items
+            if s.is_live(now)
+        ],
+        next_cursor=page.next_cursor,
+    )
 
 
-def resolve_share(principal: Principal, token: str, ctx: ShareContext,
-                  now: int) -> tuple[ShareRecord, ProjectRecord, Manifest]:
+def resolve_share(
+    principal: Principal, token: str, ctx: ShareContext, now: int
+) -> tuple[ShareRecord, ProjectRecord, Manifest]:
     """The live share a token names in the caller's tenant, and its live project's current version:
     one GetItem for the share, one for the project, one S3 GET."""
     principal.require_full_user()
@@ -110,12 +133,16 @@ def resolve_share(principal: Principal, token: str, ctx: ShareContext,
     return share, loaded[0], loaded[1]
 
 
-def view_share(principal: Principal, token: str, ctx: ShareContext, now: int,
-               files_cursor: str | None = None) -> SharedProjectView:
+def view_share(
+    principal: Principal, token: str, ctx: ShareContext, now: int, files_cursor: str | None = None
+) -> SharedProjectView:
     share, project, manifest = resolve_share(principal, token, ctx, now)
-    return SharedProjectView(share_id=share.share_id, mode=share.mode.value,
-                             expires_at=iso(from_epoch(share.expires_at)),
-                             project=projects.project_view(project, manifest, ctx.project, files_cursor))
+    return SharedProjectView(
+        share_id=share.share_id,
+        mode=share.mode.value,
+        expires_at=iso(from_epoch(share.expires_at)),
+        project=projects.project_view(project, manifest, ctx.project, files_cursor),
+    )
 
 
 def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) -> ProjectView:
@@ -125,21 +152,39 @@ def copy_share(principal: Principal, token: str, ctx: ShareContext, now: int) ->
         if share.mode is not ShareMode.COPY:
             raise Forbidden("this share allows viewing only, not copying")
         record = ProjectRecord(
-            tenant_id=principal.tenant_id, user_id=principal.user_id, project_id=ids.new_id(), name=original.name,
-            product_type=original.product_type, version=1, created_at=now, saved_at=now,
-            expires_at=now + ctx.project.tenant.project_retention_seconds, file_count=len(manifest.files),
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            project_id=ids.new_id(),
+            name=original.name,
+            product_type=original.product_type,
+            version=1,
+            created_at=now,
+            saved_at=now,
+            expires_at=now + ctx.project.tenant.project_retention_seconds,
+            file_count=len(manifest.files),
             base_project_id=original.project_id,
         )
-        copy_manifest = Manifest(project_id=record.project_id, version=1, document=manifest.document,
-                                 files=manifest.files, base_files=manifest.files)
+        copy_manifest = Manifest(
+            project_id=record.project_id,
+            version=1,
+            document=manifest.document,
+            files=manifest.files,
+            base_files=manifest.files,
+        )
         try:
-            record = ctx.project.projects.create(record, copy_manifest, now,
-                                                 pin=ctx.project.projects.pin_operations(original, record.pk, now))
+            record = ctx.project.projects.create(
+                record, copy_manifest, now, pin=ctx.project.projects.pin_operations(original, record.pk, now)
+            )
         except Conflict:
             if attempt + 1 == COPY_ATTEMPTS:
                 raise
             continue  # the original was saved meanwhile: copy its new version
-        logger.info("project copied", source_project_id=original.project_id, project_id=record.project_id,
-                    share_id=share.share_id, files=len(manifest.files))
+        logger.info(
+            "project copied",
+            source_project_id=original.project_id,
+            project_id=record.project_id,
+            share_id=share.share_id,
+            files=len(manifest.files),
+        )
         return projects.project_view(record, copy_manifest, ctx.project)
     raise AssertionError("unreachable")

@@ -69,8 +69,9 @@ def fan_out(event: WebhookEvent, ctx: DeliveryContext, now: int) -> Outcome:
     return Outcome(done=True, fanned_out=len(targets))
 
 
-def deliver(event: WebhookEvent, endpoint_id: str, attempt: int, replay: bool, ctx: DeliveryContext,
-            now: int) -> Outcome:
+def deliver(
+    event: WebhookEvent, endpoint_id: str, attempt: int, replay: bool, ctx: DeliveryContext, now: int
+) -> Outcome:
     """One attempt to deliver event to the endpoint; the attempt is logged. An endpoint that is gone or
     disabled takes nothing (done)."""
     endpoint = ctx.store.endpoint(event.tenantId, endpoint_id, consistent=False)
@@ -81,22 +82,42 @@ def deliver(event: WebhookEvent, endpoint_id: str, attempt: int, replay: bool, c
     # The timestamp receivers check against their own clock: the wall clock, not the local stack's moved one.
     headers = webhook_signing.signed_headers(endpoint.signing_secrets(now), event.id, int(time.time()), body)
     result = post(endpoint.url, body, headers, ctx.policy, ctx.resolver)
-    ctx.store.add_attempt(event.tenantId, AttemptRecord(
-        attemptId=ids.new_id(), endpointId=endpoint_id, eventId=event.id, eventType=event.type, attempt=attempt,
-        at=now, ok=result.ok, status=result.status, error=result.error, latencyMs=result.latency_ms, replay=replay),
-        int(time.time() * 1000))
+    ctx.store.add_attempt(
+        event.tenantId,
+        AttemptRecord(
+            attemptId=ids.new_id(),
+            endpointId=endpoint_id,
+            eventId=event.id,
+            eventType=event.type,
+            attempt=attempt,
+            at=now,
+            ok=result.ok,
+            status=result.status,
+            error=result.error,
+            latencyMs=result.latency_ms,
+            replay=replay,
+        ),
+        int(time.time() * 1000),
+    )
     if result.ok:
         if endpoint.failingSince is not None:
             ctx.store.clear_failure(event.tenantId, endpoint_id)
         return Outcome(done=True, delivered=True)
-    logger.info("webhook delivery failed", endpoint_id=endpoint_id, event_id=event.id, attempt=attempt,
-                status=result.status, error=result.error)
+    logger.info(
+        "webhook delivery failed",
+        endpoint_id=endpoint_id,
+        event_id=event.id,
+        attempt=attempt,
+        status=result.status,
+        error=result.error,
+    )
     failing_since = ctx.store.record_failure(event.tenantId, endpoint_id, now)
     if failing_since is not None and now - failing_since >= ctx.disable_after_seconds:
         disabled = ctx.store.disable(event.tenantId, endpoint_id, now)
         if disabled:
-            logger.warning("webhook endpoint disabled: failing since", endpoint_id=endpoint_id,
-                           failing_since=failing_since)
+            logger.warning(
+                "webhook endpoint disabled: failing since", endpoint_id=endpoint_id, failing_since=failing_since
+            )
         return Outcome(done=True, disabled=disabled)
     return Outcome(done=False, retry_in=backoff_seconds(attempt, ctx.retry_base_seconds))
 
@@ -105,5 +126,6 @@ def handle_message(body: dict[str, Any], attempt: int, ctx: DeliveryContext, now
     """A queue message: an EventBridge event (fan out) or a delivery {endpointId, event, replay?}."""
     if "detail-type" in body:
         return fan_out(WebhookEvent.model_validate(body["detail"]), ctx, now)
-    return deliver(WebhookEvent.model_validate(body["event"]), str(body["endpointId"]), attempt,
-                   bool(body.get("replay")), ctx, now)
+    return deliver(
+        WebhookEvent.model_validate(body["event"]), str(body["endpointId"]), attempt, bool(body.get("replay")), ctx, now
+    )

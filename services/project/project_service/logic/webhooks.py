@@ -49,14 +49,20 @@ def _require_webhooks_scope(principal: Principal) -> None:
 
 def endpoint_view(record: EndpointRecord) -> WebhookEndpointView:
     return WebhookEndpointView(
-        endpoint_id=record.endpointId, url=record.url, event_types=list(record.eventTypes),
-        description=record.description, status=record.status, created_at=iso(from_epoch(record.createdAt)),
+        endpoint_id=record.endpointId,
+        url=record.url,
+        event_types=list(record.eventTypes),
+        description=record.description,
+        status=record.status,
+        created_at=iso(from_epoch(record.createdAt)),
         failing_since=iso(from_epoch(record.failingSince)) if record.failingSince else None,
-        disabled_at=iso(from_epoch(record.disabledAt)) if record.disabledAt else None)
+        disabled_at=iso(from_epoch(record.disabledAt)) if record.disabledAt else None,
+    )
 
 
-def register_endpoint(principal: Principal, request: WebhookEndpointInput, ctx: WebhookContext,
-                      now: int) -> WebhookEndpointCreated:
+def register_endpoint(
+    principal: Principal, request: WebhookEndpointInput, ctx: WebhookContext, now: int
+) -> WebhookEndpointCreated:
     _require_webhooks_scope(principal)
     try:
         check_endpoint_url(request.url, ctx.policy, ctx.resolver)
@@ -65,9 +71,15 @@ def register_endpoint(principal: Principal, request: WebhookEndpointInput, ctx: 
     if len(ctx.store.endpoints(principal.tenant_id)) >= MAX_ENDPOINTS:
         raise Conflict(f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
     secret = webhook_signing.new_secret()
-    record = EndpointRecord(tenantId=principal.tenant_id, endpointId=ids.new_id(), url=request.url,
-                            eventTypes=tuple(request.event_types), description=request.description,
-                            secrets=(SecretRecord(secret=secret, createdAt=now),), createdAt=now)
+    record = EndpointRecord(
+        tenantId=principal.tenant_id,
+        endpointId=ids.new_id(),
+        url=request.url,
+        eventTypes=tuple(request.event_types),
+        description=request.description,
+        secrets=(SecretRecord(secret=secret, createdAt=now),),
+        createdAt=now,
+    )
     ctx.store.add_endpoint(record)
     logger.info("webhook endpoint registered", endpoint_id=record.endpointId, event_types=record.eventTypes)
     return WebhookEndpointCreated(**endpoint_view(record).model_dump(), secret=secret)
@@ -120,10 +132,21 @@ def rotate_secret(principal: Principal, endpoint_id: str, ctx: WebhookContext, n
 
 def attempts(principal: Principal, endpoint_id: str, ctx: WebhookContext, limit: int) -> list[WebhookAttemptView]:
     _own_endpoint(principal, endpoint_id, ctx)
-    return [WebhookAttemptView(attempt_id=a.attemptId, event_id=a.eventId, event_type=a.eventType, attempt=a.attempt,
-                               at=iso(from_epoch(a.at)), ok=a.ok, status=a.status, error=a.error,
-                               latency_ms=a.latencyMs, replay=a.replay)
-            for a in ctx.store.attempts(principal.tenant_id, endpoint_id, limit)]
+    return [
+        WebhookAttemptView(
+            attempt_id=a.attemptId,
+            event_id=a.eventId,
+            event_type=a.eventType,
+            attempt=a.attempt,
+            at=iso(from_epoch(a.at)),
+            ok=a.ok,
+            status=a.status,
+            error=a.error,
+            latency_ms=a.latencyMs,
+            replay=a.replay,
+        )
+        for a in ctx.store.attempts(principal.tenant_id, endpoint_id, limit)
+    ]
 
 
 def _epoch(text: str, name: str) -> int:
@@ -136,8 +159,9 @@ def _epoch(text: str, name: str) -> int:
     return int(moment.timestamp())
 
 
-def replay(principal: Principal, endpoint_id: str, request: WebhookReplayInput, ctx: WebhookContext,
-           now: int) -> WebhookReplayView:
+def replay(
+    principal: Principal, endpoint_id: str, request: WebhookReplayInput, ctx: WebhookContext, now: int
+) -> WebhookReplayView:
     """Queue one event (eventId), or the events of a time range (since, until), for the endpoint again:
     the same event ids, delivered and retried as any delivery. Events are kept 30 days."""
     record = _own_endpoint(principal, endpoint_id, ctx)

@@ -20,7 +20,6 @@ from scheduler_service.logic.logout import end_session
 def handler(event: UserLoggedOutEvent, context: LambdaContext) -> dict[str, Any]:
     detail = event.detail
     logger.append_keys(tenant_id=detail.tenant_id, user_id=detail.user_id)
-    report = end_session(expiry_store(), detail.tenant_id, detail.user_id, detail.session_id,
-                         int(clock.now_epoch()))
+    report = end_session(expiry_store(), detail.tenant_id, detail.user_id, detail.session_id, int(clock.now_epoch()))
     metrics.add_metric(name="LogoutFilesRemoved", unit=MetricUnit.Count, value=report.files_removed)
     return report.dump()

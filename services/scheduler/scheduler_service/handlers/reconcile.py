@@ -20,6 +20,7 @@ from scheduler_service.models import ScheduledRun
 @event_parser(model=ScheduledRun)
 def handler(event: ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     report = reconcile(expiry_store(), int(clock.now_epoch()), pages=event.detail.pages)
-    metrics.add_metric(name="OrphansDeleted", unit=MetricUnit.Count,
-                       value=report.orphans_deleted + report.documents_deleted)
+    metrics.add_metric(
+        name="OrphansDeleted", unit=MetricUnit.Count, value=report.orphans_deleted + report.documents_deleted
+    )
     return report.dump()

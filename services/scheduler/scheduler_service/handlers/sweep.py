@@ -41,15 +41,23 @@ def fan_out(detail: RunOptions, context: LambdaContext, now: int) -> dict[str, A
 
 def sweep_group(detail: RunOptions, context: LambdaContext, now: int) -> dict[str, Any]:
     ctx = sweep_context()
-    budget = Budget(max_entries=detail.max_entries, remaining_ms=context.get_remaining_time_in_millis,
-                    reserve_ms=min(30_000, context.get_remaining_time_in_millis() // 5))
+    budget = Budget(
+        max_entries=detail.max_entries,
+        remaining_ms=context.get_remaining_time_in_millis,
+        reserve_ms=min(30_000, context.get_remaining_time_in_millis() // 5),
+    )
     shards = run_shards(ctx.shards, detail.group, detail.groups, now)
     if not shards:
-        logger.warning("this group has no expiry shard: more groups than shards", group=detail.group,
-                       groups=detail.groups, shards=ctx.shards)
+        logger.warning(
+            "this group has no expiry shard: more groups than shards",
+            group=detail.group,
+            groups=detail.groups,
+            shards=ctx.shards,
+        )
     report = sweep(ctx, now, budget, shards)
-    follow = next_run(detail.group, detail.groups, detail.until, detail.hop, detail.max_entries, report,
-                      int(clock.now_epoch()))
+    follow = next_run(
+        detail.group, detail.groups, detail.until, detail.hop, detail.max_entries, report, int(clock.now_epoch())
+    )
     continued = False
     if follow is not None:
         try:
@@ -61,16 +69,18 @@ def sweep_group(detail: RunOptions, context: LambdaContext, now: int) -> dict[st
     # 1 when the group's last run of the period ended with due entries left (its budget or its time spent,
     # and no next run): removals are falling behind; SweepBehindAlarm fires when that lasts an hour. A run
     # that started its group's next one counts 0: the group is still at work within its period.
-    metrics.add_metric(name="SweepRunsIncomplete", unit=MetricUnit.Count,
-                       value=0 if report.complete or continued else 1)
+    metrics.add_metric(
+        name="SweepRunsIncomplete", unit=MetricUnit.Count, value=0 if report.complete or continued else 1
+    )
     out = report.dump()
     if not continued:
         # The group's last run of the period: what it leaves due (summed over the groups: the backlog).
         backlog = Backlog() if report.complete else measure_backlog(ctx, shards, now)
         metrics.add_metric(name="SweepBacklog", unit=MetricUnit.Count, value=backlog.entries)
         metrics.add_metric(name="SweepBacklogAgeSeconds", unit=MetricUnit.Seconds, value=backlog.age(now))
-        out.update(backlog=backlog.entries, backlog_counted_all=backlog.counted_all,
-                   backlog_age_seconds=backlog.age(now))
+        out.update(
+            backlog=backlog.entries, backlog_counted_all=backlog.counted_all, backlog_age_seconds=backlog.age(now)
+        )
     out.update(continued=continued, hop=detail.hop)
     logger.info("sweep finished", group=detail.group, groups=detail.groups, shards=len(shards), **out)
     return out

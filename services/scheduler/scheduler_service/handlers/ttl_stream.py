@@ -24,8 +24,10 @@ def handler(event: DynamoDBStreamModel, context: LambdaContext) -> dict[str, Any
     removed_by_ttl = [
         dict(record.dynamodb.OldImage)  # type: ignore[arg-type]
         for record in event.Records
-        if record.eventName == "REMOVE" and record.userIdentity is not None
-        and record.userIdentity.principalId == TTL_PRINCIPAL and isinstance(record.dynamodb.OldImage, dict)
+        if record.eventName == "REMOVE"
+        and record.userIdentity is not None
+        and record.userIdentity.principalId == TTL_PRINCIPAL
+        and isinstance(record.dynamodb.OldImage, dict)
     ]
     objects = clean_up_after_ttl(removed_by_ttl, expiry_store(), factory.holder_store(), int(clock.now_epoch()))
     metrics.add_metric(name="TtlObjectsDeleted", unit=MetricUnit.Count, value=objects)

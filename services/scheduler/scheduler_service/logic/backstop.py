@@ -17,14 +17,19 @@ ORPHAN_GRACE_SECONDS = 86400  # an object without an item is left alone this lon
 RECONCILE_PAGES = 10  # ListObjectsV2 pages (1,000 keys each) per reconciliation run
 
 
-def clean_up_after_ttl(old_images: Iterable[Mapping[str, Any]], expiry: ExpiryStore, holders: HolderStore,
-                       now: int) -> int:
+def clean_up_after_ttl(
+    old_images: Iterable[Mapping[str, Any]], expiry: ExpiryStore, holders: HolderStore, now: int
+) -> int:
     """For items TTL deleted: the file's object; a partition's remaining items, hold links released;
     documents and companion items. Raises Throttled when an object could not be deleted (the stream
     batch is then retried). Returns how many images' objects were deleted."""
     images = list(old_images)
-    objects = [key for i in images if i.get("entity") == "file"
-               for key in keys.image_object_keys(keys.object_key(i["tenantId"], i["userId"], i["fileId"]))]
+    objects = [
+        key
+        for i in images
+        if i.get("entity") == "file"
+        for key in keys.image_object_keys(keys.object_key(i["tenantId"], i["userId"], i["fileId"]))
+    ]
     if objects:
         failed = expiry.bucket.delete_objects(objects).failed
         if failed:
@@ -59,8 +64,14 @@ class ReconcileReport:
         return dict(self.__dict__)
 
 
-def reconcile(expiry: ExpiryStore, now: int, *, pages: int = RECONCILE_PAGES, page_size: int = 1000,
-              grace_seconds: int = ORPHAN_GRACE_SECONDS) -> ReconcileReport:
+def reconcile(
+    expiry: ExpiryStore,
+    now: int,
+    *,
+    pages: int = RECONCILE_PAGES,
+    page_size: int = 1000,
+    grace_seconds: int = ORPHAN_GRACE_SECONDS,
+) -> ReconcileReport:
     """Page through the bucket from where the last run stopped and delete, among the objects older
     than the grace period:
     - image objects (keys.parse_object_key) whose file item does not exist;

@@ -17,8 +17,12 @@ def expiry_store() -> ExpiryStore:
 
 def sweep_context() -> SweepContext:
     settings = get_settings()
-    return SweepContext(expiry=expiry_store(), holders=factory.holder_store(), tenant=tenants.tenant_settings,
-                        shards=settings.expiry_shards)
+    return SweepContext(
+        expiry=expiry_store(),
+        holders=factory.holder_store(),
+        tenant=tenants.tenant_settings,
+        shards=settings.expiry_shards,
+    )
 
 
 def function_invoker() -> FunctionInvoker:

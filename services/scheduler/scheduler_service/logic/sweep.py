@@ -61,8 +61,9 @@ def file_action(record: FileRecord, now: int, upload_url_seconds: int) -> tuple[
     if record.expires_at <= now:
         return FileAction.REMOVE_EXPIRED, now
     if record.status is FileStatus.PENDING:
-        deadline = abandoned_due(record.created_at, upload_url_seconds, record.expires_at,
-                                 multipart=record.multipart_upload_id is not None)
+        deadline = abandoned_due(
+            record.created_at, upload_url_seconds, record.expires_at, multipart=record.multipart_upload_id is not None
+        )
         if deadline <= now:
             return FileAction.REMOVE_ABANDONED, now
         return FileAction.REFILE, deadline
@@ -120,18 +121,20 @@ def run_shards(shards: int, group: int, groups: int, now: int) -> list[int]:
 
 def group_runs(groups: int, now: int, period_seconds: int, max_entries: int) -> list[dict[str, Any]]:
     """The events of one period's runs: one per group, each allowed to go on until the next period."""
-    return [{"detail": {"group": group, "groups": groups, "until": now + period_seconds,
-                        "maxEntries": max_entries}} for group in range(groups)]
+    return [
+        {"detail": {"group": group, "groups": groups, "until": now + period_seconds, "maxEntries": max_entries}}
+        for group in range(groups)
+    ]
 
 
-def next_run(group: int, groups: int, until: int | None, hop: int, max_entries: int, report: SweepReport,
-             now: int) -> dict[str, Any] | None:
+def next_run(
+    group: int, groups: int, until: int | None, hop: int, max_entries: int, report: SweepReport, now: int
+) -> dict[str, Any] | None:
     """The event of the group's next run when this one stopped with due entries left and its period is
     not over (until); None when the group is done for this period (or the run was invoked by hand)."""
     if report.complete or until is None or now >= until:
         return None
-    return {"detail": {"group": group, "groups": groups, "until": until, "hop": hop + 1,
-                       "maxEntries": max_entries}}
+    return {"detail": {"group": group, "groups": groups, "until": until, "hop": hop + 1, "maxEntries": max_entries}}
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def sweep(ctx: SweepContext, now: int, budget: Budget, shards: Sequence[int] | N
         report.complete = False
         return report
     remaining = budget.max_entries - budget.used
-    wave = order[:max(1, min(len(order), remaining))]
+    wave = order[: max(1, min(len(order), remaining))]
     limit = max(1, min(PAGE, remaining // len(wave)))
     with ThreadPoolExecutor(min(READERS, len(wave))) as pool:
         first_pages = list(pool.map(lambda shard: ctx.expiry.due(shard, now, limit=limit), wave))
@@ -202,15 +205,16 @@ def sweep(ctx: SweepContext, now: int, budget: Budget, shards: Sequence[int] | N
         take(entries)
         if start is not None:
             more.append((shard, start))
-    more.extend((shard, None) for shard in order[len(wave):])
+    more.extend((shard, None) for shard in order[len(wave) :])
     for shard, start in more:
         while True:
             if budget.spent():
                 report.complete = False
                 sweep_entries(ctx, collected, now, report)
                 return report
-            entries, start = ctx.expiry.due(shard, now, limit=max(1, min(PAGE, budget.max_entries - budget.used)),
-                                            start=start)
+            entries, start = ctx.expiry.due(
+                shard, now, limit=max(1, min(PAGE, budget.max_entries - budget.used)), start=start
+            )
             take(entries)
             if start is None:
                 break
@@ -237,8 +241,9 @@ def sweep_entries(ctx: SweepContext, entries: Sequence[DueEntry], now: int, repo
         sweep_files(ctx, ctx.expiry.read_files(_unique(file_keys)), now, report)
 
 
-def remove_expired_partition(ctx: SweepContext, pk: str, now: int, report: SweepReport,
-                             depth: int = 0) -> list[dict[str, str]]:
+def remove_expired_partition(
+    ctx: SweepContext, pk: str, now: int, report: SweepReport, depth: int = 0
+) -> list[dict[str, str]]:
     """Remove a holder (or a share token, a mobile upload) if it is still expired; the keys of the
     files it released. A deleted project it unpinned is looked at in the same run (and so on down
     a chain of copies, to a bounded depth), so that what it released goes in this run too."""
@@ -293,8 +298,9 @@ def sweep_files(ctx: SweepContext, records: Iterable[FileRecord], now: int, repo
     report.removed_file_ids.extend(r.file_id for r in removal.removed)
     report.left_for_next_run += len(removal.failed)
     if removal.failed:
-        logger.warning("files left for the next run", count=len(removal.failed),
-                       file_ids=[r.file_id for r in removal.failed[:20]])
+        logger.warning(
+            "files left for the next run", count=len(removal.failed), file_ids=[r.file_id for r in removal.failed[:20]]
+        )
 
 
 def _unique(file_keys: Iterable[dict[str, str]]) -> list[dict[str, str]]:
