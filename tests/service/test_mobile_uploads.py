@@ -25,10 +25,21 @@ ALICE = Principal("shop-a", "alice", "s1")
 BOB = Principal("shop-a", "bob", "s9")
 MALLORY = Principal("shop-b", "alice", "s1")  # same user id, other tenant
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/{method}/{path}"
+# A phone uploads one by one, in batches or in parts (each ticket counted against its mobile upload).
 PHONE_ROUTES = {
-    "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/uploads",
-    "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/uploads/*/complete",
-    "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/mobile-uploads/*/session",
+    f"arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/{route}"
+    for route in (
+        "POST/uploads",
+        "POST/uploads/*/complete",
+        "POST/upload-batches",
+        "POST/upload-batches/complete",
+        "POST/multipart-uploads",
+        "POST/multipart-uploads/*/parts",
+        "GET/multipart-uploads/*/parts",
+        "POST/multipart-uploads/*/complete",
+        "DELETE/multipart-uploads/*",
+        "GET/mobile-uploads/*/session",
+    )
 }
 
 
@@ -431,3 +442,26 @@ def test_the_qr_png_needs_the_uploads_own_token(aws: Aws, handlers: dict[str, An
     assert base64.b64decode(response["body"]).startswith(b"\x89PNG\r\n\x1a\n")
     assert qr(None)["statusCode"] == 400
     assert qr(other["token"])["statusCode"] == 403
+
+
+def test_a_phones_batch_counts_each_ticket_against_its_mobile_upload(aws: Aws, handlers: dict[str, Any]) -> None:
+    phone = phone_of(open_mobile_upload(max_files=2))
+    files = [{"filename": f"p{n}.jpg", "contentType": "image/jpeg", "sizeBytes": 1000} for n in range(3)]
+
+    status, body = call(
+        handlers["uploads"], api_event("POST", "/upload-batches", principal=phone, body={"files": files})
+    )
+
+    assert status == 200
+    assert [item["status"] for item in body["items"]] == [201, 201, 409]
+    assert body["items"][2]["error"]["code"] == "mobile_upload_full"
+    status, body = call(
+        handlers["uploads"],
+        api_event(
+            "POST",
+            "/multipart-uploads",
+            principal=phone,
+            body={"filename": "big.jpg", "contentType": "image/jpeg", "sizeBytes": 20 * 1024 * 1024},
+        ),
+    )
+    assert status == 409 and body["error"]["code"] == "mobile_upload_full"
