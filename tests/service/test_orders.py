@@ -398,6 +398,8 @@ def test_a_resubmission_gives_the_lab_urls_that_download_the_frozen_images(
     (event,) = lab_queue()
     assert event["source"] == "imagestore.orders" and event["detail-type"] == "OrderResubmitted"
     assert event["detail"]["orderId"] == order["orderId"] and event["detail"]["fileCount"] == 1
+    assert sent["fileCount"] == 1 and sent["manifestComplete"] is True
+    assert json.loads(requests.get(sent["manifestUrl"], timeout=10).content)["manifest"] == sent["manifest"]
     assert json.loads(requests.get(event["detail"]["manifestUrl"], timeout=10).content)["manifest"] == sent["manifest"]
 
 
@@ -422,3 +424,22 @@ def test_placing_an_order_costs_a_bounded_number_of_requests(aws: Aws, projects:
         "s3.PutObject": 2,  # per ordered project: the frozen document and manifest
         "dynamodb.TransactWriteItems": 1,  # the order, its reference, frozen projects and pins: nothing per file
     }
+
+
+def test_a_resubmission_of_many_files_answers_the_first_ones_and_links_the_whole_manifest(
+    aws: Aws, projects: Any, carts: Any, orders: Any, lab_queue: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order's files are unbounded in an answer (projects x files): the answer lists a bounded first part."""
+    from project_service.logic import orders as order_logic
+
+    monkeypatch.setattr(order_logic, "MANIFEST_INLINE_ENTRIES", 2)
+    files = [stored_file(ALICE, jpeg((20 + n, 20))).file_id for n in range(3)]
+    _, order = place(orders, [add_to_cart(carts, save(projects, files)["projectId"])])
+
+    status, sent = resubmit(orders, order["orderId"])
+
+    assert status == 202, sent
+    assert [m["fileId"] for m in sent["manifest"]] == files[:2]
+    assert sent["fileCount"] == 3 and sent["manifestComplete"] is False
+    whole = json.loads(requests.get(sent["manifestUrl"], timeout=10).content)
+    assert [m["fileId"] for m in whole["manifest"]] == files and whole["manifestComplete"] is True

@@ -283,9 +283,16 @@ class ResubmissionView(ApiModel):
     resubmission_id: str
     order_id: str
     external_order_ref: str
-    manifest: list[ManifestEntry]
+    manifest: list[ManifestEntry] = Field(
+        description="the order's files; in an answer at most the first 500 (all of them at manifestUrl)"
+    )
     documents: list[ManifestDocument]
     expires_at: str
+    file_count: int = Field(description="how many files the whole manifest lists")
+    manifest_complete: bool = Field(description="whether `manifest` lists every file (else fetch manifestUrl)")
+    manifest_url: str | None = Field(
+        default=None, description="presigned GET of the whole manifest (this object, every file) until expiresAt"
+    )
 
 
 # --- webhooks ---------------------------------------------------------------------------------------

@@ -54,6 +54,9 @@ from project_service.models import (
 FREEZE_ATTEMPTS = 3
 # SigV4 presigned URLs are valid for 7 days at most (and no longer than the signing credentials).
 LAB_URL_SECONDS = 7 * 86400
+# Manifest entries a resubmission answers inline (each up to ~6 KB: a presigned URL with a long name); the
+# whole manifest is at its presigned manifestUrl, so the answer stays far under Lambda's 6 MB.
+MANIFEST_INLINE_ENTRIES = 500
 
 
 @dataclass(frozen=True)
@@ -409,9 +412,12 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
         manifest=manifest,
         documents=documents,
         expires_at=iso(from_epoch(now + seconds)),
+        file_count=len(manifest),
+        manifest_complete=True,
     )
     manifest_key = keys.order_manifest_key(order.tenant_id, order.order_id, resubmission_id)
     bucket.put_document(manifest_key, view.model_dump_json(by_alias=True).encode())
+    manifest_url = bucket.presign_download(manifest_key, expires_in=seconds)
     ctx.orders.add_resubmission(order, resubmission_id, manifest_key, now)
     ctx.events.order_resubmitted(
         {
@@ -422,7 +428,7 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
             "resubmissionId": resubmission_id,
             "fileCount": len(manifest),
             "expiresAt": view.expires_at,
-            "manifestUrl": bucket.presign_download(manifest_key, expires_in=seconds),
+            "manifestUrl": manifest_url,
         }
     )
     webhook_events.emit(
@@ -438,4 +444,10 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
         ),
     )
     logger.info("order resubmitted", order_id=order.order_id, resubmission_id=resubmission_id, files=len(manifest))
-    return view
+    return view.model_copy(
+        update={
+            "manifest": manifest[:MANIFEST_INLINE_ENTRIES],
+            "manifest_complete": len(manifest) <= MANIFEST_INLINE_ENTRIES,
+            "manifest_url": manifest_url,
+        }
+    )
