@@ -30,8 +30,9 @@ from tests.support.scheduler import run_sweep
 ALICE = Principal("shop-a", "alice", "s1")
 
 
-def new_project(files: list[FileRecord], now: int) -> tuple[ProjectRecord, Manifest]:
-    record = ProjectRecord(
+def book_record(now: int) -> ProjectRecord:
+    """Alice's version-1 photo book, not yet stored."""
+    return ProjectRecord(
         tenant_id="shop-a",
         user_id="alice",
         project_id=ids.new_id(),
@@ -42,6 +43,10 @@ def new_project(files: list[FileRecord], now: int) -> tuple[ProjectRecord, Manif
         saved_at=now,
         expires_at=now + 365 * 86400,
     )
+
+
+def new_project(files: list[FileRecord], now: int) -> tuple[ProjectRecord, Manifest]:
+    record = book_record(now)
     manifest = Manifest(
         project_id=record.project_id,
         version=1,
@@ -123,17 +128,7 @@ def test_a_creation_that_died_is_undone_by_the_sweep(aws: Aws, monkeypatch: pyte
     now = int(time.time())
     a = stored_file(ALICE, retention_seconds=10)
     store = factory.project_store()
-    record = ProjectRecord(
-        tenant_id="shop-a",
-        user_id="alice",
-        project_id=ids.new_id(),
-        name="Book",
-        product_type="photobook",
-        version=1,
-        created_at=now,
-        saved_at=now,
-        expires_at=now + 365 * 86400,
-    )
+    record = book_record(now)
     manifest = Manifest(project_id=record.project_id, version=1, files=(FileRef.of(a),), held=(a.file_id,))
     key = store._put_manifest(record, manifest)
     lock = ProjectLock(lock_id=ids.new_id(), epoch=1, until=now + LOCK_SECONDS, manifest_key=key, phase=ACQUIRE)
