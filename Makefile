@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
-	@echo "make test       ruff check, ruff format --check, mypy, pytest (unit, service, local, deploy, e2e)"
+	@echo "make test       ruff check, ruff format --check, mypy (--strict on layer/), pytest (unit, service, local, deploy, e2e)"
 	@echo "make test-fast  unit and service tests only (the edit-test loop)"
 	@echo "make test-stateful  the stateful invariants test's long profile (400 sequences; nightly or by hand)"
 	@echo "make reset      delete the local stack's data (.local-data)"
@@ -112,7 +112,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# layer/ (the shared library every function imports) is checked with --strict; the rest with pyproject's settings.
 typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy --strict layer/imagestore
 	$(VENV)/bin/mypy layer/imagestore admin/imagestore_admin services/file/file_service services/project/project_service \
 		services/scheduler/scheduler_service
 

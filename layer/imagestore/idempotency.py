@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -59,7 +59,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"\n".join([method.upper().encode(), path.encode(), canonical])).hexdigest()
 
 
-def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """Route middleware: run the route once per (tenant, user, Idempotency-Key); replay its answer."""
     event = app.current_event
     digest = key_digest(event.headers.get(HEADER.lower()))
@@ -115,10 +115,10 @@ def _lock_seconds(app: APIGatewayRestResolver) -> int:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return LOCK_SECONDS_WITHOUT_CONTEXT
-    return max(1, math.ceil(remaining() / 1000))
+    return max(1, math.ceil(float(remaining()) / 1000))
 
 
-def _answer(response: Response) -> StoredAnswer:
+def _answer(response: Response[Any]) -> StoredAnswer:
     from imagestore.data.idempotency import StoredAnswer
 
     body = response.body

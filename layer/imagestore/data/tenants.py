@@ -62,7 +62,7 @@ class CachedTenantDocuments(BaseProvider):
     tenant the registry does not have is cached as ABSENT."""
 
     def __init__(self, registry: TenantRegistry) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Powertools' BaseProvider.__init__ is unannotated
         self.registry = registry
 
     def _get(self, name: str, **sdk_options: Any) -> str:
