@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from locust import FastHttpUser, LoadTestShape, between, events, task
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import identity, payloads
 from loadtest.shapes import Spike, SteadyRamp, Step, fit_to_run_time
@@ -526,12 +526,34 @@ class ImagestoreShape(LoadTestShape):
         return None if step is None else (step.users, step.spawn_rate)
 
 
+def _why_none(environment: Any) -> str:
+    """What the runner knows of a run that may have made no request: workers gone missing, an exception in the
+    users, the first request error (a stack that does not answer), else how many users it had."""
+    runner = environment.runner
+    reasons = []
+    if isinstance(runner, MasterRunner):
+        missing = len(runner.clients.missing)
+        if missing:
+            reasons.append(
+                f"{missing} of {len(runner.clients)} Locust worker(s) went missing (heartbeats missed: a busy "
+                "machine); run with --processes 1 (one process, the default of make loadtest)"
+            )
+    reasons += [f"user error: {row['msg']}" for row in list(runner.exceptions.values())[:1]]
+    reasons += [
+        f"request error: {error.error} ({error.method} {error.name})"
+        for error in list(runner.stats.errors.values())[:1]
+    ]
+    if not reasons:
+        reasons.append(f"{runner.user_count} user(s) running when the run ended")
+    return "; ".join(reasons)
+
+
 @events.quitting.add_listener
 def _verdict(environment: Any, **_: Any) -> None:
     """Pass/fail from the thresholds; sets the process exit code and writes verdict.json/.txt."""
     if isinstance(environment.runner, WorkerRunner) or SETUP is None or environment.runner is None:
         return
-    verdict = evaluate(endpoints_from_stats(environment.runner.stats), SETUP.thresholds)
+    verdict = evaluate(endpoints_from_stats(environment.runner.stats), SETUP.thresholds, _why_none(environment))
     text = verdict.report()
     print(text, flush=True)
     prefix = getattr(environment.parsed_options, "csv_prefix", None)

@@ -146,8 +146,9 @@ def peak_rate(per_second: Mapping[int, int], window: int) -> float:
     return best / window
 
 
-def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
-    """Check failure ratio, per-endpoint p95, achieved API rate and (optionally) the throttle ratio."""
+def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds, why_none: str = "") -> Verdict:
+    """Check failure ratio, per-endpoint p95, achieved API rate and (optionally) the throttle ratio. A run without
+    a single request fails saying why (`why_none`: what the runner knows, e.g. its workers went missing)."""
     rows = list(endpoints)
     served = [e for e in rows if not e.throttled]
     throttled = [e for e in rows if e.throttled]
@@ -160,6 +161,8 @@ def evaluate(endpoints: Iterable[Endpoint], thresholds: Thresholds) -> Verdict:
     failure_ratio = failures / total if total else 1.0
     ok = total > 0 and failure_ratio <= thresholds.max_failure_ratio
     passed &= ok
+    if total == 0 and not throttled:
+        lines.append(f"FAIL no requests were made: {why_none or 'no user sent one before the run ended'}")
     lines.append(
         f"{'ok  ' if ok else 'FAIL'} failure ratio {failure_ratio:.2%} ({failures} of {total}) "
         f"<= {thresholds.max_failure_ratio:.2%}"

@@ -91,6 +91,29 @@ def test_too_many_failures_or_too_low_a_rate_fail() -> None:
     assert not evaluate([], Thresholds(min_rps=0)).passed  # nothing ran: no pass
 
 
+def test_a_run_without_requests_fails_saying_why() -> None:
+    why = "2 of 2 Locust worker(s) went missing (heartbeats missed: a busy machine)"
+    verdict = evaluate([], Thresholds(min_rps=0), why)
+
+    assert not verdict.passed
+    assert verdict.lines[0] == f"FAIL no requests were made: {why}"
+    assert evaluate([], Thresholds(min_rps=0)).lines[0].startswith("FAIL no requests were made: no user sent one")
+    assert not any("no requests" in line for line in evaluate([endpoint("GET /files", 10)], Thresholds()).lines)
+
+
+def test_make_loadtest_runs_locust_in_one_process_unless_asked() -> None:
+    from argparse import Namespace
+    from pathlib import Path
+
+    from loadtest.run_local import locust_command
+
+    args = Namespace(users=30, duration=60, processes=1)
+    assert "--processes" not in locust_command("http://h", Path("r"), args, [])
+    args.processes = 3
+    command = locust_command("http://h", Path("r"), args, [])
+    assert command[command.index("--processes") + 1] == "3"
+
+
 def test_throttles_are_reported_apart_and_are_not_failures_or_served_requests() -> None:
     rows = [
         endpoint("POST /uploads", 900, 0, 200, "POST", {0: 900}),
