@@ -26,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger("imagestore_local.config")
 
-MODE_ENV = "IMAGESTORE_LOCAL_RESOLVER"  # "osls" (default when installed) or "builtin"
+REPO = Path(__file__).resolve().parents[2]  # this repository (the package is installed editable)
 _ENV_VARIABLE = re.compile(r"\benv:([A-Za-z_][A-Za-z0-9_]*)")
 _FILE_VARIABLE = re.compile(r"\$\{file\(([^)]+)\)")
 _SCRIPT_SUFFIXES = (".js", ".cjs", ".mjs", ".ts")
@@ -45,22 +45,14 @@ class FrameworkPrint:
     cache_dir: Path
 
     @classmethod
-    def for_root(cls, root: Path, mode: str | None = None) -> FrameworkPrint | None:
-        """The resolver for a repository, or None when osls (or node) is not installed or not wanted (mode, else
-        $IMAGESTORE_LOCAL_RESOLVER: osls or builtin)."""
-        mode = (mode if mode is not None else os.environ.get(MODE_ENV, "")).lower()
-        if mode == "builtin":
-            return None
-        osls = (root / "node_modules" / ".bin" / "osls").absolute()
-        if osls.exists() and shutil.which("node"):
-            return cls(osls=osls, cache_dir=root.absolute() / ".local-data" / "config-cache")
-        if mode == "osls":
-            raise FrameworkError(f"{MODE_ENV}=osls but {osls} (npm ci) or node is missing")
-        log.warning(
-            "osls is not installed (npm ci): serverless.yml variables are resolved by the built-in "
-            "resolver, which does not run ${file(...)} JavaScript resolvers"
-        )
-        return None
+    def for_root(cls, root: Path) -> FrameworkPrint:
+        """The framework of a repository (npm ci installs osls), else this one's: a repository of stub services
+        (the tests') has no node_modules of its own. Its cache sits beside the node_modules it uses."""
+        for base in dict.fromkeys((root.absolute(), REPO)):
+            osls = base / "node_modules" / ".bin" / "osls"
+            if osls.exists() and shutil.which("node"):
+                return cls(osls=osls, cache_dir=base / ".local-data" / "config-cache")
+        raise FrameworkError(f"osls (npm ci, or make setup) and node are needed to resolve {root}'s serverless.yml")
 
     def resolve(self, directory: Path, stage: str, region: str | None, params: dict[str, str]) -> dict[str, Any]:
         """The resolved serverless.yml of the service in `directory`."""

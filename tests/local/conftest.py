@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +87,7 @@ provider:
     STUB_TABLE: !Ref Table
     STUB_STAGE: ${sls:stage}
     STUB_SUB: !Sub "${AWS::StackName}-${Table}-${AWS::Region}"
-    STUB_LEVEL: ${param:logLevel, ${env:STUB_LEVEL_FALLBACK, 'INFO'}}
+    STUB_LEVEL: ${param:logLevel, env:STUB_LEVEL_FALLBACK, 'INFO'}
   apiGateway:
     apiKeySourceType: AUTHORIZER
     usagePlan:
@@ -142,7 +139,7 @@ functions:
   binary:
     handler: PKG/handlers.binary
     events:
-      - http: GET blob
+      - http: GET /blob
   limited:
     handler: PKG/handlers.echo
     events:
@@ -159,11 +156,11 @@ functions:
   big:
     handler: PKG/handlers.big
     events:
-      - http: GET big
+      - http: GET /big
   broken:
     handler: PKG/missing_module.handler
     events:
-      - http: GET broken
+      - http: GET /broken
   target:
     handler: PKG/handlers.event_target
     events:
@@ -265,9 +262,9 @@ class StubRepo:
 
 
 @pytest.fixture
-def stub_repo(tmp_path: Path) -> Iterator[StubRepo]:
-    """Write the stub services; their handler package has a unique name per test."""
-    package = f"stub_{uuid.uuid4().hex[:8]}"
+def stub_repo(tmp_path: Path) -> StubRepo:
+    """Write the stub services (the same text every time, so that osls print's cache answers after the first)."""
+    package = "stubpkg"  # imported only by the functions' worker processes, never by the test's
     for service, yml in (("stub", STUB_YML), ("consumer", CONSUMER_YML)):
         folder = tmp_path / "services" / service
         (folder / package).mkdir(parents=True)
@@ -275,11 +272,7 @@ def stub_repo(tmp_path: Path) -> Iterator[StubRepo]:
         (folder / package / "handlers.py").write_text(textwrap.dedent(STUB_HANDLERS))
         (folder / "serverless.yml").write_text(yml.replace("PKG", package))
     (tmp_path / "serverless-compose.yml").write_text(COMPOSE_YML)
-    saved_path = list(sys.path)
-    yield StubRepo(root=tmp_path, package=package)
-    sys.path[:] = saved_path
-    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-        del sys.modules[name]
+    return StubRepo(root=tmp_path, package=package)
 
 
 @pytest.fixture

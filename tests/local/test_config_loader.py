@@ -1,4 +1,5 @@
-"""The serverless.yml variable resolver, compose params and CloudFormation intrinsics."""
+"""Services resolved by osls print (the only resolver), compose params from other services' outputs, and
+CloudFormation intrinsics."""
 
 from __future__ import annotations
 
@@ -7,60 +8,9 @@ from pathlib import Path
 import pytest
 
 from imagestore_local.cloudformation import Intrinsics, environment_of
-from imagestore_local.config_loader import Project, VariableError, VariableResolver, load_yaml
+from imagestore_local.config_loader import Project
+from imagestore_local.framework_print import FrameworkError
 from tests.local.conftest import StubRepo
-
-
-def resolver(**sources: dict[str, object]) -> VariableResolver:
-    def source(values: dict[str, object]):  # type: ignore[no-untyped-def]
-        def lookup(address: str) -> object:
-            return values[address]
-
-        return lookup
-
-    return VariableResolver(sources={name: source(values) for name, values in sources.items()}, strict=True)
-
-
-def test_defaults_and_nesting() -> None:
-    r = resolver(opt={}, env={"Y": "from-env"}, param={}, sls={"stage": "local"})
-    assert r.resolve("${opt:stage, 'dev'}") == "dev"
-    assert r.resolve('${opt:stage, "dev"}') == "dev"
-    assert r.resolve("${param:x, ${env:Y}}") == "from-env"
-    assert r.resolve("${param:x, ${env:Z, 'last'}}") == "last"
-    assert r.resolve("a-${sls:stage}-b-${opt:region, 'eu-west-1'}") == "a-local-b-eu-west-1"
-    assert r.resolve("${opt:count, 3}") == 3
-
-
-def test_whole_string_variable_keeps_its_type() -> None:
-    r = resolver(self={"custom.list": [1, 2], "custom.flag": True})
-    assert r.resolve("${self:custom.list}") == [1, 2]
-    assert r.resolve("x${self:custom.flag}") == "xtrue"
-
-
-def test_cloudformation_placeholders_are_left_alone() -> None:
-    r = resolver(sls={"stage": "local"})
-    assert r.resolve("arn:${AWS::Region}:${Table}:${sls:stage}") == "arn:${AWS::Region}:${Table}:local"
-
-
-def test_unresolvable_without_default_raises_in_strict_mode() -> None:
-    with pytest.raises(VariableError):
-        resolver(env={}).resolve("${env:NOPE}")
-
-
-def test_lenient_mode_gives_null() -> None:
-    assert VariableResolver(sources={"env": lambda a: (_ for _ in ()).throw(KeyError(a))}).resolve("${env:X}") is None
-
-
-def test_short_form_tags(tmp_path: Path) -> None:
-    path = tmp_path / "t.yml"
-    path.write_text("a: !Ref Table\nb: !GetAtt Table.Arn\nc: !Sub 'x-${AWS::Region}'\nd: !Join ['-', [a, b]]\n")
-    data = load_yaml(path)
-    assert data == {
-        "a": {"Ref": "Table"},
-        "b": {"Fn::GetAtt": ["Table", "Arn"]},
-        "c": {"Fn::Sub": "x-${AWS::Region}"},
-        "d": {"Fn::Join": ["-", ["a", "b"]]},
-    }
 
 
 def test_service_resolution(stub_repo: StubRepo, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,7 +48,10 @@ def test_missing_compose_uses_every_service(stub_repo: StubRepo, clean_env: None
     (stub_repo.root / "serverless-compose.yml").unlink()
     project = Project(stub_repo.root, stage="local")
     assert project.service_keys() == ["consumer", "stub"]
-    assert project.service("consumer").provider["environment"]["CONSUMER_TABLE"] is None
+    assert project.service("stub").functions["echo"].name == "stub-local-echo"
+    # Nothing gives the consumer its params now: osls print fails, naming them (never a null).
+    with pytest.raises(FrameworkError, match=r"provider\.environment\.CONSUMER_TABLE"):
+        project.service("consumer")
 
 
 def test_intrinsics_sub_with_variables(stub_repo: StubRepo, clean_env: None) -> None:
@@ -130,18 +83,3 @@ def test_the_local_stack_starts_the_sweeps_fan_out_once_a_period(clean_env: None
     assert [(s.period, s.input["detail"]) for s in schedules] == [
         (900, {"fanOut": True, "groups": 32, "periodSeconds": 900})
     ]
-
-
-def test_file_variables_read_yaml_and_run_javascript_as_serverless_does(tmp_path: Path) -> None:
-    from imagestore_local.config_loader import file_variable
-
-    (tmp_path / "limits.yml").write_text("default: {plan: {rate: 5}}\nlocal: {plan: {rate: 7}}\n")
-    assert file_variable(tmp_path / "limits.yml", "local.plan.rate", "local", "svc") == 7
-    (tmp_path / "gen.js").write_text(
-        "module.exports = async ({ resolveVariable }) => ({ name: `${await resolveVariable('self:service')}-"
-        "${await resolveVariable('sls:stage')}`, list: [1, 2] });\n"
-    )
-    assert file_variable(tmp_path / "gen.js", "name", "prod", "imagestore-file") == "imagestore-file-prod"
-    assert file_variable(tmp_path / "gen.js", "list", "prod", "imagestore-file") == [1, 2]
-    with pytest.raises(KeyError):
-        file_variable(tmp_path / "gen.js", "missing", "prod", "imagestore-file")

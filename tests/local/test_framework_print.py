@@ -1,17 +1,18 @@
-"""The framework's own variable resolution (osls print) for the local stack: the same answers as the
-built-in resolver for every service and stage, AWS-only variables fail loudly, the cache."""
+"""The framework's own variable resolution (osls print), the local stack's only one: every service at every
+stage, AWS-only variables fail loudly, the cache."""
 
 from __future__ import annotations
 
+import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from imagestore_local import framework_print
-from imagestore_local.config_loader import Project, VariableError, VariableResolver
+from imagestore_local.config_loader import Project
 from imagestore_local.framework_print import FrameworkError, FrameworkPrint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,67 +21,26 @@ OSLS = ROOT / "node_modules" / ".bin" / "osls"
 needs_osls = pytest.mark.skipif(not OSLS.exists(), reason="npm ci installs osls")  # make test runs npm ci first
 
 
-def _what_the_stack_uses(project: Project) -> dict[str, Any]:
-    """Per service: provider environment and region, resources, outputs, and per function its handler,
-    events, environment, timeout and memory."""
-    out: dict[str, Any] = {}
-    for service in project.services():
-        out[service.key] = {
-            "region": service.region,
-            "stage": service.stage,
-            "environment": service.provider.get("environment"),
-            "resources": service.resources,
-            "outputs": service.outputs,
-            "functions": {
-                fn.key: {
-                    "name": fn.name,
-                    "handler": fn.handler,
-                    "events": [_normalized_event(e) for e in fn.events],
-                    "environment": fn.environment,
-                    "timeout": fn.timeout,
-                    "memory": fn.memory_size,
-                }
-                for fn in service.functions.values()
-            },
-        }
-    return out
-
-
-def _normalized_event(event: Any) -> Any:
-    """The framework normalizes `schedule: {rate: x}` to `rate: [x]`; both mean the same."""
-    if isinstance(event, dict) and isinstance(event.get("schedule"), dict):
-        rate = event["schedule"].get("rate")
-        return {"schedule": {**event["schedule"], "rate": rate if isinstance(rate, list) else [rate]}}
-    return event
-
-
-def _resolved(stage: str, resolver: str) -> dict[str, Any]:
-    # The resolver is named, not set in the environment: this runs on three threads at once, and an
-    # environment variable set and restored by each of them could outlive the test (issue 29).
-    project = Project(ROOT, stage=stage, resolver=resolver)
-    assert (project.framework is not None) == (resolver == "osls")
-    return _what_the_stack_uses(project)
-
-
 @needs_osls
-def test_osls_print_and_the_builtin_resolver_agree_for_every_service_and_stage(
+def test_every_service_resolves_at_every_stage_with_the_values_the_stack_uses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
-    resolver_setting = os.environ.get("IMAGESTORE_LOCAL_RESOLVER")
-    stages = ("local", "dev", "prod")
-    with ThreadPoolExecutor(max_workers=len(stages)) as pool:
-        framework = dict(zip(stages, pool.map(lambda s: _resolved(s, "osls"), stages), strict=True))
+    for stage in ("local", "dev", "prod"):
+        services = {service.key: service for service in Project(ROOT, stage=stage).services()}
 
-    for stage in stages:
-        builtin = _resolved(stage, "builtin")
-        assert set(framework[stage]) == {"file", "project", "scheduler"}
-        for key in framework[stage]:
-            assert framework[stage][key] == builtin[key], f"{key} ({stage}) differs"
-    assert framework["prod"]["file"]["environment"]["IMAGESTORE_STAGE"] == "prod"
-    assert framework["local"]["project"]["environment"]["IMAGESTORE_TABLE_NAME"] == "imagestore-local"
-    assert os.environ.get("IMAGESTORE_LOCAL_RESOLVER") == resolver_setting  # nothing leaks into later tests
+        assert set(services) == {"file", "project", "scheduler"}
+        for service in services.values():
+            assert (service.stage, service.region) == (stage, "eu-west-1")
+            # Nothing left unresolved (Fn::Sub's ${AWS::Region} and ${Resource} are CloudFormation's, not variables).
+            assert not re.search(r"\$\{(self|opt|sls|env|param|file|cf|ssm|aws):", json.dumps(service.config))
+            assert all(fn.name.startswith(f"imagestore-{service.key}-{stage}-") for fn in service.functions.values())
+        table = services["file"].provider["environment"]["IMAGESTORE_TABLE_NAME"]
+        assert table == {"Ref": "Table"}  # an intrinsic: evaluated by the stack (cloudformation.py)
+        # The compose params: the project service gets the file service's table, as osls-compose passes it.
+        assert services["project"].provider["environment"]["IMAGESTORE_TABLE_NAME"] == f"imagestore-{stage}"
+        assert services["file"].provider["environment"]["IMAGESTORE_STAGE"] == stage
 
 
 @needs_osls
@@ -98,16 +58,6 @@ def test_a_cf_fallback_without_its_param_fails_loudly(tmp_path: Path) -> None:
     given = framework.resolve(service, "local", None, {"tableName": "t-local"})
 
     assert given["provider"]["environment"]["TABLE"] == "t-local"  # the fallback is not looked up
-
-
-def test_the_builtin_resolver_fails_loudly_on_aws_only_variables() -> None:
-    resolver = VariableResolver(sources={"param": lambda a: (_ for _ in ()).throw(KeyError(a))})
-
-    with pytest.raises(VariableError, match=r"cf:stack\.Output"):
-        resolver.resolve("${param:x, cf:stack.Output}")
-    with pytest.raises(VariableError, match="ssm:/a/b"):
-        resolver.resolve({"a": ["${ssm:/a/b}"]})
-    assert resolver.resolve("${param:x, 'fallback'}") == "fallback"
 
 
 @needs_osls
@@ -135,13 +85,20 @@ def test_the_cache_answers_until_the_file_changes(tmp_path: Path, monkeypatch: p
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in (tmp_path / "cache").glob("*.json"))
 
 
-def test_without_osls_the_builtin_resolver_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IMAGESTORE_LOCAL_RESOLVER", raising=False)
-    assert FrameworkPrint.for_root(tmp_path) is None
-    monkeypatch.setenv("IMAGESTORE_LOCAL_RESOLVER", "osls")
+def test_without_osls_nothing_resolves_a_serverless_yml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(framework_print, "REPO", tmp_path)  # neither the stub repository nor this one has osls
+
     with pytest.raises(FrameworkError, match="npm ci"):
         FrameworkPrint.for_root(tmp_path)
-    assert os.environ["IMAGESTORE_LOCAL_RESOLVER"] == "osls"
+    with pytest.raises(FrameworkError, match="npm ci"):
+        Project(tmp_path)
+
+
+def test_a_repository_without_node_modules_uses_this_ones_osls_and_cache(tmp_path: Path) -> None:
+    framework = FrameworkPrint.for_root(tmp_path)
+
+    assert framework.osls == OSLS
+    assert framework.cache_dir == ROOT / ".local-data" / "config-cache"
 
 
 def test_the_cache_keeps_the_latest_answers_of_a_service(tmp_path: Path) -> None:
