@@ -13,10 +13,11 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run reset token logout walkthrough webhook-listen smoke test test-fast test-stateful lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
+.PHONY: help setup uploader run reset token logout walkthrough webhook-listen smoke test test-fast test-stateful lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
+	@echo "make uploader   bundle the browser uploader (Uppy) served at /demo/uploader (make run and make test do it)"
 	@echo "make test       ruff check, ruff format --check, mypy (--strict on layer/), pytest (unit, service, local, deploy, e2e)"
 	@echo "make test-fast  unit and service tests only (the edit-test loop)"
 	@echo "make test-stateful  the stateful invariants test's long profile (400 sequences; nightly or by hand)"
@@ -66,9 +67,17 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.installed node_modules/.installed
 	@echo "setup: everything is installed"
 
+# The browser uploader (services/file/web/uploader: Uppy wired to the API) bundled with esbuild into
+# build/web/uploader, which the local stack serves at /demo/uploader (docs/uploads.md). Offline, ~2 s.
+UPLOADER_SOURCES := $(wildcard services/file/web/uploader/src/*.js services/file/web/uploader/demo/*) services/file/web/uploader/build.mjs
+build/web/uploader/uploader.js: node_modules/.installed $(UPLOADER_SOURCES)
+	@node services/file/web/uploader/build.mjs
+
+uploader: build/web/uploader/uploader.js
+
 # --- the local stack ------------------------------------------------------------------------------
 
-run: setup
+run: setup uploader
 	@echo "run: starting the local stack on http://127.0.0.1:$(PORT) (S3: SeaweedFS, DynamoDB Local, the three APIs; Ctrl-C stops it)"
 	PORT=$(PORT) $(VENV)/bin/imagestore-local run --port $(PORT)
 
@@ -118,7 +127,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy layer/imagestore admin/imagestore_admin services/file/file_service services/project/project_service \
 		services/scheduler/scheduler_service
 
-test: setup
+test: setup uploader
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(MAKE) --no-print-directory typecheck

@@ -16,7 +16,7 @@ from typing import Any
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from imagestore_local import admin, api_docs
+from imagestore_local import admin, api_docs, demo
 from imagestore_local.authorizer import AuthorizerRunner
 from imagestore_local.clock import LocalClock
 from imagestore_local.config_loader import ACCOUNT_ID, Project, ServiceConfig
@@ -217,6 +217,9 @@ class Gateway:
         docs = api_docs.respond(self.project.root, request)  # GET /openapi.json and /docs, no token
         if docs is not None:
             return docs
+        page = demo.respond(self.project, str(self.info.extra.get("endpoints", {}).get("s3", "")), request)
+        if page is not None:  # GET /demo/uploader, local only
+            return page
         match = self.router.match(request.method, request.path)
         if match.route is None:
             if request.method == "OPTIONS" and match.cors:
