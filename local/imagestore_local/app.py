@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from imagestore_local.backends import Backends, DynamoDBSnapshot
 from imagestore_local.clock import LocalClock
 from imagestore_local.cloudformation import Intrinsics, create_resources, environment_of
-from imagestore_local.config_loader import DEFAULT_REGION, FunctionDef, Project, find_root
+from imagestore_local.config_loader import DEFAULT_REGION, Project, find_root
 from imagestore_local.faults import ENV as FAULTS_ENV
 from imagestore_local.faults import Faults
 from imagestore_local.gateway import Gateway, StackInfo
@@ -131,23 +131,10 @@ class Stack:
         tables: list[str] = []
         ttl_tables: list[TtlTable] = []
         for service in services:
-            created = create_resources(service, dynamodb, s3, None)
-            intrinsics = Intrinsics(service)
-            for logical_id, resource in service.resources.items():
-                if resource.get("Type") == "AWS::S3::Bucket":
-                    buckets.append(intrinsics.physical_name(logical_id))
-                elif resource.get("Type") == "AWS::DynamoDB::Table":
-                    tables.append(intrinsics.physical_name(logical_id))
-                    ttl = ttl_table(tables[-1], resource.get("Properties") or {})
-                    if ttl is not None:
-                        ttl_tables.append(ttl)
-                elif resource.get("Type") == "AWS::Events::EventBus":
-                    log.info(
-                        "event bus %s: delivered by the local EventBridge",
-                        intrinsics.physical_name(logical_id),
-                    )
-            if any(created.values()):
-                log.info("service %s: created %s", service.key, {k: v for k, v in created.items() if v})
+            found = create_resources(service, dynamodb, s3)
+            buckets += found["buckets"]
+            tables += found["tables"]
+            ttl_tables += [t for name, props in found["tables"].items() if (t := ttl_table(name, props)) is not None]
             if self.backends.seaweedfs is not None:
                 self._apply_bucket_cors(service, s3)
 
@@ -413,8 +400,3 @@ def run(port: int | None = None, stage: str = "local", root: Path | None = None,
         return 1
     stack.serve_forever()
     return 0
-
-
-def functions_of(project: Project) -> list[FunctionDef]:
-    """Every function of every service."""
-    return [fn for service in project.services() for fn in service.functions.values()]

@@ -124,9 +124,20 @@ def _cmd_webhook_listen(args: argparse.Namespace) -> int:
     return listen(_base_url(args.url), token, args.port, events, sys.stdout)
 
 
-def _cmd_events_put(args: argparse.Namespace) -> int:
+def _call(args: argparse.Namespace, method: str, path: str, **kwargs: object) -> int:
+    """One request to the running stack; prints its answer; 0 when it succeeded (PutEvents: every entry)."""
     import requests
 
+    response = requests.request(method, f"{_base_url(args.url)}{path}", timeout=900, **kwargs)  # type: ignore[arg-type]
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    print(json.dumps(body, indent=2) if not isinstance(body, str) else body)
+    return 0 if response.ok and not (isinstance(body, dict) and body.get("FailedEntryCount")) else 1
+
+
+def _cmd_events_put(args: argparse.Namespace) -> int:
     try:
         json.loads(args.detail)
     except json.JSONDecodeError as exc:
@@ -135,10 +146,7 @@ def _cmd_events_put(args: argparse.Namespace) -> int:
     entry: dict[str, object] = {"Source": args.source, "DetailType": args.detail_type, "Detail": args.detail}
     if args.event_bus:
         entry["EventBusName"] = args.event_bus
-    url = f"{_base_url(args.url)}/_local/events"
-    response = requests.post(url, json={"Entries": [entry]}, params={"wait": "1"} if args.wait else None, timeout=300)
-    print(json.dumps(response.json(), indent=2))
-    return 0 if response.ok and not response.json().get("FailedEntryCount") else 1
+    return _call(args, "POST", "/_local/events", json={"Entries": [entry]}, params={"wait": "1"} if args.wait else None)
 
 
 def _cmd_logout(args: argparse.Namespace) -> int:
@@ -151,36 +159,11 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     )
 
 
-def _cmd_invoke(args: argparse.Namespace) -> int:
-    import requests
-
-    url = f"{_base_url(args.url)}/_local/functions/{args.service}/{args.function}/invoke"
-    response = requests.post(url, data=args.event, headers={"Content-Type": "application/json"}, timeout=900)
-    print(response.text)
-    return 0 if response.ok else 1
-
-
-def _cmd_ttl(args: argparse.Namespace) -> int:
-    """Delete the expired items now and deliver their TTL records to the stream's functions."""
-    import requests
-
-    response = requests.post(f"{_base_url(args.url)}/_local/ttl", timeout=900)
-    print(response.text)
-    return 0 if response.ok else 1
-
-
 def _cmd_clock(args: argparse.Namespace) -> int:
-    import requests
-
-    url = f"{_base_url(args.url)}/_local/clock"
-    if args.advance is not None:
-        response = requests.post(url, json={"advanceSeconds": args.advance}, timeout=10)
-    elif args.set is not None:
-        response = requests.post(url, json={"offsetSeconds": args.set}, timeout=10)
-    else:
-        response = requests.get(url, timeout=10)
-    print(response.text)
-    return 0 if response.ok else 1
+    if args.advance is None and args.set is None:
+        return _call(args, "GET", "/_local/clock")
+    body = {"advanceSeconds": args.advance} if args.advance is not None else {"offsetSeconds": args.set}
+    return _call(args, "POST", "/_local/clock", json=body)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,13 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("function")
     invoke.add_argument("--event", default="{}")
     invoke.add_argument("--url", default=None)
-    invoke.set_defaults(func=_cmd_invoke)
+    invoke.set_defaults(
+        func=lambda a: _call(
+            a,
+            "POST",
+            f"/_local/functions/{a.service}/{a.function}/invoke",
+            data=a.event,
+            headers={"Content-Type": "application/json"},
+        )
+    )
 
     ttl = commands.add_parser(
         "ttl", help="delete the items whose TTL has passed now, as DynamoDB's TTL would, and run the stream's functions"
     )
     ttl.add_argument("--url", default=None)
-    ttl.set_defaults(func=_cmd_ttl)
+    ttl.set_defaults(func=lambda a: _call(a, "POST", "/_local/ttl"))
 
     listen = commands.add_parser(
         "webhook-listen",

@@ -8,7 +8,7 @@ import logging
 import re
 from typing import Any
 
-from imagestore_local.config_loader import ACCOUNT_ID, ServiceConfig, logical_function_id
+from imagestore_local.config_loader import ACCOUNT_ID, ServiceConfig
 
 log = logging.getLogger("imagestore_local.cloudformation")
 
@@ -213,220 +213,103 @@ def environment_of(service: ServiceConfig, extra: dict[str, Any] | None = None) 
     return env
 
 
-def function_logical_id(function_key: str) -> str:
-    """ObjectCreatedLambdaFunction for objectCreated."""
-    return logical_function_id(function_key) + "LambdaFunction"
-
-
 # --------------------------------------------------------------------------- resource creation
 
 
-def create_resources(service: ServiceConfig, dynamodb: Any, s3: Any, events: Any | None) -> dict[str, list[str]]:
-    """Create the tables, buckets and event buses of one service that do not exist yet."""
+def create_resources(service: ServiceConfig, dynamodb: Any, s3: Any) -> dict[str, dict[str, Any]]:
+    """Create the tables and buckets of one service that do not exist yet (bucket CORS: app.py, every start);
+    returns every table and bucket of the service, name -> evaluated properties."""
     intrinsics = Intrinsics(service)
-    created: dict[str, list[str]] = {"tables": [], "buckets": [], "eventBuses": []}
+    found: dict[str, dict[str, Any]] = {"tables": {}, "buckets": {}}
+    created = []
     for logical_id, resource in service.resources.items():
-        rtype = resource.get("Type")
-        try:
-            if rtype == "AWS::DynamoDB::Table":
-                props = intrinsics.evaluate(resource.get("Properties") or {})
-                props["TableName"] = intrinsics.physical_name(logical_id)
-                if create_table(dynamodb, props):
-                    created["tables"].append(props["TableName"])
-            elif rtype == "AWS::S3::Bucket":
-                props = _evaluate_lenient(intrinsics, resource.get("Properties") or {})
-                props["BucketName"] = intrinsics.physical_name(logical_id)
-                if create_bucket(s3, props, service.region):
-                    created["buckets"].append(props["BucketName"])
-            elif rtype == "AWS::Events::EventBus" and events is not None:
-                name = intrinsics.physical_name(logical_id)
-                if create_event_bus(events, name):
-                    created["eventBuses"].append(name)
-            elif rtype in ("AWS::DynamoDB::GlobalTable",):
-                log.warning("%s %s is not emulated", rtype, logical_id)
-        except Exception:
-            log.exception("service %s: could not create %s (%s)", service.key, logical_id, rtype)
-            raise
-    return created
+        kind = {"AWS::DynamoDB::Table": "tables", "AWS::S3::Bucket": "buckets"}.get(resource.get("Type", ""))
+        if kind is None:
+            continue
+        name = intrinsics.physical_name(logical_id)
+        props: dict[str, Any] = {}
+        for key, value in (resource.get("Properties") or {}).items():
+            try:
+                props[key] = intrinsics.evaluate(value)
+            except (KeyError, ValueError) as exc:  # e.g. a notification naming what the stack does not create
+                log.debug("%s %s: property %s skipped locally: %s", kind, name, key, exc)
+        found[kind][name] = props
+        if create_table(dynamodb, name, props) if kind == "tables" else create_bucket(s3, name, props, service.region):
+            created.append(name)
+    if created:
+        log.info("service %s: created %s", service.key, ", ".join(created))
+    return found
 
 
-def _evaluate_lenient(intrinsics: Intrinsics, props: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate each property; a property that cannot be evaluated locally is dropped with a debug log."""
-    out: dict[str, Any] = {}
-    for key, value in props.items():
-        try:
-            out[key] = intrinsics.evaluate(value)
-        except (KeyError, ValueError) as exc:
-            log.debug("property %s skipped locally: %s", key, exc)
-    return out
-
-
-def create_table(client: Any, props: dict[str, Any]) -> bool:
+def create_table(client: Any, name: str, props: dict[str, Any]) -> bool:
     """Create one DynamoDB table from AWS::DynamoDB::Table properties; False if it exists."""
-    name = props["TableName"]
-    if name in _all_tables(client):
-        log.debug("table %s exists", name)
+    if any(name in page.get("TableNames", []) for page in client.get_paginator("list_tables").paginate()):
         return False
+    billing = props.get("BillingMode", "PROVISIONED")
+    throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
     request: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": props["AttributeDefinitions"],
         "KeySchema": props["KeySchema"],
+        **({"BillingMode": billing} if billing == "PAY_PER_REQUEST" else {"ProvisionedThroughput": throughput}),
     }
-    billing = props.get("BillingMode", "PROVISIONED")
-    default_throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-    if billing == "PAY_PER_REQUEST":
-        request["BillingMode"] = "PAY_PER_REQUEST"
-    else:
-        request["ProvisionedThroughput"] = _throughput(props.get("ProvisionedThroughput")) or default_throughput
     for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if props.get(key):
-            indexes = []
-            for index in props[key]:
-                index = {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")} | (
-                    {"ProvisionedThroughput": _throughput(index.get("ProvisionedThroughput")) or default_throughput}
-                    if billing != "PAY_PER_REQUEST" and key == "GlobalSecondaryIndexes"
+            request[key] = [
+                {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")}
+                | (
+                    {"ProvisionedThroughput": throughput}
+                    if "ProvisionedThroughput" in request and key[0] == "G"
                     else {}
                 )
-                indexes.append(index)
-            request[key] = indexes
-    stream = props.get("StreamSpecification")
-    if stream and stream.get("StreamViewType"):
+                for index in props[key]
+            ]
+    stream = props.get("StreamSpecification") or {}
+    if stream.get("StreamViewType"):
         request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
-    for unsupported in (
-        "PointInTimeRecoverySpecification",
-        "SSESpecification",
-        "ContributorInsightsSpecification",
-        "KinesisStreamSpecification",
-        "Tags",
-        "DeletionProtectionEnabled",
-        "TableClass",
-    ):
-        if unsupported in props:
-            log.debug("table %s: %s not applied locally", name, unsupported)
     client.create_table(**request)
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and ttl.get("Enabled"):
-        try:
-            client.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
-            )
-        except client.exceptions.ClientError:
-            log.debug("table %s: TTL not supported by the emulator", name, exc_info=True)
-    log.info("created table %s", name)
     return True
 
 
-def _throughput(value: Any) -> dict[str, int] | None:
-    """ProvisionedThroughput with integer units."""
-    if not value:
-        return None
-    return {
-        "ReadCapacityUnits": int(value["ReadCapacityUnits"]),
-        "WriteCapacityUnits": int(value["WriteCapacityUnits"]),
-    }
-
-
-def _all_tables(client: Any) -> set[str]:
-    """Every table name of the endpoint."""
-    names: set[str] = set()
-    for page in client.get_paginator("list_tables").paginate():
-        names.update(page.get("TableNames", []))
-    return names
-
-
-def create_bucket(client: Any, props: dict[str, Any], region: str) -> bool:
-    """Create one bucket from AWS::S3::Bucket properties (CORS, lifecycle, encryption); False if it exists."""
-    name = props["BucketName"]
-    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-    if name in existing:
-        log.debug("bucket %s exists", name)
+def create_bucket(client: Any, name: str, props: dict[str, Any], region: str) -> bool:
+    """Create one bucket with its lifecycle rules, default encryption and public access block; False if it
+    exists. A setting the emulator lacks is a debug message: it must not stop the stack."""
+    if name in {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}:
         return False
-    if region == "us-east-1":
-        client.create_bucket(Bucket=name)
-    else:
-        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
-    _apply(
-        name,
-        "CORS",
-        lambda: client.put_bucket_cors(
-            Bucket=name,
-            CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in props["CorsConfiguration"]["CorsRules"]]},
-        ),
-        "CorsConfiguration" in props,
-    )
-    if "LifecycleConfiguration" in props:
-        rules = [_lifecycle_rule(rule) for rule in props["LifecycleConfiguration"].get("Rules", [])]
-        _apply(
-            name,
-            "lifecycle",
-            lambda: client.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules}),
-            bool(rules),
-        )
-    if "BucketEncryption" in props:
-        _apply(
-            name,
-            "encryption",
-            lambda: client.put_bucket_encryption(
-                Bucket=name,
-                ServerSideEncryptionConfiguration={
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    client.create_bucket(Bucket=name, **location)
+    rules = [
+        {
+            "ID": rule.get("Id", "rule"),
+            "Status": rule.get("Status", "Enabled"),
+            "Filter": {"Prefix": rule.get("Prefix", "")},
+            **{k: rule[k] for k in ("AbortIncompleteMultipartUpload",) if k in rule},
+            **({"Expiration": {"Days": int(rule["ExpirationInDays"])}} if "ExpirationInDays" in rule else {}),
+        }
+        for rule in (props.get("LifecycleConfiguration") or {}).get("Rules", [])
+    ]
+    encryption = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration") or []
+    settings = [
+        ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": {"Rules": rules}} if rules else None),
+        (
+            "put_bucket_encryption",
+            {
+                "ServerSideEncryptionConfiguration": {
                     "Rules": [
-                        {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
-                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                        {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]} for r in encryption
                     ]
-                },
-            ),
-            True,
-        )
-    if "PublicAccessBlockConfiguration" in props:
-        _apply(
-            name,
-            "public access block",
-            lambda: client.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
-            ),
-            True,
-        )
-    if "NotificationConfiguration" in props:
-        log.debug("bucket %s: NotificationConfiguration handled by the local runner, not the emulator", name)
-    log.info("created bucket %s", name)
-    return True
-
-
-def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """Translate a CloudFormation lifecycle rule into the S3 API's shape."""
-    out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule.get("Status", "Enabled")}
-    out["Filter"] = {"Prefix": rule.get("Prefix", "")}
-    if "AbortIncompleteMultipartUpload" in rule:
-        out["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
-    if "ExpirationInDays" in rule:
-        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
-    if "NoncurrentVersionExpirationInDays" in rule:
-        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])}
-    return out
-
-
-def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """A CloudFormation CorsRule in the S3 API's names (ExposedHeaders, MaxAge differ)."""
-    renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
-    return {renamed.get(key, key): value for key, value in rule.items()}
-
-
-def _apply(bucket: str, what: str, call: Any, wanted: bool) -> None:
-    """Apply one bucket setting; the emulator lacking it is only a debug message."""
-    if not wanted:
-        return
-    try:
-        call()
-    except Exception as exc:  # emulator gaps (NotImplemented, validation quirks) must not stop the stack
-        log.debug("bucket %s: %s not applied locally: %s", bucket, what, exc, exc_info=True)
-
-
-def create_event_bus(client: Any, name: str) -> bool:
-    """Create an event bus in the emulator (remembered only; delivery is done by the local runner)."""
-    try:
-        client.create_event_bus(Name=name)
-    except client.exceptions.ResourceAlreadyExistsException:
-        return False
+                }
+            }
+            if encryption
+            else None,
+        ),
+        ("put_public_access_block", {"PublicAccessBlockConfiguration": props.get("PublicAccessBlockConfiguration")}),
+    ]
+    for method, arguments in settings:
+        if arguments and all(arguments.values()):
+            try:
+                getattr(client, method)(Bucket=name, **arguments)
+            except Exception as exc:  # emulator gaps (NotImplemented, validation quirks)
+                log.debug("bucket %s: %s not applied locally: %s", name, method, exc)
     return True

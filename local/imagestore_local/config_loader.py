@@ -139,10 +139,8 @@ class Project:
                     params=dict(spec.get("params") or {}),
                     depends_on=[depends] if isinstance(depends, str) else list(depends),
                 )
-            self._compose_globals = raw
         else:
             log.info("no serverless-compose.yml; using every services/*/serverless.yml")
-            self._compose_globals = {}
             for yml in sorted((self.root / "services").glob("*/serverless.yml")):
                 key = yml.parent.name
                 entries[key] = ComposeService(key=key, path=yml.parent.resolve(), params={}, depends_on=[])

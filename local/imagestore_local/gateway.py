@@ -22,7 +22,7 @@ from imagestore_local.clock import LocalClock
 from imagestore_local.config_loader import ACCOUNT_ID, Project, ServiceConfig
 from imagestore_local.lambda_runtime import FunctionError, FunctionTimeout, LambdaRuntime
 from imagestore_local.policy import method_arn
-from imagestore_local.routing import Route, Router, api_id
+from imagestore_local.routing import DEFAULT_CORS_HEADERS, Route, Router, api_id, cors_origins
 from imagestore_local.scheduler import EventBus
 from imagestore_local.sqs import LocalSqs
 from imagestore_local.throttling import UsagePlans
@@ -31,10 +31,6 @@ from imagestore_local.ttl import TtlReaper
 log = logging.getLogger("imagestore_local.gateway")
 
 
-# What Serverless's `cors: true` allows (and its defaults for a `cors:` object without `headers`).
-CORS_ALLOW_HEADERS = (
-    "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,X-Amzn-Trace-Id"
-)
 # API Gateway's payload limit (REST APIs: 10 MB) and Lambda's synchronous invocation payload
 # limits (6 MB for the request event, as JSON; the result may be 100 bytes more, as Lambda counts).
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -142,15 +138,6 @@ def origin_allowed(origin: str, cors: dict[str, Any]) -> bool:
         if origin and re.fullmatch(regex, origin):
             return True
     return False
-
-
-def cors_origins(cors: dict[str, Any]) -> list[str]:
-    """The origins of a route's `cors:` (Serverless: `origins`, else `origin` split on commas, else '*')."""
-    origins = cors.get("origins")
-    if isinstance(origins, list) and origins:
-        return [str(origin) for origin in origins]
-    origin = str(cors.get("origin") or "*")
-    return [part.strip() for part in origin.split(",") if part.strip()]
 
 
 def _error_json(status: int, message: str, code: str | None = None) -> str:
@@ -267,58 +254,45 @@ class Gateway:
 
     def _invoke_route(self, request: Request, route: Route, path_parameters: dict[str, str]) -> Response:
         request_id = str(uuid.uuid4())
+        name = f"{route.service.key}/{route.function.key} {request_id}"
+
+        def fail(status: int, response_type: str, message: str) -> Response:
+            return self._gateway_error(route.service, status, response_type, message, request_id, request)
+
         event = self.proxy_event(request, route, path_parameters, request_id)
         if route.authorizer is not None:
             arn = method_arn(
-                route.service.region,
-                ACCOUNT_ID,
-                api_id(route.service),
-                self.stage,
-                request.method,
-                request.path,
+                route.service.region, ACCOUNT_ID, api_id(route.service), self.stage, request.method, request.path
             )
             outcome = self.authorizers.authorize(route.authorizer, event, arn, api=route.service.key)
             if not outcome.allowed:
-                return self._gateway_error(
-                    route.service, outcome.status, outcome.response_type, outcome.message, request_id, request
-                )
+                return fail(outcome.status, outcome.response_type, outcome.message)
             event["requestContext"]["authorizer"] = outcome.authorizer_context
             refused = self._usage_refusal(route, outcome.usage_identifier_key)
+            if refused in ("THROTTLED", "QUOTA_EXCEEDED"):
+                return fail(429, refused, "Too Many Requests" if refused == "THROTTLED" else "Limit Exceeded")
             if refused is not None:
-                message = {"THROTTLED": "Too Many Requests", "QUOTA_EXCEEDED": "Limit Exceeded"}.get(
-                    refused, "Forbidden"
-                )
-                status = 429 if refused in ("THROTTLED", "QUOTA_EXCEEDED") else 403
-                return self._gateway_error(route.service, status, refused, message, request_id, request)
+                return fail(403, refused, "Forbidden")
         if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_PAYLOAD_BYTES:
             # Lambda refuses the invocation (RequestEntityTooLargeException); API Gateway answers 413.
             log.info("%s %s: event over Lambda's 6 MB request payload -> 413", request.method, route.resource)
-            return self._gateway_error(route.service, 413, "REQUEST_TOO_LARGE", "Request Too Long", request_id, request)
+            return fail(413, "REQUEST_TOO_LARGE", "Request Too Long")
         try:
             result = self.runtime.invoke(route.function, event, request_id)
         except FunctionTimeout as exc:
-            log.error("%s/%s %s: %s (API Gateway answers 504)", route.service.key, route.function.key, request_id, exc)
-            return self._gateway_error(
-                route.service, 504, "INTEGRATION_TIMEOUT", "Endpoint request timed out", request_id, request
-            )
+            log.error("%s: %s (API Gateway answers 504)", name, exc)
+            return fail(504, "INTEGRATION_TIMEOUT", "Endpoint request timed out")
         except FunctionError as exc:
-            log.error(
-                "%s/%s %s failed (API Gateway answers 502): %s: %s",
-                route.service.key,
-                route.function.key,
-                request_id,
-                exc.error_type,
-                exc,
-            )
-            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request)
+            log.error("%s failed (API Gateway answers 502): %s: %s", name, exc.error_type, exc)
+            return fail(502, "DEFAULT_5XX", "Internal server error")
         try:
             result_size = len(json.dumps(result).encode("utf-8"))
         except (TypeError, ValueError):
             result_size = 0  # not JSON: _lambda_response answers it as malformed
         if result_size > LAMBDA_MAX_RESULT_BYTES:
             # Lambda fails the invocation (response payload too large): API Gateway answers 502.
-            log.error("%s/%s: result over Lambda's 6 MB response payload -> 502", route.service.key, route.function.key)
-            return self._gateway_error(route.service, 502, "DEFAULT_5XX", "Internal server error", request_id, request)
+            log.error("%s: result over Lambda's 6 MB response payload -> 502", name)
+            return fail(502, "DEFAULT_5XX", "Internal server error")
         return self._lambda_response(route, result, request_id, request)
 
     def proxy_event(
@@ -469,7 +443,7 @@ class Gateway:
         origin = request.headers.get("Origin", "")
         headers = {
             "Access-Control-Allow-Origin": origin if len(origins) > 1 and origin_allowed(origin, cors) else origins[0],
-            "Access-Control-Allow-Headers": ",".join(cors.get("headers") or CORS_ALLOW_HEADERS.split(",")),
+            "Access-Control-Allow-Headers": ",".join(cors.get("headers") or DEFAULT_CORS_HEADERS),
             "Access-Control-Allow-Methods": ",".join(cors.get("methods") or ["OPTIONS"]),
         }
         if cors.get("allowCredentials"):

@@ -191,6 +191,14 @@ def _match_segments(template: tuple[str, ...], parts: list[str]) -> tuple[tuple[
     return tuple(rank), params
 
 
+def cors_origins(cors: dict[str, Any]) -> list[str]:
+    """The origins of a route's `cors:` (Serverless: `origins`, else `origin` split on commas, else '*')."""
+    origins = cors.get("origins")
+    if isinstance(origins, list) and origins:
+        return [str(origin) for origin in origins]
+    return [part.strip() for part in str(cors.get("origin") or "*").split(",") if part.strip()]
+
+
 def resource_cors(routes: list[Route]) -> dict[str, Any] | None:
     """The OPTIONS method Serverless makes for one resource from its routes' `cors:` (None when no
     route of it has one): headers, methods and origins are the union, as in Serverless's validation."""
@@ -201,13 +209,9 @@ def resource_cors(routes: list[Route]) -> dict[str, Any] | None:
         cors: dict[str, Any] = {} if route.cors is True else dict(route.cors)  # type: ignore[arg-type]
         if merged is None:
             merged = {"headers": [], "methods": [], "origins": [], "allowCredentials": False}
-        origins = cors.get("origins")
-        if not isinstance(origins, list):
-            origin = str(cors.get("origin") or "*")
-            origins = [part.strip() for part in origin.split(",") if part.strip()]
         for name, values in (
-            ("headers", cors.get("headers") or _DEFAULT_CORS_HEADERS),
-            ("origins", origins),
+            ("headers", cors.get("headers") or DEFAULT_CORS_HEADERS),
+            ("origins", cors_origins(cors)),
             ("methods", [*(cors.get("methods") or []), "OPTIONS", route.method]),
         ):
             merged[name] += [value for value in values if value not in merged[name]]
@@ -221,7 +225,8 @@ def resource_cors(routes: list[Route]) -> dict[str, Any] | None:
     return merged
 
 
-_DEFAULT_CORS_HEADERS = (
+# What Serverless's `cors: true` allows (and its defaults for a `cors:` object without `headers`).
+DEFAULT_CORS_HEADERS = (
     "Content-Type",
     "X-Amz-Date",
     "Authorization",

@@ -119,11 +119,6 @@ class UsagePlans:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._quotas: dict[str, tuple[str, int]] = {}
 
-    @property
-    def enabled(self) -> bool:
-        """Whether this API has usage plans at all."""
-        return bool(self.plans)
-
     def admit(self, key: str | None, method_key: str) -> str | None:
         """None when the request may pass; else the gateway response type API Gateway answers:
         INVALID_API_KEY (no key, or one in no plan), THROTTLED (the method's or the plan's
