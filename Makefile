@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup uploader run reset token logout walkthrough webhook-listen smoke test test-fast test-stateful lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-webhooks clean openapi
+.PHONY: help setup uploader run reset token logout walkthrough webhook-listen smoke test test-fast test-stateful lint typecheck loadtest capacity bench bench-uploads bench-sweep bench-previews bench-local-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench-uploads  a 400-photo book (4 MB each) + a 60 MB file, +100 ms per request: one by one vs batched + multipart"
 	@echo "make bench-sweep  images deleted per second by the sweep (10,000 and 100,000 expired uploads): batched vs one request per image, 1/4/16 workers"
 	@echo "make bench-webhooks  webhook deliveries/s of one sender and p95 event-to-receiver delay (local stack)"
+	@echo "make bench-local-previews  seconds until 400 photos uploaded to the local stack have previews, and a book saved at once shows them"
 	@echo "make bench-previews  seconds and peak memory of the previews of a 24 MP JPEG, 12 MP HEIC, 100 MP PNG"
 
 # --- installation ---------------------------------------------------------------------------------
@@ -168,6 +169,10 @@ bench-webhooks: setup
 
 bench-previews: $(VENV)/.installed
 	$(PY) -m benchmarks.previews
+
+# Seconds until 400 photos uploaded to the local stack have their previews, and (--book) a book saved at once shows them.
+bench-local-previews: setup
+	$(PY) -m benchmarks.local_previews --book $(BENCH_ARGS)
 
 # LOCAL_STACK=http://127.0.0.1:3000 measures against a running local stack's emulators.
 # On the local stack's emulators (DynamoDB Local, SeaweedFS) started for the run: about 7 minutes, most of it

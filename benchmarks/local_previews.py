@@ -1,4 +1,5 @@
-"""Seconds until N photos uploaded to the local stack all have their previews (`make bench-local-previews`).
+"""Seconds until N photos uploaded to the local stack all have their previews (`make bench-local-previews`);
+with --book, also until the book they were saved in at once shows them all (GET /projects/{id}).
 
 --threads clients upload --photos small JPEGs (POST /uploads, the presigned S3 POST, POST /uploads/{id}/complete:
 the completion's copy is the S3 event the previews function gets, asynchronously); then GET /files pages are read
@@ -50,12 +51,35 @@ def statuses(base: str, session: requests.Session) -> dict[str, str]:
             return out
 
 
+def project_statuses(base: str, session: requests.Session, project_id: str) -> dict[str, str]:
+    """previewStatus of every file GET /projects/{id} shows (its files pages)."""
+    out: dict[str, str] = {}
+    cursor: str | None = None
+    while True:
+        answer = session.get(
+            f"{base}/projects/{project_id}", params={"filesCursor": cursor} if cursor else None, timeout=60
+        )
+        if answer.status_code != 200:
+            return out
+        view = answer.json()
+        out.update({f["fileId"]: f.get("previewStatus", "pending") for f in view["files"]})
+        cursor = view.get("filesNextCursor")
+        if not cursor:
+            return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}")
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
+    parser.add_argument(
+        "--book",
+        action="store_true",
+        help="save the photos as one book as soon as they are uploaded (issue 28's done-when) and wait until "
+        "GET /projects/{id} shows every preview too",
+    )
     args = parser.parse_args(argv)
     photo = payloads.photo_jpeg((640, 480))
     with local_stack(args.url.rstrip("/")) as (base, secret, _):
@@ -68,19 +92,42 @@ def main(argv: list[str] | None = None) -> int:
             ids = set(pool.map(lambda _: upload(base, session, photo), range(args.photos)))
         uploaded = time.monotonic() - started
         print(f"{len(ids)} photos ({len(photo)} bytes, 640x480) uploaded in {uploaded:.1f} s", flush=True)
+        project_id = None
+        if args.book:
+            saved = session.post(
+                f"{base}/projects",
+                json={"name": "bench", "productType": "photobook", "document": {}, "fileIds": sorted(ids)},
+                timeout=120,
+            )
+            saved.raise_for_status()
+            project_id = saved.json()["projectId"]
+            print(f"book {project_id} saved with {len(ids)} photos at {time.monotonic() - started:.1f} s", flush=True)
         done: dict[str, str] = {}
+        in_book: dict[str, str] = {}
+        book_at: float | None = None
+        elapsed = 0.0
         while time.monotonic() - started < args.timeout:
-            done = {k: v for k, v in statuses(base, session).items() if k in ids and v != "pending"}
-            if len(done) == len(ids):
+            if len(done) < len(ids):
+                done = {k: v for k, v in statuses(base, session).items() if k in ids and v != "pending"}
+                elapsed = time.monotonic() - started
+            if project_id is not None and book_at is None:
+                in_book = {k: v for k, v in project_statuses(base, session, project_id).items() if v != "pending"}
+                book_at = time.monotonic() - started if len(in_book) == len(ids) else None
+            if len(done) == len(ids) and (project_id is None or book_at is not None):
                 break
             time.sleep(0.5)
-        elapsed = time.monotonic() - started
+        if len(done) < len(ids):
+            elapsed = time.monotonic() - started
     failed = sum(1 for v in done.values() if v != "ready")
     print(
         f"previews of {len(done)} of {len(ids)} photos ({failed} failed) {elapsed:.1f} s after the first upload: "
-        f"{len(done) / elapsed:.1f} photos/s"
+        f"{len(done) / elapsed:.1f} photos/s; the last {elapsed - uploaded:.1f} s after the last upload"
     )
-    return 0 if len(done) == len(ids) and not failed else 1
+    if project_id is not None:
+        shown = f"at {book_at:.1f} s" if book_at is not None else f"not all ({len(in_book)} of {len(ids)})"
+        print(f"GET /projects/{{id}} showed every preview of the book {shown} after the first upload")
+    complete = len(done) == len(ids) and (project_id is None or book_at is not None)
+    return 0 if complete and not failed else 1
 
 
 if __name__ == "__main__":
