@@ -10,9 +10,18 @@ import time
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-def new_id() -> str:
-    """A 26-character, time-ordered, random id (ULID layout, lower-case Crockford base32)."""
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+def new_id(at: float | None = None) -> str:
+    """A 26-character, time-ordered, random id (ULID layout, lower-case Crockford base32); at: the
+    epoch seconds it is ordered by (now by default; the API's clock for comments and activity)."""
+    return _encode((int((time.time() if at is None else at) * 1000) << 80) | secrets.randbits(80))
+
+
+def id_floor(at: float) -> str:
+    """The smallest id new_id(at') can make for any at' >= at (a range bound on time-ordered ids)."""
+    return _encode(int(at * 1000) << 80)
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

@@ -429,3 +429,51 @@ IDEMPOTENCY_SK = "IDEMPOTENCY"
 def idempotency_key(tenant_id: str, user_id: str, key_digest: str) -> dict[str, str]:
     """The record of one Idempotency-Key (key_digest: the hex SHA-256 of the client's key)."""
     return {"pk": f"T#{tenant_id}#U#{user_id}#IDEM#{key_digest}", "sk": IDEMPOTENCY_SK}
+
+
+# --- collaboration (docs/collaboration.md) ---------------------------------------------------
+# project partition  T#{tid}#P#{pid}  META             carries M#{uid} = role of each member (one GetItem
+#                                                      decides who may read, save or comment) and memberCount
+#                                     MEMBER#{uid}     a member: role, joinedAt, who invited; in gsi1 under
+#                                                      the member's projects list (gsi1pk projects_of_user,
+#                                                      gsi1sk by_time(joinedAt, pid)), so GET /projects is one Query
+#                                     INVITE#{id}      an invite (to revoke by id), companion of the token item
+#                                     COMMENTS         the comment counter (the 10,000 limit)
+#                                     COMMENT#{id}     a comment (id: time-ordered, so newest first is a backward Query)
+#                                     ACT#{id}         a save, a join, a leave, a removal (id: time-ordered)
+# invite token       T#{tid}#INVITE#{sha256(token)}  META   looked up by the hash of the token, in the tenant only
+MEMBER_PREFIX = "MEMBER#"
+INVITE_PREFIX = "INVITE#"
+COMMENT_PREFIX = "COMMENT#"
+ACTIVITY_PREFIX = "ACT#"
+MEMBER_ATTRIBUTE_PREFIX = "M#"
+
+
+def member_attribute(user_id: str) -> str:
+    """The attribute of a project META that names a member's role."""
+    return f"{MEMBER_ATTRIBUTE_PREFIX}{user_id}"
+
+
+def member_key(tenant_id: str, project_id: str, user_id: str) -> dict[str, str]:
+    return {"pk": project_pk(tenant_id, project_id), "sk": f"{MEMBER_PREFIX}{user_id}"}
+
+
+def project_invite_key(tenant_id: str, project_id: str, invite_id: str) -> dict[str, str]:
+    return {"pk": project_pk(tenant_id, project_id), "sk": f"{INVITE_PREFIX}{invite_id}"}
+
+
+def invite_token_key(tenant_id: str, token_hash: str) -> dict[str, str]:
+    """An invite looked up by the hash of its token, inside the caller's tenant only."""
+    return {"pk": f"T#{tenant_id}#INVITE#{token_hash}", "sk": META}
+
+
+def comment_counter_key(tenant_id: str, project_id: str) -> dict[str, str]:
+    return {"pk": project_pk(tenant_id, project_id), "sk": "COMMENTS"}
+
+
+def comment_key(tenant_id: str, project_id: str, comment_id: str) -> dict[str, str]:
+    return {"pk": project_pk(tenant_id, project_id), "sk": f"{COMMENT_PREFIX}{comment_id}"}
+
+
+def activity_key(tenant_id: str, project_id: str, activity_id: str) -> dict[str, str]:
+    return {"pk": project_pk(tenant_id, project_id), "sk": f"{ACTIVITY_PREFIX}{activity_id}"}

@@ -227,6 +227,38 @@ WEBHOOK_GRANTS = {
 }
 
 
+# The collaboration functions (docs/collaboration.md): table items only; no S3, no index.
+COLLABORATION_GRANTS = {
+    "members": on(
+        {PROJECT_TABLE},
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+    "comments": on(
+        {PROJECT_TABLE},
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ),
+}
+
+
+@pytest.mark.parametrize("function", sorted(COLLABORATION_GRANTS))
+def test_collaboration_functions_get_exactly_what_their_handlers_call(
+    templates: dict[str, Template], function: str
+) -> None:
+    template = templates["project"]
+    granted = grants(template, function_roles(template)[function])
+    data = {action: resources for action, resources in granted.items() if not action.startswith(("logs:", "xray:"))}
+    assert data == COLLABORATION_GRANTS[function]
+
+
 @pytest.mark.parametrize("function", sorted(WEBHOOK_GRANTS))
 def test_webhook_functions_get_exactly_what_their_handlers_call(templates: dict[str, Template], function: str) -> None:
     template = templates["project"]
@@ -240,7 +272,7 @@ def test_webhook_functions_get_exactly_what_their_handlers_call(templates: dict[
 # the previews function (its webhooks) and the sweep (a tenant's settings).
 REGISTRY_READERS = {
     "file": ("authorizer", "uploads", "files", "mobileUploads", "objectCreated", "previews"),
-    "project": ("projects", "shares", "cartItems", "orders", "webhooks"),
+    "project": ("projects", "shares", "members", "comments", "cartItems", "orders", "webhooks"),
     "scheduler": ("sweep",),
 }
 # The roles that get GetItem for the registry alone: their grant names the registry's partition key.

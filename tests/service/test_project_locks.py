@@ -205,13 +205,15 @@ def stalled_save(
     real_acquire = store.holds.acquire
     stalled = threading.Event()
 
-    def acquire_then_stall(tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Any, at: int) -> Any:
+    def acquire_then_stall(
+        tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Any, at: int, **kwargs: Any
+    ) -> Any:
         if stalled.is_set() or project_id != project.project_id or epoch != project.lock_epoch + 1:
-            return real_acquire(tenant_id, owner_id, project_id, epoch, file_ids, at)
+            return real_acquire(tenant_id, owner_id, project_id, epoch, file_ids, at, **kwargs)
         stalled.set()
-        first = real_acquire(tenant_id, owner_id, project_id, epoch, list(file_ids)[:after], at)
+        first = real_acquire(tenant_id, owner_id, project_id, epoch, list(file_ids)[:after], at, **kwargs)
         meanwhile()
-        rest = real_acquire(tenant_id, owner_id, project_id, epoch, list(file_ids)[after:], at)
+        rest = real_acquire(tenant_id, owner_id, project_id, epoch, list(file_ids)[after:], at, **kwargs)
         return Acquisition(held=first.held + rest.held, gone=first.gone + rest.gone)
 
     store.holds.acquire = acquire_then_stall  # type: ignore[method-assign]

@@ -104,7 +104,9 @@ def test_update_needs_the_current_version(aws: Aws, projects: Any) -> None:
     assert save(projects, pid, [f1.file_id], "1")[0] == 200
     status, body = save(projects, pid, [f1.file_id], "1")
     assert status == 412
-    assert body["error"]["details"] == {"currentVersion": 2}
+    # The current version comes with the 412 (docs/collaboration.md): the client merges and retries.
+    assert body["error"]["details"]["currentVersion"] == 2
+    assert body["error"]["details"]["current"]["version"] == 2
     assert save(projects, pid, [f1.file_id], 'W/"2"')[0] == 200
 
 

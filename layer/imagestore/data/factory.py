@@ -13,6 +13,7 @@ from imagestore.config import get_settings
 
 if TYPE_CHECKING:
     from imagestore.data.cart_items import CartItemStore
+    from imagestore.data.collaboration import CollaborationStore
     from imagestore.data.files import FileStore
     from imagestore.data.holders import HolderStore
     from imagestore.data.holds import HoldStore
@@ -64,6 +65,7 @@ def reset() -> None:
         project_store,
         mobile_upload_store,
         share_store,
+        collaboration_store,
         cart_item_store,
         order_store,
         order_events,
@@ -105,6 +107,13 @@ def holder_store() -> HolderStore:
     from imagestore.data.holders import HolderStore
 
     return HolderStore(table(), hold_store(), image_bucket())
+
+
+@lru_cache(maxsize=1)
+def collaboration_store() -> CollaborationStore:
+    from imagestore.data.collaboration import CollaborationStore
+
+    return CollaborationStore(table(), get_settings().expiry_shards)
 
 
 @lru_cache(maxsize=1)

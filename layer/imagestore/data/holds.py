@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -110,12 +110,22 @@ class HoldStore:
     # --- holds v2 ------------------------------------------------------------------------------
 
     def acquire(
-        self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_ids: Sequence[str], now: int
+        self,
+        tenant_id: str,
+        owner_id: str,
+        project_id: str,
+        epoch: int,
+        file_ids: Sequence[str],
+        now: int,
+        *,
+        owners: Mapping[str, str] | None = None,
     ) -> Acquisition:
-        """Hold every file of file_ids (the owner's) for the project at epoch; LockLost if fenced off."""
+        """Hold every file of file_ids (owner_id's, or the user owners names for it: a member's upload)
+        for the project at epoch; LockLost if fenced off."""
         outcome = Acquisition()
+        owners = owners or {}
         held_each = _each(
-            lambda f: self._acquire_one(tenant_id, owner_id, project_id, epoch, f, now),
+            lambda f: self._acquire_one(tenant_id, owners.get(f, owner_id), project_id, epoch, f, now),
             file_ids,
             self.pace,
             ACQUIRE_UNITS,
@@ -135,15 +145,20 @@ class HoldStore:
         *,
         fence: bool = False,
         own: bool = False,
+        owners: Mapping[str, str] | None = None,
     ) -> None:
         """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off.
+        A file's owner is owner_id unless owners names another (a member's upload).
 
         fence: also mark at -epoch every file that is not held (no H#p yet, or released at an older
         epoch), so that a stalled lock holder of an older epoch can no longer acquire it.
         own: a save that lost its lock lets go of what it acquired itself: a file marked at a newer
         epoch is the new lock holder's and is skipped (no LockLost)."""
+        owners = owners or {}
         _each(
-            lambda f: self._release_one(tenant_id, owner_id, project_id, epoch, f, now, fence=fence, own=own),
+            lambda f: self._release_one(
+                tenant_id, owners.get(f, owner_id), project_id, epoch, f, now, fence=fence, own=own
+            ),
             list(file_ids),
             self.pace,
             RELEASE_UNITS,

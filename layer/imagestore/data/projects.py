@@ -34,12 +34,12 @@ How each writer keeps it:
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagestore import ids, keys
 from imagestore.data.holds import HoldStore, LockLost
-from imagestore.data.pagination import Page, newest_first_in_gsi1
+from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.partitions import HolderPartition, Removed, read_partition, remove_belongings
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
@@ -54,8 +54,9 @@ from imagestore.errors import (
 from imagestore.models.files import TTL_GRACE_SECONDS
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
-from imagestore.models.projects import LOCK_SECONDS, NOT_SAVED, ProjectLock, ProjectRecord, ProjectStatus
+from imagestore.models.projects import LOCK_SECONDS, ProjectLock, ProjectRecord, ProjectStatus, is_saved
 
+EDITOR_ROLE = "editor"  # imagestore.models.collaboration.Role.EDITOR: the role that may save
 ACQUIRE = "acquire"
 RELEASE = "release"
 LOCK_FIELDS = "lockId, lockUntil, lockManifestKey, lockPhase"
@@ -143,15 +144,35 @@ class ProjectStore:
             pinned = not pinned  # pinned or unpinned meanwhile: once more with the TTL that goes with it
 
     def list_projects(self, tenant_id: str, user_id: str, *, limit: int, cursor: str | None) -> Page:
-        """The user's projects, most recently saved first (index gsi1)."""
-        items, next_cursor = newest_first_in_gsi1(
-            self.table,
-            keys.projects_of_user(tenant_id, user_id),
-            keys.project_pk(tenant_id, ""),
-            limit=limit,
-            cursor=cursor,
+        """The user's projects, most recently saved (or, for a project they are a member of, joined) first:
+        one Query of index gsi1, where the user's own METAs and their MEMBER# items are filed; plus one
+        BatchGetItem of the METAs of the page's memberships (name, version: they change with every save).
+        A membership of a project that is no longer live is left out."""
+        gsi1pk = keys.projects_of_user(tenant_id, user_id)
+        start = decode_cursor(
+            cursor, exact={"gsi1pk": gsi1pk}, prefixes={"pk": keys.project_pk(tenant_id, ""), "sk": "", "gsi1sk": ""}
         )
-        return Page(items=[ProjectRecord.from_item(i) for i in items], next_cursor=next_cursor)
+        items, last = self.table.query_page(
+            index="gsi1",
+            key_condition="gsi1pk = :pk",
+            values={":pk": gsi1pk},
+            limit=limit,
+            forward=False,
+            start_key=start,
+        )
+        member_of = [i for i in items if str(i["sk"]).startswith(keys.MEMBER_PREFIX)]
+        metas = {
+            m["pk"]: ProjectRecord.from_item(m)
+            for m in (self.table.batch_get([{"pk": i["pk"], "sk": keys.META} for i in member_of]) if member_of else [])
+            if m.get("entity") == ProjectRecord.ENTITY
+        }
+        records = []
+        for item in items:
+            if item["sk"] == keys.META:
+                records.append(ProjectRecord.from_item(item))
+            elif item["pk"] in metas and metas[item["pk"]].status is ProjectStatus.ACTIVE:
+                records.append(metas[item["pk"]])
+        return Page(items=records, next_cursor=encode_cursor(last))
 
     # --- creating and saving -----------------------------------------------------------------
 
@@ -181,7 +202,7 @@ class ProjectStore:
             }
         )
         self._put_new(creating.to_item(self.expiry_shards, due_at=lock.until + 1), pin, manifest_key)
-        self._acquire(creating, lock, list(manifest.held), now)
+        self._acquire(creating, lock, list(manifest.held), now, manifest.owners)
         done = creating.model_copy(update={"status": ProjectStatus.ACTIVE, "lock": None})
         entry = done.to_item(self.expiry_shards)
         try:
@@ -216,15 +237,24 @@ class ProjectStore:
             self.bucket.delete_objects([manifest_key])
             raise Conflict("the shared project was changed or deleted while copying it; retry") from None
 
-    def save(self, current: ProjectRecord, base: Manifest, draft: Draft, now: int) -> tuple[ProjectRecord, Manifest]:
+    def save(
+        self, current: ProjectRecord, base: Manifest, draft: Draft, now: int, *, editor_id: str | None = None
+    ) -> tuple[ProjectRecord, Manifest]:
         """Save version current.version + 1 (see the module doc); 412 if current is no longer the
-        stored version, 409 while another save holds the lock, 422 if an added file is gone."""
+        stored version, 409 while another save holds the lock, 422 if an added file is gone.
+
+        editor_id: a member (not the owner) saving: the lock and the commit are also conditioned on META
+        still naming them an editor, so a member removed (or made a viewer) mid-save commits nothing
+        (404, their acquisitions released as for any failed save)."""
         new_ids = [ref.file_id for ref in draft.files]
         keep = set(new_ids)
         covered = base.covered
         added = [f for f in new_ids if f not in covered]
         released = [] if current.pin_count > 0 else [f for f in base.held if f not in keep]
         held = [f for f in base.held if f not in set(released)] + added
+        # Whose partition each held file is in: members add their own files (docs/collaboration.md).
+        owners = {**base.owners, **{r.file_id: r.owner_id for r in draft.files if r.owner_id != current.user_id}}
+        owners = {f: owners[f] for f in (*held, *released) if f in owners}
         manifest = Manifest(
             project_id=current.project_id,
             version=current.version + 1,
@@ -233,6 +263,7 @@ class ProjectStore:
             held=tuple(held),
             base_files=base.base_files,
             released=tuple(released),
+            owners=owners,
         )
         saved = current.model_copy(
             update={
@@ -250,19 +281,23 @@ class ProjectStore:
         committed = locked = False
         try:
             if not added and not released and current.lock is None:
-                self._commit_unlocked(current, saved)
+                self._commit_unlocked(current, saved, editor_id)
                 committed = True
             else:
-                lock = self._lock(current, manifest_key, now)
+                lock = self._lock(current, manifest_key, now, editor_id)
                 locked = True
                 try:
                     if current.lock is not None:
                         self._take_over(current, base, lock, now)
-                    self._acquire(saved, lock, added, now)
-                    self._commit_locked(saved, lock, added, releasing=bool(released), now=now)
+                    self._acquire(saved, lock, added, now, owners)
+                    self._commit_locked(
+                        saved, lock, added, releasing=bool(released), now=now, editor_id=editor_id, owners=owners
+                    )
                     committed = True
                     if released:
-                        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, released, now)
+                        self.holds.release(
+                            saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, released, now, owners=owners
+                        )
                         self._unlock(saved, lock)
                 except LockLost:
                     if committed:  # saved; the save that took the lock over finishes the releases
@@ -270,7 +305,14 @@ class ProjectStore:
                     # Stalled past the lease and taken over: let go of what this save acquired itself (the
                     # taker fenced every file our manifest names; this covers any it could not know of).
                     self.holds.release(
-                        saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now, own=True
+                        saved.tenant_id,
+                        saved.user_id,
+                        saved.project_id,
+                        lock.epoch,
+                        added,
+                        now,
+                        own=True,
+                        owners=owners,
                     )
                     raise SaveInProgress("another save took this project over; load it again and retry") from None
         except LockLost:
@@ -289,8 +331,9 @@ class ProjectStore:
             self.bucket.delete_objects([current.manifest_key])  # a reader that still had it reads META again
         return saved, manifest
 
-    def _commit_unlocked(self, current: ProjectRecord, saved: ProjectRecord) -> None:
+    def _commit_unlocked(self, current: ProjectRecord, saved: ProjectRecord, editor_id: str | None) -> None:
         pinned = current.pin_count > 0
+        member = _editor_condition(editor_id)
         for _ in range(3):
             ttl = _expiry_ttl(saved.expires_at, pinned=pinned)
             try:
@@ -298,14 +341,16 @@ class ProjectStore:
                     saved.key,
                     self._commit_expression(saved, ttl),
                     condition="version = :n AND #status = :active AND attribute_not_exists(lockId) AND "
-                    + ttl.condition,
+                    + ttl.condition
+                    + member.condition,
                     values={
                         **self._commit_values(saved),
                         **ttl.values,
+                        **member.values,
                         ":n": current.version,
                         ":active": ProjectStatus.ACTIVE.value,
                     },
-                    names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
+                    names={**self._commit_names(saved), **member.names, "#status": "status", "#ttl": "ttl"},
                     return_new=False,
                 )
                 return
@@ -320,21 +365,31 @@ class ProjectStore:
             ):
                 break
             pinned = not pinned  # pinned or unpinned since it was read: commit with the TTL that goes with it
-        raise self._refusal(current)
+        raise self._refusal(current, editor_id)
 
     def _commit_locked(
-        self, saved: ProjectRecord, lock: ProjectLock, added: list[str], *, releasing: bool, now: int
+        self,
+        saved: ProjectRecord,
+        lock: ProjectLock,
+        added: list[str],
+        *,
+        releasing: bool,
+        now: int,
+        editor_id: str | None = None,
+        owners: dict[str, str] | None = None,
     ) -> None:
         """The new version, if we still hold the lock and the project is active (and, when the save
         releases anything, unpinned); else undo the acquisitions, unlock and say why (404, 409)."""
         # A save that releases requires the project unpinned (its TTL then follows the expiry); one that
         # does not commits with the TTL that goes with the pin count it reads (once more if that changed).
         pinned = saved.pin_count > 0 and not releasing
+        member = _editor_condition(editor_id)
         for _ in range(3):
             ttl = _expiry_ttl(saved.expires_at, pinned=pinned)
             values = {
                 **self._commit_values(saved),
                 **ttl.values,
+                **member.values,
                 ":lock": lock.lock_id,
                 ":active": ProjectStatus.ACTIVE.value,
             }
@@ -344,9 +399,9 @@ class ProjectStore:
                 self.table.update(
                     saved.key,
                     self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None),
-                    condition="lockId = :lock AND #status = :active AND " + ttl.condition,
+                    condition="lockId = :lock AND #status = :active AND " + ttl.condition + member.condition,
                     values=values,
-                    names={**self._commit_names(saved), "#status": "status", "#ttl": "ttl"},
+                    names={**self._commit_names(saved), **member.names, "#status": "status", "#ttl": "ttl"},
                     return_new=False,
                 )
                 return
@@ -354,12 +409,17 @@ class ProjectStore:
                 stored = self.get(saved.tenant_id, saved.project_id)
             if stored is None or stored.lock is None or stored.lock.lock_id != lock.lock_id:
                 raise LockLost("the save lost its lock")
-            if releasing or stored.status is not ProjectStatus.ACTIVE or (stored.pin_count > 0) == pinned:
+            if (
+                releasing
+                or stored.status is not ProjectStatus.ACTIVE
+                or (stored.pin_count > 0) == pinned
+                or not _still_editor(stored, editor_id)
+            ):
                 break
             pinned = not pinned
-        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now)
+        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now, owners=owners)
         self._unlock(saved, lock)
-        if stored is None or stored.status is not ProjectStatus.ACTIVE:
+        if stored is None or stored.status is not ProjectStatus.ACTIVE or not _still_editor(stored, editor_id):
             raise NotFound(f"project {saved.project_id} not found")
         raise Conflict("the project was added to a cart or an order while saving; retry")
 
@@ -383,12 +443,13 @@ class ProjectStore:
 
     def _saved_attributes(self, saved: ProjectRecord) -> dict[str, Any]:
         """What a save writes: the saved record's item (ProjectRecord.to_item) but NOT_SAVED."""
-        return {name: value for name, value in saved.to_item(self.expiry_shards).items() if name not in NOT_SAVED}
+        return {name: value for name, value in saved.to_item(self.expiry_shards).items() if is_saved(name)}
 
-    def _refusal(self, current: ProjectRecord) -> Exception:
-        """Why a conditional write on current's META failed: 404, 412 or 409."""
+    def _refusal(self, current: ProjectRecord, editor_id: str | None = None) -> Exception:
+        """Why a conditional write on current's META failed: 404 (also: the saving member is no longer
+        an editor), 412 or 409."""
         stored = self.get(current.tenant_id, current.project_id)
-        if stored is None or stored.status is not ProjectStatus.ACTIVE:
+        if stored is None or stored.status is not ProjectStatus.ACTIVE or not _still_editor(stored, editor_id):
             return NotFound(f"project {current.project_id} not found")
         if stored.version != current.version:
             return PreconditionFailed(
@@ -397,11 +458,18 @@ class ProjectStore:
             )
         return SaveInProgress(f"project {current.project_id} is being saved by another request; retry")
 
-    def _lock(self, current: ProjectRecord, manifest_key: str | None, now: int) -> ProjectLock:
+    def _lock(
+        self, current: ProjectRecord, manifest_key: str | None, now: int, editor_id: str | None = None
+    ) -> ProjectLock:
         """Take META's lock (free, or held past its lease) with the next epoch."""
         lock_id = ids.new_id()
-        condition = "(attribute_not_exists(lockId) OR lockUntil < :now) AND version = :n AND #status = :active"
+        member = _editor_condition(editor_id)
+        condition = (
+            "(attribute_not_exists(lockId) OR lockUntil < :now) AND version = :n AND #status = :active"
+            + member.condition
+        )
         values: dict[str, Any] = {
+            **member.values,
             ":lock": lock_id,
             ":until": now + LOCK_SECONDS,
             ":phase": ACQUIRE,
@@ -421,11 +489,11 @@ class ProjectStore:
                 current.key,
                 expression + " ADD lockEpoch :one",
                 condition=condition,
-                names={"#status": "status"},
+                names={"#status": "status", **member.names},
                 values=values,
             )
         except ConditionFailed:
-            raise self._refusal(current) from None
+            raise self._refusal(current, editor_id) from None
         assert item is not None
         return ProjectLock(
             lock_id=lock_id,
@@ -447,11 +515,23 @@ class ProjectStore:
         except ConditionFailed:
             raise LockLost("the save lost its lock") from None
 
-    def _acquire(self, record: ProjectRecord, lock: ProjectLock, file_ids: list[str], now: int) -> list[str]:
+    def _acquire(
+        self,
+        record: ProjectRecord,
+        lock: ProjectLock,
+        file_ids: list[str],
+        now: int,
+        owners: dict[str, str] | None = None,
+    ) -> list[str]:
         """Hold file_ids under lock; if any is gone, release what this call acquired, unlock and 422."""
-        outcome = self.holds.acquire(record.tenant_id, record.user_id, record.project_id, lock.epoch, file_ids, now)
+        owners = owners or {}
+        outcome = self.holds.acquire(
+            record.tenant_id, record.user_id, record.project_id, lock.epoch, file_ids, now, owners=owners
+        )
         if outcome.gone:
-            self.holds.release(record.tenant_id, record.user_id, record.project_id, lock.epoch, outcome.held, now)
+            self.holds.release(
+                record.tenant_id, record.user_id, record.project_id, lock.epoch, outcome.held, now, owners=owners
+            )
             if record.status is ProjectStatus.CREATING:
                 self.table.delete(record.key, condition="lockId = :lock", values={":lock": lock.lock_id})
                 if record.manifest_key:
@@ -467,16 +547,21 @@ class ProjectStore:
     def _take_over(self, stale: ProjectRecord, base: Manifest, lock: ProjectLock, now: int) -> None:
         """Finish or undo what the save that held stale.lock did before it died (under our newer epoch)."""
         assert stale.lock is not None
+        owners = dict(base.owners)
         if stale.lock.phase == RELEASE:
             release = list(base.released)  # it committed (base is its manifest): finish its releases
         else:
-            dead = self.bucket.read(stale.lock.manifest_key) if stale.lock.manifest_key else None
-            release = [f for f in Manifest.from_bytes(dead).held if f not in base.covered] if dead else []
+            body = self.bucket.read(stale.lock.manifest_key) if stale.lock.manifest_key else None
+            dead = Manifest.from_bytes(body) if body else None
+            release = [f for f in dead.held if f not in base.covered] if dead else []
+            owners.update(dead.owners if dead else {})
             if stale.lock.manifest_key and stale.lock.manifest_key != stale.manifest_key:
                 self.bucket.delete_objects([stale.lock.manifest_key])
         # fence: a file the dead save had not reached yet gets our epoch too, so that, if it only stalled,
         # its late acquire fails (LockLost) instead of leaving a hold that no version names.
-        self.holds.release(stale.tenant_id, stale.user_id, stale.project_id, lock.epoch, release, now, fence=True)
+        self.holds.release(
+            stale.tenant_id, stale.user_id, stale.project_id, lock.epoch, release, now, fence=True, owners=owners
+        )
 
     def _put_manifest(self, record: ProjectRecord, manifest: Manifest) -> str:
         key = keys.document_object_key(record.tenant_id, record.project_id, manifest.version, ids.new_id())
@@ -657,8 +742,8 @@ class ProjectStore:
         stored = ProjectRecord.from_item(item)
         epoch = int(item["lockEpoch"])
         documents = [k for k in (stored.manifest_key, record.lock.manifest_key if record.lock else None) if k]
-        release, fence = self._what_it_holds(stored.manifest_key, record.lock)
-        removed = self._release_all(stored, epoch, release, fence, documents, now)
+        release, fence, owners = self._what_it_holds(stored.manifest_key, record.lock)
+        removed = self._release_all(stored, epoch, release, fence, owners, documents, now)
         self.table.delete(stored.key, condition="lockId = :lock", values={":lock": lock_id})
         return removed
 
@@ -678,29 +763,41 @@ class ProjectStore:
                 self.table.put(restored, condition="attribute_not_exists(pk)")
             return Removed()
         documents = [k for k in (record.manifest_key, record.lock.manifest_key if record.lock else None) if k]
-        release, fence = self._what_it_holds(record.manifest_key, record.lock)
-        return self._release_all(record, record.lock_epoch + 1, release, fence, documents, now)
+        release, fence, owners = self._what_it_holds(record.manifest_key, record.lock)
+        return self._release_all(record, record.lock_epoch + 1, release, fence, owners, documents, now)
 
-    def _what_it_holds(self, manifest_key: str | None, lock: ProjectLock | None) -> tuple[set[str], set[str]]:
+    def _what_it_holds(
+        self, manifest_key: str | None, lock: ProjectLock | None
+    ) -> tuple[set[str], set[str], dict[str, str]]:
         """What a project being removed may hold: its version's files (held, and released by a save that
         died before finishing), and the files a save that holds (or held) its lock may have acquired,
         which are to be fenced (a stalled save must not acquire them after the removal)."""
         release: set[str] = set()
         fence: set[str] = set()
+        owners: dict[str, str] = {}
         for key, into in ((manifest_key, release), (lock.manifest_key if lock else None, fence)):
             body = self.bucket.read(key) if key else None
             if body is not None:
                 manifest = Manifest.from_bytes(body)
                 into.update(manifest.held, manifest.released)
-        return release, fence - release
+                owners.update(manifest.owners)
+        return release, fence - release, owners
 
     def _release_all(
-        self, record: ProjectRecord, epoch: int, release: set[str], fence: set[str], documents: list[str], now: int
+        self,
+        record: ProjectRecord,
+        epoch: int,
+        release: set[str],
+        fence: set[str],
+        owners: dict[str, str],
+        documents: list[str],
+        now: int,
     ) -> Removed:
-        self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(release), now)
-        self.holds.release(record.tenant_id, record.user_id, record.project_id, epoch, sorted(fence), now, fence=True)
+        tenant, owner, project = record.tenant_id, record.user_id, record.project_id
+        self.holds.release(tenant, owner, project, epoch, sorted(release), now, owners=owners)
+        self.holds.release(tenant, owner, project, epoch, sorted(fence), now, fence=True, owners=owners)
         release = release | fence
-        removed = Removed(files=[keys.file_key(record.tenant_id, record.user_id, f) for f in sorted(release)])
+        removed = Removed(files=[keys.file_key(tenant, owners.get(f, owner), f) for f in sorted(release)])
         if record.base_pin_key is not None and self.unpin(record.base_pin_key, now):
             removed.unpinned.append(record.base_pin_key["pk"])
         rest = read_partition(self.table, record.pk)  # its shares and the pins left of it
@@ -739,6 +836,29 @@ class ProjectStore:
             )
         except ConditionFailed:
             return
+
+
+@dataclass(frozen=True)
+class _EditorCondition:
+    """The part of a save's conditions that a saving member (not the owner) is still an editor."""
+
+    condition: str = ""
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _editor_condition(editor_id: str | None) -> _EditorCondition:
+    if editor_id is None:
+        return _EditorCondition()
+    return _EditorCondition(
+        condition=" AND #member = :editor",
+        names={"#member": keys.member_attribute(editor_id)},
+        values={":editor": EDITOR_ROLE},
+    )
+
+
+def _still_editor(stored: ProjectRecord, editor_id: str | None) -> bool:
+    return editor_id is None or stored.members.get(editor_id) == EDITOR_ROLE
 
 
 @dataclass(frozen=True)

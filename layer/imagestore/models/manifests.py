@@ -23,14 +23,18 @@ class Manifest(BaseModel):
     version: int
     document: Any = None
     files: tuple[FileRef, ...] = ()
-    # File ids (of the project owner) the project itself holds once this version is saved: every file
-    # of `files` not kept by the base pin, and, while the project was pinned, what earlier versions used.
+    # File ids (the project owner's, or a member's: `owners`) the project itself holds once this version
+    # is saved: every file of `files` not kept by the base pin, and, while the project was pinned, what
+    # earlier versions used.
     held: tuple[str, ...] = ()
     # A copy's files kept by its pin on the original (the original's version it was copied from), kept
     # whole in every version so that a file dropped from the copy can be put back.
     base_files: tuple[FileRef, ...] = ()
     # What the save of this version released after its commit (a takeover of a dead save redoes it).
     released: tuple[str, ...] = ()
+    # The owner of each file of `held` and `released` that is not the project owner's (a member's upload
+    # a member added: docs/collaboration.md); the holds are on those files' items, in their owners' partitions.
+    owners: dict[str, str] = {}
 
     @property
     def file_ids(self) -> tuple[str, ...]:

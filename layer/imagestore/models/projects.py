@@ -45,6 +45,15 @@ NOT_SAVED: dict[str, str] = {
     "xsk": "as xpk",
     "ttl": "follows the expiry and the pin count (imagestore.data.projects._expiry_ttl)",
 }
+# Attributes by prefix that a save does not write either.
+NOT_SAVED_PREFIXES: dict[str, str] = {
+    keys.MEMBER_ATTRIBUTE_PREFIX: "a member's role: accept, role change, removal (imagestore.data.collaboration)",
+}
+
+
+def is_saved(attribute: str) -> bool:
+    """Whether a save writes this attribute of the META item (all but NOT_SAVED and NOT_SAVED_PREFIXES)."""
+    return attribute not in NOT_SAVED and not attribute.startswith(tuple(NOT_SAVED_PREFIXES))
 
 
 class ProjectLock(BaseModel):
@@ -85,6 +94,13 @@ class ProjectRecord(BaseModel):
     lock_epoch: int = 0
     pin_count: int = 0
     base_project_id: str | None = None  # a copy: the original whose pinned version it started from
+    # Members and their roles (attributes M#{userId} of META, written by membership changes only, never
+    # by a save: NOT_SAVED_PREFIXES), so that one GetItem of META decides what a caller may do.
+    members: dict[str, str] = {}
+
+    def role_of(self, user_id: str) -> str | None:
+        """ "owner", the member's role ("editor", "commenter", "viewer"), or None for anyone else."""
+        return "owner" if user_id == self.user_id else self.members.get(user_id)
 
     def live_lock(self, now: float) -> ProjectLock | None:
         return self.lock if self.lock is not None and self.lock.until > now else None
@@ -134,6 +150,7 @@ class ProjectRecord(BaseModel):
             )
         if due_at is not None:
             item["xsk"] = keys.expiry_sort(due_at, self.pk, keys.META)
+        item.update({keys.member_attribute(user): role for user, role in self.members.items()})
         for name, value in (("manifestKey", self.manifest_key), ("baseProjectId", self.base_project_id)):
             if value is not None:
                 item[name] = value
@@ -170,4 +187,9 @@ class ProjectRecord(BaseModel):
             lock_epoch=int(item.get("lockEpoch", 0)),
             pin_count=int(item.get("pinCount", 0)),
             base_project_id=item.get("baseProjectId"),
+            members={
+                name.removeprefix(keys.MEMBER_ATTRIBUTE_PREFIX): str(value)
+                for name, value in item.items()
+                if name.startswith(keys.MEMBER_ATTRIBUTE_PREFIX)
+            },
         )

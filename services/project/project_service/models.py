@@ -65,6 +65,9 @@ class ProjectFileView(ApiModel):
     preview_status: Literal["pending", "ready", "failed"] = "pending"
     previews: dict[str, PreviewView] | None = None  # thumb, screen: when previewStatus is ready
     taken_at: str | None = None
+    added_by: str | None = Field(
+        default=None, description="the user whose upload this file is (the owner, or the member who added it)"
+    )
 
     @classmethod
     def of(cls, ref: FileRef, download_url: str, previews: dict[str, PreviewView] | None = None) -> ProjectFileView:
@@ -79,6 +82,7 @@ class ProjectFileView(ApiModel):
             preview_status=ref.preview_status.value,
             previews=previews,
             taken_at=ref.taken_at,
+            added_by=ref.owner_id,
         )
 
 
@@ -91,10 +95,16 @@ class ProjectSummary(ApiModel):
     saved_at: str
     expires_at: str
     file_count: int
+    role: str = Field(
+        default="owner", description="the caller's role: owner, editor, commenter or viewer (invited with)"
+    )
+    owner_id: str | None = Field(default=None, description="the project's owner (a member sees whose project it is)")
 
     @classmethod
-    def of(cls, record: ProjectRecord) -> ProjectSummary:
+    def of(cls, record: ProjectRecord, role: str | None = "owner") -> ProjectSummary:
         return cls(
+            role=role or "viewer",
+            owner_id=record.user_id,
             project_id=record.project_id,
             name=record.name,
             product_type=record.product_type,
@@ -365,3 +375,100 @@ class WebhookReplayView(ApiModel):
     queued: int = Field(description="events queued for delivery again, with their ids unchanged")
     event_ids: list[str]
     truncated: bool = Field(description="true when the range holds more events than one replay sends (100)")
+
+
+# --- collaboration (docs/collaboration.md) ---------------------------------------------------------
+ROLE_FIELD = Field(description="editor (saves, adds own photos, comments), commenter (comments) or viewer")
+
+
+class InviteInput(ApiModel):
+    role: Literal["editor", "commenter", "viewer"] = ROLE_FIELD
+    expires_in_days: StrictInt = Field(default=7, gt=0, description="days the link works (capped by the tenant)")
+
+
+class InviteCreated(ApiModel):
+    invite_id: str = Field(description="id of the invite (to revoke it)")
+    token: str = Field(description="the capability token (shown once: only its hash is stored)")
+    url: str = Field(description="the link to send (the tenant's template, or this API's accept route)")
+    role: str = Field(description="the role accepting it gives")
+    expires_at: str = Field(description="when the link stops working")
+
+
+class InviteView(ApiModel):
+    invite_id: str = Field(description="id of the invite")
+    role: str = Field(description="the role accepting it gives")
+    created_at: str = Field(description="when it was made")
+    expires_at: str = Field(description="when the link stops working")
+
+
+class InvitePage(ApiModel):
+    items: list[InviteView] = Field(description="the project's unexpired, unused invites")
+    next_cursor: str | None = Field(description="the next page's cursor; null on the last page")
+
+
+class MemberView(ApiModel):
+    project_id: str = Field(description="the project")
+    user_id: str = Field(description="the member")
+    role: str = Field(description="editor, commenter or viewer")
+    joined_at: str = Field(description="when they accepted their invite")
+    invited_by: str = Field(description="the user whose invite they accepted (the owner)")
+
+
+class MemberPage(ApiModel):
+    owner_id: str = Field(description="the project's owner (not listed among the members)")
+    items: list[MemberView] = Field(description="members, by user id")
+    next_cursor: str | None = Field(description="the next page's cursor; null on the last page")
+
+
+class RoleInput(ApiModel):
+    role: Literal["editor", "commenter", "viewer"] = ROLE_FIELD
+
+
+class CommentInput(ApiModel):
+    text: str = Field(min_length=1, description="plain text, at most 4,096 bytes as UTF-8 (no control characters)")
+    anchor: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:-]{1,200}$",
+        description="an element of the document the comment is about (an id the client chose)",
+    )
+
+
+class CommentUpdate(ApiModel):
+    text: str | None = Field(default=None, min_length=1, description="the author's new text (author only)")
+    resolved: bool | None = Field(default=None, description="resolve (true) or reopen (false): an editor or the owner")
+
+
+class CommentView(ApiModel):
+    comment_id: str = Field(description="id of the comment (time-ordered)")
+    project_id: str = Field(description="the project")
+    author_id: str = Field(description="who wrote it")
+    text: str = Field(description="plain text: show it as text, never as HTML")
+    anchor: str | None = Field(default=None, description="the element of the document it is about, if any")
+    created_at: str = Field(description="when it was written")
+    edited_at: str | None = Field(default=None, description="when its author last changed it")
+    resolved_at: str | None = Field(default=None, description="when it was resolved; null while open")
+    resolved_by: str | None = Field(default=None, description="who resolved it")
+
+
+class CommentPage(ApiModel):
+    items: list[CommentView] = Field(description="comments, newest first")
+    next_cursor: str | None = Field(description="the next page's cursor; null on the last page")
+
+
+class ActivityView(ApiModel):
+    kind: Literal["saved", "joined", "left", "removed", "role_changed", "commented"] = Field(
+        description="what happened"
+    )
+    user_id: str = Field(description="who did it")
+    at: str = Field(description="when")
+    version: int | None = Field(default=None, description="a save: the version it made")
+    files_added: int | None = Field(default=None, description="a save: files the project did not have before")
+    files_removed: int | None = Field(default=None, description="a save: files it no longer has")
+    subject_id: str | None = Field(default=None, description="a removal or role change: the member concerned")
+    role: str | None = Field(default=None, description="a join or role change: the role")
+    comment_id: str | None = Field(default=None, description="a comment: its id")
+
+
+class ActivityPage(ApiModel):
+    items: list[ActivityView] = Field(description="what happened after `since`, oldest first")
+    next_cursor: str | None = Field(description="pass as cursor for what follows; null when there is no more now")

@@ -40,7 +40,11 @@ def list_projects() -> dict[str, Any]:
         cursor=app.current_event.get_query_string_value("cursor"),
     )
     metrics.add_metric(name="ProjectsListed", unit=MetricUnit.Count, value=1)
-    return ProjectPage(items=[ProjectSummary.of(p) for p in page.items], next_cursor=page.next_cursor).dump()
+    now = clock.now_epoch()
+    return ProjectPage(
+        items=[ProjectSummary.of(p, p.role_of(principal.user_id)) for p in page.items if p.is_live(now)],
+        next_cursor=page.next_cursor,
+    ).dump()
 
 
 @app.get("/projects/<project_id>")
@@ -67,9 +71,15 @@ def update_project(project_id: str) -> api.Response:
     request = api.parse_body(app, ProjectInput)
     # 428 without If-Match, 400 unless it names a version of ASCII digits; the logic gets the number.
     version = preconditions.parse_if_match(app.current_event.headers.get("if-match"))
-    view = projects.update_project(
-        principal, project_id, request, str(version), project_context(principal.tenant_id), int(clock.now_epoch())
-    )
+    try:
+        view = projects.update_project(
+            principal, project_id, request, str(version), project_context(principal.tenant_id), int(clock.now_epoch())
+        )
+    except projects.VersionConflict as conflict:  # 412 with the current version and its ETag: merge, retry
+        metrics.add_metric(name="ProjectSaveConflicts", unit=MetricUnit.Count, value=1)
+        answer = api.error_response(412, conflict.code, conflict.message, conflict.details)
+        answer.headers["ETag"] = preconditions.etag(conflict.current.version)
+        return answer
     metrics.add_metric(name="ProjectsSaved", unit=MetricUnit.Count, value=1)
     return api.versioned(view, view.version)
 

@@ -18,4 +18,5 @@ def project_context(tenant_id: str) -> ProjectContext:
         projects=factory.project_store(),
         bucket=factory.image_bucket(),
         holders=factory.holder_store(),
+        collaboration=factory.collaboration_store(),
     )

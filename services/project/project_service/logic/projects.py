@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from imagestore import ids, webhook_events
 from imagestore.auth import Principal
 from imagestore.config import TenantSettings
+from imagestore.data.collaboration import CollaborationStore, new_activity_id
 from imagestore.data.files import FileStore
 from imagestore.data.holders import HolderStore
 from imagestore.data.holds import HoldStore
 from imagestore.data.projects import Draft, ProjectStore
 from imagestore.data.storage import ImageBucket
 from imagestore.data.webhooks import WebhookBus
-from imagestore.errors import Conflict, InvalidCursor, NotFound, PreconditionFailed, Unprocessable
+from imagestore.errors import Conflict, Forbidden, InvalidCursor, NotFound, PreconditionFailed, Unprocessable
+from imagestore.models.collaboration import CAN_SAVE, OWNER, ActivityKind, ActivityRecord
 from imagestore.models.files import FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
@@ -41,6 +43,16 @@ class ProjectContext:
     projects: ProjectStore
     bucket: ImageBucket
     holders: HolderStore
+    collaboration: CollaborationStore | None = None  # members and activity (docs/collaboration.md)
+
+
+class VersionConflict(PreconditionFailed):
+    """A save's If-Match names a version that is no longer current: the answer (412) carries the current
+    version (project) and its ETag, so the client merges and retries."""
+
+    def __init__(self, message: str, *, current: ProjectView) -> None:
+        super().__init__(message, details={"currentVersion": current.version, "current": current.dump()})
+        self.current = current
 
 
 def own_available_files(principal: Principal, file_ids: list[str], ctx: ProjectContext, now: int) -> list[FileRef]:
@@ -112,6 +124,45 @@ def _own_live(principal: Principal, project_id: str, record: ProjectRecord | Non
     return record
 
 
+def member_live(
+    principal: Principal,
+    project_id: str,
+    record: ProjectRecord | None,
+    now: float,
+    allowed: frozenset[str] | None = None,
+) -> ProjectRecord:
+    """The live project if the caller is its owner or a member (404 for anyone else: a removed member,
+    another user, another tenant, whose keys never reach this tenant's items), and their role is one of
+    allowed (403: a member knows the project exists)."""
+    role = record.role_of(principal.user_id) if record is not None else None
+    if record is None or role is None or not record.is_live(now):
+        raise NotFound(f"project {project_id} not found")
+    if allowed is not None and role not in allowed:
+        raise Forbidden(f"a {role} of this project cannot do that", details={"role": role})
+    return record
+
+
+def find_member_project(
+    principal: Principal, project_id: str, ctx: ProjectContext, now: float, allowed: frozenset[str] | None = None
+) -> ProjectRecord:
+    """The project the caller owns or is a member of, with a role in allowed (one GetItem of META)."""
+    principal.require_full_user()
+    if not ids.is_id(project_id):
+        raise NotFound(f"project {project_id} not found")
+    return member_live(principal, project_id, ctx.projects.get(principal.tenant_id, project_id), now, allowed)
+
+
+def load_member_project(
+    principal: Principal, project_id: str, ctx: ProjectContext, now: float, allowed: frozenset[str] | None = None
+) -> tuple[ProjectRecord, Manifest]:
+    if not ids.is_id(project_id):
+        raise NotFound(f"project {project_id} not found")
+    loaded = ctx.projects.load(principal.tenant_id, project_id)
+    record = member_live(principal, project_id, loaded[0] if loaded else None, now, allowed)
+    assert loaded is not None
+    return record, loaded[1]
+
+
 def get_project(
     principal: Principal,
     project_id: str,
@@ -125,11 +176,11 @@ def get_project(
     caller answers 304."""
     principal.require_full_user()
     if if_none_match is not None and ids.is_id(project_id):
-        record = _own_live(principal, project_id, ctx.projects.get(principal.tenant_id, project_id), now)
+        record = member_live(principal, project_id, ctx.projects.get(principal.tenant_id, project_id), now)
         if none_match(if_none_match, record.version):
             return _extended(record, ctx, now)
-    project, manifest = load_own_project(principal, project_id, ctx, now)
-    return project_view(_extended(project, ctx, now), manifest, ctx, files_cursor)
+    project, manifest = load_member_project(principal, project_id, ctx, now)
+    return project_view(_extended(project, ctx, now), manifest, ctx, files_cursor, viewer=principal.user_id)
 
 
 def _extended(project: ProjectRecord, ctx: ProjectContext, now: int) -> ProjectRecord:
@@ -142,14 +193,18 @@ def _extended(project: ProjectRecord, ctx: ProjectContext, now: int) -> ProjectR
 
 
 def project_view(
-    record: ProjectRecord, manifest: Manifest, ctx: ProjectContext, files_cursor: str | None = None
+    record: ProjectRecord,
+    manifest: Manifest,
+    ctx: ProjectContext,
+    files_cursor: str | None = None,
+    viewer: str | None = None,
 ) -> ProjectView:
     """The project with its document and a page of its files (the first, or the one files_cursor names)
-    with download URLs."""
+    with download URLs; viewer: the caller, whose role it names (the owner's, by default)."""
     start = files_offset(files_cursor, record.version, len(manifest.files))
     end = start + FILES_PAGE_SIZE
     return ProjectView(
-        **ProjectSummary.of(record).model_dump(),
+        **ProjectSummary.of(record, record.role_of(viewer) if viewer else OWNER).model_dump(),
         document=manifest.document,
         files=file_views(manifest.files[start:end], ctx),
         files_next_cursor=next_files_cursor(record.version, end, len(manifest.files)),
@@ -208,14 +263,15 @@ def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -
 def update_project(
     principal: Principal, project_id: str, request: ProjectInput, if_match: str | None, ctx: ProjectContext, now: int
 ) -> ProjectView:
-    """Save the next version if If-Match names the current one (else 412); see imagestore.data.projects."""
+    """Save the next version if If-Match names the current one (else 412 with the current version);
+    the owner or an editor (a viewer or commenter: 403); see imagestore.data.projects."""
     principal.require_full_user()
     expected = parse_if_match(if_match)
-    current, manifest = load_own_project(principal, project_id, ctx, now)
+    current, manifest = load_member_project(principal, project_id, ctx, now, CAN_SAVE)
     if current.version != expected:
-        raise PreconditionFailed(
-            f"project {project_id} is at version {current.version}, not {expected}",
-            details={"currentVersion": current.version},
+        raise VersionConflict(
+            f"project {project_id} is at version {current.version}, not {expected}; merge and retry",
+            current=project_view(current, manifest, ctx, viewer=principal.user_id),
         )
     known = with_current_previews(manifest.known_files, request.file_ids, ctx, now)
     fetched = {
@@ -230,7 +286,33 @@ def update_project(
         saved_at=now,
         expires_at=now + ctx.tenant.project_retention_seconds,
     )
-    saved, saved_manifest = ctx.projects.save(current, manifest, draft, now)
+    editor_id = None if current.user_id == principal.user_id else principal.user_id
+    try:
+        saved, saved_manifest = ctx.projects.save(current, manifest, draft, now, editor_id=editor_id)
+    except VersionConflict:
+        raise
+    except PreconditionFailed as moved:  # saved by someone else between our read and our commit
+        loaded = ctx.projects.load(principal.tenant_id, project_id)
+        if loaded is None:
+            raise
+        raise VersionConflict(
+            moved.message, current=project_view(loaded[0], loaded[1], ctx, viewer=principal.user_id)
+        ) from None
+    added = [f for f in saved_manifest.file_ids if f not in set(manifest.file_ids)]
+    if ctx.collaboration is not None:
+        ctx.collaboration.record(
+            ActivityRecord(
+                tenant_id=principal.tenant_id,
+                project_id=project_id,
+                activity_id=new_activity_id(now),
+                kind=ActivityKind.SAVED,
+                user_id=principal.user_id,
+                at=now,
+                version=saved.version,
+                files_added=len(added),
+                files_removed=len(set(manifest.file_ids) - set(saved_manifest.file_ids)),
+            )
+        )
     logger.info(
         "project saved",
         project_id=project_id,
@@ -238,7 +320,7 @@ def update_project(
         added=len(set(saved_manifest.held) - manifest.covered),
         released=len(saved_manifest.released),
     )
-    return project_view(saved, saved_manifest, ctx)
+    return project_view(saved, saved_manifest, ctx, viewer=principal.user_id)
 
 
 # How long after its completion a file's previews may still be on their way: the previews function's
