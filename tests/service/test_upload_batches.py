@@ -223,3 +223,21 @@ def test_the_single_route_takes_a_checksum_too(aws: Aws, uploads: Any) -> None:
         uploads, api_event("POST", "/uploads", principal=ALICE, body={**describe(data), "sha256": "A" * 44})
     )
     assert status == 400
+
+
+def test_a_file_uploaded_without_a_checksum_answers_a_later_duplicate(aws: Aws, uploads: Any) -> None:
+    """S3 computes the completion copy's SHA-256 (moto too): the file keeps it, so bytes uploaded
+    without a declared sha256 are found when the same user later declares it. Other users still upload."""
+    data = jpeg((41, 31))
+    _, body = request_batch(uploads, [describe(data, checksum=False)])
+    ticket = body["items"][0]["ticket"]
+    assert "x-amz-checksum-sha256" not in ticket["upload"]["fields"]
+    assert post(ticket, data) == 204
+    _, done = complete_batch(uploads, [ticket["fileId"]])
+    assert done["items"][0]["status"] == 200
+    assert aws.item("T#shop-a#U#alice", f"FILE#{ticket['fileId']}")["sha256"] == sha256(data)
+
+    _, again = request_batch(uploads, [describe(data)], ALICE_LATER)
+    assert again["duplicates"] == 1 and again["items"][0]["ticket"]["fileId"] == ticket["fileId"]
+    _, other = request_batch(uploads, [describe(data)], BOB)
+    assert other["items"][0]["status"] == 201

@@ -132,10 +132,17 @@ class FileStore:
         return {(i["pk"], i["sk"]): FileRecord.from_item(i) for i in items if i.get("entity") == FileRecord.ENTITY}
 
     def mark_available(
-        self, record: FileRecord, *, width: int | None, height: int | None, completed_at: int
+        self,
+        record: FileRecord,
+        *,
+        width: int | None,
+        height: int | None,
+        completed_at: int,
+        sha256: str | None = None,
     ) -> FileRecord:
         """Pending -> available with its pixel size, without any earlier refusal; a repeat of the
-        same completion is harmless.
+        same completion is harmless. sha256: the bytes' SHA-256 computed by S3, kept when the client
+        declared none (the file can then answer a duplicate, remember_digest).
 
         Its expiry-index entry stays where the request put it (abandoned_due: a session upload's
         retention end, so its entry is never moved; an extended upload's is refiled by the sweep)."""
@@ -148,6 +155,9 @@ class FileStore:
         if width is not None and height is not None:
             expression += ", width = :w, height = :h"
             values.update({":w": width, ":h": height})
+        if sha256 is not None and record.sha256 is None:
+            expression += ", sha256 = :sha256"
+            values[":sha256"] = sha256
         expression += " REMOVE refusal"
         try:
             item = self.table.update(

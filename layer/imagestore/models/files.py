@@ -124,7 +124,8 @@ class FileRecord(BaseModel):
     taken_at: str | None = None
     refusal: UploadRefusal | None = None
     # The SHA-256 the client declared (base64, as S3's x-amz-checksum-sha256): S3 verifies the bytes
-    # against it; an available file keeps it (duplicates are found by it).
+    # against it; an available file keeps it (duplicates are found by it). Declared none: the one S3
+    # computed for the completion's copy, where the store computes one (S3 does, SeaweedFS does not).
     sha256: str | None = None
     # A multipart upload (POST /multipart-uploads): S3's upload id and the size of every part but the last.
     multipart_upload_id: str | None = None

@@ -362,13 +362,17 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
             head.etag,
             Conflict(f"the bytes of file {record.file_id} changed while they were checked; complete again"),
         )
+    computed_sha256 = None
     if key == staging:
         assert head.etag is not None
         copy = ctx.bucket.copy_if_unchanged(staging, record.object_key, head.etag)
         if not copy.copied:
             return _completed_meanwhile(record, ctx)
         _check_sha256(record, copy.sha256, head, ctx)
-    available = ctx.files.mark_available(record, width=info.width, height=info.height, completed_at=now)
+        computed_sha256 = copy.sha256  # kept when none was declared: the file becomes a duplicate candidate
+    available = ctx.files.mark_available(
+        record, width=info.width, height=info.height, completed_at=now, sha256=computed_sha256
+    )
     ctx.bucket.delete_objects([staging])
     if record.mobile_upload_id is not None:
         webhook_events.emit(
