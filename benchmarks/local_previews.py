@@ -124,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(done) / elapsed:.1f} photos/s; the last {elapsed - uploaded:.1f} s after the last upload"
     )
     if project_id is not None:
-        shown = f"at {book_at:.1f} s" if book_at is not None else f"not all ({len(in_book)} of {len(ids)})"
-        print(f"GET /projects/{{id}} showed every preview of the book {shown} after the first upload")
+        shown = (
+            f"every preview of the book {book_at:.1f} s after the first upload"
+            if book_at is not None
+            else f"{len(in_book)} of {len(ids)} previews when the run ended ({time.monotonic() - started:.0f} s)"
+        )
+        print(f"GET /projects/{{id}} showed {shown}")
     complete = len(done) == len(ids) and (project_id is None or book_at is not None)
     return 0 if complete and not failed else 1
 
