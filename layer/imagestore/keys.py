@@ -167,6 +167,11 @@ def project_hold_attribute(project_id: str) -> str:
     return f"H#{project_id}"
 
 
+def project_of_hold_attribute(name: str) -> str | None:
+    """The project whose hold a file item's attribute `name` records, or None for any other attribute."""
+    return name[2:] if name.startswith("H#") and len(name) > 2 else None
+
+
 HOLD_ATTRIBUTE_PREFIX = "H#"
 PIN_PREFIX = "PIN#"
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from imagestore.bodies import ApiModel
-from imagestore.keys import preview_key
+from imagestore.keys import PREVIEW_NAMES, preview_key
 
 if TYPE_CHECKING:
     from imagestore.data.storage import ImageBucket
@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 class PreviewView(ApiModel):
     url: str
-    width: int
-    height: int
-    content_type: str
+    # The preview's size and type; absent while the previews are pending (a project's view signs the
+    # URLs of previews not made yet: they answer 404 until the previews function has made them).
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None
 
 
 def preview_views(
@@ -33,4 +35,13 @@ def preview_views(
             content_type=p.content_type,
         )
         for name, p in previews.items()
+    }
+
+
+def pending_preview_views(bucket: ImageBucket, object_key: str, expires_in: int) -> dict[str, PreviewView]:
+    """The previews a file will have, signed without knowing whether they are made yet (their keys
+    follow from the file's: keys.preview_key): a view shows them current without reading the file."""
+    return {
+        name: PreviewView(url=bucket.presign_download(preview_key(object_key, name), expires_in=expires_in))
+        for name in PREVIEW_NAMES
     }

@@ -323,45 +323,43 @@ def test_reconciliation_keeps_previews_of_a_file_and_removes_orphaned_ones(aws: 
 # --- file entries of projects, shares and orders -------------------------------------------------------
 
 
-def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
+def damaged_png() -> bytes:
+    """A PNG whose header and end are intact and whose pixel data is zeroed: previews fail."""
+    buffer = io.BytesIO()
+    Image.effect_noise((800, 600), 60).save(buffer, format="PNG")
+    whole = buffer.getvalue()
+    return whole[:2000] + bytes(len(whole) - 4000) + whole[-2000:]
+
+
+def test_projects_shares_copies_and_orders_show_current_previews_without_a_save(
     aws: Aws, uploads: Any, projects: Any, shares: Any, carts: Any, orders: Any
 ) -> None:
+    """Issue 28, item 3: previews made (or failed) after the version was saved show in every view of it,
+    with no save in between, and a load reads META alone (its manifest carries no preview state)."""
     early = upload(uploads, phone_jpeg((1000, 800)))["fileId"]  # saved while its previews are pending
     late = file_with_previews(uploads)  # saved with its previews ready
-    body = {
-        "name": "Summer",
-        "productType": "photobook",
-        "document": {"pages": [early, late]},
-        "fileIds": [early, late],
-    }
+    broken = upload(uploads, damaged_png(), "image/png")["fileId"]  # pending when saved, then failed
+    ids = [early, late, broken]
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": ids}, "fileIds": ids}
     status, project = call(projects, api_event("POST", "/projects", principal=ALICE, body=body))
     assert status == 201, project
+    project_id = project["projectId"]
     by_id = {f["fileId"]: f for f in project["files"]}
-    assert by_id[early]["previewStatus"] == "pending" and by_id[early]["previews"] is None
     assert by_id[late]["previewStatus"] == "ready" and by_id[late]["takenAt"] == "2024-07-14T18:30:05"
+    assert by_id[early]["previewStatus"] == "pending"
+    thumb_url = by_id[early]["previews"]["thumb"]["url"]  # signed before the preview exists
+    assert requests.get(thumb_url, timeout=10).status_code in (403, 404)
 
     assert make_previews(key_of(early)) == {key_of(early): "ready"}
-    project_id = project["projectId"]
-    loaded = call(
-        projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
-    )[1]
-    assert loaded["files"][0]["previewStatus"] == "pending", "a load reads the version's manifest only"
+    assert make_previews(key_of(broken)) == {key_of(broken): "failed"}
+    assert Image.open(io.BytesIO(requests.get(thumb_url, timeout=10).content)).size == (256, 320)
 
-    status, saved = call(
-        projects,
-        api_event(
-            "PUT",
-            "/projects/{projectId}",
-            principal=ALICE,
-            body=body,
-            path_params={"projectId": project_id},
-            headers={"If-Match": str(project["version"])},
-        ),
-    )
-    assert status == 200, saved
-    shown = call(
+    aws.requests.reset()
+    status, loaded = call(
         projects, api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project_id})
-    )[1]
+    )
+    assert status == 200, loaded
+    assert aws.requests.calls["dynamodb.GetItem"] == 1 and aws.requests.calls["dynamodb.BatchGetItem"] == 0
     _, created = call(
         shares,
         api_event(
@@ -369,19 +367,23 @@ def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
             "/projects/{projectId}/shares",
             principal=ALICE,
             path_params={"projectId": project_id},
-            body={"mode": "view"},
+            body={"mode": "copy"},
         ),
     )
+    bob = Principal("shop-a", "bob", "s2")
     status, shared = call(
-        shares,
-        api_event(
-            "GET",
-            "/shares/{token}",
-            principal=Principal("shop-a", "bob", "s2"),
-            path_params={"token": created["token"]},
-        ),
+        shares, api_event("GET", "/shares/{token}", principal=bob, path_params={"token": created["token"]})
     )
     assert status == 200, shared
+    status, copy = call(
+        shares, api_event("POST", "/shares/{token}/copies", principal=bob, path_params={"token": created["token"]})
+    )
+    assert status == 201, copy
+    status, copy_loaded = call(
+        projects,
+        api_event("GET", "/projects/{projectId}", principal=bob, path_params={"projectId": copy["projectId"]}),
+    )
+    assert status == 200, copy_loaded
     _, cart_item = call(
         carts,
         api_event(
@@ -401,19 +403,29 @@ def test_projects_shares_and_orders_show_the_previews_from_the_next_save_on(
         ),
     )
     assert status == 201, order
-    for entries in (shown["files"], shared["project"]["files"], order["projects"][0]["files"]):
-        assert [f["previewStatus"] for f in entries] == ["ready", "ready"]
-        for entry in entries:
-            assert (entry["width"], entry["height"]) == (800, 1000)  # displayed: orientation 6
-            thumb = entry["previews"]["thumb"]
-            assert (thumb["width"], thumb["height"]) == (256, 320)
-            data = requests.get(thumb["url"], timeout=10).content
-            assert Image.open(io.BytesIO(data)).size == (256, 320)
+    status, order_loaded = call(
+        orders, api_event("GET", "/orders/{orderId}", principal=ALICE, path_params={"orderId": order["orderId"]})
+    )
+    assert status == 200, order_loaded
+    views = {
+        "load": loaded["files"],
+        "share": shared["project"]["files"],
+        "copy": copy_loaded["files"],
+        "order": order_loaded["projects"][0]["files"],
+    }
+    for view, entries in views.items():
+        assert [f["fileId"] for f in entries] == ids, view
+        assert [f["previewStatus"] for f in entries] == ["pending", "ready", "failed"], view
+        assert entries[2]["previews"] is None, view  # failed: says so, no URL that never answers
+        for entry in entries[:2]:
+            data = requests.get(entry["previews"]["thumb"]["url"], timeout=10).content
+            assert Image.open(io.BytesIO(data)).size == (256, 320), view
+        assert entries[1]["previews"]["thumb"]["width"] == 256  # known ready when saved: with its size
 
 
-def test_a_save_looks_up_pending_previews_only_in_the_hour_after_the_upload(
-    aws: Aws, projects: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_save_reads_none_of_the_files_it_keeps(aws: Aws, projects: Any) -> None:
+    """Issue 28, item 3: the first save after a create whose previews were pending reads no file again
+    (views sign previews without reading): one GetItem (META), no BatchGetItem."""
     from tests.support.files import stored_files
 
     records = stored_files(ALICE, 3)
@@ -424,25 +436,22 @@ def test_a_save_looks_up_pending_previews_only_in_the_hour_after_the_upload(
     status, project = call(projects, api_event("POST", "/projects", principal=ALICE, body=body))
     assert status == 201, project
 
-    def save(version: int) -> int:
-        aws.requests.reset()
-        status, saved = call(
-            projects,
-            api_event(
-                "PUT",
-                "/projects/{projectId}",
-                principal=ALICE,
-                body=body,
-                path_params={"projectId": project["projectId"]},
-                headers={"If-Match": str(version)},
-            ),
-        )
-        assert status == 200, saved
-        return aws.requests.calls["dynamodb.BatchGetItem"]
-
-    assert save(1) == 1, "the three pending files in one BatchGetItem"
-    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(2 * 3600))
-    assert save(2) == 0, "an hour after their upload, pending files are not looked up again"
+    aws.requests.reset()
+    status, saved = call(
+        projects,
+        api_event(
+            "PUT",
+            "/projects/{projectId}",
+            principal=ALICE,
+            body=body,
+            path_params={"projectId": project["projectId"]},
+            headers={"If-Match": "1"},
+        ),
+    )
+    assert status == 200, saved
+    assert aws.requests.calls["dynamodb.BatchGetItem"] == 0 and aws.requests.calls["dynamodb.GetItem"] == 1
+    assert [f["previewStatus"] for f in saved["files"]] == ["pending"] * 3
+    assert all(set(f["previews"]) == {"thumb", "screen"} for f in saved["files"])
 
 
 def test_the_backfill_invokes_the_function_for_files_completed_before_previews(aws: Aws, uploads: Any) -> None:

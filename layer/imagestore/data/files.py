@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from imagestore import keys
@@ -18,6 +19,7 @@ from imagestore.models.files import (
     previews_item,
     sha256_hex,
 )
+from imagestore.models.projects import MAX_PREVIEW_FAILED
 
 FILE_DIGEST_ENTITY = "fileDigest"
 
@@ -212,14 +214,43 @@ class FileStore:
             expression += " REMOVE takenAt"
         return self._update_available(record, expression, values)
 
-    def mark_previews_failed(self, record: FileRecord, reason: str) -> bool:
-        """Previews cannot be made from this file (not decodable, over the pixel limit); False when the
-        file is gone or being deleted."""
-        return self._update_available(
-            record,
-            "SET previewStatus = :failed, previewError = :reason",
-            {":failed": PreviewStatus.FAILED.value, ":reason": reason[:500], ":available": FileStatus.AVAILABLE.value},
-        )
+    def mark_previews_failed(self, record: FileRecord, reason: str) -> list[str] | None:
+        """Previews cannot be made from this file (not decodable, over the pixel limit). Every project
+        that holds it at that moment (its `H#` marks, read in the same write) shows it failed from its
+        META (previewFailed: one small write per holder, only on failure; views read no file), and a
+        project that acquires it later sees the failure in its acquire's own write
+        (imagestore.data.holds.Acquisition.failed): between the two, every holder learns it. The ids of
+        those projects; None when the file is gone or being deleted."""
+        try:
+            item = self.table.update(
+                record.key,
+                "SET previewStatus = :failed, previewError = :reason",
+                condition="attribute_exists(pk) AND #status = :available",
+                names={"#status": "status"},
+                values={
+                    ":failed": PreviewStatus.FAILED.value,
+                    ":reason": reason[:500],
+                    ":available": FileStatus.AVAILABLE.value,
+                },
+            )
+        except ConditionFailed:
+            return None
+        holders = [
+            project_id
+            for name, mark in (item or {}).items()
+            if (project_id := keys.project_of_hold_attribute(name)) is not None and int(mark) > 0
+        ]
+        for project_id in holders:
+            with contextlib.suppress(ConditionFailed):  # gone meanwhile, or its list is full
+                self.table.update(
+                    keys.project_key(record.tenant_id, project_id),
+                    "ADD previewFailed :failed",
+                    condition="entity = :project AND "
+                    "(attribute_not_exists(previewFailed) OR size(previewFailed) < :max)",
+                    values={":failed": {record.file_id}, ":project": "project", ":max": MAX_PREVIEW_FAILED},
+                    return_new=False,
+                )
+        return holders
 
     def _update_available(self, record: FileRecord, expression: str, values: dict[str, Any]) -> bool:
         try:

@@ -4,7 +4,8 @@ A project's hold on a file is recorded on the file's own item, in the attribute
 `H#{projectId}` (keys.project_hold_attribute), together with the file's holdCount:
   acquire  SET H#p = epoch, holdCount + 1, out of the expiry index    only if the file is available and
            alive (held, or its own retention not over) and H#p is absent or released at an epoch <= ours
-  release  SET H#p = -epoch, holdCount - 1, due now in the expiry index   only if H#p is held at an epoch <= ours
+  release  REMOVE H#p (or SET H#p = -epoch: a tombstone, below), holdCount - 1, due now in the expiry index
+           only if H#p is held at an epoch <= ours
 The sweep deletes a file only when holdCount = 0 and its retention is over (imagestore.data.expiry),
 the exact opposite of what acquiring needs: a hold and a deletion never both land.
 
@@ -19,6 +20,13 @@ release (release(fence=True): a takeover's, for every file the dead save's manif
 file the dead save had not reached yet, or had released at an older epoch, -e without touching
 holdCount. Acquire and release are idempotent per epoch, so a takeover simply redoes what a dead save
 may have done.
+
+File items do not grow with the projects that ever held them: a release removes H#p unless the
+project's lock was ever taken over (META `takenOver`, set in the takeover's own write). Until then no
+save of an older epoch can still be running (every earlier lock holder unlocked after its last hold
+change), so no late acquire needs the mark to fail; after a takeover, the project's releases leave
+H#p = -epoch (a tombstone) as the fencing above requires. Fences and a save's release of its own
+acquisitions after it lost its lock always leave tombstones.
 
 Legacy (schema 1) holders keep hold *links* in their partition (one item per file, +1 on holdCount
 in the same transaction); only their release is still here (release_links), for cart items and
@@ -38,7 +46,7 @@ from typing import Any, TypeVar
 from imagestore import keys
 from imagestore.data.table import Table
 from imagestore.errors import ConditionFailed, TransactionConflict
-from imagestore.models.files import TTL_GRACE_SECONDS, FileStatus
+from imagestore.models.files import TTL_GRACE_SECONDS, FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
 
 LINKS_PER_TRANSACTION = 50  # legacy links: two operations per file; TransactWriteItems takes 100
@@ -97,6 +105,9 @@ class Acquisition:
 
     held: list[str] = field(default_factory=list)  # held by the project now (newly or already)
     gone: list[str] = field(default_factory=list)  # not available: deleted, expired or never completed
+    # Held, and their previews failed (read in the acquire's own write, at no cost): the project records
+    # them (META previewFailed), as the previews function does for the holders it finds on the file.
+    failed: list[str] = field(default_factory=list)
 
 
 class HoldStore:
@@ -130,8 +141,10 @@ class HoldStore:
             self.pace,
             ACQUIRE_UNITS,
         )
-        for file_id, held in zip(file_ids, held_each, strict=True):
+        for file_id, (held, failed) in zip(file_ids, held_each, strict=True):
             (outcome.held if held else outcome.gone).append(file_id)
+            if held and failed:
+                outcome.failed.append(file_id)
         return outcome
 
     def release(
@@ -146,29 +159,46 @@ class HoldStore:
         fence: bool = False,
         own: bool = False,
         owners: Mapping[str, str] | None = None,
+        tombstone: bool = False,
     ) -> None:
         """Drop the project's holds on file_ids at epoch (already released: skipped); LockLost if fenced off.
         A file's owner is owner_id unless owners names another (a member's upload).
 
+        tombstone: leave H#p = -epoch on the file (a project whose lock was ever taken over: a stalled
+        save of an older epoch may still try to acquire it); otherwise H#p is removed, so that a file
+        item does not grow with the projects that ever held it (see the module doc).
         fence: also mark at -epoch every file that is not held (no H#p yet, or released at an older
-        epoch), so that a stalled lock holder of an older epoch can no longer acquire it.
+        epoch), so that a stalled lock holder of an older epoch can no longer acquire it (implies
+        tombstone).
         own: a save that lost its lock lets go of what it acquired itself: a file marked at a newer
-        epoch is the new lock holder's and is skipped (no LockLost)."""
+        epoch is the new lock holder's and is skipped (no LockLost; implies tombstone)."""
         owners = owners or {}
+        tombstone = tombstone or fence or own
         _each(
             lambda f: self._release_one(
-                tenant_id, owners.get(f, owner_id), project_id, epoch, f, now, fence=fence, own=own
+                tenant_id,
+                owners.get(f, owner_id),
+                project_id,
+                epoch,
+                f,
+                now,
+                fence=fence,
+                own=own,
+                tombstone=tombstone,
             ),
             list(file_ids),
             self.pace,
             RELEASE_UNITS,
         )
 
-    def _acquire_one(self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str, now: int) -> bool:
+    def _acquire_one(
+        self, tenant_id: str, owner_id: str, project_id: str, epoch: int, file_id: str, now: int
+    ) -> tuple[bool, bool]:
+        """(held by the project now, its previews failed)."""
         key = keys.file_key(tenant_id, owner_id, file_id)
         names = {"#h": keys.project_hold_attribute(project_id), "#status": "status", "#ttl": "ttl"}
         try:
-            self.table.update(
+            acquired = self.table.update(
                 key,
                 "SET #h = :e ADD holdCount :one REMOVE xpk, xsk, #ttl",
                 condition=(
@@ -184,9 +214,8 @@ class HoldStore:
                     ":now": now,
                     ":available": FileStatus.AVAILABLE.value,
                 },
-                return_new=False,
             )
-            return True
+            return True, _previews_failed(acquired)
         except ConditionFailed:
             item = self.table.get(key)
         mark = int(item.get(names["#h"], 0)) if item else 0
@@ -206,7 +235,8 @@ class HoldStore:
                 )
             except ConditionFailed:
                 return self._acquire_one(tenant_id, owner_id, project_id, epoch, file_id, now)
-        return mark > 0  # held already (by an earlier save of this project); otherwise the file is gone
+        # held already (by an earlier save of this project); otherwise the file is gone
+        return mark > 0, mark > 0 and _previews_failed(item)
 
     def _release_one(
         self,
@@ -219,18 +249,21 @@ class HoldStore:
         *,
         fence: bool = False,
         own: bool = False,
+        tombstone: bool = True,
     ) -> None:
         key = keys.file_key(tenant_id, owner_id, file_id)
         attribute = keys.project_hold_attribute(project_id)
+        mark_values = {":neg": -epoch} if tombstone else {}
         for _ in range(3):  # a fence that races a stalled save's acquire: release what it acquired, once more
             try:
                 item = self.table.update(
                     key,
-                    "SET #h = :neg, xpk = :xpk, xsk = :xsk ADD holdCount :minus",
+                    ("SET #h = :neg, " if tombstone else "REMOVE #h SET ")
+                    + "xpk = :xpk, xsk = :xsk ADD holdCount :minus",
                     condition="#h > :zero AND #h <= :e",
                     names={"#h": attribute},
                     values={
-                        ":neg": -epoch,
+                        **mark_values,
                         ":e": epoch,
                         ":zero": 0,
                         ":minus": -1,
@@ -327,6 +360,10 @@ class HoldStore:
                 }
             },
         ]
+
+
+def _previews_failed(item: dict[str, Any] | None) -> bool:
+    return item is not None and item.get("previewStatus") == PreviewStatus.FAILED.value
 
 
 def _each(work: Callable[[T], R], items: Sequence[T], pace: Pace, units_each: int) -> list[R]:

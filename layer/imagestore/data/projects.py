@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagestore import ids, keys
-from imagestore.data.holds import HoldStore, LockLost
+from imagestore.data.holds import Acquisition, HoldStore, LockLost
 from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.partitions import HolderPartition, Removed, read_partition, remove_belongings
 from imagestore.data.storage import ImageBucket
@@ -51,10 +51,17 @@ from imagestore.errors import (
     TransactionConflict,
     Unprocessable,
 )
-from imagestore.models.files import TTL_GRACE_SECONDS
+from imagestore.models.files import TTL_GRACE_SECONDS, PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
-from imagestore.models.projects import LOCK_SECONDS, ProjectLock, ProjectRecord, ProjectStatus, is_saved
+from imagestore.models.projects import (
+    LOCK_SECONDS,
+    MAX_PREVIEW_FAILED,
+    ProjectLock,
+    ProjectRecord,
+    ProjectStatus,
+    is_saved,
+)
 
 EDITOR_ROLE = "editor"  # imagestore.models.collaboration.Role.EDITOR: the role that may save
 ACQUIRE = "acquire"
@@ -202,13 +209,17 @@ class ProjectStore:
             }
         )
         self._put_new(creating.to_item(self.expiry_shards, due_at=lock.until + 1), pin, manifest_key)
-        self._acquire(creating, lock, list(manifest.held), now, manifest.owners)
-        done = creating.model_copy(update={"status": ProjectStatus.ACTIVE, "lock": None})
+        acquired = self._acquire(creating, lock, list(manifest.held), now, manifest.owners)
+        failed = _newly_failed(creating, manifest, acquired.failed)
+        done = creating.model_copy(
+            update={"status": ProjectStatus.ACTIVE, "lock": None, "preview_failed": frozenset(failed)}
+        )
         entry = done.to_item(self.expiry_shards)
         try:
             self.table.update(
                 done.key,
-                f"SET #status = :active, gsi1pk = :g1pk, gsi1sk = :g1sk, xsk = :xsk REMOVE {LOCK_FIELDS}",
+                f"SET #status = :active, gsi1pk = :g1pk, gsi1sk = :g1sk, xsk = :xsk REMOVE {LOCK_FIELDS}"
+                + (" ADD previewFailed :failed" if failed else ""),
                 condition="lockId = :lock",
                 names={"#status": "status"},
                 values={
@@ -217,6 +228,7 @@ class ProjectStore:
                     ":g1sk": entry["gsi1sk"],
                     ":xsk": entry["xsk"],
                     ":lock": lock.lock_id,
+                    **({":failed": set(failed)} if failed else {}),
                 },
                 return_new=False,
             )
@@ -279,6 +291,8 @@ class ProjectStore:
         manifest_key = self._put_manifest(saved, manifest)
         saved = saved.model_copy(update={"manifest_key": manifest_key})
         committed = locked = False
+        # A release leaves a tombstone once the project's lock was ever taken over (imagestore.data.holds).
+        tombstone = current.taken_over or current.lock is not None
         try:
             if not added and not released and current.lock is None:
                 self._commit_unlocked(current, saved, editor_id)
@@ -288,15 +302,32 @@ class ProjectStore:
                 locked = True
                 try:
                     if current.lock is not None:
+                        saved = saved.model_copy(update={"taken_over": True})
                         self._take_over(current, base, lock, now)
-                    self._acquire(saved, lock, added, now, owners)
+                    failed = _newly_failed(current, manifest, self._acquire(saved, lock, added, now, owners).failed)
                     self._commit_locked(
-                        saved, lock, added, releasing=bool(released), now=now, editor_id=editor_id, owners=owners
+                        saved,
+                        lock,
+                        added,
+                        releasing=bool(released),
+                        now=now,
+                        editor_id=editor_id,
+                        owners=owners,
+                        failed=failed,
+                        tombstone=tombstone,
                     )
                     committed = True
+                    saved = saved.model_copy(update={"preview_failed": current.preview_failed | set(failed)})
                     if released:
                         self.holds.release(
-                            saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, released, now, owners=owners
+                            saved.tenant_id,
+                            saved.user_id,
+                            saved.project_id,
+                            lock.epoch,
+                            released,
+                            now,
+                            owners=owners,
+                            tombstone=tombstone,
                         )
                         self._unlock(saved, lock)
                 except LockLost:
@@ -377,6 +408,8 @@ class ProjectStore:
         now: int,
         editor_id: str | None = None,
         owners: dict[str, str] | None = None,
+        failed: list[str] | None = None,
+        tombstone: bool = False,
     ) -> None:
         """The new version, if we still hold the lock and the project is active (and, when the save
         releases anything, unpinned); else undo the acquisitions, unlock and say why (404, 409)."""
@@ -395,10 +428,13 @@ class ProjectStore:
             }
             if releasing:
                 values[":release"] = RELEASE
+            if failed:
+                values[":failed"] = set(failed)
             try:
                 self.table.update(
                     saved.key,
-                    self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None),
+                    self._commit_expression(saved, ttl, lock_phase=RELEASE if releasing else None)
+                    + (" ADD previewFailed :failed" if failed else ""),
                     condition="lockId = :lock AND #status = :active AND " + ttl.condition + member.condition,
                     values=values,
                     names={**self._commit_names(saved), **member.names, "#status": "status", "#ttl": "ttl"},
@@ -417,7 +453,16 @@ class ProjectStore:
             ):
                 break
             pinned = not pinned
-        self.holds.release(saved.tenant_id, saved.user_id, saved.project_id, lock.epoch, added, now, owners=owners)
+        self.holds.release(
+            saved.tenant_id,
+            saved.user_id,
+            saved.project_id,
+            lock.epoch,
+            added,
+            now,
+            owners=owners,
+            tombstone=tombstone,
+        )
         self._unlock(saved, lock)
         if stored is None or stored.status is not ProjectStatus.ACTIVE or not _still_editor(stored, editor_id):
             raise NotFound(f"project {saved.project_id} not found")
@@ -461,11 +506,15 @@ class ProjectStore:
     def _lock(
         self, current: ProjectRecord, manifest_key: str | None, now: int, editor_id: str | None = None
     ) -> ProjectLock:
-        """Take META's lock (free, or held past its lease) with the next epoch."""
+        """Take META's lock with the next epoch: free, or, when current shows it held, held past its lease
+        (a takeover: META is marked takenOver in the same write, so that from then on its releases leave
+        tombstones; a lock taken meanwhile by another save is 409 rather than a takeover nobody undoes)."""
         lock_id = ids.new_id()
         member = _editor_condition(editor_id)
+        takeover = current.lock is not None
         condition = (
-            "(attribute_not_exists(lockId) OR lockUntil < :now) AND version = :n AND #status = :active"
+            ("(attribute_not_exists(lockId) OR lockUntil < :now)" if takeover else "attribute_not_exists(lockId)")
+            + " AND version = :n AND #status = :active"
             + member.condition
         )
         values: dict[str, Any] = {
@@ -474,11 +523,14 @@ class ProjectStore:
             ":until": now + LOCK_SECONDS,
             ":phase": ACQUIRE,
             ":one": 1,
-            ":now": now,
+            **({":now": now} if takeover else {}),
             ":n": current.version,
             ":active": ProjectStatus.ACTIVE.value,
         }
         expression = "SET lockId = :lock, lockUntil = :until, lockPhase = :phase"
+        if takeover:
+            expression += ", takenOver = :true"
+            values[":true"] = True
         if manifest_key is not None:
             expression += ", lockManifestKey = :manifest"
             values[":manifest"] = manifest_key
@@ -522,7 +574,7 @@ class ProjectStore:
         file_ids: list[str],
         now: int,
         owners: dict[str, str] | None = None,
-    ) -> list[str]:
+    ) -> Acquisition:
         """Hold file_ids under lock; if any is gone, release what this call acquired, unlock and 422."""
         owners = owners or {}
         outcome = self.holds.acquire(
@@ -530,7 +582,14 @@ class ProjectStore:
         )
         if outcome.gone:
             self.holds.release(
-                record.tenant_id, record.user_id, record.project_id, lock.epoch, outcome.held, now, owners=owners
+                record.tenant_id,
+                record.user_id,
+                record.project_id,
+                lock.epoch,
+                outcome.held,
+                now,
+                owners=owners,
+                tombstone=record.taken_over,
             )
             if record.status is ProjectStatus.CREATING:
                 self.table.delete(record.key, condition="lockId = :lock", values={":lock": lock.lock_id})
@@ -542,7 +601,7 @@ class ProjectStore:
             raise Unprocessable(
                 "these files are not available to you: " + ", ".join(gone), details={"unavailableFileIds": gone}
             )
-        return outcome.held
+        return outcome
 
     def _take_over(self, stale: ProjectRecord, base: Manifest, lock: ProjectLock, now: int) -> None:
         """Finish or undo what the save that held stale.lock did before it died (under our newer epoch)."""
@@ -558,7 +617,7 @@ class ProjectStore:
             if stale.lock.manifest_key and stale.lock.manifest_key != stale.manifest_key:
                 self.bucket.delete_objects([stale.lock.manifest_key])
         # fence: a file the dead save had not reached yet gets our epoch too, so that, if it only stalled,
-        # its late acquire fails (LockLost) instead of leaving a hold that no version names.
+        # its late acquire fails (LockLost) instead of leaving a hold that no version names (tombstones).
         self.holds.release(
             stale.tenant_id, stale.user_id, stale.project_id, lock.epoch, release, now, fence=True, owners=owners
         )
@@ -719,19 +778,25 @@ class ProjectStore:
                 )
             return None
         lock_id = ids.new_id()
+        # A lock the sweep saw is taken over (META marked takenOver in the same write: tombstones from
+        # now on); a lock it did not see makes the condition fail, and a later run looks again.
+        takeover = record.lock is not None
         try:
             item = self.table.update(
                 record.key,
-                "SET lockId = :lock, lockUntil = :until, lockPhase = :phase ADD lockEpoch :one",
-                condition="attribute_exists(pk) AND #status <> :active AND (attribute_not_exists(lockId) OR "
-                "lockUntil < :now) AND (attribute_not_exists(pinCount) OR pinCount = :zero)",
+                "SET lockId = :lock, lockUntil = :until, lockPhase = :phase"
+                + (", takenOver = :true" if takeover else "")
+                + " ADD lockEpoch :one",
+                condition="attribute_exists(pk) AND #status <> :active AND "
+                + ("(attribute_not_exists(lockId) OR lockUntil < :now)" if takeover else "attribute_not_exists(lockId)")
+                + " AND (attribute_not_exists(pinCount) OR pinCount = :zero)",
                 names={"#status": "status"},
                 values={
                     ":lock": lock_id,
                     ":until": now + LOCK_SECONDS,
                     ":phase": RELEASE,
                     ":one": 1,
-                    ":now": now,
+                    **({":now": now, ":true": True} if takeover else {}),
                     ":active": ProjectStatus.ACTIVE.value,
                     ":zero": 0,
                 },
@@ -764,6 +829,8 @@ class ProjectStore:
             return Removed()
         documents = [k for k in (record.manifest_key, record.lock.manifest_key if record.lock else None) if k]
         release, fence, owners = self._what_it_holds(record.manifest_key, record.lock)
+        if record.lock is not None:
+            record = record.model_copy(update={"taken_over": True})  # a save may be stalled: tombstones
         return self._release_all(record, record.lock_epoch + 1, release, fence, owners, documents, now)
 
     def _what_it_holds(
@@ -794,7 +861,9 @@ class ProjectStore:
         now: int,
     ) -> Removed:
         tenant, owner, project = record.tenant_id, record.user_id, record.project_id
-        self.holds.release(tenant, owner, project, epoch, sorted(release), now, owners=owners)
+        self.holds.release(
+            tenant, owner, project, epoch, sorted(release), now, owners=owners, tombstone=record.taken_over
+        )
         self.holds.release(tenant, owner, project, epoch, sorted(fence), now, fence=True, owners=owners)
         release = release | fence
         removed = Removed(files=[keys.file_key(tenant, owners.get(f, owner), f) for f in sorted(release)])
@@ -884,3 +953,12 @@ def _expiry_ttl(expires_at: int, *, pinned: bool) -> _ExpiryTtl:
         condition="(attribute_not_exists(pinCount) OR pinCount = :zero)",
         values={":ttl": expires_at + TTL_GRACE_SECONDS, ":zero": 0},
     )
+
+
+def _newly_failed(record: ProjectRecord, manifest: Manifest, failed: list[str]) -> list[str]:
+    """The acquired files whose previews failed that neither the manifest nor META knows failed yet (as
+    many as META keeps)."""
+    known = {
+        ref.file_id for ref in manifest.files if ref.preview_status is PreviewStatus.FAILED
+    } | record.preview_failed
+    return [f for f in failed if f not in known][: max(0, MAX_PREVIEW_FAILED - len(record.preview_failed))]

@@ -19,6 +19,7 @@ class ProjectStatus(StrEnum):
 
 SCHEMA = 2  # written on every META: document and file list in an S3 manifest, holds recorded on the files
 LOCK_SECONDS = 60  # a save's lock may be taken over after this (the API function times out at 29 s)
+MAX_PREVIEW_FAILED = 10  # file ids a META's previewFailed keeps (META stays under 1 KB: one WCU a write)
 
 # The attributes of the META item (ProjectRecord.to_item) a save does not write: a save writes every
 # other attribute of the saved record's item (imagestore.data.projects.ProjectStore._commit_update), so
@@ -101,6 +102,15 @@ class ProjectRecord(BaseModel):
     def role_of(self, user_id: str) -> str | None:
         """ "owner", the member's role ("editor", "commenter", "viewer"), or None for anyone else."""
         return "owner" if user_id == self.user_id else self.members.get(user_id)
+
+    # Its lock was once taken over from a save or removal that may still be running (stalled): its
+    # releases then leave tombstones on the files (imagestore.data.holds). Set only by the takeover's
+    # own write (never by to_item: a save must not write back what it read before).
+    taken_over: bool = False
+    # Files of the project whose previews failed, as the previews function and the acquires found them
+    # (only ever added to, by ADD; at most MAX_PREVIEW_FAILED): views show them failed without reading
+    # the files. Not in to_item either.
+    preview_failed: frozenset[str] = frozenset()
 
     def live_lock(self, now: float) -> ProjectLock | None:
         return self.lock if self.lock is not None and self.lock.until > now else None
@@ -192,4 +202,6 @@ class ProjectRecord(BaseModel):
                 for name, value in item.items()
                 if name.startswith(keys.MEMBER_ATTRIBUTE_PREFIX)
             },
+            taken_over=bool(item.get("takenOver", False)),
+            preview_failed=frozenset(item.get("previewFailed") or ()),
         )

@@ -11,6 +11,7 @@ from imagestore.bodies import ApiModel
 from imagestore.clock import from_epoch, iso
 from imagestore.errors import PayloadTooLarge
 from imagestore.models.cart_items import CartItemRecord
+from imagestore.models.files import PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.orders import OrderLine
 from imagestore.models.projects import ProjectRecord
@@ -63,14 +64,21 @@ class ProjectFileView(ApiModel):
     height: int | None = None
     download_url: str
     preview_status: Literal["pending", "ready", "failed"] = "pending"
-    previews: dict[str, PreviewView] | None = None  # thumb, screen: when previewStatus is ready
+    # thumb, screen: signed whatever previewStatus (pending: they answer 404 until made), none when failed
+    previews: dict[str, PreviewView] | None = None
     taken_at: str | None = None
     added_by: str | None = Field(
         default=None, description="the user whose upload this file is (the owner, or the member who added it)"
     )
 
     @classmethod
-    def of(cls, ref: FileRef, download_url: str, previews: dict[str, PreviewView] | None = None) -> ProjectFileView:
+    def of(
+        cls,
+        ref: FileRef,
+        download_url: str,
+        previews: dict[str, PreviewView] | None = None,
+        preview_status: PreviewStatus | None = None,
+    ) -> ProjectFileView:
         return cls(
             file_id=ref.file_id,
             filename=ref.filename,
@@ -79,7 +87,7 @@ class ProjectFileView(ApiModel):
             width=ref.width,
             height=ref.height,
             download_url=download_url,
-            preview_status=ref.preview_status.value,
+            preview_status=(preview_status or ref.preview_status).value,
             previews=previews,
             taken_at=ref.taken_at,
             added_by=ref.owner_id,

@@ -33,6 +33,7 @@ from imagestore.data.orders import OrderEvents, OrderPartition, OrderRefTaken, O
 from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import Conflict, NotFound, TransactionConflict, Unprocessable
 from imagestore.models.cart_items import CartItemRecord
+from imagestore.models.files import PreviewStatus
 from imagestore.models.holds import FileRef
 from imagestore.models.manifests import Manifest
 from imagestore.models.orders import FrozenProject, OrderLine, OrderRecord
@@ -332,6 +333,11 @@ def order_view(
     for frozen, refs in contents:
         page = refs[max(0, start - first) : max(0, end - first)]
         first += len(refs)
+        failed: frozenset[str] = frozenset()
+        if frozen.pin_key is not None and any(ref.preview_status is PreviewStatus.PENDING for ref in page):
+            # Failures since the version was saved: its project (kept by the order's pin) records them.
+            pinned = ctx.project.projects.get(frozen.tenant_id, frozen.project_id)
+            failed = pinned.preview_failed if pinned is not None else failed
         projects.append(
             OrderProjectView(
                 project_id=frozen.project_id,
@@ -340,7 +346,7 @@ def order_view(
                 product_type=frozen.product_type,
                 document_url=ctx.project.bucket.presign_download(frozen.document_key, expires_in=seconds),
                 file_count=len(refs),
-                files=file_views(page, ctx.project),
+                files=file_views(page, ctx.project, failed=failed),
             )
         )
     return OrderView(

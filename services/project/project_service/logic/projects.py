@@ -29,7 +29,7 @@ from imagestore.models.manifests import Manifest
 from imagestore.models.projects import ProjectRecord
 from imagestore.observability import logger
 from imagestore.preconditions import none_match, parse_if_match
-from imagestore.preview_views import preview_views
+from imagestore.preview_views import pending_preview_views, preview_views
 from project_service.models import FILES_PAGE_SIZE, ProjectFileView, ProjectInput, ProjectSummary, ProjectView
 
 EXTEND_AFTER_SECONDS = 86400  # a load extends the project's life at most once a day
@@ -203,12 +203,29 @@ def project_view(
     with download URLs; viewer: the caller, whose role it names (the owner's, by default)."""
     start = files_offset(files_cursor, record.version, len(manifest.files))
     end = start + FILES_PAGE_SIZE
+    page = manifest.files[start:end]
     return ProjectView(
         **ProjectSummary.of(record, record.role_of(viewer) if viewer else OWNER).model_dump(),
         document=manifest.document,
-        files=file_views(manifest.files[start:end], ctx),
+        files=file_views(page, ctx, failed=previews_failed(record, manifest, page, ctx)),
         files_next_cursor=next_files_cursor(record.version, end, len(manifest.files)),
     )
+
+
+def previews_failed(
+    record: ProjectRecord, manifest: Manifest, page: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext
+) -> frozenset[str]:
+    """The files whose previews failed after the version was saved, as the project's holders know them:
+    its META (read already), and, for a copy's files kept by its pin, the original's META (one GetItem,
+    only when such a file of the page is not known ready or failed)."""
+    failed = record.preview_failed
+    if record.base_project_id is not None and manifest.base_files:
+        base_ids = set(manifest.base_file_ids)
+        if any(ref.file_id in base_ids and ref.preview_status is PreviewStatus.PENDING for ref in page):
+            base = ctx.projects.get(record.tenant_id, record.base_project_id)
+            if base is not None:
+                failed = failed | base.preview_failed
+    return failed
 
 
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -244,19 +261,28 @@ def files_offset(cursor: str | None, version: int, total: int) -> int:
     return int(match[2])
 
 
-def file_views(refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext) -> list[ProjectFileView]:
-    """The files of a project, a share or an order with download URLs and, once the version's
-    manifest knows them ready, their previews' URLs (no request: the manifest carries them)."""
+def file_views(
+    refs: tuple[FileRef, ...] | list[FileRef], ctx: ProjectContext, failed: frozenset[str] = frozenset()
+) -> list[ProjectFileView]:
+    """The files of a project, a share or an order with download URLs and their previews' URLs, signed
+    without a request (a preview's key follows from its file's): current whatever the version's manifest
+    knew when it was saved. Ready in the manifest: with the previews' sizes; failed (in the manifest, or
+    in `failed`: the holders' record of failures since): no previews; otherwise pending, with the URLs
+    of the previews to come (404 until the previews function has made them, within seconds of the
+    upload)."""
     seconds = ctx.tenant.download_url_seconds
     views = []
     for ref in refs:
+        status = PreviewStatus.FAILED if ref.file_id in failed else ref.preview_status
         previews = None
-        if ref.preview_status is PreviewStatus.READY:
+        if status is PreviewStatus.READY:
             previews = preview_views(ctx.bucket, ref.object_key, ref.previews, seconds)
+        elif status is PreviewStatus.PENDING:
+            previews = pending_preview_views(ctx.bucket, ref.object_key, seconds)
         url = ctx.bucket.presign_download(
             ref.object_key, expires_in=seconds, filename=ref.filename, content_type=ref.content_type
         )
-        views.append(ProjectFileView.of(ref, url, previews))
+        views.append(ProjectFileView.of(ref, url, previews, status))
     return views
 
 
@@ -273,7 +299,7 @@ def update_project(
             f"project {project_id} is at version {current.version}, not {expected}; merge and retry",
             current=project_view(current, manifest, ctx, viewer=principal.user_id),
         )
-    known = with_current_previews(manifest.known_files, request.file_ids, ctx, now)
+    known = manifest.known_files  # kept files are not read again: views sign their previews anyway
     fetched = {
         ref.file_id: ref
         for ref in own_available_files(principal, [f for f in request.file_ids if f not in known], ctx, now)
@@ -321,38 +347,6 @@ def update_project(
         released=len(saved_manifest.released),
     )
     return project_view(saved, saved_manifest, ctx, viewer=principal.user_id)
-
-
-# How long after its completion a file's previews may still be on their way: the previews function's
-# maximumEventAge (services/file/serverless.yml). Past it, a pending file is not looked up again by
-# saves (an event in the dead-letter queue, a file completed before previews existed).
-PREVIEWS_DUE_SECONDS = 3600
-
-
-def with_current_previews(
-    known: dict[str, FileRef], file_ids: list[str], ctx: ProjectContext, now: int
-) -> dict[str, FileRef]:
-    """The known files a save keeps, those taken while their previews were pending (and completed less
-    than PREVIEWS_DUE_SECONDS ago) brought up to date: one BatchGetItem per 100 of them, so a save
-    pays for recently uploaded images only, and the saved manifest carries their previews."""
-    pending = [ref for ref in (known[f] for f in file_ids if f in known) if _previews_due(ref, now)]
-    if not pending:
-        return known
-    current = ctx.files.files_at([ref.file_key for ref in pending])
-    updated = dict(known)
-    for ref in pending:
-        record = current.get((ref.file_key["pk"], ref.file_key["sk"]))
-        if record is not None and record.preview_status is not PreviewStatus.PENDING:
-            updated[ref.file_id] = ref.with_previews_of(record)
-    return updated
-
-
-def _previews_due(ref: FileRef, now: int) -> bool:
-    return (
-        ref.preview_status is PreviewStatus.PENDING
-        and ref.completed_at is not None
-        and now - ref.completed_at < PREVIEWS_DUE_SECONDS
-    )
 
 
 def delete_project(
