@@ -824,6 +824,37 @@ def run_size(bench: Bench, n: int, *, largest: bool) -> str:
         projects=1,
     )
 
+    # Issue 28, item 3: a book saved while its previews were pending (a fresh upload's): its load and its
+    # first save read no file (views sign previews by their keys; before, the save re-read every pending file).
+    fresh = [f.file_id for f in stored_files(bench.alice, n, previews_made=False)]
+    pending = new_project(bench, bench.alice, fresh)
+    pending_path = {"projectId": pending["projectId"]}
+    bench.measure(
+        "project.load (previews pending)",
+        f"GET /projects/{{id}} ({n} images, previews pending when saved)",
+        lambda: bench.call(PROJECTS, "GET", "/projects/{projectId}", path_params=pending_path),
+        200,
+        files=n,
+        projects=1,
+        main=False,
+    )
+    bench.measure(
+        "project.save (previews pending)",
+        f"PUT /projects/{{id}} (first save, {n} images, previews pending when created)",
+        lambda: bench.call(
+            PROJECTS,
+            "PUT",
+            "/projects/{projectId}",
+            path_params=pending_path,
+            body=project_body(fresh, 1),
+            headers={"If-Match": f'"{pending["version"]}"'},
+        ),
+        200,
+        files=n,
+        projects=1,
+        main=False,
+    )
+
     current, revision = list(first), 0
     for changed in (c for c in CHANGES if c < n):
         revision += 1

@@ -53,8 +53,10 @@ def stored_files(
     retention_seconds: int = 6 * 3600,
     filename: str | None = None,
     now: int | None = None,
+    previews_made: bool = True,
 ) -> list[FileRecord]:
-    """count available file items of principal's, written with BatchWriteItem (25 a call).
+    """count available file items of principal's, written with BatchWriteItem (25 a call); with
+    previews_made=False as completed before the previews function ran.
 
     Their objects are not uploaded: for tests about what holds and loads files, not their bytes.
     """
@@ -74,7 +76,7 @@ def stored_files(
             expires_at=now + retention_seconds,
             width=64,
             height=48,
-            **PREVIEWS_MADE,
+            **(PREVIEWS_MADE if previews_made else {}),
         )
         for n in range(count)
     ]

@@ -26,6 +26,8 @@ WRITTEN_ELSEWHERE = {
     "lock": "_lock, _unlock",
     "lock_epoch": "_lock",
     "members": "accept, change_role, remove_member (imagestore.data.collaboration)",
+    "taken_over": "_lock and remove, when they take a lock over",
+    "preview_failed": "ADD by the previews function and by a create or save whose acquire found a failed file",
 }
 
 BASE = ProjectRecord(
@@ -61,6 +63,8 @@ CHANGED: dict[str, Any] = {
     "base_project_id": "p0",
     "lock": ProjectLock(lock_id="l1", epoch=7, until=400, manifest_key="m/5", phase="acquire"),
     "members": {"u9": "editor"},
+    "taken_over": True,
+    "preview_failed": frozenset({"f1"}),
 }
 
 
@@ -114,6 +118,14 @@ def test_the_save_writes_the_item_but_what_it_leaves_alone(pinned: bool, lock_ph
 
 
 def test_not_saved_names_only_attributes_of_the_item() -> None:
-    locked = BASE.model_copy(update={"lock": CHANGED["lock"], "base_project_id": "p0", "status": ProjectStatus.ACTIVE})
+    locked = BASE.model_copy(
+        update={
+            "lock": CHANGED["lock"],
+            "base_project_id": "p0",
+            "status": ProjectStatus.ACTIVE,
+            "taken_over": True,
+            "preview_failed": frozenset({"f1"}),
+        }
+    )
     item = locked.to_item(SHARDS, due_at=500)
     assert set(NOT_SAVED) <= set(item) | {"lockManifestKey"}

@@ -50,7 +50,10 @@ from imagestore.models.files import TTL_GRACE_SECONDS, FileStatus, PreviewStatus
 from imagestore.models.holds import FileRef
 
 LINKS_PER_TRANSACTION = 50  # legacy links: two operations per file; TransactWriteItems takes 100
-IN_FLIGHT = 8  # file updates in flight at once (latency of a save that changes many images)
+# File updates in flight at once (the latency of a create or save that changes many images): the pace
+# below, not this, keeps the partition within its budget, so a wave of 400 goes out 32 at a time (the
+# client's pool has 50 connections; Lambda's threads wait on the network, not the CPU).
+IN_FLIGHT = 32
 # A project's files share their owner's partition (1,000 WCU/s): hold changes write at most this many
 # units a second into it from one execution environment (one request at a time in Lambda), under half
 # of it, so that a 2,000-image book never throttles its owner. An acquire writes one unit, a release up

@@ -28,6 +28,9 @@ _THROTTLING = {
 }
 
 Item = dict[str, Any]
+# BatchGetItem calls of one batch_get in flight at once (the client's pool has 50 connections; reads
+# are spread over partitions by the table's 3,000 RCU each, so 4 calls of a 400-image book fit).
+BATCH_GETS_IN_FLIGHT = 4
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,24 +188,30 @@ class Table:
                 return items
 
     def batch_get(self, keys: Sequence[Mapping[str, str]], *, consistent: bool = True) -> list[Item]:
-        """BatchGetItem in calls of 100 keys; unprocessed keys are asked again until none remain."""
-        found: list[Item] = []
+        """BatchGetItem in calls of 100 keys, BATCH_GETS_IN_FLIGHT at once (a 400-image book: 4 calls in
+        the time of one); unprocessed keys are asked again until none remain."""
         unique = list({(k["pk"], k["sk"]): k for k in keys}.values())
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self.name: {"Keys": [serialize(k) for k in unique[start : start + 100]], "ConsistentRead": consistent}
-            }
-            for attempt in range(8):
-                with sdk_errors():
-                    response = self.client.batch_get_item(RequestItems=request)
-                found.extend(deserialize(i) for i in response.get("Responses", {}).get(self.name, []))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise Throttled("the table is busy; retry")
-        return found
+        chunks = [unique[start : start + 100] for start in range(0, len(unique), 100)]
+        if len(chunks) <= 1 or BATCH_GETS_IN_FLIGHT <= 1:
+            return [item for chunk in chunks for item in self._batch_get_chunk(chunk, consistent)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(BATCH_GETS_IN_FLIGHT, len(chunks))) as pool:
+            found = list(pool.map(lambda chunk: self._batch_get_chunk(chunk, consistent), chunks))
+        return [item for items in found for item in items]
+
+    def _batch_get_chunk(self, chunk: Sequence[Mapping[str, str]], consistent: bool) -> list[Item]:
+        found: list[Item] = []
+        request: dict[str, Any] = {self.name: {"Keys": [serialize(k) for k in chunk], "ConsistentRead": consistent}}
+        for attempt in range(8):
+            with sdk_errors():
+                response = self.client.batch_get_item(RequestItems=request)
+            found.extend(deserialize(i) for i in response.get("Responses", {}).get(self.name, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise Throttled("the table is busy; retry")
 
     def batch_write(self, puts: Sequence[Mapping[str, Any]] = (), deletes: Sequence[Mapping[str, str]] = ()) -> None:
         """BatchWriteItem in calls of 25; unprocessed items are retried with backoff, never dropped."""

@@ -45,6 +45,8 @@ NOT_SAVED: dict[str, str] = {
     "xpk": "the expiry index entry stays (the sweep refiles a live project it finds due)",
     "xsk": "as xpk",
     "ttl": "follows the expiry and the pin count (imagestore.data.projects._expiry_ttl)",
+    "takenOver": "set by a takeover of the lock, in the same write (never written back from a record read before)",
+    "previewFailed": "added to (ADD) by the previews function and by acquires that find a failed file",
 }
 # Attributes by prefix that a save does not write either.
 NOT_SAVED_PREFIXES: dict[str, str] = {
@@ -105,11 +107,11 @@ class ProjectRecord(BaseModel):
 
     # Its lock was once taken over from a save or removal that may still be running (stalled): its
     # releases then leave tombstones on the files (imagestore.data.holds). Set only by the takeover's
-    # own write (never by to_item: a save must not write back what it read before).
+    # own write (NOT_SAVED: a save must not write back what it read before).
     taken_over: bool = False
     # Files of the project whose previews failed, as the previews function and the acquires found them
     # (only ever added to, by ADD; at most MAX_PREVIEW_FAILED): views show them failed without reading
-    # the files. Not in to_item either.
+    # the files (NOT_SAVED, like taken_over).
     preview_failed: frozenset[str] = frozenset()
 
     def live_lock(self, now: float) -> ProjectLock | None:
@@ -164,6 +166,10 @@ class ProjectRecord(BaseModel):
         for name, value in (("manifestKey", self.manifest_key), ("baseProjectId", self.base_project_id)):
             if value is not None:
                 item[name] = value
+        if self.taken_over:
+            item["takenOver"] = True
+        if self.preview_failed:
+            item["previewFailed"] = set(self.preview_failed)
         if self.lock is not None:
             item.update(lockId=self.lock.lock_id, lockUntil=self.lock.until, lockPhase=self.lock.phase)
             if self.lock.manifest_key is not None:
