@@ -757,6 +757,8 @@ ORDERS = "project_service.handlers.orders"
 UPLOADS = "file_service.handlers.uploads"
 FILES = "file_service.handlers.files"
 MOBILE = "file_service.handlers.mobile_uploads"
+MEMBERS = "project_service.handlers.members"
+COMMENTS = "project_service.handlers.comments"
 
 
 def document(file_ids: list[str], revision: int = 0) -> dict[str, Any]:
@@ -1313,6 +1315,109 @@ def run_other_operations(bench: Bench) -> None:
         )
 
 
+def run_collaboration(bench: Bench) -> None:
+    """Collaborative projects (docs/collaboration.md, issue 31) on a 10-image project of Alice's with Bob
+    as an editor: invite and accept, a member's save beside the owner's (the same writes, plus nothing),
+    a member's 304 poll (one GetItem of META: 1 RCU), a comment (the counter and the item: 2 WCU),
+    the lists."""
+    from tests.support.files import stored_files
+
+    def other(label: str, run: Callable[[], tuple[int, Any]], expect: int, **sizes: int) -> Any:
+        return bench.measure(label, label, run, expect, main=False, **sizes)
+
+    owner_files = [f.file_id for f in stored_files(bench.alice, 10)]
+    project = new_project(bench, bench.alice, owner_files)
+    pid = project["projectId"]
+    path = {"projectId": pid}
+    invite = other(
+        "POST /projects/{id}/invites",
+        lambda: bench.call(MEMBERS, "POST", "/projects/{projectId}/invites", path_params=path, body={"role": "editor"}),
+        201,
+    )
+    if not invite:
+        return
+    other(
+        "POST /invites/{token}/accept",
+        lambda: bench.call(
+            MEMBERS, "POST", "/invites/{token}/accept", principal=bench.bob, path_params={"token": invite["token"]}
+        ),
+        201,
+    )
+    version = [project["version"]]
+
+    def save(principal: Any, file_ids: list[str]) -> tuple[int, Any]:
+        status, body = bench.call(
+            PROJECTS,
+            "PUT",
+            "/projects/{projectId}",
+            principal=principal,
+            path_params=path,
+            body=project_body(file_ids, version[0]),
+            headers={"If-Match": f'"{version[0]}"'},
+        )
+        if status == 200:
+            version[0] = body["version"]
+        return status, body
+
+    other("PUT /projects/{id} by the owner (no image changed)", lambda: save(bench.alice, owner_files), 200, files=10)
+    other("PUT /projects/{id} by an editor (no image changed)", lambda: save(bench.bob, owner_files), 200, files=10)
+    (own,) = [f.file_id for f in stored_files(bench.alice, 1)]
+    (bobs,) = [f.file_id for f in stored_files(bench.bob, 1)]
+    other(
+        "PUT /projects/{id} by the owner (1 own image added)",
+        lambda: save(bench.alice, [*owner_files, own]),
+        200,
+        files=11,
+        changed=1,
+    )
+    other(
+        "PUT /projects/{id} by an editor (1 own image added)",
+        lambda: save(bench.bob, [*owner_files, own, bobs]),
+        200,
+        files=12,
+        changed=1,
+    )
+    other(
+        "GET /projects/{id} by an editor, If-None-Match current (304)",
+        lambda: bench.call(
+            PROJECTS,
+            "GET",
+            "/projects/{projectId}",
+            principal=bench.bob,
+            path_params=path,
+            headers={"If-None-Match": f'"{version[0]}"'},
+        ),
+        304,
+    )
+    other(
+        "POST /projects/{id}/comments (100 characters)",
+        lambda: bench.call(
+            COMMENTS,
+            "POST",
+            "/projects/{projectId}/comments",
+            principal=bench.bob,
+            path_params=path,
+            body={"text": "x" * 100, "anchor": "page-1"},
+        ),
+        201,
+    )
+    other(
+        "GET /projects/{id}/comments",
+        lambda: bench.call(COMMENTS, "GET", "/projects/{projectId}/comments", principal=bench.bob, path_params=path),
+        200,
+    )
+    other(
+        "GET /projects/{id}/activity",
+        lambda: bench.call(COMMENTS, "GET", "/projects/{projectId}/activity", principal=bench.bob, path_params=path),
+        200,
+    )
+    other(
+        "GET /projects (a member's: 1 membership)",
+        lambda: bench.call(PROJECTS, "GET", "/projects", principal=bench.bob),
+        200,
+    )
+
+
 class _Messages:
     """Stands in for the webhook queue: the fan-out's delivery messages are SQS's, not the table's."""
 
@@ -1426,6 +1531,7 @@ def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool
     projects = {n: run_size(bench, n, largest=n == max(sizes)) for n in sizes}
     run_list(bench)
     run_other_operations(bench)
+    run_collaboration(bench)
     run_webhook_event(bench)
     if largest_create:
         run_largest_create(bench)

@@ -126,6 +126,11 @@ def audit(dynamodb: Any, s3: Any, table: str, bucket: str, now: int) -> list[str
                         f"project {project_id} lists file {ref['file_id']}, which is "
                         f"{file.get('status')} with holdCount {file.get('holdCount')}"
                     )
+                elif file.get("userId") != ref.get("owner_id", file.get("userId")):
+                    problems.append(
+                        f"project {project_id} lists file {ref['file_id']} as {ref.get('owner_id')}'s, "
+                        f"which is {file.get('userId')}'s"
+                    )
                 elif not kept(tenant, project_id, ref["file_id"]):
                     problems.append(f"project {project_id} lists file {ref['file_id']}, which nothing keeps for it")
         if not meta.get("lockId") and manifest is not None:

@@ -262,3 +262,56 @@ def test_the_steady_state_weighs_unsaved_and_saved_uploads_whole_lives(indexes: 
     verdicts = {t.what.split(":")[-1].strip(): t.met for t in checks}
     assert verdicts["base table <= 40,000 WCU/s"] is False  # 43,045
     assert cap.steady_state([upload], shards=96) is None  # no create measured
+
+
+def test_a_comment_writes_two_units_and_a_members_poll_reads_one(indexes: None) -> None:
+    """docs/collaboration.md, issue 31: a comment of up to 500 characters with a 200-character anchor is
+    2 WCU (one UpdateItem of the counter item, one PutItem of the comment; neither is in an index), and a
+    project META with 50 members is 1 RCU to poll: under 4 KB with 36-character user ids (a consistent
+    read), under 8 KB with 64-character ones (the poll's eventually consistent read)."""
+    from imagestore.data.collaboration import CollaborationStore
+    from imagestore.data.table import serialize
+    from imagestore.models.collaboration import MAX_MEMBERS, CommentRecord
+    from imagestore.models.projects import ProjectRecord
+
+    class Counted(_Captured):
+        def __init__(self) -> None:
+            super().__init__()
+            self.updates: list[dict[str, Any]] = []
+
+        def update(self, key: dict[str, str], expression: str, **kwargs: Any) -> None:
+            self.updates.append({"key": key, "expression": expression, **kwargs})
+
+    table = Counted()
+    comment = CommentRecord(
+        tenant_id="t" * 32,
+        project_id="01m995jdr0037xje0stn2j0rej",
+        comment_id="01m995jdre0qc1vx9embpcsdw1",
+        author_id="u" * 64,
+        text="x" * 500,
+        anchor="a" * 200,
+        created_at=1_796_000_000,
+    )
+    CollaborationStore(table, 96).add_comment(comment)  # type: ignore[arg-type]
+    (item,) = table.items
+    (counter,) = table.updates
+    assert cap.write_units(cap.item_size(item)) == 1
+    counter_item = serialize({**counter["key"], "entity": "comment_counter", "count": 10_000})
+    assert cap.write_units(cap.item_size(counter_item)) == 1
+    assert "gsi1pk" not in item and "xpk" not in item
+    meta = ProjectRecord(
+        tenant_id="t" * 32,
+        user_id="u" * 64,
+        project_id="01m995jdr0037xje0stn2j0rej",
+        name="n" * 200,
+        product_type="p" * 100,
+        version=123_456,
+        created_at=1_796_000_000,
+        saved_at=1_796_000_000,
+        expires_at=1_796_000_000,
+        manifest_key="k" * 120,
+        members={f"{n:064d}": "commenter" for n in range(MAX_MEMBERS)},
+    )
+    assert cap.read_units(cap.item_size(serialize(meta.to_item(96))), consistent=False) == 1
+    typical = meta.model_copy(update={"members": {f"{n:036d}": "commenter" for n in range(MAX_MEMBERS)}})
+    assert cap.read_units(cap.item_size(serialize(typical.to_item(96))), consistent=True) == 1

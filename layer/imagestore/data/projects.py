@@ -99,9 +99,9 @@ class ProjectStore:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def get(self, tenant_id: str, project_id: str) -> ProjectRecord | None:
-        """The project's META (one consistent GetItem of a small item)."""
-        item = self.table.get(keys.project_key(tenant_id, project_id))
+    def get(self, tenant_id: str, project_id: str, *, consistent: bool = True) -> ProjectRecord | None:
+        """The project's META (one GetItem of a small item: consistent, unless a poll asks for less)."""
+        item = self.table.get(keys.project_key(tenant_id, project_id), consistent=consistent)
         return ProjectRecord.from_item(item) if item and item.get("entity") == ProjectRecord.ENTITY else None
 
     def manifest(self, record: ProjectRecord) -> Manifest | None:
