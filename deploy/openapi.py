@@ -746,6 +746,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: project_models.CommentPage},
         params=(PROJECT_ID, LIMIT, CURSOR),
         errors=(404,),
+        description="Any member may read them; anyone else gets 404.",
     ),
     Operation(
         "project",
@@ -759,6 +760,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body_example={"resolved": True},
         params=(PROJECT_ID, COMMENT_ID),
         errors=(403, 404, 409, 413),
+        description="`text`: its author only; `resolved`: an editor or the owner (others: 403). Give at least one.",
     ),
     Operation(
         "project",
@@ -770,6 +772,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {204: None},
         params=(PROJECT_ID, COMMENT_ID),
         errors=(403, 404, 409),
+        description="Its author only (others: 403); the project's comment count goes down by one.",
     ),
     Operation(
         "project",
