@@ -60,6 +60,20 @@ ERROR_DESCRIPTIONS = {
     429: "Throttled (the tenant's rate or the table's); retry after Retry-After",
     503: "DynamoDB or S3 failed for a moment; retry after Retry-After",
 }
+TAG_DESCRIPTIONS = {
+    "uploads": "Presigned uploads straight to S3 and their verification, one file or up to 100 at a time",
+    "multipart": "Large files in parts, resumable after a cut",
+    "files": "The caller's files: read, print check, delete",
+    "mobile uploads": "A link (and its QR code) through which a phone uploads into the desktop's session",
+    "projects": "Saved editor documents that hold their files, versioned (ETag, If-Match)",
+    "shares": "Links that show a project or let another user copy it",
+    "members": "Collaboration: invites with a role, the project's members, roles changed, members removed, leaving",
+    "comments": "Collaboration: comments on a project and its activity",
+    "cart items": "Products to order, each pinning a project version",
+    "orders": "Placed orders: frozen projects and files for the print lab",
+    "webhooks": "The shop's endpoints for signed event deliveries, and the events they receive",
+    "documents": "This API's OpenAPI document",
+}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}}
 
 
@@ -153,6 +167,24 @@ ETAG = {
         "schema": {"type": "string"},
         "example": '"2"',
     }
+}
+# On the answers of operations behind the authorizer (a usage plan counts them): docs/rate-limits.md.
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The caller\'s usage plan (IETF httpapi RateLimit draft): `"rate";q=<requests>;w=<seconds>` '
+        '(the plan\'s burst, refilled within the window) and `"day";q=<requests>;w=86400` (the daily quota). '
+        "The plan is shared by the tenants on it. Absent when the stage states no limits.",
+        "schema": {"type": "string"},
+        "example": '"rate";q=2500;w=1, "day";q=200000000;w=86400',
+    },
+    "RateLimit": {
+        "description": 'What is left of each policy: `"rate";r=<requests>;t=<seconds until full>, '
+        '"day";r=<requests>;t=<seconds until UTC midnight>`. Only the local stack\'s gateway answers it: API '
+        "Gateway enforces the plans but tells no one what is left (pace by RateLimit-Policy, and on a 429 wait "
+        "Retry-After).",
+        "schema": {"type": "string"},
+        "example": '"rate";r=2499;t=1, "day";r=199999000;t=43200',
+    },
 }
 IF_NONE_MATCH = Param(
     "If-None-Match",
@@ -361,6 +393,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(FILE_ID,),
         errors=(404, 409),
         security=("bearerJwt", "mobileUploadToken"),
+        description="S3 drops the parts it holds and the pending file goes; 409 once it is completed.",
     ),
     Operation(
         "file",
@@ -371,6 +404,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "files",
         {200: file_models.FilePage},
         params=(LIMIT, CURSOR),
+        description="The caller's own files (pending and available) in its sessions, a page at a time; another user's "
+        "never show. Each entry carries a short-lived download URL once the file is available.",
     ),
     Operation(
         "file",
@@ -383,6 +418,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(FILE_ID,),
         errors=(404,),
         links={"DeleteFile": _link("deleteFile", fileId="$request.path.fileId")},
+        description="The caller's file with a presigned download URL (valid for the tenant's download period) "
+        "and, when made, its previews. Another user's or tenant's file is a 404.",
     ),
     Operation(
         "file",
@@ -437,14 +474,13 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(409, 413),
         links={
             "ShowMobileUpload": _link("showMobileUpload", mobileUploadId="$response.body#/mobileUploadId"),
-            "MobileUploadQr": _link(
-                "mobileUploadQr",
-                mobileUploadId="$response.body#/mobileUploadId",
-                **{"header.X-Mobile-Upload-Token": "$response.body#/token"},
-            ),
             "RevokeMobileUpload": _link("revokeMobileUpload", mobileUploadId="$response.body#/mobileUploadId"),
         },
         idempotent=True,
+        description="Opens a link a phone can upload into, for the caller's session: the answer carries the phone's "
+        "capability token (shown only here), the page URL with the token in its fragment, and the QR code of "
+        "that URL as an inline SVG and as an `image/svg+xml` data URL (`qr.dataUrl`: the `src` of an `<img>`,"
+        " no further request). The link accepts uploads until `expiresAt`.",
     ),
     Operation(
         "file",
@@ -468,6 +504,8 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: file_models.MobileUploadView},
         params=(MOBILE_UPLOAD_ID,),
         errors=(404,),
+        description="The caller's mobile upload: its limits, whether it is revoked, and the files the phone has "
+        "uploaded so far, each with its download URL. Another user's is a 404.",
     ),
     Operation(
         "file",
@@ -515,26 +553,8 @@ OPERATIONS: tuple[Operation, ...] = (
         {204: None},
         params=(MOBILE_UPLOAD_ID,),
         errors=(404, 409),
-    ),
-    Operation(
-        "file",
-        "get",
-        "/mobile-uploads/{mobileUploadId}/qr.png",
-        "mobileUploadQr",
-        "The QR code as PNG",
-        "mobile uploads",
-        {200: "image/png"},
-        params=(
-            MOBILE_UPLOAD_ID,
-            Param(
-                "X-Mobile-Upload-Token",
-                "header",
-                {"type": "string"},
-                "The mobile upload's token, as POST /mobile-uploads returned it (only its hash is stored)",
-            ),
-        ),
-        errors=(404,),
-        response_headers={200: {"Cache-Control": {"schema": {"type": "string"}, "example": "no-store"}}},
+        description="The phone's token stops working: its uploads are refused from now on (the files that arrived stay "
+        "the caller's). 409 while a concurrent change won.",
     ),
     Operation(
         "file",
@@ -582,6 +602,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "projects",
         {200: project_models.ProjectPage},
         params=(LIMIT, CURSOR),
+        description="The caller's projects, last saved first, a page at a time (summaries: no document).",
     ),
     Operation(
         "project",
@@ -594,6 +615,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(PROJECT_ID, FILES_CURSOR, IF_NONE_MATCH),
         errors=(404, 409),
         response_headers={200: ETAG, 304: ETAG},
+        description="The current version with its document and a page of its files. Answers `ETag` (the version); with "
+        "`If-None-Match` naming it, a 304 with no body.",
     ),
     Operation(
         "project",
@@ -608,10 +631,11 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(PROJECT_ID, IF_MATCH),
         errors=(403, 404, 409, 412, 413, 422, 428),
         response_headers={200: ETAG},
-        description="The owner or an editor (a commenter or viewer: 403; anyone else, a removed member "
-        "included: 404). A 412 carries the current version in `error.details.current` and its ETag: merge "
-        "and retry with it. An editor adds their own available files; the project holds every file it uses "
-        "whoever uploaded it.",
+        description="Saves a new version. `If-Match` must name the current version (the ETag of the last read or "
+        "save): 412 when another save came first, 428 without it. The owner or an editor (a commenter or viewer: "
+        "403; anyone else, a removed member included: 404). A 412 carries the current version in "
+        "`error.details.current` and its ETag: merge and retry with it. An editor adds their own available files; "
+        "the project holds every file it uses whoever uploaded it.",
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
     ),
     Operation(
@@ -624,6 +648,8 @@ OPERATIONS: tuple[Operation, ...] = (
         {204: None},
         params=(PROJECT_ID,),
         errors=(404, 409),
+        description="Deletes the project and releases its files (those no other holder keeps go with their retention). "
+        "409 while a cart item or order holds it.",
     ),
     # ---- collaboration (docs/collaboration.md)
     Operation(
@@ -804,6 +830,8 @@ OPERATIONS: tuple[Operation, ...] = (
             "RevokeShare": _link("revokeShare", projectId="$request.path.projectId", shareId="$response.body#/shareId"),
         },
         idempotent=True,
+        description="A link to the project: `view` shows it, `copy` also lets another signed-in user make their "
+        "own copy. The token is in the answer only (stored hashed).",
     ),
     Operation(
         "project",
@@ -828,6 +856,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {204: None},
         params=(PROJECT_ID, SHARE_ID),
         errors=(404, 409),
+        description="The link stops working at once.",
     ),
     Operation(
         "project",
@@ -839,6 +868,8 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: project_models.SharedProjectView},
         params=(SHARE_TOKEN, FILES_CURSOR),
         errors=(404, 409),
+        description="What the link shows: the project's current version, as GET /projects/{projectId} answers it,"
+        " for any signed-in user of the tenant who has the token. 404 once revoked or expired.",
     ),
     Operation(
         "project",
@@ -853,6 +884,8 @@ OPERATIONS: tuple[Operation, ...] = (
         response_headers={201: ETAG},
         links={"GetProject": _link("getProject", projectId="$response.body#/projectId")},
         idempotent=True,
+        description="For a `copy` share: the caller gets an independent project of the shared version whose files it "
+        "holds too (409 for a `view` share).",
     ),
     Operation(
         "project",
@@ -876,6 +909,8 @@ OPERATIONS: tuple[Operation, ...] = (
             },
         },
         idempotent=True,
+        description="A product, and optionally the caller's project: the item pins the project's current version and "
+        "holds its files until it is ordered, removed or expires.",
     ),
     Operation(
         "project",
@@ -895,6 +930,8 @@ OPERATIONS: tuple[Operation, ...] = (
                 "Only the items of this external (shop) cart",
             ),
         ),
+        description="The caller's cart items, or only those of one external (shop) cart with `externalCartId`, a "
+        "page at a time.",
     ),
     Operation(
         "project",
@@ -906,6 +943,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {204: None},
         params=(CART_ITEM_ID,),
         errors=(404, 409),
+        description="Releases what the item pinned. 409 once an order froze it.",
     ),
     Operation(
         "project",
@@ -948,6 +986,8 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: project_models.OrderView},
         params=(ORDER_ID, FILES_CURSOR),
         errors=(404,),
+        description="The caller's order: its lines and its frozen projects, each with a presigned URL of its "
+        "document and a page of its files (`filesCursor` for the next).",
     ),
     Operation(
         "project",
@@ -960,6 +1000,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(ORDER_ID,),
         errors=(404, 409),
         idempotent=True,
+        description="Makes the print lab's manifest of the order again (presigned URLs of every file and document) and "
+        "sends it as an order.resubmitted event; 409 when the order's retention is over.",
     ),
     Operation(
         "project",
@@ -1133,6 +1175,9 @@ DOCUMENT_OPERATIONS = tuple(
         "documents",
         {200: "application/json"},
         security=(),
+        errors=(429,),
+        description="The OpenAPI 3.1 document of this API, generated from the handlers' models (`make openapi`). "
+        "No token needed.",
     )
     for service in SERVICES
 )
@@ -1201,6 +1246,7 @@ ERROR_SCHEMA = {
     "properties": {
         "error": {
             "type": "object",
+            "description": "What went wrong",
             "required": ["code", "message"],
             "properties": {
                 "code": {
@@ -1264,15 +1310,17 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], str]) -> d
             if model in RESPONSE_EXAMPLES:
                 body["example"] = model.model_validate(RESPONSE_EXAMPLES[model]).model_dump(mode="json", by_alias=True)
             response["content"] = {"application/json": body}
-        elif model == "image/png":
-            response["content"] = {model: {"schema": {"type": "string", "format": "binary"}}}
         elif model == "application/json":
             response["content"] = {model: {"schema": {"type": "object"}}}
         elif isinstance(model, str) and model.startswith("text/"):
             response["content"] = {model: {"schema": {"type": "string"}}}
         elif isinstance(model, tuple):
             response["content"] = {media_type: {"schema": {"type": "string"}} for media_type in model}
-        headers = {**op.response_headers.get(status, {}), **(REPLAYED if op.idempotent else {})}
+        headers = {
+            **op.response_headers.get(status, {}),
+            **(REPLAYED if op.idempotent else {}),
+            **(RATE_LIMIT_HEADERS if op.security else {}),
+        }
         if headers:
             response["headers"] = headers
         if op.links and status in (200, 201):
@@ -1314,6 +1362,9 @@ def _webhook(event_type: str, summary: str, refs: dict[tuple[type[BaseModel], st
             "operationId": "webhook" + "".join(p.title() for p in event_type.replace("_", ".").split(".")),
             "summary": summary,
             "tags": ["webhooks"],
+            # Sent by imagestore, not called by a client: no bearer token; the Standard Webhooks signature
+            # headers authenticate it to the receiver.
+            "security": [],
             "description": "Sent to every enabled endpoint of the tenant subscribed to this type, signed as Standard "
             "Webhooks, at least once: a 2xx answer within 10 s acknowledges it; anything else is "
             "retried with exponential backoff for 33 hours (10 attempts). Redirects are not followed.",
@@ -1377,6 +1428,9 @@ def build(service: str | None = None) -> dict[str, Any]:
         "info": {
             "title": TITLES[service],
             "version": VERSION,
+            # The project's own licence (package.json: UNLICENSED) and who answers for the API.
+            "license": {"name": "Proprietary (not licensed for use outside the imagestore project)"},
+            "contact": {"name": "The imagestore maintainers (issues of the imagestore repository)"},
             "description": (
                 "Serverless image storage for white-label photo-product shops. Every call but this document "
                 "carries `Authorization: Bearer <JWT>` (tid, sub, sid, optional scope). Errors are JSON "
@@ -1387,7 +1441,7 @@ def build(service: str | None = None) -> dict[str, Any]:
             ),
         },
         "servers": servers,
-        "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in ops)],
+        "tags": [{"name": tag, "description": TAG_DESCRIPTIONS[tag]} for tag in dict.fromkeys(op.tag for op in ops)],
         "paths": paths,
         **(
             {"webhooks": {event_type: _webhook(event_type, summary, refs) for event_type, summary in events.items()}}
@@ -1400,28 +1454,37 @@ def build(service: str | None = None) -> dict[str, Any]:
                 f"Error{status}": {
                     "description": ERROR_DESCRIPTIONS[status],
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    **({"headers": copy.deepcopy(RETRY_AFTER)} if status in (409, 429, 503) else {}),
+                    **(
+                        {"headers": copy.deepcopy({**RETRY_AFTER, **(RATE_LIMIT_HEADERS if status == 429 else {})})}
+                        if status in (409, 429, 503)
+                        else {}
+                    ),
                 }
                 for status in used_errors
             },
-            "securitySchemes": {
-                "bearerJwt": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "A shop's JWT: HS256 or RS256, iss/aud/exp checked; claims tid "
-                    "(tenant), sub (user), sid (browser session), optional scope.",
-                },
-                "mobileUploadToken": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "A phone's mobile-upload capability token (from POST "
-                    "/mobile-uploads), sent as the bearer token: it allows "
-                    "only uploads into that mobile upload and its session.",
-                },
+            "securitySchemes": {  # those the document's operations use
+                name: scheme for name, scheme in SECURITY_SCHEMES.items() if any(name in op.security for op in ops)
             },
         },
     }
+
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerJwt": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A shop's JWT: HS256 or RS256, iss/aud/exp checked; claims tid "
+        "(tenant), sub (user), sid (browser session), optional scope.",
+    },
+    "mobileUploadToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A phone's mobile-upload capability token (from POST "
+        "/mobile-uploads), sent as the bearer token: it allows "
+        "only uploads into that mobile upload and its session.",
+    },
+}
 
 
 def document_paths() -> dict[str | None, Path]:

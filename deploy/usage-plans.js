@@ -64,11 +64,16 @@ module.exports = async ({ resolveVariable }) => {
       };
     }
   }
+  // IMAGESTORE_USAGE_PLAN_LIMITS of the authorizer: each plan's limits ("" for the tenants on none), which
+  // it states as the answers' RateLimit-Policy (layer/imagestore/ratelimit.py).
+  const limits = { '': config.plan };
+  for (const [plan, own] of Object.entries(plans)) limits[plan] = { ...config.plan, ...(own || {}) };
   return {
     usagePlan,
     apiKeys,
     extensions,
     // IMAGESTORE_USAGE_PLANS of the authorizer: the named plans this stage deploys.
     plans: Object.keys(plans).join(','),
+    limits: JSON.stringify(limits),
   };
 };

@@ -17,6 +17,7 @@ from imagestore import bodies, cors, errors, preconditions, tenants
 from imagestore.auth import Principal
 from imagestore.config import get_settings
 from imagestore.observability import logger
+from imagestore.ratelimit import POLICY_CONTEXT_KEY
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -99,6 +100,9 @@ class Resolver(APIGatewayRestResolver):
         tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
         tenant_origins = _tenant_origins(tenant_id) if isinstance(tenant_id, str) else None
         headers = cors.cors_headers(cors.request_origin(event.get("headers")), settings.cors_origins, tenant_origins)
+        rate_limit_policy = ((event.get("requestContext") or {}).get("authorizer") or {}).get(POLICY_CONTEXT_KEY)
+        if isinstance(rate_limit_policy, str) and rate_limit_policy:
+            headers["RateLimit-Policy"] = rate_limit_policy  # the caller's usage plan (imagestore.ratelimit)
         return cors.add_headers(result, headers)
 
 

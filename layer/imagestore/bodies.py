@@ -10,9 +10,9 @@ import json
 import math
 import re
 from itertools import accumulate
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from imagestore.errors import BadRequest, PayloadTooLarge
 
@@ -30,6 +30,10 @@ _BRACKETS = b"[{]}"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
 _NESTING = bytes.maketrans(_BRACKETS, b"\x01\x01\xff\xff")  # opening +1, closing -1 (signed bytes)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+# An instant as the API writes it (imagestore.clock.iso: ISO 8601 UTC, `2026-11-30T10:00:00Z`): documented
+# as `format: date-time`, so generated clients read it as a date-time, not a bare string.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 class ApiModel(BaseModel):

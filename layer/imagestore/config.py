@@ -87,6 +87,10 @@ class Settings(BaseModel):
     # The named usage plans the stage deploys, each with an API key of its own (IMAGESTORE_USAGE_PLANS,
     # comma-separated); a tenant's plan is its registry entry's usage_plan.
     usage_plans: frozenset[str] = frozenset()
+    # Each plan's limits, "" for the tenants on none: {"rateLimit", "burstLimit", "quotaPerDay"}
+    # (IMAGESTORE_USAGE_PLAN_LIMITS, JSON, written by deploy/usage-plans.js): the authorizer states them
+    # as the answers' RateLimit-Policy (imagestore.ratelimit).
+    usage_plan_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
     # The tenant registry (imagestore.tenants): how long an execution environment keeps a tenant's
     # entry before reading it again, and what a tenant that is not in it gets: "defaults" (its
     # settings from tenant_overrides or the defaults; the local stack and the tests) or "refuse"
@@ -113,6 +117,11 @@ class Settings(BaseModel):
     @classmethod
     def _split_plans(cls, value: object) -> object:
         return frozenset(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    @field_validator("usage_plan_limits", mode="before")
+    @classmethod
+    def _parse_policies(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) and value else value or {}
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -153,6 +162,7 @@ _ENV = {
     "tenant_overrides": "IMAGESTORE_TENANT_SETTINGS",
     "cors_origins": "IMAGESTORE_CORS_ORIGINS",
     "usage_plans": "IMAGESTORE_USAGE_PLANS",
+    "usage_plan_limits": "IMAGESTORE_USAGE_PLAN_LIMITS",
     "tenant_cache_seconds": "IMAGESTORE_TENANT_CACHE_SECONDS",
     "unknown_tenants": "IMAGESTORE_UNKNOWN_TENANTS",
     "webhook_queue_url": "IMAGESTORE_WEBHOOK_QUEUE_URL",

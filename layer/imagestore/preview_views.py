@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from imagestore.bodies import ApiModel
 from imagestore.keys import PREVIEW_NAMES, preview_key
 
@@ -15,12 +17,12 @@ if TYPE_CHECKING:
 
 
 class PreviewView(ApiModel):
-    url: str
+    url: str = Field(description="A short-lived presigned GET of the preview (404 until it is made, while pending)")
     # The preview's size and type; absent while the previews are pending (a project's view signs the
     # URLs of previews not made yet: they answer 404 until the previews function has made them).
-    width: int | None = None
-    height: int | None = None
-    content_type: str | None = None
+    width: int | None = Field(default=None, description="Its width in pixels; null while pending")
+    height: int | None = Field(default=None, description="Its height in pixels; null while pending")
+    content_type: str | None = Field(default=None, description="Its image type (`image/webp`); null while pending")
 
 
 def preview_views(

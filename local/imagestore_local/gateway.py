@@ -260,6 +260,7 @@ class Gateway:
             return self._gateway_error(route.service, status, response_type, message, request_id, request)
 
         event = self.proxy_event(request, route, path_parameters, request_id)
+        usage_left: dict[str, str] = {}
         if route.authorizer is not None:
             arn = method_arn(
                 route.service.region, ACCOUNT_ID, api_id(route.service), self.stage, request.method, request.path
@@ -269,8 +270,12 @@ class Gateway:
                 return fail(outcome.status, outcome.response_type, outcome.message)
             event["requestContext"]["authorizer"] = outcome.authorizer_context
             refused = self._usage_refusal(route, outcome.usage_identifier_key)
+            usage_left = self._usage_left(route, outcome.usage_identifier_key)
             if refused in ("THROTTLED", "QUOTA_EXCEEDED"):
-                return fail(429, refused, "Too Many Requests" if refused == "THROTTLED" else "Limit Exceeded")
+                message = "Too Many Requests" if refused == "THROTTLED" else "Limit Exceeded"
+                return self._gateway_error(
+                    route.service, 429, refused, message, request_id, request, extra_headers=usage_left
+                )
             if refused is not None:
                 return fail(403, refused, "Forbidden")
         if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_PAYLOAD_BYTES:
@@ -293,7 +298,17 @@ class Gateway:
             # Lambda fails the invocation (response payload too large): API Gateway answers 502.
             log.error("%s: result over Lambda's 6 MB response payload -> 502", name)
             return fail(502, "DEFAULT_5XX", "Internal server error")
-        return self._lambda_response(route, result, request_id, request)
+        response = self._lambda_response(route, result, request_id, request)
+        response.headers.extend(usage_left)
+        return response
+
+    def _usage_left(self, route: Route, usage_key: str | None) -> dict[str, str]:
+        """The `RateLimit` header of a request a usage plan counted (local only: API Gateway does not say)."""
+        plans = self.usage_plans.get(route.service.key)
+        if not route.private or plans is None or plans.key_source != "AUTHORIZER":
+            return {}
+        left = plans.remaining(usage_key)
+        return {"RateLimit": left} if left else {}
 
     def proxy_event(
         self, request: Request, route: Route, path_parameters: dict[str, str], request_id: str

@@ -6,6 +6,7 @@ that give each plan its method throttles (deploy/usage-plans.js writes all three
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -144,6 +145,38 @@ class UsagePlans:
                     return "QUOTA_EXCEEDED"
                 self._quotas[key] = (period, used + 1)
         return None
+
+    def remaining(self, key: str | None) -> str | None:
+        """The `RateLimit` header (IETF httpapi draft) of a request this key's plan counted: what is left of
+        the plan's bucket (`rate`: requests, seconds until it is full again) and of its day's quota (`day`:
+        requests, seconds until UTC midnight), named as the authorizer's RateLimit-Policy names them
+        (imagestore.ratelimit). API Gateway tells no one this; the local gateway, which keeps the buckets,
+        does, so that a client's pacing can be tried locally. None for a key in no plan."""
+        from imagestore.ratelimit import DAY_POLICY, RATE_POLICY
+
+        plan = self.plans.get(self.keys.get(key or "", ""))
+        if plan is None or key is None:
+            return None
+        now = self._clock()
+        items = []
+        with self._lock:
+            if plan.throttle is not None:
+                limits = plan.throttle
+                bucket = self._buckets.get((key, ""))
+                tokens = (
+                    float(limits.burst)
+                    if bucket is None
+                    else min(float(limits.burst), bucket.tokens + (now - bucket.updated) * limits.rate)
+                )
+                refill = math.ceil((limits.burst - tokens) / limits.rate) if limits.rate > 0 else 0
+                items.append(f'"{RATE_POLICY}";r={math.floor(tokens)};t={refill}')
+            if plan.quota is not None and plan.quota_period == "DAY":
+                wall = time.time()
+                start, used = self._quotas.get(key, (_period_start("DAY", wall), 0))
+                used = used if start == _period_start("DAY", wall) else 0
+                until_midnight = 86_400 - int(wall) % 86_400
+                items.append(f'"{DAY_POLICY}";r={max(0, plan.quota - used)};t={until_midnight}')
+        return ", ".join(items) or None
 
     def _bucket(self, key: str, method_key: str, limits: Limits, now: float) -> _Bucket:
         bucket = self._buckets.get((key, method_key))

@@ -1,5 +1,6 @@
 """The phone's mobile upload page in a real headless browser (Debian's chromium driven by Playwright),
-against the local stack: QR code -> page -> two photos uploaded -> the desktop sees them."""
+against the local stack: QR code (an <img> of the create answer's data URL) -> page -> two photos
+uploaded -> the desktop sees them."""
 
 from __future__ import annotations
 
@@ -60,20 +61,23 @@ def test_the_phone_page_uploads_two_photos_that_the_desktop_then_lists(tmp_path:
         assert response.status_code == 201, response.text
         created = response.json()
         upload_id, phone_token = created["mobileUploadId"], created["token"]
-        png = api(
-            stack,
-            "GET",
-            f"/mobile-uploads/{upload_id}/qr.png",
-            desktop,
-            headers={"Accept": "image/png", "X-Mobile-Upload-Token": phone_token},
-        )
-        assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
-        page_url = decode(png.content)
-        assert page_url == created["url"] and page_url.startswith(f"{stack.base_url}/mobile#token=")
+        assert created["qr"]["dataUrl"].startswith("data:image/svg+xml")
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
+                # The desktop shows the QR as an <img> of the answer's data URL, as it is; a decoder that is
+                # not the encoder (OpenCV) reads the page URL back from what the browser drew.
+                desktop_page = browser.new_page(viewport={"width": 400, "height": 400})
+                desktop_page.set_content(
+                    '<body style="margin:0;background:#fff"><img id="qr" width="360" height="360"></body>'
+                )
+                desktop_page.locator("#qr").evaluate("(img, src) => { img.src = src; }", created["qr"]["dataUrl"])
+                expect(desktop_page.locator("#qr")).to_have_js_property("complete", True)
+                assert desktop_page.locator("#qr").evaluate("img => img.naturalWidth") > 0
+                page_url = decode(desktop_page.locator("#qr").screenshot())
+                assert page_url == created["url"] and page_url.startswith(f"{stack.base_url}/mobile#token=")
+
                 page = browser.new_page(
                     viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("IMAGESTORE_", "STUB_", "AWS_ENDPOINT_URL")):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local stack for the tests of a worker that only need a stack to talk to: each uses tenants and
+    users of its own and leaves the stack's clock alone (a stack takes tens of seconds to start)."""
+    from tests.e2e.stack import running_stack
+
+    with running_stack(tmp_path_factory.mktemp("shared-stack") / "data") as handle:
+        yield handle

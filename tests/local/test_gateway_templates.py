@@ -38,7 +38,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     [
         ("/uploads", "POST"),
         ("/files/f1", "DELETE"),
-        ("/mobile-uploads/m1/qr.png", "GET"),
+        ("/mobile-uploads/m1/session", "GET"),
         ("/projects/p1", "PUT"),
         ("/shares/t/copies", "POST"),
         ("/orders/o1/resubmissions", "POST"),

@@ -48,3 +48,22 @@ def test_operations_that_grow_with_the_project_have_method_throttles(plans: dict
     assert shared.throttle == Limits(rate=5000, burst=2500)
     assert shared.quota == 200_000_000 and shared.quota_period == "DAY"
     assert not plans["dev"]["file"].plans["shared"].methods
+
+
+def test_the_local_gateway_says_what_is_left_of_the_plan(plans: dict[str, dict[str, UsagePlans]]) -> None:
+    """`RateLimit` (local only: API Gateway does not tell): the bucket's requests left and the seconds until it is
+    full again, the day's quota left and the seconds until UTC midnight, named as the policies are."""
+    usage = plans["local"]["file"]
+    own = usage_identifier_key("local", "/files", "throttled")
+    usage.reset()
+    before = usage.remaining(own)
+    assert before is not None and before.startswith('"rate";r=20;t=0, "day";r=1000000000;t=')
+    for _ in range(5):
+        assert usage.admit(own, "/files/GET") is None
+    after = usage.remaining(own)
+    assert after is not None
+    rate, day = after.split(", ")
+    assert rate.startswith('"rate";r=15;t=') and int(rate.rsplit("t=", 1)[1]) >= 1
+    assert day.startswith('"day";r=999999995;t=') and 0 < int(day.rsplit("t=", 1)[1]) <= 86_400
+    assert usage.remaining("not-a-key") is None
+    usage.reset()

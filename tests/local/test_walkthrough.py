@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import ROOT, StackHandle, running_stack
+from tests.e2e.stack import ROOT, StackHandle
 
 pytestmark = [
     pytest.mark.e2e,
@@ -24,9 +24,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    with running_stack(tmp_path_factory.mktemp("walkthrough") / "data") as handle:
-        yield handle
+def stack(shared_stack: StackHandle) -> Iterator[StackHandle]:
+    """The worker's shared stack (tests/local/conftest.py): the walk-through's users are its own."""
+    yield shared_stack
 
 
 def walk(api: str, secret: str) -> subprocess.CompletedProcess[str]:

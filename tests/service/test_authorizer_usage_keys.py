@@ -15,7 +15,7 @@ from imagestore.config import get_settings
 from imagestore.data import factory
 from imagestore.models.tenants import TenantRecord
 from tests.conftest import Aws
-from tests.support.events import LambdaContext
+from tests.support.events import LambdaContext, api_event
 from tests.support.tokens import mint
 
 
@@ -82,3 +82,48 @@ def test_the_tenants_key_on_the_api_called(authorizer: Any, tenant: str, method:
     assert result["usageIdentifierKey"].isalnum() and 20 <= len(result["usageIdentifierKey"]) <= 128
     assert result["context"]["tenantId"] == tenant
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+LIMITS = (
+    '{"": {"rateLimit": 5000, "burstLimit": 2500, "quotaPerDay": 200000000}, '
+    '"gold": {"rateLimit": 20, "burstLimit": 20, "quotaPerDay": 1000}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("tenant", "policy"),
+    [
+        ("shop-a", '"rate";q=20;w=1, "day";q=1000;w=86400'),  # its own plan
+        ("shop-c", '"rate";q=2500;w=1, "day";q=200000000;w=86400'),  # not registered: the shared plan
+        ("shop-d", '"rate";q=2500;w=1, "day";q=200000000;w=86400'),  # a plan the stage does not deploy
+    ],
+)
+def test_the_authorizer_states_the_plans_policy_and_the_function_answers_it(
+    authorizer: Any, monkeypatch: pytest.MonkeyPatch, tenant: str, policy: str
+) -> None:
+    monkeypatch.setenv("IMAGESTORE_USAGE_PLAN_LIMITS", LIMITS)
+    get_settings.cache_clear()
+    result = answer(authorizer, mint(tenant=tenant), "GET", "/files")
+    assert result["context"]["rateLimitPolicy"] == policy
+
+    # A function copies it from its authorizer context onto its answer, errors included.
+    from imagestore.api import Resolver
+
+    app = Resolver()
+
+    @app.get("/files")
+    def _files() -> dict[str, Any]:
+        return {"items": []}
+
+    for path, status in (("/files", 200), ("/nowhere", 404)):
+        event = api_event("GET", path, principal=None, headers={})
+        event["requestContext"]["authorizer"] = dict(result["context"])
+        response = app.resolve(event, LambdaContext())
+        headers = response.get("multiValueHeaders") or {k: [v] for k, v in (response.get("headers") or {}).items()}
+        assert response["statusCode"] == status
+        assert headers["RateLimit-Policy"] == [policy]
+
+
+def test_without_limits_no_policy_is_stated(authorizer: Any) -> None:
+    result = answer(authorizer, mint(tenant="shop-a"), "GET", "/files")
+    assert "rateLimitPolicy" not in result["context"]

@@ -155,7 +155,10 @@ def test_creating_returns_a_token_its_page_url_and_qr_code_and_stores_only_the_h
     assert len(base64.urlsafe_b64decode(secret + "=")) * 8 >= 128
     assert body["url"] == f"http://127.0.0.1:3000/mobile#token={body['token']}"
     assert body["qr"]["svg"].startswith("<svg") and "</svg>" in body["qr"]["svg"]
-    assert body["qr"]["pngUrl"] == f"http://127.0.0.1:3000/mobile-uploads/{upload_id}/qr.png"
+    # An <img src> as it is: the same code as the inline SVG (tests/unit/test_qr.py, drawn by a browser in
+    # tests/e2e/test_mobile_browser.py).
+    assert body["qr"]["dataUrl"].startswith("data:image/svg+xml;charset=utf-8,%3Csvg")
+    assert set(body["qr"]) == {"svg", "dataUrl"}
     assert body["retention"] == "extended"
     item = aws.item(f"T#shop-a#MU#{upload_id}", "META")
     assert item is not None and item["entity"] == "mobile_upload"
@@ -417,31 +420,6 @@ def test_the_session_route_is_the_phones_only(aws: Aws, handlers: dict[str, Any]
     assert mobile_get(handlers["mobile"], record.mobile_upload_id, ALICE, "/session")[0] == 403
     assert mobile_get(handlers["mobile"], other.mobile_upload_id, phone_of(record), "/session")[0] == 404
     assert mobile_get(handlers["mobile"], record.mobile_upload_id, phone_of(record))[0] == 403
-
-
-def test_the_qr_png_needs_the_uploads_own_token(aws: Aws, handlers: dict[str, Any]) -> None:
-    _, created = create(handlers["mobile"])
-    _, other = create(handlers["mobile"])
-
-    def qr(token: str | None) -> dict[str, Any]:
-        headers = {"Accept": "image/png", **({"X-Mobile-Upload-Token": token} if token else {})}
-        event = api_event(
-            "GET",
-            "/mobile-uploads/{mobileUploadId}/qr.png",
-            principal=ALICE,
-            headers=headers,
-            path_params={"mobileUploadId": created["mobileUploadId"]},
-        )
-        return handlers["mobile"](event, LambdaContext())
-
-    response = qr(created["token"])
-    assert response["statusCode"] == 200
-    assert response["multiValueHeaders"]["Content-Type"] == ["image/png"]
-    assert response["multiValueHeaders"]["Cache-Control"] == ["no-store"]
-    assert response["isBase64Encoded"] is True
-    assert base64.b64decode(response["body"]).startswith(b"\x89PNG\r\n\x1a\n")
-    assert qr(None)["statusCode"] == 400
-    assert qr(other["token"])["statusCode"] == 403
 
 
 def test_a_phones_batch_counts_each_ticket_against_its_mobile_upload(aws: Aws, handlers: dict[str, Any]) -> None:

@@ -101,10 +101,11 @@ def hold_count(aws: Aws, file_id: str) -> int | None:
 
 
 def without_urls(order: dict[str, Any]) -> dict[str, Any]:
-    """The order with its presigned URLs (downloads and previews) left out: they are signed anew on every
-    read."""
+    """The order with its presigned URLs (documents, downloads and previews) left out: they are signed anew on
+    every read (a read in the next second signs another X-Amz-Date)."""
     copy = json.loads(json.dumps(order))
     for project in copy["projects"]:
+        project.pop("documentUrl")
         for file in project["files"]:
             file.pop("downloadUrl")
             for preview in (file.get("previews") or {}).values():

@@ -1,9 +1,12 @@
-"""The mobile upload's QR code and page URL: decoded by OpenCV, which is not the encoder (segno)."""
+"""The mobile upload's QR code and page URL: decoded by OpenCV, which is not the encoder (segno). The browser
+draws the create answer's data URL in tests/e2e/test_mobile_browser.py."""
 
 from __future__ import annotations
 
+import io
 import re
 from types import ModuleType
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -32,22 +35,43 @@ def rules(env: None) -> ModuleType:
     return mobile_uploads
 
 
+def png_of(rules: ModuleType, url: str) -> bytes:
+    """The code drawn as PNG (what the data URL's SVG shows, in pixels OpenCV reads)."""
+    buffer = io.BytesIO()
+    rules.qr_matrix(url).save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
+
+
 def test_the_png_decodes_to_the_local_page_url_with_the_token_in_the_fragment(rules: ModuleType) -> None:
     url = rules.page_url(TenantSettings(), "http://127.0.0.1:3000/", TOKEN)
 
     assert url == f"http://127.0.0.1:3000/mobile#token={TOKEN}"
-    assert decode(rules.qr_png(url)) == url
+    assert decode(png_of(rules, url)) == url
 
 
 def test_the_png_decodes_to_the_tenants_own_page(rules: ModuleType) -> None:
     tenant = TenantSettings(mobile_upload_url_template="https://shop.example/upload?lang=de#token={token}")
     url = rules.page_url(tenant, "http://127.0.0.1:3000", TOKEN)
 
-    assert decode(rules.qr_png(url)) == f"https://shop.example/upload?lang=de#token={TOKEN}"
+    assert decode(png_of(rules, url)) == f"https://shop.example/upload?lang=de#token={TOKEN}"
 
 
 def test_the_svg_is_an_inline_element_of_the_same_code(rules: ModuleType) -> None:
-    svg = rules.qr_svg(rules.page_url(TenantSettings(), "http://127.0.0.1:3000", TOKEN))
+    svg = rules.qr_code(rules.page_url(TenantSettings(), "http://127.0.0.1:3000", TOKEN)).svg
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert "<?xml" not in svg
     assert re.search(r'viewBox="0 0 \d+ \d+"', svg)
+
+
+def test_the_data_url_is_an_svg_image_of_the_same_code(rules: ModuleType) -> None:
+    url = rules.page_url(TenantSettings(), "http://127.0.0.1:3000", TOKEN)
+    qr = rules.qr_code(url)
+
+    head, _, body = qr.data_url.partition(",")
+    assert head == "data:image/svg+xml;charset=utf-8"
+    image = unquote(body)
+    assert image.startswith("<svg") and "xmlns=" in image and image.rstrip().endswith("</svg>")
+    # One path draws the modules: the same path (the same code) as the inline <svg>'s.
+    paths = [re.search(r' d="([^"]+)"', svg.replace("'", '"')) for svg in (image, qr.svg)]
+    assert paths[0] is not None and paths[1] is not None
+    assert paths[0].group(1) == paths[1].group(1)

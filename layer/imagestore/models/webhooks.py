@@ -7,6 +7,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from imagestore.bodies import Timestamp
+
 # The events a tenant's endpoints may subscribe to. Each payload carries ids and links only: never
 # image bytes, capability tokens or presigned URLs.
 EventType = Literal[
@@ -112,50 +114,50 @@ class FileLinks(_Data):
 
 class MobileUploadLinks(_Data):
     mobileUpload: str = Field(description="GET this mobile upload (the File API)")
-    file: str
+    file: str = Field(description="GET the added file (the File API)")
 
 
 class OrderPlacedData(_Data):
-    orderId: str
-    externalOrderRef: str
-    userId: str
-    itemCount: int
-    links: OrderLinks
+    orderId: str = Field(description="The order's id")
+    externalOrderRef: str = Field(description="The shop's order reference")
+    userId: str = Field(description="The user who placed it")
+    itemCount: int = Field(description="How many lines it has")
+    links: OrderLinks = Field(description="Where to read it")
 
 
 class OrderResubmittedData(_Data):
-    orderId: str
-    externalOrderRef: str
-    userId: str
-    resubmissionId: str
-    fileCount: int
-    links: OrderLinks
+    orderId: str = Field(description="The order's id")
+    externalOrderRef: str = Field(description="The shop's order reference")
+    userId: str = Field(description="The user who placed it")
+    resubmissionId: str = Field(description="The resubmission's id")
+    fileCount: int = Field(description="How many files the manifest lists")
+    links: OrderLinks = Field(description="Where to read the order")
 
 
 class FileReadyData(_Data):
-    fileId: str
-    userId: str
-    links: FileLinks
+    fileId: str = Field(description="The file's id")
+    userId: str = Field(description="The user who uploaded it")
+    links: FileLinks = Field(description="Where to read it")
 
 
 class FileRefusedData(_Data):
-    fileId: str
-    userId: str
+    fileId: str = Field(description="The file's id")
+    userId: str = Field(description="The user who uploaded it")
     code: str = Field(description="the refusal's error code, as complete answered it")
-    message: str
-    links: FileLinks
+    message: str = Field(description="Why the bytes were refused, for people")
+    links: FileLinks = Field(description="Where to read it")
 
 
 class MobileUploadFileAddedData(_Data):
-    mobileUploadId: str
-    fileId: str
-    userId: str
-    links: MobileUploadLinks
+    mobileUploadId: str = Field(description="The mobile upload's id")
+    fileId: str = Field(description="The added file's id")
+    userId: str = Field(description="The user (the desktop's) the mobile upload belongs to")
+    links: MobileUploadLinks = Field(description="Where to read them")
 
 
 class ProjectDeletedData(_Data):
-    projectId: str
-    userId: str
+    projectId: str = Field(description="The deleted project's id")
+    userId: str = Field(description="The user who deleted it")
 
 
 DATA_MODELS: dict[str, type[BaseModel]] = {
@@ -174,10 +176,10 @@ def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
         name,
         __config__=ConfigDict(extra="forbid"),
         id=(str, Field(pattern=r"^evt_[0-9a-f]{32}$", description="stable id, also the webhook-id header")),
-        type=(Literal[event_type], ...),  # type: ignore[arg-type]
-        timestamp=(str, Field(description="ISO 8601 UTC time of the happening")),
-        tenantId=(str, ...),
-        data=(data, ...),
+        type=(Literal[event_type], Field(description="The event's type")),  # type: ignore[arg-type]
+        timestamp=(Timestamp, Field(description="ISO 8601 UTC time of the happening")),
+        tenantId=(str, Field(description="The shop (tenant) it happened in")),
+        data=(data, Field(description="What happened: ids and links only")),
     )
 
 

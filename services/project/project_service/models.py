@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, StrictInt, field_validator
 
-from imagestore.bodies import ApiModel
+from imagestore.bodies import ApiModel, Timestamp
 from imagestore.clock import from_epoch, iso
 from imagestore.errors import PayloadTooLarge
 from imagestore.models.cart_items import CartItemRecord
@@ -32,10 +32,21 @@ FILES_PAGE_SIZE = 200
 
 
 class ProjectInput(ApiModel):
-    name: str = Field(min_length=1, max_length=200)
-    product_type: str = Field(min_length=1, max_length=100)
-    document: Any = Field(default_factory=dict)
-    file_ids: list[str] = Field(default_factory=list, max_length=MAX_FILES_PER_PROJECT)
+    name: str = Field(min_length=1, max_length=200, description="The project's name, for people")
+    product_type: str = Field(
+        min_length=1, max_length=100, description="The shop's product the project is for (`photobook-a4`...)"
+    )
+    document: Any = Field(
+        default_factory=dict,
+        description="The editor's document, any JSON the shop's editor writes (at most 1 MiB as compact JSON); "
+        "stored and answered as it is",
+    )
+    file_ids: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FILES_PER_PROJECT,
+        description=f"The caller's available files the project uses (at most {MAX_FILES_PER_PROJECT}; repeats "
+        "count once): the project holds them while it lives",
+    )
 
     @field_validator("document")
     @classmethod
@@ -56,17 +67,27 @@ class ProjectInput(ApiModel):
 
 
 class ProjectFileView(ApiModel):
-    file_id: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    width: int | None = None
-    height: int | None = None
-    download_url: str
-    preview_status: Literal["pending", "ready", "failed"] = "pending"
+    file_id: str = Field(description="The file's id")
+    filename: str = Field(description="The name it was uploaded with")
+    content_type: str = Field(description="Its image type")
+    size_bytes: int = Field(description="Its size in bytes")
+    width: int | None = Field(default=None, description="Its width in pixels")
+    height: int | None = Field(default=None, description="Its height in pixels")
+    download_url: str = Field(description="A short-lived presigned GET of the bytes")
+    preview_status: Literal["pending", "ready", "failed"] = Field(
+        default="pending", description="Whether its previews are made"
+    )
     # thumb, screen: signed whatever previewStatus (pending: they answer 404 until made), none when failed
-    previews: dict[str, PreviewView] | None = None
-    taken_at: str | None = None
+    previews: dict[str, PreviewView] | None = Field(
+        default=None,
+        description="Its previews by name (`thumb`, `screen`), signed whatever previewStatus (while pending they "
+        "answer 404 until made); null when failed",
+    )
+    taken_at: str | None = Field(
+        default=None,
+        description="When the photo was taken, as its EXIF says: ISO 8601 local time, with the UTC offset when "
+        "EXIF records one",
+    )
     added_by: str | None = Field(
         default=None, description="the user whose upload this file is (the owner, or the member who added it)"
     )
@@ -94,16 +115,20 @@ class ProjectFileView(ApiModel):
         )
 
 
+# The caller's role in a project: its owner, or a member's role (imagestore.models.collaboration.Role).
+ProjectRole = Literal["owner", "editor", "commenter", "viewer"]
+
+
 class ProjectSummary(ApiModel):
-    project_id: str
-    name: str
-    product_type: str
-    version: int
-    created_at: str
-    saved_at: str
-    expires_at: str
-    file_count: int
-    role: str = Field(
+    project_id: str = Field(description="The project's id")
+    name: str = Field(description="The project's name")
+    product_type: str = Field(description="The shop's product the project is for")
+    version: int = Field(description="Its version, 1 at creation and one more at every save (the ETag's value)")
+    created_at: Timestamp = Field(description="When it was created")
+    saved_at: Timestamp = Field(description="When this version was saved")
+    expires_at: Timestamp = Field(description="When it is deleted unless saved again (each save extends it)")
+    file_count: int = Field(description="How many files this version holds")
+    role: ProjectRole = Field(
         default="owner", description="the caller's role: owner, editor, commenter or viewer (invited with)"
     )
     owner_id: str | None = Field(default=None, description="the project's owner (a member sees whose project it is)")
@@ -111,7 +136,7 @@ class ProjectSummary(ApiModel):
     @classmethod
     def of(cls, record: ProjectRecord, role: str | None = "owner") -> ProjectSummary:
         return cls(
-            role=role or "viewer",
+            role=cast(ProjectRole, role or "viewer"),  # "owner" or a member's Role
             owner_id=record.user_id,
             project_id=record.project_id,
             name=record.name,
@@ -125,49 +150,57 @@ class ProjectSummary(ApiModel):
 
 
 class ProjectView(ProjectSummary):
-    document: Any
-    files: list[ProjectFileView]  # at most FILES_PAGE_SIZE, in the version's order
-    files_next_cursor: str | None = None  # the next page: GET with ?filesCursor=; None on the last
+    document: Any = Field(description="The editor's document of this version, as it was saved")
+    # at most FILES_PAGE_SIZE, in the version's order
+    files: list[ProjectFileView] = Field(
+        description=f"A page of the version's files (at most {FILES_PAGE_SIZE}), in the order of `fileIds`"
+    )
+    # the next page: GET with ?filesCursor=; None on the last
+    files_next_cursor: str | None = Field(
+        default=None, description="Send as `filesCursor` for the next page of files; null on the last"
+    )
 
 
 class ProjectPage(ApiModel):
-    items: list[ProjectSummary]
-    next_cursor: str | None
+    items: list[ProjectSummary] = Field(description="This page of projects, last saved first")
+    next_cursor: str | None = Field(description="Send as `cursor` for the next page; null on the last")
 
 
 class ShareInput(ApiModel):
-    mode: Literal["view", "copy"]
-    expires_in_days: StrictInt = Field(default=7, gt=0)
+    mode: Literal["view", "copy"] = Field(
+        description="`view`: the link shows the project; `copy`: it also lets another user make their own copy"
+    )
+    expires_in_days: StrictInt = Field(default=7, gt=0, description="How many days the link works (7 when absent)")
 
 
 class ShareCreated(ApiModel):
-    share_id: str
-    token: str
-    url: str
-    mode: str
-    expires_at: str
+    share_id: str = Field(description="The share's id (to list or revoke it)")
+    token: str = Field(description="The link's capability token (a secret, shown only here; only its hash is stored)")
+    url: str = Field(description="The link to send, with the token (the tenant's share page)")
+    mode: Literal["view", "copy"] = Field(description="What the link allows")
+    expires_at: Timestamp = Field(description="When the link stops working")
 
 
 class ShareView(ApiModel):
     """A share as its project's owner lists it (its token is shown once, when it is created: only its
     hash is stored)."""
 
-    share_id: str
-    mode: Literal["view", "copy"]
-    created_at: str
-    expires_at: str
+    share_id: str = Field(description="The share's id")
+    mode: Literal["view", "copy"] = Field(description="What the link allows")
+    created_at: Timestamp = Field(description="When it was created")
+    expires_at: Timestamp = Field(description="When the link stops working")
 
 
 class SharePage(ApiModel):
-    items: list[ShareView]
-    next_cursor: str | None
+    items: list[ShareView] = Field(description="This page of shares, by id")
+    next_cursor: str | None = Field(description="Send as `cursor` for the next page; null on the last")
 
 
 class SharedProjectView(ApiModel):
-    share_id: str
-    mode: str
-    expires_at: str
-    project: ProjectView
+    share_id: str = Field(description="The share's id")
+    mode: Literal["view", "copy"] = Field(description="What the link allows (`copy`: POST /shares/{token}/copies)")
+    expires_at: Timestamp = Field(description="When the link stops working")
+    project: ProjectView = Field(description="The shared project's current version")
 
 
 # Ids and references that end up inside table keys: no separators ('#', '/'), bounded length.
@@ -176,23 +209,29 @@ MAX_CART_ITEMS_PER_ORDER = 25
 
 
 class CartItemInput(ApiModel):
-    project_id: str | None = None
-    product_sku: str = Field(min_length=1, max_length=100)
-    quantity: StrictInt = Field(gt=0, le=10_000)
-    external_cart_id: str | None = Field(default=None, pattern=SAFE_REFERENCE)
+    project_id: str | None = Field(
+        default=None,
+        description="The caller's project to order: the item pins its current version and holds its files; none "
+        "for a product without a project",
+    )
+    product_sku: str = Field(min_length=1, max_length=100, description="The shop's product (SKU)")
+    quantity: StrictInt = Field(gt=0, le=10_000, description="How many")
+    external_cart_id: str | None = Field(
+        default=None, pattern=SAFE_REFERENCE, description="The shop's own cart id, to list its items together"
+    )
 
 
 class CartItemView(ApiModel):
-    cart_item_id: str
-    user_id: str
-    product_sku: str
-    quantity: int
-    project_id: str | None
-    project_version: int | None
-    external_cart_id: str | None
-    file_count: int
-    created_at: str
-    expires_at: str
+    cart_item_id: str = Field(description="The cart item's id")
+    user_id: str = Field(description="The user who added it")
+    product_sku: str = Field(description="The shop's product (SKU)")
+    quantity: int = Field(description="How many")
+    project_id: str | None = Field(description="The project it orders, if any")
+    project_version: int | None = Field(description="The project's version it pinned (what an order will print)")
+    external_cart_id: str | None = Field(description="The shop's own cart id, if given")
+    file_count: int = Field(description="How many files the pinned version holds")
+    created_at: Timestamp = Field(description="When it was added")
+    expires_at: Timestamp = Field(description="When it is removed unless ordered")
 
     @classmethod
     def of(cls, record: CartItemRecord) -> CartItemView:
@@ -211,13 +250,20 @@ class CartItemView(ApiModel):
 
 
 class CartItemPage(ApiModel):
-    items: list[CartItemView]
-    next_cursor: str | None
+    items: list[CartItemView] = Field(description="This page of cart items")
+    next_cursor: str | None = Field(description="Send as `cursor` for the next page; null on the last")
 
 
 class OrderInput(ApiModel):
-    cart_item_ids: list[str] = Field(min_length=1, max_length=MAX_CART_ITEMS_PER_ORDER)
-    external_order_ref: str = Field(pattern=SAFE_REFERENCE)
+    cart_item_ids: list[str] = Field(
+        min_length=1,
+        max_length=MAX_CART_ITEMS_PER_ORDER,
+        description=f"The caller's cart items to order (1 to {MAX_CART_ITEMS_PER_ORDER}; repeats count once)",
+    )
+    external_order_ref: str = Field(
+        pattern=SAFE_REFERENCE,
+        description="The shop's order reference: placing the same reference again answers the same order (200)",
+    )
 
     @field_validator("cart_item_ids")
     @classmethod
@@ -226,11 +272,11 @@ class OrderInput(ApiModel):
 
 
 class OrderLineView(ApiModel):
-    cart_item_id: str
-    product_sku: str
-    quantity: int
-    project_id: str | None
-    project_version: int | None
+    cart_item_id: str = Field(description="The cart item the line was ordered from")
+    product_sku: str = Field(description="The shop's product (SKU)")
+    quantity: int = Field(description="How many")
+    project_id: str | None = Field(description="The project it prints, if any")
+    project_version: int | None = Field(description="The project's version it froze")
 
     @classmethod
     def of(cls, line: OrderLine) -> OrderLineView:
@@ -244,68 +290,73 @@ class OrderLineView(ApiModel):
 
 
 class OrderProjectView(ApiModel):
-    project_id: str
-    version: int
-    name: str
-    product_type: str
-    document_url: str  # the frozen document (JSON), presigned for the tenant's download_url_seconds
-    file_count: int
-    files: list[ProjectFileView]  # those of this page (the order's files in order, FILES_PAGE_SIZE a page)
+    project_id: str = Field(description="The project's id")
+    version: int = Field(description="The version the order froze")
+    name: str = Field(description="The project's name in that version")
+    product_type: str = Field(description="The shop's product the project is for")
+    # the frozen document (JSON), presigned for the tenant's download_url_seconds
+    document_url: str = Field(description="A short-lived presigned GET of the frozen document (JSON)")
+    file_count: int = Field(description="How many files the frozen version holds")
+    # those of this page (the order's files in order, FILES_PAGE_SIZE a page)
+    files: list[ProjectFileView] = Field(description="This project's files on this page of the order's files")
 
 
 class OrderView(ApiModel):
-    order_id: str
-    external_order_ref: str
-    status: str
-    created_at: str
-    expires_at: str
-    items: list[OrderLineView]
-    projects: list[OrderProjectView]
-    files_next_cursor: str | None = None  # the next page of files: GET /orders/{id}?filesCursor=
+    order_id: str = Field(description="The order's id")
+    external_order_ref: str = Field(description="The shop's order reference")
+    status: Literal["placed"] = Field(description="`placed`: its projects and files are frozen until expiresAt")
+    created_at: Timestamp = Field(description="When it was placed")
+    expires_at: Timestamp = Field(description="When its frozen projects and files are released (the order retention)")
+    items: list[OrderLineView] = Field(description="Its lines, one per cart item")
+    projects: list[OrderProjectView] = Field(description="The frozen projects, with a page of their files")
+    # the next page of files: GET /orders/{id}?filesCursor=
+    files_next_cursor: str | None = Field(
+        default=None, description="Send as `filesCursor` for the next page of files; null on the last"
+    )
 
 
 class OrderSummary(ApiModel):
     """An order as GET /orders lists it: its lines, without the frozen projects (GET /orders/{orderId})."""
 
-    order_id: str
-    external_order_ref: str
-    status: str
-    created_at: str
-    expires_at: str
-    file_count: int
-    items: list[OrderLineView]
+    order_id: str = Field(description="The order's id")
+    external_order_ref: str = Field(description="The shop's order reference")
+    status: Literal["placed"] = Field(description="`placed`: its projects and files are frozen until expiresAt")
+    created_at: Timestamp = Field(description="When it was placed")
+    expires_at: Timestamp = Field(description="When its frozen projects and files are released")
+    file_count: int = Field(description="How many files the order froze")
+    items: list[OrderLineView] = Field(description="Its lines, one per cart item")
 
 
 class OrderPage(ApiModel):
-    items: list[OrderSummary]
-    next_cursor: str | None
+    items: list[OrderSummary] = Field(description="This page of orders, newest first")
+    next_cursor: str | None = Field(description="Send as `cursor` for the next page; null on the last")
 
 
 class ManifestEntry(ApiModel):
-    file_id: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    width: int | None = None
-    height: int | None = None
-    url: str
+    file_id: str = Field(description="The file's id")
+    filename: str = Field(description="The name it was uploaded with")
+    content_type: str = Field(description="Its image type")
+    size_bytes: int = Field(description="Its size in bytes")
+    width: int | None = Field(default=None, description="Its width in pixels")
+    height: int | None = Field(default=None, description="Its height in pixels")
+    url: str = Field(description="A presigned GET of the bytes, until the resubmission's expiresAt")
 
 
 class ManifestDocument(ApiModel):
-    project_id: str
-    version: int
-    url: str
+    project_id: str = Field(description="The project's id")
+    version: int = Field(description="The frozen version")
+    url: str = Field(description="A presigned GET of the frozen document (JSON)")
 
 
 class ResubmissionView(ApiModel):
-    resubmission_id: str
-    order_id: str
-    external_order_ref: str
+    resubmission_id: str = Field(description="This resubmission's id (as the order.resubmitted event names it)")
+    order_id: str = Field(description="The order's id")
+    external_order_ref: str = Field(description="The shop's order reference")
     manifest: list[ManifestEntry] = Field(
         description="the order's files; in an answer at most the first 500 (all of them at manifestUrl)"
     )
-    documents: list[ManifestDocument]
-    expires_at: str
+    documents: list[ManifestDocument] = Field(description="The frozen projects' documents")
+    expires_at: Timestamp = Field(description="When the manifest's URLs stop working")
     file_count: int = Field(description="how many files the whole manifest lists")
     manifest_complete: bool = Field(description="whether `manifest` lists every file (else fetch manifestUrl)")
     manifest_url: str | None = Field(
@@ -324,7 +375,7 @@ class WebhookEndpointInput(ApiModel):
         max_length=len(WEBHOOK_EVENT_TYPES),
         description="the events to send; all when absent",
     )
-    description: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=200, description="A note for people (which system)")
 
     @field_validator("event_types")
     @classmethod
@@ -333,14 +384,18 @@ class WebhookEndpointInput(ApiModel):
 
 
 class WebhookEndpointView(ApiModel):
-    endpoint_id: str
-    url: str
-    event_types: list[str]
-    description: str | None = None
-    status: Literal["enabled", "disabled"]
-    created_at: str
-    failing_since: str | None = None
-    disabled_at: str | None = None
+    endpoint_id: str = Field(description="The endpoint's id")
+    url: str = Field(description="The https URL that receives the events")
+    event_types: list[EventType] = Field(description="The events it receives")
+    description: str | None = Field(default=None, description="The note given at registration")
+    status: Literal["enabled", "disabled"] = Field(
+        description="`disabled` after deliveries failed for days (enableWebhookEndpoint turns it back on)"
+    )
+    created_at: Timestamp = Field(description="When it was registered")
+    failing_since: Timestamp | None = Field(
+        default=None, description="Since when every delivery has failed; null while deliveries succeed"
+    )
+    disabled_at: Timestamp | None = Field(default=None, description="When it was disabled, if it is")
 
 
 class WebhookEndpointCreated(WebhookEndpointView):
@@ -348,49 +403,55 @@ class WebhookEndpointCreated(WebhookEndpointView):
 
 
 class WebhookEndpointPage(ApiModel):
-    items: list[WebhookEndpointView]
+    items: list[WebhookEndpointView] = Field(description="Every endpoint of the tenant")
 
 
 class SecretRotationView(ApiModel):
     secret: str = Field(description="the new whsec_ secret, used from now on")
-    previous_secret_expires_at: str = Field(description="until then every delivery is also signed with the old one")
+    previous_secret_expires_at: Timestamp = Field(
+        description="until then every delivery is also signed with the old one"
+    )
 
 
 class WebhookAttemptView(ApiModel):
-    attempt_id: str
-    event_id: str
-    event_type: str
+    attempt_id: str = Field(description="The attempt's id")
+    event_id: str = Field(description="The event's id (the webhook-id header)")
+    event_type: EventType = Field(description="The event's type")
     attempt: int = Field(description="1 for the first delivery of a message, then each retry")
-    at: str
-    ok: bool
+    at: Timestamp = Field(description="When the attempt was made")
+    ok: bool = Field(description="True when the endpoint acknowledged it (2xx within 10 s)")
     status: int | None = Field(default=None, description="the endpoint's HTTP status, when it answered")
-    error: str | None = None
-    latency_ms: int
-    replay: bool
+    error: str | None = Field(default=None, description="Why it failed (timeout, refused address...), if it did")
+    latency_ms: int = Field(description="How long the endpoint took to answer, in milliseconds")
+    replay: bool = Field(description="True for a delivery asked by replayWebhookEvents")
 
 
 class WebhookAttemptPage(ApiModel):
-    items: list[WebhookAttemptView]
+    items: list[WebhookAttemptView] = Field(description="The most recent attempts, newest first")
 
 
 class WebhookReplayInput(ApiModel):
-    event_id: str | None = Field(default=None, pattern=r"^evt_[0-9a-f]{32}$")
-    since: str | None = Field(default=None, description="ISO 8601 start of a time range (with until)")
-    until: str | None = Field(default=None, description="ISO 8601 end of the time range; now when absent")
+    event_id: str | None = Field(
+        default=None, pattern=r"^evt_[0-9a-f]{32}$", description="The one event to deliver again"
+    )
+    since: Timestamp | None = Field(default=None, description="ISO 8601 start of a time range (with until)")
+    until: Timestamp | None = Field(default=None, description="ISO 8601 end of the time range; now when absent")
 
 
 class WebhookReplayView(ApiModel):
     queued: int = Field(description="events queued for delivery again, with their ids unchanged")
-    event_ids: list[str]
+    event_ids: list[str] = Field(description="The ids of the events queued")
     truncated: bool = Field(description="true when the range holds more events than one replay sends (100)")
 
 
 # --- collaboration (docs/collaboration.md) ---------------------------------------------------------
+# A member's role (imagestore.models.collaboration.Role's values).
+MemberRole = Literal["editor", "commenter", "viewer"]
 ROLE_FIELD = Field(description="editor (saves, adds own photos, comments), commenter (comments) or viewer")
 
 
 class InviteInput(ApiModel):
-    role: Literal["editor", "commenter", "viewer"] = ROLE_FIELD
+    role: MemberRole = ROLE_FIELD
     expires_in_days: StrictInt = Field(default=7, gt=0, description="days the link works (capped by the tenant)")
 
 
@@ -398,15 +459,15 @@ class InviteCreated(ApiModel):
     invite_id: str = Field(description="id of the invite (to revoke it)")
     token: str = Field(description="the capability token (shown once: only its hash is stored)")
     url: str = Field(description="the link to send (the tenant's template, or this API's accept route)")
-    role: str = Field(description="the role accepting it gives")
-    expires_at: str = Field(description="when the link stops working")
+    role: MemberRole = Field(description="the role accepting it gives")
+    expires_at: Timestamp = Field(description="when the link stops working")
 
 
 class InviteView(ApiModel):
     invite_id: str = Field(description="id of the invite")
-    role: str = Field(description="the role accepting it gives")
-    created_at: str = Field(description="when it was made")
-    expires_at: str = Field(description="when the link stops working")
+    role: MemberRole = Field(description="the role accepting it gives")
+    created_at: Timestamp = Field(description="when it was made")
+    expires_at: Timestamp = Field(description="when the link stops working")
 
 
 class InvitePage(ApiModel):
@@ -417,8 +478,8 @@ class InvitePage(ApiModel):
 class MemberView(ApiModel):
     project_id: str = Field(description="the project")
     user_id: str = Field(description="the member")
-    role: str = Field(description="editor, commenter or viewer")
-    joined_at: str = Field(description="when they accepted their invite")
+    role: MemberRole = Field(description="editor, commenter or viewer")
+    joined_at: Timestamp = Field(description="when they accepted their invite")
     invited_by: str = Field(description="the user whose invite they accepted (the owner)")
 
 
@@ -429,7 +490,7 @@ class MemberPage(ApiModel):
 
 
 class RoleInput(ApiModel):
-    role: Literal["editor", "commenter", "viewer"] = ROLE_FIELD
+    role: MemberRole = ROLE_FIELD
 
 
 class CommentInput(ApiModel):
@@ -452,9 +513,9 @@ class CommentView(ApiModel):
     author_id: str = Field(description="who wrote it")
     text: str = Field(description="plain text: show it as text, never as HTML")
     anchor: str | None = Field(default=None, description="the element of the document it is about, if any")
-    created_at: str = Field(description="when it was written")
-    edited_at: str | None = Field(default=None, description="when its author last changed it")
-    resolved_at: str | None = Field(default=None, description="when it was resolved; null while open")
+    created_at: Timestamp = Field(description="when it was written")
+    edited_at: Timestamp | None = Field(default=None, description="when its author last changed it")
+    resolved_at: Timestamp | None = Field(default=None, description="when it was resolved; null while open")
     resolved_by: str | None = Field(default=None, description="who resolved it")
 
 
@@ -468,12 +529,12 @@ class ActivityView(ApiModel):
         description="what happened"
     )
     user_id: str = Field(description="who did it")
-    at: str = Field(description="when")
+    at: Timestamp = Field(description="when")
     version: int | None = Field(default=None, description="a save: the version it made")
     files_added: int | None = Field(default=None, description="a save: files the project did not have before")
     files_removed: int | None = Field(default=None, description="a save: files it no longer has")
     subject_id: str | None = Field(default=None, description="a removal or role change: the member concerned")
-    role: str | None = Field(default=None, description="a join or role change: the role")
+    role: MemberRole | None = Field(default=None, description="a join or role change: the role")
     comment_id: str | None = Field(default=None, description="a comment: its id")
 
 

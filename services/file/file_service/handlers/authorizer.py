@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestore import clock, startup
+from imagestore import clock, ratelimit, startup
 from imagestore.auth import (
     Principal,
     authorizer_policy,
@@ -45,11 +45,14 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
         raise GatewayUnauthorized() from exc
     logger.append_keys(tenant_id=principal.tenant_id)
     settings = get_settings()
+    plan = _usage_plan(principal.tenant_id)
+    answer = authorizer_policy(principal, event.method_arn)
+    # The plan's RateLimit-Policy, which the functions copy onto their answers (imagestore.ratelimit).
+    rate_limit_policy = ratelimit.plan_policy(settings.usage_plan_limits.get(plan or ""))
+    if rate_limit_policy:
+        answer["context"][ratelimit.POLICY_CONTEXT_KEY] = rate_limit_policy
     # API Gateway counts the request against this key's usage plan (API key source AUTHORIZER).
-    return {
-        **authorizer_policy(principal, event.method_arn),
-        "usageIdentifierKey": usage_identifier_key(settings.stage, event.resource, _usage_plan(principal.tenant_id)),
-    }
+    return {**answer, "usageIdentifierKey": usage_identifier_key(settings.stage, event.resource, plan)}
 
 
 def _usage_plan(tenant_id: str) -> str | None:

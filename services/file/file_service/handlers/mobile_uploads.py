@@ -66,21 +66,6 @@ def show_mobile_upload(mobile_upload_id: str) -> dict[str, Any]:
     return view.dump()
 
 
-@app.get("/mobile-uploads/<mobile_upload_id>/qr.png")
-def mobile_upload_qr(mobile_upload_id: str) -> api.Response:
-    principal = api.principal(app)
-    png = mobile_uploads.mobile_upload_qr_png(
-        principal,
-        mobile_upload_id,
-        app.current_event.headers.get("x-mobile-upload-token"),
-        _context(principal.tenant_id),
-        clock.now_epoch(),
-    )
-    metrics.add_metric(name="MobileUploadQrCodes", unit=MetricUnit.Count, value=1)
-    # The image encodes a bearer capability: no cache may keep it.
-    return api.Response(status_code=200, content_type="image/png", body=png, headers={"Cache-Control": "no-store"})
-
-
 @app.delete("/mobile-uploads/<mobile_upload_id>")
 def revoke_mobile_upload(mobile_upload_id: str) -> api.Response:
     principal = api.principal(app)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hmac
-import io
 from dataclasses import dataclass
+from typing import Any
 
 from file_service.logic.views import view as file_view
 from file_service.models import (
@@ -23,7 +22,6 @@ from imagestore.config import TenantSettings, link_from_template
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket
 from imagestore.errors import (
-    BadRequest,
     ConditionFailed,
     Conflict,
     Forbidden,
@@ -60,19 +58,18 @@ def page_url(tenant: TenantSettings, public_base_url: str, token: str) -> str:
     return link_from_template(tenant.mobile_upload_url_template or DEFAULT_PAGE, public_base_url, token)
 
 
-def qr_svg(url: str) -> str:
-    """The QR code of url as an inline <svg> element."""
+def qr_matrix(url: str) -> Any:
+    """The QR code of url (a segno.QRCode: error correction M)."""
     import segno  # here: only opening a mobile upload draws QR codes (segno loads xml and urllib)
 
-    return segno.make(url, error="m").svg_inline(scale=4, omitsize=True)
+    return segno.make(url, error="m")
 
 
-def qr_png(url: str) -> bytes:
-    import segno
-
-    buffer = io.BytesIO()
-    segno.make(url, error="m").save(buffer, kind="png", scale=8, border=4)
-    return buffer.getvalue()
+def qr_code(url: str) -> QrCode:
+    """The QR code of url as an inline <svg> element and as the same SVG in a data: URL, which an <img>
+    shows as it is (no second request, no token in a header: the page has the token already)."""
+    code = qr_matrix(url)
+    return QrCode(svg=code.svg_inline(scale=4, omitsize=True), data_url=code.svg_data_uri(scale=4, border=4))
 
 
 def create_mobile_upload(
@@ -103,14 +100,13 @@ def create_mobile_upload(
     ctx.store.add_mobile_upload(record)
     token = mobile_upload_token(record.tenant_id, record.mobile_upload_id, secret)
     url = page_url(ctx.tenant, ctx.public_base_url, token)
-    png_url = f"{ctx.public_base_url.rstrip('/')}/mobile-uploads/{record.mobile_upload_id}/qr.png"
     return MobileUploadCreated(
         mobile_upload_id=record.mobile_upload_id,
         token=token,
         url=url,
-        qr=QrCode(svg=qr_svg(url), png_url=png_url),
+        qr=qr_code(url),
         expires_at=iso(from_epoch(link_expires_at)),
-        retention=retention.value,
+        retention=retention,
     )
 
 
@@ -134,7 +130,7 @@ def show_mobile_upload(
     files = _arrived(record, ctx.store, now)
     return MobileUploadView(
         mobile_upload_id=record.mobile_upload_id,
-        retention=record.retention.value,
+        retention=record.retention,
         expires_at=iso(from_epoch(record.link_expires_at)),
         revoked=record.revoked,
         file_count=record.file_count,
@@ -153,7 +149,7 @@ def list_mobile_uploads(
         items=[
             MobileUploadSummary(
                 mobile_upload_id=r.mobile_upload_id,
-                retention=r.retention.value,
+                retention=r.retention,
                 created_at=iso(from_epoch(r.created_at)),
                 expires_at=iso(from_epoch(r.link_expires_at)),
                 revoked=r.revoked,
@@ -165,21 +161,6 @@ def list_mobile_uploads(
         ],
         next_cursor=page.next_cursor,
     )
-
-
-def mobile_upload_qr_png(
-    principal: Principal, mobile_upload_id: str, token: str | None, ctx: MobileUploadContext, now: float
-) -> bytes:
-    """The QR code as PNG. Only the token's hash is stored, so the caller presents the token it
-    was given (X-Mobile-Upload-Token); it must be this mobile upload's."""
-    record = own_mobile_upload(principal, mobile_upload_id, ctx.store, now)
-    if not token:
-        raise BadRequest("send the mobile upload's token in the X-Mobile-Upload-Token header")
-    prefix = mobile_upload_token(record.tenant_id, record.mobile_upload_id, "")
-    secret = token.removeprefix(prefix) if token.startswith(prefix) else ""
-    if not secret or not hmac.compare_digest(ids.hash_token(secret), record.token_hash):
-        raise Forbidden("the token is not this mobile upload's")
-    return qr_png(page_url(ctx.tenant, ctx.public_base_url, token))
 
 
 def revoke_mobile_upload(principal: Principal, mobile_upload_id: str, store: MobileUploadStore, now: float) -> None:
@@ -200,7 +181,7 @@ def phone_session(
     files = _arrived(record, ctx.store, now)
     return MobileUploadSession(
         mobile_upload_id=record.mobile_upload_id,
-        retention=record.retention.value,
+        retention=record.retention,
         expires_at=iso(from_epoch(record.link_expires_at)),
         max_files=record.max_files,
         max_bytes=record.max_bytes,

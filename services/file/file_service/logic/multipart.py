@@ -147,7 +147,7 @@ def list_parts(record: FileRecord, ctx: UploadContext) -> MultipartPartsView:
     missing = [] if record.status is FileStatus.AVAILABLE else [n for n in sizes if n not in numbers]
     return MultipartPartsView(
         file_id=record.file_id,
-        status=record.status.value,
+        status=record.status,
         part_size_bytes=record.part_size_bytes,
         part_count=len(sizes),
         missing_part_numbers=missing,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from imagestore import ids
 from imagestore.auth import Principal
@@ -45,6 +46,7 @@ from project_service.models import (
     InvitePage,
     InviteView,
     MemberPage,
+    MemberRole,
     MemberView,
     RoleInput,
 )
@@ -386,7 +388,7 @@ def activity(
                     files_added=record.files_added,
                     files_removed=record.files_removed,
                     subject_id=record.subject_id,
-                    role=record.role,
+                    role=cast(MemberRole | None, record.role),  # written from a Role
                 )
             )
     return ActivityPage(items=views, next_cursor=last if more else None)

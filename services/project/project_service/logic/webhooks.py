@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from imagestore import ids, webhook_signing
 from imagestore.auth import WEBHOOKS_SCOPE, Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.data.webhooks import WebhookQueue, WebhookStore
 from imagestore.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from imagestore.models.webhooks import EndpointRecord, SecretRecord
+from imagestore.models.webhooks import EndpointRecord, EventType, SecretRecord
 from imagestore.observability import logger
 from imagestore.webhook_http import DeliveryPolicy, EndpointRefused, Resolver, check_endpoint_url, system_resolver
 from project_service.models import (
@@ -51,7 +52,7 @@ def endpoint_view(record: EndpointRecord) -> WebhookEndpointView:
     return WebhookEndpointView(
         endpoint_id=record.endpointId,
         url=record.url,
-        event_types=list(record.eventTypes),
+        event_types=[cast(EventType, t) for t in record.eventTypes],  # stored from a validated request
         description=record.description,
         status=record.status,
         created_at=iso(from_epoch(record.createdAt)),
@@ -136,7 +137,7 @@ def attempts(principal: Principal, endpoint_id: str, ctx: WebhookContext, limit:
         WebhookAttemptView(
             attempt_id=a.attemptId,
             event_id=a.eventId,
-            event_type=a.eventType,
+            event_type=cast(EventType, a.eventType),
             attempt=a.attempt,
             at=iso(from_epoch(a.at)),
             ok=a.ok,
