@@ -9,7 +9,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as SdkConnectionError
 
 from imagestore.errors import Conflict, Throttled, Unavailable
 
@@ -192,6 +193,8 @@ class ImageBucket:
                 MetadataDirective="COPY",
                 ChecksumAlgorithm="SHA256",
             )
+        except (SdkConnectionError, HTTPClientError) as exc:
+            raise _no_answer("copy", exc) from exc
         except ClientError as exc:
             if _code(exc) in ("PreconditionFailed", "412", "404", "NoSuchKey", "NotFound"):
                 return CopyOutcome(copied=False)
@@ -280,6 +283,8 @@ class ImageBucket:
                 UploadId=upload_id,
                 MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
             )
+        except (SdkConnectionError, HTTPClientError) as exc:
+            raise _no_answer("join of the parts", exc) from exc
         except ClientError as exc:
             if _code(exc) in ("NoSuchUpload", "404", "NotFound"):
                 return False
@@ -407,6 +412,13 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _no_answer(operation: str, exc: Exception) -> Unavailable:
+    """A copy or a multipart join of a large object that S3 did not answer within the client's read
+    timeout (S3 keeps such a connection alive with whitespace; a busy SeaweedFS does not), or a dropped
+    connection: 503 with Retry-After, the completion is safe to ask again (it verifies and copies anew)."""
+    return Unavailable(f"the bucket did not answer the {operation} in time ({type(exc).__name__}); retry")
 
 
 def _raise_throttled(exc: ClientError) -> None:
