@@ -412,6 +412,8 @@ def test_activity_lists_saves_joins_leaves_and_comments_since_a_time(
     _, second = listing(comments, "/projects/{projectId}/activity", pid, ALICE, {"cursor": first["nextCursor"]})
     assert [a["kind"] for a in second["items"]] == ["saved", "commented", "left"]
     assert listing(comments, "/projects/{projectId}/activity", pid, ALICE, {"since": "yesterday"})[0] == 400
+    status, future = listing(comments, "/projects/{projectId}/activity", pid, ALICE, {"since": "999999999999"})
+    assert status == 200 and future["items"] == [] and future["nextCursor"] is None
     assert listing(comments, "/projects/{projectId}/activity", pid, ALICE, {"cursor": "x"})[0] == 400
     assert listing(comments, "/projects/{projectId}/activity", pid, ANNA)[0] == 404  # left
 

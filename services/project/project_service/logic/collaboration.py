@@ -54,6 +54,7 @@ from project_service.models import (
 LOCAL_INVITE_URL = "{public_base_url}/invites/{token}"
 MAX_TOKEN_LENGTH = 200
 DAY = 86400
+MAX_SINCE = 253_402_300_799.0  # 9999-12-31T23:59:59Z: ids keep 48 bits of milliseconds (imagestore.ids)
 
 
 @dataclass(frozen=True)
@@ -334,11 +335,11 @@ def parse_since(since: str | None) -> float:
     value = since.strip()
     try:
         if value.isascii() and value.isdigit() and len(value) <= 12:
-            return float(value)
+            return min(float(value), MAX_SINCE)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=from_epoch(0).tzinfo)
-        return max(0.0, moment.timestamp())
+        return min(max(0.0, moment.timestamp()), MAX_SINCE)
     except (ValueError, OverflowError):
         raise BadRequest("since must be an ISO 8601 time (2026-12-08T10:00:00Z) or epoch seconds") from None
 
