@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -90,20 +91,86 @@ class Aws:
         return self.s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("KeyCount", 0) > 0
 
 
+# One counter for the whole worker: it is registered once on each reused client (below) and emptied
+# at the start of every test that uses `aws`.
+_REQUESTS = RequestCounter()
+# The layer's boto3 clients, reused across tests while the environment they were made in is the same
+# (a test that changes credentials or an endpoint gets new ones). Making a client costs a fraction of a
+# second on a busy machine, and most service tests make two.
+_CLIENTS: dict[tuple[str, ...], Any] = {}
+_MAKE_CLIENT: list[Any] = []  # imagestore.data.clients' own maker (its uncached _client), kept on first use
+
+
+_SESSIONS: dict[tuple[str, ...], Any] = {}  # boto3's default session of each environment (it keeps credentials)
+
+
+def _session_of_this_environment() -> tuple[str, ...]:
+    """Make boto3's default session the one of the current AWS_* environment (a session resolves its
+    credentials once, so each environment has a session of its own); the environment."""
+    import boto3
+
+    environment = tuple(sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AWS_")))
+    if environment not in _SESSIONS:
+        _SESSIONS[environment] = boto3.Session()
+    boto3.DEFAULT_SESSION = _SESSIONS[environment]
+    return environment
+
+
+def _reused_client(service: str) -> Any:
+    (make,) = _MAKE_CLIENT
+    made_in = (service, *_session_of_this_environment())
+    if made_in not in _CLIENTS:
+        client = make(service)
+        client.meta.events.register("before-call.*.*", _REQUESTS, unique_id="imagestore-test-requests")
+        _CLIENTS[made_in] = client
+    return _CLIENTS[made_in]
+
+
+_reused_client.cache_clear = lambda: None  # type: ignore[attr-defined]  # reset_clients(): a new env is a new key
+
+
 @pytest.fixture
-def aws(env: None) -> Iterator[Aws]:
-    """moto DynamoDB and S3 with the table and bucket of services/file/serverless.yml."""
+def aws(env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto DynamoDB and S3 with the table and bucket of services/file/serverless.yml.
+
+    Every test starts from empty backends (mock_aws resets them all); what is kept between tests is
+    boto3's default session (its loaded service models) and the layer's clients."""
+    import boto3
     from moto import mock_aws
 
+    from imagestore.data import clients
     from imagestore.data.clients import dynamodb_client, s3_client
     from tests.support import moto_transactions
 
     moto_transactions.install()
-    with mock_aws():
+    if not _MAKE_CLIENT:
+        _MAKE_CLIENT.append(clients._client.__wrapped__)
+    monkeypatch.setattr(clients, "_client", _reused_client)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3.DEFAULT_SESSION)  # as it was, after the test
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        _session_of_this_environment()
         ddb, s3 = dynamodb_client(), s3_client()
         create_table(ddb, TABLE)
         create_bucket(s3, BUCKET, REGION)
-        counter = RequestCounter()
-        for client in (ddb, s3):
-            client.meta.events.register("before-call.*.*", counter)
-        yield Aws(dynamodb=ddb, s3=s3, requests=counter)
+        _REQUESTS.reset()
+        yield Aws(dynamodb=ddb, s3=s3, requests=_REQUESTS)
+
+
+# --- the local stack shared by the tests of one xdist worker ---------------------------------------
+
+# Tenant settings of the shared stack (IMAGESTORE_TENANT_SETTINGS): the tests that need a tenant of their own
+# settings on it take its name from here.
+SHORT_URLS_TENANT = "short"  # presigned upload and download URLs that live 2 seconds
+SHARED_STACK_TENANT_SETTINGS = {SHORT_URLS_TENANT: {"upload_url_seconds": 2, "download_url_seconds": 2}}
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local stack (`imagestore-local run`) per xdist worker, for every test that neither moves its clock
+    nor sets a fault mode nor restarts it: those start their own (tests/e2e/stack.py:running_stack). Tests
+    that share it keep to tenants or users of their own, and read nothing stack-wide (the log, every item)."""
+    from tests.e2e.stack import running_stack
+
+    settings = {"IMAGESTORE_TENANT_SETTINGS": json.dumps(SHARED_STACK_TENANT_SETTINGS)}
+    with running_stack(tmp_path_factory.mktemp("shared-stack") / "data", extra_env=settings) as handle:
+        yield handle

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +12,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's loader when PyYAML has it: file/serverless.yml takes a second to parse in pure Python.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc]
     """YAML loader that keeps CloudFormation short-form tags (!Ref, !GetAtt, ...) as plain dicts."""
 
 
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _intrinsic(loader: Any, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
@@ -31,8 +37,14 @@ _Loader.add_multi_constructor("!", _intrinsic)
 
 
 def service_definition(service: str) -> dict[str, Any]:
+    """services/<service>/serverless.yml as a dict (parsed once per process; each caller gets its own copy)."""
+    return copy.deepcopy(_parsed(service, (ROOT / "services" / service / "serverless.yml").stat().st_mtime_ns))
+
+
+@cache
+def _parsed(service: str, mtime_ns: int) -> dict[str, Any]:
     with (ROOT / "services" / service / "serverless.yml").open() as handle:
-        return yaml.load(handle, Loader=_Loader)
+        return yaml.load(handle, Loader=_Loader)  # type: ignore[no-any-return]
 
 
 def resources_of_type(service: str, resource_type: str) -> dict[str, dict[str, Any]]:
