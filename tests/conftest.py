@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -154,23 +153,3 @@ def aws(env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         create_bucket(s3, BUCKET, REGION)
         _REQUESTS.reset()
         yield Aws(dynamodb=ddb, s3=s3, requests=_REQUESTS)
-
-
-# --- the local stack shared by the tests of one xdist worker ---------------------------------------
-
-# Tenant settings of the shared stack (IMAGESTORE_TENANT_SETTINGS): the tests that need a tenant of their own
-# settings on it take its name from here.
-SHORT_URLS_TENANT = "short"  # presigned upload and download URLs that live 2 seconds
-SHARED_STACK_TENANT_SETTINGS = {SHORT_URLS_TENANT: {"upload_url_seconds": 2, "download_url_seconds": 2}}
-
-
-@pytest.fixture(scope="session")
-def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One local stack (`imagestore-local run`) per xdist worker, for every test that neither moves its clock
-    nor sets a fault mode nor restarts it: those start their own (tests/e2e/stack.py:running_stack). Tests
-    that share it keep to tenants or users of their own, and read nothing stack-wide (the log, every item)."""
-    from tests.e2e.stack import running_stack
-
-    settings = {"IMAGESTORE_TENANT_SETTINGS": json.dumps(SHARED_STACK_TENANT_SETTINGS)}
-    with running_stack(tmp_path_factory.mktemp("shared-stack") / "data", extra_env=settings) as handle:
-        yield handle

@@ -284,11 +284,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+# Tenant settings of the shared stack (IMAGESTORE_TENANT_SETTINGS): a test that needs a tenant with settings of
+# its own on it takes the tenant's name from here.
+SHORT_URLS_TENANT = "short"  # presigned upload and download URLs that live 2 seconds
+SHARED_STACK_TENANT_SETTINGS = {SHORT_URLS_TENANT: {"upload_url_seconds": 2, "download_url_seconds": 2}}
+
+
 @pytest.fixture(scope="session")
 def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local stack for the tests of a worker that only need a stack to talk to: each uses tenants and
-    users of its own and leaves the stack's clock alone (a stack takes tens of seconds to start)."""
+    users of its own and leaves the stack's clock alone (a stack takes tens of seconds to start). Tests that
+    move the clock, set a fault mode, restart the stack or read it whole (its log) start their own
+    (tests/e2e/stack.py:running_stack); docs/testing.md lists which."""
     from tests.e2e.stack import running_stack
 
-    with running_stack(tmp_path_factory.mktemp("shared-stack") / "data") as handle:
+    settings = {"IMAGESTORE_TENANT_SETTINGS": json.dumps(SHARED_STACK_TENANT_SETTINGS)}
+    with running_stack(tmp_path_factory.mktemp("shared-stack") / "data", extra_env=settings) as handle:
         yield handle

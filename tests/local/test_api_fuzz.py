@@ -10,14 +10,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.stack import ROOT, StackHandle, running_stack
+from tests.e2e.stack import ROOT, StackHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +28,8 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    with running_stack(tmp_path_factory.mktemp("fuzz") / "data") as handle:
-        yield handle
+def stack(shared_stack: StackHandle) -> StackHandle:
+    return shared_stack  # tests/local/conftest.py: one stack per worker
 
 
 def test_the_document_and_the_docs_page_answer_without_a_token(stack: StackHandle) -> None:

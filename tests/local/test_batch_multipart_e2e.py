@@ -10,14 +10,13 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.stack import ROOT, StackHandle, running_stack
+from tests.e2e.stack import ROOT, StackHandle
 from tests.e2e.test_mobile_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.images import image_bytes, jpeg, large_jpeg
 
@@ -27,9 +26,8 @@ PART = 5 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    with running_stack(tmp_path_factory.mktemp("multipart") / "data") as handle:
-        yield handle
+def stack(shared_stack: StackHandle) -> StackHandle:
+    return shared_stack  # tests/local/conftest.py: one stack per worker
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,26 @@ CORS grant). One stack for the module."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.stack import StackHandle, running_stack
+from tests.e2e.stack import StackHandle
 from tests.support.images import png
 
 pytestmark = pytest.mark.e2e
 
+TENANT = "hardening-data"  # of its own on the shared stack
+
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    with running_stack(tmp_path_factory.mktemp("hardening-data") / "data") as handle:
-        yield handle
+def stack(shared_stack: StackHandle) -> StackHandle:
+    return shared_stack  # tests/local/conftest.py: one stack per worker
 
 
 def headers(stack: StackHandle) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.mint_token('t1', 'alice')}"}
+    return {"Authorization": f"Bearer {stack.mint_token(TENANT, 'alice')}"}
 
 
 def error(response: requests.Response, status: int, code: str) -> dict[str, Any]:

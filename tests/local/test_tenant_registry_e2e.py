@@ -16,10 +16,15 @@ import pytest
 import requests
 
 from imagestore_admin import cli, smoke
-from tests.e2e.stack import running_stack
+from tests.e2e.stack import StackHandle
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def stack(shared_stack: StackHandle) -> StackHandle:
+    return shared_stack  # tests/local/conftest.py: one stack per worker
 
 
 def within(seconds: float, probe: Callable[[], T], done: Callable[[T], bool]) -> T:
@@ -34,89 +39,84 @@ def within(seconds: float, probe: Callable[[], T], done: Callable[[T], bool]) ->
 
 
 def test_the_registry_changes_a_running_stack_and_the_smoke_test_passes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stack: StackHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with running_stack(tmp_path / "data") as stack:
-        base = stack.base_url
-        headers = {"Authorization": f"Bearer {stack.mint_token('shop-x', 'u1')}"}
+    base = stack.base_url
+    headers = {"Authorization": f"Bearer {stack.mint_token('shop-x', 'u1')}"}
 
-        def upload_lifetime() -> float:
-            created = requests.post(
-                f"{base}/uploads",
-                headers=headers,
-                timeout=30,
-                json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
-            )
-            assert created.status_code == 201, created.text
-            view = requests.get(f"{base}/files/{created.json()['fileId']}", headers=headers, timeout=30).json()
-            return (
-                datetime.fromisoformat(view["expiresAt"]) - datetime.fromisoformat(view["createdAt"])
-            ).total_seconds()
-
-        def qr_url() -> str:
-            created = requests.post(
-                f"{base}/mobile-uploads", headers=headers, json={"retention": "session"}, timeout=30
-            )
-            assert created.status_code == 201, created.text
-            return str(created.json()["url"]).split("#", 1)[0]
-
-        def upload_status() -> requests.Response:
-            return requests.post(
-                f"{base}/uploads",
-                headers=headers,
-                timeout=30,
-                json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
-            )
-
-        # Not registered: the local stage serves unknown tenants on the defaults, and the stage's own page.
-        assert upload_lifetime() == 6 * 3600
-        assert qr_url() == f"{base}/mobile"
-
-        document = tmp_path / "shop-x.json"
-        document.write_text(
-            json.dumps(
-                {
-                    "tenant_id": "shop-x",
-                    "display_name": "Shop X",
-                    "settings": {
-                        "session_retention_seconds": 7200,
-                        "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
-                    },
-                }
-            )
+    def upload_lifetime() -> float:
+        created = requests.post(
+            f"{base}/uploads",
+            headers=headers,
+            timeout=30,
+            json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
         )
-        assert cli.main(["--local", base, "tenants", "put", str(document)]) == 0
-        # Each function's execution environments keep their own cache: each sees it within the period.
-        assert within(10, upload_lifetime, lambda seconds: seconds == 7200) == 7200
-        page = "https://photos.shop-x.example/upload"
-        assert within(10, qr_url, lambda url: url == page) == page
+        assert created.status_code == 201, created.text
+        view = requests.get(f"{base}/files/{created.json()['fileId']}", headers=headers, timeout=30).json()
+        return (datetime.fromisoformat(view["expiresAt"]) - datetime.fromisoformat(view["createdAt"])).total_seconds()
 
-        assert cli.main(["--local", base, "tenants", "disable", "shop-x"]) == 0
-        refused = within(10, upload_status, lambda response: response.status_code == 403)
-        assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_disabled", refused.text
-        assert cli.main(["--local", base, "tenants", "enable", "shop-x"]) == 0
-        assert within(10, upload_status, lambda response: response.status_code == 201).status_code == 201
+    def qr_url() -> str:
+        created = requests.post(f"{base}/mobile-uploads", headers=headers, json={"retention": "session"}, timeout=30)
+        assert created.status_code == 201, created.text
+        return str(created.json()["url"]).split("#", 1)[0]
 
-        document.write_text(
-            json.dumps({"tenant_id": "shop-x", "display_name": "Shop X", "settings": {"session_retention_seconds": -1}})
+    def upload_status() -> requests.Response:
+        return requests.post(
+            f"{base}/uploads",
+            headers=headers,
+            timeout=30,
+            json={"filename": "p.jpg", "contentType": "image/jpeg", "sizeBytes": 100},
         )
-        capsys.readouterr()
-        assert cli.main(["--local", base, "tenants", "put", str(document)]) == 2
-        assert "settings.session_retention_seconds" in capsys.readouterr().err
-        assert cli.main(["--local", base, "tenants", "get", "shop-x"]) == 0
-        assert json.loads(capsys.readouterr().out)["settings"] == {
-            "session_retention_seconds": 7200,
-            "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
-        }
 
-        # The smoke test, as `make smoke` runs it, by a user of its own.
-        token = stack.mint_token("smoke-shop", "smoke-user")
-        assert smoke.main(base, token) == 0, capsys.readouterr().out
-        table = capsys.readouterr().out
-        assert "smoke: 9 of 9 steps ok" in table, table
-        own = {"Authorization": f"Bearer {token}"}
-        # What it made is gone, but for the order and the photo the order holds (no API removes an order).
-        files = requests.get(f"{base}/files", headers=own, timeout=30).json()["items"]
-        assert len(files) == 1 and files[0]["holdCount"] == 1, files
-        assert requests.get(f"{base}/projects", headers=own, timeout=30).json()["items"] == []
-        assert requests.get(f"{base}/cart-items", headers=own, timeout=30).json()["items"] == []
+    # Not registered: the local stage serves unknown tenants on the defaults, and the stage's own page.
+    assert upload_lifetime() == 6 * 3600
+    assert qr_url() == f"{base}/mobile"
+
+    document = tmp_path / "shop-x.json"
+    document.write_text(
+        json.dumps(
+            {
+                "tenant_id": "shop-x",
+                "display_name": "Shop X",
+                "settings": {
+                    "session_retention_seconds": 7200,
+                    "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
+                },
+            }
+        )
+    )
+    assert cli.main(["--local", base, "tenants", "put", str(document)]) == 0
+    # Each function's execution environments keep their own cache: each sees it within the period.
+    assert within(10, upload_lifetime, lambda seconds: seconds == 7200) == 7200
+    page = "https://photos.shop-x.example/upload"
+    assert within(10, qr_url, lambda url: url == page) == page
+
+    assert cli.main(["--local", base, "tenants", "disable", "shop-x"]) == 0
+    refused = within(10, upload_status, lambda response: response.status_code == 403)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_disabled", refused.text
+    assert cli.main(["--local", base, "tenants", "enable", "shop-x"]) == 0
+    assert within(10, upload_status, lambda response: response.status_code == 201).status_code == 201
+
+    document.write_text(
+        json.dumps({"tenant_id": "shop-x", "display_name": "Shop X", "settings": {"session_retention_seconds": -1}})
+    )
+    capsys.readouterr()
+    assert cli.main(["--local", base, "tenants", "put", str(document)]) == 2
+    assert "settings.session_retention_seconds" in capsys.readouterr().err
+    assert cli.main(["--local", base, "tenants", "get", "shop-x"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"] == {
+        "session_retention_seconds": 7200,
+        "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
+    }
+
+    # The smoke test, as `make smoke` runs it, by a user of its own.
+    token = stack.mint_token("smoke-shop", "smoke-user")
+    assert smoke.main(base, token) == 0, capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "smoke: 9 of 9 steps ok" in table, table
+    own = {"Authorization": f"Bearer {token}"}
+    # What it made is gone, but for the order and the photo the order holds (no API removes an order).
+    files = requests.get(f"{base}/files", headers=own, timeout=30).json()["items"]
+    assert len(files) == 1 and files[0]["holdCount"] == 1, files
+    assert requests.get(f"{base}/projects", headers=own, timeout=30).json()["items"] == []
+    assert requests.get(f"{base}/cart-items", headers=own, timeout=30).json()["items"] == []

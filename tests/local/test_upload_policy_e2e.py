@@ -5,31 +5,27 @@ One stack for the module."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.stack import StackHandle, running_stack
+from tests.e2e.stack import StackHandle
+from tests.local.conftest import SHORT_URLS_TENANT
 from tests.support.images import jpeg, png
 
 pytestmark = pytest.mark.e2e
 
-SHORT = "short"  # a tenant whose presigned URLs live 2 seconds
+SHORT = SHORT_URLS_TENANT  # a tenant whose presigned URLs live 2 seconds
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    settings = json.dumps({SHORT: {"upload_url_seconds": 2, "download_url_seconds": 2}})
-    with running_stack(
-        tmp_path_factory.mktemp("policy") / "data", extra_env={"IMAGESTORE_TENANT_SETTINGS": settings}
-    ) as handle:
-        health = requests.get(f"{handle.base_url}/_local/health", timeout=5).json()
-        assert health["s3"] == "seaweedfs", health
-        yield handle
+def stack(shared_stack: StackHandle) -> StackHandle:
+    """The worker's shared stack (tests/local/conftest.py), whose tenant settings give SHORT its 2-second URLs."""
+    health = requests.get(f"{shared_stack.base_url}/_local/health", timeout=5).json()
+    assert health["s3"] == "seaweedfs", health
+    return shared_stack
 
 
 def _headers(stack: StackHandle, tenant: str = "t1", user: str = "policy") -> dict[str, str]:

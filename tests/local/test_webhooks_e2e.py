@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from imagestore_local.webhook_listen import Listener, register
-from tests.e2e.stack import running_stack
+from tests.e2e.stack import StackHandle
 from tests.local.test_project_api_e2e import Client, _png
 
 pytestmark = pytest.mark.e2e
+
+# A tenant of its own on the shared stack: its endpoint gets no other test's events.
+TENANT = "webhooks-e2e"
+
+
+@pytest.fixture(scope="module")
+def stack(shared_stack: StackHandle) -> StackHandle:
+    return shared_stack  # tests/local/conftest.py: one stack per worker
 
 
 class Received:
@@ -48,72 +55,71 @@ def listen(received: Received, secret: str = "", port: int = 0) -> Listener:
     return listener
 
 
-def test_a_registered_receiver_gets_verified_events_retries_and_replays(tmp_path: Path) -> None:
-    with running_stack(tmp_path / "data") as stack:
-        shop_token = stack.mint_token("t1", "shop", scope="webhooks")
-        shop = {"Authorization": f"Bearer {shop_token}"}
-        base = stack.base_url
-        for unsafe in ("https://10.0.0.1/hooks", "https://169.254.169.254/latest/meta-data/"):
-            refused = requests.post(f"{base}/webhooks/endpoints", json={"url": unsafe}, headers=shop, timeout=60)
-            assert refused.status_code == 422, refused.text
-            assert refused.json()["error"]["code"] == "unprocessable"
+def test_a_registered_receiver_gets_verified_events_retries_and_replays(stack: StackHandle) -> None:
+    shop_token = stack.mint_token(TENANT, "shop", scope="webhooks")
+    shop = {"Authorization": f"Bearer {shop_token}"}
+    base = stack.base_url
+    for unsafe in ("https://10.0.0.1/hooks", "https://169.254.169.254/latest/meta-data/"):
+        refused = requests.post(f"{base}/webhooks/endpoints", json={"url": unsafe}, headers=shop, timeout=60)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "unprocessable"
 
-        received = Received()
-        listener = listen(received)
-        endpoint = register(base, shop_token, listener.url)
-        listener.secret = secret = endpoint["secret"]
-        alice = Client(stack, "t1", "alice")
+    received = Received()
+    listener = listen(received)
+    endpoint = register(base, shop_token, listener.url)
+    listener.secret = secret = endpoint["secret"]
+    alice = Client(stack, TENANT, "alice")
 
-        # An upload: file.ready once its previews are made.
-        file_id = alice.upload(_png((200, 0, 0)))
-        ready = received.wait_for(lambda e: e["type"] == "file.ready" and e["data"]["fileId"] == file_id)
-        assert ready["tenantId"] == "t1" and ready["_headers"]["webhook-id"] == ready["id"]
+    # An upload: file.ready once its previews are made.
+    file_id = alice.upload(_png((200, 0, 0)))
+    ready = received.wait_for(lambda e: e["type"] == "file.ready" and e["data"]["fileId"] == file_id)
+    assert ready["tenantId"] == TENANT and ready["_headers"]["webhook-id"] == ready["id"]
 
-        # An order: order.placed.
-        project = alice.call(
-            "POST", "/projects", {"name": "B", "productType": "photobook", "document": {}, "fileIds": [file_id]}
-        ).json()
-        cart = alice.call(
-            "POST", "/cart-items", {"projectId": project["projectId"], "productSku": "BOOK", "quantity": 1}
-        ).json()
-        order = alice.call("POST", "/orders", {"cartItemIds": [cart["cartItemId"]], "externalOrderRef": "shop-1"})
-        assert order.status_code == 201, order.text
-        placed = received.wait_for(lambda e: e["type"] == "order.placed")
-        assert placed["data"]["orderId"] == order.json()["orderId"]
+    # An order: order.placed.
+    project = alice.call(
+        "POST", "/projects", {"name": "B", "productType": "photobook", "document": {}, "fileIds": [file_id]}
+    ).json()
+    cart = alice.call(
+        "POST", "/cart-items", {"projectId": project["projectId"], "productSku": "BOOK", "quantity": 1}
+    ).json()
+    order = alice.call("POST", "/orders", {"cartItemIds": [cart["cartItemId"]], "externalOrderRef": "shop-1"})
+    assert order.status_code == 201, order.text
+    placed = received.wait_for(lambda e: e["type"] == "order.placed")
+    assert placed["data"]["orderId"] == order.json()["orderId"]
 
-        # The receiver goes down; a project is deleted meanwhile; its event arrives once the receiver is back.
-        port = int(listener.url.rsplit(":", 1)[1].split("/")[0])
-        listener.stop()
-        assert alice.call("DELETE", f"/projects/{project['projectId']}").status_code == 204
-        attempts_url = f"{base}/webhooks/endpoints/{endpoint['endpointId']}/attempts"
-        deadline = time.monotonic() + 60
-        while not any(not a["ok"] for a in requests.get(attempts_url, headers=shop, timeout=30).json()["items"]):
-            assert time.monotonic() < deadline, "no failed attempt logged while the receiver was down"
-            time.sleep(0.5)
-        listener = listen(received, secret, port)
-        deleted = received.wait_for(lambda e: e["type"] == "project.deleted")
-        assert deleted["data"]["projectId"] == project["projectId"]
-        log = requests.get(attempts_url, headers=shop, timeout=30).json()["items"]
-        tries = [a for a in log if a["eventId"] == deleted["id"]]
-        assert tries[0]["ok"] and tries[0]["attempt"] >= 2 and not tries[-1]["ok"]
-        assert tries[-1]["error"].startswith("connection failed")
+    # The receiver goes down; a project is deleted meanwhile; its event arrives once the receiver is back.
+    port = int(listener.url.rsplit(":", 1)[1].split("/")[0])
+    listener.stop()
+    assert alice.call("DELETE", f"/projects/{project['projectId']}").status_code == 204
+    attempts_url = f"{base}/webhooks/endpoints/{endpoint['endpointId']}/attempts"
+    deadline = time.monotonic() + 60
+    while not any(not a["ok"] for a in requests.get(attempts_url, headers=shop, timeout=30).json()["items"]):
+        assert time.monotonic() < deadline, "no failed attempt logged while the receiver was down"
+        time.sleep(0.5)
+    listener = listen(received, secret, port)
+    deleted = received.wait_for(lambda e: e["type"] == "project.deleted")
+    assert deleted["data"]["projectId"] == project["projectId"]
+    log = requests.get(attempts_url, headers=shop, timeout=30).json()["items"]
+    tries = [a for a in log if a["eventId"] == deleted["id"]]
+    assert tries[0]["ok"] and tries[0]["attempt"] >= 2 and not tries[-1]["ok"]
+    assert tries[-1]["error"].startswith("connection failed")
 
-        # A replay: the same event id again.
-        before = sum(1 for e in received.events if e["id"] == placed["id"])
-        replay = requests.post(
-            f"{base}/webhooks/endpoints/{endpoint['endpointId']}/replays",
-            json={"eventId": placed["id"]},
-            headers=shop,
-            timeout=30,
-        )
-        assert replay.status_code == 202 and replay.json()["eventIds"] == [placed["id"]]
-        deadline = time.monotonic() + 60
-        while sum(1 for e in received.events if e["id"] == placed["id"]) == before:
-            assert time.monotonic() < deadline, "the replayed event did not arrive"
-            time.sleep(0.2)
-        listener.stop()
+    # A replay: the same event id again.
+    before = sum(1 for e in received.events if e["id"] == placed["id"])
+    replay = requests.post(
+        f"{base}/webhooks/endpoints/{endpoint['endpointId']}/replays",
+        json={"eventId": placed["id"]},
+        headers=shop,
+        timeout=30,
+    )
+    assert replay.status_code == 202 and replay.json()["eventIds"] == [placed["id"]]
+    deadline = time.monotonic() + 60
+    while sum(1 for e in received.events if e["id"] == placed["id"]) == before:
+        assert time.monotonic() < deadline, "the replayed event did not arrive"
+        time.sleep(0.2)
+    listener.stop()
 
-        # The listener hands on only what the reference library verified (standardwebhooks.Webhook.verify):
-        # nothing was rejected.
-        assert listener.rejected == 0
-        assert all(e["_headers"]["webhook-signature"].startswith("v1,") for e in received.events)
+    # The listener hands on only what the reference library verified (standardwebhooks.Webhook.verify):
+    # nothing was rejected.
+    assert listener.rejected == 0
+    assert all(e["_headers"]["webhook-signature"].startswith("v1,") for e in received.events)
