@@ -13,13 +13,14 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup uploader run reset token logout walkthrough webhook-listen smoke test test-fast test-stateful lint lint-openapi typecheck typecheck-web loadtest capacity bench bench-uploads bench-sweep bench-previews bench-local-previews bench-webhooks clean openapi
+.PHONY: help setup uploader run reset token logout walkthrough webhook-listen smoke test test-fast test-deploy packaged test-stateful lint lint-openapi typecheck typecheck-web loadtest capacity bench bench-uploads bench-sweep bench-previews bench-local-previews bench-webhooks clean openapi
 
 help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
 	@echo "make uploader   bundle the browser uploader (Uppy) served at /demo/uploader (make run and make test do it)"
 	@echo "make test       ruff check, ruff format --check, mypy (--strict on layer/), pytest (unit, service, local, deploy, e2e)"
 	@echo "make test-fast  unit and service tests only (the edit-test loop)"
+	@echo "make test-deploy  the packaged templates' tests (tests/deploy), packaging first when stale"
 	@echo "make test-stateful  the stateful invariants test's long profile (400 sequences; nightly or by hand)"
 	@echo "make reset      delete the local stack's data (.local-data)"
 	@echo "make token      print a JWT for tenant t1 / user u1 that the local stack accepts"
@@ -142,7 +143,17 @@ test: setup uploader
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory packaged
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The templates and artifacts tests/deploy reads (services/*/.serverless): deploy/package.sh runs only when one
+# is missing or older than a packaging input (tests/deploy/templates.py lists them). The deploy tests' fixture
+# makes the same check, so they also work alone, and reuse this package.
+packaged: setup
+	$(PY) -m tests.deploy.templates
+
+test-deploy: packaged
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/deploy $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/service $(PYTEST_ARGS)

@@ -1,4 +1,8 @@
-"""The packaged CloudFormation templates of the three services, and what the tests read from them."""
+"""The packaged CloudFormation templates of the three services, and what the tests read from them.
+
+`make test` packages before pytest starts (`make packaged`: `python -m tests.deploy.templates`, which packages
+only when a template is missing or older than a packaging input); the tests' fixture runs the same check, so
+tests/deploy also works alone, and reuses a package that is up to date."""
 
 from __future__ import annotations
 
@@ -118,3 +122,21 @@ def role_statements(template: Template, role_name: str) -> Iterator[dict[str, An
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def main() -> int:
+    """`make packaged`: package when stale, say which it was."""
+    if not is_stale():
+        print("packaged: the templates in services/*/.serverless are up to date")
+        return 0
+    print("packaged: templates missing or older than their inputs; running deploy/package.sh", flush=True)
+    reason = ensure_packaged()
+    if reason:
+        print(f"packaged: {reason}", file=sys.stderr)
+        return 1
+    print("packaged: done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
