@@ -19,7 +19,7 @@ help:
 	@echo "make run        install (venv + npm) and start the local stack on http://127.0.0.1:$(PORT)"
 	@echo "make uploader   bundle the browser uploader (Uppy) served at /demo/uploader (make run and make test do it)"
 	@echo "make test       ruff check, ruff format --check, mypy (--strict on layer/), pytest (unit, service, local, deploy, e2e)"
-	@echo "make test-fast  unit and service tests only (the edit-test loop)"
+	@echo "make test-fast  unit and service tests only, but the slow ones; 10 stateful sequences (the edit-test loop)"
 	@echo "make test-deploy  the packaged templates' tests (tests/deploy), packaging first when stale"
 	@echo "make test-stateful  the stateful invariants test's long profile (400 sequences; nightly or by hand)"
 	@echo "make reset      delete the local stack's data (.local-data)"
@@ -155,8 +155,12 @@ packaged: setup
 test-deploy: packaged
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/deploy $(PYTEST_ARGS)
 
+# The edit-test loop: unit and service tests but those marked slow (full-scale answers in moto), and the stateful
+# invariants test's short profile (FAST_STATEFUL_EXAMPLES sequences). make test runs all of them, the stateful one at 60.
+FAST_STATEFUL_EXAMPLES ?= 10
 test-fast: $(VENV)/.installed
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/service $(PYTEST_ARGS)
+	IMAGESTORE_STATEFUL_EXAMPLES=$(FAST_STATEFUL_EXAMPLES) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -m "not slow" \
+		tests/unit tests/service $(PYTEST_ARGS)
 
 # tests/service/test_invariants_stateful.py runs 60 random sequences in `make test`; this is its long profile.
 STATEFUL_EXAMPLES ?= 400

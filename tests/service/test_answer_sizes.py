@@ -59,6 +59,7 @@ def all_pages(handler: Any, event: dict[str, Any], files_of: Any) -> tuple[list[
     raise AssertionError("the pages never ended")
 
 
+@pytest.mark.slow  # minutes in moto: make test runs it, make test-fast does not
 def test_a_project_of_2000_files_with_the_longest_names_fits_every_answer(
     lambda_credentials: None, aws: Aws, projects: Any, shares: Any
 ) -> None:
@@ -135,6 +136,7 @@ def test_a_files_cursor_of_another_version_is_409_and_a_forged_one_400(aws: Aws,
         assert status == 400 and refused["error"]["code"] == "invalid_cursor", forged
 
 
+@pytest.mark.slow  # minutes in moto: make test runs it, make test-fast does not
 def test_an_order_of_projects_with_the_largest_documents_fits_every_answer(
     lambda_credentials: None, aws: Aws, projects: Any, carts: Any, orders: Any
 ) -> None:
