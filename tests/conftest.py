@@ -90,8 +90,8 @@ class Aws:
         return self.s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("KeyCount", 0) > 0
 
 
-# One counter for the whole worker: it is registered once on each reused client (below) and emptied
-# at the start of every test that uses `aws`.
+# One counter for the whole worker: it is registered once on each reused DynamoDB and S3 client (below) and
+# emptied at the start of every test that uses `aws`.
 _REQUESTS = RequestCounter()
 # The layer's boto3 clients, reused across tests while the environment they were made in is the same
 # (a test that changes credentials or an endpoint gets new ones). Making a client costs a fraction of a
@@ -120,7 +120,8 @@ def _reused_client(service: str) -> Any:
     made_in = (service, *_session_of_this_environment())
     if made_in not in _CLIENTS:
         client = make(service)
-        client.meta.events.register("before-call.*.*", _REQUESTS, unique_id="imagestore-test-requests")
+        if service in ("dynamodb", "s3"):  # what aws.requests counts
+            client.meta.events.register("before-call.*.*", _REQUESTS, unique_id="imagestore-test-requests")
         _CLIENTS[made_in] = client
     return _CLIENTS[made_in]
 
