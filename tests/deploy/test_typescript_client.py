@@ -1,7 +1,8 @@
 """The TypeScript client of the API, built as CI builds it: openapi-typescript generates the types of
 docs/openapi.json into build/openapi-ts (never committed), and tsc (tsconfig.json) checks against them the
 browser code that calls the API: the phone page (services/file/web/mobile/app.js, `// @ts-check` with JSDoc
-types of the schemas) and the openapi-fetch client (services/file/web/client/imagestore-client.ts)."""
+types of the schemas), the openapi-fetch client (services/file/web/client/imagestore-client.ts) and the Uppy
+uploader (services/file/web/uploader/src: the answers it reads typed by the schemas)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def test_the_browser_code_type_checks_against_the_generated_client() -> None:
     listed = checked.stdout
     assert checked.returncode == 0, "tsc found the browser code at odds with the API's contract:\n" + listed[-5000:]
     # What tsc checked: the page, with its API types, and the client.
-    for path in ("services/file/web/mobile/app.js", "services/file/web/client/imagestore-client.ts", str(TYPES)):
+    for path in (
+        "services/file/web/mobile/app.js",
+        "services/file/web/client/imagestore-client.ts",
+        "services/file/web/uploader/src/index.js",
+        "services/file/web/uploader/src/imagestore-s3-client.js",
+        str(TYPES),
+    ):
         assert path.split("/")[-1] in listed, listed
     assert "// @ts-check" in (ROOT / "services/file/web/mobile/app.js").read_text()

@@ -42,21 +42,25 @@ export default class ImagestoreS3Client extends S3Client {
     return file
   }
 
+  /** @param {import('@uppy/aws-s3/lib/s3-client/types.js').PutObjectParams} params (Uppy's) */
   async putObject({ data, metadata, onProgress, signal }) {
-    const upload = metadata.imagestoreUpload
+    /** @type {import('./api.js').Schemas['UploadTarget']} */
+    const upload = /** @type {any} */ (metadata).imagestoreUpload
     if (!metadata.imagestoreFileId || !upload) throw new Error('this file has no upload ticket')
     await this.waitForOnline(signal)
     const { etag } = await this.postObject({ url: upload.url, fields: upload.fields, data, onProgress, signal })
-    return { location: upload.url, key: metadata.imagestoreFileId, etag }
+    return { location: upload.url, key: String(metadata.imagestoreFileId), etag }
   }
 
+  /** @param {import('@uppy/aws-s3/lib/s3-client/types.js').CreateMultipartUploadParams} params (Uppy's) */
   async createMultipartUpload({ metadata }) {
     if (!metadata.imagestoreFileId || !metadata.imagestoreMultipart) {
       throw new Error('this file has no multipart upload')
     }
-    return { uploadId: metadata.imagestoreFileId, key: metadata.imagestoreFileId }
+    return { uploadId: String(metadata.imagestoreFileId), key: String(metadata.imagestoreFileId) }
   }
 
+  /** @param {import('@uppy/aws-s3/lib/s3-client/types.js').UploadPartParams} params (Uppy's) */
   async uploadPart({ uploadId, data, partNumber, onProgress, signal }) {
     const part = await this.#signedPart(uploadId, partNumber, data, signal)
     await this.waitForOnline(signal)
@@ -90,6 +94,7 @@ export default class ImagestoreS3Client extends S3Client {
     for (let n = partNumber + 1; n <= multipart.partCount && wanted.length < 100; n++) {
       if (!done.has(n)) wanted.push(n)
     }
+    /** @type {import('./api.js').Schemas['SignedParts']} */
     const signed = await this.api.request('POST', `/multipart-uploads/${encodeURIComponent(fileId)}/parts`, {
       body: { parts: wanted.map((n) => ({ partNumber: n, sha256: hashes[n - 1] })) },
       signal,
@@ -99,7 +104,9 @@ export default class ImagestoreS3Client extends S3Client {
     return byNumber.get(partNumber)
   }
 
+  /** @param {import('@uppy/aws-s3/lib/s3-client/types.js').ListPartsParams} params (Uppy's) */
   async listParts({ uploadId, signal }) {
+    /** @type {import('./api.js').Schemas['MultipartPartsView']} */
     const view = await this.api.request('GET', `/multipart-uploads/${encodeURIComponent(uploadId)}/parts`, {
       signal,
     })
@@ -108,7 +115,9 @@ export default class ImagestoreS3Client extends S3Client {
     return view.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag }))
   }
 
+  /** @param {import('@uppy/aws-s3/lib/s3-client/types.js').CompleteMultipartUploadParams} params (Uppy's) */
   async completeMultipartUpload({ uploadId, parts, signal }) {
+    /** @type {import('./api.js').Schemas['FileView']} */
     const view = await this.api.request(
       'POST',
       `/multipart-uploads/${encodeURIComponent(uploadId)}/complete`,
@@ -124,6 +133,7 @@ export default class ImagestoreS3Client extends S3Client {
     return { location: view.downloadUrl || '', bucket: undefined, key: uploadId }
   }
 
+  /** @param {import('@uppy/aws-s3/lib/s3-client/types.js').AbortMultipartUploadParams} params (Uppy's) */
   async abortMultipartUpload({ uploadId, signal }) {
     this.signedParts.delete(uploadId)
     await this.api.request('DELETE', `/multipart-uploads/${encodeURIComponent(uploadId)}`, { signal })

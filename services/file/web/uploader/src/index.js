@@ -66,7 +66,8 @@ export function createUploader(options) {
       ...opts.dashboard,
     })
   }
-  uppy.use(GoldenRetriever, { indexedDB: opts.indexedDB })
+  // IndexedDBStore reads maxFileSize and maxTotalSize; Uppy's types declare only name and version.
+  uppy.use(GoldenRetriever, { indexedDB: /** @type {any} */ (opts.indexedDB) })
   uppy.use(AwsS3, {
     companionEndpoint: name, // names this instance for imagestore's S3 client (build.mjs)
     limit: opts.limit,
@@ -150,6 +151,7 @@ function describe(file) {
  * (a reload before its answer was kept) is answered with the same tickets. */
 async function requestTickets(uppy, api, files, uploadID) {
   const key = `uppy-tickets-${await sha256Hex(`${uploadID}|${files.map((f) => f.id).join('|')}`)}`
+  /** @type {import('./api.js').Schemas['UploadBatchResult']} */
   let answer
   try {
     answer = await api.request('POST', '/upload-batches', {
@@ -177,6 +179,7 @@ async function requestTickets(uppy, api, files, uploadID) {
 
 async function createMultipart(uppy, api, file, uploadID) {
   const partSizeBytes = partSizeFor(file.meta.imagestoreSizeBytes)
+  /** @type {import('./api.js').Schemas['MultipartTicket']} */
   let ticket
   try {
     ticket = await api.request('POST', '/multipart-uploads', {
@@ -245,6 +248,7 @@ async function completeAll(uppy, api, fileIDs) {
     for (let start = 0; start < todo.length; start += BATCH) {
       const chunk = todo.slice(start, start + BATCH)
       const ids = chunk.map((id) => uppy.getFile(id).meta.imagestoreFileId)
+      /** @type {import('./api.js').Schemas['CompleteBatchResult']} */
       let answer
       try {
         answer = await api.request('POST', '/upload-batches/complete', { body: { fileIds: ids } })
