@@ -2095,7 +2095,8 @@ def counted(usages: list[Usage]) -> tuple[dict[str, float], dict[str, float], in
 def consumed_rows(results: list[Result]) -> list[dict[str, Any]]:
     """Model against DynamoDB's own count, for each measured operation: its request, and its life."""
     rows = []
-    for result in (r for r in results if r.usage is not None and (r.main or r.name.endswith("(background)"))):
+    counted_too = ("(background)", "(previews pending)")
+    for result in (r for r in results if r.usage is not None and (r.main or r.name.endswith(counted_too))):
         parts: list[tuple[str, list[Usage]]] = [("request", [result.usage])]  # type: ignore[list-item]
         if result.life is not None and result.life.runs:
             parts.append(("life", [usage for _, usage in result.life.runs]))
