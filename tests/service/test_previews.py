@@ -470,3 +470,36 @@ def test_the_backfill_invokes_the_function_for_files_completed_before_previews(a
     assert handler(sent[0], LambdaContext())["outcomes"] == {key_of(old): "ready"}
     assert backfill(sent.append, bucket=BUCKET, region="eu-west-1", dry_run=True, rate=1000) == 0
     assert aws.object_exists(preview_keys(done)[0])
+
+
+def test_a_failure_between_the_read_and_the_acquire_is_recorded_by_the_acquire(
+    aws: Aws, projects: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previews function fails a file after a create read it (pending) but before its acquire: the
+    failure write found no H# mark of the project, so the acquire's own write tells the create, which
+    records it on META; the load shows it failed without reading the file."""
+    from imagestore.data.files import FileStore
+    from imagestore.models.files import PreviewStatus
+    from tests.support.files import stored_files
+
+    (record,) = stored_files(ALICE, 1, previews_made=False)
+    read = FileStore.get_files
+
+    def read_then_fail(self: FileStore, tenant_id: str, user_id: str, file_ids: list[str]) -> dict[str, Any]:
+        found = read(self, tenant_id, user_id, file_ids)
+        assert found[record.file_id].preview_status is PreviewStatus.PENDING
+        assert self.mark_previews_failed(found[record.file_id], "not an image") == []  # no holder yet
+        return found
+
+    monkeypatch.setattr(FileStore, "get_files", read_then_fail)
+    ids = [record.file_id]
+    body = {"name": "Summer", "productType": "photobook", "document": {"pages": ids}, "fileIds": ids}
+    status, project = call(projects, api_event("POST", "/projects", principal=ALICE, body=body))
+    assert status == 201, project
+    assert aws.item(f"T#shop-a#P#{project['projectId']}", "META")["previewFailed"] == {record.file_id}
+    status, loaded = call(
+        projects,
+        api_event("GET", "/projects/{projectId}", principal=ALICE, path_params={"projectId": project["projectId"]}),
+    )
+    assert status == 200, loaded
+    assert loaded["files"][0]["previewStatus"] == "failed" and loaded["files"][0]["previews"] is None
