@@ -1431,17 +1431,30 @@ class _Messages:
         pass
 
 
+class _Bus:
+    """Stands in for EventBridge: the relay's PutEvents is not the table's."""
+
+    def __init__(self) -> None:
+        self.put_events: list[Any] = []
+
+    def put(self, events: list[Any]) -> None:
+        self.put_events.extend(events)
+
+
 def run_webhook_event(bench: Bench) -> None:
-    """The write cost of each webhook event (issue 30), for a tenant with one endpoint: its fan-out (the
-    event kept 30 days for replays, with its gsi1 copy; the tenant's endpoints read) and one delivery (the
-    endpoint read, the attempt logged), through the delivery function's logic on the layer's clients,
-    to a receiver on 127.0.0.1. A failed attempt adds one UpdateItem (the endpoint's failingSince)."""
-    from imagestore import ids, webhook_events, webhook_signing
+    """The write cost of each webhook event (issue 30), for a tenant with one endpoint: the outbox write
+    (the event log's item, with its gsi1 copy, in the producer's transaction: the producers' own rows
+    include it, and their one-item update becomes a transaction too), the relay (the stream record's key
+    read back, then PutEvents), the fan-out (the tenant's endpoints read) and one delivery (the endpoint
+    read, the attempt logged), through the functions' logic on the layer's clients, to a receiver on
+    127.0.0.1. A failed attempt adds one UpdateItem (the endpoint's failingSince)."""
+    from imagestore import ids, keys, webhook_events, webhook_signing
     from imagestore.data import factory
+    from imagestore.data.webhooks import event_log_item
     from imagestore.models.webhooks import EVENT_TYPES, EndpointRecord, SecretRecord, WebhookEvent
     from imagestore.webhook_http import DeliveryPolicy
     from imagestore_local.webhook_listen import Listener
-    from project_service.logic import webhook_delivery
+    from project_service.logic import webhook_delivery, webhook_relay
 
     secret, now = webhook_signing.new_secret(), int(bench.now())
     listener = Listener()
@@ -1467,6 +1480,16 @@ def run_webhook_event(bench: Bench) -> None:
     )
     event = webhook_events.order_placed("shop-a", "alice", ids.new_id(), "shop-order-1001", 3, now)
 
+    def outbox() -> tuple[int, Any]:
+        store.table.transact_write([{"Put": {"Item": event_log_item(event, int(bench.now()))}}])
+        return 200, None
+
+    bus = _Bus()
+
+    def relay() -> tuple[int, Any]:
+        relayed = webhook_relay.relay([keys.webhook_event_key(event.tenantId, event.id)], store, bus)  # type: ignore[arg-type]
+        return (200 if relayed == 1 else 500), relayed
+
     def fan_out() -> tuple[int, Any]:
         outcome = webhook_delivery.fan_out(event, ctx, int(bench.now()))
         return (200 if outcome.fanned_out == 1 else 500), outcome
@@ -1480,8 +1503,16 @@ def run_webhook_event(bench: Bench) -> None:
 
     try:
         bench.measure(
-            "webhook.fanout", "webhook event: fan-out (kept for replays; 1 endpoint read)", fan_out, 200, main=False
+            "webhook.outbox",
+            "webhook event: the outbox write (event log item + gsi1, in the producer's transaction)",
+            outbox,
+            200,
+            main=False,
         )
+        bench.measure(
+            "webhook.relay", "webhook event: relay (stream record's key read back; PutEvents)", relay, 200, main=False
+        )
+        bench.measure("webhook.fanout", "webhook event: fan-out (1 endpoint read)", fan_out, 200, main=False)
         bench.measure(
             "webhook.delivery",
             "webhook event: one delivery attempt (endpoint read, attempt logged)",

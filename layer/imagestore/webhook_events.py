@@ -1,16 +1,16 @@
-"""The webhook events producers emit: one builder per type, each a small payload of ids and links (never
-image bytes, capability tokens or presigned URLs). Each id is stable (imagestore.models.webhooks.event_id)."""
+"""The webhook events producers write: one builder per type, each a small payload of ids and links (never
+image bytes, capability tokens or presigned URLs). Each id is stable (imagestore.models.webhooks.event_id).
+A producer writes its events into the event log in the same transaction as the change they report (the
+data stores' `events=` arguments, imagestore.data.webhooks.event_log_item); the webhookRelay function
+puts them on the bus from the table's stream."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagestore.clock import from_epoch, iso
 from imagestore.config import get_settings
 from imagestore.models.webhooks import DATA_MODELS, WebhookEvent, event_id
-
-if TYPE_CHECKING:
-    from imagestore.data.webhooks import WebhookBus
 
 
 def _event(tenant_id: str, event_type: str, subject: str, at: int, data: dict[str, Any]) -> WebhookEvent:
@@ -113,26 +113,3 @@ def mobile_upload_file_added(
 
 def project_deleted(tenant_id: str, user_id: str, project_id: str, at: int) -> WebhookEvent:
     return _event(tenant_id, "project.deleted", project_id, at, {"projectId": project_id, "userId": user_id})
-
-
-def emit(bus: WebhookBus | None, *events: WebhookEvent) -> bool:
-    """Put events on the bus after the change they report is stored. The SDK retries a refused call; an
-    event still not put is logged and counted (metric WebhookEventsNotPut, alarmed) rather than failing a
-    change that is already made: producers re-emit with the same id where the operation is repeatable
-    (a repeated POST /orders). False when it was not put."""
-    if bus is None or not events:
-        return True
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from imagestore.errors import Throttled
-    from imagestore.observability import logger, metrics
-
-    try:
-        bus.put(list(events))
-    except (Throttled, ClientError, BotoCoreError):
-        logger.exception("webhook events not put", event_ids=[e.id for e in events], types=[e.type for e in events])
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        metrics.add_metric(name="WebhookEventsNotPut", unit=MetricUnit.Count, value=len(events))
-        return False
-    return True

@@ -29,7 +29,8 @@ from imagestore_local.routing import build_routes
 from imagestore_local.s3_events import FilerEvents, S3Notifier, s3_targets
 from imagestore_local.scheduler import EventBus, QueueRule, ScheduleRunner, bus_name, rules_of, schedules_of
 from imagestore_local.seaweedfs import local_cors_rules
-from imagestore_local.sqs import LocalSqs, Queue, build_local_sqs, queue_rule_specs, sqs_sources
+from imagestore_local.sqs import LocalSqs, Queue, _get_att_target, build_local_sqs, queue_rule_specs, sqs_sources
+from imagestore_local.streams import StreamPoller
 from imagestore_local.ttl import TtlReaper, TtlTable, stream_targets, ttl_table
 
 log = logging.getLogger("imagestore_local")
@@ -187,6 +188,13 @@ class Stack:
         reaper = TtlReaper(
             dynamodb, ttl_tables, [t for fn in functions for t in stream_targets(fn)], runtime.invoke, region
         )
+        streams = StreamPoller(
+            dynamodb,
+            self.backends.client("dynamodbstreams"),
+            [t for fn in functions for t in stream_targets(fn)],
+            runtime.invoke,
+            send_to_queue=lambda fn, destination, body: _send_to_local_queue(sqs, queues, fn, destination, body),
+        )
         gateway = Gateway(self.project, routes, runtime, event_bus, clock, info, ttl=reaper, sqs=sqs)
         self.server = make_server(self.host, self.port, gateway, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
@@ -196,6 +204,8 @@ class Stack:
         self._stoppers.append(schedules.stop)
         reaper.start()
         self._stoppers.append(reaper.stop)
+        streams.start()
+        self._stoppers.append(streams.stop)
         marker = data / "stack.json"
         marker.write_text(json.dumps({"pid": os.getpid(), "url": self.base_url}), encoding="utf-8")
         self._stoppers.append(lambda: marker.unlink(missing_ok=True))
@@ -400,3 +410,15 @@ def run(port: int | None = None, stage: str = "local", root: Path | None = None,
         return 1
     stack.serve_forever()
     return 0
+
+
+def _send_to_local_queue(
+    sqs: LocalSqs, queues: dict[tuple[str, str], Queue], fn: Any, destination: Any, body: str
+) -> bool:
+    """A stream event's on-failure destination: a queue of the function's own service (its GetAtt)."""
+    logical_id = _get_att_target(destination)
+    queue = queues.get((fn.service.key, logical_id)) if logical_id else None
+    if queue is None:
+        return False
+    sqs.send(queue, body)
+    return True

@@ -193,7 +193,7 @@ class Backends:
         import boto3
         from botocore.config import Config
 
-        endpoint = self.dynamodb_endpoint if service == "dynamodb" else self.s3_endpoint
+        endpoint = self.dynamodb_endpoint if service in ("dynamodb", "dynamodbstreams") else self.s3_endpoint
         return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=endpoint,

@@ -3,6 +3,8 @@ attempts, retention beyond it) -> function (partial batch failures), and its ala
 
 from __future__ import annotations
 
+import json
+
 from imagestore.config import Settings
 from project_service.logic.webhook_delivery import MAX_ATTEMPTS, MAX_VISIBILITY_SECONDS, retry_schedule
 from tests.deploy.templates import Template, render
@@ -32,8 +34,11 @@ def test_the_bus_rule_feeds_the_queue_and_only_it_may_send(templates: dict[str, 
 
 def test_the_delivery_function_reports_partial_batch_failures(templates: dict[str, Template]) -> None:
     template = templates["project"]
-    [mapping] = template.of_type("AWS::Lambda::EventSourceMapping").values()
-    props = mapping["Properties"]
+    [props] = [
+        m["Properties"]
+        for m in template.of_type("AWS::Lambda::EventSourceMapping").values()
+        if render(m["Properties"]["EventSourceArn"]) == "GetAtt:WebhookQueue.Arn"
+    ]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert render(props["EventSourceArn"]) == "GetAtt:WebhookQueue.Arn"
     function = next(
@@ -48,6 +53,32 @@ def test_the_delivery_function_reports_partial_batch_failures(templates: dict[st
 def test_dead_letters_disabled_endpoints_and_lost_events_are_alarmed(templates: dict[str, Template]) -> None:
     alarms = templates["project"].of_type("AWS::CloudWatch::Alarm")
     metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
-    assert {"WebhookEndpointsDisabled", "WebhookEventsNotPut"} <= metrics
+    assert {"WebhookEndpointsDisabled", "IteratorAge"} <= metrics
     dead = alarms["WebhookDeadLetterAlarm"]["Properties"]
     assert render(dead["Dimensions"][0]["Value"]) == "GetAtt:WebhookDeadLetterQueue.QueueName"
+
+
+def test_the_outbox_relay_reads_only_event_log_writes_and_keeps_failed_batches(
+    templates: dict[str, Template],
+) -> None:
+    """Events are written with their change (the event log is the outbox); webhookRelay reads the table's
+    stream, filtered to the event log's INSERT/MODIFY records, bisects a failing batch, and records one that
+    failed every retry in the webhooks DLQ. Producers no longer put on the bus."""
+    template = templates["project"]
+    mappings = [
+        m["Properties"]
+        for m in template.of_type("AWS::Lambda::EventSourceMapping").values()
+        if "WebhookRelay" in str(render(m["Properties"]["FunctionName"]))
+    ]
+    assert len(mappings) == 1
+    [mapping] = mappings
+    assert mapping["BisectBatchOnFunctionError"] is True and mapping["BatchSize"] <= 10
+    assert render(mapping["DestinationConfig"]["OnFailure"]["Destination"]) == "GetAtt:WebhookDeadLetterQueue.Arn"
+    [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["EVENT"]}}}}
+    watched = {
+        render(a["Properties"]["Dimensions"][0]["Value"])
+        for a in template.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Dimensions")
+    }
+    assert "Ref:WebhookRelayLambdaFunction" in watched

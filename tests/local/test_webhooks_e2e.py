@@ -55,6 +55,10 @@ def listen(received: Received, secret: str = "", port: int = 0) -> Listener:
     return listener
 
 
+def set_faults(url: str, spec: str) -> None:
+    assert requests.post(url, json={"spec": spec}, timeout=10).status_code == 200
+
+
 def test_a_registered_receiver_gets_verified_events_retries_and_replays(stack: StackHandle) -> None:
     shop_token = stack.mint_token(TENANT, "shop", scope="webhooks")
     shop = {"Authorization": f"Bearer {shop_token}"}
@@ -86,6 +90,40 @@ def test_a_registered_receiver_gets_verified_events_retries_and_replays(stack: S
     assert order.status_code == 201, order.text
     placed = received.wait_for(lambda e: e["type"] == "order.placed")
     assert placed["data"]["orderId"] == order.json()["orderId"]
+
+    # The outbox: the orders function dies right after the transaction that places the order commits
+    # (nothing after it runs; the client gets a 502). The event was committed with the order: the
+    # table's stream hands it to webhookRelay, and the receiver gets it.
+    faults = f"{base}/_local/faults"
+    again = alice.call("POST", "/cart-items", {"projectId": project["projectId"], "productSku": "B", "quantity": 1})
+    set_faults(faults, "kill_after=TransactWriteItems,kill_in=-orders")
+    try:
+        died = alice.call(
+            "POST", "/orders", {"cartItemIds": [again.json()["cartItemId"]], "externalOrderRef": "shop-2"}
+        )
+    finally:
+        set_faults(faults, "")
+    assert died.status_code == 502, died.text
+    killed = received.wait_for(
+        lambda e: e["type"] == "order.placed" and e["data"]["externalOrderRef"] == "shop-2", timeout=60
+    )
+    # The relay dies after reading the event and before PutEvents: the stream batch is retried.
+    before = requests.get(faults, timeout=10).json()["injected"].get("kill_after", 0)
+    refs = alice.call("POST", "/cart-items", {"projectId": project["projectId"], "productSku": "C", "quantity": 1})
+    set_faults(faults, "kill_after=BatchGetItem,kill_in=-webhookRelay")
+    try:
+        third = alice.call(
+            "POST", "/orders", {"cartItemIds": [refs.json()["cartItemId"]], "externalOrderRef": "shop-3"}
+        )
+        assert third.status_code == 201, third.text
+        deadline = time.monotonic() + 30
+        while requests.get(faults, timeout=10).json()["injected"].get("kill_after", 0) <= before:
+            assert time.monotonic() < deadline, "the relay was not killed"
+            time.sleep(0.2)
+    finally:
+        set_faults(faults, "")
+    received.wait_for(lambda e: e["type"] == "order.placed" and e["data"]["externalOrderRef"] == "shop-3")
+    assert killed["data"]["orderId"] != placed["data"]["orderId"]
 
     # The receiver goes down; a project is deleted meanwhile; its event arrives once the receiver is back.
     port = int(listener.url.rsplit(":", 1)[1].split("/")[0])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from imagestore import keys
 from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.table import Table
+from imagestore.data.webhooks import event_log_items
 from imagestore.errors import ConditionFailed, Conflict, NotFound
 from imagestore.models.files import (
     TTL_GRACE_SECONDS,
@@ -20,6 +22,7 @@ from imagestore.models.files import (
     sha256_hex,
 )
 from imagestore.models.projects import MAX_PREVIEW_FAILED
+from imagestore.models.webhooks import WebhookEvent
 
 FILE_DIGEST_ENTITY = "fileDigest"
 
@@ -141,6 +144,7 @@ class FileStore:
         height: int | None,
         completed_at: int,
         sha256: str | None = None,
+        events: Sequence[WebhookEvent] = (),
     ) -> FileRecord:
         """Pending -> available with its pixel size, without any earlier refusal; a repeat of the
         same completion is harmless. sha256: the bytes' SHA-256 computed by S3, kept when the client
@@ -162,13 +166,24 @@ class FileStore:
             values[":sha256"] = sha256
         expression += " REMOVE refusal"
         try:
-            item = self.table.update(
-                record.key,
-                expression,
-                condition="attribute_exists(pk) AND #status = :pending",
-                names={"#status": "status"},
-                values=values,
-            )
+            if events:  # with its webhook events in the same transaction (the event log is the outbox)
+                self.table.update_with_puts(
+                    record.key,
+                    expression,
+                    event_log_items(events, completed_at),
+                    condition="attribute_exists(pk) AND #status = :pending",
+                    names={"#status": "status"},
+                    values=values,
+                )
+                item = self.table.get(record.key)
+            else:
+                item = self.table.update(
+                    record.key,
+                    expression,
+                    condition="attribute_exists(pk) AND #status = :pending",
+                    names={"#status": "status"},
+                    values=values,
+                )
         except ConditionFailed:
             current = self.get_file(record.tenant_id, record.user_id, record.file_id)
             if current is None:
@@ -177,24 +192,35 @@ class FileStore:
         assert item is not None
         return FileRecord.from_item(item)
 
-    def record_refusal(self, record: FileRecord, refusal: UploadRefusal) -> bool:
-        """Why the file's uploaded bytes were refused (replacing an earlier refusal): one UpdateItem,
-        only while the file is pending (False when it is gone, available or being deleted)."""
+    def record_refusal(
+        self, record: FileRecord, refusal: UploadRefusal, events: Sequence[WebhookEvent] = (), at: int = 0
+    ) -> bool:
+        """Why the file's uploaded bytes were refused (replacing an earlier refusal): one UpdateItem (a
+        transaction with its webhook events, logged at `at`), only while the file is pending (False when
+        it is gone, available or being deleted)."""
         try:
-            self.table.update(
+            self.table.update_with_puts(
                 record.key,
                 "SET refusal = :refusal",
+                event_log_items(events, at),
                 condition="attribute_exists(pk) AND #status = :pending",
                 names={"#status": "status"},
                 values={":refusal": refusal.to_item(), ":pending": FileStatus.PENDING.value},
-                return_new=False,
             )
         except ConditionFailed:
             return False
         return True
 
     def record_previews(
-        self, record: FileRecord, *, width: int, height: int, taken_at: str | None, previews: dict[str, PreviewRef]
+        self,
+        record: FileRecord,
+        *,
+        width: int,
+        height: int,
+        taken_at: str | None,
+        previews: dict[str, PreviewRef],
+        events: Sequence[WebhookEvent] = (),
+        at: int = 0,
     ) -> bool:
         """The preview function's result: previews ready, the displayed size, the capture time. One
         UpdateItem, only while the file is available (False when it is gone or being deleted: the
@@ -212,7 +238,7 @@ class FileStore:
             values[":taken"] = taken_at
         else:
             expression += " REMOVE takenAt"
-        return self._update_available(record, expression, values)
+        return self._update_available(record, expression, values, event_log_items(events, at))
 
     def mark_previews_failed(self, record: FileRecord, reason: str) -> list[str] | None:
         """Previews cannot be made from this file (not decodable, over the pixel limit). Every project
@@ -252,15 +278,17 @@ class FileStore:
                 )
         return holders
 
-    def _update_available(self, record: FileRecord, expression: str, values: dict[str, Any]) -> bool:
+    def _update_available(
+        self, record: FileRecord, expression: str, values: dict[str, Any], puts: Sequence[dict[str, Any]] = ()
+    ) -> bool:
         try:
-            self.table.update(
+            self.table.update_with_puts(
                 record.key,
                 expression,
+                puts,
                 condition="attribute_exists(pk) AND #status = :available",
                 names={"#status": "status"},
                 values=values,
-                return_new=False,
             )
         except ConditionFailed:
             return False

@@ -13,9 +13,11 @@ from imagestore import keys
 from imagestore.data.pagination import Page, newest_first_in_gsi1
 from imagestore.data.partitions import read_partition
 from imagestore.data.table import Table
+from imagestore.data.webhooks import event_log_items
 from imagestore.errors import Throttled, TransactionConflict
 from imagestore.models.holds import FileRef
 from imagestore.models.orders import FrozenProject, OrderRecord
+from imagestore.models.webhooks import WebhookEvent
 
 ORDER_EVENT_SOURCE = "imagestore.orders"
 
@@ -45,9 +47,16 @@ class OrderStore:
         item = self.table.get(keys.order_ref_key(tenant_id, external_order_ref))
         return (item["orderId"], item["userId"]) if item else None
 
-    def place(self, record: OrderRecord, projects: Sequence[FrozenProject], pins: Sequence[Mapping[str, Any]]) -> None:
+    def place(
+        self,
+        record: OrderRecord,
+        projects: Sequence[FrozenProject],
+        pins: Sequence[Mapping[str, Any]],
+        events: Sequence[WebhookEvent] = (),
+    ) -> None:
         """Write the placed order in one transaction: META, the claim of the shop's reference, the frozen
-        projects and their pins (imagestore.data.projects.ProjectStore.pin_operations). OrderRefTaken
+        projects and their pins (imagestore.data.projects.ProjectStore.pin_operations), and its webhook
+        events (the event log is the outbox: imagestore.data.webhooks.event_log_item). OrderRefTaken
         when the reference names another order; TransactionConflict when a project changed meanwhile."""
         try:
             self.table.transact_write(
@@ -61,6 +70,7 @@ class OrderStore:
                     {"Put": {"Item": record.to_ref_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
                     *({"Put": {"Item": p.to_item()}} for p in projects),
                     *pins,
+                    *({"Put": {"Item": item}} for item in event_log_items(events, record.created_at)),
                 ]
             )
         except TransactionConflict as conflict:
@@ -90,19 +100,29 @@ class OrderStore:
             links=holder.links,
         )
 
-    def add_resubmission(self, record: OrderRecord, resubmission_id: str, manifest_key: str, now: int) -> None:
-        """Record a resubmission; its manifest object is deleted with the order (documentKey)."""
-        self.table.put(
-            {
-                "pk": record.pk,
-                "sk": keys.order_resubmission_sk(resubmission_id),
-                "entity": "resubmission",
-                "orderId": record.order_id,
-                "resubmissionId": resubmission_id,
-                "createdAt": now,
-                "documentKey": manifest_key,
-            }
-        )
+    def add_resubmission(
+        self,
+        record: OrderRecord,
+        resubmission_id: str,
+        manifest_key: str,
+        now: int,
+        events: Sequence[WebhookEvent] = (),
+    ) -> None:
+        """Record a resubmission, with its webhook events in the same transaction; its manifest object is
+        deleted with the order (documentKey)."""
+        item = {
+            "pk": record.pk,
+            "sk": keys.order_resubmission_sk(resubmission_id),
+            "entity": "resubmission",
+            "orderId": record.order_id,
+            "resubmissionId": resubmission_id,
+            "createdAt": now,
+            "documentKey": manifest_key,
+        }
+        if not events:
+            self.table.put(item)
+            return
+        self.table.transact_write([{"Put": {"Item": it}} for it in (item, *event_log_items(events, now))])
 
 
 class OrderEvents:

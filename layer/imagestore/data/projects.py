@@ -34,6 +34,7 @@ How each writer keeps it:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from imagestore.data.pagination import Page, decode_cursor, encode_cursor
 from imagestore.data.partitions import HolderPartition, Removed, read_partition, remove_belongings
 from imagestore.data.storage import ImageBucket
 from imagestore.data.table import Table
+from imagestore.data.webhooks import event_log_items
 from imagestore.errors import (
     ConditionFailed,
     Conflict,
@@ -62,6 +64,7 @@ from imagestore.models.projects import (
     ProjectStatus,
     is_saved,
 )
+from imagestore.models.webhooks import WebhookEvent
 
 EDITOR_ROLE = "editor"  # imagestore.models.collaboration.Role.EDITOR: the role that may save
 ACQUIRE = "acquire"
@@ -723,12 +726,14 @@ class ProjectStore:
 
     # --- deleting and removing ---------------------------------------------------------------
 
-    def mark_deleted(self, record: ProjectRecord, now: int) -> None:
-        """DELETE: hide the project at once and make it due now; the sweep removes it (a few writes)."""
+    def mark_deleted(self, record: ProjectRecord, now: int, events: Sequence[WebhookEvent] = ()) -> None:
+        """DELETE: hide the project at once and make it due now; the sweep removes it (a few writes). Its
+        webhook events are written in the same transaction (the event log is the outbox)."""
         try:
-            self.table.update(
+            self.table.update_with_puts(
                 record.key,
                 "SET #status = :deleting, xpk = :xpk, xsk = :xsk REMOVE gsi1pk, gsi1sk",
+                event_log_items(events, now),
                 condition="#status = :active AND userId = :owner",
                 names={"#status": "status"},
                 values={
@@ -738,7 +743,6 @@ class ProjectStore:
                     ":xpk": keys.expiry_shard(record.pk, keys.META, self.expiry_shards),
                     ":xsk": keys.expiry_sort(now, record.pk, keys.META),
                 },
-                return_new=False,
             )
         except ConditionFailed:
             raise NotFound(f"project {record.project_id} not found") from None

@@ -122,6 +122,35 @@ class Table:
         raw = response.get("Attributes")
         return deserialize(raw) if raw else None
 
+    def update_with_puts(
+        self,
+        key: Mapping[str, str],
+        expression: str,
+        puts: Sequence[Mapping[str, Any]],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An UpdateItem and, in the same transaction, the items of `puts` (without puts: the UpdateItem
+        alone). ConditionFailed when the update's condition does not hold: then nothing is written."""
+        if not puts:
+            self.update(key, expression, condition=condition, names=names, values=values, return_new=False)
+            return
+        update: dict[str, Any] = {"Key": dict(key), "UpdateExpression": expression}
+        if condition:
+            update["ConditionExpression"] = condition
+        if names:
+            update["ExpressionAttributeNames"] = dict(names)
+        if values:
+            update["ExpressionAttributeValues"] = dict(values)
+        try:
+            self.transact_write([{"Update": update}, *({"Put": {"Item": dict(item)}} for item in puts)])
+        except TransactionConflict as conflict:
+            if conflict.reasons[:1] == ["ConditionalCheckFailed"]:
+                raise ConditionFailed(str(conflict)) from None
+            raise
+
     def delete(
         self,
         key: Mapping[str, str],

@@ -1,5 +1,5 @@
-"""Access patterns of webhooks: a tenant's endpoints, its event log (replays), its delivery log; the
-queue deliveries go through; the bus producers put events on."""
+"""Access patterns of webhooks: a tenant's endpoints, its event log (replays; the producers' outbox), its
+delivery log; the queue deliveries go through; the bus the relay puts events on."""
 
 from __future__ import annotations
 
@@ -33,6 +33,26 @@ def _plain(value: Any) -> Any:
 
 def _endpoint(item: dict[str, Any]) -> EndpointRecord:
     return EndpointRecord.model_validate(_plain(item))
+
+
+def event_log_item(event: WebhookEvent, at: int) -> dict[str, Any]:
+    """The event as the event log keeps it (30 days, for replays), which is also the outbox: a producer
+    writes it in the same transaction as the change it reports, and the table's stream hands its key to
+    the webhookRelay function, which puts it on the bus. A change and its event are stored together or
+    not at all."""
+    return {
+        **keys.webhook_event_key(event.tenantId, event.id),
+        "entity": "webhookEvent",
+        "gsi1pk": keys.webhook_events_by_time(event.tenantId),
+        "gsi1sk": keys.by_time(at, event.id),
+        "at": at,
+        "event": event.model_dump_json(),
+        "ttl": at + EVENT_LOG_SECONDS,
+    }
+
+
+def event_log_items(events: Sequence[WebhookEvent], at: int) -> list[dict[str, Any]]:
+    return [event_log_item(e, at) for e in events]
 
 
 class WebhookStore:
@@ -141,18 +161,14 @@ class WebhookStore:
     # --- the event log ------------------------------------------------------------------------------
 
     def put_event(self, event: WebhookEvent, at: int) -> None:
-        """Keep the event for replays (the same id again overwrites it with the same content)."""
-        self.table.put(
-            {
-                **keys.webhook_event_key(event.tenantId, event.id),
-                "entity": "webhookEvent",
-                "gsi1pk": keys.webhook_events_by_time(event.tenantId),
-                "gsi1sk": keys.by_time(at, event.id),
-                "at": at,
-                "event": event.model_dump_json(),
-                "ttl": at + EVENT_LOG_SECONDS,
-            }
-        )
+        """Keep the event (the same id again overwrites it with the same content)."""
+        self.table.put(event_log_item(event, at))
+
+    def events_at(self, keys_: Sequence[dict[str, str]]) -> list[WebhookEvent]:
+        """The logged events at these keys (the relay's read: the stream records carry the keys only);
+        one that is gone is left out."""
+        items = self.table.batch_get(keys_, consistent=True)
+        return [WebhookEvent.model_validate_json(i["event"]) for i in items if i.get("entity") == "webhookEvent"]
 
     def event(self, tenant_id: str, event_id: str) -> WebhookEvent | None:
         item = self.table.get(keys.webhook_event_key(tenant_id, event_id))
@@ -210,7 +226,8 @@ def _retryable(exc: ClientError) -> bool:
 
 
 class WebhookBus:
-    """Producers put webhook events on the service's EventBridge bus; a rule sends them to the queue."""
+    """The relay (webhookRelay, from the table's stream) puts logged webhook events on the service's
+    EventBridge bus; a rule sends them to the queue."""
 
     def __init__(self, client: Any, bus_name: str) -> None:
         self.client = client

@@ -50,9 +50,7 @@ def complete_object(key: str) -> str:
             status=record.status.value if record else "gone",
         )
         return "discarded"
-    ctx = uploads.UploadContext(
-        tenants.tenant_settings(tenant_id), files, factory.image_bucket(), webhooks=factory.webhook_bus()
-    )
+    ctx = uploads.UploadContext(tenants.tenant_settings(tenant_id), files, factory.image_bucket())
     try:
         uploads.complete_upload(record, ctx, int(clock.now_epoch()))
     except DomainError as exc:

@@ -25,7 +25,7 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
             continue
         key = unquote_plus(record.s3.object.key)
         outcomes[key] = outcome = make_previews(
-            key, factory.file_store(), factory.image_bucket(), tenants.tenant_settings, factory.webhook_bus()
+            key, factory.file_store(), factory.image_bucket(), tenants.tenant_settings
         )
         if outcome in ("ready", "failed"):
             metrics.add_metric(

@@ -39,7 +39,6 @@ def _context(tenant_id: str) -> uploads.UploadContext:
         factory.file_store(),
         factory.image_bucket(),
         factory.mobile_upload_store(),
-        factory.webhook_bus(),
     )
 
 

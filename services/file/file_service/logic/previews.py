@@ -10,7 +10,6 @@ from imagestore import clock, keys, webhook_events
 from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.storage import ImageBucket
-from imagestore.data.webhooks import WebhookBus
 from imagestore.models.files import FileStatus, PreviewRef, PreviewStatus
 from imagestore.observability import logger
 from imagestore.previews import PreviewError, render_previews
@@ -21,16 +20,14 @@ def make_previews(
     files: FileStore,
     bucket: ImageBucket,
     tenant_of: Callable[[str], TenantSettings],
-    webhooks: WebhookBus | None = None,
 ) -> str:
     """Previews of the file whose bytes were just written at `key`; the outcome as a word.
 
     Idempotent (S3 may deliver an event twice; a retry after a crash starts over): a file whose
     previews are ready is left alone. An image that cannot be made into previews is marked failed
     (retrying would not help); anything else (S3 or DynamoDB unavailable, out of memory) raises, and
-    the invocation is retried, then goes to the dead-letter queue. Ready previews send the tenant's
-    `file.ready` webhook event; when the bus refuses it this raises, and the retry finds the previews
-    ready and sends it again (the same event id)."""
+    the invocation is retried, then goes to the dead-letter queue. The tenant's `file.ready` webhook
+    event is written with the previews, in one transaction (the event log is the outbox)."""
     if keys.object_key_of_staging(key) is not None or keys.object_key_of_preview(key) is not None:
         return "ignored"
     parsed = keys.parse_object_key(key)
@@ -41,11 +38,11 @@ def make_previews(
     if record is None or record.status is not FileStatus.AVAILABLE or record.object_key != key:
         return "ignored"  # gone, being deleted, or not verified yet (the completion's copy comes later)
     if record.preview_status is PreviewStatus.READY:
-        _file_ready(webhooks, tenant_id, user_id, file_id)
         return "ready"
     data = bucket.read(key)
     if data is None:
         return "gone"
+    now = int(clock.now_epoch())
     try:
         rendered = render_previews(data, max_pixels=tenant_of(tenant_id).max_pixels)
     except PreviewError as exc:
@@ -63,6 +60,8 @@ def make_previews(
         previews={
             p.name: PreviewRef(width=p.width, height=p.height, content_type=p.content_type) for p in rendered.previews
         },
+        events=[webhook_events.file_ready(tenant_id, user_id, file_id, now)],
+        at=now,
     )
     if not recorded:
         # The file was deleted (or marked for deletion) meanwhile: its previews go too.
@@ -75,10 +74,4 @@ def make_previews(
         height=rendered.height,
         sizes={p.name: [p.width, p.height] for p in rendered.previews},
     )
-    _file_ready(webhooks, tenant_id, user_id, file_id)
     return "ready"
-
-
-def _file_ready(webhooks: WebhookBus | None, tenant_id: str, user_id: str, file_id: str) -> None:
-    if webhooks is not None:
-        webhooks.put([webhook_events.file_ready(tenant_id, user_id, file_id, int(clock.now_epoch()))])

@@ -16,7 +16,6 @@ from imagestore.config import TenantSettings
 from imagestore.data.files import FileStore
 from imagestore.data.mobile_uploads import MobileUploadStore
 from imagestore.data.storage import ImageBucket, ObjectChanged, ObjectHead
-from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import (
     BadRequest,
     Conflict,
@@ -41,7 +40,6 @@ class UploadContext:
     files: FileStore
     bucket: ImageBucket
     mobile_uploads: MobileUploadStore | None = None
-    webhooks: WebhookBus | None = None
 
 
 def check_declared(request: UploadRequest, tenant: TenantSettings) -> None:
@@ -370,17 +368,20 @@ def complete_upload(record: FileRecord, ctx: UploadContext, now: int) -> FileRec
             return _completed_meanwhile(record, ctx)
         _check_sha256(record, copy.sha256, head, ctx)
         computed_sha256 = copy.sha256  # kept when none was declared: the file becomes a duplicate candidate
-    available = ctx.files.mark_available(
-        record, width=info.width, height=info.height, completed_at=now, sha256=computed_sha256
-    )
-    ctx.bucket.delete_objects([staging])
-    if record.mobile_upload_id is not None:
-        webhook_events.emit(
-            ctx.webhooks,
+    # Through a mobile upload: its `mobile_upload.file_added` webhook event in the same transaction.
+    events = (
+        [
             webhook_events.mobile_upload_file_added(
                 record.tenant_id, record.user_id, record.mobile_upload_id, record.file_id, now
-            ),
-        )
+            )
+        ]
+        if record.mobile_upload_id is not None
+        else []
+    )
+    available = ctx.files.mark_available(
+        record, width=info.width, height=info.height, completed_at=now, sha256=computed_sha256, events=events
+    )
+    ctx.bucket.delete_objects([staging])
     ctx.files.remember_digest(available)
     logger.info(
         "upload completed", file_id=record.file_id, bytes=record.size_bytes, width=info.width, height=info.height
@@ -491,20 +492,15 @@ def _verified(record: FileRecord, key: str, head: ObjectHead, ctx: UploadContext
             )
     except Unprocessable as exc:
         # Recorded first: a concurrent completion that then finds the bytes gone answers this refusal.
-        ctx.files.record_refusal(record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag))
-        ctx.bucket.delete_objects([key])
-        webhook_events.emit(
-            ctx.webhooks,
-            webhook_events.file_refused(
-                record.tenant_id,
-                record.user_id,
-                record.file_id,
-                exc.code,
-                exc.message,
-                str(head.etag),
-                int(clock.now_epoch()),
-            ),
+        # The tenant's `file.refused` webhook event is written with it (one transaction).
+        at = int(clock.now_epoch())
+        refused = webhook_events.file_refused(
+            record.tenant_id, record.user_id, record.file_id, exc.code, exc.message, str(head.etag), at
         )
+        ctx.files.record_refusal(
+            record, UploadRefusal.of(exc.code, exc.message, exc.details, head.etag), events=[refused], at=at
+        )
+        ctx.bucket.delete_objects([key])
         raise
     return info
 

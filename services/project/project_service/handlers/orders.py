@@ -25,7 +25,6 @@ def order_context(tenant_id: str) -> orders.OrderContext:
         cart_items=factory.cart_item_store(),
         orders=factory.order_store(),
         events=factory.order_events(),
-        webhooks=factory.webhook_bus(),
     )
 
 

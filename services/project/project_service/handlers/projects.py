@@ -92,7 +92,6 @@ def delete_project(project_id: str) -> api.Response:
         project_id,
         project_context(principal.tenant_id),
         int(clock.now_epoch()),
-        webhooks=factory.webhook_bus(),
     )
     logger.info("project deleted", project_id=project_id)
     metrics.add_metric(name="ProjectsDeleted", unit=MetricUnit.Count, value=1)

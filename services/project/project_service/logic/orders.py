@@ -30,7 +30,6 @@ from imagestore.auth import Principal
 from imagestore.clock import from_epoch, iso
 from imagestore.data.cart_items import CartItemStore
 from imagestore.data.orders import OrderEvents, OrderPartition, OrderRefTaken, OrderStore
-from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import Conflict, NotFound, TransactionConflict, Unprocessable
 from imagestore.models.cart_items import CartItemRecord
 from imagestore.models.files import PreviewStatus
@@ -66,7 +65,6 @@ class OrderContext:
     cart_items: CartItemStore
     orders: OrderStore
     events: OrderEvents
-    webhooks: WebhookBus | None = None
 
 
 @dataclass
@@ -81,18 +79,8 @@ class _Freeze:
 
 def place_order(principal: Principal, request: OrderInput, ctx: OrderContext, now: int) -> tuple[OrderView, bool]:
     """The order of request.external_order_ref: (order, True) when placed now, (order, False) on a repeat.
-    Both send the tenant's `order.placed` webhook event (the same id): a repeat after a lost event sends it."""
-    view, created = _place_order(principal, request, ctx, now)
-    webhook_events.emit(
-        ctx.webhooks,
-        webhook_events.order_placed(
-            principal.tenant_id, principal.user_id, view.order_id, view.external_order_ref, len(view.items), now
-        ),
-    )
-    return view, created
-
-
-def _place_order(principal: Principal, request: OrderInput, ctx: OrderContext, now: int) -> tuple[OrderView, bool]:
+    The tenant's `order.placed` webhook event is written in the transaction that places the order (the
+    event log is the outbox): an order is never placed without its event, and a repeat sends none."""
     principal.require_full_user()
     existing = _placed_order(principal, request, ctx, now)
     if existing is not None:
@@ -119,7 +107,10 @@ def _place_order(principal: Principal, request: OrderInput, ctx: OrderContext, n
             )
             bucket.put_document(str(frozen.manifest_key), manifest.to_bytes())
         try:
-            ctx.orders.place(record, freeze.projects, freeze.pins)
+            placed = webhook_events.order_placed(
+                principal.tenant_id, principal.user_id, order_id, request.external_order_ref, len(freeze.lines), now
+            )
+            ctx.orders.place(record, freeze.projects, freeze.pins, events=[placed])
         except (OrderRefTaken, TransactionConflict) as failure:
             bucket.delete_objects([k for p in freeze.projects for k in (p.document_key, p.manifest_key) if k])
             if isinstance(failure, TransactionConflict):
@@ -424,7 +415,11 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
     manifest_key = keys.order_manifest_key(order.tenant_id, order.order_id, resubmission_id)
     bucket.put_document(manifest_key, view.model_dump_json(by_alias=True).encode())
     manifest_url = bucket.presign_download(manifest_key, expires_in=seconds)
-    ctx.orders.add_resubmission(order, resubmission_id, manifest_key, now)
+    # The tenant's `order.resubmitted` webhook event, in the same transaction as the resubmission.
+    resubmitted = webhook_events.order_resubmitted(
+        order.tenant_id, order.user_id, order.order_id, order.external_order_ref, resubmission_id, len(manifest), now
+    )
+    ctx.orders.add_resubmission(order, resubmission_id, manifest_key, now, events=[resubmitted])
     ctx.events.order_resubmitted(
         {
             "tenantId": order.tenant_id,
@@ -436,18 +431,6 @@ def resubmit_order(principal: Principal, order_id: str, ctx: OrderContext, now: 
             "expiresAt": view.expires_at,
             "manifestUrl": manifest_url,
         }
-    )
-    webhook_events.emit(
-        ctx.webhooks,
-        webhook_events.order_resubmitted(
-            order.tenant_id,
-            order.user_id,
-            order.order_id,
-            order.external_order_ref,
-            resubmission_id,
-            len(manifest),
-            now,
-        ),
     )
     logger.info("order resubmitted", order_id=order.order_id, resubmission_id=resubmission_id, files=len(manifest))
     return view.model_copy(

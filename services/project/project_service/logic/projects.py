@@ -20,7 +20,6 @@ from imagestore.data.holders import HolderStore
 from imagestore.data.holds import HoldStore
 from imagestore.data.projects import Draft, ProjectStore
 from imagestore.data.storage import ImageBucket
-from imagestore.data.webhooks import WebhookBus
 from imagestore.errors import Conflict, Forbidden, InvalidCursor, NotFound, PreconditionFailed, Unprocessable
 from imagestore.models.collaboration import CAN_SAVE, OWNER, ActivityKind, ActivityRecord
 from imagestore.models.files import FileStatus, PreviewStatus
@@ -352,15 +351,11 @@ def update_project(
     return project_view(saved, saved_manifest, ctx, viewer=principal.user_id)
 
 
-def delete_project(
-    principal: Principal, project_id: str, ctx: ProjectContext, now: int, webhooks: WebhookBus | None = None
-) -> None:
+def delete_project(principal: Principal, project_id: str, ctx: ProjectContext, now: int) -> None:
     """Hide the project at once; the sweep releases its files and removes it (imagestore.data.projects).
-    The tenant's `project.deleted` webhook event follows."""
+    The tenant's `project.deleted` webhook event is written in the same transaction."""
     principal.require_full_user()
     project = find_own_project(principal, project_id, ctx, now)
-    ctx.projects.mark_deleted(project, now)
-    webhook_events.emit(
-        webhooks, webhook_events.project_deleted(principal.tenant_id, principal.user_id, project_id, now)
-    )
+    deleted = webhook_events.project_deleted(principal.tenant_id, principal.user_id, project_id, now)
+    ctx.projects.mark_deleted(project, now, events=[deleted])
     logger.info("project deleted", project_id=project_id)

@@ -1,5 +1,5 @@
-"""Webhook delivery, at least once: the queue's messages are either an event from the bus (fan out: keep
-it for replays, one message per subscribed endpoint) or one delivery (sign, POST, log the attempt). A
+"""Webhook delivery, at least once: the queue's messages are either an event from the bus (fan out: one
+message per subscribed endpoint) or one delivery (sign, POST, log the attempt). A
 failed delivery stays in the queue, hidden for an exponentially longer time each attempt (its visibility
 timeout); after MAX_ATTEMPTS (the queue's maxReceiveCount) SQS moves it to the dead-letter queue. An
 endpoint that has failed without one success for disable_after_seconds is disabled."""
@@ -60,9 +60,9 @@ class Outcome:
 
 
 def fan_out(event: WebhookEvent, ctx: DeliveryContext, now: int) -> Outcome:
-    """Keep the event for replays, and queue one delivery per enabled endpoint subscribed to its type. Run
-    again (a failed send), it sends them again: duplicates carry the same webhook-id."""
-    ctx.store.put_event(event, now)
+    """Queue one delivery per enabled endpoint subscribed to the event's type (the event is in the event
+    log already: its producer wrote it there). Run again (a failed send), it sends them again: duplicates
+    carry the same webhook-id."""
     targets = [e for e in ctx.store.endpoints(event.tenantId) if e.subscribed(event.type)]
     ctx.queue.send([{"endpointId": e.endpointId, "event": event.model_dump(mode="json")} for e in targets])
     logger.info("webhook event fanned out", event_id=event.id, type=event.type, endpoints=len(targets))
