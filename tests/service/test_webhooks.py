@@ -355,3 +355,48 @@ def test_refusals_phone_uploads_and_resubmissions_send_their_events(
     }
     assert events["order.resubmitted"]["data"]["resubmissionId"] == resubmission["resubmissionId"]
     assert "manifestUrl" not in events["order.resubmitted"]["data"]  # no presigned URL in a payload
+
+
+def test_a_delivery_failing_every_attempt_is_dead_lettered_and_an_endpoint_failing_for_days_is_disabled(
+    webhooks: Any,
+    queue: Queue,
+    receiver: Receiver,
+    projects: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The production limits (10 receives, 5 days), with the backoff's waits left out (each retry at once:
+    the schedule itself is tests/unit/test_webhooks.py's) and the clock moved instead of waited for."""
+    from project_service.logic import webhook_delivery
+
+    monkeypatch.setattr(webhook_delivery, "backoff_seconds", lambda attempt, base: 0)
+    _, created = register(webhooks, receiver.url)
+    receiver.answers = [500] * 100
+    delete_project(projects, save(projects, [])["projectId"])
+    queue.pump(rounds=20)
+    # Ten failed attempts (the queue's maxReceiveCount), then SQS moved the message to the DLQ.
+    log = endpoint_call(webhooks, "GET", "/attempts", created["endpointId"], query={"limit": "50"})[1]["items"]
+    assert [a["attempt"] for a in log] == list(range(10, 0, -1)) and not any(a["ok"] for a in log)
+    [dead] = queue.sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
+    body = json.loads(dead["Body"])
+    assert body["endpointId"] == created["endpointId"] and body["event"]["type"] == "project.deleted"
+    endpoint = endpoint_call(webhooks, "GET", "", created["endpointId"])[1]
+    assert endpoint["status"] == "enabled" and endpoint["failingSince"] is not None  # failing, not for days yet
+
+    # Five days later (the clock moved), the next failure disables the endpoint: the metric says so, its
+    # message is done (dropped, not dead-lettered) and nothing more is sent to it.
+    monkeypatch.setenv("IMAGESTORE_CLOCK_OFFSET_SECONDS", str(5 * 86400 + 60))
+    capsys.readouterr()
+    delete_project(projects, save(projects, [])["projectId"])
+    queue.pump(rounds=5)
+    endpoint = endpoint_call(webhooks, "GET", "", created["endpointId"])[1]
+    assert endpoint["status"] == "disabled" and endpoint["disabledAt"] is not None
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WebhookEndpointsDisabled"' in line
+    ]
+    assert [m["WebhookEndpointsDisabled"] for m in emitted if m["WebhookEndpointsDisabled"] != [0.0]] == [[1.0]]
+    assert queue.pump(rounds=2) == 0
+    assert queue.sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10).get("Messages", []) == []
+    assert (
+        len(endpoint_call(webhooks, "GET", "/attempts", created["endpointId"], query={"limit": "50"})[1]["items"]) == 11
+    )
