@@ -112,10 +112,13 @@ walkthrough: $(VENV)/.installed
 	API=$(STACK_URL) bash docs/walkthrough.sh
 
 # The main flows over HTTP against any stage (imagestore_admin/smoke.py); the local stack: BASE_URL=http://127.0.0.1:3000
-# TOKEN=$$(make -s token). A deployed stage: its two APIs' URLs (docs/deploy.md) and a JWT of a registered tenant.
+# TOKEN=$$(make -s token). A deployed stage: its two APIs' URLs (docs/deploy.md) and a JWT of a registered tenant;
+# with TABLE= and BUCKET= (the file stack's outputs, your AWS credentials) it also removes the order it placed
+# (imagestore-admin orders remove); on a local stack (BASE_URL on 127.0.0.1) it always does.
 smoke: $(VENV)/.installed
-	@test -n "$(BASE_URL)" && test -n "$(TOKEN)" || { echo "usage: make smoke BASE_URL=<File API URL> TOKEN=<JWT> [PROJECT_URL=<Project API URL>]" >&2; exit 2; }
-	$(VENV)/bin/imagestore-admin smoke --base-url "$(BASE_URL)" --token "$(TOKEN)" $(if $(PROJECT_URL),--project-url "$(PROJECT_URL)")
+	@test -n "$(BASE_URL)" && test -n "$(TOKEN)" || { echo "usage: make smoke BASE_URL=<File API URL> TOKEN=<JWT> [PROJECT_URL=<Project API URL>] [TABLE=<TableName> BUCKET=<BucketName>]" >&2; exit 2; }
+	$(VENV)/bin/imagestore-admin $(if $(TABLE),--table "$(TABLE)" --bucket "$(BUCKET)",$(if $(findstring //127.0.0.1:,$(BASE_URL)),--local "$(BASE_URL)")) \
+		smoke --base-url "$(BASE_URL)" --token "$(TOKEN)" $(if $(PROJECT_URL),--project-url "$(PROJECT_URL)")
 
 # --- tests ----------------------------------------------------------------------------------------
 

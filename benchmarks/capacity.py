@@ -1524,6 +1524,46 @@ def run_webhook_event(bench: Bench) -> None:
         listener.stop()
 
 
+def run_tenant_registry_read(bench: Bench) -> None:
+    """The tenant registry's read on a cache miss (issue 25): one GetItem (eventually consistent) of the
+    tenant's item in the TENANTS partition, for a tenant with link templates, retention and CORS overrides.
+    Each function execution environment reads each tenant it serves once per IMAGESTORE_TENANT_CACHE_SECONDS
+    (60 s by default; the authorizer's own cache, its answer's 300 s, comes first): at steady state the reads
+    per second are (warm environments x tenants each serves) / the TTL, all on the one TENANTS partition."""
+    from imagestore.config import TenantSettings
+    from imagestore.data import factory
+    from imagestore.data.tenants import CachedTenantDocuments
+    from imagestore.models.tenants import TenantRecord
+
+    registry = factory.tenant_registry()
+    registry.put(
+        TenantRecord(
+            tenant_id="shop-registry",
+            display_name="A shop with its own settings",
+            usage_plan="standard",
+            settings=TenantSettings(
+                session_retention_seconds=7200,
+                mobile_upload_url_template="https://photos.shop.example/upload#token={token}",
+                share_url_template="https://photos.shop.example/share/{token}",
+                cors_origins=("https://shop.example", "https://*.shop.example"),
+            ),
+        ),
+        int(bench.now()),
+    )
+
+    def miss() -> tuple[int, Any]:
+        fresh = CachedTenantDocuments(registry)  # an execution environment whose cache has nothing yet
+        return (200 if fresh.get("shop-registry", max_age=60) else 500), None
+
+    bench.measure(
+        "tenant.registry_read",
+        "tenant registry read (cache miss: once per tenant, environment and IMAGESTORE_TENANT_CACHE_SECONDS)",
+        miss,
+        200,
+        main=False,
+    )
+
+
 def run_first_load_of_the_day(bench: Bench, project_id: str, n: int) -> None:
     """A load more than a day after the last save also extends the project (one write a day)."""
     bench.tick(86_400 + STEP_SECONDS)
@@ -1564,6 +1604,7 @@ def run_operations(bench: Bench, sizes: tuple[int, ...], *, largest_create: bool
     run_other_operations(bench)
     run_collaboration(bench)
     run_webhook_event(bench)
+    run_tenant_registry_read(bench)
     if largest_create:
         run_largest_create(bench)
     run_first_load_of_the_day(bench, projects[max(sizes)], max(sizes))  # last: the clock moves a day

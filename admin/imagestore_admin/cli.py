@@ -1,7 +1,8 @@
 """imagestore-admin: the tenant registry of a stage, and the smoke test of a stage.
 
   imagestore-admin [--table NAME --region R | --local URL] tenants list|get|put|disable|enable
-  imagestore-admin smoke --base-url URL --token JWT [--project-url URL]
+  imagestore-admin [--table NAME --bucket NAME | --local URL] orders remove TENANT ORDER_ID
+  imagestore-admin [--table NAME --bucket NAME | --local URL] smoke --base-url URL --token JWT [--project-url URL]
 
 A deployed stage is named by its table (the file service's TableName output, imagestore-<stage>)
 and reached with the shell's AWS credentials; `--local http://127.0.0.1:3000` names a running local
@@ -20,6 +21,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 
+from imagestore.data.holders import HolderStore
 from imagestore.data.table import Table
 from imagestore.data.tenants import TenantRegistry
 from imagestore.errors import ConditionFailed, DomainError
@@ -39,6 +41,74 @@ def local_registry(base_url: str, table: str | None = None) -> TenantRegistry:
         aws_secret_access_key="test",
     )  # the local stack's
     return TenantRegistry(Table(client, table or health["tables"][0]))
+
+
+def _local_clients(base_url: str) -> tuple[dict[str, Any], Any, Any]:
+    """The local stack's health, and boto3 DynamoDB and S3 clients of its emulators."""
+    import boto3
+
+    health = requests.get(base_url.rstrip("/") + "/_local/health", timeout=10).json()
+    credentials = {"region_name": health["region"], "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    dynamodb = boto3.client("dynamodb", endpoint_url=health["endpoints"]["dynamodb"], **credentials)
+    s3 = boto3.client("s3", endpoint_url=health["endpoints"]["s3"], **credentials)
+    return health, dynamodb, s3
+
+
+def holder_store(args: argparse.Namespace) -> HolderStore:
+    """The stage's holders (orders, projects) with the table and the image bucket the options name."""
+    import boto3
+
+    from imagestore.data.holds import HoldStore
+    from imagestore.data.storage import ImageBucket
+
+    if args.local:
+        health, dynamodb, s3 = _local_clients(args.local)
+        table = Table(dynamodb, args.table or health["tables"][0])
+        bucket_name = args.bucket or next(b for b in health["buckets"] if "-images-" in b)
+    else:
+        if not args.table or not args.bucket:
+            raise SystemExit(
+                "imagestore-admin: name the stage's table and image bucket (--table imagestore-<stage> "
+                "--bucket <BucketName output>, or IMAGESTORE_TABLE_NAME / IMAGESTORE_BUCKET_NAME), or a local "
+                "stack (--local http://127.0.0.1:3000)"
+            )
+        table = Table(boto3.client("dynamodb", region_name=args.region), args.table)
+        s3 = boto3.client("s3", region_name=args.region)
+        bucket_name = args.bucket
+    from imagestore.config import get_settings
+
+    shards = get_settings().expiry_shards
+    return HolderStore(table, HoldStore(table, shards), ImageBucket(s3, bucket_name))
+
+
+def remove_order(holders: HolderStore, tenant_id: str, order_id: str, now: int) -> str:
+    """Remove an order as the sweep removes an expired one (imagestore.data.holders: its pins released,
+    its frozen documents, manifests and reference deleted), then finish the removal of each project it
+    pinned that was deleted meanwhile (as the sweep would now: nothing pins it any more), so their files
+    are free. What was done, in words; LookupError when there is no such order."""
+    from imagestore import keys
+
+    partition = holders.read(keys.order_pk(tenant_id, order_id))
+    if partition.meta is None or partition.meta.get("entity") != "order":
+        raise LookupError(f"no order {order_id} of tenant {tenant_id}")
+    removed = holders.remove(partition, now)
+    finished = []
+    for pk in removed.unpinned if removed else []:
+        project = holders.read(pk)
+        if project.meta is not None and project.meta.get("status") == "deleting" and holders.remove(project, now):
+            finished.append(pk.rsplit("#", 1)[-1])
+    return f"removed order {order_id}" + (
+        f" and the deleted project(s) it pinned: {', '.join(finished)}" if finished else ""
+    )
+
+
+def orders_command(args: argparse.Namespace) -> int:
+    try:
+        print(remove_order(holder_store(args), args.tenant, args.order, int(time.time())))
+    except LookupError as exc:
+        print(f"imagestore-admin: {exc.args[0]}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def registry_of(args: argparse.Namespace) -> TenantRegistry:
@@ -118,7 +188,14 @@ def tenants_command(args: argparse.Namespace) -> int:
 def smoke_command(args: argparse.Namespace) -> int:
     from imagestore_admin import smoke
 
-    return smoke.main(args.base_url, args.token, project_url=args.project_url)
+    remover = None
+    if args.local or (args.table and args.bucket):  # the operator's access: the smoke's order is removed too
+        holders = holder_store(args)
+
+        def remover(tenant_id: str, order_id: str) -> str:
+            return remove_order(holders, tenant_id, order_id, int(time.time()))
+
+    return smoke.main(args.base_url, args.token, project_url=args.project_url, remove_order=remover)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,6 +206,11 @@ def parser() -> argparse.ArgumentParser:
         "--table",
         default=os.environ.get("IMAGESTORE_TABLE_NAME"),
         help="the stage's table (imagestore-<stage>); default IMAGESTORE_TABLE_NAME",
+    )
+    top.add_argument(
+        "--bucket",
+        default=os.environ.get("IMAGESTORE_BUCKET_NAME"),
+        help="the stage's image bucket (the file service's BucketName output); default IMAGESTORE_BUCKET_NAME",
     )
     top.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     top.add_argument("--local", metavar="URL", help="a running local stack, e.g. http://127.0.0.1:3000")
@@ -146,6 +228,15 @@ def parser() -> argparse.ArgumentParser:
     put = actions.add_parser("put", help="create or replace a tenant from its JSON document (a file, or - for stdin)")
     put.add_argument("document")
     tenants.set_defaults(run=tenants_command)
+
+    orders = commands.add_parser("orders", help="orders of a stage (the operator's clean-up)")
+    order_actions = orders.add_subparsers(dest="action", required=True)
+    remove = order_actions.add_parser(
+        "remove", help="remove an order now as the sweep would at its retention's end (its holds released)"
+    )
+    remove.add_argument("tenant")
+    remove.add_argument("order")
+    orders.set_defaults(run=orders_command)
 
     smoke = commands.add_parser("smoke", help="the main flows over HTTP against a stage; non-zero exit on failure")
     smoke.add_argument("--base-url", required=True, help="the stage's File API (and Project API) base URL")

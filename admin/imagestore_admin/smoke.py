@@ -5,14 +5,18 @@ share and copy, cart item, order, and the phone's page fetched from a mobile upl
 removes what it made (the mobile upload, the copy, the share, the cart item, the project and the
 files), prints one row per step and exits non-zero when any step failed.
 
-What no API removes stays, and the table says so: the order (an order is a record for the shop's
-fulfilment) and the uploaded file it holds, until the tenant's order_retention_seconds have passed and
-the sweep deletes both. docs/deploy.md suggests a smoke tenant with a short order retention.
+No API removes an order (it is the shop's record for fulfilment). Run with the operator's access to the
+stage (`imagestore-admin --table T --bucket B smoke ...`, or `--local URL`), the clean-up removes the smoke's
+order as the sweep would at its retention's end (`imagestore-admin orders remove`: its holds released, its
+frozen documents deleted), then the file it held: nothing is left. Without that access the order and its
+file stay until the tenant's order_retention_seconds have passed, and the table says so.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +52,14 @@ class Smoke:
     rows: list[Row] = field(default_factory=list)
     made: dict[str, str] = field(default_factory=dict)  # what to remove: kind -> id (or URL)
     kept: list[str] = field(default_factory=list)
+    # (tenant, order id) -> what was done: the operator's removal of an order (imagestore_admin.cli.remove_order)
+    remove_order: Callable[[str, str], str] | None = None
+
+    @property
+    def tenant_id(self) -> str:
+        """The token's tenant (its `tid` claim; the token is not verified here)."""
+        payload = self.token.split(".")[1]
+        return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["tid"])
 
     def call(
         self,
@@ -181,10 +193,6 @@ class Smoke:
             201,
             body={"cartItemIds": [item["cartItemId"]], "externalOrderRef": f"smoke-{uuid.uuid4().hex[:12]}"},
         ).json()
-        self.kept.append(
-            f"order {order['orderId']} and the file it holds (no API removes an order; "
-            "the sweep does after the tenant's order_retention_seconds)"
-        )
         self.made["order"] = order["orderId"]
         return f"cart item {item['cartItemId']}, order {order['orderId']}"
 
@@ -211,6 +219,15 @@ class Smoke:
             if kind in self.made:
                 self.project("DELETE", f"/projects/{self.made[kind]}", (200, 204))
                 removed.append(kind)
+        if "order" in self.made:
+            if self.remove_order is not None:
+                removed.append(self.remove_order(self.tenant_id, self.made.pop("order")))
+            else:
+                self.kept.append(
+                    f"order {self.made['order']} and the file it holds (no API removes an order: run the smoke "
+                    "with --table/--bucket or --local, or `imagestore-admin orders remove`; else the sweep "
+                    "removes both after the tenant's order_retention_seconds)"
+                )
         if "file" in self.made:
             # 409 while the order holds it (the order keeps its photo for the lab).
             deleted = self.file(
@@ -259,8 +276,14 @@ def photo() -> bytes:
     return out.getvalue()
 
 
-def main(base_url: str, token: str, *, project_url: str | None = None) -> int:
-    smoke = Smoke(base_url.rstrip("/"), (project_url or base_url).rstrip("/"), token)
+def main(
+    base_url: str,
+    token: str,
+    *,
+    project_url: str | None = None,
+    remove_order: Callable[[str, str], str] | None = None,
+) -> int:
+    smoke = Smoke(base_url.rstrip("/"), (project_url or base_url).rstrip("/"), token, remove_order=remove_order)
     ok = smoke.run()
     print(smoke.table())
     return 0 if ok else 1

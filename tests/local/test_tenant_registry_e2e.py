@@ -109,14 +109,21 @@ def test_the_registry_changes_a_running_stack_and_the_smoke_test_passes(
         "mobile_upload_url_template": "https://photos.shop-x.example/upload#token={token}",
     }
 
-    # The smoke test, as `make smoke` runs it, by a user of its own.
+    # The smoke test, as `make smoke` runs it on a local stack (the operator's access: --local), by a user of
+    # its own: what it made is gone, the order (imagestore-admin orders remove) and the photo it held too.
     token = stack.mint_token("smoke-shop", "smoke-user")
-    assert smoke.main(base, token) == 0, capsys.readouterr().out
+    assert cli.main(["--local", base, "smoke", "--base-url", base, "--token", token]) == 0, capsys.readouterr().out
     table = capsys.readouterr().out
-    assert "smoke: 9 of 9 steps ok" in table, table
+    assert "smoke: 9 of 9 steps ok" in table and "removed order" in table and "kept" not in table, table
+    assert "removed the revoked mobile upload" in table, table
     own = {"Authorization": f"Bearer {token}"}
-    # What it made is gone, but for the order and the photo the order holds (no API removes an order).
-    files = requests.get(f"{base}/files", headers=own, timeout=30).json()["items"]
-    assert len(files) == 1 and files[0]["holdCount"] == 1, files
-    assert requests.get(f"{base}/projects", headers=own, timeout=30).json()["items"] == []
-    assert requests.get(f"{base}/cart-items", headers=own, timeout=30).json()["items"] == []
+    for listed in ("/files", "/projects", "/cart-items", "/orders", "/mobile-uploads"):
+        assert requests.get(f"{base}{listed}", headers=own, timeout=30).json()["items"] == [], listed
+    # Without the operator's access the order stays, and the table says how to remove it.
+    other = stack.mint_token("smoke-shop", "smoke-user-2")
+    assert smoke.main(base, other) == 0
+    table = capsys.readouterr().out
+    assert "kept order" in table and "imagestore-admin orders remove" in table, table
+    [order] = requests.get(f"{base}/orders", headers={"Authorization": f"Bearer {other}"}, timeout=30).json()["items"]
+    assert cli.main(["--local", base, "orders", "remove", "smoke-shop", order["orderId"]]) == 0
+    assert cli.main(["--local", base, "orders", "remove", "smoke-shop", order["orderId"]]) == 1  # gone
