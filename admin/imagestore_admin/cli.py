@@ -102,6 +102,19 @@ def remove_order(holders: HolderStore, tenant_id: str, order_id: str, now: int) 
     )
 
 
+def finish_deleted_projects(holders: HolderStore, tenant_id: str, project_ids: list[str], now: int) -> list[str]:
+    """Finish now what the sweep would at its next run: remove each of these projects that was deleted
+    (DELETE /projects/{id} only marks it, due at once) and that nothing pins any more; the removed ones."""
+    from imagestore import keys
+
+    finished = []
+    for project_id in project_ids:
+        partition = holders.read(keys.project_pk(tenant_id, project_id))
+        if partition.meta is not None and partition.meta.get("status") == "deleting" and holders.remove(partition, now):
+            finished.append(project_id)
+    return finished
+
+
 def orders_command(args: argparse.Namespace) -> int:
     try:
         print(remove_order(holder_store(args), args.tenant, args.order, int(time.time())))
@@ -192,8 +205,23 @@ def smoke_command(args: argparse.Namespace) -> int:
     if args.local or (args.table and args.bucket):  # the operator's access: the smoke's order is removed too
         holders = holder_store(args)
 
-        def remover(tenant_id: str, order_id: str) -> str:
-            return remove_order(holders, tenant_id, order_id, int(time.time()))
+        def remover(tenant_id: str, made: dict[str, str]) -> str:
+            """What the smoke made and the API leaves for the sweep: its order, the project and copy it
+            deleted (still holding the photo until the sweep's next run), its revoked mobile upload."""
+            from imagestore import keys
+
+            now, done = int(time.time()), []
+            if "order" in made:
+                done.append(remove_order(holders, tenant_id, made["order"], now))
+            projects = [made[kind] for kind in ("copy", "project") if kind in made]
+            finished = finish_deleted_projects(holders, tenant_id, projects, now)
+            if finished:
+                done.append(f"finished removing project(s) {', '.join(finished)}")
+            if "mobile-upload" in made:
+                partition = holders.read(keys.mobile_upload_pk(tenant_id, made["mobile-upload"]))
+                if partition.meta is not None and holders.remove(partition, now) is not None:
+                    done.append("removed the revoked mobile upload")
+            return "; ".join(done)
 
     return smoke.main(args.base_url, args.token, project_url=args.project_url, remove_order=remover)
 

@@ -8,8 +8,10 @@ files), prints one row per step and exits non-zero when any step failed.
 No API removes an order (it is the shop's record for fulfilment). Run with the operator's access to the
 stage (`imagestore-admin --table T --bucket B smoke ...`, or `--local URL`), the clean-up removes the smoke's
 order as the sweep would at its retention's end (`imagestore-admin orders remove`: its holds released, its
-frozen documents deleted), then the file it held: nothing is left. Without that access the order and its
-file stay until the tenant's order_retention_seconds have passed, and the table says so.
+frozen documents deleted), finishes the removal of the project and the copy it deleted (as the sweep's next
+run would: they still hold the photo until then), then deletes the photo: nothing is left. Without that
+access the order and its file stay until the tenant's order_retention_seconds have passed, and the table
+says so.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class Smoke:
     rows: list[Row] = field(default_factory=list)
     made: dict[str, str] = field(default_factory=dict)  # what to remove: kind -> id (or URL)
     kept: list[str] = field(default_factory=list)
-    # (tenant, order id) -> what was done: the operator's removal of an order (imagestore_admin.cli.remove_order)
-    remove_order: Callable[[str, str], str] | None = None
+    # (tenant, what was made) -> what was done: the operator's removal of what the API leaves for the sweep
+    # (the order, the deleted projects, the revoked mobile upload: imagestore_admin.cli.smoke_command)
+    remove_order: Callable[[str, dict[str, str]], str] | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -219,15 +222,15 @@ class Smoke:
             if kind in self.made:
                 self.project("DELETE", f"/projects/{self.made[kind]}", (200, 204))
                 removed.append(kind)
-        if "order" in self.made:
-            if self.remove_order is not None:
-                removed.append(self.remove_order(self.tenant_id, self.made.pop("order")))
-            else:
-                self.kept.append(
-                    f"order {self.made['order']} and the file it holds (no API removes an order: run the smoke "
-                    "with --table/--bucket or --local, or `imagestore-admin orders remove`; else the sweep "
-                    "removes both after the tenant's order_retention_seconds)"
-                )
+        if self.remove_order is not None:  # the operator's access: what the API leaves for the sweep goes too
+            removed.append(self.remove_order(self.tenant_id, dict(self.made)))
+            self.made.pop("order", None)
+        elif "order" in self.made:
+            self.kept.append(
+                f"order {self.made['order']} and the file it holds (no API removes an order: run the smoke "
+                "with --table/--bucket or --local, or `imagestore-admin orders remove`; else the sweep "
+                "removes both after the tenant's order_retention_seconds)"
+            )
         if "file" in self.made:
             # 409 while the order holds it (the order keeps its photo for the lab).
             deleted = self.file(
@@ -281,7 +284,7 @@ def main(
     token: str,
     *,
     project_url: str | None = None,
-    remove_order: Callable[[str, str], str] | None = None,
+    remove_order: Callable[[str, dict[str, str]], str] | None = None,
 ) -> int:
     smoke = Smoke(base_url.rstrip("/"), (project_url or base_url).rstrip("/"), token, remove_order=remove_order)
     ok = smoke.run()
