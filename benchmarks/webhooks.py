@@ -9,6 +9,10 @@ tenant with one endpoint; the stack delivers them through its own path (rule -> 
 fan-out, the event log, one delivery message per endpoint, the endpoint read, the signed POST, the attempt
 logged), with ONE webhookDelivery worker (one sender; IMAGESTORE_LOCAL_CONCURRENCY). Delay: from PutEvents
 to the receiver, per event. Starts its own stack (bounded), or uses --url.
+Phase 4 (producer): one project deleted every --interval seconds through the API (DELETE /projects/{id}):
+its `project.deleted` event goes the whole way a producer's event goes, through the outbox (the event log
+item written in the deletion's transaction, the table's stream, webhookRelay, the bus, then phase 2's path).
+Delay: from the DELETE's answer (the commit) to the receiver.
 """
 
 from __future__ import annotations
@@ -115,6 +119,67 @@ def stack_phase(base: str, secret: str, count: int, timeout: float, interval: fl
     }
 
 
+def producer_phase(base: str, secret: str, count: int, timeout: float, interval: float) -> dict[str, Any]:
+    """count projects created, then deleted one every `interval` seconds; each deletion's project.deleted
+    event (its id is stable: imagestore.models.webhooks.event_id) timed from the DELETE's answer."""
+    arrived: dict[str, float] = {}
+    lock = threading.Lock()
+    listener = Listener()
+    listener.start()
+
+    def on_event(event: dict[str, Any], headers: dict[str, str]) -> None:
+        with lock:
+            arrived.setdefault(event["id"], time.time())
+
+    listener.on_event = on_event
+    admin = mint_token(TENANT, "bench", scope="webhooks", secret=secret)
+    endpoint = register(base, admin, listener.url, ["project.deleted"])
+    listener.secret = endpoint["secret"]
+    auth = {"Authorization": f"Bearer {mint_token(TENANT, 'producer', secret=secret)}"}
+    projects = []
+    for i in range(count + 1):  # the first one warms the path (cold starts of the functions on it)
+        made = requests.post(
+            f"{base}/projects", json={"name": f"b{i}", "productType": "book"}, headers=auth, timeout=60
+        )
+        made.raise_for_status()
+        projects.append(made.json()["projectId"])
+
+    def delete(project_id: str) -> tuple[str, float]:
+        answer = requests.delete(f"{base}/projects/{project_id}", headers=auth, timeout=60)
+        answer.raise_for_status()
+        return webhook_events.project_deleted(TENANT, "producer", project_id, 0).id, time.time()
+
+    warm_id, _ = delete(projects[0])
+    deadline = time.monotonic() + timeout
+    while warm_id not in arrived and time.monotonic() < deadline:
+        time.sleep(0.05)
+    committed: dict[str, float] = {}
+    first = time.time()
+    for project_id in projects[1:]:
+        event, at = delete(project_id)
+        committed[event] = at
+        time.sleep(interval)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lock:
+            if all(i in arrived for i in committed):
+                break
+        time.sleep(0.05)
+    unregister(base, admin, endpoint["endpointId"])
+    listener.stop()
+    delays = [arrived[i] - committed[i] for i in committed if i in arrived]
+    last = max((arrived[i] for i in committed if i in arrived), default=first)
+    return {
+        "events": count,
+        "delivered": len(delays),
+        "rejected": listener.rejected,
+        "deliveries_per_s": len(delays) / max(1e-9, last - first),
+        "p50_delay_ms": statistics.median(delays) * 1000 if delays else float("nan"),
+        "p95_delay_ms": p(delays, 0.95) * 1000,
+        "max_delay_ms": max(delays, default=float("nan")) * 1000,
+    }
+
+
 def _put(base: str, events: list[Any]) -> None:
     answer = requests.post(
         f"{base}/_local/events",
@@ -142,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=500, help="phase 2 events")
     parser.add_argument("--paced", type=int, default=40, help="phase 3 events, one every --interval seconds")
     parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--produced", type=int, default=40, help="phase 4 projects deleted, one every --interval")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--url", default=None, help="a running stack (its webhookDelivery concurrency as started)")
     args = parser.parse_args(argv)
@@ -153,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = os.environ.get("IMAGESTORE_JWT_SECRET", "")
         result = stack_phase(args.url.rstrip("/"), secret, args.events, args.timeout)
         paced = stack_phase(args.url.rstrip("/"), secret, args.paced, args.timeout, args.interval)
+        produced = producer_phase(args.url.rstrip("/"), secret, args.produced, args.timeout, args.interval)
     else:
         from tests.e2e.stack import running_stack
 
@@ -171,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             result = stack_phase(stack.base_url, secret, args.events, args.timeout)
             paced = stack_phase(stack.base_url, secret, args.paced, args.timeout, args.interval)
+            produced = producer_phase(stack.base_url, secret, args.produced, args.timeout, args.interval)
     print(
         f"phase 2, a burst of {args.events} events, the stack's path with one webhookDelivery worker: "
         + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()})
@@ -179,7 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         f"phase 3, one event every {args.interval} s (no backlog): "
         + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in paced.items()})
     )
-    return 0 if all(r["delivered"] == r["events"] and not r["rejected"] for r in (result, paced)) else 1
+    print(
+        f"phase 4, a project deleted every {args.interval} s, its event through the outbox (stream, relay, bus): "
+        + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in produced.items()})
+    )
+    runs = (result, paced, produced)
+    return 0 if all(r["delivered"] == r["events"] and not r["rejected"] for r in runs) else 1
 
 
 if __name__ == "__main__":
