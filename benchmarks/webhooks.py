@@ -22,7 +22,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -63,21 +62,55 @@ def sender_phase(seconds: float) -> float:
     return sent / elapsed
 
 
-def stack_phase(base: str, secret: str, count: int, timeout: float, interval: float = 0.0) -> dict[str, Any]:
-    """count events (10 a PutEvents, or one every `interval` seconds), then wait for all of them."""
+def _receiver(base: str, secret: str) -> tuple[Listener, dict[str, float], str, dict[str, Any]]:
+    """A receiver on 127.0.0.1 registered for the bench tenant's project.deleted events: the listener, the
+    arrival time of each event id (filled as they come), the webhooks-scoped token and the endpoint."""
     arrived: dict[str, float] = {}
-    lock = threading.Lock()
     listener = Listener()
     listener.start()
 
     def on_event(event: dict[str, Any], headers: dict[str, str]) -> None:
-        with lock:
-            arrived.setdefault(event["id"], time.time())
+        arrived.setdefault(event["id"], time.time())  # one dict operation: atomic under the GIL
 
     listener.on_event = on_event
     token = mint_token(TENANT, "bench", scope="webhooks", secret=secret)
     endpoint = register(base, token, listener.url, ["project.deleted"])
     listener.secret = endpoint["secret"]
+    return listener, arrived, token, endpoint
+
+
+def _finish(
+    base: str,
+    listener: Listener,
+    arrived: dict[str, float],
+    token: str,
+    endpoint: dict[str, Any],
+    sent_at: dict[str, float],
+    first: float,
+    timeout: float,
+) -> dict[str, Any]:
+    """Wait (bounded) for every event of sent_at, unregister, and the figures: delay from sent_at to arrival."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(i in arrived for i in list(sent_at)):
+        time.sleep(0.05)
+    unregister(base, token, endpoint["endpointId"])
+    listener.stop()
+    delays = [arrived[i] - sent_at[i] for i in sent_at if i in arrived]
+    last = max((arrived[i] for i in sent_at if i in arrived), default=first)
+    return {
+        "events": len(sent_at),
+        "delivered": len(delays),
+        "rejected": listener.rejected,
+        "deliveries_per_s": len(delays) / max(1e-9, last - first),
+        "p50_delay_ms": statistics.median(delays) * 1000 if delays else float("nan"),
+        "p95_delay_ms": p(delays, 0.95) * 1000,
+        "max_delay_ms": max(delays, default=float("nan")) * 1000,
+    }
+
+
+def stack_phase(base: str, secret: str, count: int, timeout: float, interval: float = 0.0) -> dict[str, Any]:
+    """count events (10 a PutEvents, or one every `interval` seconds), then wait for all of them."""
+    listener, arrived, token, endpoint = _receiver(base, secret)
     # Warm-up: one event through the whole path (the functions' first invocations are cold starts).
     warm = webhook_events.project_deleted(TENANT, "u", "warm-" + uuid.uuid4().hex, int(time.time()))
     _put(base, [warm])
@@ -97,44 +130,13 @@ def stack_phase(base: str, secret: str, count: int, timeout: float, interval: fl
         put_at.update({e.id: now for e in events})
         if interval:
             time.sleep(interval)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with lock:
-            done = sum(1 for i in put_at if i in arrived)
-        if done == len(put_at):
-            break
-        time.sleep(0.05)
-    unregister(base, token, endpoint["endpointId"])
-    listener.stop()
-    delays = [arrived[i] - put_at[i] for i in put_at if i in arrived]
-    last = max((arrived[i] for i in put_at if i in arrived), default=first)
-    return {
-        "events": count,
-        "delivered": len(delays),
-        "rejected": listener.rejected,
-        "deliveries_per_s": len(delays) / max(1e-9, last - first),
-        "p50_delay_ms": statistics.median(delays) * 1000 if delays else float("nan"),
-        "p95_delay_ms": p(delays, 0.95) * 1000,
-        "max_delay_ms": max(delays, default=float("nan")) * 1000,
-    }
+    return _finish(base, listener, arrived, token, endpoint, put_at, first, timeout)
 
 
 def producer_phase(base: str, secret: str, count: int, timeout: float, interval: float) -> dict[str, Any]:
     """count projects created, then deleted one every `interval` seconds; each deletion's project.deleted
     event (its id is stable: imagestore.models.webhooks.event_id) timed from the DELETE's answer."""
-    arrived: dict[str, float] = {}
-    lock = threading.Lock()
-    listener = Listener()
-    listener.start()
-
-    def on_event(event: dict[str, Any], headers: dict[str, str]) -> None:
-        with lock:
-            arrived.setdefault(event["id"], time.time())
-
-    listener.on_event = on_event
-    admin = mint_token(TENANT, "bench", scope="webhooks", secret=secret)
-    endpoint = register(base, admin, listener.url, ["project.deleted"])
-    listener.secret = endpoint["secret"]
+    listener, arrived, admin, endpoint = _receiver(base, secret)
     auth = {"Authorization": f"Bearer {mint_token(TENANT, 'producer', secret=secret)}"}
     projects = []
     for i in range(count + 1):  # the first one warms the path (cold starts of the functions on it)
@@ -159,25 +161,7 @@ def producer_phase(base: str, secret: str, count: int, timeout: float, interval:
         event, at = delete(project_id)
         committed[event] = at
         time.sleep(interval)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with lock:
-            if all(i in arrived for i in committed):
-                break
-        time.sleep(0.05)
-    unregister(base, admin, endpoint["endpointId"])
-    listener.stop()
-    delays = [arrived[i] - committed[i] for i in committed if i in arrived]
-    last = max((arrived[i] for i in committed if i in arrived), default=first)
-    return {
-        "events": count,
-        "delivered": len(delays),
-        "rejected": listener.rejected,
-        "deliveries_per_s": len(delays) / max(1e-9, last - first),
-        "p50_delay_ms": statistics.median(delays) * 1000 if delays else float("nan"),
-        "p95_delay_ms": p(delays, 0.95) * 1000,
-        "max_delay_ms": max(delays, default=float("nan")) * 1000,
-    }
+    return _finish(base, listener, arrived, admin, endpoint, committed, first, timeout)
 
 
 def _put(base: str, events: list[Any]) -> None:
